@@ -1,0 +1,43 @@
+// Package invoke hands an event to a new, asynchronous invocation of the
+// running function, so that a long job can continue past one invocation's
+// time limit: [NewLambda] on AWS, [NewSCF] on Tencent Cloud.
+//
+// Package invoketest holds local stand-ins of both invoke APIs.
+package invoke
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Largest payloads accepted, below the platforms' limits for asynchronous
+// invocations: SCF takes 128 KB; Lambda takes 1 MB, but only 256 KB in older
+// regions and accounts, so 256 KB is kept to.
+const (
+	MaxSCFPayload    = 128 << 10
+	MaxLambdaPayload = 256 << 10
+)
+
+// ErrPayloadTooLarge is returned (wrapped) when a payload is over the
+// platform's limit; nothing was sent.
+var ErrPayloadTooLarge = errors.New("payload too large for an asynchronous invocation")
+
+// Invoker hands an event to a new asynchronous invocation of this function.
+type Invoker interface {
+	// InvokeAsync queues payload, a JSON event, for a new invocation and
+	// returns once the platform has accepted it.
+	InvokeAsync(ctx context.Context, payload []byte) error
+}
+
+// checkPayload refuses payloads that are not JSON or are over max bytes.
+func checkPayload(payload []byte, max int) error {
+	if len(payload) > max {
+		return fmt.Errorf("%d bytes, limit %d: %w", len(payload), max, ErrPayloadTooLarge)
+	}
+	if !json.Valid(payload) {
+		return errors.New("payload is not valid JSON")
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+// Package objstore is the object storage port of the function: one bucket,
+// seen through [Store], with an implementation for Amazon S3 ([NewS3]) and one
+// for Tencent Cloud COS ([NewCOS]).
+//
+// Both implementations behave alike (a shared contract test suite runs against
+// both): missing keys are [ErrNotFound], reads pinned to an ETag that no longer
+// matches are [ErrChanged], reads can start at any byte offset and stream, and
+// listings return every page.
+//
+// Package fakestore holds an in-memory server that both implementations can
+// talk to, for tests and local runs.
+package objstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Schemes of [Location].
+const (
+	SchemeS3  = "s3"
+	SchemeCOS = "cos"
+)
+
+// ErrNotFound is returned (wrapped) by Stat and Open when the key does not exist.
+var ErrNotFound = errors.New("object not found")
+
+// ErrChanged is returned (wrapped) by Open when it is given an ETag and the
+// object's ETag differs: the object was replaced since the ETag was read.
+var ErrChanged = errors.New("object changed")
+
+// Info describes a stored object.
+type Info struct {
+	Key  string
+	Size int64
+	// ETag is the object's entity tag without quotes.
+	ETag string
+}
+
+// Store is one bucket.
+type Store interface {
+	// Name names the bucket: "s3://bucket" or "cos://bucket-appid".
+	Name() string
+	// Open streams the object from byte offset off (0: the whole object) to its
+	// end. If etag is not empty and the object's ETag differs, Open returns
+	// ErrChanged. The Info is the whole object's: Size is its full size.
+	// Opening at off == Size gives an empty stream.
+	Open(ctx context.Context, key string, off int64, etag string) (io.ReadCloser, Info, error)
+	// Stat describes the object.
+	Stat(ctx context.Context, key string) (Info, error)
+	// Put stores body (read from its current position to its end) under key.
+	// The body is seekable because the SDKs must send a Content-Length and may
+	// retry.
+	Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) error
+	// List returns every object whose key starts with prefix, in key order.
+	List(ctx context.Context, prefix string) ([]Info, error)
+	// Delete removes the object; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Location is a parsed "s3://bucket/key" or "cos://bucket-appid/key".
+// Key may be empty when the location names a bucket.
+type Location struct {
+	Scheme string // SchemeS3 or SchemeCOS
+	Bucket string
+	Key    string
+}
+
+var (
+	// S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens,
+	// starting and ending with a letter or digit.
+	s3BucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	// COS bucket names: name-appid, the name of lower-case letters, digits and
+	// hyphens, the appid of digits.
+	cosBucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*-[0-9]+$`)
+)
+
+// ParseLocation parses "s3://bucket/key" or "cos://bucket-appid/key". The key
+// is everything after the bucket's slash, taken literally (no URL decoding),
+// and may be empty.
+func ParseLocation(s string) (Location, error) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return Location{}, fmt.Errorf("object location %q: want s3://bucket/key or cos://bucket-appid/key", s)
+	}
+	bucket, key, _ := strings.Cut(rest, "/")
+	l := Location{Scheme: scheme, Bucket: bucket, Key: key}
+	if err := l.validate(); err != nil {
+		return Location{}, fmt.Errorf("object location %q: %w", s, err)
+	}
+	return l, nil
+}
+
+func (l Location) validate() error {
+	if l.Bucket == "" {
+		return errors.New("empty bucket name")
+	}
+	switch l.Scheme {
+	case SchemeS3:
+		if !s3BucketName.MatchString(l.Bucket) || strings.Contains(l.Bucket, "..") {
+			return fmt.Errorf("invalid S3 bucket name %q", l.Bucket)
+		}
+	case SchemeCOS:
+		if !cosBucketName.MatchString(l.Bucket) {
+			return fmt.Errorf("invalid COS bucket name %q: want name-appid, e.g. accounts-1250000000", l.Bucket)
+		}
+	default:
+		return fmt.Errorf("unknown scheme %q: want %q or %q", l.Scheme, SchemeS3, SchemeCOS)
+	}
+	return nil
+}
+
+// String formats the location back to "scheme://bucket/key", or
+// "scheme://bucket" when the key is empty.
+func (l Location) String() string {
+	s := l.Scheme + "://" + l.Bucket
+	if l.Key != "" {
+		s += "/" + l.Key
+	}
+	return s
+}
+
+// emptyBody is the stream of an Open at the object's end.
+func emptyBody() io.ReadCloser { return io.NopCloser(strings.NewReader("")) }
+
+// trimETag removes the quotes (and a weak validator prefix) around an ETag.
+func trimETag(etag string) string {
+	return strings.Trim(strings.TrimPrefix(etag, "W/"), `"`)
+}
+
+// quoteETag puts quotes around an ETag for a conditional request header.
+func quoteETag(etag string) string { return `"` + trimETag(etag) + `"` }
+
+// checkOffset rejects negative offsets.
+func checkOffset(off int64) error {
+	if off < 0 {
+		return fmt.Errorf("negative offset %d", off)
+	}
+	return nil
+}
+
+// sizeFromContentRange returns the complete length in a Content-Range header
+// value ("bytes 10-99/100"), or false.
+func sizeFromContentRange(cr string) (int64, bool) {
+	_, total, ok := strings.Cut(cr, "/")
+	if !ok || total == "*" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(total, 10, 64)
+	return n, err == nil
+}
+
+// openAtEnd serves an Open whose ranged GET was refused as unsatisfiable
+// (HTTP 416): the offset is at or past the end. At the end it is an empty
+// stream; past it an error.
+func openAtEnd(ctx context.Context, s Store, key string, off int64, etag string) (io.ReadCloser, Info, error) {
+	info, err := s.Stat(ctx, key)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	if etag != "" && info.ETag != trimETag(etag) {
+		return nil, Info{}, fmt.Errorf("open %s/%s: etag %s, want %s: %w", s.Name(), key, info.ETag, trimETag(etag), ErrChanged)
+	}
+	if off != info.Size {
+		return nil, Info{}, fmt.Errorf("open %s/%s: offset %d beyond the object's size %d", s.Name(), key, off, info.Size)
+	}
+	return emptyBody(), info, nil
+}

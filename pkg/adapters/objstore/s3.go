@@ -1,0 +1,136 @@
+package objstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+)
+
+// NewS3Client makes an S3 client from the SDK's default configuration chain
+// (environment, shared files, the Lambda role). When a custom endpoint is set
+// in AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (which the SDK honours), the
+// client uses path-style addressing, as local stand-ins need.
+func NewS3Client(ctx context.Context) (*s3.Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	custom := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = o.UsePathStyle || custom
+	}), nil
+}
+
+// NewS3 returns the Store of an S3 bucket.
+func NewS3(client *s3.Client, bucket string) Store {
+	return &s3Store{client: client, bucket: bucket}
+}
+
+type s3Store struct {
+	client *s3.Client
+	bucket string
+}
+
+func (s *s3Store) Name() string { return SchemeS3 + "://" + s.bucket }
+
+func (s *s3Store) Open(ctx context.Context, key string, off int64, etag string) (io.ReadCloser, Info, error) {
+	if err := checkOffset(off); err != nil {
+		return nil, Info{}, fmt.Errorf("open %s/%s: %w", s.Name(), key, err)
+	}
+	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
+	if off > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", off))
+	}
+	if etag != "" {
+		in.IfMatch = aws.String(quoteETag(etag))
+	}
+	out, err := s.client.GetObject(ctx, in)
+	if err != nil {
+		if httpStatus(err) == http.StatusRequestedRangeNotSatisfiable {
+			return openAtEnd(ctx, s, key, off, etag)
+		}
+		return nil, Info{}, s.fail("open", key, err)
+	}
+	info := Info{Key: key, ETag: trimETag(aws.ToString(out.ETag)), Size: aws.ToInt64(out.ContentLength)}
+	if n, ok := sizeFromContentRange(aws.ToString(out.ContentRange)); ok {
+		info.Size = n
+	}
+	// Not every S3-compatible service honours If-Match: check too.
+	if etag != "" && info.ETag != trimETag(etag) {
+		out.Body.Close()
+		return nil, Info{}, fmt.Errorf("open %s/%s: etag %s, want %s: %w", s.Name(), key, info.ETag, trimETag(etag), ErrChanged)
+	}
+	return out.Body, info, nil
+}
+
+func (s *s3Store) Stat(ctx context.Context, key string) (Info, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		return Info{}, s.fail("stat", key, err)
+	}
+	return Info{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: trimETag(aws.ToString(out.ETag))}, nil
+}
+
+func (s *s3Store) Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) error {
+	in := &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Body: body}
+	if contentType != "" {
+		in.ContentType = aws.String(contentType)
+	}
+	if _, err := s.client.PutObject(ctx, in); err != nil {
+		return s.fail("put", key, err)
+	}
+	return nil
+}
+
+func (s *s3Store) List(ctx context.Context, prefix string) ([]Info, error) {
+	var infos []Info
+	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, s.fail("list", prefix, err)
+		}
+		for _, o := range page.Contents {
+			infos = append(infos, Info{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: trimETag(aws.ToString(o.ETag))})
+		}
+	}
+	return infos, nil
+}
+
+func (s *s3Store) Delete(ctx context.Context, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil && httpStatus(err) != http.StatusNotFound {
+		return s.fail("delete", key, err)
+	}
+	return nil
+}
+
+// fail wraps an SDK error, adding ErrNotFound or ErrChanged where they apply.
+func (s *s3Store) fail(op, key string, err error) error {
+	var apiErr smithy.APIError
+	noBucket := errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchBucket"
+	switch status := httpStatus(err); {
+	case status == http.StatusNotFound && !noBucket:
+		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, ErrNotFound, err)
+	case status == http.StatusPreconditionFailed:
+		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, ErrChanged, err)
+	}
+	return fmt.Errorf("%s %s/%s: %w", op, s.Name(), key, err)
+}
+
+// httpStatus returns the HTTP status code an SDK error carries, or 0.
+func httpStatus(err error) int {
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}

@@ -1,0 +1,295 @@
+package imapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
+)
+
+// APIPath is the path of the remove-tag API under the service's base URL.
+const APIPath = "/v4/all_member_push/im_remove_tag"
+
+// Defaults of [Config].
+const (
+	DefaultAdmin       = "administrator"
+	DefaultCallTimeout = 6 * time.Second // the server gives up after 3 s; wait for its answer
+	DefaultSigTTL      = 24 * time.Hour
+	DefaultMaxConns    = 64
+)
+
+// Config configures a [Client].
+type Config struct {
+	// SDKAppID is the app's ID from the Chat console. Required.
+	SDKAppID int
+	// SecretKey is the app's key, used to sign the admin UserSig. Required.
+	SecretKey string
+	// Admin is the app admin account the calls are made as; default "administrator".
+	Admin string
+	// Region selects the API domain; default China. Ignored when BaseURL is set.
+	Region Region
+	// BaseURL overrides the domain for private endpoints and tests, e.g. "http://127.0.0.1:8080":
+	// calls then go to {BaseURL}/v4/all_member_push/im_remove_tag.
+	BaseURL string
+	// CallTimeout bounds one call (never past the caller's deadline); default 6 s.
+	CallTimeout time.Duration
+	// SigTTL is how long a generated UserSig is valid; default 24 h. It is renewed when
+	// less than a tenth of it is left (and at least a minute).
+	SigTTL time.Duration
+	// MaxConns sizes the keep-alive connection pool: set it to the number of calls in flight; default 64.
+	MaxConns int
+	// HTTPClient replaces the client's own HTTP client (its pool and timeouts are then the caller's).
+	HTTPClient *http.Client
+}
+
+// Client calls im_remove_tag. It is safe for concurrent use; make one and reuse it.
+type Client struct {
+	endpoint string // base URL and path, up to the '?'
+	fixedQS  string // identifier, sdkappid: the same for every call
+	timeout  time.Duration
+	http     *http.Client
+	sig      *signer
+
+	requests atomic.Int64
+}
+
+// NewClient checks cfg and returns a Client. It signs the first UserSig at once,
+// so a bad key is reported here rather than on the first call.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.SDKAppID <= 0 {
+		return nil, errors.New("imapi: SDKAppID is required")
+	}
+	if cfg.SecretKey == "" {
+		return nil, errors.New("imapi: SecretKey is required")
+	}
+	if cfg.Admin == "" {
+		cfg.Admin = DefaultAdmin
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.SigTTL <= 0 {
+		cfg.SigTTL = DefaultSigTTL
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	base, err := baseURL(cfg)
+	if err != nil {
+		return nil, err
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: newTransport(cfg.MaxConns)}
+	}
+	c := &Client{
+		endpoint: base + APIPath,
+		fixedQS:  "&identifier=" + url.QueryEscape(cfg.Admin) + "&sdkappid=" + strconv.Itoa(cfg.SDKAppID),
+		timeout:  cfg.CallTimeout,
+		http:     hc,
+		sig:      &signer{appID: cfg.SDKAppID, key: cfg.SecretKey, admin: cfg.Admin, ttl: cfg.SigTTL, now: time.Now},
+	}
+	if _, err := c.sig.get(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func baseURL(cfg Config) (string, error) {
+	if cfg.BaseURL != "" {
+		u, err := url.Parse(cfg.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return "", fmt.Errorf("imapi: BaseURL %q is not an http(s) URL", cfg.BaseURL)
+		}
+		return strings.TrimRight(cfg.BaseURL, "/"), nil
+	}
+	r := cfg.Region
+	if r == "" {
+		r = RegionChina
+	}
+	d := r.Domain()
+	if d == "" {
+		return "", fmt.Errorf("imapi: unknown region %q (known: %s)", cfg.Region, strings.Join(RegionNames(), ", "))
+	}
+	return "https://" + d, nil
+}
+
+func newTransport(maxConns int) *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          maxConns,
+		MaxIdleConnsPerHost:   maxConns,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// ClientStats counts what a Client did.
+type ClientStats struct {
+	// Requests is the number of HTTP requests sent.
+	Requests int64
+	// Renewals is the number of UserSigs signed after the first (expiry, or 70001 answers).
+	Renewals int64
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() ClientStats {
+	return ClientStats{Requests: c.requests.Load(), Renewals: max(c.sig.signed.Load()-1, 0)}
+}
+
+// RemoveTags removes the records' tags in one call. It refuses more than
+// [MaxAccountsPerCall] records or an account given twice (the engine merges those);
+// it does not validate the records otherwise. If the service says the UserSig
+// expired (70001) it signs a new one and sends the call once more.
+//
+// The error, if any, is an *APIError, an *HTTPError or a *TransportError (the outcome
+// is unknown); [Classify] says what to do about it.
+func (c *Client) RemoveTags(ctx context.Context, recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if len(recs) > MaxAccountsPerCall {
+		return fmt.Errorf("imapi: %d accounts in one call, the limit is %d", len(recs), MaxAccountsPerCall)
+	}
+	body, err := json.Marshal(struct {
+		UserTags []Record `json:"UserTags"`
+	}{recs})
+	if err != nil {
+		return fmt.Errorf("imapi: encode request: %w", err)
+	}
+	sig, err := c.sig.get()
+	if err != nil {
+		return err
+	}
+	err = c.call(ctx, sig, body)
+	if Classify(err) == RenewSignature {
+		if sig, rerr := c.sig.renew(sig); rerr == nil {
+			err = c.call(ctx, sig, body)
+		}
+	}
+	return err
+}
+
+// answer is the service's reply.
+type answer struct {
+	ActionStatus string
+	ErrorCode    int
+	ErrorInfo    string
+}
+
+func (c *Client) call(ctx context.Context, sig string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	u := c.endpoint + "?usersig=" + sig + c.fixedQS + "&random=" + strconv.FormatUint(uint64(rand.Uint32()), 10) + "&contenttype=json"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("imapi: build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	c.requests.Add(1)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return &TransportError{Err: redactURL(err)}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return &TransportError{Err: fmt.Errorf("read answer: %w", err)}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return &HTTPError{StatusCode: resp.StatusCode, Body: snippet(raw)}
+	}
+	var a answer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return &TransportError{Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
+	}
+	if a.ErrorCode != 0 || a.ActionStatus != "OK" {
+		return &APIError{ActionStatus: a.ActionStatus, ErrorCode: a.ErrorCode, ErrorInfo: a.ErrorInfo}
+	}
+	return nil
+}
+
+// redactURL strips the request URL, which carries the UserSig, from a transport error.
+func redactURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s %s: %w", ue.Op, APIPath, ue.Err)
+	}
+	return err
+}
+
+func snippet(b []byte) string {
+	const n = 200
+	s := strings.TrimSpace(string(b))
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}
+
+// signer keeps the admin UserSig: signed once, reused, renewed before it expires.
+type signer struct {
+	appID int
+	key   string
+	admin string
+	ttl   time.Duration
+	now   func() time.Time
+
+	signed atomic.Int64 // UserSigs signed so far
+
+	mu      sync.Mutex
+	sig     string
+	expires time.Time
+}
+
+// margin is how long before expiry a UserSig is renewed.
+func (s *signer) margin() time.Duration {
+	return min(max(s.ttl/10, time.Minute), s.ttl/2)
+}
+
+// get returns the cached UserSig, signing a new one when it is near expiry.
+func (s *signer) get() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sig != "" && s.now().Add(s.margin()).Before(s.expires) {
+		return s.sig, nil
+	}
+	return s.signLocked()
+}
+
+// renew signs a new UserSig unless another caller already replaced old.
+func (s *signer) renew(old string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sig != old && s.sig != "" {
+		return s.sig, nil
+	}
+	return s.signLocked()
+}
+
+func (s *signer) signLocked() (string, error) {
+	now := s.now()
+	sig, err := tencentyun.GenUserSig(s.appID, s.key, s.admin, int(s.ttl/time.Second))
+	if err != nil {
+		return "", fmt.Errorf("imapi: sign UserSig: %w", err)
+	}
+	s.sig, s.expires = sig, now.Add(s.ttl)
+	s.signed.Add(1)
+	return sig, nil
+}

@@ -1,0 +1,97 @@
+package imapi
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+const benchRecords = 1_000_000
+
+// benchTags are the tags of the generated inputs: most inputs repeat a few.
+var benchTags = []string{"vip", "new_user", "churned", "beta", "region_cn", "region_sg", "android", "ios", "web", "promo2024"}
+
+// benchInputs generates, once, 1,000,000 records in each format.
+var benchInputs = sync.OnceValue(func() map[string][]byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var csv, jsonl, doc bytes.Buffer
+	doc.WriteString(`{"UserTags":[`)
+	tags := make([]string, 0, 3)
+	for i := range benchRecords {
+		tags = tags[:0]
+		for range 1 + rng.IntN(3) {
+			tags = append(tags, benchTags[rng.IntN(len(benchTags))])
+		}
+		acct := fmt.Sprintf("user%07d", rng.IntN(10_000_000))
+		fmt.Fprintf(&csv, "%s", acct)
+		fmt.Fprintf(&jsonl, `{"To_Account":%q,"Tags":[`, acct)
+		if i > 0 {
+			doc.WriteByte(',')
+		}
+		fmt.Fprintf(&doc, "\n"+`{"To_Account":%q,"Tags":[`, acct)
+		for j, t := range tags {
+			fmt.Fprintf(&csv, ",%s", t)
+			sep := ","
+			if j == 0 {
+				sep = ""
+			}
+			fmt.Fprintf(&jsonl, "%s%q", sep, t)
+			fmt.Fprintf(&doc, "%s%q", sep, t)
+		}
+		csv.WriteByte('\n')
+		jsonl.WriteString("]}\n")
+		doc.WriteString("]}")
+	}
+	doc.WriteString("\n]}\n")
+	var csvGz bytes.Buffer
+	zw := gzip.NewWriter(&csvGz)
+	zw.Write(csv.Bytes())
+	zw.Close()
+	return map[string][]byte{"csv": csv.Bytes(), "csv.gz": csvGz.Bytes(), "jsonl": jsonl.Bytes(), "json": doc.Bytes()}
+})
+
+func BenchmarkDecodeCSV1M(b *testing.B)     { benchmarkDecode(b, "csv", FormatCSV) }
+func BenchmarkDecodeCSV1MGzip(b *testing.B) { benchmarkDecode(b, "csv.gz", FormatCSV) }
+func BenchmarkDecodeJSONL1M(b *testing.B)   { benchmarkDecode(b, "jsonl", FormatJSONL) }
+func BenchmarkDecodeJSON1M(b *testing.B)    { benchmarkDecode(b, "json", FormatJSON) }
+
+// benchmarkDecode decodes the generated input named name, all of it, per iteration,
+// and reports records per second and bytes and allocations per record.
+func benchmarkDecode(b *testing.B, name string, format Format) {
+	data := benchInputs()[name]
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for b.Loop() {
+		dec, err := NewDecoder(bytes.NewReader(data), DecoderOptions{Format: format})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for {
+			_, err := dec.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != benchRecords {
+			b.Fatalf("decoded %d records, want %d", n, benchRecords)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	records := float64(b.N) * benchRecords
+	b.ReportMetric(records/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/records, "B/record")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/records, "allocs/record")
+}

@@ -1,0 +1,496 @@
+package imapi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// jsonForms describes the two accepted forms of a JSON document, for error messages.
+const jsonForms = `{"UserTags":[{"To_Account":"u1","Tags":["a"]},…]} or {"To_Account":["u1",…],"Tags":["a",…]}`
+
+// jsonState is where a jsonDecoder is in its document.
+type jsonState int
+
+const (
+	jsOpen     jsonState = iota // before the document's opening brace
+	jsFields                    // between the document's fields
+	jsUserTags                  // in the UserTags array
+	jsAccounts                  // in the To_Account array, Tags known: streaming
+	jsBuffered                  // returning the accounts read before Tags
+	jsDone                      // after the document
+)
+
+// pendingAccount is an element of To_Account read before Tags.
+type pendingAccount struct {
+	account string
+	reason  string
+	index   int64
+	line    int64
+}
+
+// jsonDecoder reads a JSON document in either form, one array element at a time.
+//
+// The API's form {"UserTags":[…]} is streamed element by element. The bulk form
+// {"To_Account":[…],"Tags":[…]} is streamed too when Tags comes first; when
+// To_Account comes first, its account names are held until Tags is read (and
+// records come out then), since every record needs the tags.
+//
+// Problems are per element ("UserTags[3]: Tags must be an array of strings");
+// anything wrong with the document's structure (syntax, unknown or repeated
+// fields, a mix of both forms, a Tags that is not an array of strings, data
+// after the document) is a fatal error naming its line and byte offset.
+type jsonDecoder struct {
+	dec   *json.Decoder
+	t     *lineTracker
+	p     jsonRecordParser
+	raw   json.RawMessage
+	bom   int64
+	state jsonState
+	at    int64 // offset of the token or value read last, for errors
+
+	sawUserTags, sawAccounts, sawTags bool
+
+	tags     []string // the bulk form's Tags
+	index    int64    // index of the next element of the current array
+	buffered []pendingAccount
+	cur      Position
+	done     int64 // records returned or skipped
+}
+
+func newJSONDecoder(r io.Reader, opts DecoderOptions) *jsonDecoder {
+	br := bufio.NewReader(r)
+	var bom int64
+	if head, _ := br.Peek(len(utf8BOM)); bytes.Equal(head, utf8BOM) {
+		br.Discard(len(utf8BOM))
+		bom = int64(len(utf8BOM))
+	}
+	t := &lineTracker{r: br, line: 1, max: opts.MaxLineBytes}
+	return &jsonDecoder{
+		dec: json.NewDecoder(t),
+		t:   t,
+		p:   newJSONRecordParser(),
+		bom: bom,
+		cur: Position{Record: -1, Offset: -1},
+	}
+}
+
+func (j *jsonDecoder) pos() Position    { return j.cur }
+func (j *jsonDecoder) resume() Position { return Position{Record: j.done, Offset: -1} }
+
+// skip reads past the next record.
+func (j *jsonDecoder) skip() error {
+	_, err := j.next()
+	if _, ok := err.(*Problem); ok {
+		return nil
+	}
+	return err
+}
+
+// next returns the next record of the document.
+func (j *jsonDecoder) next() (Record, error) {
+	for {
+		j.t.lineAt(j.dec.InputOffset())
+		var err error
+		switch j.state {
+		case jsOpen:
+			err = j.open()
+		case jsFields:
+			err = j.field()
+		case jsUserTags:
+			if j.dec.More() {
+				return j.userTag()
+			}
+			err = j.closeArray()
+		case jsAccounts:
+			if j.dec.More() {
+				return j.streamedAccount()
+			}
+			err = j.closeArray()
+		case jsBuffered:
+			if len(j.buffered) > 0 {
+				pa := j.buffered[0]
+				j.buffered[0] = pendingAccount{}
+				j.buffered = j.buffered[1:]
+				return j.bulkRecord(pa)
+			}
+			j.buffered = nil
+			j.state = jsFields
+		case jsDone:
+			return Record{}, io.EOF
+		}
+		if err != nil {
+			j.state = jsDone
+			return Record{}, err
+		}
+	}
+}
+
+// open reads the document's opening brace.
+func (j *jsonDecoder) open() error {
+	tok, err := j.token()
+	switch {
+	case err == io.EOF:
+		return fmt.Errorf("imapi: decode json: the document is empty: expected %s", jsonForms)
+	case err != nil:
+		return j.readErr(err, false)
+	case tok != json.Delim('{'):
+		return j.errorf("the document must be a JSON object: %s", jsonForms)
+	}
+	j.state = jsFields
+	return nil
+}
+
+// field reads the next field of the document, or its end.
+func (j *jsonDecoder) field() error {
+	tok, err := j.token()
+	if err != nil {
+		return j.readErr(err, false)
+	}
+	if tok == json.Delim('}') {
+		return j.finish()
+	}
+	key, _ := tok.(string)
+	switch key {
+	case "UserTags":
+		if err := j.checkField(key, j.sawUserTags, j.sawAccounts || j.sawTags); err != nil {
+			return err
+		}
+		j.sawUserTags = true
+		j.state = jsUserTags
+		return j.openArray(key)
+	case "To_Account":
+		if err := j.checkField(key, j.sawAccounts, j.sawUserTags); err != nil {
+			return err
+		}
+		j.sawAccounts = true
+		if err := j.openArray(key); err != nil {
+			return err
+		}
+		if j.sawTags {
+			j.state = jsAccounts
+			return nil
+		}
+		return j.bufferAccounts()
+	case "Tags":
+		if err := j.checkField(key, j.sawTags, j.sawUserTags); err != nil {
+			return err
+		}
+		j.sawTags = true
+		return j.readTags()
+	}
+	return j.errorf("unknown field %q: the document is %s", key, jsonForms)
+}
+
+// checkField refuses a field seen before or one of the other form.
+func (j *jsonDecoder) checkField(key string, seen, otherForm bool) error {
+	switch {
+	case seen:
+		return j.errorf("the field %s appears twice", key)
+	case otherForm:
+		return j.errorf("the field %s mixes both forms of the document: use %s", key, jsonForms)
+	}
+	return nil
+}
+
+// openArray reads the opening bracket of the array value of the field key.
+func (j *jsonDecoder) openArray(key string) error {
+	tok, err := j.token()
+	if err != nil {
+		return j.readErr(err, false)
+	}
+	if tok != json.Delim('[') {
+		return j.errorf("%s must be an array", key)
+	}
+	j.index = 0
+	return nil
+}
+
+// closeArray reads the closing bracket of an array.
+func (j *jsonDecoder) closeArray() error {
+	tok, err := j.token()
+	if err != nil {
+		return j.readErr(err, false)
+	}
+	if tok != json.Delim(']') {
+		return j.errorf("expected the end of the array, found %v", tok)
+	}
+	j.state = jsFields
+	return nil
+}
+
+// token reads the next token and notes where it starts.
+func (j *jsonDecoder) token() (json.Token, error) {
+	before := j.dec.InputOffset()
+	tok, err := j.dec.Token()
+	j.at = j.tokenStart(before)
+	return tok, err
+}
+
+// element reads the next element of an array and returns the line it starts on.
+func (j *jsonDecoder) element() (int64, error) {
+	if err := j.dec.Decode(&j.raw); err != nil {
+		return 0, j.readErr(err, true)
+	}
+	end := j.dec.InputOffset()
+	j.at = end - int64(len(j.raw))
+	line := j.t.lineAt(j.at)
+	j.t.lineAt(end)
+	return line, nil
+}
+
+// userTag reads the next element of UserTags.
+func (j *jsonDecoder) userTag() (Record, error) {
+	line, err := j.element()
+	if err != nil {
+		j.state = jsDone
+		return Record{}, err
+	}
+	j.cur = Position{Record: j.index, Line: line, Offset: -1}
+	j.index++
+	j.done++
+	if !utf8.Valid(j.raw) {
+		return Record{}, j.problem("UserTags", "not valid UTF-8")
+	}
+	rec, reason := j.p.parseRecord(j.raw)
+	if reason == "" {
+		if err := rec.Validate(); err != nil {
+			reason = err.Error()
+		}
+	}
+	if reason != "" {
+		return rec, j.problem("UserTags", reason)
+	}
+	return rec, nil
+}
+
+// account reads the next element of To_Account.
+func (j *jsonDecoder) account() (pendingAccount, error) {
+	line, err := j.element()
+	if err != nil {
+		return pendingAccount{}, err
+	}
+	pa := pendingAccount{index: j.index, line: line}
+	j.index++
+	if !utf8.Valid(j.raw) {
+		pa.reason = "not valid UTF-8"
+		return pa, nil
+	}
+	pa.account, pa.reason = j.p.parseString(j.raw)
+	return pa, nil
+}
+
+// bufferAccounts reads the whole To_Account array, before Tags is known.
+func (j *jsonDecoder) bufferAccounts() error {
+	for j.dec.More() {
+		pa, err := j.account()
+		if err != nil {
+			return err
+		}
+		j.buffered = append(j.buffered, pa)
+	}
+	return j.closeArray()
+}
+
+// streamedAccount reads the next element of To_Account, after Tags.
+func (j *jsonDecoder) streamedAccount() (Record, error) {
+	pa, err := j.account()
+	if err != nil {
+		j.state = jsDone
+		return Record{}, err
+	}
+	return j.bulkRecord(pa)
+}
+
+// bulkRecord makes the record of an account of the bulk form.
+func (j *jsonDecoder) bulkRecord(pa pendingAccount) (Record, error) {
+	j.cur = Position{Record: pa.index, Line: pa.line, Offset: -1}
+	j.done++
+	rec := Record{Account: pa.account}
+	if pa.reason != "" {
+		return rec, j.problem("To_Account", pa.reason)
+	}
+	rec.Tags = j.p.tags.copyOf(j.tags)
+	if err := rec.Validate(); err != nil {
+		return rec, j.problem("To_Account", err.Error())
+	}
+	return rec, nil
+}
+
+// readTags reads the bulk form's Tags.
+func (j *jsonDecoder) readTags() error {
+	if err := j.dec.Decode(&j.raw); err != nil {
+		return j.readErr(err, true)
+	}
+	j.at = j.dec.InputOffset() - int64(len(j.raw))
+	if !utf8.Valid(j.raw) {
+		return j.errorf("Tags is not valid UTF-8")
+	}
+	tags, reason := j.p.parseTags(j.raw)
+	if reason != "" {
+		return j.errorf("%s", reasonTagsArray)
+	}
+	j.tags = tags
+	if len(j.buffered) > 0 {
+		j.state = jsBuffered
+	}
+	return nil
+}
+
+// finish checks the document after its closing brace.
+func (j *jsonDecoder) finish() error {
+	switch {
+	case j.sawAccounts && !j.sawTags:
+		return j.errorf("To_Account comes without Tags")
+	case j.sawTags && !j.sawAccounts:
+		return j.errorf("Tags comes without To_Account")
+	case !j.sawUserTags && !j.sawAccounts:
+		return j.errorf("the document has no records: expected %s", jsonForms)
+	}
+	_, err := j.token()
+	switch {
+	case err == io.EOF:
+		j.state = jsDone
+		return nil
+	case err == nil, isSyntax(err):
+		return j.errorf("unexpected data after the end of the document")
+	}
+	return j.readErr(err, false)
+}
+
+// problem returns a Problem at the current element of the array key.
+func (j *jsonDecoder) problem(key, reason string) *Problem {
+	return &Problem{Pos: j.cur, Where: fmt.Sprintf("%s[%d]", key, j.cur.Record), Reason: reason}
+}
+
+// errorf returns a fatal error at the token or value read last.
+func (j *jsonDecoder) errorf(format string, args ...any) error {
+	return j.errorAt(j.at, format, args...)
+}
+
+// errorAt returns a fatal error at the offset off of the decoder's input.
+func (j *jsonDecoder) errorAt(off int64, format string, args ...any) error {
+	return fmt.Errorf("imapi: decode json: at line %d (byte offset %d): %s", j.t.lineAt(off), off+j.bom, fmt.Sprintf(format, args...))
+}
+
+// readErr turns an error of the JSON decoder into a fatal error with its position.
+// inValue says the error happened while reading a whole value (Decode, not Token).
+func (j *jsonDecoder) readErr(err error, inValue bool) error {
+	off := j.dec.InputOffset()
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		off = j.tokenStart(off)
+		if inValue {
+			off = j.syntaxOffset(off)
+		}
+		return j.errorAt(off, "invalid JSON: %v", se)
+	case err == io.EOF, err == io.ErrUnexpectedEOF:
+		return j.errorAt(j.t.end(), "the document ends before it is complete (truncated?)")
+	case errors.Is(err, errValueTooLarge):
+		return j.errorAt(j.tokenStart(off), "a JSON value (or a run of white space) is longer than %d bytes", j.t.max)
+	}
+	return fmt.Errorf("imapi: decode json: reading after byte offset %d: %w", off+j.bom, err)
+}
+
+// tokenStart returns the offset of the token that follows off, past white space
+// and a separator (comma or colon), among the bytes read.
+func (j *jsonDecoder) tokenStart(off int64) int64 {
+	held := j.t.from(off)
+	n := skipJSONSpace(held, 0)
+	if n < len(held) && (held[n] == ',' || held[n] == ':') {
+		n = skipJSONSpace(held, n+1)
+	}
+	return off + int64(n)
+}
+
+// skipJSONSpace returns the index of the first byte at or after i that is not JSON white space.
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// syntaxOffset finds the offset of the syntax error in the value that starts at off.
+func (j *jsonDecoder) syntaxOffset(off int64) int64 {
+	var v any
+	var se *json.SyntaxError
+	if err := json.Unmarshal(j.t.from(off), &v); errors.As(err, &se) && se.Offset > 0 {
+		return off + se.Offset - 1
+	}
+	return off
+}
+
+// isSyntax reports whether err is a JSON syntax error.
+func isSyntax(err error) bool {
+	var se *json.SyntaxError
+	return errors.As(err, &se)
+}
+
+// errValueTooLarge stops a JSON value longer than the cap.
+var errValueTooLarge = errors.New("JSON value too large")
+
+// trackerChunk caps one read of a lineTracker.
+const trackerChunk = 32 << 10
+
+// lineTracker sits between a json.Decoder and its input to tell the line of an
+// offset. It holds the bytes read past the last offset asked about (one value and
+// a read-ahead), and refuses to hold more than max bytes beyond a read.
+type lineTracker struct {
+	r    io.Reader
+	buf  []byte
+	head int   // buf[head] is the byte at offset base
+	base int64 // offset of the byte at buf[head]
+	line int64 // line of that byte
+	max  int
+	err  error
+}
+
+// Read reads from the input, keeping what it read.
+func (t *lineTracker) Read(p []byte) (int, error) {
+	if t.err != nil {
+		return 0, t.err
+	}
+	if len(p) > trackerChunk {
+		p = p[:trackerChunk]
+	}
+	n, err := t.r.Read(p)
+	t.buf = append(t.buf, p[:n]...)
+	if len(t.buf)-t.head > t.max+trackerChunk {
+		t.err = errValueTooLarge
+		return n, t.err
+	}
+	return n, err
+}
+
+// lineAt returns the line of offset off, at or after the last offset asked about,
+// and forgets the bytes before it.
+func (t *lineTracker) lineAt(off int64) int64 {
+	k := min(off-t.base, int64(len(t.buf)-t.head))
+	if k <= 0 {
+		return t.line
+	}
+	t.line += int64(bytes.Count(t.buf[t.head:t.head+int(k)], []byte{'\n'}))
+	t.head += int(k)
+	t.base += k
+	if t.head > len(t.buf)/2 {
+		n := copy(t.buf, t.buf[t.head:])
+		t.buf = t.buf[:n]
+		t.head = 0
+	}
+	return t.line
+}
+
+// from returns the bytes read from offset off on.
+func (t *lineTracker) from(off int64) []byte {
+	k := min(max(off-t.base, 0), int64(len(t.buf)-t.head))
+	return t.buf[t.head+int(k):]
+}
+
+// end returns the offset after the last byte read.
+func (t *lineTracker) end() int64 { return t.base + int64(len(t.buf)-t.head) }

@@ -1,0 +1,20 @@
+// Package imapi removes user tags in Tencent Cloud Chat (IM) through the REST API
+// v4/all_member_push/im_remove_tag, at the API's full speed, within a time budget,
+// accounting for every input record.
+//
+// The package has four parts:
+//
+//   - [Client] makes one call of at most [MaxAccountsPerCall] accounts: it signs
+//     with a cached admin UserSig, decodes every answer into a typed error and
+//     renews the signature when the service says it expired.
+//   - [Engine] takes a stream of records of any length, merges them into calls of
+//     at most 100 distinct accounts, keeps under the rate limit with a bounded
+//     number of calls in flight, retries what can be retried, stops in time for
+//     the context's deadline and returns a [Report] that accounts for every record.
+//   - The decoders ([NewDecoder], [DecodeJob]) read job documents, JSON Lines and
+//     CSV, gzip-compressed or not, strictly and in a streaming way, with the line
+//     or element of each problem.
+//   - Package imapitest holds an emulator of the API for tests and local runs.
+//
+// The package knows nothing of the serverless platforms; their adapters live elsewhere.
+package imapi

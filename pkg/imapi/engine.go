@@ -1,0 +1,686 @@
+package imapi
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Caller makes one im_remove_tag call of at most [MaxAccountsPerCall] distinct accounts.
+// [*Client] is the production Caller.
+type Caller interface {
+	RemoveTags(ctx context.Context, recs []Record) error
+}
+
+// Defaults of [EngineConfig].
+const (
+	DefaultConcurrency        = 48
+	DefaultMaxAttempts        = 8
+	DefaultBackoffBase        = 100 * time.Millisecond
+	DefaultBackoffMax         = 5 * time.Second
+	DefaultSlowDown           = 2 * time.Second
+	DefaultMaxFailureAccounts = 1000
+	// unavailableAfter is how many batches in a row may run out of retries before
+	// the run stops, judging the service unavailable.
+	unavailableAfter = 3
+)
+
+// EngineConfig configures an [Engine]. The zero value is ready to use.
+type EngineConfig struct {
+	// Rate is the most calls per second, default [MaxCallsPerSecond]. Set it lower
+	// when other jobs share the app's quota.
+	Rate float64
+	// Concurrency is the most calls in flight; default 48, enough for the full rate
+	// at 480 ms per call.
+	Concurrency int
+	// MaxAttempts bounds the calls made for one batch, retries included; default 8.
+	MaxAttempts int
+	// BackoffBase and BackoffMax shape the exponential backoff between retries
+	// (base·2ⁿ, capped, then a random point in its upper half); defaults 100 ms and 5 s.
+	BackoffBase, BackoffMax time.Duration
+	// SlowDown is how long the rate stays lowered after the last rate-limit answer
+	// before it climbs back; default 2 s.
+	SlowDown time.Duration
+	// Reserve is the time kept back before the context's deadline, for the caller to
+	// save its progress; default a tenth of the budget, between 100 ms and 10 s.
+	Reserve time.Duration
+	// MaxFailureAccounts caps the accounts listed per failure group; default 1000.
+	MaxFailureAccounts int
+	// Logger receives a line per failed call (never a secret); default: no logging.
+	Logger *slog.Logger
+}
+
+func (c EngineConfig) withDefaults() EngineConfig {
+	if c.Rate <= 0 {
+		c.Rate = MaxCallsPerSecond
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.BackoffBase <= 0 {
+		c.BackoffBase = DefaultBackoffBase
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = DefaultBackoffMax
+	}
+	if c.SlowDown <= 0 {
+		c.SlowDown = DefaultSlowDown
+	}
+	if c.MaxFailureAccounts <= 0 {
+		c.MaxFailureAccounts = DefaultMaxFailureAccounts
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Engine removes the tags of any number of records: it merges them into calls of at
+// most 100 distinct accounts, keeps under the rate with a bounded number of calls in
+// flight, retries what can be retried, slows down when the service says calls come
+// too fast, and stops in time for the context's deadline.
+//
+// An Engine may run several jobs, one after another or at once: they share its rate.
+type Engine struct {
+	caller  Caller
+	cfg     EngineConfig
+	limiter *rate.Limiter
+	// turn lets one caller at a time wait on the limiter, so that no queue of
+	// reservations made at an old rate outlives a rate cut.
+	turn chan struct{}
+
+	mu        sync.Mutex // guards the adaptive rate below
+	slowUntil time.Time
+	lastCut   time.Time
+	cuts      atomic.Int64 // rate cuts so far: waits cleared before a cut wait again
+}
+
+// NewEngine returns an Engine that makes its calls through c.
+func NewEngine(c Caller, cfg EngineConfig) *Engine {
+	cfg = cfg.withDefaults()
+	return &Engine{caller: c, cfg: cfg, limiter: rate.NewLimiter(rate.Limit(cfg.Rate), 1), turn: make(chan struct{}, 1)}
+}
+
+// RunOption configures one [Engine.Run].
+type RunOption func(*run)
+
+// OnFailed makes Run call fn for each failed record, in input order, once every
+// record before it is resolved: exactly the failed records before Report.Resume,
+// so that a job continued from Resume sees each failed record once. fn is called
+// from the goroutine running Run.
+func OnFailed(fn func(rec Record, reason error)) RunOption {
+	return func(r *run) { r.onFailed = fn }
+}
+
+// Run reads src to its end, or until it must stop, and returns a report that
+// accounts for every record read. It stops starting calls when the time left before
+// the context's deadline (less the reserve) could not cover one, and returns before
+// that deadline. The error is non-nil only when reading src failed; the report is
+// valid even then.
+func (e *Engine) Run(ctx context.Context, src Source, opts ...RunOption) (*Report, error) {
+	r := newRun(ctx, e, src)
+	for _, o := range opts {
+		o(r)
+	}
+	defer r.cancelCalls()
+	defer r.hardStop()
+	return r.execute()
+}
+
+// outcome of a batch.
+type outcome int
+
+const (
+	succeeded outcome = iota
+	failed
+	pending
+)
+
+// entry is one input record of a batch; bad is set for an invalid record, never sent.
+type entry struct {
+	rec Record
+	bad error
+}
+
+// batch is a run of consecutive input records that fit in one call.
+type batch struct {
+	seq     int64
+	first   Position
+	entries []entry
+	calls   []Record       // distinct accounts, tags merged
+	index   map[string]int // account → index in calls
+	shared  []bool         // calls[i].Tags is still the input record's slice
+
+	outcome  outcome
+	err      error
+	attempts int
+	dropped  int64 // succeeded entries dropped by compact
+}
+
+func newBatch(seq int64, first Position) *batch {
+	return &batch{seq: seq, first: first, index: make(map[string]int, MaxAccountsPerCall)}
+}
+
+// fits reports whether rec can join the batch without a 101st account or more than
+// MaxTagsPerRecord tags for one account.
+func (b *batch) fits(rec Record) bool {
+	i, ok := b.index[rec.Account]
+	if !ok {
+		return len(b.calls) < MaxAccountsPerCall
+	}
+	return len(b.calls[i].Tags)+len(rec.Tags) <= MaxTagsPerRecord || len(union(b.calls[i].Tags, rec.Tags)) <= MaxTagsPerRecord
+}
+
+func (b *batch) add(rec Record, bad error) {
+	b.entries = append(b.entries, entry{rec: rec, bad: bad})
+	if bad != nil {
+		return
+	}
+	i, ok := b.index[rec.Account]
+	if !ok {
+		b.index[rec.Account] = len(b.calls)
+		b.calls = append(b.calls, rec)
+		b.shared = append(b.shared, true)
+		return
+	}
+	if b.shared[i] {
+		b.calls[i].Tags = append([]string(nil), b.calls[i].Tags...)
+		b.shared[i] = false
+	}
+	b.calls[i].Tags = union(b.calls[i].Tags, rec.Tags)
+}
+
+// union appends to a the tags of b it does not hold yet.
+func union(a, b []string) []string {
+	for _, t := range b {
+		found := false
+		for _, have := range a {
+			if have == t {
+				found = true
+				break
+			}
+		}
+		if !found {
+			a = append(a, t)
+		}
+	}
+	return a
+}
+
+// run is the state of one Engine.Run.
+type run struct {
+	e           *Engine
+	cfg         EngineConfig
+	ctx         context.Context
+	callCtx     context.Context // ends at stopAt: no call outlives the run
+	cancelCalls context.CancelFunc
+	stopAt      time.Time // zero: no deadline
+	src         Source
+	pos         Positioner // src, if it knows positions
+	start       time.Time
+	onFailed    func(Record, error)
+
+	stopOnce sync.Once
+	stopCh   chan struct{}      // closed by any stop: read no more, start no more calls
+	reason   string             // why the run stopped; written once before stopCh closes
+	hardCtx  context.Context    // canceled by a hard stop: abandon waits too
+	hardStop context.CancelFunc // the hard stop
+
+	mu          sync.Mutex // guards the fields below
+	estimate    time.Duration
+	exhausted   int // batches in a row that ran out of retries
+	calls       int64
+	retries     int64
+	sourceError error
+}
+
+func newRun(ctx context.Context, e *Engine, src Source) *run {
+	r := &run{e: e, cfg: e.cfg, ctx: ctx, src: src, start: time.Now(), stopCh: make(chan struct{}), estimate: 500 * time.Millisecond}
+	r.pos, _ = src.(Positioner)
+	r.hardCtx, r.hardStop = context.WithCancel(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		reserve := r.cfg.Reserve
+		if reserve <= 0 {
+			reserve = min(max(deadline.Sub(r.start)/10, 100*time.Millisecond), 10*time.Second)
+		}
+		r.stopAt = deadline.Add(-reserve)
+		r.estimate = min(r.estimate, max(r.stopAt.Sub(r.start)/4, 0))
+		r.callCtx, r.cancelCalls = context.WithDeadline(ctx, r.stopAt)
+	} else {
+		r.callCtx, r.cancelCalls = context.WithCancel(ctx)
+	}
+	return r
+}
+
+// stop makes the run stop reading and starting calls, for the given reason (the first
+// one wins). Calls already cleared to start still go: they fit the time budget.
+func (r *run) stop(reason string) {
+	r.stopOnce.Do(func() {
+		r.reason = reason
+		close(r.stopCh)
+	})
+}
+
+// abort stops the run and abandons the waits for the rate limiter and for retries:
+// nothing more is sent. Calls in flight finish.
+func (r *run) abort(reason string) {
+	r.stop(reason)
+	r.hardStop()
+}
+
+func (r *run) stopped() bool {
+	select {
+	case <-r.stopCh:
+		return true
+	default:
+	}
+	if err := r.ctx.Err(); err != nil {
+		r.abort("context: " + err.Error())
+		return true
+	}
+	return false
+}
+
+// execute runs the reader, the workers and the collector, and builds the report.
+func (r *run) execute() (*Report, error) {
+	batches := make(chan *batch, r.cfg.Concurrency)
+	results := make(chan *batch, r.cfg.Concurrency)
+	var eof bool
+	go func() {
+		eof = r.read(batches)
+		close(batches)
+	}()
+	var wg sync.WaitGroup
+	for range r.cfg.Concurrency {
+		wg.Go(func() {
+			for b := range batches {
+				r.process(b)
+				results <- b
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	rep := r.collect(results)
+	// results is closed only after batches is, so eof has been written.
+	rep.EndOfInput = eof
+	rep.Calls, rep.Retries = r.calls, r.retries
+	if !rep.Done() && r.reason != "" {
+		rep.Stopped = r.reason
+	}
+	rep.ElapsedSeconds = time.Since(r.start).Seconds()
+	return rep, r.sourceError
+}
+
+// read fills batches from the source until its end (true) or a stop (false).
+func (r *run) read(out chan<- *batch) bool {
+	var (
+		seq int64
+		n   int64
+		cur *batch
+	)
+	for !r.stopped() {
+		rec, err := r.src.Next()
+		if err == io.EOF {
+			if cur != nil {
+				out <- cur
+			}
+			return true
+		}
+		var (
+			bad error
+			p   *Problem
+		)
+		pos := Position{Record: n, Offset: -1}
+		if r.pos != nil {
+			pos = r.pos.Pos()
+		}
+		switch {
+		case errors.As(err, &p):
+			bad = p
+		case err != nil:
+			r.mu.Lock()
+			r.sourceError = fmt.Errorf("imapi: read input after %d records: %w", n, err)
+			r.mu.Unlock()
+			r.abort("reading the input failed: " + err.Error())
+		default:
+			if verr := rec.Validate(); verr != nil {
+				bad = &Problem{Pos: pos, Where: whereOf(pos), Reason: verr.Error()}
+			}
+		}
+		if err != nil && bad == nil {
+			break
+		}
+		n++
+		if cur != nil && bad == nil && !cur.fits(rec) {
+			out <- cur
+			cur = nil
+		}
+		if cur == nil {
+			cur = newBatch(seq, pos)
+			seq++
+		}
+		cur.add(rec, bad)
+	}
+	if cur != nil {
+		out <- cur
+	}
+	return false
+}
+
+// process makes the calls for one batch and sets its outcome.
+func (r *run) process(b *batch) {
+	b.outcome = pending
+	if len(b.calls) == 0 { // only invalid records
+		b.outcome = succeeded
+		return
+	}
+	for {
+		if !r.acquire() {
+			return
+		}
+		b.attempts++
+		started := time.Now()
+		err := r.e.caller.RemoveTags(r.callCtx, b.calls)
+		r.observe(time.Since(started), b.attempts > 1, err)
+		if err == nil {
+			b.outcome, b.err = succeeded, nil
+			r.e.recover()
+			return
+		}
+		b.err = err
+		class := Classify(err)
+		r.cfg.Logger.Warn("im_remove_tag call failed",
+			"error_code", ErrorCode(err), "class", class.String(), "accounts", len(b.calls),
+			"attempt", b.attempts, "error", err.Error())
+		switch class {
+		case Retryable:
+			if IsRateLimit(err) {
+				r.e.slowDown()
+			}
+			if b.attempts >= r.cfg.MaxAttempts {
+				r.exhaust(err)
+				return
+			}
+			if !r.sleep(r.backoff(b.attempts)) {
+				return
+			}
+		case Fatal:
+			b.outcome = failed
+			r.abort(fmt.Sprintf("fatal error %d: %s", ErrorCode(err), err.Error()))
+			return
+		default: // Permanent, or RenewSignature after the client renewed already
+			b.outcome = failed
+			return
+		}
+	}
+}
+
+// observe counts a call and updates the latency estimate.
+func (r *run) observe(d time.Duration, retry bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	if retry {
+		r.retries++
+	}
+	if err == nil {
+		r.exhausted = 0
+	}
+	// The estimate is twice a moving average of call times: a call is started only
+	// when that much time is left.
+	ewma := r.estimate / 2
+	ewma += (d - ewma) / 4
+	r.estimate = min(max(2*ewma, 5*time.Millisecond), 10*time.Second)
+}
+
+// exhaust notes a batch that ran out of retries; several in a row stop the run.
+func (r *run) exhaust(err error) {
+	r.mu.Lock()
+	r.exhausted++
+	n := r.exhausted
+	r.mu.Unlock()
+	if n >= unavailableAfter {
+		r.abort(fmt.Sprintf("service unavailable: %d batches in a row ran out of retries; last error: %v", n, err))
+	}
+}
+
+func (r *run) callEstimate() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.estimate
+}
+
+// waitCtx returns a context for waiting: canceled by a hard stop, and ending when
+// a call started after it would no longer end before stopAt.
+func (r *run) waitCtx() (context.Context, context.CancelFunc) {
+	if r.stopAt.IsZero() {
+		return r.hardCtx, func() {}
+	}
+	return context.WithDeadline(r.hardCtx, r.stopAt.Add(-r.callEstimate()))
+}
+
+// acquire waits for the rate limiter's permission to call; false if the run must stop first.
+// A wait that would end too late for a call stops the run (the time budget is used up);
+// the limiter then keeps its tokens for the next run.
+func (r *run) acquire() bool {
+	if r.stopped() {
+		return false
+	}
+	ctx, cancel := r.waitCtx()
+	defer cancel()
+	select {
+	case r.e.turn <- struct{}{}:
+		defer func() { <-r.e.turn }()
+	case <-ctx.Done():
+		if r.hardCtx.Err() == nil {
+			r.stop("time budget used up")
+		}
+		return false
+	}
+	for {
+		cuts := r.e.cuts.Load()
+		if err := r.e.limiter.Wait(ctx); err != nil {
+			if r.hardCtx.Err() == nil {
+				r.stop("time budget used up")
+			}
+			return false
+		}
+		if r.hardCtx.Err() != nil {
+			return false
+		}
+		// A wait scheduled at the old rate before a cut would overshoot the new one.
+		if r.e.cuts.Load() == cuts {
+			return true
+		}
+	}
+}
+
+// sleep waits d before a retry; false if the run must stop first.
+func (r *run) sleep(d time.Duration) bool {
+	if r.stopped() {
+		return false
+	}
+	ctx, cancel := r.waitCtx()
+	defer cancel()
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		r.stop("time budget used up")
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// backoff is the wait before the given retry: exponential, capped, jittered over its upper half.
+func (r *run) backoff(attempt int) time.Duration {
+	d := r.cfg.BackoffBase << min(attempt-1, 20)
+	if d > r.cfg.BackoffMax || d <= 0 {
+		d = r.cfg.BackoffMax
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// slowDown halves the rate after a rate-limit answer, at most once per
+// half SlowDown period (the answers of calls already in flight do not count twice),
+// and never below a tenth of the configured rate.
+func (e *Engine) slowDown() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := time.Now()
+	if now.Sub(e.lastCut) < e.cfg.SlowDown/2 {
+		e.slowUntil = now.Add(e.cfg.SlowDown)
+		return
+	}
+	e.lastCut = now
+	e.cuts.Add(1)
+	e.slowUntil = now.Add(e.cfg.SlowDown)
+	floor := rate.Limit(e.cfg.Rate / 10)
+	e.limiter.SetLimitAt(now, max(e.limiter.Limit()/2, floor))
+	e.cfg.Logger.Warn("rate-limit answer: slowing down", "calls_per_second", float64(e.limiter.Limit()), "for", e.cfg.SlowDown.String())
+}
+
+// recover raises a lowered rate step by step once the slow-down period is over.
+func (e *Engine) recover() {
+	full := rate.Limit(e.cfg.Rate)
+	if e.limiter.Limit() >= full {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if time.Now().Before(e.slowUntil) {
+		return
+	}
+	e.limiter.SetLimit(min(e.limiter.Limit()+full/50, full))
+}
+
+// collect tallies the batches' outcomes into a report and keeps the resume cursor:
+// outcomes are final only in input order, up to the first unresolved batch.
+func (r *run) collect(results <-chan *batch) *Report {
+	rep := &Report{}
+	fails := newFailureSet(r.cfg.MaxFailureAccounts)
+	pends := newFailureSet(r.cfg.MaxFailureAccounts)
+	var (
+		cursor  Cursor
+		next    int64                // lowest sequence not yet resolved in order
+		held    = map[int64]*batch{} // resolved out of order, waiting for next
+		blocked *batch               // the first pending batch: the cursor stops before it
+		pendBs  []*batch
+	)
+	advance := func(b *batch) {
+		cursor.Succeeded += b.dropped
+		for _, en := range b.entries {
+			switch {
+			case en.bad != nil:
+				cursor.Failed++
+				r.notifyFailed(en.rec, en.bad)
+			case b.outcome == failed:
+				cursor.Failed++
+				r.notifyFailed(en.rec, b.err)
+			default:
+				cursor.Succeeded++
+			}
+		}
+	}
+	for b := range results {
+		for _, en := range b.entries {
+			rep.Total++
+			switch {
+			case en.bad != nil:
+				rep.Failed++
+				fails.add(en.rec.Account, en.bad)
+			case b.outcome == succeeded:
+				rep.Succeeded++
+			case b.outcome == failed:
+				rep.Failed++
+				fails.add(en.rec.Account, b.err)
+			default:
+				rep.Pending++
+				if b.err != nil && b.attempts >= r.cfg.MaxAttempts {
+					pends.add(en.rec.Account, b.err)
+				}
+			}
+		}
+		if b.outcome == pending {
+			pendBs = append(pendBs, b)
+		}
+		if blocked != nil {
+			continue
+		}
+		if b.seq != next {
+			held[b.seq] = b.compact()
+			continue
+		}
+		for b != nil {
+			if b.outcome == pending {
+				blocked = b
+				clear(held)
+				break
+			}
+			advance(b)
+			next++
+			b = held[next]
+			delete(held, next)
+		}
+	}
+	rep.Failures = fails.list()
+	rep.PendingErrors = pends.list()
+	slices.SortFunc(pendBs, func(a, b *batch) int { return cmp.Compare(a.seq, b.seq) })
+	for _, b := range pendBs {
+		for _, en := range b.entries {
+			if en.bad == nil {
+				rep.PendingRecords = append(rep.PendingRecords, en.rec)
+			}
+		}
+	}
+	if blocked != nil {
+		cursor.Position = blocked.first
+		rep.Resume = &cursor
+	}
+	return rep
+}
+
+func (r *run) notifyFailed(rec Record, reason error) {
+	if r.onFailed != nil {
+		r.onFailed(rec, reason)
+	}
+}
+
+// compact drops what a resolved batch no longer needs while it waits for its turn:
+// only its failed records matter to the cursor, in order; succeeded ones are counted.
+func (b *batch) compact() *batch {
+	b.calls, b.index, b.shared = nil, nil, nil
+	if b.outcome != succeeded {
+		return b
+	}
+	kept := b.entries[:0]
+	for _, en := range b.entries {
+		if en.bad != nil {
+			kept = append(kept, en)
+		} else {
+			b.dropped++
+		}
+	}
+	b.entries = slices.Clip(kept)
+	return b
+}

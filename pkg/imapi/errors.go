@@ -1,0 +1,199 @@
+package imapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+)
+
+// Error codes that this package treats specially. The full table is in [Classify].
+const (
+	CodeOK               = 0
+	CodeBadJSON          = 90001 // the request body is not valid JSON
+	CodeNeedsAdmin       = 90009 // the identifier is not an app admin
+	CodeTooManyAccounts  = 90018 // more than 100 accounts in one call
+	CodeInternal         = 91000 // internal service error: retry
+	CodeRateLimited      = 60007 // REST call frequency over limit
+	CodeAppRateLimited   = 60011 // SDKAppID call frequency over limit
+	CodeTooManyRequests  = 60018 // too many requests
+	CodeTooManyRequests2 = 60019 // too many requests
+	CodeSigExpired       = 70001 // the UserSig expired: renew it and retry
+	CodeSigCheckLockout  = 70050 // too many failed UserSig checks: wait a minute
+)
+
+// Class says what a caller should do about a failed call.
+type Class int
+
+const (
+	// Permanent: sending the same call again will fail again; report the records as failed.
+	Permanent Class = iota
+	// Retryable: the call may succeed if sent again later (with backoff).
+	Retryable
+	// RenewSignature: the UserSig expired or was refused; make a new one and retry once.
+	RenewSignature
+	// Fatal: permanent for every call of this run (configuration, account or plan problems):
+	// stop sending, because every other call would fail the same way.
+	Fatal
+)
+
+// String returns the class's name.
+func (c Class) String() string {
+	switch c {
+	case Retryable:
+		return "retryable"
+	case RenewSignature:
+		return "renew-signature"
+	case Fatal:
+		return "fatal"
+	default:
+		return "permanent"
+	}
+}
+
+// APIError is an answer of the service whose ErrorCode is not 0 (or whose ActionStatus is not OK).
+type APIError struct {
+	ActionStatus string
+	ErrorCode    int
+	ErrorInfo    string
+}
+
+// Error returns the code and the service's text.
+func (e *APIError) Error() string {
+	return fmt.Sprintf("im_remove_tag: ErrorCode %d (%s): %s", e.ErrorCode, e.ActionStatus, e.ErrorInfo)
+}
+
+// HTTPError is an answer with an HTTP status other than 200 (a gateway error such as 502).
+type HTTPError struct {
+	StatusCode int
+	// Body is the start of the answer's body, for the report.
+	Body string
+}
+
+// Error returns the status and the start of the body.
+func (e *HTTPError) Error() string {
+	if e.Body == "" {
+		return fmt.Sprintf("im_remove_tag: HTTP %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	}
+	return fmt.Sprintf("im_remove_tag: HTTP %d %s: %s", e.StatusCode, http.StatusText(e.StatusCode), e.Body)
+}
+
+// TransportError is a call whose outcome is unknown: the connection failed, was cut, or
+// the answer did not arrive in time. The removal may or may not have been applied;
+// since removing tags is idempotent, sending the call again is safe.
+type TransportError struct {
+	Err error
+}
+
+// Error returns the cause.
+func (e *TransportError) Error() string { return "im_remove_tag: outcome unknown: " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// codeClasses lists every code whose class is not Permanent. Unknown codes are Permanent.
+var codeClasses = map[int]Class{
+	// retry
+	CodeInternal:         Retryable,
+	CodeRateLimited:      Retryable,
+	60008:                Retryable, // service timeout
+	CodeAppRateLimited:   Retryable,
+	60014:                Retryable, // account switch timeout
+	CodeTooManyRequests:  Retryable,
+	CodeTooManyRequests2: Retryable,
+	70169:                Retryable, // server timeout
+	70202:                Retryable, // server timeout
+	70500:                Retryable, // internal server error
+	// signature
+	CodeSigExpired: RenewSignature,
+	60004:          RenewSignature, // UserID or UserSig error in the URL
+	60005:          RenewSignature,
+	// configuration: no call of this run can succeed
+	60006:               Fatal, // invalid SDKAppID
+	60010:               Fatal, // identifier is not the app admin
+	60016:               Fatal, // app disabled
+	60017:               Fatal, // request disabled
+	60020:               Fatal, // plan expired
+	60021:               Fatal, // source IP not allowed
+	70002:               Fatal, // UserSig empty
+	70003:               Fatal, // UserSig invalid
+	70005:               Fatal, // UserSig invalid
+	70009:               Fatal, // UserSig made with a wrong key
+	70013:               Fatal, // identifier does not match the UserSig
+	70014:               Fatal, // SDKAppID does not match the UserSig
+	70016:               Fatal, // key not found: often the wrong regional domain
+	70020:               Fatal, // SDKAppID not found: often the wrong regional domain
+	CodeSigCheckLockout: Fatal,
+	CodeNeedsAdmin:      Fatal,
+	90045:               Fatal, // the push-to-all feature is not enabled
+}
+
+// ClassOfCode returns the class of a service ErrorCode.
+func ClassOfCode(code int) Class {
+	if c, ok := codeClasses[code]; ok {
+		return c
+	}
+	return Permanent
+}
+
+// IsRateLimit reports whether err is the service saying calls come too fast,
+// which should slow down every sender sharing the quota, not only this call.
+func IsRateLimit(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode {
+	case CodeRateLimited, CodeAppRateLimited, CodeTooManyRequests, CodeTooManyRequests2:
+		return true
+	}
+	return false
+}
+
+// Classify says what to do about an error returned by [Client.RemoveTags].
+// Service codes follow the table of the API's documentation; HTTP 5xx, 429 and 408
+// and transport errors (timeouts, resets, refused connections) are Retryable;
+// a canceled context and other HTTP statuses are Permanent; nil is Permanent too,
+// since there is nothing to retry.
+func Classify(err error) Class {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ClassOfCode(ae.ErrorCode)
+	}
+	var he *HTTPError
+	if errors.As(err, &he) {
+		if he.StatusCode >= 500 || he.StatusCode == http.StatusTooManyRequests || he.StatusCode == http.StatusRequestTimeout {
+			return Retryable
+		}
+		return Permanent
+	}
+	var te *TransportError
+	if errors.As(err, &te) {
+		return Retryable
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return Retryable
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return Retryable
+	}
+	return Permanent
+}
+
+// OutcomeUnknown reports whether err leaves it unknown if the call was applied
+// (a timeout or a cut connection): such records are pending, not failed.
+func OutcomeUnknown(err error) bool {
+	var te *TransportError
+	return errors.As(err, &te)
+}
+
+// ErrorCode returns the service code carried by err, or 0 if it carries none.
+func ErrorCode(err error) int {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode
+	}
+	return 0
+}

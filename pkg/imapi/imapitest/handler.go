@@ -1,0 +1,342 @@
+package imapitest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/removetag/removetag/pkg/imapi"
+)
+
+// Codes answered where the API's document is silent; see the package documentation.
+const (
+	codeBadURL         = 60002 // HTTP parse error: a URL parameter is missing or malformed
+	codeBadAppID       = 60006 // invalid SDKAppID
+	codeNotAdmin       = 60010 // the request needs the app admin
+	codeNoAppID        = 60012 // the request has no SDKAppID
+	codeSigEmpty       = 70002 // UserSig is empty
+	codeSigInvalid     = 70003 // UserSig is invalid
+	codeSigWrongKey    = 70009 // UserSig does not verify with the app's key
+	codeSigIdentifier  = 70013 // identifier does not match the UserSig
+	codeSigAppID       = 70014 // SDKAppID does not match the UserSig
+	codeUnknownAppID   = 70020 // SDKAppID not found
+	maxBodyBytes       = 4 << 20
+	maxTagsPerAccount  = imapi.MaxTagsPerRecord
+	maxAccountsPerCall = imapi.MaxAccountsPerCall
+)
+
+// api is one of the served APIs.
+type api int
+
+const (
+	apiRemove api = iota
+	apiAdd
+	apiGet
+	numAPIs
+)
+
+// apiOf returns the API served at path.
+func apiOf(path string) (api, bool) {
+	switch path {
+	case RemoveTagPath:
+		return apiRemove, true
+	case AddTagPath:
+		return apiAdd, true
+	case GetTagPath:
+		return apiGet, true
+	}
+	return 0, false
+}
+
+// answer is the JSON body of an HTTP 200 answer.
+type answer struct {
+	ActionStatus string
+	ErrorInfo    string
+	ErrorCode    int
+	UserTags     []imapi.Record `json:",omitempty"`
+}
+
+// fail returns a FAIL answer.
+func fail(code int, format string, args ...any) answer {
+	return answer{ErrorCode: code, ErrorInfo: fmt.Sprintf(format, args...)}
+}
+
+// faultInfo returns the ErrorInfo of a code answered by a fault.
+func faultInfo(code int) string {
+	switch code {
+	case imapi.CodeInternal:
+		return "internal server error, please try again"
+	case imapi.CodeSigExpired:
+		return "UserSig expired, please regenerate it"
+	case imapi.CodeRateLimited, imapi.CodeAppRateLimited, imapi.CodeTooManyRequests, imapi.CodeTooManyRequests2:
+		return "request frequency over limit"
+	}
+	return "injected fault"
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.arrive()
+	which, ok := apiOf(r.URL.Path)
+	if !ok {
+		s.replyStatus(w, http.StatusNotFound)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.replyStatus(w, http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	var tc tagCall
+	switch {
+	case err != nil:
+		tc.fail = fail(imapi.CodeBadJSON, "cannot read the request body: %v", err)
+	case which != apiGet:
+		tc = parseUserTags(body)
+	}
+	if which == apiRemove {
+		s.observe(tc)
+	}
+
+	f, limited := s.admit(which)
+	var a answer
+	switch {
+	case limited:
+		a = fail(s.cfg.RateLimitCode, "%s", faultInfo(s.cfg.RateLimitCode))
+	case f.Drop && !f.Apply, f.HTTPStatus != 0:
+		// answered without looking at the request
+	case f.Code != 0:
+		a = fail(f.Code, "%s", faultInfo(f.Code))
+	default:
+		a = s.handle(which, r.URL.Query(), body, tc)
+	}
+	if !s.wait(r.Context(), f.Delay) {
+		s.count(func(st *Stats) { st.Canceled++ })
+		abort(w)
+		return
+	}
+	switch {
+	case f.Drop:
+		s.drop(w)
+	case f.HTTPStatus != 0:
+		s.replyStatus(w, f.HTTPStatus)
+	default:
+		s.reply(w, a)
+	}
+}
+
+// count changes the stats under the lock.
+func (s *Server) count(change func(*Stats)) {
+	s.mu.Lock()
+	change(&s.stats)
+	s.mu.Unlock()
+}
+
+// arrive counts a request.
+func (s *Server) arrive() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Since(s.start)
+	s.stats.Requests++
+	n := s.arrivals.len(now) + 1
+	s.arrivals.add(now)
+	s.stats.MaxPerSecond = max(s.stats.MaxPerSecond, n)
+}
+
+// observe records what an im_remove_tag body carried.
+func (s *Server) observe(tc tagCall) {
+	s.count(func(st *Stats) {
+		st.MaxAccountsPerCall = max(st.MaxAccountsPerCall, tc.elems)
+		if tc.dup {
+			st.DuplicateAccountCalls++
+		}
+	})
+}
+
+// admit applies the rate window and picks the call's fault. The fault's Delay is
+// the call's whole latency.
+func (s *Server) admit(which api) (f Fault, limited bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.Rate > 0 {
+		now := time.Since(s.start)
+		w := &s.rate[which]
+		if w.len(now) >= s.cfg.Rate {
+			limited = true
+		} else {
+			w.add(now)
+		}
+	}
+	if !limited && which == apiRemove {
+		if len(s.script) > 0 {
+			f = s.script[0]
+			s.script = s.script[1:]
+		} else {
+			f = s.randomFault()
+		}
+	}
+	f.Delay += s.latency
+	if s.jitter > 0 {
+		f.Delay += time.Duration(s.rng.Int64N(int64(s.jitter)))
+	}
+	return f, limited
+}
+
+// randomFault draws the random faults of one call.
+func (s *Server) randomFault() Fault {
+	p := s.faults
+	var d [7]float64
+	for i := range d {
+		d[i] = s.rng.Float64()
+	}
+	var f Fault
+	switch {
+	case d[0] < p.Drop:
+		f.Drop = true
+	case d[1] < p.DropAfterApply:
+		f.Drop, f.Apply = true, true
+	case d[2] < p.BadGateway:
+		f.HTTPStatus = http.StatusBadGateway
+	case d[3] < p.Internal:
+		f.Code = imapi.CodeInternal
+	case d[4] < p.RateLimit:
+		f.Code = s.cfg.RateLimitCode
+	case d[5] < p.Expired:
+		f.Code = imapi.CodeSigExpired
+	}
+	if d[6] < p.Spike {
+		f.Delay = p.SpikeLatency
+	}
+	return f
+}
+
+// handle validates a call and applies it.
+func (s *Server) handle(which api, q url.Values, body []byte, tc tagCall) answer {
+	if a := s.authorize(q); a.ErrorCode != 0 {
+		return a
+	}
+	if which == apiGet {
+		accounts, a := parseAccounts(body)
+		if a.ErrorCode != 0 {
+			return a
+		}
+		for _, acc := range accounts {
+			tags := s.store.list(acc)
+			if tags == nil {
+				tags = []string{}
+			}
+			a.UserTags = append(a.UserTags, imapi.Record{Account: acc, Tags: tags})
+		}
+		return a
+	}
+	if tc.fail.ErrorCode != 0 {
+		return tc.fail
+	}
+	if which == apiAdd {
+		s.store.add(tc.recs)
+		return answer{}
+	}
+	s.store.remove(tc.recs)
+	s.count(func(st *Stats) {
+		st.Applied++
+		st.AccountsApplied += int64(len(tc.recs))
+	})
+	return answer{}
+}
+
+// authorize checks the URL parameters and the UserSig.
+func (s *Server) authorize(q url.Values) answer {
+	appid := q.Get("sdkappid")
+	if appid == "" {
+		return fail(codeNoAppID, "sdkappid is missing in the URL")
+	}
+	n, err := strconv.ParseUint(appid, 10, 64)
+	if err != nil {
+		return fail(codeBadAppID, "sdkappid %q is invalid", appid)
+	}
+	if n != uint64(s.cfg.SDKAppID) {
+		return fail(codeUnknownAppID, "sdkappid %d not found", n)
+	}
+	id := q.Get("identifier")
+	if id == "" {
+		return fail(codeBadURL, "identifier is missing in the URL")
+	}
+	if _, err := strconv.ParseUint(q.Get("random"), 10, 32); err != nil {
+		return fail(codeBadURL, "random %q is not a 32-bit unsigned integer", q.Get("random"))
+	}
+	if ct := q.Get("contenttype"); ct != "json" {
+		return fail(codeBadURL, "contenttype %q is not json", ct)
+	}
+	sig := q.Get("usersig")
+	if sig == "" {
+		return fail(codeSigEmpty, "usersig is missing in the URL")
+	}
+	if a := s.verifySig(id, sig); a.ErrorCode != 0 {
+		return a
+	}
+	if id != s.cfg.Admin {
+		return fail(codeNotAdmin, "identifier %q is not the app admin", id)
+	}
+	return answer{}
+}
+
+// wait sleeps for d, unless the client goes away or the server closes first.
+func (s *Server) wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+	case <-s.done:
+	}
+	return false
+}
+
+// reply writes a JSON answer.
+func (s *Server) reply(w http.ResponseWriter, a answer) {
+	s.count(func(st *Stats) { st.Codes[a.ErrorCode]++ })
+	a.ActionStatus = "OK"
+	if a.ErrorCode != 0 {
+		a.ActionStatus = "FAIL"
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		panic(err) // cannot happen: answer holds only strings and ints
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.Write(append(b, '\n'))
+}
+
+// replyStatus writes an HTTP error with an HTML body, as a gateway would.
+func (s *Server) replyStatus(w http.ResponseWriter, status int) {
+	s.count(func(st *Stats) { st.HTTPStatus[status]++ })
+	text := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	w.Header().Set("Content-Type", "text/html")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<html>\r\n<head><title>%s</title></head>\r\n<body>\r\n<center><h1>%s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n", text, text)
+}
+
+// drop closes the connection without an answer.
+func (s *Server) drop(w http.ResponseWriter) {
+	s.count(func(st *Stats) { st.Dropped++ })
+	abort(w)
+}
+
+// abort closes the connection without writing anything.
+func abort(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler) // HTTP/2: the server resets the stream
+	}
+	conn.Close()
+}

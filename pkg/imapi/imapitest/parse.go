@@ -1,0 +1,203 @@
+package imapitest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/removetag/removetag/pkg/imapi"
+)
+
+// tagCall is a parsed UserTags body (of im_remove_tag or im_add_tag).
+type tagCall struct {
+	recs  []imapi.Record
+	elems int    // elements of UserTags
+	dup   bool   // one To_Account appears twice
+	fail  answer // why the body is refused, if fail.ErrorCode != 0
+}
+
+// userTagsBody is the body of im_remove_tag and im_add_tag. Pointers tell
+// missing members and null from empty ones.
+type userTagsBody struct {
+	UserTags *[]struct {
+		Account *string   `json:"To_Account"`
+		Tags    *[]string `json:"Tags"`
+	} `json:"UserTags"`
+}
+
+// parseUserTags parses {"UserTags":[{"To_Account":"u1","Tags":["a"]},...]} strictly.
+// It reads all elements even after a bad one, so that elems and dup describe the whole body.
+func parseUserTags(body []byte) (tc tagCall) {
+	var b userTagsBody
+	err := json.Unmarshal(body, &b)
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) || b.UserTags == nil {
+		// A type error leaves the rest decoded: look at it first.
+		return tagCall{fail: badBody(err, "UserTags is missing")}
+	}
+	tc.elems = len(*b.UserTags)
+	seen := make(map[string]struct{}, tc.elems)
+	for i, e := range *b.UserTags {
+		var rec imapi.Record
+		if e.Account != nil {
+			rec.Account = *e.Account
+			if _, ok := seen[rec.Account]; ok && rec.Account != "" {
+				tc.dup = true
+				tc.refuse(imapi.CodeBadJSON, "UserTags[%d]: To_Account %q appears twice", i, rec.Account)
+			}
+			seen[rec.Account] = struct{}{}
+		}
+		if e.Tags != nil {
+			rec.Tags = *e.Tags
+		}
+		if p := checkUserTag(e.Account, e.Tags); p != "" {
+			tc.refuse(imapi.CodeBadJSON, "UserTags[%d]: %s", i, p)
+		}
+		tc.recs = append(tc.recs, rec)
+	}
+	switch {
+	case tc.elems > maxAccountsPerCall:
+		tc.fail = fail(imapi.CodeTooManyAccounts, "UserTags has %d accounts, the limit is %d", tc.elems, maxAccountsPerCall)
+	case err != nil:
+		tc.fail = badBody(err, "")
+	case tc.elems == 0:
+		tc.fail = fail(imapi.CodeBadJSON, "UserTags is empty")
+	case tc.fail.ErrorCode == 0:
+		if k := miscasedKey(body, "UserTags", "To_Account", "Tags"); k != "" {
+			tc.fail = fail(imapi.CodeBadJSON, "unknown key %q: keys are case-sensitive", k)
+		}
+	}
+	return tc
+}
+
+// refuse sets the call's failure unless it has one already.
+func (tc *tagCall) refuse(code int, format string, args ...any) {
+	if tc.fail.ErrorCode == 0 {
+		tc.fail = fail(code, format, args...)
+	}
+}
+
+// checkUserTag says what is wrong with an element of UserTags, or "".
+func checkUserTag(account *string, tags *[]string) string {
+	switch {
+	case account == nil:
+		return "To_Account is missing or null"
+	case checkAccount(*account) != "":
+		return checkAccount(*account)
+	case tags == nil:
+		return "Tags is missing or null"
+	case len(*tags) == 0:
+		return "Tags is empty"
+	case len(*tags) > maxTagsPerAccount:
+		return fmt.Sprintf("Tags has %d tags, the limit is %d", len(*tags), maxTagsPerAccount)
+	}
+	for _, t := range *tags {
+		if t == "" || len(t) > imapi.MaxTagBytes {
+			return "a tag is empty, null, or over 50 bytes" // null decodes as ""
+		}
+	}
+	return ""
+}
+
+// parseAccounts parses the body of im_get_tag: {"To_Account":["u1",...]}.
+func parseAccounts(body []byte) ([]string, answer) {
+	var b struct {
+		Accounts *[]string `json:"To_Account"`
+	}
+	err := json.Unmarshal(body, &b)
+	switch {
+	case err != nil:
+		return nil, badBody(err, "")
+	case b.Accounts == nil:
+		return nil, fail(imapi.CodeBadJSON, "To_Account is missing or null")
+	case len(*b.Accounts) == 0:
+		return nil, fail(imapi.CodeBadJSON, "To_Account is empty")
+	case len(*b.Accounts) > maxAccountsPerCall:
+		return nil, fail(imapi.CodeTooManyAccounts, "To_Account has %d accounts, the limit is %d", len(*b.Accounts), maxAccountsPerCall)
+	}
+	for i, acc := range *b.Accounts {
+		if p := checkAccount(acc); p != "" {
+			return nil, fail(imapi.CodeBadJSON, "To_Account[%d]: %s", i, p)
+		}
+	}
+	if k := miscasedKey(body, "To_Account"); k != "" {
+		return nil, fail(imapi.CodeBadJSON, "unknown key %q: keys are case-sensitive", k)
+	}
+	return *b.Accounts, answer{}
+}
+
+// badBody returns the 90001 answer for a decoding error, or for the problem
+// if there was no error.
+func badBody(err error, problem string) answer {
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &te) && te.Field == "":
+		return fail(imapi.CodeBadJSON, "the body is a JSON %s, not an object", te.Value)
+	case errors.As(err, &te):
+		return fail(imapi.CodeBadJSON, "%s: unexpected JSON %s", te.Field, te.Value)
+	case err != nil:
+		return fail(imapi.CodeBadJSON, "the body is not valid JSON: %v", err)
+	}
+	return fail(imapi.CodeBadJSON, "%s", problem)
+}
+
+// checkAccount says what is wrong with a To_Account, or "".
+func checkAccount(acc string) string {
+	switch {
+	case acc == "":
+		return "To_Account is empty"
+	case len(acc) > imapi.MaxAccountBytes:
+		return fmt.Sprintf("To_Account is %d bytes, the limit is %d", len(acc), imapi.MaxAccountBytes)
+	}
+	return ""
+}
+
+// miscasedKey returns the first key of the valid JSON text body that differs from
+// one of names only in ASCII case, or "". Go's decoder matches keys regardless of
+// case; the service is assumed not to.
+func miscasedKey(body []byte, names ...string) string {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '"' {
+			continue
+		}
+		j := i + 1
+		for ; j < len(body) && body[j] != '"'; j++ {
+			if body[j] == '\\' {
+				j++
+			}
+		}
+		s := body[i+1 : min(j, len(body))]
+		for i = j + 1; i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'); i++ {
+		}
+		if i >= len(body) || body[i] != ':' {
+			i--
+			continue
+		}
+		for _, n := range names {
+			if string(s) != n && foldEqual(s, n) {
+				return string(s)
+			}
+		}
+	}
+	return ""
+}
+
+// foldEqual reports whether b and s are equal regardless of ASCII case.
+func foldEqual(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		if lower(b[i]) != lower(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}

@@ -1,0 +1,421 @@
+// Package imapitest emulates the Tencent Cloud Chat REST API
+// v4/all_member_push/im_remove_tag, and its siblings im_add_tag and im_get_tag,
+// for tests, benchmarks and local demos. It works in any binary, not only under go test.
+//
+// The emulator is as strict as the real service is known to be, and stricter where
+// a request could only come from a faulty client: it checks every URL parameter,
+// verifies the UserSig, enforces the call rate and the limits on the body, and
+// can inject faults, scripted or random, and latency.
+//
+// # Handling of a request
+//
+// Every request goes through these steps, in this order:
+//
+//  1. It is counted in [Stats.Requests] and [Stats.MaxPerSecond]. A path other than
+//     the three APIs is answered HTTP 404, a method other than POST HTTP 405, at once.
+//  2. The body is read (at most 4 MiB). An im_remove_tag body is inspected for
+//     [Stats.MaxAccountsPerCall] and [Stats.DuplicateAccountCalls] whatever the answer:
+//     those describe what the client sent.
+//  3. Rate: each API accepts at most [Config.Rate] calls in any sliding second; a call
+//     over it is answered [Config.RateLimitCode] and goes no further. Only accepted
+//     calls count toward the rate.
+//  4. Faults, for im_remove_tag only: the next scripted [Fault] if any, else the random
+//     [Faults]. A fault that answers (a code, an HTTP status, a dropped connection)
+//     does so whether the request is valid or not; it is decided before validation.
+//  5. Validation: URL parameters and UserSig first, then the body (see the codes below).
+//  6. The call is applied to the tag store (a [Fault] with Drop and Apply applies it too,
+//     if the request is valid).
+//  7. The latency passes (Latency, jitter, the fault's Delay, a spike), then the answer
+//     is written or the connection closed. The call is applied before the wait: a client
+//     that gives up waiting does not know whether it was applied, as with the real
+//     service. A wait cut short by the client or by [Server.Close] ends with the
+//     connection closed and nothing answered ([Stats.Canceled]).
+//
+// # Error codes
+//
+// The API's document lists 90001, 90009, 90018 and 91000; for the rest the emulator
+// answers the public code whose documented meaning fits best:
+//
+//	60002  identifier missing; random missing or not a 32-bit unsigned integer; contenttype not "json"
+//	60006  sdkappid is not a number
+//	60010  identifier is not the app admin (the sig is valid for it); the API's table also has 90009
+//	60012  sdkappid missing
+//	70001  UserSig expired (checked before its HMAC, as tencentyun.VerifyUserSig does)
+//	70002  usersig missing
+//	70003  UserSig cannot be decoded, or fails otherwise
+//	70009  UserSig HMAC does not match: made with another key
+//	70013  UserSig made for another identifier
+//	70014  UserSig made for another SDKAppID
+//	70020  sdkappid is not the configured one
+//	90001  body unreadable or not JSON; UserTags missing, not an array or empty; an element
+//	       not an object; To_Account missing, not a string, empty or over 32 bytes; Tags
+//	       missing, not an array of strings, empty or over 100 tags; a tag empty or over
+//	       50 bytes; the same To_Account twice in one call; a key that differs from
+//	       UserTags, To_Account or Tags only in case. Unknown keys are ignored.
+//	90018  more than 100 elements in UserTags (checked before the elements)
+//
+// Answers are HTTP 200 with {"ActionStatus":"OK"|"FAIL","ErrorInfo":"…","ErrorCode":N},
+// except for HTTP faults and the 404 and 405 above, which have an HTML-ish body.
+//
+// # Sibling APIs
+//
+// im_add_tag takes the body of im_remove_tag, with the same limits, and adds the tags.
+// im_get_tag takes {"To_Account":["u1",...]} (1 to 100 accounts) and answers
+// {"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0,"UserTags":[{"To_Account":"u1","Tags":[...]}]},
+// tags sorted, [] for an account without tags. Both check the URL and the UserSig like
+// im_remove_tag and have their own rate window and latency; faults never touch them,
+// so that a demo can seed and inspect the store through HTTP.
+package imapitest
+
+import (
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/removetag/removetag/pkg/imapi"
+)
+
+// Defaults of [Config].
+const (
+	DefaultSDKAppID = 1400000000
+	DefaultKey      = "emulator-secret-key"
+	DefaultAdmin    = "administrator"
+)
+
+// API paths served by the emulator, relative to [Server.URL].
+const (
+	RemoveTagPath = "/v4/all_member_push/im_remove_tag"
+	AddTagPath    = "/v4/all_member_push/im_add_tag"
+	GetTagPath    = "/v4/all_member_push/im_get_tag"
+)
+
+// Config sets up a [Server]. The zero value is usable: every field has a default.
+type Config struct {
+	// SDKAppID is the app's ID; default DefaultSDKAppID.
+	SDKAppID int
+	// Key is the secret key UserSigs are signed with; default DefaultKey.
+	Key string
+	// Admin is the app admin's identifier; default DefaultAdmin.
+	Admin string
+	// Rate is the number of calls each API accepts in any sliding second:
+	// 0 means imapi.MaxCallsPerSecond, a negative value no limit.
+	Rate int
+	// RateLimitCode is the ErrorCode answered over the rate; default imapi.CodeRateLimited.
+	RateLimitCode int
+	// Latency is added to every API call before answering.
+	Latency time.Duration
+	// Jitter adds a uniform random latency in [0, Jitter) to every API call.
+	Jitter time.Duration
+	// Faults are random faults injected into im_remove_tag calls.
+	Faults Faults
+	// Seed seeds the random source of faults and jitter; 0 means a fixed default (1),
+	// so runs are reproducible when calls arrive one after another.
+	Seed int64
+	// Now is the clock UserSigs are verified against; default time.Now.
+	// Tests move it forward to expire signatures. Rate and latency use the real clock.
+	Now func() time.Time
+}
+
+// Faults are random faults of im_remove_tag calls. Each is a probability in [0,1];
+// all are drawn independently for every call (so the draws of a call do not depend
+// on the outcome), and the first that hits, in field order, decides the answer.
+// Spike is independent of the others: it adds latency to whatever the answer is.
+type Faults struct {
+	// Drop closes the connection without an answer; tags are not removed.
+	Drop float64
+	// DropAfterApply removes the tags (if the request is valid), then closes the
+	// connection without an answer: the client cannot know the outcome.
+	DropAfterApply float64
+	// BadGateway answers HTTP 502 with an HTML body; tags are not removed.
+	BadGateway float64
+	// Internal answers ErrorCode 91000; tags are not removed.
+	Internal float64
+	// RateLimit answers Config.RateLimitCode; tags are not removed.
+	RateLimit float64
+	// Expired answers ErrorCode 70001 (UserSig expired); tags are not removed.
+	Expired float64
+	// Spike adds SpikeLatency to the call.
+	Spike float64
+	// SpikeLatency is the latency a spike adds.
+	SpikeLatency time.Duration
+}
+
+// Fault is one scripted answer (see [Server.Script]). The zero Fault answers normally.
+// Drop wins over HTTPStatus, which wins over Code.
+type Fault struct {
+	// Code is a service ErrorCode to answer, without removing tags; 0 for none.
+	Code int
+	// HTTPStatus is an HTTP status to answer (e.g. 502) with an HTML body; 0 for none.
+	HTTPStatus int
+	// Drop closes the connection without answering.
+	Drop bool
+	// Apply, with Drop, removes the tags first (if the request is valid).
+	Apply bool
+	// Delay is latency added to this call.
+	Delay time.Duration
+}
+
+// Stats counts what the server saw and answered.
+type Stats struct {
+	// Requests counts every HTTP request that reached the handler.
+	Requests int64
+	// Applied counts im_remove_tag calls that removed tags (answered OK, or dropped after applying).
+	Applied int64
+	// AccountsApplied counts the accounts of the applied calls.
+	AccountsApplied int64
+	// Codes counts JSON answers by ErrorCode (0 is OK).
+	Codes map[int]int64
+	// HTTPStatus counts non-200 answers by HTTP status.
+	HTTPStatus map[int]int64
+	// Dropped counts connections closed without an answer.
+	Dropped int64
+	// Canceled counts calls whose client went away (or whose server closed) during the
+	// latency wait: nothing was answered. Such a call may have been applied.
+	Canceled int64
+	// MaxPerSecond is the largest number of requests that arrived within one sliding second.
+	MaxPerSecond int
+	// MaxAccountsPerCall is the largest number of UserTags elements in one im_remove_tag body.
+	MaxAccountsPerCall int
+	// DuplicateAccountCalls counts im_remove_tag bodies that carried one To_Account twice.
+	DuplicateAccountCalls int64
+}
+
+// Server is a running emulator. Its methods are safe for concurrent use.
+type Server struct {
+	cfg   Config // with defaults; Faults, Latency and Jitter live in the guarded fields
+	ts    *httptest.Server
+	start time.Time // origin of the rate windows' times
+	done  chan struct{}
+	close sync.Once
+	store store
+	sigs  sigCache
+
+	mu       sync.Mutex // guards the fields below; held only briefly
+	faults   Faults
+	latency  time.Duration
+	jitter   time.Duration
+	script   []Fault
+	rng      *rand.Rand
+	rate     [numAPIs]window // accepted calls of the last second, per API
+	arrivals window          // requests of the last second
+	stats    Stats
+}
+
+// NewServer starts an emulator on a loopback port. The caller must Close it.
+func NewServer(cfg Config) *Server {
+	s := newServer(cfg)
+	s.ts = httptest.NewServer(s.Handler())
+	return s
+}
+
+func newServer(cfg Config) *Server {
+	if cfg.SDKAppID == 0 {
+		cfg.SDKAppID = DefaultSDKAppID
+	}
+	if cfg.Key == "" {
+		cfg.Key = DefaultKey
+	}
+	if cfg.Admin == "" {
+		cfg.Admin = DefaultAdmin
+	}
+	if cfg.Rate == 0 {
+		cfg.Rate = imapi.MaxCallsPerSecond
+	}
+	if cfg.RateLimitCode == 0 {
+		cfg.RateLimitCode = imapi.CodeRateLimited
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = 1
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Server{
+		cfg:     cfg,
+		start:   time.Now(),
+		done:    make(chan struct{}),
+		faults:  cfg.Faults,
+		latency: cfg.Latency,
+		jitter:  cfg.Jitter,
+		rng:     rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
+		stats:   Stats{Codes: map[int]int64{}, HTTPStatus: map[int]int64{}},
+	}
+}
+
+// URL returns the server's base URL, such as http://127.0.0.1:34567;
+// im_remove_tag is at URL()+RemoveTagPath.
+func (s *Server) URL() string { return s.ts.URL }
+
+// Handler returns the emulator's HTTP handler, to serve it some other way.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+
+// Close cuts the latency waits short and stops the server. It may be called more than once.
+func (s *Server) Close() {
+	s.close.Do(func() {
+		close(s.done)
+		s.ts.Close()
+	})
+}
+
+// Config returns the configuration with defaults filled in and the current
+// faults and latency.
+func (s *Server) Config() Config {
+	c := s.cfg
+	s.mu.Lock()
+	c.Faults, c.Latency, c.Jitter = s.faults, s.latency, s.jitter
+	s.mu.Unlock()
+	return c
+}
+
+// Script queues faults: the next len(faults) im_remove_tag calls that pass the rate
+// window get them, in arrival order, instead of random faults.
+func (s *Server) Script(faults ...Fault) {
+	s.mu.Lock()
+	s.script = append(s.script, faults...)
+	s.mu.Unlock()
+}
+
+// SetFaults replaces the random faults.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	s.faults = f
+	s.mu.Unlock()
+}
+
+// SetLatency replaces the latency and jitter of API calls.
+func (s *Server) SetLatency(latency, jitter time.Duration) {
+	s.mu.Lock()
+	s.latency, s.jitter = latency, jitter
+	s.mu.Unlock()
+}
+
+// Seed adds each record's tags to its account.
+func (s *Server) Seed(recs []imapi.Record) { s.store.add(recs) }
+
+// SetTags replaces an account's tags; with no tags it deletes the account.
+func (s *Server) SetTags(account string, tags ...string) { s.store.set(account, tags) }
+
+// Tags returns a sorted copy of an account's tags (nil if it has none).
+func (s *Server) Tags(account string) []string { return s.store.list(account) }
+
+// TagCount returns the number of tags held by all accounts together.
+func (s *Server) TagCount() int { return s.store.count() }
+
+// Stats returns a copy of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Codes = maps.Clone(st.Codes)
+	st.HTTPStatus = maps.Clone(st.HTTPStatus)
+	return st
+}
+
+// store maps accounts to their sets of tags.
+type store struct {
+	mu   sync.RWMutex
+	tags map[string]map[string]struct{}
+	n    int // tags held by all accounts
+}
+
+func (st *store) add(recs []imapi.Record) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.addLocked(recs)
+}
+
+func (st *store) addLocked(recs []imapi.Record) {
+	if st.tags == nil {
+		st.tags = map[string]map[string]struct{}{}
+	}
+	for _, r := range recs {
+		if len(r.Tags) == 0 {
+			continue
+		}
+		set := st.tags[r.Account]
+		if set == nil {
+			set = make(map[string]struct{}, len(r.Tags))
+			st.tags[r.Account] = set
+		}
+		for _, t := range r.Tags {
+			if _, ok := set[t]; !ok {
+				set[t] = struct{}{}
+				st.n++
+			}
+		}
+	}
+}
+
+func (st *store) remove(recs []imapi.Record) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, r := range recs {
+		set := st.tags[r.Account]
+		if set == nil {
+			continue
+		}
+		for _, t := range r.Tags {
+			if _, ok := set[t]; ok {
+				delete(set, t)
+				st.n--
+			}
+		}
+		if len(set) == 0 {
+			delete(st.tags, r.Account)
+		}
+	}
+}
+
+func (st *store) set(account string, tags []string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if set, ok := st.tags[account]; ok {
+		st.n -= len(set)
+		delete(st.tags, account)
+	}
+	st.addLocked([]imapi.Record{{Account: account, Tags: tags}})
+}
+
+func (st *store) list(account string) []string {
+	st.mu.RLock()
+	tags := slices.Collect(maps.Keys(st.tags[account]))
+	st.mu.RUnlock()
+	slices.Sort(tags)
+	return tags
+}
+
+func (st *store) count() int {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return st.n
+}
+
+// window holds the times of the events of the last second, oldest first,
+// as durations since the server's start.
+type window struct {
+	times []time.Duration
+	head  int
+}
+
+// len drops the events older than a second before now and returns how many remain.
+func (w *window) len(now time.Duration) int {
+	cut := now - time.Second
+	for w.head < len(w.times) && w.times[w.head] <= cut {
+		w.head++
+	}
+	switch {
+	case w.head == len(w.times):
+		w.times, w.head = w.times[:0], 0
+	case w.head >= 1024 && 2*w.head >= len(w.times):
+		n := copy(w.times, w.times[w.head:])
+		w.times, w.head = w.times[:n], 0
+	}
+	return len(w.times) - w.head
+}
+
+// add records an event at now, which is no earlier than the last one.
+func (w *window) add(now time.Duration) { w.times = append(w.times, now) }

@@ -1,0 +1,187 @@
+package imapi
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
+	"golang.org/x/time/rate"
+)
+
+func TestBatchMergesAccounts(t *testing.T) {
+	tests := []struct {
+		name       string
+		recs       []Record
+		wantCalls  []Record
+		wantRefuse int // index of the first record that does not fit, -1 if all do
+	}{
+		{
+			name:       "distinct accounts",
+			recs:       []Record{{"a", []string{"x"}}, {"b", []string{"y"}}},
+			wantCalls:  []Record{{"a", []string{"x"}}, {"b", []string{"y"}}},
+			wantRefuse: -1,
+		},
+		{
+			name:       "same account twice: union of tags, order kept",
+			recs:       []Record{{"a", []string{"x", "y"}}, {"b", []string{"z"}}, {"a", []string{"y", "w"}}},
+			wantCalls:  []Record{{"a", []string{"x", "y", "w"}}, {"b", []string{"z"}}},
+			wantRefuse: -1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBatch(0, Position{})
+			for i, r := range tt.recs {
+				if !b.fits(r) {
+					if i != tt.wantRefuse {
+						t.Fatalf("record %d refused", i)
+					}
+					return
+				}
+				b.add(r, nil)
+			}
+			if fmt.Sprint(b.calls) != fmt.Sprint(tt.wantCalls) {
+				t.Errorf("calls = %v, want %v", b.calls, tt.wantCalls)
+			}
+			if len(b.entries) != len(tt.recs) {
+				t.Errorf("entries = %d, want %d", len(b.entries), len(tt.recs))
+			}
+		})
+	}
+}
+
+func TestBatchDoesNotMutateInput(t *testing.T) {
+	first := Record{"a", make([]string, 1, 10)}
+	first.Tags[0] = "x"
+	b := newBatch(0, Position{})
+	b.add(first, nil)
+	b.add(Record{"a", []string{"y"}}, nil)
+	if got := first.Tags[:cap(first.Tags)][1]; got != "" {
+		t.Fatalf("merging wrote %q into the input record's backing array", got)
+	}
+	if len(b.calls[0].Tags) != 2 {
+		t.Fatalf("merged tags = %v", b.calls[0].Tags)
+	}
+}
+
+func TestBatchLimits(t *testing.T) {
+	b := newBatch(0, Position{})
+	for i := range MaxAccountsPerCall {
+		r := Record{fmt.Sprintf("u%d", i), []string{"t"}}
+		if !b.fits(r) {
+			t.Fatalf("account %d refused", i)
+		}
+		b.add(r, nil)
+	}
+	if b.fits(Record{"new", []string{"t"}}) {
+		t.Error("a 101st account fits")
+	}
+	if !b.fits(Record{"u5", []string{"t2"}}) {
+		t.Error("a known account with a new tag does not fit")
+	}
+
+	many := make([]string, MaxTagsPerRecord)
+	for i := range many {
+		many[i] = fmt.Sprintf("t%d", i)
+	}
+	b = newBatch(0, Position{})
+	b.add(Record{"a", many}, nil)
+	if !b.fits(Record{"a", many[:5]}) {
+		t.Error("tags already held do not fit")
+	}
+	if b.fits(Record{"a", []string{"extra"}}) {
+		t.Error("a 101st tag for one account fits")
+	}
+}
+
+func TestSignerCachesAndRenews(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	s := &signer{appID: 1400000001, key: "k", admin: "administrator", ttl: time.Hour, now: clock}
+	first, err := s.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tencentyun.VerifyUserSig(1400000001, "k", "administrator", first, time.Now()); err != nil {
+		t.Fatalf("signature does not verify: %v", err)
+	}
+	if again, _ := s.get(); again != first {
+		t.Error("signature not reused")
+	}
+	now = now.Add(50 * time.Minute) // 10 min before expiry: outside the 6-minute margin
+	if again, _ := s.get(); again != first {
+		t.Error("signature renewed too early")
+	}
+	now = now.Add(5 * time.Minute)
+	if _, err := s.get(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.signed.Load(); got != 2 {
+		t.Errorf("signed %d times, want 2 (renewed near expiry)", got)
+	}
+	// renew(old) after another caller renewed returns the new one without signing again.
+	s.sig = "replaced-by-another-caller"
+	if got, _ := s.renew(first); got != s.sig || s.signed.Load() != 2 {
+		t.Error("renew of a stale signature signed again")
+	}
+}
+
+func TestSignerConcurrentUse(t *testing.T) {
+	s := &signer{appID: 1400000001, key: "k", admin: "administrator", ttl: time.Hour, now: time.Now}
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if _, err := s.get(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := s.signed.Load(); got != 1 {
+		t.Errorf("signed %d times under concurrency, want 1", got)
+	}
+}
+
+func TestEngineSlowsDownAndRecovers(t *testing.T) {
+	e := NewEngine(nil, EngineConfig{Rate: 100, SlowDown: 40 * time.Millisecond})
+	e.slowDown()
+	if got := e.limiter.Limit(); got >= 100 || got < 10 {
+		t.Fatalf("limit after a rate-limit answer = %v", got)
+	}
+	lowered := e.limiter.Limit()
+	e.slowDown() // within the cool-down: no second cut
+	if e.limiter.Limit() != lowered {
+		t.Error("two cuts within the cool-down")
+	}
+	for range 50 {
+		e.slowDown()
+		time.Sleep(25 * time.Millisecond)
+	}
+	if got := e.limiter.Limit(); got < 10 {
+		t.Errorf("limit fell below the floor: %v", got)
+	}
+	e.recover()
+	if e.limiter.Limit() > lowered && time.Since(e.slowUntil) < 0 {
+		t.Error("recovered during the slow-down period")
+	}
+	time.Sleep(50 * time.Millisecond)
+	for range 100 {
+		e.recover()
+	}
+	if got := e.limiter.Limit(); got != rate.Limit(100) {
+		t.Errorf("limit after recovery = %v, want 100", got)
+	}
+}
+
+func TestBackoffBounded(t *testing.T) {
+	r := &run{cfg: EngineConfig{BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second}}
+	for attempt := 1; attempt < 70; attempt++ {
+		d := r.backoff(attempt)
+		want := min(100*time.Millisecond<<min(attempt-1, 20), time.Second)
+		if d < want/2 || d > want {
+			t.Fatalf("attempt %d: backoff %v outside [%v, %v]", attempt, d, want/2, want)
+		}
+	}
+}

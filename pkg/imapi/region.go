@@ -1,0 +1,76 @@
+package imapi
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Region is a data center of Tencent Cloud Chat. An SDKAppID lives in one region;
+// calling another region's domain fails with 70016/70020-style errors.
+type Region string
+
+// The regions of the service.
+const (
+	RegionChina         Region = "china"
+	RegionSingapore     Region = "singapore"
+	RegionSeoul         Region = "seoul"
+	RegionFrankfurt     Region = "frankfurt"
+	RegionSiliconValley Region = "siliconvalley"
+	RegionJakarta       Region = "jakarta"
+	RegionTokyo         Region = "tokyo"
+	RegionMumbai        Region = "mumbai"
+)
+
+type regionInfo struct {
+	domain, backup string
+	aliases        []string
+}
+
+// regions maps each region to its domains and the other names people use for it.
+var regions = map[Region]regionInfo{
+	RegionChina:         {"console.tim.qq.com", "adminapi.my-imcloud.com", []string{"cn", "zh", "ap-guangzhou", "ap-shanghai", "ap-beijing"}},
+	RegionSingapore:     {"adminapisgp.im.qcloud.com", "adminapisgp.my-imcloud.com", []string{"sgp", "sg", "ap-singapore"}},
+	RegionSeoul:         {"adminapikr.im.qcloud.com", "adminapikr.my-imcloud.com", []string{"kr", "ap-seoul", "korea"}},
+	RegionFrankfurt:     {"adminapiger.im.qcloud.com", "adminapiger.my-imcloud.com", []string{"ger", "de", "eu-frankfurt", "germany"}},
+	RegionSiliconValley: {"adminapiusa.im.qcloud.com", "adminapiusa.my-imcloud.com", []string{"usa", "us", "na-siliconvalley", "silicon-valley", "silicon valley"}},
+	RegionJakarta:       {"adminapiidn.im.qcloud.com", "adminapiidn.my-imcloud.com", []string{"idn", "id", "ap-jakarta", "indonesia"}},
+	RegionTokyo:         {"adminapijpn.im.qcloud.com", "", []string{"jpn", "jp", "ap-tokyo", "japan"}},
+	RegionMumbai:        {"adminapiind.im.qcloud.com", "adminapiind.my-imcloud.com", []string{"ind", "in", "ap-mumbai", "india"}},
+}
+
+// ParseRegion accepts a region's name (case-insensitive) or a common alias such as
+// "sgp" or "ap-singapore". The empty string means China, the service's default.
+func ParseRegion(s string) (Region, error) {
+	name := strings.ToLower(strings.TrimSpace(s))
+	if name == "" {
+		return RegionChina, nil
+	}
+	for r, info := range regions {
+		if name == string(r) {
+			return r, nil
+		}
+		for _, a := range info.aliases {
+			if name == a {
+				return r, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("unknown IM region %q (known: %s)", s, strings.Join(RegionNames(), ", "))
+}
+
+// RegionNames returns the names of all regions, sorted.
+func RegionNames() []string {
+	names := make([]string, 0, len(regions))
+	for r := range regions {
+		names = append(names, string(r))
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Domain returns the region's API domain, or "" for an unknown region.
+func (r Region) Domain() string { return regions[r].domain }
+
+// BackupDomain returns the region's backup API domain, or "" where there is none.
+func (r Region) BackupDomain() string { return regions[r].backup }

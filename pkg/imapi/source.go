@@ -1,0 +1,161 @@
+package imapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Source is a stream of records, read once from start to end.
+type Source interface {
+	// Next returns the next record, or io.EOF after the last one.
+	// An error of type *Problem concerns one record only (it is counted as a record):
+	// the caller may go on calling Next. Any other error ends the stream.
+	Next() (Record, error)
+}
+
+// Position is where a record starts in its input.
+type Position struct {
+	// Record is the 0-based index of the record among the input's records
+	// (header rows and blank lines are not records; invalid records are).
+	Record int64 `json:"Record"`
+	// Line is the 1-based line the record starts on, or 0 where lines mean nothing.
+	Line int64 `json:"Line,omitempty"`
+	// Offset is the byte offset of the record's first byte in the (decompressed) input,
+	// or -1 where reading cannot restart at a byte offset (JSON documents).
+	Offset int64 `json:"Offset"`
+}
+
+// Positioner is a Source that knows where the record (or problem) it returned last starts.
+type Positioner interface {
+	Source
+	// Pos returns the position of the record or problem last returned by Next.
+	Pos() Position
+}
+
+// Problem is one invalid record: where it is and what is wrong with it.
+type Problem struct {
+	Pos Position `json:"-"`
+	// Where names the place for people: "line 12" or "UserTags[11]".
+	Where string `json:"Where"`
+	// Reason says what is wrong.
+	Reason string `json:"Reason"`
+}
+
+// Error returns "where: reason".
+func (p *Problem) Error() string {
+	if p.Where == "" {
+		return p.Reason
+	}
+	return p.Where + ": " + p.Reason
+}
+
+// MaxProblems is how many problems an [InvalidInputError] lists; it counts them all.
+const MaxProblems = 20
+
+// InvalidInputError rejects an input as a whole: it lists the first [MaxProblems]
+// problems and counts all of them.
+type InvalidInputError struct {
+	// Problems are the first problems found, in input order.
+	Problems []Problem
+	// Count is the number of problems found in all.
+	Count int
+	// Records is the number of records read, valid or not.
+	Records int64
+}
+
+// Error lists the problems on one line each.
+func (e *InvalidInputError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid input: %d problem(s) in %d record(s)", e.Count, e.Records)
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.Error())
+	}
+	if e.Count > len(e.Problems) {
+		fmt.Fprintf(&b, "\n  … and %d more", e.Count-len(e.Problems))
+	}
+	return b.String()
+}
+
+// add records one problem.
+func (e *InvalidInputError) add(p *Problem) {
+	e.Count++
+	if len(e.Problems) < MaxProblems {
+		e.Problems = append(e.Problems, *p)
+	}
+}
+
+// Check reads src to its end and returns the number of records in it. If any record
+// is invalid it returns an *InvalidInputError; if reading fails it returns that error.
+// Sources made by this package validate every record; Check also validates records
+// of other sources with [Record.Validate].
+func Check(src Source) (int64, error) {
+	var (
+		n    int64
+		bad  InvalidInputError
+		last Position
+	)
+	pos, _ := src.(Positioner)
+	for {
+		rec, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		var p *Problem
+		switch {
+		case errors.As(err, &p):
+			bad.add(p)
+		case err != nil:
+			return n, err
+		default:
+			if verr := rec.Validate(); verr != nil {
+				where := fmt.Sprintf("record %d", n+1)
+				if pos != nil {
+					last = pos.Pos()
+					where = whereOf(last)
+				}
+				bad.add(&Problem{Pos: last, Where: where, Reason: verr.Error()})
+			}
+		}
+		n++
+	}
+	if bad.Count > 0 {
+		bad.Records = n
+		return n, &bad
+	}
+	return n, nil
+}
+
+// whereOf names a position for people.
+func whereOf(p Position) string {
+	if p.Line > 0 {
+		return fmt.Sprintf("line %d", p.Line)
+	}
+	return fmt.Sprintf("record %d", p.Record+1)
+}
+
+// SliceSource is a Source over records held in memory.
+type SliceSource struct {
+	recs []Record
+	next int
+}
+
+// NewSliceSource returns a Source that yields recs in order.
+func NewSliceSource(recs []Record) *SliceSource { return &SliceSource{recs: recs} }
+
+// Next returns the next record or io.EOF.
+func (s *SliceSource) Next() (Record, error) {
+	if s.next >= len(s.recs) {
+		return Record{}, io.EOF
+	}
+	s.next++
+	return s.recs[s.next-1], nil
+}
+
+// Pos returns the index of the record last returned.
+func (s *SliceSource) Pos() Position { return Position{Record: int64(s.next - 1), Offset: -1} }
+
+// Rest returns the records not yet returned by Next.
+func (s *SliceSource) Rest() []Record { return s.recs[s.next:] }
