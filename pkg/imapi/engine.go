@@ -541,22 +541,28 @@ func (r *run) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// slowDown halves the rate after a rate-limit answer, at most once per
-// half SlowDown period (the answers of calls already in flight do not count twice),
-// and never below a tenth of the configured rate.
+// slowDown lowers the rate after a rate-limit answer: by a tenth after an isolated
+// one (a moment's overlap with another job, or jitter), by half when they keep
+// coming within the SlowDown period (the quota is shared for real). It cuts at most
+// once per half period, so the answers of calls already in flight do not count
+// twice, and never below a tenth of the configured rate.
 func (e *Engine) slowDown() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()
+	sustained := now.Before(e.slowUntil)
+	e.slowUntil = now.Add(e.cfg.SlowDown)
 	if now.Sub(e.lastCut) < e.cfg.SlowDown/2 {
-		e.slowUntil = now.Add(e.cfg.SlowDown)
 		return
 	}
 	e.lastCut = now
 	e.cuts.Add(1)
-	e.slowUntil = now.Add(e.cfg.SlowDown)
+	factor := rate.Limit(0.9)
+	if sustained {
+		factor = 0.5
+	}
 	floor := rate.Limit(e.cfg.Rate / 10)
-	e.limiter.SetLimitAt(now, max(e.limiter.Limit()/2, floor))
+	e.limiter.SetLimitAt(now, max(e.limiter.Limit()*factor, floor))
 	e.cfg.Logger.Warn("rate-limit answer: slowing down", "calls_per_second", float64(e.limiter.Limit()), "for", e.cfg.SlowDown.String())
 }
 

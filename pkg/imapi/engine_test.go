@@ -308,8 +308,13 @@ func TestEngineAdaptsToSharedQuota(t *testing.T) {
 	}
 	rejected := srv.Stats().Codes[imapi.CodeRateLimited]
 	t.Logf("%s; %d rate-limit answers", rep.Summary(), rejected)
-	if rejected == 0 || rejected > 40 {
+	// Until it learns the quota the engine sends at 100/s into a window that takes 40:
+	// some 30 calls are refused in the first second. After that it must keep under it.
+	if rejected == 0 || rejected > 70 {
 		t.Errorf("%d rate-limit answers for 120 calls: want some, but the engine should slow down", rejected)
+	}
+	if el := rep.ElapsedSeconds; el > 6 {
+		t.Errorf("120 calls took %.1fs: the engine slowed down far below the 40 calls/s available", el)
 	}
 	assertOnlyKeepLeft(t, srv, 12000)
 }

@@ -147,14 +147,19 @@ func TestSignerConcurrentUse(t *testing.T) {
 func TestEngineSlowsDownAndRecovers(t *testing.T) {
 	e := NewEngine(nil, EngineConfig{Rate: 100, SlowDown: 40 * time.Millisecond})
 	e.slowDown()
-	if got := e.limiter.Limit(); got >= 100 || got < 10 {
-		t.Fatalf("limit after a rate-limit answer = %v", got)
+	if got := e.limiter.Limit(); got != 90 {
+		t.Fatalf("limit after an isolated rate-limit answer = %v, want 90", got)
+	}
+	e.slowDown() // within the cool-down: no second cut
+	if got := e.limiter.Limit(); got != 90 {
+		t.Fatalf("limit after a second answer within the cool-down = %v, want 90", got)
+	}
+	time.Sleep(25 * time.Millisecond) // past the cool-down, within the slow-down period
+	e.slowDown()
+	if got := e.limiter.Limit(); got != 45 {
+		t.Fatalf("limit after sustained rate-limit answers = %v, want 45", got)
 	}
 	lowered := e.limiter.Limit()
-	e.slowDown() // within the cool-down: no second cut
-	if e.limiter.Limit() != lowered {
-		t.Error("two cuts within the cool-down")
-	}
 	for range 50 {
 		e.slowDown()
 		time.Sleep(25 * time.Millisecond)

@@ -143,7 +143,7 @@ func (s *Server) arrive() {
 	defer s.mu.Unlock()
 	now := time.Since(s.start)
 	s.stats.Requests++
-	n := s.arrivals.len(now) + 1
+	n := s.arrivals.len(now, time.Second) + 1
 	s.arrivals.add(now)
 	s.stats.MaxPerSecond = max(s.stats.MaxPerSecond, n)
 }
@@ -166,7 +166,7 @@ func (s *Server) admit(which api) (f Fault, limited bool) {
 	if s.cfg.Rate > 0 {
 		now := time.Since(s.start)
 		w := &s.rate[which]
-		if w.len(now) >= s.cfg.Rate {
+		if w.len(now, time.Second-s.cfg.RateSlack) >= s.cfg.Rate {
 			limited = true
 		} else {
 			w.add(now)

@@ -84,6 +84,8 @@ const (
 	DefaultSDKAppID = 1400000000
 	DefaultKey      = "emulator-secret-key"
 	DefaultAdmin    = "administrator"
+	// DefaultRateSlack is the default Config.RateSlack.
+	DefaultRateSlack = 5 * time.Millisecond
 )
 
 // API paths served by the emulator, relative to [Server.URL].
@@ -106,6 +108,13 @@ type Config struct {
 	Rate int
 	// RateLimitCode is the ErrorCode answered over the rate; default imapi.CodeRateLimited.
 	RateLimitCode int
+	// RateSlack is how early a call may arrive and still be accepted: a call is
+	// refused when Rate calls were accepted within the last second less RateSlack.
+	// Network and scheduling jitter move arrivals by a millisecond or so, and no
+	// real service measures its rate to the microsecond; a client that paces its
+	// calls at exactly Rate per second must not be refused for that jitter, while one
+	// sending faster is. Default 5 ms (0.5 %); negative: no slack.
+	RateSlack time.Duration
 	// Latency is added to every API call before answering.
 	Latency time.Duration
 	// Jitter adds a uniform random latency in [0, Jitter) to every API call.
@@ -224,6 +233,12 @@ func newServer(cfg Config) *Server {
 	}
 	if cfg.Rate == 0 {
 		cfg.Rate = imapi.MaxCallsPerSecond
+	}
+	switch {
+	case cfg.RateSlack == 0:
+		cfg.RateSlack = DefaultRateSlack
+	case cfg.RateSlack < 0:
+		cfg.RateSlack = 0
 	}
 	if cfg.RateLimitCode == 0 {
 		cfg.RateLimitCode = imapi.CodeRateLimited
@@ -401,9 +416,9 @@ type window struct {
 	head  int
 }
 
-// len drops the events older than a second before now and returns how many remain.
-func (w *window) len(now time.Duration) int {
-	cut := now - time.Second
+// len drops the events older than span before now and returns how many remain.
+func (w *window) len(now, span time.Duration) int {
+	cut := now - span
 	for w.head < len(w.times) && w.times[w.head] <= cut {
 		w.head++
 	}

@@ -1,0 +1,73 @@
+package imapi_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/imapi/imapitest"
+)
+
+// ceiling is the most users per second the API allows: 100 calls/s × 100 accounts.
+const ceiling = imapi.MaxCallsPerSecond * imapi.MaxAccountsPerCall
+
+// BenchmarkEngine sends 100,000 accounts through the engine against the emulator
+// (which enforces 100 calls in any sliding second) at 20 ms and 200 ms per call,
+// and 5,000 through a plain serial client, one call at a time, as the existing
+// SDKs do. Metrics: users/s, ceiling-ratio (users/s over 10,000), speedup (engine
+// users/s over the serial client's), max-calls/s (seen by the emulator in any
+// one-second window) and rejected (calls the emulator refused for the rate).
+func BenchmarkEngine(b *testing.B) {
+	for _, latency := range []time.Duration{20 * time.Millisecond, 200 * time.Millisecond} {
+		b.Run("latency="+latency.String(), func(b *testing.B) {
+			serial := serialUsersPerSecond(b, latency, 5000)
+			var users, seconds float64
+			var st imapitest.Stats
+			for b.Loop() {
+				srv, client := newEmulator(b, imapitest.Config{Latency: latency})
+				recs := benchJob(100_000)
+				start := time.Now()
+				rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(context.Background(), imapi.NewSliceSource(recs))
+				seconds += time.Since(start).Seconds()
+				if err != nil || !rep.Done() || rep.Succeeded != int64(len(recs)) {
+					b.Fatalf("run: %v, %s", err, rep.Summary())
+				}
+				users += float64(rep.Succeeded)
+				st = srv.Stats()
+				srv.Close()
+			}
+			rate := users / seconds
+			b.ReportMetric(rate, "users/s")
+			b.ReportMetric(rate/ceiling, "ceiling-ratio")
+			b.ReportMetric(rate/serial, "speedup")
+			b.ReportMetric(float64(st.MaxPerSecond), "max-calls/s")
+			b.ReportMetric(float64(st.Codes[imapi.CodeRateLimited]), "rejected")
+		})
+	}
+}
+
+// serialUsersPerSecond removes n accounts' tags one call of 100 at a time and
+// returns the users per second it reached.
+func serialUsersPerSecond(b *testing.B, latency time.Duration, n int) float64 {
+	b.Helper()
+	srv, client := newEmulator(b, imapitest.Config{Latency: latency})
+	defer srv.Close()
+	recs := benchJob(n)
+	start := time.Now()
+	for i := 0; i < len(recs); i += imapi.MaxAccountsPerCall {
+		if err := client.RemoveTags(context.Background(), recs[i:min(i+imapi.MaxAccountsPerCall, len(recs))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+func benchJob(n int) []imapi.Record {
+	recs := make([]imapi.Record, n)
+	for i := range recs {
+		recs[i] = imapi.Record{Account: fmt.Sprintf("user%07d", i), Tags: []string{"campaign-2026", "vip"}}
+	}
+	return recs
+}
