@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/imapi/imapitest"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRun(t *testing.T) {
+	good := writeFile(t, "in.csv", "To_Account,Tag\nu1,a,b\nu2,a\nu1,c\n")
+	bad := writeFile(t, "bad.csv", "u1,a\n,b\nu3\n")
+	tests := []struct {
+		name       string
+		args       []string
+		stdin      string
+		env        map[string]string
+		wantCode   int
+		wantOut    string
+		wantErrOut string
+	}{
+		{"emulator", []string{"run", good}, "", nil, exitOK, "3 records: 3 succeeded", "BUILT-IN"},
+		{"stdin needs a format", []string{"run", "-"}, "u1,a\n", nil, exitInvalid, "", "--format"},
+		{"stdin jsonl", []string{"run", "--format", "jsonl", "-"}, `{"To_Account":"u1","Tags":["a"]}` + "\n", nil, exitOK, "1 records: 1 succeeded", ""},
+		{"dry run makes no call", []string{"run", "--dry-run", good}, "", nil, exitOK, "3 succeeded", "call 1: im_remove_tag with 2 accounts"},
+		{"invalid input", []string{"run", good, bad}, "", nil, exitInvalid, "", "line 2"},
+		{"unknown extension", []string{"run", writeFile(t, "x.txt", "u1,a\n")}, "", nil, exitInvalid, "", ".txt"},
+		{"bad config", []string{"run", good}, "", map[string]string{"IM_SDKAPPID": "abc", "IM_SECRET_KEY": "s3cret"}, exitConfig, "", "IM_SDKAPPID"},
+		{"bad rate", []string{"run", good}, "", map[string]string{"IM_RATE_LIMIT": "500"}, exitConfig, "", "IM_RATE_LIMIT"},
+		{"no files", []string{"run"}, "", nil, exitInvalid, "", "no input"},
+		{"unknown command", []string{"frobnicate"}, "", nil, exitInvalid, "", "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), tt.args, strings.NewReader(tt.stdin), &out, &errOut, env(tt.env))
+			if code != tt.wantCode {
+				t.Errorf("exit = %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, out.String(), errOut.String())
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("stdout = %q, want it to contain %q", out.String(), tt.wantOut)
+			}
+			if !strings.Contains(errOut.String(), tt.wantErrOut) {
+				t.Errorf("stderr = %q, want it to contain %q", errOut.String(), tt.wantErrOut)
+			}
+			if strings.Contains(out.String()+errOut.String(), "s3cret") {
+				t.Error("the secret key was printed")
+			}
+		})
+	}
+}
+
+func TestRunAgainstService(t *testing.T) {
+	emu := imapitest.NewServer(imapitest.Config{})
+	defer emu.Close()
+	emu.Seed([]imapi.Record{{Account: "u1", Tags: []string{"a", "keep"}}, {Account: "u2", Tags: []string{"a"}}})
+	emu.Script(imapitest.Fault{}, imapitest.Fault{Code: 70107})
+	cfg := emu.Config()
+	in := writeFile(t, "in.jsonl", `{"To_Account":"u1","Tags":["a"]}`+"\n")
+	var out, errOut bytes.Buffer
+	e := env(map[string]string{"IM_SDKAPPID": "1400000000", "IM_SECRET_KEY": cfg.Key, "IM_ENDPOINT": emu.URL()})
+	if code := run(context.Background(), []string{"run", "--json", in}, nil, &out, &errOut, e); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var rep imapi.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.Succeeded != 1 {
+		t.Fatalf("report %s: %v", out.String(), err)
+	}
+	if got := emu.Tags("u1"); len(got) != 1 || got[0] != "keep" {
+		t.Errorf("u1 tags = %v", got)
+	}
+	// The second call is refused for good: exit status 1 and the failure reported.
+	out.Reset()
+	if code := run(context.Background(), []string{"run", in}, nil, &out, &errOut, e); code != exitFailed {
+		t.Errorf("exit %d, want %d", code, exitFailed)
+	}
+	if !strings.Contains(out.String(), "70107") {
+		t.Errorf("report %q does not name the error", out.String())
+	}
+	if strings.Contains(out.String()+errOut.String(), cfg.Key) {
+		t.Error("the key was printed")
+	}
+}
