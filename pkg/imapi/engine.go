@@ -181,7 +181,19 @@ func (b *batch) fits(rec Record) bool {
 	if !ok {
 		return len(b.calls) < MaxAccountsPerCall
 	}
-	return len(b.calls[i].Tags)+len(rec.Tags) <= MaxTagsPerRecord || len(union(b.calls[i].Tags, rec.Tags)) <= MaxTagsPerRecord
+	have := b.calls[i].Tags
+	return len(have)+len(rec.Tags) <= MaxTagsPerRecord || len(have)+missing(have, rec.Tags) <= MaxTagsPerRecord
+}
+
+// missing counts the tags of b that a does not hold.
+func missing(a, b []string) int {
+	n := 0
+	for _, t := range b {
+		if !slices.Contains(a, t) {
+			n++
+		}
+	}
+	return n
 }
 
 func (b *batch) add(rec Record, bad error) {
@@ -206,14 +218,7 @@ func (b *batch) add(rec Record, bad error) {
 // union appends to a the tags of b it does not hold yet.
 func union(a, b []string) []string {
 	for _, t := range b {
-		found := false
-		for _, have := range a {
-			if have == t {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if !slices.Contains(a, t) {
 			a = append(a, t)
 		}
 	}

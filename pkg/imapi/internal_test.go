@@ -57,6 +57,12 @@ func TestBatchDoesNotMutateInput(t *testing.T) {
 	first.Tags[0] = "x"
 	b := newBatch(0, Position{})
 	b.add(first, nil)
+	if !b.fits(Record{"a", []string{"z"}}) {
+		t.Fatal("a second tag for the account does not fit")
+	}
+	if got := first.Tags[:cap(first.Tags)][1]; got != "" {
+		t.Fatalf("fits wrote %q into the input record's backing array", got)
+	}
 	b.add(Record{"a", []string{"y"}}, nil)
 	if got := first.Tags[:cap(first.Tags)][1]; got != "" {
 		t.Fatalf("merging wrote %q into the input record's backing array", got)
