@@ -71,3 +71,23 @@ func benchJob(n int) []imapi.Record {
 	}
 	return recs
 }
+
+// BenchmarkClientCall measures one 100-account call through the client against the
+// emulator with no latency: signing (cached), encoding, the loopback round trip and
+// decoding, plus the emulator's own work. At 100 calls/s the client must spend a
+// small fraction of a core: cpu-share-at-100/s is the share of one core used.
+func BenchmarkClientCall(b *testing.B) {
+	srv, client := newEmulator(b, imapitest.Config{Rate: -1})
+	defer srv.Close()
+	recs := benchJob(imapi.MaxAccountsPerCall)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := client.RemoveTags(context.Background(), recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	perCall := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(1/perCall, "calls/s")
+	b.ReportMetric(perCall*imapi.MaxCallsPerSecond, "cpu-share-at-100/s")
+}
