@@ -235,12 +235,14 @@ type run struct {
 	stopAt      time.Time // zero: no deadline
 	src         Source
 	pos         Positioner // src, if it knows positions
+	next        Position   // where the record after the last one read starts, as far as known
 	start       time.Time
 	onFailed    func(Record, error)
 
 	stopOnce sync.Once
 	stopCh   chan struct{}      // closed by any stop: read no more, start no more calls
 	reason   string             // why the run stopped; written once before stopCh closes
+	cause    StopReason         // the reason's code, written with it
 	hardCtx  context.Context    // canceled by a hard stop: abandon waits too
 	hardStop context.CancelFunc // the hard stop
 
@@ -272,17 +274,17 @@ func newRun(ctx context.Context, e *Engine, src Source) *run {
 
 // stop makes the run stop reading and starting calls, for the given reason (the first
 // one wins). Calls already cleared to start still go: they fit the time budget.
-func (r *run) stop(reason string) {
+func (r *run) stop(cause StopReason, reason string) {
 	r.stopOnce.Do(func() {
-		r.reason = reason
+		r.cause, r.reason = cause, reason
 		close(r.stopCh)
 	})
 }
 
 // abort stops the run and abandons the waits for the rate limiter and for retries:
 // nothing more is sent. Calls in flight finish.
-func (r *run) abort(reason string) {
-	r.stop(reason)
+func (r *run) abort(cause StopReason, reason string) {
+	r.stop(cause, reason)
 	r.hardStop()
 }
 
@@ -293,7 +295,7 @@ func (r *run) stopped() bool {
 	default:
 	}
 	if err := r.ctx.Err(); err != nil {
-		r.abort("context: " + err.Error())
+		r.abort(StopCanceled, "context: "+err.Error())
 		return true
 	}
 	return false
@@ -322,14 +324,23 @@ func (r *run) execute() (*Report, error) {
 		close(results)
 	}()
 	rep := r.collect(results)
-	// results is closed only after batches is, so eof has been written.
+	// results is closed only after batches is, so eof and next have been written.
 	rep.EndOfInput = eof
+	if rep.Resume == nil && !eof {
+		// Every record read is resolved, but the input goes on.
+		rep.Resume = &Cursor{Position: r.next, Succeeded: rep.Succeeded, Failed: rep.Failed}
+	}
 	rep.Calls, rep.Retries = r.calls, r.retries
 	if !rep.Done() && r.reason != "" {
-		rep.Stopped = r.reason
+		rep.Stopped, rep.StopReason = r.reason, r.cause
 	}
 	rep.ElapsedSeconds = time.Since(r.start).Seconds()
 	return rep, r.sourceError
+}
+
+// resumer is a Source that knows where to restart after the last record it returned.
+type resumer interface {
+	Resume() Position
 }
 
 // read fills batches from the source until its end (true) or a stop (false).
@@ -339,6 +350,19 @@ func (r *run) read(out chan<- *batch) bool {
 		n   int64
 		cur *batch
 	)
+	res, _ := r.src.(resumer)
+	r.next = Position{Offset: -1}
+	if res != nil {
+		r.next = res.Resume()
+	}
+	defer func() {
+		switch {
+		case res != nil:
+			r.next = res.Resume()
+		default:
+			r.next = Position{Record: n, Offset: -1}
+		}
+	}()
 	for !r.stopped() {
 		rec, err := r.src.Next()
 		if err == io.EOF {
@@ -362,7 +386,7 @@ func (r *run) read(out chan<- *batch) bool {
 			r.mu.Lock()
 			r.sourceError = fmt.Errorf("imapi: read input after %d records: %w", n, err)
 			r.mu.Unlock()
-			r.abort("reading the input failed: " + err.Error())
+			r.abort(StopInput, "reading the input failed: "+err.Error())
 		default:
 			if verr := rec.Validate(); verr != nil {
 				bad = &Problem{Pos: pos, Where: whereOf(pos), Reason: verr.Error()}
@@ -427,7 +451,7 @@ func (r *run) process(b *batch) {
 			}
 		case Fatal:
 			b.outcome = failed
-			r.abort(fmt.Sprintf("fatal error %d: %s", ErrorCode(err), err.Error()))
+			r.abort(StopFatal, fmt.Sprintf("fatal error %d: %s", ErrorCode(err), err.Error()))
 			return
 		default: // Permanent, or RenewSignature after the client renewed already
 			b.outcome = failed
@@ -461,7 +485,7 @@ func (r *run) exhaust(err error) {
 	n := r.exhausted
 	r.mu.Unlock()
 	if n >= unavailableAfter {
-		r.abort(fmt.Sprintf("service unavailable: %d batches in a row ran out of retries; last error: %v", n, err))
+		r.abort(StopUnavailable, fmt.Sprintf("service unavailable: %d batches in a row ran out of retries; last error: %v", n, err))
 	}
 }
 
@@ -494,7 +518,7 @@ func (r *run) acquire() bool {
 		defer func() { <-r.e.turn }()
 	case <-ctx.Done():
 		if r.hardCtx.Err() == nil {
-			r.stop("time budget used up")
+			r.stop(StopDeadline, "time budget used up")
 		}
 		return false
 	}
@@ -502,7 +526,7 @@ func (r *run) acquire() bool {
 		cuts := r.e.cuts.Load()
 		if err := r.e.limiter.Wait(ctx); err != nil {
 			if r.hardCtx.Err() == nil {
-				r.stop("time budget used up")
+				r.stop(StopDeadline, "time budget used up")
 			}
 			return false
 		}
@@ -524,7 +548,7 @@ func (r *run) sleep(d time.Duration) bool {
 	ctx, cancel := r.waitCtx()
 	defer cancel()
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-		r.stop("time budget used up")
+		r.stop(StopDeadline, "time budget used up")
 		return false
 	}
 	t := time.NewTimer(d)

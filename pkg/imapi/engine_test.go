@@ -356,3 +356,37 @@ func TestEngineFaultSoak(t *testing.T) {
 	}
 	assertOnlyKeepLeft(t, srv, accounts)
 }
+
+func TestEngineCanceledBeforeStart(t *testing.T) {
+	srv, client := newEmulator(t, imapitest.Config{})
+	recs := job(srv, 500, 500)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, imapi.NewSliceSource(recs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertBalanced(t, rep)
+	if rep.Done() || rep.EndOfInput || rep.Calls != 0 || rep.StopReason != imapi.StopCanceled {
+		t.Fatalf("report = %s (reason %q), want nothing done and a canceled stop", rep.Summary(), rep.StopReason)
+	}
+	if rep.Resume == nil || rep.Resume.Record != 0 {
+		t.Fatalf("resume = %+v, want the start: the input was not read", rep.Resume)
+	}
+}
+
+func TestEngineStopReasons(t *testing.T) {
+	srv, client := newEmulator(t, imapitest.Config{Latency: 20 * time.Millisecond})
+	recs := job(srv, 20000, 20000)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	rep, _ := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, imapi.NewSliceSource(recs))
+	if rep.StopReason != imapi.StopDeadline || rep.Resume == nil {
+		t.Errorf("budget: reason %q, resume %+v", rep.StopReason, rep.Resume)
+	}
+	srv.Script(imapitest.Fault{Code: 70016})
+	rep, _ = imapi.NewEngine(client, imapi.EngineConfig{Concurrency: 1}).Run(context.Background(), imapi.NewSliceSource(recs))
+	if rep.StopReason != imapi.StopFatal {
+		t.Errorf("fatal: reason %q", rep.StopReason)
+	}
+}

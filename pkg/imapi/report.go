@@ -29,11 +29,14 @@ type Report struct {
 	PendingErrors []Failure `json:",omitempty"`
 	// EndOfInput is true when the source was read to its end.
 	EndOfInput bool
-	// Stopped says why the run ended before finishing every record; empty when it did not.
-	Stopped string `json:",omitempty"`
+	// StopReason says, as a code, why the run ended before finishing every record;
+	// empty when it did not. Stopped says it in words.
+	StopReason StopReason `json:",omitempty"`
+	Stopped    string     `json:",omitempty"`
 	// Resume is where to continue reading the same input: every record before
 	// Resume.Position is resolved, and Resume counts their outcomes. Records at or
-	// after it must be read and sent again (removal is idempotent). Nil when nothing is left.
+	// after it must be read and sent again (removal is idempotent). Nil only when
+	// the input was read to its end and every record resolved.
 	Resume *Cursor `json:",omitempty"`
 	// ElapsedSeconds is the run's wall time.
 	ElapsedSeconds float64
@@ -41,6 +44,25 @@ type Report struct {
 	// Records after them (EndOfInput false) were not read at all.
 	PendingRecords []Record `json:"-"`
 }
+
+// StopReason classifies why a run stopped early.
+type StopReason string
+
+// The reasons a run stops early.
+const (
+	// StopDeadline: the time budget before the context's deadline was used up.
+	// Continue in a new invocation.
+	StopDeadline StopReason = "deadline"
+	// StopCanceled: the context was canceled (or its deadline passed outright).
+	StopCanceled StopReason = "canceled"
+	// StopFatal: the service answered a configuration error (see Failures): every
+	// other call would fail the same way. Fix the configuration, then continue.
+	StopFatal StopReason = "fatal"
+	// StopUnavailable: several calls in a row ran out of retries. Continue later.
+	StopUnavailable StopReason = "unavailable"
+	// StopInput: reading the input failed (Run also returns the error).
+	StopInput StopReason = "input"
+)
 
 // Done reports whether every record of the input was read and resolved.
 func (r *Report) Done() bool { return r.EndOfInput && r.Pending == 0 }

@@ -157,5 +157,8 @@ func (s *SliceSource) Next() (Record, error) {
 // Pos returns the index of the record last returned.
 func (s *SliceSource) Pos() Position { return Position{Record: int64(s.next - 1), Offset: -1} }
 
+// Resume returns the position of the next record.
+func (s *SliceSource) Resume() Position { return Position{Record: int64(s.next), Offset: -1} }
+
 // Rest returns the records not yet returned by Next.
 func (s *SliceSource) Rest() []Record { return s.recs[s.next:] }
