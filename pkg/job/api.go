@@ -1,0 +1,241 @@
+// Package job is the function's application layer, between the platform adapters
+// and the core: it turns a trigger's request (an HTTP body, a timer message, an
+// uploaded object, a direct or continuation event) into runs of the [imapi.Engine],
+// and keeps the durable state of long jobs in object storage: checkpoints,
+// reports and failed records. It knows no platform event types: the adapters in
+// pkg/adapters/scf and pkg/adapters/lambda convert those.
+//
+// # File jobs
+//
+// A stored file is read twice, streamed: a validation pass checks every record
+// (an invalid file is rejected whole, before any call, and its report says why),
+// then a send pass runs the engine. When the time budget runs out, the state goes
+// to a checkpoint and the rest to a new asynchronous invocation (a
+// [ContinueEvent]); the invocations of one file form a chain, numbered from 0.
+// Under the output prefix of the file's bucket:
+//
+//	state/{key}.json             the Checkpoint, while the job runs
+//	parts/{digest}/NNNNNN.jsonl  the failed records of each invocation, while the job runs
+//	reports/{key}.report.json    the FileReport, when the file is done (or rejected)
+//	failed/{key}.jsonl           the failed records, one {"To_Account":…,"Tags":[…]} per line
+//
+// Each invocation resumes at the checkpoint's position (a ranged GET for plain
+// CSV and JSON Lines; gzip files and JSON documents are read from the start,
+// skipping the records done), pinned to the file's ETag: a replaced file starts
+// over. The failed records come from the engine's [imapi.OnFailed] hook, which
+// reports exactly the failed records before the resume point, so each record is
+// counted once across the chain. A continuation event whose chain number or ETag
+// no longer matches the checkpoint is a stale duplicate and does nothing; the
+// timer sweep takes on checkpoints that went without an update for SweepAfter
+// (a lost self-invocation, a dead invocation, a chain past MaxChain).
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/removetag/removetag/pkg/adapters/invoke"
+	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/imapi"
+)
+
+// Defaults of [Config].
+const (
+	DefaultOutputPrefix = "removetag/"
+	DefaultMaxChain     = 1000
+	DefaultMaxBodyBytes = 6 << 20 // the platforms' synchronous payload limit
+	// DefaultSweepAfter is the default Config.SweepAfter: longer than the
+	// longest invocation either platform allows (900 s), so that the sweep never
+	// takes a checkpoint from an invocation that is still running.
+	DefaultSweepAfter = 20 * time.Minute
+)
+
+// StoreOpener opens the bucket of a location. region is the region an event named
+// (COS events carry a short code such as "gz"), or "" for the function's own.
+type StoreOpener func(ctx context.Context, loc objstore.Location, region string) (objstore.Store, error)
+
+// Config configures a [Service].
+type Config struct {
+	// Engine runs the calls; shared by every request the process serves.
+	Engine *imapi.Engine
+	// OpenStore opens buckets (S3 or COS) by location; nil: file jobs are refused.
+	OpenStore StoreOpener
+	// Invoker hands continuation events to a new asynchronous invocation; nil: no
+	// self-invocation (long file jobs then rely on the timer sweep).
+	Invoker invoke.Invoker
+	// HTTPToken is the bearer token HTTP requests must carry. Empty: HTTP answers 503.
+	HTTPToken string
+	// OutputPrefix is where reports, failed records and checkpoints go in the
+	// source's bucket; default "removetag/" (a missing final slash is added).
+	// Objects under it are never processed.
+	OutputPrefix string
+	// Buckets are where the timer sweep looks for checkpoints left behind
+	// (locations without a key).
+	Buckets []objstore.Location
+	// MaxChain bounds the continuation chain of one file; default 1000. Past it,
+	// the checkpoint is left for the timer sweep.
+	MaxChain int
+	// MaxBodyBytes bounds an HTTP body or direct payload; default 6 MiB. An
+	// inline job may inflate (gzip) to at most twice this.
+	MaxBodyBytes int64
+	// SweepAfter is how long a checkpoint must have gone without an update
+	// before the timer sweep (or a new upload event) takes its job over; default
+	// 20 minutes. A live chain updates its checkpoint at the start and end of
+	// every invocation, so this must exceed the function's timeout.
+	SweepAfter time.Duration
+	// Logger receives structured logs (never a secret); default: discard.
+	Logger *slog.Logger
+}
+
+// HTTPRequest is a platform-neutral HTTP request (API gateway, function URL).
+type HTTPRequest struct {
+	Method string
+	// Headers with any case of names; the service looks them up case-insensitively.
+	Headers map[string]string
+	// Body, already base64-decoded by the adapter.
+	Body []byte
+}
+
+// HTTPResponse is a platform-neutral HTTP answer; Body is JSON.
+type HTTPResponse struct {
+	StatusCode int
+	Headers    map[string]string
+	Body       []byte
+}
+
+// Statuses of a [Result].
+const (
+	// StatusDone: every record was handled (some may have failed for good; see Failed).
+	StatusDone = "done"
+	// StatusPending: records are left: PendingUserTags (inline jobs), or a
+	// checkpoint that a continuation (Continued) or the timer sweep takes on.
+	StatusPending = "pending"
+	// StatusInvalid: the input was rejected before any call (Errors, Message).
+	StatusInvalid = "invalid"
+	// StatusSkipped: the file is already done or in progress elsewhere; nothing was sent.
+	StatusSkipped = "skipped"
+	// StatusIgnored: the object is the function's own output; nothing was read.
+	StatusIgnored = "ignored"
+	// StatusSwept: the result of a sweep; see Jobs.
+	StatusSwept = "swept"
+	// StatusRefused: an HTTP request refused before any work (401, 405, 413, 503).
+	StatusRefused = "refused"
+	// StatusError: an HTTP request whose job failed in a way a retry may help
+	// (object storage unreachable); see Message. Direct, timer and upload
+	// invocations return an error instead.
+	StatusError = "error"
+)
+
+// Result is the answer of every kind of request: the report of the records it
+// handled, and what became of the job.
+type Result struct {
+	// Status is one of: "done", "pending" (records left; see PendingUserTags or
+	// Continued), "invalid" (rejected before any call; see Errors), "skipped"
+	// (already done or in progress), "ignored" (the function's own output), "swept";
+	// for HTTP answers also "refused" and "error".
+	Status string
+	// Message explains the status for people, where there is more to say.
+	Message string `json:",omitempty"`
+	// Source is the stored file, for file jobs.
+	Source string `json:",omitempty"`
+	// Report counts the records (for file jobs: the whole file so far, across the chain).
+	imapi.Report
+	// Errors lists the problems of a rejected input (first 20; ErrorCount counts all).
+	Errors     []imapi.Problem `json:",omitempty"`
+	ErrorCount int             `json:",omitempty"`
+	// PendingUserTags are the records not done, in the API's form, for inline jobs.
+	PendingUserTags []imapi.Record `json:",omitempty"`
+	// Restarted is set when a stored file changed (new ETag) since its checkpoint:
+	// the job started over.
+	Restarted bool `json:",omitempty"`
+	// Continued is set when the rest was handed to a new invocation.
+	Continued bool `json:",omitempty"`
+	// Chain is the invocation's place in the file's continuation chain (0: the first).
+	Chain int `json:",omitempty"`
+	// ReportKey, FailedKey and CheckpointKey name the objects written in the source's bucket.
+	ReportKey     string `json:",omitempty"`
+	FailedKey     string `json:",omitempty"`
+	CheckpointKey string `json:",omitempty"`
+	// Jobs holds the results of the files a sweep continued.
+	Jobs []*Result `json:",omitempty"`
+}
+
+// Service handles the function's requests. It is safe for concurrent use.
+type Service struct {
+	cfg Config
+}
+
+// New checks cfg and returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("job: Config.Engine is required")
+	}
+	if cfg.OutputPrefix == "" {
+		cfg.OutputPrefix = DefaultOutputPrefix
+	}
+	if strings.HasPrefix(cfg.OutputPrefix, "/") {
+		return nil, fmt.Errorf("job: OutputPrefix %q must not start with a slash", cfg.OutputPrefix)
+	}
+	if !strings.HasSuffix(cfg.OutputPrefix, "/") {
+		cfg.OutputPrefix += "/"
+	}
+	if cfg.MaxChain <= 0 {
+		cfg.MaxChain = DefaultMaxChain
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.SweepAfter <= 0 {
+		cfg.SweepAfter = DefaultSweepAfter
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, b := range cfg.Buckets {
+		if _, err := objstore.ParseLocation(b.Scheme + "://" + b.Bucket); err != nil {
+			return nil, fmt.Errorf("job: Buckets: %w", err)
+		}
+		if b.Key != "" {
+			return nil, fmt.Errorf("job: Buckets: %s names an object; want a bucket (%s://%s)", b, b.Scheme, b.Bucket)
+		}
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// HTTP handles an HTTP trigger: bearer token, method, size and input checks, then
+// the job (inline records, or a {"Source":…} file) runs synchronously within ctx's deadline.
+// Statuses: 200 all done (or a file already done); 202 records pending
+// (PendingUserTags), continued, or a file in progress; 400 invalid input
+// (nothing sent; also a file under the output prefix); 401 missing
+// or wrong token; 405 not POST; 413 body too large; 502 IM refused records for
+// good (or object storage failed: Status "error"); 503 no token configured.
+func (s *Service) HTTP(ctx context.Context, req HTTPRequest) HTTPResponse {
+	return s.serveHTTP(ctx, req)
+}
+
+// Direct handles a direct invocation: a job document (either API form), a
+// {"Source":…} document, or a continuation event. The error is non-nil only where
+// a platform retry can help (object storage unreachable); bad input is a Result.
+func (s *Service) Direct(ctx context.Context, payload []byte) (*Result, error) {
+	return s.dispatch(ctx, payload, "direct")
+}
+
+// Timer handles a schedule: message is a job document, or empty for the sweep,
+// which continues every checkpoint left behind in the configured buckets.
+func (s *Service) Timer(ctx context.Context, message string) (*Result, error) {
+	if strings.TrimSpace(message) == "" {
+		return s.sweep(ctx)
+	}
+	return s.dispatch(ctx, []byte(message), "timer")
+}
+
+// ObjectCreated handles an upload event: it streams the object and runs it,
+// with checkpoints and continuation when the budget runs out. region is the
+// event's region (may be a COS short code) or "".
+func (s *Service) ObjectCreated(ctx context.Context, loc objstore.Location, region string) (*Result, error) {
+	return s.startFile(ctx, loc, region, "upload")
+}

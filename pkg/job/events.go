@@ -1,0 +1,158 @@
+package job
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/imapi"
+)
+
+// ContinueMarker is the value of the "removetag" field that marks a continuation event.
+const ContinueMarker = "continue"
+
+// ContinueEvent is the payload of a self-invocation that continues a file job
+// from its checkpoint, e.g.
+// {"removetag":"continue","Source":"s3://b/k.csv","Checkpoint":"removetag/state/k.csv.json","ETag":"…","Chain":3}.
+// An event whose Chain or ETag no longer matches the checkpoint is a stale
+// duplicate and is skipped.
+type ContinueEvent struct {
+	// Removetag is always ContinueMarker.
+	Removetag string `json:"removetag"`
+	// Source is the file: "s3://bucket/key" or "cos://bucket-appid/key".
+	Source string
+	// Region is the region of the upload event that started the job, if any.
+	Region string `json:",omitempty"`
+	// Checkpoint is the key of the checkpoint in the source's bucket.
+	Checkpoint string
+	// ETag is the version of the file the checkpoint is for.
+	ETag string
+	// Chain is the place of the invocation to come in the file's chain.
+	Chain int
+}
+
+// IsContinuation reports whether payload is a [ContinueEvent], for adapters
+// that route invocations by their shape.
+func IsContinuation(payload []byte) bool {
+	var probe struct {
+		Removetag string `json:"removetag"`
+	}
+	return json.Unmarshal(payload, &probe) == nil && probe.Removetag == ContinueMarker
+}
+
+// payloadKind is what a job payload holds.
+type payloadKind int
+
+const (
+	kindInline   payloadKind = iota // records in the API's forms (or not JSON at all: the decoder says why)
+	kindSource                      // {"Source":"s3://…"}
+	kindContinue                    // a ContinueEvent
+	kindBad                         // a recognizable document with a mistake in it
+)
+
+// sourceDoc is a {"Source":…} job document.
+type sourceDoc struct {
+	Source string
+	// Region is optional: the region of a COS bucket, when not the function's own.
+	Region string `json:",omitempty"`
+}
+
+// parsed is a classified payload.
+type parsed struct {
+	kind   payloadKind
+	source sourceDoc
+	cont   ContinueEvent
+	reason string // for kindBad
+}
+
+// classify looks at the top-level fields of a JSON payload to tell a file job or a
+// continuation from records. Anything it cannot read is left to the record
+// decoder, which explains what is wrong with it.
+func classify(payload []byte) parsed {
+	trimmed := bytes.TrimLeft(payload, " \t\r\n\ufeff")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return parsed{kind: kindInline}
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &fields); err != nil {
+		return parsed{kind: kindInline}
+	}
+	has := func(name string) bool {
+		for k := range fields {
+			if strings.EqualFold(k, name) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("removetag"):
+		var ev ContinueEvent
+		if err := strictUnmarshal(payload, &ev); err != nil {
+			return parsed{kind: kindBad, reason: "continuation event: " + err.Error()}
+		}
+		if ev.Removetag != ContinueMarker {
+			return parsed{kind: kindBad, reason: fmt.Sprintf("unknown removetag event %q (want %q)", ev.Removetag, ContinueMarker)}
+		}
+		return parsed{kind: kindContinue, cont: ev}
+	case has("Source"):
+		if has("UserTags") || has("To_Account") {
+			return parsed{kind: kindBad, reason: "a job document has either Source (a stored file) or records (UserTags, To_Account), not both"}
+		}
+		var doc sourceDoc
+		if err := strictUnmarshal(payload, &doc); err != nil {
+			return parsed{kind: kindBad, reason: `file job document: ` + err.Error() + `; want {"Source":"s3://bucket/key"} or {"Source":"cos://bucket-appid/key"}`}
+		}
+		return parsed{kind: kindSource, source: doc}
+	}
+	return parsed{kind: kindInline}
+}
+
+// strictUnmarshal decodes one JSON value into v, refusing unknown fields.
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	return nil
+}
+
+// dispatch runs a direct or timer payload.
+func (s *Service) dispatch(ctx context.Context, payload []byte, trigger string) (*Result, error) {
+	if int64(len(payload)) > s.cfg.MaxBodyBytes {
+		return invalidResult(fmt.Sprintf("the payload is %d bytes, the limit is %d", len(payload), s.cfg.MaxBodyBytes)), nil
+	}
+	p := classify(payload)
+	switch p.kind {
+	case kindBad:
+		return invalidResult(p.reason), nil
+	case kindContinue:
+		return s.continueFile(ctx, p.cont)
+	case kindSource:
+		return s.sourceJob(ctx, p.source, trigger)
+	}
+	return s.runInline(ctx, payload, trigger), nil
+}
+
+// sourceJob runs a {"Source":…} document.
+func (s *Service) sourceJob(ctx context.Context, doc sourceDoc, trigger string) (*Result, error) {
+	loc, err := objstore.ParseLocation(doc.Source)
+	if err != nil {
+		return invalidResult(err.Error()), nil
+	}
+	return s.startFile(ctx, loc, doc.Region, trigger)
+}
+
+// invalidResult is the answer to an input rejected as a whole, with one reason.
+func invalidResult(reason string) *Result {
+	return &Result{
+		Status:     StatusInvalid,
+		Message:    reason,
+		Errors:     []imapi.Problem{{Reason: reason}},
+		ErrorCount: 1,
+	}
+}

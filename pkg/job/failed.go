@@ -1,0 +1,203 @@
+package job
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/removetag/removetag/pkg/imapi"
+)
+
+// failureGroups groups failed records by error across a file's chain, as the
+// engine's report does for one run: accounts listed once per group, at most
+// imapi.DefaultMaxFailureAccounts of them.
+type failureGroups struct {
+	list *[]imapi.Failure
+	seen map[failureKey]map[string]struct{}
+}
+
+// failureKey groups errors.
+type failureKey struct {
+	code, status int
+	class        string
+}
+
+func keyOf(f *imapi.Failure) failureKey {
+	return failureKey{code: f.ErrorCode, status: f.HTTPStatus, class: f.Class}
+}
+
+// newFailureGroups adds to the groups of a checkpoint.
+func newFailureGroups(list *[]imapi.Failure) *failureGroups {
+	g := &failureGroups{list: list, seen: map[failureKey]map[string]struct{}{}}
+	for i := range *list {
+		f := &(*list)[i]
+		set := map[string]struct{}{}
+		for _, a := range f.Accounts {
+			set[a] = struct{}{}
+		}
+		g.seen[keyOf(f)] = set
+	}
+	return g
+}
+
+// add counts one record that failed with err.
+func (g *failureGroups) add(account string, err error) {
+	key, info := describe(err)
+	var f *imapi.Failure
+	for i := range *g.list {
+		if keyOf(&(*g.list)[i]) == key {
+			f = &(*g.list)[i]
+			break
+		}
+	}
+	if f == nil {
+		*g.list = append(*g.list, imapi.Failure{ErrorCode: key.code, HTTPStatus: key.status, ErrorInfo: info, Class: key.class})
+		f = &(*g.list)[len(*g.list)-1]
+		g.seen[key] = map[string]struct{}{}
+	}
+	f.Records++
+	seen := g.seen[key]
+	if _, dup := seen[account]; dup {
+		return
+	}
+	if len(f.Accounts) < imapi.DefaultMaxFailureAccounts {
+		seen[account] = struct{}{}
+		f.Accounts = append(f.Accounts, account)
+	} else {
+		f.AccountsOmitted++
+	}
+}
+
+// describe returns the group of an error and its text, as imapi's reports do.
+func describe(err error) (failureKey, string) {
+	var (
+		ae *imapi.APIError
+		he *imapi.HTTPError
+		p  *imapi.Problem
+	)
+	switch {
+	case errors.As(err, &ae):
+		return failureKey{code: ae.ErrorCode, class: imapi.ClassOfCode(ae.ErrorCode).String()}, ae.ErrorInfo
+	case errors.As(err, &he):
+		return failureKey{status: he.StatusCode, class: imapi.Classify(err).String()}, he.Error()
+	case errors.As(err, &p):
+		return failureKey{class: "invalid"}, p.Error()
+	default:
+		return failureKey{class: imapi.Classify(err).String()}, err.Error()
+	}
+}
+
+// failedWriter keeps the failed records of one invocation in a temporary file,
+// one {"To_Account":…,"Tags":[…]} per line: the store needs a seekable body,
+// and failed records may be many.
+type failedWriter struct {
+	f   *os.File
+	w   *bufio.Writer
+	n   int64
+	err error
+}
+
+// add writes one record; the first error sticks.
+func (fw *failedWriter) add(rec imapi.Record) {
+	if fw.err != nil {
+		return
+	}
+	if fw.f == nil {
+		if fw.f, fw.err = os.CreateTemp("", "removetag-failed-*.jsonl"); fw.err != nil {
+			fw.err = fmt.Errorf("keep failed records: %w", fw.err)
+			return
+		}
+		fw.w = bufio.NewWriterSize(fw.f, 64<<10)
+	}
+	line, err := json.Marshal(rec)
+	if err != nil {
+		fw.err = fmt.Errorf("encode a failed record: %w", err)
+		return
+	}
+	if _, err := fw.w.Write(append(line, '\n')); err != nil {
+		fw.err = fmt.Errorf("keep failed records: %w", err)
+		return
+	}
+	fw.n++
+}
+
+// body flushes the file and returns it from its start; nil if no record failed.
+func (fw *failedWriter) body() (io.ReadSeeker, error) {
+	if fw.err != nil || fw.f == nil {
+		return nil, fw.err
+	}
+	if err := fw.w.Flush(); err != nil {
+		return nil, fmt.Errorf("keep failed records: %w", err)
+	}
+	if _, err := fw.f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("keep failed records: %w", err)
+	}
+	return fw.f, nil
+}
+
+// close removes the temporary file.
+func (fw *failedWriter) close() {
+	if fw.f != nil {
+		fw.f.Close()
+		os.Remove(fw.f.Name())
+		fw.f = nil
+	}
+}
+
+// putPart stores this invocation's failed records as the checkpoint's next part.
+func (j *fileJob) putPart(ctx context.Context, cp *Checkpoint, fw *failedWriter) error {
+	body, err := fw.body()
+	if err != nil || body == nil {
+		return err
+	}
+	key := j.partKey(cp.PartSeq)
+	if err := j.store.Put(ctx, key, body, "application/x-ndjson"); err != nil {
+		return fmt.Errorf("write failed records: %w", err)
+	}
+	cp.Parts = append(cp.Parts, key)
+	cp.PartSeq++
+	fw.close()
+	return nil
+}
+
+// putFailed writes the failed-records file of a finished job: its parts, in
+// order, streamed through a temporary file.
+func (j *fileJob) putFailed(ctx context.Context, cp *Checkpoint) error {
+	out, err := os.CreateTemp("", "removetag-failed-all-*.jsonl")
+	if err != nil {
+		return fmt.Errorf("gather failed records: %w", err)
+	}
+	defer func() {
+		out.Close()
+		os.Remove(out.Name())
+	}()
+	for _, key := range cp.Parts {
+		if err := j.appendObject(ctx, out, key); err != nil {
+			return err
+		}
+	}
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("gather failed records: %w", err)
+	}
+	if err := j.store.Put(ctx, j.failedKey(), out, "application/x-ndjson"); err != nil {
+		return fmt.Errorf("write failed records: %w", err)
+	}
+	return nil
+}
+
+// appendObject copies an object to w.
+func (j *fileJob) appendObject(ctx context.Context, w io.Writer, key string) error {
+	rc, _, err := j.store.Open(ctx, key, 0, "")
+	if err != nil {
+		return fmt.Errorf("gather failed records: %w", err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(w, rc); err != nil {
+		return fmt.Errorf("gather failed records from %s: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,245 @@
+package job_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/job"
+)
+
+func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+
+func gz(data []byte) []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(data)
+	zw.Close()
+	return b.Bytes()
+}
+
+func TestHTTP(t *testing.T) {
+	e := newEnv(t, envOptions{config: func(c *job.Config) { c.MaxBodyBytes = 64 << 10 }})
+	noToken := e.another(func(c *job.Config) { c.HTTPToken = "" })
+	recs := e.records("h", 30)
+	e.put(s3Bucket, "in/small.csv", encode(t, "csv", recs[20:30]))
+	userTags := func(rs []imapi.Record) []byte { return mustMarshal(map[string][]imapi.Record{"UserTags": rs}) }
+
+	tests := []struct {
+		name    string
+		svc     *job.Service
+		method  string
+		headers map[string]string
+		body    []byte
+		script  []imapitest.Fault
+		status  int
+		result  string // Result.Status
+		calls   bool   // whether calls to IM are expected
+		header  [2]string
+		check   func(t *testing.T, r *job.Result)
+	}{
+		{name: "no token configured", svc: noToken, method: "POST", headers: bearer(token), body: userTags(recs[:1]),
+			status: 503, result: job.StatusRefused},
+		{name: "no token configured beats method and size", svc: noToken, method: "GET", body: bytes.Repeat([]byte("x"), 100<<10),
+			status: 503, result: job.StatusRefused},
+		{name: "missing token", method: "POST", body: userTags(recs[:1]), status: 401, result: job.StatusRefused,
+			header: [2]string{"WWW-Authenticate", `Bearer realm="removetag"`}},
+		{name: "wrong token", method: "POST", headers: bearer(token + "x"), body: userTags(recs[:1]), status: 401, result: job.StatusRefused},
+		{name: "token prefix", method: "POST", headers: bearer(token[:10]), body: userTags(recs[:1]), status: 401, result: job.StatusRefused},
+		{name: "other scheme", method: "POST", headers: map[string]string{"Authorization": "Basic " + token}, body: userTags(recs[:1]),
+			status: 401, result: job.StatusRefused},
+		{name: "token checked before method", method: "GET", headers: bearer("nope"), status: 401, result: job.StatusRefused},
+		{name: "method", method: "GET", headers: bearer(token), status: 405, result: job.StatusRefused, header: [2]string{"Allow", "POST"}},
+		{name: "too large", method: "POST", headers: bearer(token), body: bytes.Repeat([]byte(" "), 64<<10+1), status: 413, result: job.StatusRefused},
+		{name: "not JSON", method: "POST", headers: bearer(token), body: []byte("To_Account,a\nu1,b\n"), status: 400, result: job.StatusInvalid},
+		{name: "empty", method: "POST", headers: bearer(token), body: nil, status: 400, result: job.StatusInvalid},
+		{name: "no records", method: "POST", headers: bearer(token), body: []byte(`{"UserTags":[]}`), status: 400, result: job.StatusInvalid},
+		{name: "invalid records", method: "POST", headers: bearer(token),
+			body:   []byte(`{"UserTags":[{"To_Account":"h000000","Tags":["a"]},{"To_Account":"","Tags":["a"]},{"To_Account":"x","Tags":[]}]}`),
+			status: 400, result: job.StatusInvalid,
+			check: func(t *testing.T, r *job.Result) {
+				if r.ErrorCount != 2 || len(r.Errors) != 2 || r.Errors[0].Where != "UserTags[1]" || r.Total != 3 {
+					t.Errorf("errors = %d %+v, total %d; want UserTags[1] and UserTags[2] of 3", r.ErrorCount, r.Errors, r.Total)
+				}
+			}},
+		{name: "source and records", method: "POST", headers: bearer(token),
+			body: []byte(`{"Source":"s3://data/in/small.csv","UserTags":[]}`), status: 400, result: job.StatusInvalid},
+		{name: "continuation by HTTP", method: "POST", headers: bearer(token),
+			body: []byte(`{"removetag":"continue","Source":"s3://data/in/small.csv","ETag":"x","Chain":1}`), status: 400, result: job.StatusInvalid},
+		{name: "UserTags form, lower-case header", method: "post", headers: map[string]string{"authorization": "bearer " + token},
+			body: userTags(recs[0:5]), status: 200, result: job.StatusDone, calls: true,
+			check: func(t *testing.T, r *job.Result) {
+				if r.Total != 5 || r.Succeeded != 5 || r.Pending != 0 {
+					t.Errorf("report %+v, want 5 succeeded", r.Report)
+				}
+				for _, rec := range recs[0:5] {
+					if got := e.im.Tags(rec.Account); !slices.Equal(got, []string{"keep"}) {
+						t.Errorf("%s holds %v", rec.Account, got)
+					}
+				}
+			}},
+		{name: "bulk form", method: "POST", headers: bearer(token),
+			body:   []byte(`{"To_Account":["h000005","h000006"],"Tags":["a","b"]}`),
+			status: 200, result: job.StatusDone, calls: true,
+			check: func(t *testing.T, r *job.Result) {
+				if r.Succeeded != 2 || !slices.Equal(e.im.Tags("h000006"), []string{"keep"}) {
+					t.Errorf("report %+v; h000006 holds %v", r.Report, e.im.Tags("h000006"))
+				}
+			}},
+		{name: "gzip body", method: "POST", headers: bearer(token), body: gz(userTags(recs[7:9])), status: 200, result: job.StatusDone, calls: true},
+		{name: "gzip bomb", method: "POST", headers: bearer(token),
+			body:   gz(append(append([]byte(`{"UserTags":[{"To_Account":"h000010","Tags":["a"]}`), bytes.Repeat([]byte(" "), 1<<20)...), "]}"...)),
+			status: 400, result: job.StatusInvalid},
+		{name: "refused for good", method: "POST", headers: bearer(token), body: userTags(recs[9:10]),
+			script: []imapitest.Fault{{Code: 70107}}, status: 502, result: job.StatusDone, calls: true,
+			check: func(t *testing.T, r *job.Result) {
+				if r.Failed != 1 || len(r.Failures) != 1 || r.Failures[0].ErrorCode != 70107 || r.Failures[0].Accounts[0] != "h000009" {
+					t.Errorf("report %+v, want h000009 failed with 70107", r.Report)
+				}
+			}},
+		{name: "fatal", method: "POST", headers: bearer(token), body: userTags(recs[10:12]),
+			script: []imapitest.Fault{{Code: 70009}}, status: 502, result: job.StatusDone, calls: true},
+		{name: "stored file", method: "POST", headers: bearer(token), body: []byte(`{"Source":"s3://data/in/small.csv"}`),
+			status: 200, result: job.StatusDone, calls: true,
+			check: func(t *testing.T, r *job.Result) {
+				if r.Total != 10 || r.Succeeded != 10 || r.ReportKey != prefix+"reports/in/small.csv.report.json" {
+					t.Errorf("result %+v", r)
+				}
+			}},
+		{name: "stored file again", method: "POST", headers: bearer(token), body: []byte(`{"Source":"s3://data/in/small.csv"}`),
+			status: 200, result: job.StatusSkipped},
+		{name: "stored file missing", method: "POST", headers: bearer(token), body: []byte(`{"Source":"s3://data/in/none.csv"}`),
+			status: 400, result: job.StatusInvalid},
+		{name: "own output", method: "POST", headers: bearer(token), body: []byte(`{"Source":"s3://data/removetag/failed/x.jsonl"}`),
+			status: 400, result: job.StatusIgnored},
+		{name: "bad source", method: "POST", headers: bearer(token), body: []byte(`{"Source":"ftp://data/x.csv"}`),
+			status: 400, result: job.StatusInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := tt.svc
+			if svc == nil {
+				svc = e.service()
+			}
+			e.im.Script(tt.script...)
+			before := e.calls()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp := svc.HTTP(ctx, job.HTTPRequest{Method: tt.method, Headers: tt.headers, Body: tt.body})
+			if resp.StatusCode != tt.status {
+				t.Errorf("status = %d, want %d; body %s", resp.StatusCode, tt.status, resp.Body)
+			}
+			if ct := resp.Headers["Content-Type"]; ct != "application/json" {
+				t.Errorf("Content-Type = %q", ct)
+			}
+			if tt.header[0] != "" && resp.Headers[tt.header[0]] != tt.header[1] {
+				t.Errorf("%s = %q, want %q", tt.header[0], resp.Headers[tt.header[0]], tt.header[1])
+			}
+			if bytes.Contains(resp.Body, []byte(token[:12])) {
+				t.Errorf("the answer holds the token: %s", resp.Body)
+			}
+			var r job.Result
+			if err := json.Unmarshal(resp.Body, &r); err != nil {
+				t.Fatalf("body %s: %v", resp.Body, err)
+			}
+			if r.Status != tt.result {
+				t.Errorf("Status = %q, want %q (%s)", r.Status, tt.result, r.Message)
+			}
+			if called := e.calls() > before; called != tt.calls {
+				t.Errorf("calls made: %v, want %v", called, tt.calls)
+			}
+			if tt.check != nil {
+				tt.check(t, &r)
+			}
+		})
+	}
+}
+
+// TestHTTPPending runs an inline job too big for its deadline: 202 with the
+// records not done, which sent again finish the job.
+func TestHTTPPending(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	recs := e.records("p", 6000) // 60 calls: over half a second at 100 calls/s
+	body := mustMarshal(map[string][]imapi.Record{"UserTags": recs})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	resp := e.service().HTTP(ctx, job.HTTPRequest{Method: "POST", Headers: bearer(token), Body: body})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status = %d, want 202; %s", resp.StatusCode, clipBody(resp.Body))
+	}
+	var r job.Result
+	if err := json.Unmarshal(resp.Body, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != job.StatusPending || r.Total != 6000 || r.Succeeded+r.Failed+r.Pending != r.Total ||
+		r.Pending != int64(len(r.PendingUserTags)) || r.Pending == 0 || r.Succeeded == 0 {
+		t.Fatalf("result: status %s, total %d, succeeded %d, failed %d, pending %d with %d records listed",
+			r.Status, r.Total, r.Succeeded, r.Failed, r.Pending, len(r.PendingUserTags))
+	}
+	pending := map[string]bool{}
+	for _, rec := range r.PendingUserTags {
+		pending[rec.Account] = true
+	}
+	for _, rec := range recs {
+		if !pending[rec.Account] && !slices.Equal(e.im.Tags(rec.Account), []string{"keep"}) {
+			t.Fatalf("%s is not pending but holds %v", rec.Account, e.im.Tags(rec.Account))
+		}
+	}
+	resp = e.service().HTTP(context.Background(), job.HTTPRequest{Method: "POST", Headers: bearer(token),
+		Body: mustMarshal(map[string][]imapi.Record{"UserTags": r.PendingUserTags})})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sending the pending records again: status %d; %s", resp.StatusCode, clipBody(resp.Body))
+	}
+	if n := e.im.TagCount(); n != len(recs) {
+		t.Errorf("%d tags left, want %d (keep)", n, len(recs))
+	}
+}
+
+// TestDirectAndTimerInline runs inline jobs through the other entry points.
+func TestDirectAndTimerInline(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	recs := e.records("d", 4)
+	res, err := e.service().Direct(e.budgetCtx(), mustMarshal(map[string][]imapi.Record{"UserTags": recs[:2]}))
+	if err != nil || res.Status != job.StatusDone || res.Succeeded != 2 {
+		t.Fatalf("direct: %v, %+v", err, res)
+	}
+	res, err = e.service().Timer(e.budgetCtx(), `{"To_Account":["d000002","d000003"],"Tags":["a","b"]}`)
+	if err != nil || res.Status != job.StatusDone || res.Succeeded != 2 {
+		t.Fatalf("timer: %v, %+v", err, res)
+	}
+	res, err = e.service().Direct(e.budgetCtx(), []byte(`{"UserTags":[{"To_Account":"d1"}]}`))
+	if err != nil || res.Status != job.StatusInvalid || res.ErrorCount != 1 {
+		t.Fatalf("invalid direct: %v, %+v", err, res)
+	}
+	res, err = e.service().Direct(e.budgetCtx(), []byte(`{"removetag":"explode"}`))
+	if err != nil || res.Status != job.StatusInvalid || !strings.Contains(res.Message, "explode") {
+		t.Fatalf("unknown event: %v, %+v", err, res)
+	}
+	if n := e.im.TagCount(); n != 4 {
+		t.Errorf("%d tags left, want 4", n)
+	}
+}
+
+func mustMarshal(v any) []byte {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return data
+}
+
+func clipBody(b []byte) string {
+	if len(b) > 400 {
+		return fmt.Sprintf("%s… (%d bytes)", b[:400], len(b))
+	}
+	return string(b)
+}

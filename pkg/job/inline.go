@@ -1,0 +1,111 @@
+package job
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/removetag/removetag/pkg/imapi"
+)
+
+// runInline runs a job document held in memory: the records of an HTTP body,
+// a direct payload or a timer message. Invalid input is rejected whole; records
+// not done by ctx's deadline come back in PendingUserTags.
+func (s *Service) runInline(ctx context.Context, body []byte, trigger string) *Result {
+	log := s.cfg.Logger.With("job", "inline", "trigger", trigger)
+	recs, err := s.decodeInline(body)
+	if err != nil {
+		res := rejected(err)
+		log.Info("job rejected", "status", res.Status, "problems", res.ErrorCount)
+		return res
+	}
+	log.Info("job start", "records", len(recs))
+	src := imapi.NewSliceSource(recs)
+	rep, err := s.cfg.Engine.Run(ctx, src)
+	if err != nil { // a SliceSource does not fail; keep the report anyway
+		log.Error("job run failed", "error", err.Error())
+	}
+	res := &Result{Status: StatusDone, Report: *rep}
+	rest := src.Rest()
+	if !rep.Done() {
+		res.Status = StatusPending
+		res.PendingUserTags = make([]imapi.Record, 0, len(rep.PendingRecords)+len(rest))
+		res.PendingUserTags = append(append(res.PendingUserTags, rep.PendingRecords...), rest...)
+	}
+	// Records never read count too: Total is the job's size.
+	res.Total += int64(len(rest))
+	res.Pending += int64(len(rest))
+	res.PendingRecords, res.Resume = nil, nil
+	log.Info("job end", append(countAttrs(&res.Report), "status", res.Status, "stopped", rep.Stopped)...)
+	return res
+}
+
+// decodeInline reads a job document in either API form, gzip-compressed or not,
+// like imapi.DecodeJob, but bounds the decompressed size: records are held in
+// memory, and a small compressed body may inflate enormously.
+func (s *Service) decodeInline(body []byte) ([]imapi.Record, error) {
+	dec, err := imapi.NewDecoder(bytes.NewReader(body), imapi.DecoderOptions{Format: imapi.FormatJSON, MaxBytes: 2 * s.cfg.MaxBodyBytes})
+	if err != nil {
+		return nil, err
+	}
+	var (
+		recs []imapi.Record
+		bad  []imapi.Problem
+		n    int
+		nbad int
+	)
+	for ; ; n++ {
+		rec, err := dec.Next()
+		if err == io.EOF {
+			break
+		}
+		var p *imapi.Problem
+		switch {
+		case errors.As(err, &p):
+			nbad++
+			if len(bad) < imapi.MaxProblems {
+				bad = append(bad, *p)
+			}
+		case err != nil:
+			return nil, err
+		default:
+			recs = append(recs, rec)
+		}
+	}
+	switch {
+	case nbad > 0:
+		return nil, &imapi.InvalidInputError{Problems: bad, Count: nbad, Records: int64(n)}
+	case n == 0:
+		return nil, errors.New("the job has no records: its UserTags (or To_Account) array is empty")
+	}
+	return recs, nil
+}
+
+// rejected is the answer to an input that could not be decoded or had invalid records.
+func rejected(err error) *Result {
+	var bad *imapi.InvalidInputError
+	if errors.As(err, &bad) {
+		return &Result{
+			Status:     StatusInvalid,
+			Message:    fmt.Sprintf("invalid input: %d problem(s) in %d record(s); nothing was sent", bad.Count, bad.Records),
+			Report:     imapi.Report{Total: bad.Records, Pending: bad.Records},
+			Errors:     bad.Problems,
+			ErrorCount: bad.Count,
+		}
+	}
+	if errors.Is(err, imapi.ErrInputTooLarge) {
+		return invalidResult("the job document is too large once decompressed: " + err.Error())
+	}
+	return invalidResult(err.Error())
+}
+
+// countAttrs returns a report's counts as log attributes.
+func countAttrs(r *imapi.Report) []any {
+	return []any{
+		"total", r.Total, "succeeded", r.Succeeded, "failed", r.Failed, "pending", r.Pending,
+		"calls", r.Calls, "retries", r.Retries, "elapsed", time.Duration(r.ElapsedSeconds * float64(time.Second)).Round(time.Millisecond).String(),
+	}
+}

@@ -1,0 +1,243 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/imapi"
+)
+
+// trackedBody is an object's stream that remembers a read error, to tell a
+// storage failure from bad data when the decoder gives up.
+type trackedBody struct {
+	rc  io.ReadCloser
+	err error
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *trackedBody) Close() error { return b.rc.Close() }
+
+// dataError is a file that cannot be decoded where the checkpoint says it can be.
+type dataError struct{ err error }
+
+func (e *dataError) Error() string { return e.err.Error() }
+func (e *dataError) Unwrap() error { return e.err }
+
+// open streams the file from the checkpoint's position, pinned to its ETag:
+// plain CSV and JSON Lines with a ranged GET at the position's byte offset
+// (line numbers go on from it), gzip files and JSON documents from their start,
+// skipping the records done. An object replaced since is objstore.ErrChanged.
+func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *imapi.Decoder, error) {
+	f, err := cp.format()
+	if err != nil {
+		return nil, nil, err
+	}
+	pos := cp.Position
+	opts := imapi.DecoderOptions{Format: f}
+	var off int64
+	if pos.Offset > 0 && !cp.Compressed && f != imapi.FormatJSON {
+		off, opts.Start = pos.Offset, pos
+	} else {
+		opts.SkipRecords = pos.Record
+	}
+	rc, _, err := j.store.Open(ctx, j.loc.Key, off, cp.ETag)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return nil, nil, errGone
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the file at byte %d: %w", off, err)
+	}
+	body := &trackedBody{rc: rc}
+	dec, err := imapi.NewDecoder(body, opts)
+	if err != nil {
+		body.Close()
+		if body.err != nil {
+			return nil, nil, fmt.Errorf("read the file: %w", body.err)
+		}
+		return nil, nil, &dataError{err}
+	}
+	return body, dec, nil
+}
+
+// cutSource ends a validation pass early, as if at the end of the input, when
+// its time is up.
+type cutSource struct {
+	dec    *imapi.Decoder
+	stopAt time.Time // zero: no limit
+	n      int
+	cut    bool
+}
+
+func (c *cutSource) Next() (imapi.Record, error) {
+	if !c.stopAt.IsZero() && c.n%64 == 0 && time.Now().After(c.stopAt) {
+		c.cut = true
+		return imapi.Record{}, io.EOF
+	}
+	c.n++
+	return c.dec.Next()
+}
+
+func (c *cutSource) Pos() imapi.Position { return c.dec.Pos() }
+
+// validateStop is when a validation pass stops to leave time for the rest: a
+// tenth of the time left (between 100 ms and 10 s) before ctx's deadline.
+func validateStop(ctx context.Context) time.Time {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return time.Time{}
+	}
+	reserve := min(max(time.Until(deadline)/10, 100*time.Millisecond), 10*time.Second)
+	return deadline.Add(-reserve)
+}
+
+// validate reads the file from the checkpoint's position, checking every
+// record, until its end or the time is up; the counts and problems go to the
+// checkpoint. advanced: some records were checked, or the pass finished.
+func (j *fileJob) validate(ctx context.Context, cp *Checkpoint) (advanced, finished bool, err error) {
+	body, dec, err := j.open(ctx, cp)
+	var de *dataError
+	if errors.As(err, &de) { // e.g. a corrupt gzip header
+		cp.addProblems(&imapi.InvalidInputError{Problems: []imapi.Problem{{Where: "input", Reason: de.Error()}}, Count: 1})
+		return true, true, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	defer body.Close()
+	src := &cutSource{dec: dec, stopAt: validateStop(ctx)}
+	n, cerr := imapi.Check(src)
+	var bad *imapi.InvalidInputError
+	switch {
+	case errors.As(cerr, &bad):
+		cp.addProblems(bad)
+	case cerr != nil && body.err != nil:
+		return false, false, fmt.Errorf("read the file: %w", body.err)
+	case cerr != nil: // the document's structure is broken: nothing after it can be read
+		cp.addProblems(&imapi.InvalidInputError{Problems: []imapi.Problem{{Where: "input", Reason: cerr.Error()}}, Count: 1})
+		cp.Total += n
+		return true, true, nil
+	}
+	cp.Compressed = dec.Compressed()
+	cp.Total += n
+	if src.cut {
+		cp.Position = dec.Resume()
+		return n > 0, false, nil
+	}
+	return true, true, nil
+}
+
+// addProblems adds a validation pass's problems to the checkpoint's.
+func (cp *Checkpoint) addProblems(bad *imapi.InvalidInputError) {
+	cp.ProblemCount += bad.Count
+	room := imapi.MaxProblems - len(cp.Problems)
+	cp.Problems = append(cp.Problems, bad.Problems[:min(room, len(bad.Problems))]...)
+}
+
+// trackingSource is the decoder the engine reads, noting where the input goes
+// on after the last record read.
+type trackingSource struct {
+	dec   *imapi.Decoder
+	after imapi.Position
+}
+
+func (t *trackingSource) Next() (imapi.Record, error) {
+	rec, err := t.dec.Next()
+	if err == nil {
+		t.after = t.dec.Resume()
+	} else if _, ok := err.(*imapi.Problem); ok {
+		t.after = t.dec.Resume()
+	}
+	return rec, err
+}
+
+func (t *trackingSource) Pos() imapi.Position { return t.dec.Pos() }
+
+// sendOutcome is what a send pass did.
+type sendOutcome struct {
+	rep      *imapi.Report
+	done     bool // every record of the file is resolved
+	progress bool // some records were resolved
+}
+
+// send runs the engine over the file from the checkpoint's position. The
+// failed records before the run's resume point are stored as a part; then
+// the run's outcome goes into the checkpoint (in memory: the caller saves it).
+// A run cut short by a read error counts for nothing: its records are read and
+// sent again (removal is idempotent), so no record is counted twice.
+func (j *fileJob) send(ctx context.Context, cp *Checkpoint) (*sendOutcome, error) {
+	body, dec, err := j.open(ctx, cp)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	src := &trackingSource{dec: dec, after: cp.Position}
+	failures := cloneFailures(cp.Failures)
+	groups := newFailureGroups(&failures)
+	fw := &failedWriter{}
+	defer fw.close()
+	rep, err := j.s.cfg.Engine.Run(ctx, src, imapi.OnFailed(func(rec imapi.Record, reason error) {
+		groups.add(rec.Account, reason)
+		fw.add(rec)
+	}))
+	if err != nil {
+		if body.err != nil {
+			return nil, fmt.Errorf("read the file: %w", body.err)
+		}
+		return nil, fmt.Errorf("decode the file after it was validated: %w", err)
+	}
+	if fw.err != nil {
+		return nil, fw.err
+	}
+
+	out := &sendOutcome{rep: rep, done: rep.Done()}
+	var cur imapi.Cursor
+	switch {
+	case out.done:
+		cur = imapi.Cursor{Position: src.after, Succeeded: rep.Succeeded, Failed: rep.Failed}
+	case rep.Resume != nil:
+		cur = *rep.Resume
+	default: // stopped between batches: every record read is resolved
+		cur = imapi.Cursor{Position: src.after, Succeeded: rep.Succeeded, Failed: rep.Failed}
+	}
+	out.progress = cur.Succeeded+cur.Failed > 0
+	if fw.n != cur.Failed {
+		j.log.Error("failed records handed over do not match the failed count", "records", fw.n, "failed", cur.Failed)
+	}
+	bctx, cancel := bookkeeping(ctx)
+	defer cancel()
+	if err := j.putPart(bctx, cp, fw); err != nil {
+		return nil, err
+	}
+	cp.Succeeded += cur.Succeeded
+	cp.Failed += cur.Failed
+	cp.Calls += rep.Calls
+	cp.Retries += rep.Retries
+	cp.Failures = failures
+	cp.Position = cur.Position
+	if out.done {
+		cp.Phase = phaseFinish
+	}
+	j.log.Info("send pass", append(countAttrs(rep), "chain", cp.Chain, "resolved", cur.Succeeded+cur.Failed, "next_record", cp.Position.Record)...)
+	return out, nil
+}
+
+// cloneFailures copies failure groups deeply, for a run that may be discarded.
+func cloneFailures(fs []imapi.Failure) []imapi.Failure {
+	out := slices.Clone(fs)
+	for i := range out {
+		out[i].Accounts = slices.Clone(out[i].Accounts)
+	}
+	return out
+}
