@@ -1,0 +1,64 @@
+// Command removetag is the function's one entry point, for Tencent Cloud SCF
+// (Go1 runtime: build `GOOS=linux GOARCH=amd64 go build -o main`) and AWS
+// Lambda (provided.al2023: build `GOOS=linux GOARCH=arm64 go build -tags
+// lambda.norpc -o bootstrap`). It picks its platform at start: Lambda when
+// AWS_LAMBDA_RUNTIME_API is set, SCF otherwise.
+//
+// It reads its configuration from the environment (see package
+// pkg/adapters/config) and never crashes on a bad one: it logs the error,
+// naming the variable, and answers every invocation with it until it is fixed.
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/tencentyun/scf-go-lib/cloudfunction"
+
+	"github.com/removetag/removetag/pkg/adapters/config"
+	lambdaadapter "github.com/removetag/removetag/pkg/adapters/lambda"
+	"github.com/removetag/removetag/pkg/adapters/scf"
+)
+
+// scfPortVar is where SCF's Go1 runtime says which port to serve net/rpc on.
+const scfPortVar = "_LAMBDA_SERVER_PORT"
+
+func main() {
+	platform := config.DetectPlatform(os.Getenv)
+	secrets := config.Secrets(os.Getenv)
+
+	var base slog.Handler
+	if platform == config.PlatformLambda {
+		base = lambdaadapter.NewLogHandler()
+	} else {
+		base = scf.NewLogHandler(os.Stdout, slog.LevelInfo)
+	}
+	logger := slog.New(config.NewRedactingHandler(base, secrets))
+
+	if platform == config.PlatformSCF && os.Getenv(scfPortVar) == "" {
+		logger.Error("not started by a serverless runtime: AWS Lambda sets " + config.EnvLambdaRuntimeAPI +
+			", SCF's Go1 runtime sets " + scfPortVar + "; to run jobs locally, use cmd/removetag")
+		os.Exit(2)
+	}
+
+	svc := config.Lazy(func() (config.Service, error) {
+		cfg, err := config.Load(os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range cfg.Warnings() {
+			logger.Warn("configuration", "warning", w)
+		}
+		logger.Info("configuration", "config", cfg)
+		return config.Build(cfg, logger)
+	}, logger)
+	_ = config.Prepare(svc) // an error is logged here, and answered to every invocation
+
+	d := config.NewDispatcher(svc, logger, secrets)
+	if platform == config.PlatformLambda {
+		lambda.Start(lambdaadapter.NewHandler(d))
+		return
+	}
+	cloudfunction.StartHandler(scf.NewHandler(d))
+}

@@ -1,0 +1,321 @@
+package descriptors
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/awslabs/goformation/v7"
+	"github.com/awslabs/goformation/v7/cloudformation/serverless"
+	"gopkg.in/yaml.v3"
+)
+
+// root is the repository's top directory.
+const root = "../.."
+
+// outputPrefix is the function's default REMOVETAG_OUTPUT_PREFIX; the descriptors set it too.
+const outputPrefix = "removetag/"
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// samFunction parses template.yaml with goformation. It reads the YAML itself first:
+// the short intrinsic tags (!Ref, !Sub) then stay plain strings (goformation would
+// resolve a Ref to a resource as ""), and the properties goformation does not know
+// (LoggingConfig, RecursiveLoop, which it refuses) are checked by TestSAMTemplate on
+// the raw document instead.
+func samFunction(t *testing.T) *serverless.Function {
+	t.Helper()
+	doc := rawSAM(t)
+	props, _ := path(doc, "Resources", "RemoveTagFunction", "Properties").(map[string]any)
+	if props == nil {
+		t.Fatal("template.yaml has no RemoveTagFunction")
+	}
+	delete(props, "LoggingConfig")
+	delete(props, "RecursiveLoop")
+	js, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := goformation.ParseJSON(js)
+	if err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	fns := tmpl.GetAllServerlessFunctionResources()
+	if len(fns) != 1 {
+		t.Fatalf("template.yaml has %d functions, want 1", len(fns))
+	}
+	for _, fn := range fns {
+		return fn
+	}
+	return nil
+}
+
+// rawSAM parses template.yaml as plain YAML, for what goformation drops.
+func rawSAM(t *testing.T) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	// The short intrinsic tags (!Ref, !Sub) are just tagged scalars to yaml.v3.
+	if err := yaml.Unmarshal(readFile(t, "template.yaml"), &doc); err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	return doc
+}
+
+func path(m any, keys ...string) any {
+	for _, k := range keys {
+		mm, ok := m.(map[string]any)
+		if !ok {
+			return nil
+		}
+		m = mm[k]
+	}
+	return m
+}
+
+func TestSAMTemplate(t *testing.T) {
+	fn := samFunction(t)
+	if fn.Runtime == nil || *fn.Runtime != "provided.al2023" {
+		t.Errorf("Runtime = %v, want provided.al2023", fn.Runtime)
+	}
+	if fn.Handler == nil || *fn.Handler != "bootstrap" {
+		t.Errorf("Handler = %v, want bootstrap (the Makefile's binary name)", fn.Handler)
+	}
+	if !slices.Equal(fn.Architectures, []string{"arm64"}) {
+		t.Errorf("Architectures = %v, want [arm64] (the Makefile builds GOARCH=arm64)", fn.Architectures)
+	}
+	if fn.Timeout == nil || *fn.Timeout < 30 || *fn.Timeout > 900 {
+		t.Errorf("Timeout = %v, want 30..900 s", fn.Timeout)
+	}
+
+	// Every event must carry the typed properties of its type: goformation silently
+	// drops an event with an unknown or mistyped property.
+	kinds := map[string]int{}
+	for name, ev := range fn.Events {
+		kinds[ev.Type]++
+		p := ev.Properties
+		if p == nil {
+			t.Fatalf("event %s has no properties", name)
+		}
+		switch ev.Type {
+		case "S3":
+			if p.S3Event == nil {
+				t.Fatalf("S3 event %s was not understood", name)
+			}
+			if p.S3Event.Filter == nil || p.S3Event.Filter.S3Key == nil {
+				t.Fatalf("S3 event %s has no key filter: it would see the function's own output", name)
+			}
+			for _, r := range p.S3Event.Filter.S3Key.Rules {
+				if strings.EqualFold(r.Name, "prefix") && strings.HasPrefix(outputPrefix, r.Value) {
+					t.Errorf("S3 event %s: prefix %q matches the output prefix %q", name, r.Value, outputPrefix)
+				}
+			}
+		case "Schedule":
+			if p.ScheduleEvent == nil || p.ScheduleEvent.Schedule == "" {
+				t.Fatalf("Schedule event %s was not understood", name)
+			}
+		case "HttpApi":
+			if p.HttpApiEvent == nil || p.HttpApiEvent.Method == nil || *p.HttpApiEvent.Method != "POST" {
+				t.Fatalf("HttpApi event %s: want a POST route", name)
+			}
+		default:
+			t.Errorf("event %s: unexpected type %s", name, ev.Type)
+		}
+	}
+	for _, k := range []string{"S3", "Schedule", "HttpApi"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s event", k)
+		}
+	}
+
+	// The shared quota: instances × per-instance rate must stay within 100 calls/s.
+	vars := fn.Environment.Variables
+	rate, err := strconv.ParseFloat(vars["IM_RATE_LIMIT"], 64)
+	if err != nil || fn.ReservedConcurrentExecutions == nil {
+		t.Fatalf("IM_RATE_LIMIT %v / ReservedConcurrentExecutions %v: both must be set", vars["IM_RATE_LIMIT"], fn.ReservedConcurrentExecutions)
+	}
+	if total := rate * float64(*fn.ReservedConcurrentExecutions); total > 100 {
+		t.Errorf("%d instances × %v calls/s = %v > 100 calls/s", *fn.ReservedConcurrentExecutions, rate, total)
+	}
+
+	// What goformation drops: logging, recursion, secrets.
+	props := path(rawSAM(t), "Resources", "RemoveTagFunction", "Properties")
+	if got := path(props, "LoggingConfig", "LogFormat"); got != "JSON" {
+		t.Errorf("LoggingConfig.LogFormat = %v, want JSON", got)
+	}
+	if got := path(props, "RecursiveLoop"); got != "Allow" {
+		t.Errorf("RecursiveLoop = %v, want Allow (the continuation chain invokes itself)", got)
+	}
+	for _, secret := range []string{"IM_SECRET_KEY", "REMOVETAG_HTTP_TOKEN"} {
+		v, _ := path(props, "Environment", "Variables", secret).(string)
+		if !strings.Contains(v, "{{resolve:secretsmanager:") {
+			t.Errorf("%s = %q: want a Secrets Manager reference, never a value", secret, v)
+		}
+	}
+}
+
+// scf is the part of serverless.yml the tests look at.
+type scf struct {
+	Component string
+	Inputs    struct {
+		Src         struct{ Src string }
+		Handler     string
+		Runtime     string
+		Timeout     int
+		MemorySize  int `yaml:"memorySize"`
+		Environment struct{ Variables map[string]string }
+		Events      []map[string]struct {
+			Parameters struct {
+				CronExpression string `yaml:"cronExpression"`
+				Enable         bool
+				Bucket         string
+				Filter         struct{ Prefix, Suffix string }
+				Events         string
+				Endpoints      []struct {
+					Method   string
+					Function struct {
+						IsIntegratedResponse bool `yaml:"isIntegratedResponse"`
+					}
+				}
+			}
+		}
+	}
+}
+
+func scfConfig(t *testing.T) scf {
+	t.Helper()
+	var c scf
+	if err := yaml.Unmarshal(readFile(t, "serverless.yml"), &c); err != nil {
+		t.Fatalf("serverless.yml: %v", err)
+	}
+	return c
+}
+
+func TestServerlessYML(t *testing.T) {
+	c := scfConfig(t)
+	in := c.Inputs
+	if c.Component != "scf" || in.Runtime != "Go1" || in.Handler != "main" {
+		t.Errorf("component %q runtime %q handler %q, want scf, Go1, main", c.Component, in.Runtime, in.Handler)
+	}
+	if in.Src.Src != "./dist/scf" {
+		t.Errorf("src = %q, want ./dist/scf (where `make scf` puts main)", in.Src.Src)
+	}
+	if in.Timeout < 1 || in.Timeout > 900 || in.MemorySize < 64 {
+		t.Errorf("timeout %d memory %d out of range", in.Timeout, in.MemorySize)
+	}
+	kinds := map[string]int{}
+	for _, ev := range in.Events {
+		for kind, e := range ev {
+			kinds[kind]++
+			p := e.Parameters
+			if !p.Enable && kind != "apigw" {
+				t.Errorf("%s trigger not enabled (triggers default to disabled)", kind)
+			}
+			switch kind {
+			case "timer":
+				if n := len(strings.Fields(p.CronExpression)); n != 7 {
+					t.Errorf("timer cron %q has %d fields, want 7", p.CronExpression, n)
+				}
+			case "cos":
+				if p.Filter.Prefix == "" || strings.HasPrefix(outputPrefix, p.Filter.Prefix) || strings.HasPrefix(p.Filter.Prefix, outputPrefix) {
+					t.Errorf("cos prefix %q may match the output prefix %q", p.Filter.Prefix, outputPrefix)
+				}
+				if p.Events != "cos:ObjectCreated:*" {
+					t.Errorf("cos events = %q", p.Events)
+				}
+			case "apigw":
+				for _, ep := range p.Endpoints {
+					if ep.Method != "POST" || !ep.Function.IsIntegratedResponse {
+						t.Errorf("apigw endpoint %+v: want POST with an integrated response", ep)
+					}
+				}
+			}
+		}
+	}
+	for _, k := range []string{"apigw", "timer", "cos"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s trigger", k)
+		}
+	}
+	if in.Environment.Variables["REMOVETAG_BUCKETS"] == "" {
+		t.Error("REMOVETAG_BUCKETS is not set: the sweep would find no checkpoints")
+	}
+}
+
+func TestMakefilePackaging(t *testing.T) {
+	mk := string(readFile(t, "Makefile"))
+	for _, want := range []string{
+		"GOOS=linux GOARCH=amd64 $(BUILD) -o dist/scf/main ./functions/removetag",
+		"GOOS=linux GOARCH=arm64 $(BUILD) -tags lambda.norpc -o dist/lambda/bootstrap ./functions/removetag",
+		"CGO_ENABLED=0", "-trimpath", "-s -w",
+	} {
+		if !strings.Contains(mk, want) {
+			t.Errorf("Makefile lacks %q", want)
+		}
+	}
+}
+
+// envRead lists the variables the code reads: the string literals of our own
+// prefixes (and SCF_NAMESPACE) in non-test Go files.
+func envRead(t *testing.T) []string {
+	t.Helper()
+	re := regexp.MustCompile(`"((?:IM|REMOVETAG)_[A-Z0-9_]+|SCF_NAMESPACE)"`)
+	seen := map[string]bool{}
+	for _, dir := range []string{"pkg", "functions", "cmd"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") || strings.Contains(p, "test/") {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			for _, m := range re.FindAllSubmatch(b, -1) {
+				seen[string(m[1])] = true
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	for n := range seen {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func TestEnvironmentDocumentedAndUsed(t *testing.T) {
+	used := envRead(t)
+	if len(used) < 8 {
+		t.Fatalf("found only %v read by the code", used)
+	}
+	readme := string(readFile(t, "README.md"))
+	for _, v := range used {
+		if !strings.Contains(readme, "`"+v+"`") {
+			t.Errorf("%s is read by the code but not documented in README.md", v)
+		}
+	}
+	set := map[string]string{}
+	for k := range scfConfig(t).Inputs.Environment.Variables {
+		set[k] = "serverless.yml"
+	}
+	for k := range samFunction(t).Environment.Variables {
+		set[k] = "template.yaml"
+	}
+	for k, where := range set {
+		if !slices.Contains(used, k) {
+			t.Errorf("%s sets %s, which the code never reads", where, k)
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/removetag/removetag/pkg/adapters/invoke"
+	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/job"
+)
+
+// Build wires the function's core from cfg: the IM client and engine, the
+// object stores, the self-invoker and the job service, with HTTP jobs bounded
+// by cfg.HTTPTimeout. It makes no network call: the AWS clients are made on
+// first use.
+func Build(cfg Config, logger *slog.Logger) (Service, error) {
+	jc, err := JobConfig(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := job.New(jc)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return WithHTTPTimeout(svc, cfg.HTTPTimeout), nil
+}
+
+// JobConfig makes the configuration of the job service from cfg.
+func JobConfig(cfg Config, logger *slog.Logger) (job.Config, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	client, err := imapi.NewClient(imapi.Config{
+		SDKAppID:  cfg.SDKAppID,
+		SecretKey: cfg.SecretKey,
+		Admin:     cfg.Admin,
+		Region:    cfg.Region,
+		BaseURL:   cfg.Endpoint,
+	})
+	if err != nil {
+		// imapi's errors name its fields, never the key's value.
+		return job.Config{}, fmt.Errorf("configuration: IM client (%s, %s, %s, %s): %w", EnvSDKAppID, EnvSecretKey, EnvRegion, EnvEndpoint, err)
+	}
+	engine := imapi.NewEngine(client, imapi.EngineConfig{Rate: cfg.RateLimit, Logger: logger})
+	return job.Config{
+		Engine:       engine,
+		OpenStore:    NewStoreOpener(cfg),
+		Invoker:      NewInvoker(cfg),
+		HTTPToken:    cfg.HTTPToken,
+		OutputPrefix: cfg.OutputPrefix,
+		Buckets:      cfg.Buckets,
+		SweepAfter:   cfg.SweepAfter,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Logger:       logger,
+	}, nil
+}
+
+// cosHTTP is the HTTP client of every COS store: one connection pool. No
+// overall timeout: objects stream for as long as the invocation's context allows.
+var cosHTTP = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+
+// NewStoreOpener opens S3 buckets through the AWS SDK's default chain (made
+// once, on first use) and COS buckets through cfg.COSBucketURL, signed with the
+// SCF role's credentials as they are at the time (the platform renews them).
+// A COS bucket's region is the event's, or else TENCENTCLOUD_REGION.
+func NewStoreOpener(cfg Config) job.StoreOpener {
+	s3c := &lazy[*s3.Client]{make: objstore.NewS3Client}
+	getenv := cfg.getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	return func(ctx context.Context, loc objstore.Location, region string) (objstore.Store, error) {
+		switch loc.Scheme {
+		case objstore.SchemeS3:
+			c, err := s3c.get(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("open %s: %w", loc, err)
+			}
+			return objstore.NewS3(c, loc.Bucket), nil
+		case objstore.SchemeCOS:
+			if region == "" {
+				region = cfg.TencentRegion
+			}
+			u, err := objstore.COSBucketURL(cfg.COSBucketURL, loc.Bucket, region)
+			if err != nil {
+				if region == "" {
+					return nil, fmt.Errorf("open cos://%s: no region: the event named none and %s is not set: %w", loc.Bucket, EnvTencentRegion, err)
+				}
+				return nil, fmt.Errorf("open cos://%s (%s): %w", loc.Bucket, EnvCOSBucketURL, err)
+			}
+			return objstore.NewCOS(u, objstore.COSCredentials{
+				SecretID:     getenv(EnvTencentSecretID),
+				SecretKey:    getenv(EnvTencentSecretKey),
+				SessionToken: getenv(EnvTencentToken),
+			}, cosHTTP)
+		}
+		return nil, fmt.Errorf("open %s: unknown scheme %q", loc, loc.Scheme)
+	}
+}
+
+// NewInvoker returns the self-invoker of the platform, or nil when the
+// function's name is not known (long jobs then rely on the timer sweep). On
+// Lambda the client is made on first use; on SCF every invocation is signed
+// with the role's credentials as they are at the time. The invoked version is
+// the running one, so that a chain stays on one version of the code.
+func NewInvoker(cfg Config) invoke.Invoker {
+	switch cfg.Platform {
+	case PlatformLambda:
+		if cfg.LambdaFunctionName == "" {
+			return nil
+		}
+		name := cfg.LambdaFunctionName
+		if v := cfg.LambdaFunctionVersion; v != "" && v != "$LATEST" {
+			name += ":" + v
+		}
+		return &lambdaInvoker{name: name, client: &lazy[*lambda.Client]{make: invoke.NewLambdaClient}}
+	case PlatformSCF:
+		if cfg.SCFFunctionName == "" {
+			return nil
+		}
+		return &scfInvoker{cfg: cfg}
+	}
+	return nil
+}
+
+// lambdaInvoker makes its Lambda client on first use.
+type lambdaInvoker struct {
+	name   string
+	client *lazy[*lambda.Client]
+}
+
+func (l *lambdaInvoker) InvokeAsync(ctx context.Context, payload []byte) error {
+	c, err := l.client.get(ctx)
+	if err != nil {
+		return fmt.Errorf("invoke Lambda function %s: %w", l.name, err)
+	}
+	return invoke.NewLambda(c, l.name).InvokeAsync(ctx, payload)
+}
+
+// scfInvoker signs each invocation with the credentials of the moment.
+type scfInvoker struct{ cfg Config }
+
+func (s *scfInvoker) InvokeAsync(ctx context.Context, payload []byte) error {
+	getenv := s.cfg.getenv
+	if getenv == nil {
+		return errors.New("invoke SCF function: no credentials")
+	}
+	inv, err := invoke.NewSCF(invoke.SCFConfig{
+		SecretID:     getenv(EnvTencentSecretID),
+		SecretKey:    getenv(EnvTencentSecretKey),
+		SessionToken: getenv(EnvTencentToken),
+		Region:       s.cfg.TencentRegion,
+		Namespace:    s.cfg.SCFNamespace,
+		FunctionName: s.cfg.SCFFunctionName,
+		Qualifier:    s.cfg.SCFFunctionVersion,
+		Endpoint:     s.cfg.SCFEndpoint,
+	})
+	if err != nil {
+		return fmt.Errorf("%w (set by SCF: %s, %s, %s, %s)", err, EnvTencentSecretID, EnvTencentSecretKey, EnvTencentRegion, EnvSCFFunctionName)
+	}
+	return inv.InvokeAsync(ctx, payload)
+}
+
+// lazy makes a value on first use and keeps it once made; a failure is
+// returned and tried again next time.
+type lazy[T any] struct {
+	make func(context.Context) (T, error)
+
+	mu   sync.Mutex
+	val  T
+	done bool
+}
+
+func (l *lazy[T]) get(ctx context.Context) (T, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return l.val, nil
+	}
+	v, err := l.make(ctx)
+	if err != nil {
+		return v, err
+	}
+	l.val, l.done = v, true
+	return v, nil
+}

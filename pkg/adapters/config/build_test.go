@@ -1,0 +1,293 @@
+package config
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
+	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/job"
+)
+
+const (
+	s3Bucket  = "inbox"
+	cosBucket = "files-1250000000"
+)
+
+// world is an IM emulator and a fake object store, with the environment
+// that points the function at them.
+type world struct {
+	im  *imapitest.Server
+	fs  *fakestore.Server
+	env env
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{im: imapitest.NewServer(imapitest.Config{}), fs: fakestore.New()}
+	t.Cleanup(w.im.Close)
+	t.Cleanup(w.fs.Close)
+	for _, b := range []string{s3Bucket, cosBucket} {
+		if err := w.fs.CreateBucket(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The AWS SDK reads the process environment.
+	t.Setenv("AWS_ENDPOINT_URL_S3", w.fs.S3Endpoint())
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-test-secret")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	w.env = env{
+		EnvSDKAppID:         fmt.Sprint(imapitest.DefaultSDKAppID),
+		EnvSecretKey:        imapitest.DefaultKey,
+		EnvEndpoint:         w.im.URL(),
+		EnvHTTPToken:        testToken,
+		EnvCOSBucketURL:     w.fs.COSBucketURLTemplate(),
+		EnvBuckets:          "s3://" + s3Bucket + ",cos://" + cosBucket,
+		EnvTencentSecretID:  "AKIDtencent",
+		EnvTencentSecretKey: "tencent-secret",
+		EnvTencentRegion:    "ap-guangzhou",
+	}
+	return w
+}
+
+func (w *world) service(t *testing.T, e env) Service {
+	t.Helper()
+	cfg, err := Load(e.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := Build(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// seed gives n accounts a tag and returns them as CSV rows.
+func (w *world) seed(n int) string {
+	var b strings.Builder
+	for i := range n {
+		acc := fmt.Sprintf("u%04d", i)
+		w.im.SetTags(acc, "vip", "keep")
+		fmt.Fprintf(&b, "%s,vip\n", acc)
+	}
+	return b.String()
+}
+
+func TestBuildRunsJobs(t *testing.T) {
+	w := newWorld(t)
+	svc := w.service(t, w.env)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	csv := w.seed(300)
+	for _, b := range []string{s3Bucket, cosBucket} {
+		if err := w.fs.PutObject(b, "incoming/a.csv", []byte(csv)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		run  func() (*job.Result, error)
+	}{
+		{"direct", func() (*job.Result, error) {
+			return svc.Direct(ctx, []byte(`{"UserTags":[{"To_Account":"u0000","Tags":["vip"]}]}`))
+		}},
+		{"s3 upload", func() (*job.Result, error) {
+			return svc.ObjectCreated(ctx, objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: "incoming/a.csv"}, "")
+		}},
+		{"cos upload", func() (*job.Result, error) {
+			return svc.ObjectCreated(ctx, objstore.Location{Scheme: "cos", Bucket: cosBucket, Key: "incoming/a.csv"}, "gz")
+		}},
+		{"sweep", func() (*job.Result, error) { return svc.Timer(ctx, "") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := tt.run()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := job.StatusDone; tt.name == "sweep" {
+				want = job.StatusSwept
+				if res.Status != want {
+					t.Fatalf("status %s, want %s: %+v", res.Status, want, res)
+				}
+			} else if res.Status != want || res.Failed != 0 || res.Pending != 0 {
+				t.Fatalf("status %s, want %s: %+v", res.Status, want, res)
+			}
+		})
+	}
+	for _, b := range []string{s3Bucket, cosBucket} {
+		if _, err := w.fs.GetObject(b, "removetag/reports/incoming/a.csv.report.json"); err != nil {
+			t.Errorf("no report in %s: %v", b, err)
+		}
+	}
+	if got := w.im.Tags("u0299"); fmt.Sprint(got) != "[keep]" {
+		t.Errorf("u0299 has tags %v, want [keep]", got)
+	}
+}
+
+func TestBuildHTTPTimeout(t *testing.T) {
+	w := newWorld(t)
+	w.im.SetLatency(300*time.Millisecond, 0)
+	svc := w.service(t, w.env.with(EnvHTTPTimeout, "1", EnvRateLimit, "2"))
+	csv := w.seed(400)
+	var body strings.Builder
+	body.WriteString(`{"UserTags":[`)
+	for i, line := range strings.Split(strings.TrimSpace(csv), "\n") {
+		if i > 0 {
+			body.WriteString(",")
+		}
+		fmt.Fprintf(&body, `{"To_Account":%q,"Tags":["vip"]}`, strings.TrimSuffix(line, ",vip"))
+	}
+	body.WriteString("]}")
+	start := time.Now()
+	resp := svc.HTTP(context.Background(), job.HTTPRequest{Method: "POST",
+		Headers: map[string]string{"authorization": "Bearer " + testToken}, Body: []byte(body.String())})
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("HTTP took %v with a 1 s timeout", el)
+	}
+	if resp.StatusCode != 202 {
+		t.Errorf("status %d, want 202: %.300s", resp.StatusCode, resp.Body)
+	}
+}
+
+func TestStoreOpener(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		env     env
+		loc     objstore.Location
+		region  string
+		wantErr string
+	}{
+		{"s3", w.env, objstore.Location{Scheme: "s3", Bucket: s3Bucket}, "", ""},
+		{"cos", w.env, objstore.Location{Scheme: "cos", Bucket: cosBucket}, "gz", ""},
+		{"cos default template without a region", w.env.with(EnvCOSBucketURL, "", EnvTencentRegion, ""),
+			objstore.Location{Scheme: "cos", Bucket: cosBucket}, "", EnvTencentRegion},
+		{"unknown scheme", w.env, objstore.Location{Scheme: "gs", Bucket: "x"}, "", "unknown scheme"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(tt.env.get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := NewStoreOpener(cfg)(ctx, tt.loc, tt.region)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Put(ctx, "probe.txt", strings.NewReader("hello"), "text/plain"); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := w.fs.GetObject(tt.loc.Bucket, "probe.txt"); err != nil || string(got) != "hello" {
+				t.Errorf("stored %q, %v", got, err)
+			}
+		})
+	}
+	// The default COS template resolves the event's short region code.
+	cfg, _ := Load(w.env.with(EnvCOSBucketURL, "").get)
+	st, err := NewStoreOpener(cfg)(ctx, objstore.Location{Scheme: "cos", Bucket: cosBucket}, "gz")
+	if err != nil || st.Name() != "cos://"+cosBucket {
+		t.Errorf("default template: %v, %v", st, err)
+	}
+}
+
+func TestNewInvoker(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+
+	scfAPI := invoketest.NewSCFAPI(nil)
+	defer scfAPI.Close()
+	lambdaAPI := invoketest.NewLambdaAPI(nil)
+	defer lambdaAPI.Close()
+	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", lambdaAPI.URL())
+
+	tests := []struct {
+		name    string
+		env     env
+		api     *invoketest.API
+		want    invoketest.Invocation
+		wantNil bool
+	}{
+		{"scf", w.env.with(EnvSCFFunctionName, "removetag", EnvSCFEndpoint, scfAPI.URL(), EnvSCFNamespace, "ns", EnvSCFFunctionVersion, "3"),
+			scfAPI, invoketest.Invocation{FunctionName: "removetag", Namespace: "ns", Qualifier: "3", Region: "ap-guangzhou"}, false},
+		{"scf without a name", w.env, nil, invoketest.Invocation{}, true},
+		{"lambda", w.env.with(EnvLambdaRuntimeAPI, "127.0.0.1:1", EnvLambdaFunctionName, "removetag", EnvLambdaFunctionVersion, "$LATEST"),
+			lambdaAPI, invoketest.Invocation{FunctionName: "removetag"}, false},
+		{"lambda version", w.env.with(EnvLambdaRuntimeAPI, "127.0.0.1:1", EnvLambdaFunctionName, "removetag", EnvLambdaFunctionVersion, "7"),
+			lambdaAPI, invoketest.Invocation{FunctionName: "removetag:7"}, false},
+		{"lambda without a name", w.env.with(EnvLambdaRuntimeAPI, "127.0.0.1:1"), nil, invoketest.Invocation{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(tt.env.get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv := NewInvoker(cfg)
+			if tt.wantNil {
+				if inv != nil {
+					t.Fatalf("invoker %T, want none", inv)
+				}
+				return
+			}
+			before := tt.api.Count()
+			if err := inv.InvokeAsync(ctx, []byte(`{"removetag":"continue"}`)); err != nil {
+				t.Fatal(err)
+			}
+			calls := tt.api.Invocations()
+			if len(calls) != before+1 {
+				t.Fatalf("%d invocations, want %d", len(calls), before+1)
+			}
+			got := calls[len(calls)-1]
+			got.Payload, got.Lost, got.Error = nil, false, ""
+			if tt.want.Qualifier == "" {
+				got.Qualifier = ""
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("invocation %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+
+	// SCF credentials are read at each invocation: the platform renews them.
+	e := w.env.with(EnvSCFFunctionName, "removetag", EnvSCFEndpoint, scfAPI.URL())
+	cfg, _ := Load(e.get)
+	inv := NewInvoker(cfg)
+	delete(e, EnvTencentSecretKey)
+	if err := inv.InvokeAsync(ctx, []byte(`{}`)); err == nil || !strings.Contains(err.Error(), EnvTencentSecretKey) {
+		t.Errorf("without credentials: %v, want an error naming %s", err, EnvTencentSecretKey)
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	cfg, err := Load(minimal.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SDKAppID = 0 // not from Load: the IM client refuses it
+	if _, err := Build(cfg, nil); err == nil || !strings.Contains(err.Error(), EnvSDKAppID) {
+		t.Errorf("Build: %v", err)
+	}
+	jc, err := JobConfig(Config{SDKAppID: 1, SecretKey: "k", Region: imapi.RegionChina, Platform: PlatformSCF}, nil)
+	if err != nil || jc.Engine == nil || jc.OpenStore == nil || jc.Invoker != nil {
+		t.Errorf("JobConfig: %+v, %v", jc, err)
+	}
+}

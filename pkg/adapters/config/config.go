@@ -1,0 +1,463 @@
+// Package config assembles the function from its environment, and holds what
+// its two platform adapters (pkg/adapters/scf and pkg/adapters/lambda) share.
+//
+//   - [Load] reads and checks the configuration: every problem at once, each
+//     naming its variable, never a secret's value.
+//   - [Build] wires the core from it: the IM client and engine, the object
+//     stores (S3 and COS), the self-invoker (Lambda or SCF) and the application
+//     service of package job. Clients that cost time to make are made on first use.
+//   - [Lazy] builds the service on the first invocation (retrying while the
+//     configuration is wrong) and [Unavailable] answers every invocation with a
+//     configuration error instead of crashing.
+//   - [Dispatcher] is the one conversion both adapters use: an [Event] (what a
+//     platform event means) becomes a call of the [Service], logged in one line.
+//   - [NewRedactingHandler] keeps secrets out of the logs.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/job"
+)
+
+// Names of the environment variables the function reads.
+const (
+	EnvSDKAppID     = "IM_SDKAPPID"
+	EnvSecretKey    = "IM_SECRET_KEY"
+	EnvAdmin        = "IM_ADMIN"
+	EnvRegion       = "IM_REGION"
+	EnvEndpoint     = "IM_ENDPOINT"
+	EnvRateLimit    = "IM_RATE_LIMIT"
+	EnvHTTPToken    = "REMOVETAG_HTTP_TOKEN"
+	EnvHTTPTimeout  = "REMOVETAG_HTTP_TIMEOUT"
+	EnvOutputPrefix = "REMOVETAG_OUTPUT_PREFIX"
+	EnvCOSBucketURL = "REMOVETAG_COS_BUCKET_URL"
+	EnvBuckets      = "REMOVETAG_BUCKETS"
+	EnvSCFEndpoint  = "REMOVETAG_SCF_ENDPOINT"
+	EnvSweepAfter   = "REMOVETAG_SWEEP_AFTER"
+	EnvMaxBodyBytes = "REMOVETAG_MAX_BODY_BYTES"
+
+	// Set by Tencent SCF.
+	EnvSCFFunctionName    = "SCF_FUNCTIONNAME"
+	EnvSCFNamespace       = "SCF_NAMESPACE"
+	EnvSCFFunctionVersion = "SCF_FUNCTIONVERSION"
+	EnvTencentRegion      = "TENCENTCLOUD_REGION"
+	EnvTencentSecretID    = "TENCENTCLOUD_SECRETID"
+	EnvTencentSecretKey   = "TENCENTCLOUD_SECRETKEY"
+	EnvTencentToken       = "TENCENTCLOUD_SESSIONTOKEN"
+
+	// Set by AWS Lambda.
+	EnvLambdaRuntimeAPI      = "AWS_LAMBDA_RUNTIME_API"
+	EnvLambdaFunctionName    = "AWS_LAMBDA_FUNCTION_NAME"
+	EnvLambdaFunctionVersion = "AWS_LAMBDA_FUNCTION_VERSION"
+)
+
+// Defaults of [Config].
+const (
+	// DefaultHTTPTimeout bounds an HTTP job below the gateways' own limits (API
+	// Gateway's HTTP APIs wait 30 s): the caller gets the report, with the
+	// records not done, rather than a gateway timeout.
+	DefaultHTTPTimeout = 25 * time.Second
+	// DefaultSCFNamespace is SCF's namespace when SCF_NAMESPACE is not set.
+	DefaultSCFNamespace = "default"
+	// MinTokenBytes is the shortest REMOVETAG_HTTP_TOKEN accepted: a bearer token
+	// guards a public endpoint and must not be guessable.
+	MinTokenBytes = 16
+	// maxBodyLimit bounds REMOVETAG_MAX_BODY_BYTES: far above what either
+	// platform delivers, low enough to keep a body in a small function's memory.
+	maxBodyLimit = 32 << 20
+)
+
+// Platform is the serverless platform the process runs on.
+type Platform string
+
+// The platforms.
+const (
+	PlatformLambda Platform = "lambda"
+	PlatformSCF    Platform = "scf"
+)
+
+// DetectPlatform tells the platform from the environment: AWS Lambda sets
+// AWS_LAMBDA_RUNTIME_API; anything else is taken for SCF's Go1 runtime.
+func DetectPlatform(getenv func(string) string) Platform {
+	if getenv(EnvLambdaRuntimeAPI) != "" {
+		return PlatformLambda
+	}
+	return PlatformSCF
+}
+
+// Config is the function's configuration, read by [Load]. Secrets (SecretKey,
+// HTTPToken) never appear in its String or LogValue.
+type Config struct {
+	// Platform is where the process runs.
+	Platform Platform
+
+	// SDKAppID is the Chat app's ID (IM_SDKAPPID). Required.
+	SDKAppID int
+	// SecretKey signs the admin UserSig (IM_SECRET_KEY). Required. Secret.
+	SecretKey string
+	// Admin is the app admin account (IM_ADMIN); default "administrator".
+	Admin string
+	// Region selects the API domain (IM_REGION); default China.
+	Region imapi.Region
+	// Endpoint overrides the API's base URL (IM_ENDPOINT), e.g. http://127.0.0.1:8080.
+	Endpoint string
+	// RateLimit is the most calls per second (IM_RATE_LIMIT); default 100.
+	RateLimit float64
+
+	// HTTPToken is the bearer token HTTP triggers require
+	// (REMOVETAG_HTTP_TOKEN). Empty: HTTP triggers answer 503. Secret.
+	HTTPToken string
+	// HTTPTimeout bounds an HTTP job (REMOVETAG_HTTP_TIMEOUT); default 25 s;
+	// 0: the invocation's own deadline only.
+	HTTPTimeout time.Duration
+	// OutputPrefix is where reports, failed records and checkpoints go
+	// (REMOVETAG_OUTPUT_PREFIX); default "removetag/", always ending in "/".
+	OutputPrefix string
+	// COSBucketURL is the COS bucket URL template (REMOVETAG_COS_BUCKET_URL);
+	// empty: objstore.DefaultCOSBucketURLTemplate.
+	COSBucketURL string
+	// Buckets are where the timer sweep looks for checkpoints (REMOVETAG_BUCKETS).
+	Buckets []objstore.Location
+	// SCFEndpoint overrides the SCF API's URL for self-invocation (REMOVETAG_SCF_ENDPOINT).
+	SCFEndpoint string
+	// MaxBodyBytes bounds an HTTP body or a direct payload
+	// (REMOVETAG_MAX_BODY_BYTES); default 6 MiB, the platforms' own limit on
+	// a synchronous invocation. Larger bodies are answered 413.
+	MaxBodyBytes int64
+	// SweepAfter is how long a checkpoint must have gone without an update
+	// before the timer sweep takes its job over (REMOVETAG_SWEEP_AFTER);
+	// default 20 minutes. It must exceed the function's timeout.
+	SweepAfter time.Duration
+
+	// SCFFunctionName, SCFNamespace and SCFFunctionVersion name the running
+	// SCF function (SCF_FUNCTIONNAME, SCF_NAMESPACE, SCF_FUNCTIONVERSION).
+	SCFFunctionName, SCFNamespace, SCFFunctionVersion string
+	// TencentRegion is the SCF function's region (TENCENTCLOUD_REGION), e.g.
+	// ap-guangzhou: the default region of COS buckets and of self-invocation.
+	TencentRegion string
+
+	// LambdaFunctionName and LambdaFunctionVersion name the running Lambda
+	// function (AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION).
+	LambdaFunctionName, LambdaFunctionVersion string
+
+	// getenv reads credentials that the platform may renew while the process
+	// lives (SCF role keys): they are looked up at each use, never kept.
+	getenv func(string) string
+}
+
+// problems collects configuration errors, each naming its variable.
+type problems []string
+
+func (p *problems) add(name, format string, args ...any) {
+	*p = append(*p, name+": "+fmt.Sprintf(format, args...))
+}
+
+// Error lists every problem, or is nil.
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return &ConfigurationError{Problems: p}
+}
+
+// ConfigurationError is a configuration that cannot work: every problem found, each
+// starting with the name of its variable. It never holds a secret's value.
+type ConfigurationError struct {
+	Problems []string
+}
+
+// Error lists the problems on one line.
+func (e *ConfigurationError) Error() string {
+	return "configuration: " + strings.Join(e.Problems, "; ")
+}
+
+// Load reads the function's configuration through getenv (os.Getenv in
+// production) and checks it. It reports every problem at once, each naming
+// its variable, as a *[ConfigurationError]; secrets' values are never quoted.
+func Load(getenv func(string) string) (Config, error) {
+	var bad problems
+	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	c := Config{
+		Platform:              DetectPlatform(getenv),
+		Admin:                 get(EnvAdmin),
+		Endpoint:              get(EnvEndpoint),
+		COSBucketURL:          get(EnvCOSBucketURL),
+		SCFEndpoint:           get(EnvSCFEndpoint),
+		SCFFunctionName:       get(EnvSCFFunctionName),
+		SCFNamespace:          get(EnvSCFNamespace),
+		SCFFunctionVersion:    get(EnvSCFFunctionVersion),
+		TencentRegion:         get(EnvTencentRegion),
+		LambdaFunctionName:    get(EnvLambdaFunctionName),
+		LambdaFunctionVersion: get(EnvLambdaFunctionVersion),
+		getenv:                getenv,
+	}
+
+	switch s := get(EnvSDKAppID); {
+	case s == "":
+		bad.add(EnvSDKAppID, "required: the Chat app's SDKAppID, e.g. 1400000000")
+	default:
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil || n == 0 {
+			bad.add(EnvSDKAppID, "%q is not an SDKAppID: want a positive whole number, e.g. 1400000000", clip(s))
+		}
+		c.SDKAppID = int(n)
+	}
+
+	c.SecretKey = getenv(EnvSecretKey)
+	switch {
+	case strings.TrimSpace(c.SecretKey) == "":
+		bad.add(EnvSecretKey, "required: the Chat app's secret key")
+	case c.SecretKey != strings.TrimSpace(c.SecretKey):
+		bad.add(EnvSecretKey, "has white space before or after the key (a pasted newline?); the key itself is not shown")
+	}
+
+	if c.Admin == "" {
+		c.Admin = imapi.DefaultAdmin
+	} else if len(c.Admin) > imapi.MaxAccountBytes || strings.ContainsFunc(c.Admin, unicode.IsSpace) {
+		bad.add(EnvAdmin, "%q is not a UserID: at most %d bytes, no spaces", clip(c.Admin), imapi.MaxAccountBytes)
+	}
+
+	if r, err := imapi.ParseRegion(get(EnvRegion)); err != nil {
+		bad.add(EnvRegion, "%q is not a region; known: %s", clip(get(EnvRegion)), strings.Join(imapi.RegionNames(), ", "))
+	} else {
+		c.Region = r
+	}
+
+	if c.Endpoint != "" {
+		if err := checkURL(c.Endpoint); err != nil {
+			bad.add(EnvEndpoint, "%v", err)
+		}
+		c.Endpoint = strings.TrimRight(c.Endpoint, "/")
+	}
+
+	c.RateLimit = imapi.MaxCallsPerSecond
+	if s := get(EnvRateLimit); s != "" {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(f > 0 && f <= imapi.MaxCallsPerSecond) {
+			bad.add(EnvRateLimit, "%q: want calls per second, a number above 0 and at most %d (the API's limit)", clip(s), imapi.MaxCallsPerSecond)
+		} else {
+			c.RateLimit = f
+		}
+	}
+
+	c.HTTPToken = getenv(EnvHTTPToken)
+	switch t := c.HTTPToken; {
+	case t == "":
+	case strings.ContainsFunc(t, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		bad.add(EnvHTTPToken, "contains white space or control characters (a pasted newline?); the token itself is not shown")
+	case len(t) < MinTokenBytes:
+		bad.add(EnvHTTPToken, "too short (%d bytes): use at least %d random characters, e.g. openssl rand -hex 32", len(t), MinTokenBytes)
+	}
+
+	c.HTTPTimeout = DefaultHTTPTimeout
+	if s := get(EnvHTTPTimeout); s != "" {
+		d, err := parseDuration(s)
+		if err != nil {
+			bad.add(EnvHTTPTimeout, "%v", err)
+		} else {
+			c.HTTPTimeout = d
+		}
+	}
+
+	c.OutputPrefix = job.DefaultOutputPrefix
+	if s := get(EnvOutputPrefix); s != "" {
+		switch {
+		case strings.HasPrefix(s, "/"):
+			bad.add(EnvOutputPrefix, "%q must not start with a slash: it is a key prefix, e.g. removetag/", clip(s))
+		case strings.Trim(s, "/") == "":
+			bad.add(EnvOutputPrefix, "%q names no folder: want a key prefix such as removetag/", clip(s))
+		default:
+			if !strings.HasSuffix(s, "/") {
+				s += "/"
+			}
+			c.OutputPrefix = s
+		}
+	}
+
+	if c.COSBucketURL != "" {
+		if _, err := objstore.COSBucketURL(c.COSBucketURL, "example-1250000000", "ap-guangzhou"); err != nil {
+			bad.add(EnvCOSBucketURL, "%v; want e.g. https://{bucket}.cos.{region}.myqcloud.com", err)
+		}
+	}
+
+	if s := get(EnvBuckets); s != "" {
+		for _, item := range strings.Split(s, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			loc, err := objstore.ParseLocation(strings.TrimSuffix(item, "/"))
+			switch {
+			case err != nil:
+				bad.add(EnvBuckets, "%v", err)
+			case loc.Key != "":
+				bad.add(EnvBuckets, "%q names an object: want buckets only, e.g. s3://my-bucket,cos://files-1250000000", clip(item))
+			default:
+				c.Buckets = append(c.Buckets, loc)
+			}
+		}
+	}
+
+	if c.SCFEndpoint != "" {
+		if err := checkURL(c.SCFEndpoint); err != nil {
+			bad.add(EnvSCFEndpoint, "%v", err)
+		}
+	}
+	if c.SCFNamespace == "" {
+		c.SCFNamespace = DefaultSCFNamespace
+	}
+
+	c.MaxBodyBytes = job.DefaultMaxBodyBytes
+	if s := get(EnvMaxBodyBytes); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 || n > maxBodyLimit {
+			bad.add(EnvMaxBodyBytes, "%q: want a number of bytes from 1 to %d", clip(s), maxBodyLimit)
+		} else {
+			c.MaxBodyBytes = n
+		}
+	}
+
+	c.SweepAfter = job.DefaultSweepAfter
+	if s := get(EnvSweepAfter); s != "" {
+		d, err := parseDuration(s)
+		switch {
+		case err != nil:
+			bad.add(EnvSweepAfter, "%v", err)
+		case d == 0:
+			bad.add(EnvSweepAfter, "must be above 0 (and above the function's timeout), e.g. 20m")
+		default:
+			c.SweepAfter = d
+		}
+	}
+
+	if err := bad.err(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Warnings lists configuration that works but probably not as meant: each
+// names its variable.
+func (c Config) Warnings() []string {
+	var w []string
+	if c.HTTPToken == "" {
+		w = append(w, EnvHTTPToken+": not set: HTTP triggers answer 503 and do nothing")
+	}
+	if len(c.Buckets) == 0 {
+		w = append(w, EnvBuckets+": not set: the timer sweep has no bucket to look for checkpoints left behind")
+	}
+	switch c.Platform {
+	case PlatformSCF:
+		if c.SCFFunctionName == "" {
+			w = append(w, EnvSCFFunctionName+": not set: long files cannot continue by self-invocation, only by the timer sweep")
+		} else if c.TencentRegion == "" {
+			w = append(w, EnvTencentRegion+": not set: self-invocation and COS buckets have no default region")
+		}
+	case PlatformLambda:
+		if c.LambdaFunctionName == "" {
+			w = append(w, EnvLambdaFunctionName+": not set: long files cannot continue by self-invocation, only by the timer sweep")
+		}
+	}
+	return w
+}
+
+// String describes the configuration for logs, secrets redacted.
+func (c Config) String() string {
+	var b strings.Builder
+	for i, a := range c.attrs() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(a.Key + "=" + a.Value.String())
+	}
+	return b.String()
+}
+
+// LogValue describes the configuration for slog, secrets redacted.
+func (c Config) LogValue() slog.Value { return slog.GroupValue(c.attrs()...) }
+
+func (c Config) attrs() []slog.Attr {
+	secret := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "[redacted]"
+	}
+	buckets := make([]string, len(c.Buckets))
+	for i, b := range c.Buckets {
+		buckets[i] = b.String()
+	}
+	attrs := []slog.Attr{
+		slog.String("platform", string(c.Platform)),
+		slog.Int("sdkAppID", c.SDKAppID),
+		slog.String("secretKey", secret(c.SecretKey)),
+		slog.String("admin", c.Admin),
+		slog.String("region", string(c.Region)),
+		slog.String("endpoint", c.Endpoint),
+		slog.Float64("rateLimit", c.RateLimit),
+		slog.String("httpToken", secret(c.HTTPToken)),
+		slog.String("httpTimeout", c.HTTPTimeout.String()),
+		slog.String("outputPrefix", c.OutputPrefix),
+		slog.String("cosBucketURL", c.COSBucketURL),
+		slog.String("buckets", strings.Join(buckets, ",")),
+		slog.Int64("maxBodyBytes", c.MaxBodyBytes),
+		slog.String("sweepAfter", c.SweepAfter.String()),
+	}
+	switch c.Platform {
+	case PlatformSCF:
+		attrs = append(attrs,
+			slog.String("function", c.SCFFunctionName),
+			slog.String("namespace", c.SCFNamespace),
+			slog.String("tencentRegion", c.TencentRegion),
+			slog.String("scfEndpoint", c.SCFEndpoint))
+	case PlatformLambda:
+		attrs = append(attrs, slog.String("function", c.LambdaFunctionName))
+	}
+	return attrs
+}
+
+// checkURL accepts an absolute http(s) URL without query or fragment.
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", clip(s))
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q: want http(s)://host[:port][/path], without query", clip(s))
+	}
+	return nil
+}
+
+// parseDuration accepts a Go duration ("25s", "1m30s") or whole seconds ("25").
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		n, nerr := strconv.Atoi(s)
+		if nerr != nil {
+			return 0, fmt.Errorf("%q is not a duration: want e.g. 25s or 25 (seconds), 0 for none", clip(s))
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", clip(s))
+	}
+	return d, nil
+}
+
+// clip shortens a value quoted in an error.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}

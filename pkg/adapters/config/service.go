@@ -1,0 +1,144 @@
+package config
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/job"
+)
+
+// Service is the application service as the adapters see it; *job.Service
+// implements it.
+type Service interface {
+	// HTTP answers an HTTP trigger's request.
+	HTTP(ctx context.Context, req job.HTTPRequest) job.HTTPResponse
+	// Direct runs a direct invocation's payload: a job document or a continuation.
+	Direct(ctx context.Context, payload []byte) (*job.Result, error)
+	// Timer runs a schedule's message: a job document, or "" for the sweep.
+	Timer(ctx context.Context, message string) (*job.Result, error)
+	// ObjectCreated runs an uploaded object; region is the event's, or "".
+	ObjectCreated(ctx context.Context, loc objstore.Location, region string) (*job.Result, error)
+}
+
+var _ Service = (*job.Service)(nil)
+
+// Unavailable returns a Service that does nothing and answers every request
+// with err: HTTP requests with 500 and the error in the body, the others by
+// returning it, so that the platform shows it. err must hold no secret
+// (errors of [Load] never do).
+func Unavailable(err error) Service { return unavailable{err} }
+
+type unavailable struct{ err error }
+
+func (u unavailable) HTTP(context.Context, job.HTTPRequest) job.HTTPResponse {
+	body, _ := json.Marshal(job.Result{Status: job.StatusError, Message: "the function cannot run: " + u.err.Error()})
+	return job.HTTPResponse{
+		StatusCode: http.StatusInternalServerError,
+		Headers:    map[string]string{"Content-Type": "application/json"},
+		Body:       body,
+	}
+}
+
+func (u unavailable) Direct(context.Context, []byte) (*job.Result, error) { return nil, u.err }
+
+func (u unavailable) Timer(context.Context, string) (*job.Result, error) { return nil, u.err }
+
+func (u unavailable) ObjectCreated(context.Context, objstore.Location, string) (*job.Result, error) {
+	return nil, u.err
+}
+
+// Lazy returns a Service that builds the real one with build when first
+// needed and keeps it. While build fails, each request is answered as by
+// [Unavailable] with the error, logged, and the next request tries again: a
+// platform that applies the environment per invocation (SCF) or a fixed
+// setting then takes effect without a restart. Call [Prepare] at start to
+// build early (and log the error once at start).
+func Lazy(build func() (Service, error), logger *slog.Logger) Service {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &lazyService{build: build, logger: logger}
+}
+
+// Prepare builds a [Lazy] service now, and reports the error, if any. For
+// any other Service it does nothing.
+func Prepare(s Service) error {
+	if l, ok := s.(*lazyService); ok {
+		_, err := l.get(context.Background())
+		return err
+	}
+	return nil
+}
+
+type lazyService struct {
+	build  func() (Service, error)
+	logger *slog.Logger
+
+	mu  sync.Mutex
+	svc Service
+}
+
+func (l *lazyService) get(ctx context.Context) (Service, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.svc != nil {
+		return l.svc, nil
+	}
+	svc, err := l.build()
+	if err != nil {
+		l.logger.ErrorContext(ctx, "the function is not configured: every invocation answers this error until it is fixed", "error", err.Error())
+		return nil, err
+	}
+	l.svc = svc
+	return svc, nil
+}
+
+func (l *lazyService) current(ctx context.Context) Service {
+	svc, err := l.get(ctx)
+	if err != nil {
+		return Unavailable(err)
+	}
+	return svc
+}
+
+func (l *lazyService) HTTP(ctx context.Context, req job.HTTPRequest) job.HTTPResponse {
+	return l.current(ctx).HTTP(ctx, req)
+}
+
+func (l *lazyService) Direct(ctx context.Context, payload []byte) (*job.Result, error) {
+	return l.current(ctx).Direct(ctx, payload)
+}
+
+func (l *lazyService) Timer(ctx context.Context, message string) (*job.Result, error) {
+	return l.current(ctx).Timer(ctx, message)
+}
+
+func (l *lazyService) ObjectCreated(ctx context.Context, loc objstore.Location, region string) (*job.Result, error) {
+	return l.current(ctx).ObjectCreated(ctx, loc, region)
+}
+
+// WithHTTPTimeout returns a Service whose HTTP jobs end within d (or the
+// invocation's own deadline, if sooner), so that the caller gets its answer
+// before the gateway gives up. d <= 0 returns svc.
+func WithHTTPTimeout(svc Service, d time.Duration) Service {
+	if d <= 0 {
+		return svc
+	}
+	return httpTimeout{Service: svc, d: d}
+}
+
+type httpTimeout struct {
+	Service
+	d time.Duration
+}
+
+func (h httpTimeout) HTTP(ctx context.Context, req job.HTTPRequest) job.HTTPResponse {
+	ctx, cancel := context.WithTimeout(ctx, h.d)
+	defer cancel()
+	return h.Service.HTTP(ctx, req)
+}

@@ -1,0 +1,181 @@
+package lambdaadapter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/removetag/removetag/pkg/adapters/config"
+	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/job"
+)
+
+// Events as Lambda delivers them (shapes from aws-lambda-go's testdata).
+const (
+	httpAPIEvent  = `{"version":"2.0","routeKey":"POST /removetag","rawPath":"/removetag","rawQueryString":"","headers":{"authorization":"Bearer tok","content-type":"application/json"},"requestContext":{"accountId":"123","apiId":"api","domainName":"api.execute-api.us-east-1.amazonaws.com","http":{"method":"POST","path":"/removetag","protocol":"HTTP/1.1","sourceIp":"1.2.3.4","userAgent":"curl"},"requestId":"r","routeKey":"POST /removetag","stage":"$default","time":"12/Mar/2020:19:03:58 +0000","timeEpoch":1583348638390},"body":"eyJUb19BY2NvdW50IjpbImEiXSwiVGFncyI6WyJ4Il19","isBase64Encoded":true}`
+	urlEvent      = `{"version":"2.0","rawPath":"/","headers":{"authorization":"Bearer tok"},"requestContext":{"domainName":"abc.lambda-url.us-east-1.on.aws","http":{"method":"PUT","path":"/"}},"body":"{}","isBase64Encoded":false}`
+	restEvent     = `{"resource":"/removetag","path":"/removetag","httpMethod":"POST","headers":{"Content-Type":"application/json"},"multiValueHeaders":{"Authorization":["Bearer tok"],"Content-Type":["application/json"]},"queryStringParameters":null,"requestContext":{"resourcePath":"/removetag","httpMethod":"POST","stage":"prod"},"body":"{\"UserTags\":[]}","isBase64Encoded":false}`
+	s3Event       = `{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1","eventTime":"2024-01-01T00:00:00.000Z","eventName":"ObjectCreated:Put","s3":{"s3SchemaVersion":"1.0","bucket":{"name":"inbox","arn":"arn:aws:s3:::inbox"},"object":{"key":"incoming/a+b%2B%E4%B8%AD.csv","size":9,"eTag":"e"}}}]}`
+	scheduleEvent = `{"version":"0","id":"89d1a02d","detail-type":"Scheduled Event","source":"aws.events","account":"123","time":"2024-01-01T00:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123:rule/sweep"],"detail":{}}`
+)
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload string
+		trigger string
+		event   string
+		check   func(t *testing.T, ev config.Event)
+	}{
+		{"http api, base64 body", httpAPIEvent, config.TriggerHTTP, EventHTTPAPI, func(t *testing.T, ev config.Event) {
+			if ev.HTTP.Method != "POST" || ev.HTTP.Headers["authorization"] != "Bearer tok" || string(ev.HTTP.Body) != `{"To_Account":["a"],"Tags":["x"]}` {
+				t.Errorf("request %+v", ev.HTTP)
+			}
+		}},
+		{"function url", urlEvent, config.TriggerHTTP, EventFunctionURL, func(t *testing.T, ev config.Event) {
+			if ev.HTTP.Method != "PUT" || string(ev.HTTP.Body) != "{}" {
+				t.Errorf("request %+v", ev.HTTP)
+			}
+		}},
+		{"v2 without version field", `{"requestContext":{"http":{"method":"POST"}},"body":"x"}`, config.TriggerHTTP, EventHTTPAPI, nil},
+		{"v2 bad base64", `{"version":"2.0","requestContext":{"http":{"method":"POST"}},"body":"!!","isBase64Encoded":true}`, config.TriggerUnknown, EventHTTPAPI, nil},
+		{"rest api", restEvent, config.TriggerHTTP, EventRESTAPI, func(t *testing.T, ev config.Event) {
+			if ev.HTTP.Method != "POST" || ev.HTTP.Headers["Authorization"] != "Bearer tok" || string(ev.HTTP.Body) != `{"UserTags":[]}` {
+				t.Errorf("request %+v", ev.HTTP)
+			}
+		}},
+		{"rest api unreadable", `{"httpMethod":1,"requestContext":{}}`, config.TriggerUnknown, EventRESTAPI, nil},
+		{"s3 upload, key URL-decoded", s3Event, config.TriggerUpload, EventS3, func(t *testing.T, ev config.Event) {
+			want := []config.Object{{Location: objstore.Location{Scheme: "s3", Bucket: "inbox", Key: "incoming/a b+中.csv"}, Region: "us-east-1"}}
+			if fmt.Sprint(ev.Objects) != fmt.Sprint(want) {
+				t.Errorf("objects %+v, want %+v", ev.Objects, want)
+			}
+		}},
+		{"s3 removal: skipped", strings.Replace(s3Event, "ObjectCreated:Put", "ObjectRemoved:Delete", 1), config.TriggerUpload, EventS3,
+			func(t *testing.T, ev config.Event) {
+				if ev.Objects[0].Skip == "" {
+					t.Error("not skipped")
+				}
+			}},
+		{"s3 test event", `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-01-01T00:00:00.000Z","Bucket":"inbox","RequestId":"r","HostId":"h"}`,
+			config.TriggerUpload, EventS3Test, func(t *testing.T, ev config.Event) {
+				if len(ev.Objects) != 1 || ev.Objects[0].Skip == "" {
+					t.Errorf("objects %+v", ev.Objects)
+				}
+			}},
+		{"sqs records", `{"Records":[{"messageId":"m","eventSource":"aws:sqs","body":"x"}]}`, config.TriggerUnknown, EventS3,
+			func(t *testing.T, ev config.Event) {
+				if !strings.Contains(ev.Problem, "eventSource aws:sqs") || !strings.Contains(ev.Problem, "keys [Records]") {
+					t.Errorf("problem %q", ev.Problem)
+				}
+			}},
+		{"s3 bad key escape", strings.Replace(s3Event, "incoming/a+b", "incoming/%zz", 1), config.TriggerUnknown, EventS3, nil},
+		{"schedule envelope: the sweep", scheduleEvent, config.TriggerTimer, EventSchedule, func(t *testing.T, ev config.Event) {
+			if ev.Message != "" {
+				t.Errorf("message %q", ev.Message)
+			}
+		}},
+		{"other eventbridge event", strings.Replace(scheduleEvent, "Scheduled Event", "EC2 Instance State-change Notification", 1),
+			config.TriggerUnknown, "eventbridge", func(t *testing.T, ev config.Event) {
+				if !strings.Contains(ev.Problem, "EC2 Instance State-change Notification") {
+					t.Errorf("problem %q", ev.Problem)
+				}
+			}},
+		{"schedule input: a job document", `{"Source":"s3://inbox/nightly.csv"}`, config.TriggerDirect, EventDirect, nil},
+		{"continuation", `{"removetag":"continue","Source":"s3://inbox/a.csv","Checkpoint":"c","ETag":"e","Chain":2}`,
+			config.TriggerDirect, EventContinuation, nil},
+		{"not JSON", "{oops", config.TriggerUnknown, "unknown", nil},
+		{"a number", "42", config.TriggerUnknown, "unknown", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := Decode([]byte(tt.payload))
+			if ev.Trigger != tt.trigger || ev.Name != tt.event {
+				t.Fatalf("trigger %q event %q, want %q %q (problem %q)", ev.Trigger, ev.Name, tt.trigger, tt.event, ev.Problem)
+			}
+			if tt.check != nil {
+				tt.check(t, ev)
+			}
+		})
+	}
+}
+
+type fakeService struct{ calls []string }
+
+func (f *fakeService) HTTP(_ context.Context, req job.HTTPRequest) job.HTTPResponse {
+	f.calls = append(f.calls, "http "+req.Method)
+	return job.HTTPResponse{StatusCode: http.StatusOK, Body: []byte(`{"Status":"done"}`)}
+}
+
+func (f *fakeService) Direct(_ context.Context, p []byte) (*job.Result, error) {
+	f.calls = append(f.calls, "direct "+string(p))
+	return &job.Result{Status: job.StatusDone}, nil
+}
+
+func (f *fakeService) Timer(_ context.Context, m string) (*job.Result, error) {
+	f.calls = append(f.calls, "timer "+m)
+	return &job.Result{Status: job.StatusSwept}, nil
+}
+
+func (f *fakeService) ObjectCreated(_ context.Context, loc objstore.Location, region string) (*job.Result, error) {
+	f.calls = append(f.calls, "object "+loc.String())
+	return &job.Result{Status: job.StatusDone}, nil
+}
+
+func TestInvoke(t *testing.T) {
+	v2Keys := []string{"body", "cookies", "headers", "multiValueHeaders", "statusCode"}
+	v1Keys := []string{"body", "headers", "multiValueHeaders", "statusCode"}
+	tests := []struct {
+		name      string
+		payload   string
+		wantCall  string
+		wantKeys  []string
+		wantInAns string
+	}{
+		{"http api", httpAPIEvent, "http POST", v2Keys, `"statusCode":200`},
+		{"function url", urlEvent, "http PUT", v2Keys, `"statusCode":200`},
+		{"rest api", restEvent, "http POST", v1Keys, `"statusCode":200`},
+		{"unreadable http api request: 400", `{"version":"2.0","requestContext":{"http":{"method":"POST"}},"body":"!!","isBase64Encoded":true}`,
+			"", v2Keys, `"statusCode":400`},
+		{"s3", s3Event, "object s3://inbox/incoming/a b+中.csv", nil, `"Status":"done"`},
+		{"schedule", scheduleEvent, "timer ", nil, `"Status":"swept"`},
+		{"direct", `{"To_Account":["a"],"Tags":["x"]}`, `direct {"To_Account":["a"],"Tags":["x"]}`, nil, `"Status":"done"`},
+		{"unknown", `[]`, "", nil, `"Status":"invalid"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := &fakeService{}
+			out, err := NewHandler(config.NewDispatcher(svc, nil, nil)).Invoke(context.Background(), []byte(tt.payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantCall == "" && len(svc.calls) != 0 || tt.wantCall != "" && (len(svc.calls) != 1 || svc.calls[0] != tt.wantCall) {
+				t.Errorf("calls %q, want %q", svc.calls, tt.wantCall)
+			}
+			if !strings.Contains(string(out), tt.wantInAns) {
+				t.Errorf("answer %s lacks %s", out, tt.wantInAns)
+			}
+			if tt.wantKeys != nil {
+				var m map[string]json.RawMessage
+				if err := json.Unmarshal(out, &m); err != nil {
+					t.Fatal(err)
+				}
+				keys := make([]string, 0, len(m))
+				for k := range m {
+					keys = append(keys, k)
+				}
+				slices.Sort(keys)
+				if fmt.Sprint(keys) != fmt.Sprint(tt.wantKeys) {
+					t.Errorf("answer keys %v, want %v", keys, tt.wantKeys)
+				}
+				if !strings.Contains(string(m["headers"]), `"Content-Type":"application/json"`) {
+					t.Errorf("headers %s", m["headers"])
+				}
+			}
+		})
+	}
+}

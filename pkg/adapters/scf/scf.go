@@ -1,0 +1,232 @@
+// Package scf adapts Tencent Cloud SCF's Go1 runtime (github.com/tencentyun/scf-go-lib)
+// to the function's service: it tells an event's kind by its shape, makes a
+// [config.Event] of it, runs it through a [config.Dispatcher] and answers in
+// the form the trigger expects.
+//
+//	API gateway   {"httpMethod","requestContext","headers","body",…}  → an events.APIGatewayResponse
+//	timer         {"Type":"Timer","TriggerName","Time","Message"}     → the report (Message: a job, or empty: the sweep)
+//	COS upload    {"Records":[{"cos":{"cosBucket","cosObject"},"event"}]} → the report (several objects: summed, in Jobs)
+//	anything else that is a JSON object: a direct invocation           → the report
+//
+// Use it with cloudfunction.StartHandler, which hands it the raw payload, so
+// that even a payload that is not JSON gets an answer saying what arrived.
+package scf
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tencentyun/scf-go-lib/events"
+	"github.com/tencentyun/scf-go-lib/functioncontext"
+
+	"github.com/removetag/removetag/pkg/adapters/config"
+	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/job"
+)
+
+// Names of the events, in logs.
+const (
+	EventAPIGateway   = "scf-apigw"
+	EventTimer        = "scf-timer"
+	EventCOS          = "cos"
+	EventDirect       = "direct"
+	EventContinuation = "continuation"
+)
+
+// gatewayMargin is kept back from the API gateway's wait (endpoint-timeout),
+// for the answer to reach it.
+const gatewayMargin = 2 * time.Second
+
+// Handler is the function's SCF handler; it implements scf-go-lib's
+// cloudfunction.Handler.
+type Handler struct {
+	d *config.Dispatcher
+}
+
+// NewHandler returns the handler of the function's events.
+func NewHandler(d *config.Dispatcher) *Handler { return &Handler{d: d} }
+
+// Invoke handles one invocation. Its error is non-nil only where a platform
+// retry can help; events it cannot handle get a report saying what arrived.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	ev := Decode(payload)
+	if ev.Name == EventAPIGateway {
+		return json.Marshal(Response(h.d.HTTP(ctx, ev)))
+	}
+	res, err := h.d.Run(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(res)
+}
+
+// Decode tells an SCF payload's kind by its shape and makes its event.
+func Decode(payload []byte) config.Event {
+	p, problem := config.NewProbe(payload)
+	switch {
+	case p == nil:
+		return config.Event{Trigger: config.TriggerUnknown, Name: "unknown", Problem: problem}
+	case p.Has("httpMethod") && p.Has("requestContext"):
+		return decodeGateway(payload, p)
+	case p.String("Type") == "Timer":
+		var t events.TimerEvent
+		if err := json.Unmarshal(payload, &t); err != nil {
+			return config.Unknown(EventTimer, "a timer event that cannot be read ("+err.Error()+")", payload)
+		}
+		return config.Event{Trigger: config.TriggerTimer, Name: EventTimer, Message: t.Message}
+	case p.Has("Records"):
+		return decodeCOS(payload)
+	case job.IsContinuation(payload):
+		return config.Event{Trigger: config.TriggerDirect, Name: EventContinuation, Payload: payload}
+	}
+	return config.Event{Trigger: config.TriggerDirect, Name: EventDirect, Payload: payload}
+}
+
+// decodeGateway reads an API gateway request (integrated response).
+func decodeGateway(payload []byte, p *config.Probe) config.Event {
+	var req events.APIGatewayRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		// The library's query string decoder refuses some values: read what
+		// the function needs without it.
+		var min struct {
+			Headers map[string]string `json:"headers"`
+			Method  string            `json:"httpMethod"`
+			Body    string            `json:"body"`
+		}
+		if err2 := json.Unmarshal(payload, &min); err2 != nil {
+			return config.Unknown(EventAPIGateway, "an API gateway request that cannot be read ("+err2.Error()+")", payload)
+		}
+		req.Headers, req.Method, req.Body = min.Headers, min.Method, min.Body
+	}
+	body, err := config.DecodeBody(req.Body, p.Bool("isBase64Encoded"))
+	if err != nil {
+		return config.Unknown(EventAPIGateway, "an API gateway request that cannot be read ("+err.Error()+")", payload)
+	}
+	ev := config.Event{
+		Trigger: config.TriggerHTTP,
+		Name:    EventAPIGateway,
+		HTTP:    job.HTTPRequest{Method: req.Method, Headers: req.Headers, Body: body},
+	}
+	// The gateway says how long it waits for the function.
+	if s, ok := header(req.Headers, "endpoint-timeout"); ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
+			ev.Timeout = max(time.Duration(n)*time.Second-gatewayMargin, time.Second)
+		}
+	}
+	return ev
+}
+
+// Response makes the API gateway's integrated response of an HTTP answer;
+// any other shape makes the gateway answer "Invalid scf response format".
+func Response(r job.HTTPResponse) events.APIGatewayResponse {
+	headers := make(map[string]string, len(r.Headers)+1)
+	for k, v := range r.Headers {
+		headers[k] = v
+	}
+	if _, ok := header(headers, "Content-Type"); !ok {
+		headers["Content-Type"] = "application/json"
+	}
+	return events.APIGatewayResponse{StatusCode: r.StatusCode, Headers: headers, Body: string(r.Body)}
+}
+
+// decodeCOS reads a COS notification.
+func decodeCOS(payload []byte) config.Event {
+	var ce events.COSEvent
+	if err := json.Unmarshal(payload, &ce); err != nil {
+		return config.Unknown(EventCOS, "a Records event that is not a COS notification ("+err.Error()+")", payload)
+	}
+	if len(ce.Records) == 0 {
+		return config.Unknown(EventCOS, "a Records event without records", payload)
+	}
+	objs := make([]config.Object, 0, len(ce.Records))
+	for i, r := range ce.Records {
+		b := r.Object.Bucket
+		if b.Name == "" || b.AppID == "" {
+			return config.Unknown(EventCOS, fmt.Sprintf("Records[%d] is not a COS record (no cos.cosBucket.name and appid; this function handles COS uploads)", i), payload)
+		}
+		bucket := b.Name
+		if !strings.HasSuffix(bucket, "-"+b.AppID) {
+			bucket += "-" + b.AppID
+		}
+		key := ObjectKey(r.Object.Object.Name, b.AppID, b.Name, bucket)
+		loc, err := objstore.ParseLocation(objstore.SchemeCOS + "://" + bucket + "/" + key)
+		if err != nil || key == "" {
+			why := "no object key"
+			if err != nil {
+				why = err.Error()
+			}
+			return config.Unknown(EventCOS, fmt.Sprintf("Records[%d]: %s", i, why), payload)
+		}
+		o := config.Object{Location: loc, Region: b.Region}
+		if name := r.Event.Name; name != "" && !strings.HasPrefix(name, "cos:ObjectCreated:") {
+			o.Skip = "not an upload: " + name
+		}
+		objs = append(objs, o)
+	}
+	return config.Event{Trigger: config.TriggerUpload, Name: EventCOS, Objects: objs}
+}
+
+// ObjectKey returns the object key of a COS event's cosObject.key, which is
+// "/{appid}/{bucket name}/{key}": the prefix is removed (with the name as the
+// event gives it, or the full bucket name), and the key is URL-decoded if it
+// holds escapes.
+func ObjectKey(eventKey, appID, name, bucket string) string {
+	key := eventKey
+	for _, prefix := range []string{"/" + appID + "/" + name + "/", "/" + appID + "/" + bucket + "/"} {
+		if rest, ok := strings.CutPrefix(eventKey, prefix); ok {
+			key = rest
+			break
+		}
+	}
+	key = strings.TrimPrefix(key, "/")
+	if strings.Contains(key, "%") {
+		if k, err := url.PathUnescape(key); err == nil {
+			key = k
+		}
+	}
+	return key
+}
+
+// header looks a header up by name, in any case.
+func header(h map[string]string, name string) (string, bool) {
+	if v, ok := h[name]; ok {
+		return v, true
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// NewLogHandler returns a JSON slog handler writing to w (SCF sends a
+// function's standard output to its logs), adding the invocation's request id
+// as "requestId" to records logged with its context.
+func NewLogHandler(w io.Writer, level slog.Leveler) slog.Handler {
+	return &requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})}
+}
+
+type requestIDHandler struct{ slog.Handler }
+
+func (h *requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if fc, ok := functioncontext.FromContext(ctx); ok && fc.RequestID != "" {
+		r.AddAttrs(slog.String("requestId", fc.RequestID))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h *requestIDHandler) WithGroup(name string) slog.Handler {
+	return &requestIDHandler{h.Handler.WithGroup(name)}
+}
