@@ -434,13 +434,13 @@ func (r *run) process(b *batch) {
 		}
 		b.err = err
 		class := Classify(err)
-		r.cfg.Logger.Warn("im_remove_tag call failed",
+		r.cfg.Logger.WarnContext(r.ctx, "im_remove_tag call failed",
 			"error_code", ErrorCode(err), "class", class.String(), "accounts", len(b.calls),
 			"attempt", b.attempts, "error", err.Error())
 		switch class {
 		case Retryable:
 			if IsRateLimit(err) {
-				r.e.slowDown()
+				r.e.slowDown(r.ctx)
 			}
 			if b.attempts >= r.cfg.MaxAttempts {
 				r.exhaust(err)
@@ -575,7 +575,7 @@ func (r *run) backoff(attempt int) time.Duration {
 // coming within the SlowDown period (the quota is shared for real). It cuts at most
 // once per half period, so the answers of calls already in flight do not count
 // twice, and never below a tenth of the configured rate.
-func (e *Engine) slowDown() {
+func (e *Engine) slowDown(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()
@@ -592,7 +592,7 @@ func (e *Engine) slowDown() {
 	}
 	floor := rate.Limit(e.cfg.Rate / 10)
 	e.limiter.SetLimitAt(now, max(e.limiter.Limit()*factor, floor))
-	e.cfg.Logger.Warn("rate-limit answer: slowing down", "calls_per_second", float64(e.limiter.Limit()), "for", e.cfg.SlowDown.String())
+	e.cfg.Logger.WarnContext(ctx, "rate-limit answer: slowing down", "calls_per_second", float64(e.limiter.Limit()), "for", e.cfg.SlowDown.String())
 }
 
 // recover raises a lowered rate step by step once the slow-down period is over.

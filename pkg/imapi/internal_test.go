@@ -1,6 +1,7 @@
 package imapi
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -152,22 +153,22 @@ func TestSignerConcurrentUse(t *testing.T) {
 
 func TestEngineSlowsDownAndRecovers(t *testing.T) {
 	e := NewEngine(nil, EngineConfig{Rate: 100, SlowDown: 40 * time.Millisecond})
-	e.slowDown()
+	e.slowDown(context.Background())
 	if got := e.limiter.Limit(); got != 90 {
 		t.Fatalf("limit after an isolated rate-limit answer = %v, want 90", got)
 	}
-	e.slowDown() // within the cool-down: no second cut
+	e.slowDown(context.Background()) // within the cool-down: no second cut
 	if got := e.limiter.Limit(); got != 90 {
 		t.Fatalf("limit after a second answer within the cool-down = %v, want 90", got)
 	}
 	time.Sleep(25 * time.Millisecond) // past the cool-down, within the slow-down period
-	e.slowDown()
+	e.slowDown(context.Background())
 	if got := e.limiter.Limit(); got != 45 {
 		t.Fatalf("limit after sustained rate-limit answers = %v, want 45", got)
 	}
 	lowered := e.limiter.Limit()
 	for range 50 {
-		e.slowDown()
+		e.slowDown(context.Background())
 		time.Sleep(25 * time.Millisecond)
 	}
 	if got := e.limiter.Limit(); got < 10 {
