@@ -98,3 +98,18 @@ func TestRunAgainstService(t *testing.T) {
 		t.Error("the key was printed")
 	}
 }
+
+// TestExampleInputs runs every sample input in examples/ on the emulator.
+func TestExampleInputs(t *testing.T) {
+	files, err := filepath.Glob("../../examples/*.*")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), append([]string{"run"}, files...), nil, &out, &errOut, env(nil)); code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	if got := strings.Count(out.String(), "0 failed, 0 pending"); got != len(files) {
+		t.Errorf("%d of %d inputs fully succeeded:\n%s", got, len(files), out.String())
+	}
+}

@@ -117,10 +117,10 @@ func runInput(ctx context.Context, t *target, in *input, o options, stderr io.Wr
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.name, err)
 	}
-	counter := &countingCaller{next: t.caller}
-	eng := imapi.NewEngine(counter, imapi.EngineConfig{Rate: t.rate})
-	stopProgress := startProgress(stderr, in, counter)
-	rep, err := eng.Run(ctx, dec)
+	t.counter.calls.Store(0)
+	t.counter.accounts.Store(0)
+	stopProgress := startProgress(stderr, in, t.counter)
+	rep, err := t.engine.Run(ctx, dec)
 	stopProgress()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.name, err)

@@ -12,11 +12,21 @@ import (
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 )
 
-// target is where calls go: the real service, the built-in emulator, or nowhere (dry run).
+// target is where calls go: the real service, the built-in emulator, or nowhere
+// (dry run), through one engine for every input, so that they share its rate.
 type target struct {
-	caller imapi.Caller
-	rate   float64
-	emu    *imapitest.Server
+	caller  imapi.Caller
+	rate    float64
+	emu     *imapitest.Server
+	counter *countingCaller
+	engine  *imapi.Engine
+}
+
+// start makes the target's engine.
+func (t *target) start() *target {
+	t.counter = &countingCaller{next: t.caller}
+	t.engine = imapi.NewEngine(t.counter, imapi.EngineConfig{Rate: t.rate})
+	return t
 }
 
 func newTarget(getenv func(string) string, o options, inputs []*input, stderr io.Writer) (*target, error) {
@@ -28,7 +38,7 @@ func newTarget(getenv func(string) string, o options, inputs []*input, stderr io
 		rate = min(o.rate, imapi.MaxCallsPerSecond)
 	}
 	if o.dryRun {
-		return &target{caller: &dryRunCaller{w: stderr}, rate: 1e6}, nil
+		return (&target{caller: &dryRunCaller{w: stderr}, rate: 1e6}).start(), nil
 	}
 	appID, key := getenv("IM_SDKAPPID"), getenv("IM_SECRET_KEY")
 	if appID == "" && key == "" {
@@ -42,7 +52,7 @@ func newTarget(getenv func(string) string, o options, inputs []*input, stderr io
 	if err != nil {
 		return nil, &exitError{code: exitConfig, msg: err.Error()}
 	}
-	return &target{caller: client, rate: rate}, nil
+	return (&target{caller: client, rate: rate}).start(), nil
 }
 
 // clientConfig reads the IM_* variables; errors name the variable, never a secret's value.
@@ -92,7 +102,7 @@ func newEmulatorTarget(rate float64, inputs []*input, stderr io.Writer) (*target
 		emu.Close()
 		return nil, err
 	}
-	return &target{caller: client, rate: rate, emu: emu}, nil
+	return (&target{caller: client, rate: rate, emu: emu}).start(), nil
 }
 
 // after reports the emulator's store after the run.
