@@ -7,6 +7,8 @@
 // It reads its configuration from the environment (see package
 // pkg/adapters/config) and never crashes on a bad one: it logs the error,
 // naming the variable, and answers every invocation with it until it is fixed.
+// Every event goes through package pkg/adapters/trigger; package
+// pkg/adapters/redact keeps secrets out of its logs.
 package main
 
 import (
@@ -18,7 +20,9 @@ import (
 
 	"github.com/removetag/removetag/pkg/adapters/config"
 	lambdaadapter "github.com/removetag/removetag/pkg/adapters/lambda"
+	"github.com/removetag/removetag/pkg/adapters/redact"
 	"github.com/removetag/removetag/pkg/adapters/scf"
+	"github.com/removetag/removetag/pkg/adapters/trigger"
 )
 
 // scfPortVar is where SCF's Go1 runtime says which port to serve net/rpc on.
@@ -26,7 +30,7 @@ const scfPortVar = "_LAMBDA_SERVER_PORT"
 
 func main() {
 	platform := config.DetectPlatform(os.Getenv)
-	secrets := config.Secrets(os.Getenv)
+	secrets := redact.Secrets(os.Getenv, config.SecretVars()...)
 
 	var base slog.Handler
 	if platform == config.PlatformLambda {
@@ -34,7 +38,7 @@ func main() {
 	} else {
 		base = scf.NewLogHandler(os.Stdout, slog.LevelInfo)
 	}
-	logger := slog.New(config.NewRedactingHandler(base, secrets))
+	logger := slog.New(redact.NewHandler(base, secrets))
 
 	if platform == config.PlatformSCF && os.Getenv(scfPortVar) == "" {
 		logger.Error("not started by a serverless runtime: AWS Lambda sets " + config.EnvLambdaRuntimeAPI +
@@ -42,7 +46,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	svc := config.Lazy(func() (config.Service, error) {
+	svc := trigger.Lazy(func() (trigger.Service, error) {
 		cfg, err := config.Load(os.Getenv)
 		if err != nil {
 			return nil, err
@@ -53,9 +57,9 @@ func main() {
 		logger.Info("configuration", "config", cfg)
 		return config.Build(cfg, logger)
 	}, logger)
-	_ = config.Prepare(svc) // an error is logged here, and answered to every invocation
+	_ = trigger.Prepare(svc) // an error is logged here, and answered to every invocation
 
-	d := config.NewDispatcher(svc, logger, secrets)
+	d := trigger.NewDispatcher(svc, logger, secrets)
 	if platform == config.PlatformLambda {
 		lambda.Start(lambdaadapter.NewHandler(d))
 		return

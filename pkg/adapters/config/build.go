@@ -13,15 +13,16 @@ import (
 
 	"github.com/removetag/removetag/pkg/adapters/invoke"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
 )
 
 // Build wires the function's core from cfg: the IM client and engine, the
 // object stores, the self-invoker and the job service, with HTTP jobs bounded
-// by cfg.HTTPTimeout. It makes no network call: the AWS clients are made on
-// first use.
-func Build(cfg Config, logger *slog.Logger) (Service, error) {
+// by cfg.HTTPTimeout (see [trigger.WithHTTPTimeout]). It makes no network
+// call: the AWS clients are made on first use.
+func Build(cfg Config, logger *slog.Logger) (trigger.Service, error) {
 	jc, err := JobConfig(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -30,7 +31,7 @@ func Build(cfg Config, logger *slog.Logger) (Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	return WithHTTPTimeout(svc, cfg.HTTPTimeout), nil
+	return trigger.WithHTTPTimeout(svc, cfg.HTTPTimeout), nil
 }
 
 // JobConfig makes the configuration of the job service from cfg.
@@ -63,16 +64,15 @@ func JobConfig(cfg Config, logger *slog.Logger) (job.Config, error) {
 	}, nil
 }
 
-// cosHTTP is the HTTP client of every COS store: one connection pool. No
-// overall timeout: objects stream for as long as the invocation's context allows.
-var cosHTTP = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-
 // NewStoreOpener opens S3 buckets through the AWS SDK's default chain (made
 // once, on first use) and COS buckets through cfg.COSBucketURL, signed with the
 // SCF role's credentials as they are at the time (the platform renews them).
 // A COS bucket's region is the event's, or else TENCENTCLOUD_REGION.
 func NewStoreOpener(cfg Config) job.StoreOpener {
 	s3c := &lazy[*s3.Client]{make: objstore.NewS3Client}
+	// One HTTP client, one connection pool, for every COS store. No overall timeout:
+	// objects stream for as long as the invocation's context allows.
+	cosHTTP := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	getenv := cfg.getenv
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -137,6 +137,7 @@ type lambdaInvoker struct {
 	client *lazy[*lambda.Client]
 }
 
+// InvokeAsync invokes the function with payload, without waiting for it.
 func (l *lambdaInvoker) InvokeAsync(ctx context.Context, payload []byte) error {
 	c, err := l.client.get(ctx)
 	if err != nil {
@@ -148,6 +149,8 @@ func (l *lambdaInvoker) InvokeAsync(ctx context.Context, payload []byte) error {
 // scfInvoker signs each invocation with the credentials of the moment.
 type scfInvoker struct{ cfg Config }
 
+// InvokeAsync invokes the function with payload, without waiting for it,
+// signed with the credentials of the moment.
 func (s *scfInvoker) InvokeAsync(ctx context.Context, payload []byte) error {
 	getenv := s.cfg.getenv
 	if getenv == nil {

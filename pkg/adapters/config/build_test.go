@@ -10,6 +10,7 @@ import (
 	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
+	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 	"github.com/removetag/removetag/pkg/job"
@@ -59,7 +60,7 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func (w *world) service(t *testing.T, e env) Service {
+func (w *world) service(t *testing.T, e env) trigger.Service {
 	t.Helper()
 	cfg, err := Load(e.get)
 	if err != nil {

@@ -1,23 +1,23 @@
-// Package config assembles the function from its environment, and holds what
-// its two platform adapters (pkg/adapters/scf and pkg/adapters/lambda) share.
+// Package config assembles the function from its environment.
 //
 //   - [Load] reads and checks the configuration: every problem at once, each
 //     naming its variable, never a secret's value.
 //   - [Build] wires the core from it: the IM client and engine, the object
 //     stores (S3 and COS), the self-invoker (Lambda or SCF) and the application
-//     service of package job. Clients that cost time to make are made on first use.
-//   - [Lazy] builds the service on the first invocation (retrying while the
-//     configuration is wrong) and [Unavailable] answers every invocation with a
-//     configuration error instead of crashing.
-//   - [Dispatcher] is the one conversion both adapters use: an [Event] (what a
-//     platform event means) becomes a call of the [Service], logged in one line.
-//   - [NewRedactingHandler] keeps secrets out of the logs.
+//     service of package job, as the [trigger.Service] the platform adapters
+//     run events on. Clients that cost time to make are made on first use.
+//   - [SecretVars] names the variables whose values must never be logged or
+//     answered, for redact.Secrets.
+//
+// What both platform adapters share at run time is in package trigger (events
+// and their dispatch) and package redact (secrets kept out of logs).
 package config
 
 import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +59,19 @@ const (
 	EnvLambdaFunctionName    = "AWS_LAMBDA_FUNCTION_NAME"
 	EnvLambdaFunctionVersion = "AWS_LAMBDA_FUNCTION_VERSION"
 )
+
+// secretVars are the variables whose values must never be logged or
+// answered: the function's own secrets and the platforms' credentials.
+var secretVars = []string{
+	EnvSecretKey, EnvHTTPToken,
+	EnvTencentSecretID, EnvTencentSecretKey, EnvTencentToken,
+	"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+}
+
+// SecretVars returns the names of the variables whose values must never be
+// logged or answered, for redact.Secrets: IM_SECRET_KEY,
+// REMOVETAG_HTTP_TOKEN, and the credentials SCF and Lambda set.
+func SecretVars() []string { return slices.Clone(secretVars) }
 
 // Defaults of [Config].
 const (

@@ -1,6 +1,6 @@
 // Package lambdaadapter adapts AWS Lambda (github.com/aws/aws-lambda-go) to
 // the function's service: it tells an event's kind by its shape, makes a
-// [config.Event] of it, runs it through a [config.Dispatcher] and answers in
+// [trigger.Event] of it, runs it through a [trigger.Dispatcher] and answers in
 // the form the trigger expects.
 //
 //	HTTP API (payload 2.0), function URL  {"version":"2.0","requestContext":{"http":…}}     → events.APIGatewayV2HTTPResponse
@@ -24,8 +24,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/removetag/removetag/pkg/adapters/config"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
 )
 
@@ -43,11 +43,11 @@ const (
 
 // Handler is the function's Lambda handler; it implements lambda.Handler.
 type Handler struct {
-	d *config.Dispatcher
+	d *trigger.Dispatcher
 }
 
 // NewHandler returns the handler of the function's events.
-func NewHandler(d *config.Dispatcher) *Handler { return &Handler{d: d} }
+func NewHandler(d *trigger.Dispatcher) *Handler { return &Handler{d: d} }
 
 // Invoke handles one invocation. Its error is non-nil only where a platform
 // retry can help; events it cannot handle get a report saying what arrived.
@@ -83,11 +83,11 @@ func headers(r job.HTTPResponse) map[string]string {
 }
 
 // Decode tells a Lambda payload's kind by its shape and makes its event.
-func Decode(payload []byte) config.Event {
-	p, problem := config.NewProbe(payload)
+func Decode(payload []byte) trigger.Event {
+	p, problem := trigger.NewProbe(payload)
 	switch {
 	case p == nil:
-		return config.Event{Trigger: config.TriggerUnknown, Name: "unknown", Problem: problem}
+		return trigger.Event{Trigger: trigger.TriggerUnknown, Name: "unknown", Problem: problem}
 	case p.Has("requestContext") && (p.String("version") == "2.0" || hasHTTPContext(p)):
 		return decodeV2(payload)
 	case p.Has("requestContext") && p.Has("httpMethod"):
@@ -96,19 +96,19 @@ func Decode(payload []byte) config.Event {
 		return decodeS3(payload)
 	case p.String("Event") == "s3:TestEvent":
 		loc := objstore.Location{Scheme: objstore.SchemeS3, Bucket: p.String("Bucket")}
-		return config.Event{Trigger: config.TriggerUpload, Name: EventS3Test,
-			Objects: []config.Object{{Location: loc, Skip: "S3's test event: the notification is set up"}}}
+		return trigger.Event{Trigger: trigger.TriggerUpload, Name: EventS3Test,
+			Objects: []trigger.Object{{Location: loc, Skip: "S3's test event: the notification is set up"}}}
 	case p.Has("detail-type") && p.Has("source"):
 		return decodeEventBridge(payload)
 	case job.IsContinuation(payload):
-		return config.Event{Trigger: config.TriggerDirect, Name: EventContinuation, Payload: payload}
+		return trigger.Event{Trigger: trigger.TriggerDirect, Name: EventContinuation, Payload: payload}
 	}
-	return config.Event{Trigger: config.TriggerDirect, Name: EventDirect, Payload: payload}
+	return trigger.Event{Trigger: trigger.TriggerDirect, Name: EventDirect, Payload: payload}
 }
 
 // hasHTTPContext reports whether requestContext has the "http" object of
 // payload format 2.0.
-func hasHTTPContext(p *config.Probe) bool {
+func hasHTTPContext(p *trigger.Probe) bool {
 	var rc struct {
 		HTTP json.RawMessage `json:"http"`
 	}
@@ -117,32 +117,32 @@ func hasHTTPContext(p *config.Probe) bool {
 
 // decodeV2 reads an HTTP API (payload format 2.0) or function URL request:
 // both have the shape of events.APIGatewayV2HTTPRequest.
-func decodeV2(payload []byte) config.Event {
+func decodeV2(payload []byte) trigger.Event {
 	var req events.APIGatewayV2HTTPRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
-		return config.Unknown(EventHTTPAPI, "an HTTP API request that cannot be read ("+err.Error()+")", payload)
+		return trigger.Unknown(EventHTTPAPI, "an HTTP API request that cannot be read ("+err.Error()+")", payload)
 	}
 	name := EventHTTPAPI
 	if strings.Contains(req.RequestContext.DomainName, ".lambda-url.") {
 		name = EventFunctionURL
 	}
-	body, err := config.DecodeBody(req.Body, req.IsBase64Encoded)
+	body, err := trigger.DecodeBody(req.Body, req.IsBase64Encoded)
 	if err != nil {
-		return config.Unknown(name, "an HTTP API request that cannot be read ("+err.Error()+")", payload)
+		return trigger.Unknown(name, "an HTTP API request that cannot be read ("+err.Error()+")", payload)
 	}
-	return config.Event{Trigger: config.TriggerHTTP, Name: name,
+	return trigger.Event{Trigger: trigger.TriggerHTTP, Name: name,
 		HTTP: job.HTTPRequest{Method: req.RequestContext.HTTP.Method, Headers: req.Headers, Body: body}}
 }
 
 // decodeV1 reads a REST API (or HTTP API payload format 1.0) request.
-func decodeV1(payload []byte) config.Event {
+func decodeV1(payload []byte) trigger.Event {
 	var req events.APIGatewayProxyRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
-		return config.Unknown(EventRESTAPI, "a REST API request that cannot be read ("+err.Error()+")", payload)
+		return trigger.Unknown(EventRESTAPI, "a REST API request that cannot be read ("+err.Error()+")", payload)
 	}
-	body, err := config.DecodeBody(req.Body, req.IsBase64Encoded)
+	body, err := trigger.DecodeBody(req.Body, req.IsBase64Encoded)
 	if err != nil {
-		return config.Unknown(EventRESTAPI, "a REST API request that cannot be read ("+err.Error()+")", payload)
+		return trigger.Unknown(EventRESTAPI, "a REST API request that cannot be read ("+err.Error()+")", payload)
 	}
 	h := make(map[string]string, len(req.Headers)+len(req.MultiValueHeaders))
 	for k, v := range req.MultiValueHeaders {
@@ -153,27 +153,27 @@ func decodeV1(payload []byte) config.Event {
 	for k, v := range req.Headers {
 		h[k] = v
 	}
-	return config.Event{Trigger: config.TriggerHTTP, Name: EventRESTAPI,
+	return trigger.Event{Trigger: trigger.TriggerHTTP, Name: EventRESTAPI,
 		HTTP: job.HTTPRequest{Method: req.HTTPMethod, Headers: h, Body: body}}
 }
 
 // decodeS3 reads an S3 notification.
-func decodeS3(payload []byte) config.Event {
+func decodeS3(payload []byte) trigger.Event {
 	var se events.S3Event
 	if err := json.Unmarshal(payload, &se); err != nil {
-		return config.Unknown(EventS3, "a Records event that is not an S3 notification ("+err.Error()+")", payload)
+		return trigger.Unknown(EventS3, "a Records event that is not an S3 notification ("+err.Error()+")", payload)
 	}
 	if len(se.Records) == 0 {
-		return config.Unknown(EventS3, "a Records event without records", payload)
+		return trigger.Unknown(EventS3, "a Records event without records", payload)
 	}
-	objs := make([]config.Object, 0, len(se.Records))
+	objs := make([]trigger.Object, 0, len(se.Records))
 	for i, r := range se.Records {
 		if r.EventSource != "aws:s3" || r.S3.Bucket.Name == "" {
 			src := r.EventSource
 			if src == "" {
 				src = "none"
 			}
-			return config.Unknown(EventS3, fmt.Sprintf("Records[%d] has eventSource %s: this function handles S3 notifications (aws:s3) only", i, src), payload)
+			return trigger.Unknown(EventS3, fmt.Sprintf("Records[%d] has eventSource %s: this function handles S3 notifications (aws:s3) only", i, src), payload)
 		}
 		loc, err := objstore.ParseLocation(objstore.SchemeS3 + "://" + r.S3.Bucket.Name + "/" + r.S3.Object.URLDecodedKey)
 		if err != nil || r.S3.Object.URLDecodedKey == "" {
@@ -181,29 +181,29 @@ func decodeS3(payload []byte) config.Event {
 			if err != nil {
 				why = err.Error()
 			}
-			return config.Unknown(EventS3, fmt.Sprintf("Records[%d]: %s", i, why), payload)
+			return trigger.Unknown(EventS3, fmt.Sprintf("Records[%d]: %s", i, why), payload)
 		}
-		o := config.Object{Location: loc, Region: r.AWSRegion}
+		o := trigger.Object{Location: loc, Region: r.AWSRegion}
 		if !strings.HasPrefix(r.EventName, "ObjectCreated:") {
 			o.Skip = "not an upload: " + r.EventName
 		}
 		objs = append(objs, o)
 	}
-	return config.Event{Trigger: config.TriggerUpload, Name: EventS3, Objects: objs}
+	return trigger.Event{Trigger: trigger.TriggerUpload, Name: EventS3, Objects: objs}
 }
 
 // decodeEventBridge reads an EventBridge event: a schedule's envelope runs
 // the sweep (a schedule with an Input delivers the Input instead: a direct
 // invocation).
-func decodeEventBridge(payload []byte) config.Event {
+func decodeEventBridge(payload []byte) trigger.Event {
 	var ev events.CloudWatchEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
-		return config.Unknown(EventSchedule, "an EventBridge event that cannot be read ("+err.Error()+")", payload)
+		return trigger.Unknown(EventSchedule, "an EventBridge event that cannot be read ("+err.Error()+")", payload)
 	}
 	if ev.DetailType == "Scheduled Event" {
-		return config.Event{Trigger: config.TriggerTimer, Name: EventSchedule}
+		return trigger.Event{Trigger: trigger.TriggerTimer, Name: EventSchedule}
 	}
-	return config.Unknown("eventbridge",
+	return trigger.Unknown("eventbridge",
 		fmt.Sprintf("an EventBridge event %q from %s: this function handles schedules (a rule's envelope or its Input) only", ev.DetailType, ev.Source), payload)
 }
 

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/removetag/removetag/pkg/adapters/config"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
 )
 
@@ -29,67 +29,67 @@ func TestDecode(t *testing.T) {
 		payload string
 		trigger string
 		event   string
-		check   func(t *testing.T, ev config.Event)
+		check   func(t *testing.T, ev trigger.Event)
 	}{
-		{"http api, base64 body", httpAPIEvent, config.TriggerHTTP, EventHTTPAPI, func(t *testing.T, ev config.Event) {
+		{"http api, base64 body", httpAPIEvent, trigger.TriggerHTTP, EventHTTPAPI, func(t *testing.T, ev trigger.Event) {
 			if ev.HTTP.Method != "POST" || ev.HTTP.Headers["authorization"] != "Bearer tok" || string(ev.HTTP.Body) != `{"To_Account":["a"],"Tags":["x"]}` {
 				t.Errorf("request %+v", ev.HTTP)
 			}
 		}},
-		{"function url", urlEvent, config.TriggerHTTP, EventFunctionURL, func(t *testing.T, ev config.Event) {
+		{"function url", urlEvent, trigger.TriggerHTTP, EventFunctionURL, func(t *testing.T, ev trigger.Event) {
 			if ev.HTTP.Method != "PUT" || string(ev.HTTP.Body) != "{}" {
 				t.Errorf("request %+v", ev.HTTP)
 			}
 		}},
-		{"v2 without version field", `{"requestContext":{"http":{"method":"POST"}},"body":"x"}`, config.TriggerHTTP, EventHTTPAPI, nil},
-		{"v2 bad base64", `{"version":"2.0","requestContext":{"http":{"method":"POST"}},"body":"!!","isBase64Encoded":true}`, config.TriggerUnknown, EventHTTPAPI, nil},
-		{"rest api", restEvent, config.TriggerHTTP, EventRESTAPI, func(t *testing.T, ev config.Event) {
+		{"v2 without version field", `{"requestContext":{"http":{"method":"POST"}},"body":"x"}`, trigger.TriggerHTTP, EventHTTPAPI, nil},
+		{"v2 bad base64", `{"version":"2.0","requestContext":{"http":{"method":"POST"}},"body":"!!","isBase64Encoded":true}`, trigger.TriggerUnknown, EventHTTPAPI, nil},
+		{"rest api", restEvent, trigger.TriggerHTTP, EventRESTAPI, func(t *testing.T, ev trigger.Event) {
 			if ev.HTTP.Method != "POST" || ev.HTTP.Headers["Authorization"] != "Bearer tok" || string(ev.HTTP.Body) != `{"UserTags":[]}` {
 				t.Errorf("request %+v", ev.HTTP)
 			}
 		}},
-		{"rest api unreadable", `{"httpMethod":1,"requestContext":{}}`, config.TriggerUnknown, EventRESTAPI, nil},
-		{"s3 upload, key URL-decoded", s3Event, config.TriggerUpload, EventS3, func(t *testing.T, ev config.Event) {
-			want := []config.Object{{Location: objstore.Location{Scheme: "s3", Bucket: "inbox", Key: "incoming/a b+中.csv"}, Region: "us-east-1"}}
+		{"rest api unreadable", `{"httpMethod":1,"requestContext":{}}`, trigger.TriggerUnknown, EventRESTAPI, nil},
+		{"s3 upload, key URL-decoded", s3Event, trigger.TriggerUpload, EventS3, func(t *testing.T, ev trigger.Event) {
+			want := []trigger.Object{{Location: objstore.Location{Scheme: "s3", Bucket: "inbox", Key: "incoming/a b+中.csv"}, Region: "us-east-1"}}
 			if fmt.Sprint(ev.Objects) != fmt.Sprint(want) {
 				t.Errorf("objects %+v, want %+v", ev.Objects, want)
 			}
 		}},
-		{"s3 removal: skipped", strings.Replace(s3Event, "ObjectCreated:Put", "ObjectRemoved:Delete", 1), config.TriggerUpload, EventS3,
-			func(t *testing.T, ev config.Event) {
+		{"s3 removal: skipped", strings.Replace(s3Event, "ObjectCreated:Put", "ObjectRemoved:Delete", 1), trigger.TriggerUpload, EventS3,
+			func(t *testing.T, ev trigger.Event) {
 				if ev.Objects[0].Skip == "" {
 					t.Error("not skipped")
 				}
 			}},
 		{"s3 test event", `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-01-01T00:00:00.000Z","Bucket":"inbox","RequestId":"r","HostId":"h"}`,
-			config.TriggerUpload, EventS3Test, func(t *testing.T, ev config.Event) {
+			trigger.TriggerUpload, EventS3Test, func(t *testing.T, ev trigger.Event) {
 				if len(ev.Objects) != 1 || ev.Objects[0].Skip == "" {
 					t.Errorf("objects %+v", ev.Objects)
 				}
 			}},
-		{"sqs records", `{"Records":[{"messageId":"m","eventSource":"aws:sqs","body":"x"}]}`, config.TriggerUnknown, EventS3,
-			func(t *testing.T, ev config.Event) {
+		{"sqs records", `{"Records":[{"messageId":"m","eventSource":"aws:sqs","body":"x"}]}`, trigger.TriggerUnknown, EventS3,
+			func(t *testing.T, ev trigger.Event) {
 				if !strings.Contains(ev.Problem, "eventSource aws:sqs") || !strings.Contains(ev.Problem, "keys [Records]") {
 					t.Errorf("problem %q", ev.Problem)
 				}
 			}},
-		{"s3 bad key escape", strings.Replace(s3Event, "incoming/a+b", "incoming/%zz", 1), config.TriggerUnknown, EventS3, nil},
-		{"schedule envelope: the sweep", scheduleEvent, config.TriggerTimer, EventSchedule, func(t *testing.T, ev config.Event) {
+		{"s3 bad key escape", strings.Replace(s3Event, "incoming/a+b", "incoming/%zz", 1), trigger.TriggerUnknown, EventS3, nil},
+		{"schedule envelope: the sweep", scheduleEvent, trigger.TriggerTimer, EventSchedule, func(t *testing.T, ev trigger.Event) {
 			if ev.Message != "" {
 				t.Errorf("message %q", ev.Message)
 			}
 		}},
 		{"other eventbridge event", strings.Replace(scheduleEvent, "Scheduled Event", "EC2 Instance State-change Notification", 1),
-			config.TriggerUnknown, "eventbridge", func(t *testing.T, ev config.Event) {
+			trigger.TriggerUnknown, "eventbridge", func(t *testing.T, ev trigger.Event) {
 				if !strings.Contains(ev.Problem, "EC2 Instance State-change Notification") {
 					t.Errorf("problem %q", ev.Problem)
 				}
 			}},
-		{"schedule input: a job document", `{"Source":"s3://inbox/nightly.csv"}`, config.TriggerDirect, EventDirect, nil},
+		{"schedule input: a job document", `{"Source":"s3://inbox/nightly.csv"}`, trigger.TriggerDirect, EventDirect, nil},
 		{"continuation", `{"removetag":"continue","Source":"s3://inbox/a.csv","Checkpoint":"c","ETag":"e","Chain":2}`,
-			config.TriggerDirect, EventContinuation, nil},
-		{"not JSON", "{oops", config.TriggerUnknown, "unknown", nil},
-		{"a number", "42", config.TriggerUnknown, "unknown", nil},
+			trigger.TriggerDirect, EventContinuation, nil},
+		{"not JSON", "{oops", trigger.TriggerUnknown, "unknown", nil},
+		{"a number", "42", trigger.TriggerUnknown, "unknown", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,7 +149,7 @@ func TestInvoke(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			svc := &fakeService{}
-			out, err := NewHandler(config.NewDispatcher(svc, nil, nil)).Invoke(context.Background(), []byte(tt.payload))
+			out, err := NewHandler(trigger.NewDispatcher(svc, nil, nil)).Invoke(context.Background(), []byte(tt.payload))
 			if err != nil {
 				t.Fatal(err)
 			}

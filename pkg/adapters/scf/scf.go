@@ -1,6 +1,6 @@
 // Package scf adapts Tencent Cloud SCF's Go1 runtime (github.com/tencentyun/scf-go-lib)
 // to the function's service: it tells an event's kind by its shape, makes a
-// [config.Event] of it, runs it through a [config.Dispatcher] and answers in
+// [trigger.Event] of it, runs it through a [trigger.Dispatcher] and answers in
 // the form the trigger expects.
 //
 //	API gateway   {"httpMethod","requestContext","headers","body",…}  → an events.APIGatewayResponse
@@ -26,8 +26,8 @@ import (
 	"github.com/tencentyun/scf-go-lib/events"
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 
-	"github.com/removetag/removetag/pkg/adapters/config"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
 )
 
@@ -47,11 +47,11 @@ const gatewayMargin = 2 * time.Second
 // Handler is the function's SCF handler; it implements scf-go-lib's
 // cloudfunction.Handler.
 type Handler struct {
-	d *config.Dispatcher
+	d *trigger.Dispatcher
 }
 
 // NewHandler returns the handler of the function's events.
-func NewHandler(d *config.Dispatcher) *Handler { return &Handler{d: d} }
+func NewHandler(d *trigger.Dispatcher) *Handler { return &Handler{d: d} }
 
 // Invoke handles one invocation. Its error is non-nil only where a platform
 // retry can help; events it cannot handle get a report saying what arrived.
@@ -68,29 +68,29 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 }
 
 // Decode tells an SCF payload's kind by its shape and makes its event.
-func Decode(payload []byte) config.Event {
-	p, problem := config.NewProbe(payload)
+func Decode(payload []byte) trigger.Event {
+	p, problem := trigger.NewProbe(payload)
 	switch {
 	case p == nil:
-		return config.Event{Trigger: config.TriggerUnknown, Name: "unknown", Problem: problem}
+		return trigger.Event{Trigger: trigger.TriggerUnknown, Name: "unknown", Problem: problem}
 	case p.Has("httpMethod") && p.Has("requestContext"):
 		return decodeGateway(payload, p)
 	case p.String("Type") == "Timer":
 		var t events.TimerEvent
 		if err := json.Unmarshal(payload, &t); err != nil {
-			return config.Unknown(EventTimer, "a timer event that cannot be read ("+err.Error()+")", payload)
+			return trigger.Unknown(EventTimer, "a timer event that cannot be read ("+err.Error()+")", payload)
 		}
-		return config.Event{Trigger: config.TriggerTimer, Name: EventTimer, Message: t.Message}
+		return trigger.Event{Trigger: trigger.TriggerTimer, Name: EventTimer, Message: t.Message}
 	case p.Has("Records"):
 		return decodeCOS(payload)
 	case job.IsContinuation(payload):
-		return config.Event{Trigger: config.TriggerDirect, Name: EventContinuation, Payload: payload}
+		return trigger.Event{Trigger: trigger.TriggerDirect, Name: EventContinuation, Payload: payload}
 	}
-	return config.Event{Trigger: config.TriggerDirect, Name: EventDirect, Payload: payload}
+	return trigger.Event{Trigger: trigger.TriggerDirect, Name: EventDirect, Payload: payload}
 }
 
 // decodeGateway reads an API gateway request (integrated response).
-func decodeGateway(payload []byte, p *config.Probe) config.Event {
+func decodeGateway(payload []byte, p *trigger.Probe) trigger.Event {
 	var req events.APIGatewayRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
 		// The library's query string decoder refuses some values: read what
@@ -101,16 +101,16 @@ func decodeGateway(payload []byte, p *config.Probe) config.Event {
 			Body    string            `json:"body"`
 		}
 		if err2 := json.Unmarshal(payload, &min); err2 != nil {
-			return config.Unknown(EventAPIGateway, "an API gateway request that cannot be read ("+err2.Error()+")", payload)
+			return trigger.Unknown(EventAPIGateway, "an API gateway request that cannot be read ("+err2.Error()+")", payload)
 		}
 		req.Headers, req.Method, req.Body = min.Headers, min.Method, min.Body
 	}
-	body, err := config.DecodeBody(req.Body, p.Bool("isBase64Encoded"))
+	body, err := trigger.DecodeBody(req.Body, p.Bool("isBase64Encoded"))
 	if err != nil {
-		return config.Unknown(EventAPIGateway, "an API gateway request that cannot be read ("+err.Error()+")", payload)
+		return trigger.Unknown(EventAPIGateway, "an API gateway request that cannot be read ("+err.Error()+")", payload)
 	}
-	ev := config.Event{
-		Trigger: config.TriggerHTTP,
+	ev := trigger.Event{
+		Trigger: trigger.TriggerHTTP,
 		Name:    EventAPIGateway,
 		HTTP:    job.HTTPRequest{Method: req.Method, Headers: req.Headers, Body: body},
 	}
@@ -137,19 +137,19 @@ func Response(r job.HTTPResponse) events.APIGatewayResponse {
 }
 
 // decodeCOS reads a COS notification.
-func decodeCOS(payload []byte) config.Event {
+func decodeCOS(payload []byte) trigger.Event {
 	var ce events.COSEvent
 	if err := json.Unmarshal(payload, &ce); err != nil {
-		return config.Unknown(EventCOS, "a Records event that is not a COS notification ("+err.Error()+")", payload)
+		return trigger.Unknown(EventCOS, "a Records event that is not a COS notification ("+err.Error()+")", payload)
 	}
 	if len(ce.Records) == 0 {
-		return config.Unknown(EventCOS, "a Records event without records", payload)
+		return trigger.Unknown(EventCOS, "a Records event without records", payload)
 	}
-	objs := make([]config.Object, 0, len(ce.Records))
+	objs := make([]trigger.Object, 0, len(ce.Records))
 	for i, r := range ce.Records {
 		b := r.Object.Bucket
 		if b.Name == "" || b.AppID == "" {
-			return config.Unknown(EventCOS, fmt.Sprintf("Records[%d] is not a COS record (no cos.cosBucket.name and appid; this function handles COS uploads)", i), payload)
+			return trigger.Unknown(EventCOS, fmt.Sprintf("Records[%d] is not a COS record (no cos.cosBucket.name and appid; this function handles COS uploads)", i), payload)
 		}
 		bucket := b.Name
 		if !strings.HasSuffix(bucket, "-"+b.AppID) {
@@ -162,15 +162,15 @@ func decodeCOS(payload []byte) config.Event {
 			if err != nil {
 				why = err.Error()
 			}
-			return config.Unknown(EventCOS, fmt.Sprintf("Records[%d]: %s", i, why), payload)
+			return trigger.Unknown(EventCOS, fmt.Sprintf("Records[%d]: %s", i, why), payload)
 		}
-		o := config.Object{Location: loc, Region: b.Region}
+		o := trigger.Object{Location: loc, Region: b.Region}
 		if name := r.Event.Name; name != "" && !strings.HasPrefix(name, "cos:ObjectCreated:") {
 			o.Skip = "not an upload: " + name
 		}
 		objs = append(objs, o)
 	}
-	return config.Event{Trigger: config.TriggerUpload, Name: EventCOS, Objects: objs}
+	return trigger.Event{Trigger: trigger.TriggerUpload, Name: EventCOS, Objects: objs}
 }
 
 // ObjectKey returns the object key of a COS event's cosObject.key, which is

@@ -14,8 +14,8 @@ import (
 
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 
-	"github.com/removetag/removetag/pkg/adapters/config"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
 )
 
@@ -32,9 +32,9 @@ func TestDecode(t *testing.T) {
 		payload string
 		trigger string
 		event   string
-		check   func(t *testing.T, ev config.Event)
+		check   func(t *testing.T, ev trigger.Event)
 	}{
-		{"api gateway", gatewayEvent, config.TriggerHTTP, EventAPIGateway, func(t *testing.T, ev config.Event) {
+		{"api gateway", gatewayEvent, trigger.TriggerHTTP, EventAPIGateway, func(t *testing.T, ev trigger.Event) {
 			if ev.HTTP.Method != "POST" || ev.HTTP.Headers["authorization"] != "Bearer tok" || string(ev.HTTP.Body) != `{"To_Account":["a"],"Tags":["x"]}` {
 				t.Errorf("request %+v", ev.HTTP)
 			}
@@ -44,56 +44,56 @@ func TestDecode(t *testing.T) {
 		}},
 		{"api gateway, base64 body, odd query string",
 			`{"httpMethod":"POST","requestContext":{},"headers":{},"queryString":{"n":1},"isBase64Encoded":true,"body":"eyJhIjoxfQ=="}`,
-			config.TriggerHTTP, EventAPIGateway, func(t *testing.T, ev config.Event) {
+			trigger.TriggerHTTP, EventAPIGateway, func(t *testing.T, ev trigger.Event) {
 				if string(ev.HTTP.Body) != `{"a":1}` {
 					t.Errorf("body %q", ev.HTTP.Body)
 				}
 			}},
 		{"api gateway, bad base64",
 			`{"httpMethod":"POST","requestContext":{},"isBase64Encoded":true,"body":"!!"}`,
-			config.TriggerUnknown, EventAPIGateway, nil},
-		{"api gateway, unreadable", `{"httpMethod":5,"requestContext":{}}`, config.TriggerUnknown, EventAPIGateway, nil},
-		{"timer, empty message: the sweep", timerEvent, config.TriggerTimer, EventTimer, func(t *testing.T, ev config.Event) {
+			trigger.TriggerUnknown, EventAPIGateway, nil},
+		{"api gateway, unreadable", `{"httpMethod":5,"requestContext":{}}`, trigger.TriggerUnknown, EventAPIGateway, nil},
+		{"timer, empty message: the sweep", timerEvent, trigger.TriggerTimer, EventTimer, func(t *testing.T, ev trigger.Event) {
 			if ev.Message != "" {
 				t.Errorf("message %q", ev.Message)
 			}
 		}},
 		{"timer with a job", `{"Type":"Timer","TriggerName":"t","Time":"","Message":"{\"Source\":\"cos://files-1250000000/a.csv\"}"}`,
-			config.TriggerTimer, EventTimer, func(t *testing.T, ev config.Event) {
+			trigger.TriggerTimer, EventTimer, func(t *testing.T, ev trigger.Event) {
 				if ev.Message != `{"Source":"cos://files-1250000000/a.csv"}` {
 					t.Errorf("message %q", ev.Message)
 				}
 			}},
-		{"cos upload", cosEvent, config.TriggerUpload, EventCOS, func(t *testing.T, ev config.Event) {
-			want := []config.Object{{Location: objstore.Location{Scheme: "cos", Bucket: "files-1250000000", Key: "incoming/a b+.csv"}, Region: "gz"}}
+		{"cos upload", cosEvent, trigger.TriggerUpload, EventCOS, func(t *testing.T, ev trigger.Event) {
+			want := []trigger.Object{{Location: objstore.Location{Scheme: "cos", Bucket: "files-1250000000", Key: "incoming/a b+.csv"}, Region: "gz"}}
 			if fmt.Sprint(ev.Objects) != fmt.Sprint(want) {
 				t.Errorf("objects %+v, want %+v", ev.Objects, want)
 			}
 		}},
 		{"cos removal: skipped", strings.Replace(cosEvent, "cos:ObjectCreated:Put", "cos:ObjectRemove:Delete", 1),
-			config.TriggerUpload, EventCOS, func(t *testing.T, ev config.Event) {
+			trigger.TriggerUpload, EventCOS, func(t *testing.T, ev trigger.Event) {
 				if !strings.Contains(ev.Objects[0].Skip, "cos:ObjectRemove:Delete") {
 					t.Errorf("skip %q", ev.Objects[0].Skip)
 				}
 			}},
-		{"records of another kind", `{"Records":[{"eventSource":"aws:sqs","body":"x"}]}`, config.TriggerUnknown, EventCOS, func(t *testing.T, ev config.Event) {
+		{"records of another kind", `{"Records":[{"eventSource":"aws:sqs","body":"x"}]}`, trigger.TriggerUnknown, EventCOS, func(t *testing.T, ev trigger.Event) {
 			if !strings.Contains(ev.Problem, "Records[0] is not a COS record") {
 				t.Errorf("problem %q", ev.Problem)
 			}
 		}},
-		{"no records", `{"Records":[]}`, config.TriggerUnknown, EventCOS, nil},
-		{"direct job", `{"UserTags":[{"To_Account":"a","Tags":["x"]}]}`, config.TriggerDirect, EventDirect, nil},
-		{"file job", `{"Source":"cos://files-1250000000/a.csv"}`, config.TriggerDirect, EventDirect, nil},
+		{"no records", `{"Records":[]}`, trigger.TriggerUnknown, EventCOS, nil},
+		{"direct job", `{"UserTags":[{"To_Account":"a","Tags":["x"]}]}`, trigger.TriggerDirect, EventDirect, nil},
+		{"file job", `{"Source":"cos://files-1250000000/a.csv"}`, trigger.TriggerDirect, EventDirect, nil},
 		{"continuation", `{"removetag":"continue","Source":"cos://files-1250000000/a.csv","Checkpoint":"c","ETag":"e","Chain":1}`,
-			config.TriggerDirect, EventContinuation, nil},
-		{"other object: direct, the service says what is wrong", `{"hello":"world"}`, config.TriggerDirect, EventDirect, nil},
-		{"not JSON", `hello`, config.TriggerUnknown, "unknown", func(t *testing.T, ev config.Event) {
+			trigger.TriggerDirect, EventContinuation, nil},
+		{"other object: direct, the service says what is wrong", `{"hello":"world"}`, trigger.TriggerDirect, EventDirect, nil},
+		{"not JSON", `hello`, trigger.TriggerUnknown, "unknown", func(t *testing.T, ev trigger.Event) {
 			if !strings.Contains(ev.Problem, `not JSON: 5 bytes starting "hello"`) {
 				t.Errorf("problem %q", ev.Problem)
 			}
 		}},
-		{"an array", `[{"Type":"Timer"}]`, config.TriggerUnknown, "unknown", nil},
-		{"empty", ``, config.TriggerUnknown, "unknown", nil},
+		{"an array", `[{"Type":"Timer"}]`, trigger.TriggerUnknown, "unknown", nil},
+		{"empty", ``, trigger.TriggerUnknown, "unknown", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,7 +167,7 @@ func TestInvoke(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			svc := &fakeService{}
-			h := NewHandler(config.NewDispatcher(svc, nil, nil))
+			h := NewHandler(trigger.NewDispatcher(svc, nil, nil))
 			out, err := h.Invoke(context.Background(), []byte(tt.payload))
 			if err != nil {
 				t.Fatal(err)

@@ -1,4 +1,4 @@
-package config
+package trigger
 
 import (
 	"context"
@@ -30,11 +30,13 @@ var _ Service = (*job.Service)(nil)
 // Unavailable returns a Service that does nothing and answers every request
 // with err: HTTP requests with 500 and the error in the body, the others by
 // returning it, so that the platform shows it. err must hold no secret
-// (errors of [Load] never do).
+// (errors of config.Load never do).
 func Unavailable(err error) Service { return unavailable{err} }
 
+// unavailable is the Service of [Unavailable].
 type unavailable struct{ err error }
 
+// HTTP answers 500 with the error in a Result body.
 func (u unavailable) HTTP(context.Context, job.HTTPRequest) job.HTTPResponse {
 	body, _ := json.Marshal(job.Result{Status: job.StatusError, Message: "the function cannot run: " + u.err.Error()})
 	return job.HTTPResponse{
@@ -44,10 +46,13 @@ func (u unavailable) HTTP(context.Context, job.HTTPRequest) job.HTTPResponse {
 	}
 }
 
+// Direct returns the error.
 func (u unavailable) Direct(context.Context, []byte) (*job.Result, error) { return nil, u.err }
 
+// Timer returns the error.
 func (u unavailable) Timer(context.Context, string) (*job.Result, error) { return nil, u.err }
 
+// ObjectCreated returns the error.
 func (u unavailable) ObjectCreated(context.Context, objstore.Location, string) (*job.Result, error) {
 	return nil, u.err
 }
@@ -75,6 +80,7 @@ func Prepare(s Service) error {
 	return nil
 }
 
+// lazyService is the Service of [Lazy].
 type lazyService struct {
 	build  func() (Service, error)
 	logger *slog.Logger
@@ -83,6 +89,7 @@ type lazyService struct {
 	svc Service
 }
 
+// get returns the service, built now if it is not yet.
 func (l *lazyService) get(ctx context.Context) (Service, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -98,6 +105,7 @@ func (l *lazyService) get(ctx context.Context) (Service, error) {
 	return svc, nil
 }
 
+// current returns the service, or an [Unavailable] one with the build error.
 func (l *lazyService) current(ctx context.Context) Service {
 	svc, err := l.get(ctx)
 	if err != nil {
@@ -106,18 +114,22 @@ func (l *lazyService) current(ctx context.Context) Service {
 	return svc
 }
 
+// HTTP answers the request on the service, or as [Unavailable].
 func (l *lazyService) HTTP(ctx context.Context, req job.HTTPRequest) job.HTTPResponse {
 	return l.current(ctx).HTTP(ctx, req)
 }
 
+// Direct runs the payload on the service, or returns the build error.
 func (l *lazyService) Direct(ctx context.Context, payload []byte) (*job.Result, error) {
 	return l.current(ctx).Direct(ctx, payload)
 }
 
+// Timer runs the message on the service, or returns the build error.
 func (l *lazyService) Timer(ctx context.Context, message string) (*job.Result, error) {
 	return l.current(ctx).Timer(ctx, message)
 }
 
+// ObjectCreated runs the object on the service, or returns the build error.
 func (l *lazyService) ObjectCreated(ctx context.Context, loc objstore.Location, region string) (*job.Result, error) {
 	return l.current(ctx).ObjectCreated(ctx, loc, region)
 }
@@ -132,11 +144,13 @@ func WithHTTPTimeout(svc Service, d time.Duration) Service {
 	return httpTimeout{Service: svc, d: d}
 }
 
+// httpTimeout is the Service of [WithHTTPTimeout].
 type httpTimeout struct {
 	Service
 	d time.Duration
 }
 
+// HTTP answers the request within h.d.
 func (h httpTimeout) HTTP(ctx context.Context, req job.HTTPRequest) job.HTTPResponse {
 	ctx, cancel := context.WithTimeout(ctx, h.d)
 	defer cancel()

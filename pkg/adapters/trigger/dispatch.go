@@ -1,4 +1,19 @@
-package config
+// Package trigger is the one platform-neutral conversion of trigger events
+// into calls of the job service, shared by the SCF and Lambda adapters
+// (pkg/adapters/scf, pkg/adapters/lambda).
+//
+//   - An adapter tells a platform event's kind by its shape ([Probe]) and
+//     makes an [Event] of it: what the event asks, in neutral terms
+//     ([TriggerHTTP], [TriggerTimer], [TriggerUpload], [TriggerDirect], or
+//     [TriggerUnknown] with the reason, see [Unknown] and [Describe]).
+//   - A [Dispatcher] runs the Event on a [Service] (*job.Service in
+//     production): one log line per invocation, secrets kept out of returned
+//     errors, panics turned into errors, the results of several objects
+//     summed by [Aggregate].
+//   - [Lazy] builds the Service on the first invocation (retrying while the
+//     configuration is wrong), [Unavailable] answers every invocation with an
+//     error instead of crashing, and [WithHTTPTimeout] bounds HTTP jobs.
+package trigger
 
 import (
 	"bytes"
@@ -16,6 +31,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/adapters/redact"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
 )
@@ -78,7 +94,7 @@ type Dispatcher struct {
 
 // NewDispatcher returns a Dispatcher. logger may be nil (no logs); secrets,
 // if not nil, lists the values to redact from returned errors (logs are
-// redacted by the logger's handler, see [NewRedactingHandler]).
+// redacted by the logger's handler, see [redact.NewHandler]).
 func NewDispatcher(svc Service, logger *slog.Logger, secrets func() []string) *Dispatcher {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -126,7 +142,7 @@ func (d *Dispatcher) Run(ctx context.Context, ev Event) (res *job.Result, err er
 			res, err = nil, d.panicked(ctx, p)
 		}
 		if err != nil {
-			if msg := Redact(err.Error(), d.secrets()); msg != err.Error() {
+			if msg := redact.String(err.Error(), d.secrets()); msg != err.Error() {
 				err = &FunctionError{msg: msg, err: err}
 			}
 		}
@@ -142,7 +158,7 @@ func (d *Dispatcher) Run(ctx context.Context, ev Event) (res *job.Result, err er
 	case TriggerHTTP:
 		return nil, errors.New("an HTTP event must go through Dispatcher.HTTP")
 	}
-	return invalid("event", Redact(ev.Problem, d.secrets())), nil
+	return invalid("event", redact.String(ev.Problem, d.secrets())), nil
 }
 
 // objects runs every object of an upload event, one after another; an error

@@ -1,4 +1,4 @@
-package config
+package trigger_test
 
 import (
 	"bytes"
@@ -14,8 +14,13 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/adapters/redact"
+	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
 )
+
+// testKey stands for a secret: it must never show in a log or an answer.
+const testKey = "k3y-0f-the-app-that-must-never-show"
 
 // fakeService records its calls and answers from its fields.
 type fakeService struct {
@@ -60,11 +65,11 @@ func (f *fakeService) ObjectCreated(_ context.Context, loc objstore.Location, re
 	return f.record("object " + loc.String() + " " + region)
 }
 
-func newTestDispatcher(svc Service) (*Dispatcher, *bytes.Buffer) {
+func newTestDispatcher(svc trigger.Service) (*trigger.Dispatcher, *bytes.Buffer) {
 	var buf bytes.Buffer
 	secrets := func() []string { return []string{testKey} }
-	logger := slog.New(NewRedactingHandler(slog.NewJSONHandler(&buf, nil), secrets))
-	return NewDispatcher(svc, logger, secrets), &buf
+	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(&buf, nil), secrets))
+	return trigger.NewDispatcher(svc, logger, secrets), &buf
 }
 
 func loc(s string) objstore.Location {
@@ -78,7 +83,7 @@ func loc(s string) objstore.Location {
 func TestDispatcherRun(t *testing.T) {
 	tests := []struct {
 		name       string
-		ev         Event
+		ev         trigger.Event
 		result     func(string) (*job.Result, error)
 		wantCalls  []string
 		wantStatus string
@@ -87,20 +92,20 @@ func TestDispatcherRun(t *testing.T) {
 	}{
 		{
 			name:       "timer",
-			ev:         Event{Trigger: TriggerTimer, Name: "t", Message: `{"To_Account":["a"],"Tags":["x"]}`},
+			ev:         trigger.Event{Trigger: trigger.TriggerTimer, Name: "t", Message: `{"To_Account":["a"],"Tags":["x"]}`},
 			wantCalls:  []string{`timer {"To_Account":["a"],"Tags":["x"]}`},
 			wantStatus: job.StatusDone,
 			wantLog:    []string{`"trigger":"timer"`, `"event":"t"`, `"status":"done"`},
 		},
 		{
 			name:       "direct",
-			ev:         Event{Trigger: TriggerDirect, Name: "direct", Payload: []byte(`{"a":1}`)},
+			ev:         trigger.Event{Trigger: trigger.TriggerDirect, Name: "direct", Payload: []byte(`{"a":1}`)},
 			wantCalls:  []string{`direct {"a":1}`},
 			wantStatus: job.StatusDone,
 		},
 		{
 			name: "one object",
-			ev: Event{Trigger: TriggerUpload, Name: "cos", Objects: []Object{
+			ev: trigger.Event{Trigger: trigger.TriggerUpload, Name: "cos", Objects: []trigger.Object{
 				{Location: loc("cos://in-1250000000/a.csv"), Region: "gz"}}},
 			wantCalls:  []string{"object cos://in-1250000000/a.csv gz"},
 			wantStatus: job.StatusDone,
@@ -108,7 +113,7 @@ func TestDispatcherRun(t *testing.T) {
 		},
 		{
 			name: "objects summed, skipped ones not run",
-			ev: Event{Trigger: TriggerUpload, Name: "s3", Objects: []Object{
+			ev: trigger.Event{Trigger: trigger.TriggerUpload, Name: "s3", Objects: []trigger.Object{
 				{Location: loc("s3://inbox/a.csv")},
 				{Location: loc("s3://inbox/b.csv"), Skip: "not an upload: ObjectRemoved:Delete"},
 				{Location: loc("s3://inbox/c.csv")},
@@ -124,7 +129,7 @@ func TestDispatcherRun(t *testing.T) {
 		},
 		{
 			name: "an object's error: the others still run, the error names the object, secrets redacted",
-			ev: Event{Trigger: TriggerUpload, Name: "s3", Objects: []Object{
+			ev: trigger.Event{Trigger: trigger.TriggerUpload, Name: "s3", Objects: []trigger.Object{
 				{Location: loc("s3://inbox/a.csv")}, {Location: loc("s3://inbox/b.csv")}}},
 			result: func(call string) (*job.Result, error) {
 				if strings.Contains(call, "a.csv") {
@@ -138,12 +143,12 @@ func TestDispatcherRun(t *testing.T) {
 		},
 		{
 			name:       "no objects",
-			ev:         Event{Trigger: TriggerUpload, Name: "s3"},
+			ev:         trigger.Event{Trigger: trigger.TriggerUpload, Name: "s3"},
 			wantStatus: job.StatusInvalid,
 		},
 		{
 			name:       "unknown: invalid, no call, secrets redacted",
-			ev:         Event{Trigger: TriggerUnknown, Name: "unknown", Problem: "the event is not JSON: " + testKey},
+			ev:         trigger.Event{Trigger: trigger.TriggerUnknown, Name: "unknown", Problem: "the event is not JSON: " + testKey},
 			wantStatus: job.StatusInvalid,
 			wantLog:    []string{`"level":"WARN"`, `"trigger":"unknown"`},
 		},
@@ -184,15 +189,15 @@ func TestDispatcherRun(t *testing.T) {
 
 func TestAggregate(t *testing.T) {
 	one := &job.Result{Status: job.StatusSkipped}
-	if Aggregate([]*job.Result{one}) != one {
+	if trigger.Aggregate([]*job.Result{one}) != one {
 		t.Error("one result is not returned as it is")
 	}
-	agg := Aggregate([]*job.Result{
+	agg := trigger.Aggregate([]*job.Result{
 		{Status: job.StatusDone, Source: "a"},
 		{Status: job.StatusSkipped},
 		{Status: job.StatusIgnored},
 	})
-	r := Aggregate([]*job.Result{
+	r := trigger.Aggregate([]*job.Result{
 		func() *job.Result {
 			r := &job.Result{Status: job.StatusDone}
 			r.Total, r.Succeeded, r.Calls = 10, 9, 1
@@ -218,7 +223,7 @@ func TestAggregate(t *testing.T) {
 func TestDispatcherHTTP(t *testing.T) {
 	svc := &fakeService{}
 	d, logs := newTestDispatcher(svc)
-	resp := d.HTTP(context.Background(), Event{Trigger: TriggerHTTP, Name: "apigw", Timeout: 3 * time.Second,
+	resp := d.HTTP(context.Background(), trigger.Event{Trigger: trigger.TriggerHTTP, Name: "apigw", Timeout: 3 * time.Second,
 		HTTP: job.HTTPRequest{Method: "POST", Body: []byte("{}")}})
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("status %d", resp.StatusCode)
@@ -233,7 +238,7 @@ func TestDispatcherHTTP(t *testing.T) {
 	// An HTTP event that could not be read: 400, the service not called.
 	svc = &fakeService{}
 	d, _ = newTestDispatcher(svc)
-	resp = d.HTTP(context.Background(), Unknown("apigw", "an API gateway request that cannot be read", []byte(`{"httpMethod":1}`)))
+	resp = d.HTTP(context.Background(), trigger.Unknown("apigw", "an API gateway request that cannot be read", []byte(`{"httpMethod":1}`)))
 	if resp.StatusCode != http.StatusBadRequest || len(svc.calls) != 0 || !strings.Contains(string(resp.Body), "cannot be read") {
 		t.Errorf("unreadable HTTP event: %d %s, calls %q", resp.StatusCode, resp.Body, svc.calls)
 	}
@@ -242,11 +247,11 @@ func TestDispatcherHTTP(t *testing.T) {
 func TestDispatcherPanics(t *testing.T) {
 	svc := &fakeService{panics: true}
 	d, logs := newTestDispatcher(svc)
-	_, err := d.Run(context.Background(), Event{Trigger: TriggerDirect, Payload: []byte("{}")})
+	_, err := d.Run(context.Background(), trigger.Event{Trigger: trigger.TriggerDirect, Payload: []byte("{}")})
 	if err == nil || !strings.Contains(err.Error(), "internal error: boom [redacted]") {
 		t.Errorf("error %v", err)
 	}
-	resp := d.HTTP(context.Background(), Event{Trigger: TriggerHTTP})
+	resp := d.HTTP(context.Background(), trigger.Event{Trigger: trigger.TriggerHTTP})
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("HTTP status %d after a panic", resp.StatusCode)
 	}
@@ -270,7 +275,7 @@ func TestProbeAndDescribe(t *testing.T) {
 		{`{"a":`, `the event is not JSON`, ""},
 	}
 	for _, tt := range tests {
-		p, problem := NewProbe([]byte(tt.payload))
+		p, problem := trigger.NewProbe([]byte(tt.payload))
 		if tt.wantProblem == "" {
 			if p == nil {
 				t.Errorf("%q: problem %q", tt.payload, problem)
@@ -286,17 +291,17 @@ func TestProbeAndDescribe(t *testing.T) {
 		}
 	}
 
-	p, _ := NewProbe([]byte(`{"s":"v","b":true,"n":null,"o":{}}`))
+	p, _ := trigger.NewProbe([]byte(`{"s":"v","b":true,"n":null,"o":{}}`))
 	if p.String("s") != "v" || p.String("b") != "" || !p.Bool("b") || p.Has("n") || !p.Has("o") || p.Has("zz") {
 		t.Error("Probe accessors")
 	}
 
 	long := `{"k":"` + strings.Repeat("x", 200) + `"}`
-	d := Describe([]byte(long))
+	d := trigger.Describe([]byte(long))
 	if !strings.HasPrefix(d, "208 bytes starting ") || !strings.Contains(d, "…") || !strings.HasSuffix(d, "keys [k]") {
 		t.Errorf("Describe(long) = %s", d)
 	}
-	if d := Describe([]byte("\xff\xfe")); !strings.Contains(d, `"\xff\xfe"`) {
+	if d := trigger.Describe([]byte("\xff\xfe")); !strings.Contains(d, `"\xff\xfe"`) {
 		t.Errorf("Describe(binary) = %s", d)
 	}
 }
@@ -315,71 +320,9 @@ func TestDecodeBody(t *testing.T) {
 		{"not base64!", true, "", true},
 	}
 	for _, tt := range tests {
-		got, err := DecodeBody(tt.body, tt.b64)
+		got, err := trigger.DecodeBody(tt.body, tt.b64)
 		if (err != nil) != tt.wantErr || string(got) != tt.want {
 			t.Errorf("DecodeBody(%q, %v) = %q, %v", tt.body, tt.b64, got, err)
 		}
-	}
-}
-
-func TestUnavailableAndLazy(t *testing.T) {
-	cfgErr := &ConfigurationError{Problems: []string{"IM_SDKAPPID: required"}}
-	u := Unavailable(cfgErr)
-	if _, err := u.Direct(context.Background(), nil); !errors.Is(err, cfgErr) {
-		t.Errorf("Direct: %v", err)
-	}
-	if _, err := u.Timer(context.Background(), ""); !errors.Is(err, cfgErr) {
-		t.Errorf("Timer: %v", err)
-	}
-	if _, err := u.ObjectCreated(context.Background(), loc("s3://b-b/k"), ""); !errors.Is(err, cfgErr) {
-		t.Errorf("ObjectCreated: %v", err)
-	}
-	resp := u.HTTP(context.Background(), job.HTTPRequest{})
-	if resp.StatusCode != 500 || !strings.Contains(string(resp.Body), "IM_SDKAPPID: required") {
-		t.Errorf("HTTP: %d %s", resp.StatusCode, resp.Body)
-	}
-
-	// Lazy: fails, then the environment is fixed, then it builds once.
-	builds, fail := 0, true
-	real := &fakeService{}
-	var logs bytes.Buffer
-	l := Lazy(func() (Service, error) {
-		builds++
-		if fail {
-			return nil, cfgErr
-		}
-		return real, nil
-	}, slog.New(slog.NewJSONHandler(&logs, nil)))
-	if err := Prepare(l); !errors.Is(err, cfgErr) {
-		t.Errorf("Prepare: %v", err)
-	}
-	if _, err := l.Direct(context.Background(), []byte("{}")); !errors.Is(err, cfgErr) {
-		t.Errorf("Direct while failing: %v", err)
-	}
-	fail = false
-	for range 3 {
-		if _, err := l.Timer(context.Background(), ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if builds != 3 || len(real.calls) != 3 {
-		t.Errorf("%d builds, %d calls; want 3 and 3", builds, len(real.calls))
-	}
-	if !strings.Contains(logs.String(), "IM_SDKAPPID: required") {
-		t.Errorf("the configuration error is not logged: %s", logs.String())
-	}
-	if Prepare(real) != nil {
-		t.Error("Prepare of a plain service")
-	}
-}
-
-func TestWithHTTPTimeout(t *testing.T) {
-	svc := &fakeService{}
-	if WithHTTPTimeout(svc, 0) != Service(svc) {
-		t.Error("0 wraps")
-	}
-	WithHTTPTimeout(svc, time.Second).HTTP(context.Background(), job.HTTPRequest{})
-	if svc.deadline <= 0 || svc.deadline > time.Second {
-		t.Errorf("deadline in %v", svc.deadline)
 	}
 }

@@ -1,4 +1,4 @@
-package config
+package redact_test
 
 import (
 	"bytes"
@@ -7,9 +7,23 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/removetag/removetag/pkg/adapters/config"
+	"github.com/removetag/removetag/pkg/adapters/redact"
 )
 
-func TestRedact(t *testing.T) {
+// testKey and testToken stand for secrets: they must never show in a log.
+const (
+	testKey   = "k3y-0f-the-app-that-must-never-show"
+	testToken = "t0ken-that-must-never-show-0123456789"
+)
+
+// env is a fake environment.
+type env map[string]string
+
+func (e env) get(name string) string { return e[name] }
+
+func TestString(t *testing.T) {
 	secrets := []string{testKey, testToken}
 	tests := []struct{ in, want string }{
 		{"nothing to hide", "nothing to hide"},
@@ -21,23 +35,23 @@ func TestRedact(t *testing.T) {
 		{"design=fine", "design=fine"},
 	}
 	for _, tt := range tests {
-		if got := Redact(tt.in, secrets); got != tt.want {
-			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := redact.String(tt.in, secrets); got != tt.want {
+			t.Errorf("String(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
 
 func TestSecrets(t *testing.T) {
 	e := env{
-		EnvSecretKey:            testKey,
-		EnvHTTPToken:            testToken,
-		EnvTencentSecretKey:     "tc-secret-key",
-		EnvTencentToken:         "tc-session-token",
-		"AWS_SECRET_ACCESS_KEY": "aws-secret",
-		EnvTencentSecretID:      "abc", // too short to search for
-		EnvSDKAppID:             "1400000001",
+		config.EnvSecretKey:        testKey,
+		config.EnvHTTPToken:        testToken,
+		config.EnvTencentSecretKey: "tc-secret-key",
+		config.EnvTencentToken:     "tc-session-token",
+		"AWS_SECRET_ACCESS_KEY":    "aws-secret",
+		config.EnvTencentSecretID:  "abc", // too short to search for
+		config.EnvSDKAppID:         "1400000001",
 	}
-	got := strings.Join(Secrets(e.get)(), ",")
+	got := strings.Join(redact.Secrets(e.get, config.SecretVars()...)(), ",")
 	want := strings.Join([]string{testKey, testToken, "tc-secret-key", "tc-session-token", "aws-secret"}, ",")
 	if got != want {
 		t.Errorf("Secrets = %s, want %s", got, want)
@@ -46,11 +60,15 @@ func TestSecrets(t *testing.T) {
 
 type leaky struct{ Key string }
 
-func TestRedactingHandler(t *testing.T) {
+func TestHandler(t *testing.T) {
 	var buf bytes.Buffer
 	secrets := func() []string { return []string{testKey, testToken} }
-	log := slog.New(NewRedactingHandler(slog.NewJSONHandler(&buf, nil), secrets))
-	cfg, err := Load(minimal.with(EnvHTTPToken, testToken).get)
+	log := slog.New(redact.NewHandler(slog.NewJSONHandler(&buf, nil), secrets))
+	cfg, err := config.Load(env{
+		config.EnvSDKAppID:  "1400000001",
+		config.EnvSecretKey: testKey,
+		config.EnvHTTPToken: testToken,
+	}.get)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,77 @@
+package trigger_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/removetag/removetag/pkg/adapters/config"
+	"github.com/removetag/removetag/pkg/adapters/trigger"
+	"github.com/removetag/removetag/pkg/job"
+)
+
+func TestUnavailableAndLazy(t *testing.T) {
+	cfgErr := &config.ConfigurationError{Problems: []string{"IM_SDKAPPID: required"}}
+	u := trigger.Unavailable(cfgErr)
+	if _, err := u.Direct(context.Background(), nil); !errors.Is(err, cfgErr) {
+		t.Errorf("Direct: %v", err)
+	}
+	if _, err := u.Timer(context.Background(), ""); !errors.Is(err, cfgErr) {
+		t.Errorf("Timer: %v", err)
+	}
+	if _, err := u.ObjectCreated(context.Background(), loc("s3://b-b/k"), ""); !errors.Is(err, cfgErr) {
+		t.Errorf("ObjectCreated: %v", err)
+	}
+	resp := u.HTTP(context.Background(), job.HTTPRequest{})
+	if resp.StatusCode != 500 || !strings.Contains(string(resp.Body), "IM_SDKAPPID: required") {
+		t.Errorf("HTTP: %d %s", resp.StatusCode, resp.Body)
+	}
+
+	// Lazy: fails, then the environment is fixed, then it builds once.
+	builds, fail := 0, true
+	real := &fakeService{}
+	var logs bytes.Buffer
+	l := trigger.Lazy(func() (trigger.Service, error) {
+		builds++
+		if fail {
+			return nil, cfgErr
+		}
+		return real, nil
+	}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err := trigger.Prepare(l); !errors.Is(err, cfgErr) {
+		t.Errorf("Prepare: %v", err)
+	}
+	if _, err := l.Direct(context.Background(), []byte("{}")); !errors.Is(err, cfgErr) {
+		t.Errorf("Direct while failing: %v", err)
+	}
+	fail = false
+	for range 3 {
+		if _, err := l.Timer(context.Background(), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if builds != 3 || len(real.calls) != 3 {
+		t.Errorf("%d builds, %d calls; want 3 and 3", builds, len(real.calls))
+	}
+	if !strings.Contains(logs.String(), "IM_SDKAPPID: required") {
+		t.Errorf("the configuration error is not logged: %s", logs.String())
+	}
+	if trigger.Prepare(real) != nil {
+		t.Error("Prepare of a plain service")
+	}
+}
+
+func TestWithHTTPTimeout(t *testing.T) {
+	svc := &fakeService{}
+	if trigger.WithHTTPTimeout(svc, 0) != trigger.Service(svc) {
+		t.Error("0 wraps")
+	}
+	trigger.WithHTTPTimeout(svc, time.Second).HTTP(context.Background(), job.HTTPRequest{})
+	if svc.deadline <= 0 || svc.deadline > time.Second {
+		t.Errorf("deadline in %v", svc.deadline)
+	}
+}
