@@ -2,6 +2,7 @@
 // with the same engine as the serverless function.
 //
 //	removetag run [flags] FILE…   (FILE "-" reads standard input)
+//	removetag invoke --platform scf|lambda EVENT.json
 //
 // With IM_SDKAPPID and IM_SECRET_KEY in the environment it works on the real
 // service (IM_REGION, IM_ADMIN, IM_ENDPOINT, IM_RATE_LIMIT as for the function).
@@ -41,21 +42,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		return exitInvalid
 	}
+	var err error
 	switch args[0] {
 	case "run":
-		err := runCommand(ctx, args[1:], stdin, stdout, stderr, getenv)
-		var ex *exitError
-		if errors.As(err, &ex) {
-			if ex.msg != "" {
-				fmt.Fprintln(stderr, "removetag:", ex.msg)
-			}
-			return ex.code
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, "removetag:", err)
-			return exitFailed
-		}
-		return exitOK
+		err = runCommand(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "invoke":
+		err = invokeCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -63,15 +55,31 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "removetag: unknown command %q\n%s", args[0], usage)
 		return exitInvalid
 	}
+	var ex *exitError
+	if errors.As(err, &ex) {
+		if ex.msg != "" {
+			fmt.Fprintln(stderr, "removetag:", ex.msg)
+		}
+		return ex.code
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "removetag:", err)
+		return exitFailed
+	}
+	return exitOK
 }
 
-const usage = `Usage: removetag run [flags] FILE…
+const usage = `Usage:
+  removetag run [flags] FILE…
+      Removes the tags listed in each FILE (.csv, .jsonl/.ndjson, .json, optionally
+      .gz; "-" reads standard input, see --format) from Tencent Cloud Chat users.
+  removetag invoke --platform scf|lambda [flags] EVENT.json
+      Runs the function's handler on a trigger event (samples: examples/events/),
+      as "sam local invoke" does, and prints its answer.
 
-Removes the tags listed in each FILE (.csv, .jsonl/.ndjson, .json, optionally .gz;
-"-" reads standard input, see --format) from Tencent Cloud Chat users.
-
-Without IM_SDKAPPID and IM_SECRET_KEY it runs against the built-in emulator.
-Run "removetag run -h" for the flags.
+Without IM_SDKAPPID and IM_SECRET_KEY both run against local stand-ins (the IM
+emulator; for invoke also an in-memory bucket and Invoke API). "-h" after a
+command lists its flags.
 `
 
 // exitError carries an exit status.

@@ -113,3 +113,49 @@ func TestExampleInputs(t *testing.T) {
 		t.Errorf("%d of %d inputs fully succeeded:\n%s", got, len(files), out.String())
 	}
 }
+
+// TestInvokeExamples runs the handler of each platform on every sample event of
+// examples/events against the local stand-ins.
+func TestInvokeExamples(t *testing.T) {
+	events, err := filepath.Glob("../../examples/events/*.json")
+	if err != nil || len(events) < 10 {
+		t.Fatalf("events: %v %v", events, err)
+	}
+	for _, ev := range events {
+		name := filepath.Base(ev)
+		platforms := []string{"scf", "lambda"}
+		switch {
+		case strings.HasPrefix(name, "scf-"):
+			platforms = platforms[:1]
+		case strings.HasPrefix(name, "lambda-"):
+			platforms = platforms[1:]
+		}
+		for _, p := range platforms {
+			t.Run(p+"/"+name, func(t *testing.T) {
+				var out, errOut bytes.Buffer
+				args := []string{"invoke", "--platform", p, "--examples", "../../examples", "--timeout", "10s", ev}
+				if code := run(context.Background(), args, nil, &out, &errOut, env(nil)); code != exitOK {
+					t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+				}
+				var answer struct {
+					Status     string
+					StatusCode int `json:"statusCode"`
+					Body       string
+				}
+				if err := json.Unmarshal(out.Bytes(), &answer); err != nil {
+					t.Fatalf("answer %q: %v", out.String(), err)
+				}
+				if answer.StatusCode != 0 {
+					if answer.StatusCode != 200 || !strings.Contains(answer.Body, `"done"`) {
+						t.Errorf("HTTP answer %d %s", answer.StatusCode, answer.Body)
+					}
+				} else if answer.Status != "done" && answer.Status != "swept" {
+					t.Errorf("status %q, want done or swept:\n%s", answer.Status, out.String())
+				}
+				if strings.Contains(errOut.String(), imapitest.DefaultKey) {
+					t.Error("the emulator's key appears in the logs")
+				}
+			})
+		}
+	}
+}

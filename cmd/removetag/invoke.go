@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/removetag/removetag/pkg/adapters/config"
+	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
+	lambdaadapter "github.com/removetag/removetag/pkg/adapters/lambda"
+	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
+	"github.com/removetag/removetag/pkg/adapters/redact"
+	"github.com/removetag/removetag/pkg/adapters/scf"
+	"github.com/removetag/removetag/pkg/adapters/trigger"
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/imapi/imapitest"
+)
+
+// Names the sample events in examples/events use.
+const (
+	exampleToken     = "example-token-change-me-0123456789"
+	exampleS3Bucket  = "removetag-demo"
+	exampleCOSBucket = "removetag-demo-1250000000"
+	exampleFunction  = "removetag"
+)
+
+// invoker is a platform handler: the same the function's main starts.
+type invoker interface {
+	Invoke(ctx context.Context, payload []byte) ([]byte, error)
+}
+
+// invokeCommand runs the function's handler on a trigger event, the way
+// `sam local invoke` does. Without IM credentials it runs against local stand-ins.
+func invokeCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("removetag invoke", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	platform := fs.String("platform", "", "the handler to run: scf or lambda")
+	timeout := fs.Duration("timeout", 30*time.Second, "the invocation's time budget, as the function's timeout")
+	examples := fs.String("examples", "examples", "folder of sample input files the local stand-in bucket holds under incoming/")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: exitInvalid}
+	}
+	if fs.NArg() != 1 || (*platform != "scf" && *platform != "lambda") {
+		return &exitError{code: exitInvalid, msg: "usage: removetag invoke --platform scf|lambda EVENT.json"}
+	}
+	payload, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return &exitError{code: exitInvalid, msg: err.Error()}
+	}
+
+	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(stderr, nil), redact.Secrets(getenv, config.SecretVars()...)))
+	var local *standIns
+	if getenv(config.EnvSDKAppID) == "" && getenv(config.EnvSecretKey) == "" {
+		fmt.Fprint(stderr, standInNote)
+		if local, err = startStandIns(*platform, *examples); err != nil {
+			return err
+		}
+		defer local.close()
+		getenv = local.getenv(getenv)
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return &exitError{code: exitConfig, msg: err.Error()}
+	}
+	svc, err := config.Build(cfg, logger)
+	if err != nil {
+		return &exitError{code: exitConfig, msg: err.Error()}
+	}
+	d := trigger.NewDispatcher(svc, logger, redact.Secrets(getenv, config.SecretVars()...))
+	var h invoker = scf.NewHandler(d)
+	if *platform == "lambda" {
+		h = lambdaadapter.NewHandler(d)
+	}
+	invokeOnce := func(payload []byte) ([]byte, error) {
+		ictx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		return h.Invoke(ictx, payload)
+	}
+	if local != nil {
+		local.deliverTo(func(p []byte) {
+			out, err := invokeOnce(p)
+			fmt.Fprintf(stderr, "continuation: %s %v\n", bytes.TrimSpace(out), errOrNil(err))
+		})
+	}
+
+	out, err := invokeOnce(payload)
+	if local != nil {
+		// Let a continuation chain started by the invocation run to its end.
+		wctx, cancel := context.WithTimeout(ctx, 20**timeout)
+		if werr := local.invokeAPI.WaitIdle(wctx); werr != nil {
+			fmt.Fprintln(stderr, "continuations still running:", werr)
+		}
+		cancel()
+		local.report(stderr)
+	}
+	printJSON(stdout, out)
+	if err != nil {
+		return &exitError{code: exitFailed, msg: "the handler returned an error: " + err.Error()}
+	}
+	return nil
+}
+
+func errOrNil(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "error: " + err.Error()
+}
+
+// printJSON prints the handler's answer indented, or as it is if it is not JSON.
+func printJSON(w io.Writer, b []byte) {
+	var buf bytes.Buffer
+	if json.Indent(&buf, b, "", "  ") != nil {
+		buf.Reset()
+		buf.Write(b)
+	}
+	buf.WriteByte('\n')
+	w.Write(buf.Bytes())
+}
+
+const standInNote = `
+  ┌──────────────────────────────────────────────────────────────────────┐
+  │ NO IM CREDENTIALS: invoking the handler against LOCAL STAND-INS: the │
+  │ IM emulator, an in-memory S3/COS holding examples/ under incoming/,  │
+  │ and an Invoke API looping continuations back into this process.      │
+  └──────────────────────────────────────────────────────────────────────┘
+`
+
+// standIns are the local services an invocation talks to without a cloud account.
+type standIns struct {
+	emu       *imapitest.Server
+	store     *fakestore.Server
+	invokeAPI *invoketest.API
+	deliver   func([]byte)
+	env       map[string]string
+}
+
+func startStandIns(platform, examples string) (*standIns, error) {
+	s := &standIns{emu: imapitest.NewServer(imapitest.Config{}), store: fakestore.New()}
+	fwd := func(p []byte) {
+		if s.deliver != nil {
+			s.deliver(p)
+		}
+	}
+	if platform == "lambda" {
+		s.invokeAPI = invoketest.NewLambdaAPI(fwd)
+	} else {
+		s.invokeAPI = invoketest.NewSCFAPI(fwd)
+	}
+	if err := s.seed(examples); err != nil {
+		s.close()
+		return nil, err
+	}
+	emu := s.emu.Config()
+	s.env = map[string]string{
+		config.EnvSDKAppID:       fmt.Sprint(emu.SDKAppID),
+		config.EnvSecretKey:      emu.Key,
+		config.EnvEndpoint:       s.emu.URL(),
+		config.EnvHTTPToken:      exampleToken,
+		config.EnvBuckets:        "s3://" + exampleS3Bucket + ",cos://" + exampleCOSBucket,
+		config.EnvCOSBucketURL:   s.store.COSBucketURLTemplate(),
+		"TENCENTCLOUD_REGION":    "ap-guangzhou",
+		"TENCENTCLOUD_SECRETID":  "local-secret-id",
+		"TENCENTCLOUD_SECRETKEY": "local-secret-key",
+		"SCF_FUNCTIONNAME":       exampleFunction,
+		config.EnvSCFEndpoint:    s.invokeAPI.URL(),
+	}
+	// The AWS SDK reads its configuration from the process environment.
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL_S3":      s.store.S3Endpoint(),
+		"AWS_ENDPOINT_URL_LAMBDA":  s.invokeAPI.URL(),
+		"AWS_ACCESS_KEY_ID":        "local",
+		"AWS_SECRET_ACCESS_KEY":    "local",
+		"AWS_REGION":               "eu-west-1",
+		"AWS_LAMBDA_FUNCTION_NAME": exampleFunction,
+	} {
+		os.Setenv(k, v)
+		s.env[k] = v
+	}
+	return s, nil
+}
+
+// seed puts every sample input in both buckets under incoming/, and its records'
+// tags (plus one the input does not name) in the emulator.
+func (s *standIns) seed(examples string) error {
+	for _, b := range []string{exampleS3Bucket, exampleCOSBucket} {
+		if err := s.store.CreateBucket(b); err != nil {
+			return err
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(examples, "*.*"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		for _, b := range []string{exampleS3Bucket, exampleCOSBucket} {
+			if err := s.store.PutObject(b, "incoming/"+filepath.Base(f), data); err != nil {
+				return err
+			}
+		}
+		format, _, err := imapi.FormatOf(f)
+		if err != nil {
+			continue
+		}
+		dec, err := imapi.NewDecoder(bytes.NewReader(data), imapi.DecoderOptions{Format: format})
+		if err != nil {
+			continue
+		}
+		for {
+			rec, err := dec.Next()
+			if err != nil {
+				break
+			}
+			s.emu.SetTags(rec.Account, append(append(s.emu.Tags(rec.Account), rec.Tags...), "untouched")...)
+		}
+	}
+	return nil
+}
+
+// getenv overlays the stand-ins' settings on the environment.
+func (s *standIns) getenv(next func(string) string) func(string) string {
+	return func(k string) string {
+		if v, ok := s.env[k]; ok {
+			return v
+		}
+		return next(k)
+	}
+}
+
+func (s *standIns) deliverTo(f func([]byte)) { s.deliver = f }
+
+func (s *standIns) report(w io.Writer) {
+	st := s.emu.Stats()
+	fmt.Fprintf(w, "stand-ins: IM emulator: %d calls, %d tags left; continuations: %d; objects written: %v\n",
+		st.Requests, s.emu.TagCount(), s.invokeAPI.Count(), append(s.store.List(exampleS3Bucket, "removetag/"), s.store.List(exampleCOSBucket, "removetag/")...))
+}
+
+func (s *standIns) close() {
+	s.invokeAPI.Close()
+	s.store.Close()
+	s.emu.Close()
+}
