@@ -159,3 +159,21 @@ func TestInvokeExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestBar(t *testing.T) {
+	tests := []struct {
+		done, total int64
+		want        string
+	}{
+		{0, 100, "[..........]"},
+		{50, 100, "[#####.....]"},
+		{100, 100, "[##########]"},
+		{150, 100, "[##########]"},
+		{3, 0, "[##########]"},
+	}
+	for _, tt := range tests {
+		if got := bar(tt.done, tt.total, 10); got != tt.want {
+			t.Errorf("bar(%d, %d) = %q, want %q", tt.done, tt.total, got, tt.want)
+		}
+	}
+}

@@ -165,7 +165,7 @@ func startProgress(w io.Writer, in *input, c *countingCaller) func() {
 		if speed > 0 && in.records > 0 {
 			eta = (time.Duration(float64(max(in.records-n, 0))/speed) * time.Second).Round(time.Second).String()
 		}
-		return fmt.Sprintf("%s: %d/%d accounts, %d calls, %.0f users/s, ETA %s", in.name, n, in.records, c.calls.Load(), speed, eta)
+		return fmt.Sprintf("%s %s %d/%d accounts, %d calls, %.0f users/s, ETA %s", in.name, bar(n, in.records, 20), n, in.records, c.calls.Load(), speed, eta)
 	}
 	go func() {
 		defer close(finished)
@@ -188,6 +188,15 @@ func startProgress(w io.Writer, in *input, c *countingCaller) func() {
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// bar draws done out of total as a bar of width cells.
+func bar(done, total int64, width int) string {
+	filled := width
+	if total > 0 {
+		filled = int(min(done, total) * int64(width) / total)
+	}
+	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
 }
 
 func printReports(w io.Writer, reports []*fileReport, asJSON bool) {
