@@ -48,6 +48,8 @@ const (
 	DefaultOutputPrefix = "removetag/"
 	DefaultMaxChain     = 1000
 	DefaultMaxBodyBytes = 6 << 20 // the platforms' synchronous payload limit
+	// DefaultMaxInlineRecords is the default Config.MaxInlineRecords.
+	DefaultMaxInlineRecords = 100_000
 	// DefaultSweepAfter is the default Config.SweepAfter: longer than the
 	// longest invocation either platform allows (900 s), so that the sweep never
 	// takes a checkpoint from an invocation that is still running.
@@ -82,6 +84,11 @@ type Config struct {
 	// MaxBodyBytes bounds an HTTP body or direct payload; default 6 MiB. An
 	// inline job may inflate (gzip) to at most twice this.
 	MaxBodyBytes int64
+	// MaxInlineRecords bounds the records of one inline job (an HTTP body, a
+	// direct payload or a timer message); default 100,000. Past it, nothing is
+	// sent: HTTP answers 413, other triggers an invalid result, each saying to
+	// upload the records as a file.
+	MaxInlineRecords int
 	// SweepAfter is how long a checkpoint must have gone without an update
 	// before the timer sweep (or a new upload event) takes its job over; default
 	// 20 minutes. A live chain updates its checkpoint at the start and end of
@@ -189,6 +196,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.MaxInlineRecords <= 0 {
+		cfg.MaxInlineRecords = DefaultMaxInlineRecords
+	}
 	if cfg.SweepAfter <= 0 {
 		cfg.SweepAfter = DefaultSweepAfter
 	}
@@ -211,7 +221,8 @@ func New(cfg Config) (*Service, error) {
 // Statuses: 200 all done (or a file already done); 202 records pending
 // (PendingUserTags), continued, or a file in progress; 400 invalid input
 // (nothing sent; also a file under the output prefix); 401 missing
-// or wrong token; 405 not POST; 413 body too large; 502 IM refused records for
+// or wrong token; 405 not POST; 413 body too large, or more records than
+// Config.MaxInlineRecords (nothing sent); 502 IM refused records for
 // good (or object storage failed: Status "error"); 503 no token configured.
 func (s *Service) HTTP(ctx context.Context, req HTTPRequest) HTTPResponse {
 	return s.serveHTTP(ctx, req)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -53,7 +54,16 @@ func (s *Service) serveHTTP(ctx context.Context, req HTTPRequest) HTTPResponse {
 			res = &Result{Status: StatusError, Source: p.source.Source, Message: "the job could not go on, try again: " + err.Error()}
 		}
 	default:
-		res = s.runInline(ctx, req.Body, "http")
+		recs, err := s.decodeInline(req.Body)
+		if err != nil {
+			res = s.rejectInline(err, "http")
+			if errors.Is(err, ErrTooManyRecords) {
+				res.Status = StatusRefused
+				return answer(http.StatusRequestEntityTooLarge, res)
+			}
+			break
+		}
+		res = s.runRecords(ctx, recs, "http")
 	}
 	return answer(httpStatus(res), res)
 }

@@ -15,13 +15,23 @@ import (
 // a direct payload or a timer message. Invalid input is rejected whole; records
 // not done by ctx's deadline come back in PendingUserTags.
 func (s *Service) runInline(ctx context.Context, body []byte, trigger string) *Result {
-	log := s.cfg.Logger.With("job", "inline", "trigger", trigger)
 	recs, err := s.decodeInline(body)
 	if err != nil {
-		res := rejected(err)
-		log.Info("job rejected", "status", res.Status, "problems", res.ErrorCount)
-		return res
+		return s.rejectInline(err, trigger)
 	}
+	return s.runRecords(ctx, recs, trigger)
+}
+
+// rejectInline is the result of an inline job that could not be decoded, logged.
+func (s *Service) rejectInline(err error, trigger string) *Result {
+	res := rejected(err)
+	s.cfg.Logger.Info("job rejected", "job", "inline", "trigger", trigger, "status", res.Status, "problems", res.ErrorCount)
+	return res
+}
+
+// runRecords runs the decoded records of an inline job.
+func (s *Service) runRecords(ctx context.Context, recs []imapi.Record, trigger string) *Result {
+	log := s.cfg.Logger.With("job", "inline", "trigger", trigger)
 	log.Info("job start", "records", len(recs))
 	src := imapi.NewSliceSource(recs)
 	rep, err := s.cfg.Engine.Run(ctx, src)
@@ -43,9 +53,14 @@ func (s *Service) runInline(ctx context.Context, body []byte, trigger string) *R
 	return res
 }
 
+// ErrTooManyRecords is wrapped by the error of an inline job with more records
+// than Config.MaxInlineRecords.
+var ErrTooManyRecords = errors.New("too many records for one request")
+
 // decodeInline reads a job document in either API form, gzip-compressed or not,
-// like imapi.DecodeJob, but bounds the decompressed size: records are held in
-// memory, and a small compressed body may inflate enormously.
+// like imapi.DecodeJob, but bounds the decompressed size (records are held in
+// memory, and a small compressed body may inflate enormously) and the number of
+// records (Config.MaxInlineRecords; the error wraps ErrTooManyRecords).
 func (s *Service) decodeInline(body []byte) ([]imapi.Record, error) {
 	dec, err := imapi.NewDecoder(bytes.NewReader(body), imapi.DecoderOptions{Format: imapi.FormatJSON, MaxBytes: 2 * s.cfg.MaxBodyBytes})
 	if err != nil {
@@ -58,6 +73,12 @@ func (s *Service) decodeInline(body []byte) ([]imapi.Record, error) {
 		nbad int
 	)
 	for ; ; n++ {
+		if n >= s.cfg.MaxInlineRecords {
+			if _, err := dec.Next(); err == io.EOF {
+				break
+			}
+			return nil, fmt.Errorf("%w: the job has more than %d records; upload them as a file and send {\"Source\":…} instead", ErrTooManyRecords, s.cfg.MaxInlineRecords)
+		}
 		rec, err := dec.Next()
 		if err == io.EOF {
 			break

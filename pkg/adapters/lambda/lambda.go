@@ -93,7 +93,7 @@ func Decode(payload []byte) trigger.Event {
 	case p.Has("requestContext") && p.Has("httpMethod"):
 		return decodeV1(payload)
 	case p.Has("Records"):
-		return decodeS3(payload)
+		return decodeS3(payload, p)
 	case p.String("Event") == "s3:TestEvent":
 		loc := objstore.Location{Scheme: objstore.SchemeS3, Bucket: p.String("Bucket")}
 		return trigger.Event{Trigger: trigger.TriggerUpload, Name: EventS3Test,
@@ -158,7 +158,10 @@ func decodeV1(payload []byte) trigger.Event {
 }
 
 // decodeS3 reads an S3 notification.
-func decodeS3(payload []byte) trigger.Event {
+func decodeS3(payload []byte, p *trigger.Probe) trigger.Event {
+	if n := p.Len("Records"); n > trigger.MaxRecords {
+		return trigger.Unknown(EventS3, fmt.Sprintf("a Records event with %d records, at most %d are read", n, trigger.MaxRecords), payload)
+	}
 	var se events.S3Event
 	if err := json.Unmarshal(payload, &se); err != nil {
 		return trigger.Unknown(EventS3, "a Records event that is not an S3 notification ("+err.Error()+")", payload)
@@ -185,7 +188,7 @@ func decodeS3(payload []byte) trigger.Event {
 		}
 		o := trigger.Object{Location: loc, Region: r.AWSRegion}
 		if !strings.HasPrefix(r.EventName, "ObjectCreated:") {
-			o.Skip = "not an upload: " + r.EventName
+			o.Skip = trigger.Clip("not an upload: "+r.EventName, trigger.MaxReason)
 		}
 		objs = append(objs, o)
 	}

@@ -82,7 +82,7 @@ func Decode(payload []byte) trigger.Event {
 		}
 		return trigger.Event{Trigger: trigger.TriggerTimer, Name: EventTimer, Message: t.Message}
 	case p.Has("Records"):
-		return decodeCOS(payload)
+		return decodeCOS(payload, p)
 	case job.IsContinuation(payload):
 		return trigger.Event{Trigger: trigger.TriggerDirect, Name: EventContinuation, Payload: payload}
 	}
@@ -137,7 +137,10 @@ func Response(r job.HTTPResponse) events.APIGatewayResponse {
 }
 
 // decodeCOS reads a COS notification.
-func decodeCOS(payload []byte) trigger.Event {
+func decodeCOS(payload []byte, p *trigger.Probe) trigger.Event {
+	if n := p.Len("Records"); n > trigger.MaxRecords {
+		return trigger.Unknown(EventCOS, fmt.Sprintf("a Records event with %d records, at most %d are read", n, trigger.MaxRecords), payload)
+	}
 	var ce events.COSEvent
 	if err := json.Unmarshal(payload, &ce); err != nil {
 		return trigger.Unknown(EventCOS, "a Records event that is not a COS notification ("+err.Error()+")", payload)
@@ -166,7 +169,7 @@ func decodeCOS(payload []byte) trigger.Event {
 		}
 		o := trigger.Object{Location: loc, Region: b.Region}
 		if name := r.Event.Name; name != "" && !strings.HasPrefix(name, "cos:ObjectCreated:") {
-			o.Skip = "not an upload: " + name
+			o.Skip = trigger.Clip("not an upload: "+name, trigger.MaxReason)
 		}
 		objs = append(objs, o)
 	}

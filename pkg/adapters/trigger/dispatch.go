@@ -395,16 +395,84 @@ func (p *Probe) Keys() []string {
 	return keys
 }
 
-// Unknown makes the event of a payload the function does not handle: why,
-// then what arrived.
+// Len returns the number of elements of the field's value if it is a JSON
+// array, else -1. It decodes none of them: an adapter can refuse an event with
+// too many records before it allocates anything for them.
+func (p *Probe) Len(name string) int {
+	v := bytes.TrimSpace(p.Fields[name])
+	if len(v) == 0 || v[0] != '[' {
+		return -1
+	}
+	// v is valid JSON (NewProbe checked the payload): count the commas at
+	// depth 1, outside strings.
+	n, depth, inString, escaped, empty := 0, 0, false, false, true
+	for _, c := range v {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+			if depth == 1 {
+				continue
+			}
+		case c == ']' || c == '}':
+			depth--
+		case c == ',' && depth == 1:
+			n++
+		}
+		if depth >= 1 && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			empty = false
+		}
+	}
+	if empty {
+		return 0
+	}
+	return n + 1
+}
+
+// MaxRecords bounds the records of an upload event: the platforms send one
+// object per notification, and decoding an event of thousands of (empty)
+// records would take hundreds of times its size in memory.
+const MaxRecords = 100
+
+// MaxReason bounds the reason of an unknown event (see [Unknown]) and other
+// strings taken from a payload into an Event, such as Object.Skip.
+const MaxReason = 1 << 10
+
+// Unknown makes the event of a payload the function does not handle: why
+// (clipped to MaxReason bytes), then what arrived.
 func Unknown(name, why string, payload []byte) Event {
-	return Event{Trigger: TriggerUnknown, Name: name, Problem: why + ": " + Describe(payload)}
+	return Event{Trigger: TriggerUnknown, Name: name, Problem: Clip(why, MaxReason) + ": " + Describe(payload)}
+}
+
+// Clip returns s cut to at most n bytes, at a character boundary, with "…"
+// added when it was cut: strings from a payload go into events, logs and
+// answers, and must stay small whatever arrives.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // Describe says what a payload is, for errors: its size, its first bytes and,
 // for a JSON object, its top-level keys.
 func Describe(payload []byte) string {
-	const head, maxKeys = 80, 20
+	const head, maxKeys, maxKeyBytes = 80, 20, 40
 	if len(bytes.TrimSpace(payload)) == 0 {
 		return fmt.Sprintf("%d bytes, nothing but white space", len(payload))
 	}
@@ -424,6 +492,9 @@ func Describe(payload []byte) string {
 		keys := (&Probe{Fields: fields}).Keys()
 		if len(keys) > maxKeys {
 			keys = append(keys[:maxKeys], fmt.Sprintf("… %d more", len(keys)-maxKeys))
+		}
+		for i, k := range keys {
+			keys[i] = Clip(k, maxKeyBytes)
 		}
 		s += fmt.Sprintf(", keys [%s]", strings.Join(keys, " "))
 	}

@@ -1,0 +1,156 @@
+// Package triggertest checks what the platform adapters' decoders promise
+// about any payload, for their fuzz targets and tests.
+package triggertest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/removetag/removetag/pkg/adapters/trigger"
+)
+
+// MaxProblemBytes bounds an unknown event's Problem, whatever the payload:
+// the reason, clipped, and a description of the payload (its size, its first
+// bytes and up to 20 clipped keys).
+const MaxProblemBytes = 4 << 10
+
+// AllocFactor and AllocSlack bound the memory a decoder may allocate for one
+// payload: AllocFactor times its size, plus AllocSlack.
+const (
+	AllocFactor = 64
+	AllocSlack  = 256 << 10
+)
+
+// CheckEvent reports how ev, decoded from payload, breaks the decoders'
+// promises: its Trigger is a known kind, with the fields of that kind; an
+// unknown event's Problem describes the payload (its size in bytes) within
+// MaxProblemBytes; and nothing it holds is more than a few times the
+// payload's size.
+func CheckEvent(payload []byte, ev trigger.Event) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if ev.Name == "" {
+		bad("event of trigger %q has no name", ev.Trigger)
+	}
+	// JSON decoding may turn one invalid byte into U+FFFD (3 bytes).
+	limit := 3*len(payload) + 64
+	switch ev.Trigger {
+	case trigger.TriggerUnknown:
+		if want := fmt.Sprintf("%d bytes", len(payload)); !strings.Contains(ev.Problem, want) {
+			bad("unknown event's problem %.200q does not say the payload's size (%s)", ev.Problem, want)
+		}
+		if len(ev.Problem) > MaxProblemBytes {
+			bad("unknown event's problem is %d bytes (limit %d): %.200q", len(ev.Problem), MaxProblemBytes, ev.Problem)
+		}
+	case trigger.TriggerHTTP:
+		if n := len(ev.HTTP.Body) + len(ev.HTTP.Method); n > limit {
+			bad("HTTP event holds %d bytes from a %d-byte payload", n, len(payload))
+		}
+	case trigger.TriggerTimer:
+		if len(ev.Message) > limit {
+			bad("timer message is %d bytes from a %d-byte payload", len(ev.Message), len(payload))
+		}
+	case trigger.TriggerUpload:
+		if len(ev.Objects) == 0 {
+			bad("upload event without objects")
+		}
+		size := 0
+		for i, o := range ev.Objects {
+			if o.Skip == "" && o.Location.Bucket == "" {
+				bad("Objects[%d] %+v has no bucket", i, o)
+			}
+			if o.Skip == "" && o.Location.Key == "" {
+				bad("Objects[%d] %+v has no key and is not skipped", i, o)
+			}
+			if len(o.Skip) > MaxProblemBytes {
+				bad("Objects[%d] Skip is %d bytes (limit %d)", i, len(o.Skip), MaxProblemBytes)
+			}
+			size += len(o.Location.Bucket) + len(o.Location.Key) + len(o.Region)
+		}
+		if size > limit {
+			bad("upload event holds %d bytes from a %d-byte payload", size, len(payload))
+		}
+	case trigger.TriggerDirect:
+		if string(ev.Payload) != string(payload) {
+			bad("direct event's payload differs from the invocation's")
+		}
+	default:
+		bad("unknown trigger %q (event %q)", ev.Trigger, ev.Name)
+	}
+	if ev.Trigger != trigger.TriggerUnknown && ev.Problem != "" {
+		bad("%s event has a problem: %.200q", ev.Trigger, ev.Problem)
+	}
+	return errors.Join(errs...)
+}
+
+// Allocated returns the bytes allocated while f ran. Other goroutines'
+// allocations count too: use it where nothing else runs.
+func Allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// CheckAlloc reports an error if allocated bytes exceed the bound for a
+// payload of n bytes (AllocFactor·n + AllocSlack).
+func CheckAlloc(n int, allocated uint64) error {
+	if limit := uint64(AllocFactor*n + AllocSlack); allocated > limit {
+		return fmt.Errorf("decoding a %d-byte payload allocated %d bytes (limit %d)", n, allocated, limit)
+	}
+	return nil
+}
+
+// Seeds returns the sample events (the files matching pattern, relative to
+// the calling test's directory) and hostile payloads: not JSON, not an
+// object, deep nesting, huge keys and values, many records, bad base64,
+// invalid UTF-8.
+func Seeds(pattern string) ([][]byte, error) {
+	files, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("sample events %s: %w", pattern, err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("sample events %s: no file", pattern)
+	}
+	var seeds [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("sample event: %w", err)
+		}
+		seeds = append(seeds, b)
+	}
+	long := strings.Repeat("x", 5000)
+	for _, s := range []string{
+		"", " ", "null", "[]", "42", `"text"`, "{", "\xff\xfe{}", "{}",
+		strings.Repeat("[", 10000) + strings.Repeat("]", 10000),
+		`{"a":` + strings.Repeat(`{"a":`, 3000) + "1" + strings.Repeat("}", 3001),
+		`{"` + long + `":1,"Records":1}`,
+		`{"Records":` + strings.Repeat("1", 3000) + `}`,
+		`{"Records":[` + strings.Repeat("{},", 2000) + `{}]}`,
+		`{"Records":[]}`, `{"Records":[null]}`, `{"Records":{"x":1}}`,
+		`{"Type":"Timer","Message":"` + long + `"}`, `{"Type":"Timer","Message":3}`,
+		`{"httpMethod":"POST","requestContext":{},"body":"!!!","isBase64Encoded":true}`,
+		`{"httpMethod":"POST","requestContext":{},"body":"e30=","isBase64Encoded":true,"headers":{"endpoint-timeout":"99999999999999999999"}}`,
+		`{"httpMethod":["x"],"requestContext":1,"body":1}`,
+		`{"version":"2.0","requestContext":{"http":{"method":"POST"}},"body":"\u0000\udfff","isBase64Encoded":false}`,
+		`{"version":"2.0","requestContext":{"http":1}}`,
+		`{"Event":"s3:TestEvent","Bucket":""}`,
+		`{"detail-type":"` + long + `","source":"` + long + `"}`,
+		`{"Records":[{"eventSource":"` + long + `","s3":{"bucket":{"name":"b"}}}]}`,
+		`{"Records":[{"eventSource":"aws:s3","eventName":"` + long + `","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}`,
+		`{"Records":[{"eventSource":"aws:s3","s3":{"bucket":{"name":"b/../c"},"object":{"key":"%zz"}}}]}`,
+		`{"Records":[{"cos":{"cosBucket":{"name":"b","appid":"1"},"cosObject":{"key":"/1/b/%zz` + long + `"}},"event":{"eventName":"` + long + `"}}]}`,
+		`{"removetag":"continue","Source":"s3://b/k","Chain":-1}`,
+		`{"To_Account":["\xff"],"Tags":["\u0000"]}`,
+	} {
+		seeds = append(seeds, []byte(s))
+	}
+	return seeds, nil
+}
