@@ -2,6 +2,7 @@ package imapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -191,4 +192,29 @@ func describeResult(rec Record, p *Problem, pos Position) string {
 		P    *Problem `json:",omitempty"`
 	}{rec, pos, pos.Line, p})
 	return string(b)
+}
+
+// FuzzDecodeGzip feeds each format gzip streams: well-formed ones of fuzzed
+// content, and fuzzed bytes behind a gzip magic number (truncated and corrupt
+// streams). A decoder must fail cleanly, never panic or return an invalid record.
+func FuzzDecodeGzip(f *testing.F) {
+	for _, seed := range []string{"u1,a\nu2,b\n", `{"To_Account":"u1","Tags":["a"]}`, `{"UserTags":[]}`, ""} {
+		f.Add([]byte(seed), true)
+		f.Add([]byte(seed), false)
+	}
+	f.Add([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 3, 0}, false)
+	f.Fuzz(func(t *testing.T, data []byte, wrap bool) {
+		if wrap {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			zw.Write(data)
+			zw.Close()
+			data = buf.Bytes()
+		} else {
+			data = append([]byte{0x1f, 0x8b}, data...)
+		}
+		for _, format := range []Format{FormatCSV, FormatJSONL, FormatJSON} {
+			fuzzDecode(t, data, format)
+		}
+	})
 }
