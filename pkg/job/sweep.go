@@ -13,6 +13,22 @@ import (
 // minSweepLink is the least time left for which the sweep starts on another file.
 const minSweepLink = 250 * time.Millisecond
 
+// enoughFor reports whether the time left before ctx's deadline is worth
+// starting another file on: after the first, a file needs at least a third of
+// the sweep's budget, or it would get a few milliseconds, make no call and count
+// as an idle invocation; it waits for the next sweep instead.
+func enoughFor(ctx context.Context, budget time.Duration, first bool) bool {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return true
+	}
+	need := minSweepLink
+	if !first {
+		need = max(need, budget/3)
+	}
+	return time.Until(deadline) >= need
+}
+
 // sweep continues, one after another within the budget, the file jobs whose
 // checkpoints in the configured buckets went without an update for
 // SweepAfter: their chain was lost (a self-invocation that never came, an
@@ -27,6 +43,10 @@ func (s *Service) sweep(ctx context.Context) (*Result, error) {
 		return res, nil
 	}
 	log.Info("sweep start", "buckets", len(s.cfg.Buckets))
+	var budget time.Duration
+	if deadline, ok := ctx.Deadline(); ok {
+		budget = time.Until(deadline)
+	}
 	var (
 		errs                []error
 		found, alive, later int
@@ -48,7 +68,7 @@ func (s *Service) sweep(ctx context.Context) (*Result, error) {
 				continue
 			}
 			found++
-			if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < minSweepLink {
+			if !enoughFor(ctx, budget, len(res.Jobs) == 0) {
 				later++
 				continue
 			}
