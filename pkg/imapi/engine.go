@@ -570,29 +570,26 @@ func (r *run) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// slowDown lowers the rate after a rate-limit answer: by a tenth after an isolated
-// one (a moment's overlap with another job, or jitter), by half when they keep
-// coming within the SlowDown period (the quota is shared for real). It cuts at most
-// once per half period, so the answers of calls already in flight do not count
-// twice, and never below a tenth of the configured rate.
+// slowDown reacts to a rate-limit answer. An isolated one (none in the SlowDown
+// period before it: arrival jitter, a moment's overlap with another job) only
+// opens a slow-down period: the call is retried at the same rate. Answers that
+// keep coming within the period mean the quota is shared for real: the rate is
+// halved, at most once per half period (so the answers of calls already in flight
+// do not count twice), and never below a tenth of the configured rate.
 func (e *Engine) slowDown(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()
 	sustained := now.Before(e.slowUntil)
 	e.slowUntil = now.Add(e.cfg.SlowDown)
-	if now.Sub(e.lastCut) < e.cfg.SlowDown/2 {
+	if !sustained || now.Sub(e.lastCut) < e.cfg.SlowDown/2 {
 		return
 	}
 	e.lastCut = now
 	e.cuts.Add(1)
-	factor := rate.Limit(0.9)
-	if sustained {
-		factor = 0.5
-	}
 	floor := rate.Limit(e.cfg.Rate / 10)
-	e.limiter.SetLimitAt(now, max(e.limiter.Limit()*factor, floor))
-	e.cfg.Logger.WarnContext(ctx, "rate-limit answer: slowing down", "calls_per_second", float64(e.limiter.Limit()), "for", e.cfg.SlowDown.String())
+	e.limiter.SetLimitAt(now, max(e.limiter.Limit()/2, floor))
+	e.cfg.Logger.WarnContext(ctx, "rate-limit answers: slowing down", "calls_per_second", float64(e.limiter.Limit()), "for", e.cfg.SlowDown.String())
 }
 
 // recover raises a lowered rate step by step once the slow-down period is over.

@@ -154,17 +154,21 @@ func TestSignerConcurrentUse(t *testing.T) {
 func TestEngineSlowsDownAndRecovers(t *testing.T) {
 	e := NewEngine(nil, EngineConfig{Rate: 100, SlowDown: 40 * time.Millisecond})
 	e.slowDown(context.Background())
-	if got := e.limiter.Limit(); got != 90 {
-		t.Fatalf("limit after an isolated rate-limit answer = %v, want 90", got)
+	if got := e.limiter.Limit(); got != 100 {
+		t.Fatalf("limit after an isolated rate-limit answer = %v, want 100 (retry at the same rate)", got)
+	}
+	e.slowDown(context.Background()) // a second one within the period: the quota is shared
+	if got := e.limiter.Limit(); got != 50 {
+		t.Fatalf("limit after sustained rate-limit answers = %v, want 50", got)
 	}
 	e.slowDown(context.Background()) // within the cool-down: no second cut
-	if got := e.limiter.Limit(); got != 90 {
-		t.Fatalf("limit after a second answer within the cool-down = %v, want 90", got)
+	if got := e.limiter.Limit(); got != 50 {
+		t.Fatalf("limit after another answer within the cool-down = %v, want 50", got)
 	}
 	time.Sleep(25 * time.Millisecond) // past the cool-down, within the slow-down period
 	e.slowDown(context.Background())
-	if got := e.limiter.Limit(); got != 45 {
-		t.Fatalf("limit after sustained rate-limit answers = %v, want 45", got)
+	if got := e.limiter.Limit(); got != 25 {
+		t.Fatalf("limit after more rate-limit answers = %v, want 25", got)
 	}
 	lowered := e.limiter.Limit()
 	for range 50 {
