@@ -1,64 +1,13 @@
 package scf
 
 import (
-	"strings"
 	"testing"
 
-	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/adapters/trigger/triggertest"
 )
 
-// FuzzDecode checks that Decode never panics, makes a known kind of event or
-// an unknown one that describes the payload, and allocates no more than a
-// bounded multiple of the payload's size. Seeds: every sample event, hostile
-// payloads, and the crashers kept in testdata/fuzz/FuzzDecode.
-func FuzzDecode(f *testing.F) {
-	seeds, err := triggertest.Seeds("../../../examples/events/*.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, s := range seeds {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		var ev trigger.Event
-		n := triggertest.Allocated(func() { ev = Decode(payload) })
-		if err := triggertest.CheckEvent(payload, ev); err != nil {
-			t.Errorf("Decode(%.200q): %v", payload, err)
-		}
-		if err := triggertest.CheckAlloc(len(payload), n); err != nil {
-			t.Error(err)
-		}
-	})
-}
+// FuzzDecode holds Decode to the promises of triggertest.Fuzz.
+func FuzzDecode(f *testing.F) { triggertest.Fuzz(f, "../../../examples/events/*.json", Decode) }
 
-// TestDecodeBounds checks the bounds on hostile events: an upload event of
-// many records is refused before its records are decoded, and long strings
-// from the payload are clipped in the event.
-func TestDecodeBounds(t *testing.T) {
-	long := strings.Repeat("x", 100_000)
-	tests := []struct {
-		name    string
-		payload string
-		problem string
-	}{
-		{"many records", `{"Records":[` + strings.Repeat("{},", 100_000) + `{}]}`, "100001 records, at most 100"},
-		{"long key", `{"` + long + `":1,"Records":7}`, "Records"},
-		{"long records error", `{"Records":` + strings.Repeat("9", 100_000) + `}`, "Records"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var ev trigger.Event
-			n := triggertest.Allocated(func() { ev = Decode([]byte(tt.payload)) })
-			if ev.Trigger != trigger.TriggerUnknown || !strings.Contains(ev.Problem, tt.problem) {
-				t.Errorf("event %s %q, want unknown with %q", ev.Trigger, trigger.Clip(ev.Problem, 300), tt.problem)
-			}
-			if err := triggertest.CheckEvent([]byte(tt.payload), ev); err != nil {
-				t.Error(err)
-			}
-			if err := triggertest.CheckAlloc(len(tt.payload), n); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-}
+// TestDecodeBounds holds Decode to the bounds of triggertest.TestBounds.
+func TestDecodeBounds(t *testing.T) { triggertest.TestBounds(t, Decode) }
