@@ -210,29 +210,21 @@ func (s *standIns) seed(examples string) error {
 		if err != nil {
 			continue
 		}
-		dec, err := imapi.NewDecoder(bytes.NewReader(data), imapi.DecoderOptions{Format: format})
-		if err != nil {
-			continue
-		}
-		for {
-			rec, err := dec.Next()
-			if err != nil {
-				break
-			}
-			s.emu.SetTags(rec.Account, append(append(s.emu.Tags(rec.Account), rec.Tags...), "untouched")...)
+		if dec, err := imapi.NewDecoder(bytes.NewReader(data), imapi.DecoderOptions{Format: format}); err == nil {
+			seedEmulator(s.emu, dec)
 		}
 	}
 	return nil
 }
 
-// getenv overlays the stand-ins' settings on the environment.
+// getenv overlays the stand-ins' settings, the emulator's among them, on the environment.
 func (s *standIns) getenv(next func(string) string) func(string) string {
-	return func(k string) string {
+	return emulatorEnv(s.emu, func(k string) string {
 		if v, ok := s.env[k]; ok {
 			return v
 		}
 		return next(k)
-	}
+	})
 }
 
 func (s *standIns) deliverTo(f func([]byte)) { s.deliver = f }

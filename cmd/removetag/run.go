@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -223,18 +222,6 @@ func printReports(w io.Writer, reports []*fileReport, asJSON bool) {
 			fmt.Fprintf(w, "  resume from record %d (line %d)\n", r.Resume.Record+1, r.Resume.Line)
 		}
 	}
-}
-
-// parseRate reads IM_RATE_LIMIT.
-func parseRate(s string) (float64, error) {
-	if s == "" {
-		return imapi.MaxCallsPerSecond, nil
-	}
-	r, err := strconv.ParseFloat(s, 64)
-	if err != nil || r <= 0 || r > imapi.MaxCallsPerSecond {
-		return 0, fmt.Errorf("IM_RATE_LIMIT=%q: want a number of calls per second in (0, %d]", s, imapi.MaxCallsPerSecond)
-	}
-	return r, nil
 }
 
 // emulatorNote is printed when no credentials are configured.

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync/atomic"
 
+	"github.com/removetag/removetag/pkg/adapters/config"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 )
@@ -30,79 +30,74 @@ func (t *target) start() *target {
 }
 
 func newTarget(getenv func(string) string, o options, inputs []*input, stderr io.Writer) (*target, error) {
-	rate, err := parseRate(getenv("IM_RATE_LIMIT"))
-	if err != nil {
-		return nil, &exitError{code: exitConfig, msg: err.Error()}
-	}
-	if o.rate > 0 {
-		rate = min(o.rate, imapi.MaxCallsPerSecond)
-	}
 	if o.dryRun {
 		return (&target{caller: &dryRunCaller{w: stderr}, rate: 1e6}).start(), nil
 	}
-	appID, key := getenv("IM_SDKAPPID"), getenv("IM_SECRET_KEY")
-	if appID == "" && key == "" {
-		return newEmulatorTarget(rate, inputs, stderr)
-	}
-	cfg, err := clientConfig(getenv)
-	if err != nil {
-		return nil, &exitError{code: exitConfig, msg: err.Error()}
-	}
-	client, err := imapi.NewClient(cfg)
-	if err != nil {
-		return nil, &exitError{code: exitConfig, msg: err.Error()}
-	}
-	return (&target{caller: client, rate: rate}).start(), nil
-}
-
-// clientConfig reads the IM_* variables; errors name the variable, never a secret's value.
-func clientConfig(getenv func(string) string) (imapi.Config, error) {
-	var problems []string
-	appID, err := strconv.Atoi(getenv("IM_SDKAPPID"))
-	if err != nil || appID <= 0 {
-		problems = append(problems, fmt.Sprintf("IM_SDKAPPID=%q is not a positive number", getenv("IM_SDKAPPID")))
-	}
-	if getenv("IM_SECRET_KEY") == "" {
-		problems = append(problems, "IM_SECRET_KEY is not set")
-	}
-	region, err := imapi.ParseRegion(getenv("IM_REGION"))
-	if err != nil {
-		problems = append(problems, "IM_REGION: "+err.Error())
-	}
-	if len(problems) > 0 {
-		return imapi.Config{}, fmt.Errorf("configuration: %s", strings.Join(problems, "; "))
-	}
-	return imapi.Config{SDKAppID: appID, SecretKey: getenv("IM_SECRET_KEY"), Admin: getenv("IM_ADMIN"), Region: region, BaseURL: getenv("IM_ENDPOINT")}, nil
-}
-
-// newEmulatorTarget starts the built-in emulator and seeds it with every input
-// record's tags plus one tag the input does not name, so the run visibly removes
-// exactly what it should.
-func newEmulatorTarget(rate float64, inputs []*input, stderr io.Writer) (*target, error) {
-	fmt.Fprint(stderr, emulatorNote)
-	emu := imapitest.NewServer(imapitest.Config{})
-	for _, in := range inputs {
-		dec, err := in.decoder()
-		if err != nil {
-			emu.Close()
-			return nil, err
-		}
-		for {
-			rec, err := dec.Next()
+	t := &target{}
+	if getenv(config.EnvSDKAppID) == "" && getenv(config.EnvSecretKey) == "" {
+		// No credentials: the built-in emulator stands in for the service, and the
+		// environment points at it.
+		fmt.Fprint(stderr, emulatorNote)
+		t.emu = imapitest.NewServer(imapitest.Config{})
+		for _, in := range inputs {
+			dec, err := in.decoder()
 			if err != nil {
-				break
+				t.close()
+				return nil, err
 			}
-			emu.SetTags(rec.Account, append(append(emu.Tags(rec.Account), rec.Tags...), "untouched")...)
+			seedEmulator(t.emu, dec)
 		}
+		fmt.Fprintf(stderr, "emulator %s: before: %d tags\n", t.emu.URL(), t.emu.TagCount())
+		getenv = emulatorEnv(t.emu, getenv)
 	}
-	fmt.Fprintf(stderr, "emulator %s: before: %d tags\n", emu.URL(), emu.TagCount())
-	cfg := emu.Config()
-	client, err := imapi.NewClient(imapi.Config{SDKAppID: cfg.SDKAppID, SecretKey: cfg.Key, Admin: cfg.Admin, BaseURL: emu.URL()})
+	// The function's own configuration reader: the same variables, the same checks.
+	cfg, err := config.Load(getenv)
 	if err != nil {
-		emu.Close()
-		return nil, err
+		t.close()
+		return nil, &exitError{code: exitConfig, msg: err.Error()}
 	}
-	return (&target{caller: client, rate: rate, emu: emu}).start(), nil
+	client, err := imapi.NewClient(imapi.Config{SDKAppID: cfg.SDKAppID, SecretKey: cfg.SecretKey, Admin: cfg.Admin, Region: cfg.Region, BaseURL: cfg.Endpoint})
+	if err != nil {
+		t.close()
+		return nil, &exitError{code: exitConfig, msg: err.Error()}
+	}
+	t.caller, t.rate = client, cfg.RateLimit
+	if o.rate > 0 {
+		t.rate = min(o.rate, imapi.MaxCallsPerSecond)
+	}
+	return t.start(), nil
+}
+
+// emulatorEnv overlays the emulator's credentials and address on getenv.
+func emulatorEnv(emu *imapitest.Server, getenv func(string) string) func(string) string {
+	c := emu.Config()
+	env := map[string]string{
+		config.EnvSDKAppID:  fmt.Sprint(c.SDKAppID),
+		config.EnvSecretKey: c.Key,
+		config.EnvAdmin:     c.Admin,
+		config.EnvEndpoint:  emu.URL(),
+	}
+	return func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+}
+
+// seedEmulator gives every account of src its records' tags plus one tag the input
+// does not name, so that a run visibly removes exactly what it should.
+func seedEmulator(emu *imapitest.Server, src imapi.Source) {
+	for {
+		rec, err := src.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil && rec.Account == "" {
+			continue
+		}
+		emu.SetTags(rec.Account, append(append(emu.Tags(rec.Account), rec.Tags...), "untouched")...)
+	}
 }
 
 // after reports the emulator's store after the run.
