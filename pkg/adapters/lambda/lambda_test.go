@@ -1,17 +1,14 @@
 package lambdaadapter
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
-	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/adapters/trigger/triggertest"
 )
 
 // Events as Lambda delivers them (shapes from aws-lambda-go's testdata).
@@ -104,78 +101,28 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-type fakeService struct{ calls []string }
-
-func (f *fakeService) HTTP(_ context.Context, req job.HTTPRequest) job.HTTPResponse {
-	f.calls = append(f.calls, "http "+req.Method)
-	return job.HTTPResponse{StatusCode: http.StatusOK, Body: []byte(`{"Status":"done"}`)}
-}
-
-func (f *fakeService) Direct(_ context.Context, p []byte) (*job.Result, error) {
-	f.calls = append(f.calls, "direct "+string(p))
-	return &job.Result{Status: job.StatusDone}, nil
-}
-
-func (f *fakeService) Timer(_ context.Context, m string) (*job.Result, error) {
-	f.calls = append(f.calls, "timer "+m)
-	return &job.Result{Status: job.StatusSwept}, nil
-}
-
-func (f *fakeService) ObjectCreated(_ context.Context, loc objstore.Location, region string) (*job.Result, error) {
-	f.calls = append(f.calls, "object "+loc.String())
-	return &job.Result{Status: job.StatusDone}, nil
+// invokeCase is a triggertest.InvokeCase written without field names.
+type invokeCase struct {
+	Name, Payload, WantCall string
+	WantKeys                []string
+	WantInAnswer            string
 }
 
 func TestInvoke(t *testing.T) {
 	v2Keys := []string{"body", "cookies", "headers", "multiValueHeaders", "statusCode"}
 	v1Keys := []string{"body", "headers", "multiValueHeaders", "statusCode"}
-	tests := []struct {
-		name      string
-		payload   string
-		wantCall  string
-		wantKeys  []string
-		wantInAns string
-	}{
+	tests := []invokeCase{
 		{"http api", httpAPIEvent, "http POST", v2Keys, `"statusCode":200`},
 		{"function url", urlEvent, "http PUT", v2Keys, `"statusCode":200`},
 		{"rest api", restEvent, "http POST", v1Keys, `"statusCode":200`},
 		{"unreadable http api request: 400", `{"version":"2.0","requestContext":{"http":{"method":"POST"}},"body":"!!","isBase64Encoded":true}`,
 			"", v2Keys, `"statusCode":400`},
-		{"s3", s3Event, "object s3://inbox/incoming/a b+中.csv", nil, `"Status":"done"`},
+		{"s3", s3Event, "object s3://inbox/incoming/a b+中.csv us-east-1", nil, `"Status":"done"`},
 		{"schedule", scheduleEvent, "timer ", nil, `"Status":"swept"`},
 		{"direct", `{"To_Account":["a"],"Tags":["x"]}`, `direct {"To_Account":["a"],"Tags":["x"]}`, nil, `"Status":"done"`},
 		{"unknown", `[]`, "", nil, `"Status":"invalid"`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			svc := &fakeService{}
-			out, err := NewHandler(trigger.NewDispatcher(svc, nil, nil)).Invoke(context.Background(), []byte(tt.payload))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tt.wantCall == "" && len(svc.calls) != 0 || tt.wantCall != "" && (len(svc.calls) != 1 || svc.calls[0] != tt.wantCall) {
-				t.Errorf("calls %q, want %q", svc.calls, tt.wantCall)
-			}
-			if !strings.Contains(string(out), tt.wantInAns) {
-				t.Errorf("answer %s lacks %s", out, tt.wantInAns)
-			}
-			if tt.wantKeys != nil {
-				var m map[string]json.RawMessage
-				if err := json.Unmarshal(out, &m); err != nil {
-					t.Fatal(err)
-				}
-				keys := make([]string, 0, len(m))
-				for k := range m {
-					keys = append(keys, k)
-				}
-				slices.Sort(keys)
-				if fmt.Sprint(keys) != fmt.Sprint(tt.wantKeys) {
-					t.Errorf("answer keys %v, want %v", keys, tt.wantKeys)
-				}
-				if !strings.Contains(string(m["headers"]), `"Content-Type":"application/json"`) {
-					t.Errorf("headers %s", m["headers"])
-				}
-			}
-		})
+		triggertest.RunInvoke(t, triggertest.InvokeCase(tt), http.StatusOK, func(d *trigger.Dispatcher) triggertest.Invoker { return NewHandler(d) })
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
-	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/adapters/trigger/triggertest"
 )
 
 // Events as SCF sends them (from scf-go-lib's tests and Tencent's documentation).
@@ -124,37 +123,15 @@ func TestObjectKey(t *testing.T) {
 	}
 }
 
-// fakeService answers every call with a done result and records it.
-type fakeService struct{ calls []string }
-
-func (f *fakeService) HTTP(_ context.Context, req job.HTTPRequest) job.HTTPResponse {
-	f.calls = append(f.calls, "http "+req.Method)
-	return job.HTTPResponse{StatusCode: http.StatusAccepted, Headers: map[string]string{"X-Test": "1"}, Body: []byte(`{"Status":"pending"}`)}
-}
-
-func (f *fakeService) Direct(_ context.Context, p []byte) (*job.Result, error) {
-	f.calls = append(f.calls, "direct "+string(p))
-	return &job.Result{Status: job.StatusDone}, nil
-}
-
-func (f *fakeService) Timer(_ context.Context, m string) (*job.Result, error) {
-	f.calls = append(f.calls, "timer "+m)
-	return &job.Result{Status: job.StatusSwept}, nil
-}
-
-func (f *fakeService) ObjectCreated(_ context.Context, loc objstore.Location, region string) (*job.Result, error) {
-	f.calls = append(f.calls, "object "+loc.String()+" "+region)
-	return &job.Result{Status: job.StatusDone, Source: loc.String()}, nil
+// invokeCase is a triggertest.InvokeCase written without field names.
+type invokeCase struct {
+	Name, Payload, WantCall string
+	WantKeys                []string
+	WantInAnswer            string
 }
 
 func TestInvoke(t *testing.T) {
-	tests := []struct {
-		name      string
-		payload   string
-		wantCall  string
-		wantKeys  []string // of the answer
-		wantInAns string
-	}{
+	tests := []invokeCase{
 		{"api gateway: the integrated response", gatewayEvent, "http POST",
 			[]string{"body", "headers", "isBase64Encoded", "statusCode"}, `"statusCode":202`},
 		{"unreadable gateway request: 400 in the gateway's shape", `{"httpMethod":5,"requestContext":{}}`, "",
@@ -165,39 +142,7 @@ func TestInvoke(t *testing.T) {
 		{"not JSON", "\x00\x01binary", "", nil, `"Status":"invalid"`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			svc := &fakeService{}
-			h := NewHandler(trigger.NewDispatcher(svc, nil, nil))
-			out, err := h.Invoke(context.Background(), []byte(tt.payload))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tt.wantCall == "" && len(svc.calls) != 0 || tt.wantCall != "" && (len(svc.calls) != 1 || svc.calls[0] != tt.wantCall) {
-				t.Errorf("calls %q, want %q", svc.calls, tt.wantCall)
-			}
-			if !strings.Contains(string(out), tt.wantInAns) {
-				t.Errorf("answer %s lacks %s", out, tt.wantInAns)
-			}
-			if tt.wantKeys != nil {
-				var m map[string]json.RawMessage
-				if err := json.Unmarshal(out, &m); err != nil {
-					t.Fatal(err)
-				}
-				keys := make([]string, 0, len(m))
-				for k := range m {
-					keys = append(keys, k)
-				}
-				slices.Sort(keys)
-				if fmt.Sprint(keys) != fmt.Sprint(tt.wantKeys) {
-					t.Errorf("answer keys %v, want exactly %v", keys, tt.wantKeys)
-				}
-				var r struct{ Headers map[string]string }
-				_ = json.Unmarshal(out, &r)
-				if r.Headers["Content-Type"] != "application/json" {
-					t.Errorf("headers %v", r.Headers)
-				}
-			}
-		})
+		triggertest.RunInvoke(t, triggertest.InvokeCase(tt), http.StatusAccepted, func(d *trigger.Dispatcher) triggertest.Invoker { return NewHandler(d) })
 	}
 }
 
