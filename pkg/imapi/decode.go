@@ -97,14 +97,15 @@ type DecoderOptions struct {
 	// Start is where the reader starts, to resume an input part of which was done:
 	// the Position (as returned by Pos or Resume) of the record at which r starts.
 	// Positions then continue from it: Record, Line (0 means 1) and Offset, which
-	// must be the byte offset at which r starts. Only CSV and JSON Lines read
-	// without compression can start elsewhere than at the beginning (the zero value);
-	// resume the others with SkipRecords. A CSV header row is only looked for when
-	// Start.Line is at most 1.
+	// must be the byte offset at which r starts. Any format read without
+	// compression can start elsewhere than at the beginning (the zero value); a
+	// JSON document needs the position's JSON context for it. Resume gzip input
+	// with SkipRecords. A CSV header row is only looked for when Start.Line is at
+	// most 1.
 	Start Position
 	// SkipRecords is how many records to read and discard before the first record
 	// Next returns (invalid ones included), to resume where byte offsets cannot be
-	// used (gzip input, JSON documents). The records returned keep their numbering.
+	// used (gzip input). The records returned keep their numbering.
 	SkipRecords int64
 }
 
@@ -186,9 +187,11 @@ func (o DecoderOptions) normalize() (DecoderOptions, error) {
 		return o, fmt.Errorf("imapi: decoder: SkipRecords is negative (%d)", o.SkipRecords)
 	case o.Start.Record < 0 || o.Start.Line < 0:
 		return o, fmt.Errorf("imapi: decoder: Start %+v is not a position", o.Start)
-	case o.Format == FormatJSON && !o.atBeginning():
-		return o, fmt.Errorf("imapi: decoder: JSON documents are read from their start (Start %+v): resume with SkipRecords", o.Start)
-	case o.Format != FormatJSON && o.Start.Offset < 0:
+	case o.Format == FormatJSON && !o.atBeginning() && (o.Start.JSON == nil || o.Start.Offset <= 0):
+		return o, fmt.Errorf("imapi: decoder: Start %+v is not a place inside a JSON document's array of records: resume with SkipRecords", o.Start)
+	case o.Format == FormatJSON && o.Start.JSON != nil && !validJSONContext(o.Start.JSON):
+		return o, fmt.Errorf("imapi: decoder: Start has an unknown JSON context (array %q)", o.Start.JSON.Array)
+	case !o.atBeginning() && o.Start.Offset < 0:
 		return o, fmt.Errorf("imapi: decoder: Start %+v has no byte offset to start a %v input at", o.Start, o.Format)
 	}
 	if o.Start.Line == 0 {
@@ -199,7 +202,7 @@ func (o DecoderOptions) normalize() (DecoderOptions, error) {
 
 // atBeginning reports whether Start is the beginning of the input.
 func (o DecoderOptions) atBeginning() bool {
-	return o.Start.Record == 0 && o.Start.Line <= 1 && o.Start.Offset <= 0
+	return o.Start.Record == 0 && o.Start.Line <= 1 && o.Start.Offset <= 0 && o.Start.JSON == nil
 }
 
 // gzipMagic starts every gzip stream.
@@ -263,9 +266,9 @@ func (d *Decoder) skipRecords() error {
 func (d *Decoder) Pos() Position { return d.impl.pos() }
 
 // Resume returns where a later Decoder should start to go on after the record last
-// returned by Next: for CSV and JSON Lines read without compression, pass it as
-// DecoderOptions.Start with the input opened at its Offset; otherwise (Offset -1,
-// or Compressed), read the input from its start with SkipRecords set to its Record.
+// returned by Next: for input read without compression, pass it as
+// DecoderOptions.Start with the input opened at its Offset; for Compressed input,
+// read the input from its start with SkipRecords set to its Record.
 func (d *Decoder) Resume() Position { return d.impl.resume() }
 
 // Compressed reports whether the input is gzip-compressed: offsets are then

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -18,6 +20,7 @@ type jsonState int
 
 const (
 	jsOpen     jsonState = iota // before the document's opening brace
+	jsEnter                     // started inside an array: before the synthetic start of the document
 	jsFields                    // between the document's fields
 	jsUserTags                  // in the UserTags array
 	jsAccounts                  // in the To_Account array, Tags known: streaming
@@ -25,12 +28,13 @@ const (
 	jsDone                      // after the document
 )
 
-// pendingAccount is an element of To_Account read before Tags.
+// pendingAccount is an element of To_Account, read before Tags is known or just read.
 type pendingAccount struct {
 	account string
 	reason  string
 	index   int64
-	line    int64
+	at      Position // just before the element (after the one before it)
+	end     Position // just after the element
 }
 
 // jsonDecoder reads a JSON document in either form, one array element at a time.
@@ -44,43 +48,116 @@ type pendingAccount struct {
 // anything wrong with the document's structure (syntax, unknown or repeated
 // fields, a mix of both forms, a Tags that is not an array of strings, data
 // after the document) is a fatal error naming its line and byte offset.
+//
+// A record's Position is where a reader starts to read it next: just after the
+// element before it (or the array's opening bracket), with the JSON context it
+// needs there (Position.JSON). A decoder started at such a position goes on as
+// if it had read the document from its start (see enter).
 type jsonDecoder struct {
 	dec   *json.Decoder
 	t     *lineTracker
 	p     jsonRecordParser
 	raw   json.RawMessage
-	bom   int64
+	shift int64 // the input's offset of the byte at the JSON decoder's offset 0
 	state jsonState
-	at    int64 // offset of the token or value read last, for errors
+	at    int64 // the JSON decoder's offset of the token or value read last, for errors
 
 	sawUserTags, sawAccounts, sawTags bool
 
-	tags     []string // the bulk form's Tags
-	index    int64    // index of the next element of the current array
+	tags     []string     // the bulk form's Tags
+	ctx      *JSONContext // of the array being read, for positions
+	start    Position     // where a decoder started inside an array
+	index    int64        // index of the next element of the current array
+	elemEnd  Position     // just after the element read last (or the array's opening bracket)
 	buffered []pendingAccount
 	cur      Position
-	done     int64 // records returned or skipped
+	after    Position // just after the record last returned or skipped
+	done     int64    // records returned or skipped
 }
 
 func newJSONDecoder(r io.Reader, opts DecoderOptions) *jsonDecoder {
 	br := bufio.NewReader(r)
-	var bom int64
-	if head, _ := br.Peek(len(utf8BOM)); bytes.Equal(head, utf8BOM) {
-		br.Discard(len(utf8BOM))
-		bom = int64(len(utf8BOM))
-	}
-	t := &lineTracker{r: br, line: 1, max: opts.MaxLineBytes}
-	return &jsonDecoder{
-		dec: json.NewDecoder(t),
-		t:   t,
+	j := &jsonDecoder{
 		p:   newJSONRecordParser(),
-		bom: bom,
 		cur: Position{Record: -1, Offset: -1},
 	}
+	line := int64(1)
+	var src io.Reader = br
+	if opts.Start.JSON != nil {
+		j.start, j.after = opts.Start, opts.Start
+		j.index, j.done = opts.Start.Record, opts.Start.Record
+		j.state = jsEnter
+		prefix := enterPrefix(opts.Start)
+		j.shift, line = opts.Start.Offset-int64(len(prefix)), max(opts.Start.Line, 1)
+		src = io.MultiReader(strings.NewReader(prefix), br)
+	} else if head, _ := br.Peek(len(utf8BOM)); bytes.Equal(head, utf8BOM) {
+		br.Discard(len(utf8BOM))
+		j.shift = int64(len(utf8BOM))
+	}
+	j.t = &lineTracker{r: src, line: line, max: opts.MaxLineBytes}
+	j.dec = json.NewDecoder(j.t)
+	return j
 }
 
-func (j *jsonDecoder) pos() Position    { return j.cur }
-func (j *jsonDecoder) resume() Position { return Position{Record: j.done, Offset: -1} }
+// enterPrefix returns the text that puts a JSON decoder where start is in its
+// document, just after an element of the array of records (or its opening
+// bracket): the start of a document up to the array's opening bracket, then,
+// past the array's first element, a placeholder element.
+func enterPrefix(start Position) string {
+	prefix := `{"` + start.JSON.Array + `":[`
+	if start.Record > 0 {
+		prefix += "0"
+	}
+	return prefix
+}
+
+// validJSONContext reports whether a decoder can start in the context c.
+func validJSONContext(c *JSONContext) bool {
+	return c.Array == "UserTags" || c.Array == "To_Account"
+}
+
+// enter reads the prefix that enterPrefix put before the input, and sets the
+// state the document had at the start position.
+func (j *jsonDecoder) enter() error {
+	c := j.start.JSON
+	for range 3 { // {, the field's name, [
+		if _, err := j.token(); err != nil {
+			return j.readErr(err, false)
+		}
+	}
+	if j.start.Record > 0 {
+		if err := j.dec.Decode(&j.raw); err != nil {
+			return j.readErr(err, true)
+		}
+	}
+	j.ctx = c
+	j.elemEnd = j.position(j.dec.InputOffset())
+	if c.Array == "UserTags" {
+		j.sawUserTags = true
+		j.state = jsUserTags
+		return nil
+	}
+	j.sawAccounts, j.sawTags = true, c.TagsFirst
+	j.tags = j.p.tags.copyOf(c.Tags)
+	j.state = jsAccounts
+	return nil
+}
+
+func (j *jsonDecoder) pos() Position { return j.cur }
+
+func (j *jsonDecoder) resume() Position {
+	if j.after.JSON == nil { // no record yet: start over
+		return Position{}
+	}
+	r := j.after
+	r.Record = j.done
+	return r
+}
+
+// position returns the Position of the JSON decoder's offset off.
+func (j *jsonDecoder) position(off int64) Position {
+	return Position{Line: j.t.lineAt(off), Offset: off + j.shift, JSON: j.ctx}
+}
 
 // skip reads past the next record.
 func (j *jsonDecoder) skip() error {
@@ -99,6 +176,8 @@ func (j *jsonDecoder) next() (Record, error) {
 		switch j.state {
 		case jsOpen:
 			err = j.open()
+		case jsEnter:
+			err = j.enter()
 		case jsFields:
 			err = j.field()
 		case jsUserTags:
@@ -162,6 +241,7 @@ func (j *jsonDecoder) field() error {
 		}
 		j.sawUserTags = true
 		j.state = jsUserTags
+		j.ctx = &JSONContext{Array: key}
 		return j.openArray(key)
 	case "To_Account":
 		if err := j.checkField(key, j.sawAccounts, j.sawUserTags); err != nil {
@@ -172,6 +252,7 @@ func (j *jsonDecoder) field() error {
 			return err
 		}
 		if j.sawTags {
+			j.ctx = &JSONContext{Array: key, Tags: slices.Clone(j.tags), TagsFirst: true}
 			j.state = jsAccounts
 			return nil
 		}
@@ -207,6 +288,7 @@ func (j *jsonDecoder) openArray(key string) error {
 		return j.errorf("%s must be an array", key)
 	}
 	j.index = 0
+	j.elemEnd = j.position(j.dec.InputOffset())
 	return nil
 }
 
@@ -231,26 +313,27 @@ func (j *jsonDecoder) token() (json.Token, error) {
 	return tok, err
 }
 
-// element reads the next element of an array and returns the line it starts on.
-func (j *jsonDecoder) element() (int64, error) {
+// element reads the next element of an array and returns the positions before
+// and after it.
+func (j *jsonDecoder) element() (before, after Position, err error) {
 	if err := j.dec.Decode(&j.raw); err != nil {
-		return 0, j.readErr(err, true)
+		return before, after, j.readErr(err, true)
 	}
-	end := j.dec.InputOffset()
-	j.at = end - int64(len(j.raw))
-	line := j.t.lineAt(j.at)
-	j.t.lineAt(end)
-	return line, nil
+	off := j.dec.InputOffset()
+	j.at = off - int64(len(j.raw))
+	before, j.elemEnd = j.elemEnd, j.position(off)
+	return before, j.elemEnd, nil
 }
 
 // userTag reads the next element of UserTags.
 func (j *jsonDecoder) userTag() (Record, error) {
-	line, err := j.element()
+	at, end, err := j.element()
 	if err != nil {
 		j.state = jsDone
 		return Record{}, err
 	}
-	j.cur = Position{Record: j.index, Line: line, Offset: -1}
+	j.cur, j.after = at, end
+	j.cur.Record = j.index
 	j.index++
 	j.done++
 	if !utf8.Valid(j.raw) {
@@ -270,11 +353,11 @@ func (j *jsonDecoder) userTag() (Record, error) {
 
 // account reads the next element of To_Account.
 func (j *jsonDecoder) account() (pendingAccount, error) {
-	line, err := j.element()
+	at, end, err := j.element()
 	if err != nil {
 		return pendingAccount{}, err
 	}
-	pa := pendingAccount{index: j.index, line: line}
+	pa := pendingAccount{index: j.index, at: at, end: end}
 	j.index++
 	if !utf8.Valid(j.raw) {
 		pa.reason = "not valid UTF-8"
@@ -308,7 +391,10 @@ func (j *jsonDecoder) streamedAccount() (Record, error) {
 
 // bulkRecord makes the record of an account of the bulk form.
 func (j *jsonDecoder) bulkRecord(pa pendingAccount) (Record, error) {
-	j.cur = Position{Record: pa.index, Line: pa.line, Offset: -1}
+	// The bulk form's context is known only once Tags is read.
+	j.cur, j.after = pa.at, pa.end
+	j.cur.JSON, j.after.JSON = j.ctx, j.ctx
+	j.cur.Record = pa.index
 	j.done++
 	rec := Record{Account: pa.account}
 	if pa.reason != "" {
@@ -336,6 +422,7 @@ func (j *jsonDecoder) readTags() error {
 	}
 	j.tags = tags
 	if len(j.buffered) > 0 {
+		j.ctx = &JSONContext{Array: "To_Account", Tags: slices.Clone(tags)}
 		j.state = jsBuffered
 	}
 	return nil
@@ -374,7 +461,7 @@ func (j *jsonDecoder) errorf(format string, args ...any) error {
 
 // errorAt returns a fatal error at the offset off of the decoder's input.
 func (j *jsonDecoder) errorAt(off int64, format string, args ...any) error {
-	return fmt.Errorf("imapi: decode json: at line %d (byte offset %d): %s", j.t.lineAt(off), off+j.bom, fmt.Sprintf(format, args...))
+	return fmt.Errorf("imapi: decode json: at line %d (byte offset %d): %s", j.t.lineAt(off), off+j.shift, fmt.Sprintf(format, args...))
 }
 
 // readErr turns an error of the JSON decoder into a fatal error with its position.
@@ -394,7 +481,7 @@ func (j *jsonDecoder) readErr(err error, inValue bool) error {
 	case errors.Is(err, errValueTooLarge):
 		return j.errorAt(j.tokenStart(off), "a JSON value (or a run of white space) is longer than %d bytes", j.t.max)
 	}
-	return fmt.Errorf("imapi: decode json: reading after byte offset %d: %w", off+j.bom, err)
+	return fmt.Errorf("imapi: decode json: reading after byte offset %d: %w", off+j.shift, err)
 }
 
 // tokenStart returns the offset of the token that follows off, past white space

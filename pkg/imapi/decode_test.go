@@ -289,28 +289,28 @@ func TestDecodeJSON(t *testing.T) {
 `
 	runDecodeCases(t, FormatJSON, []decodeCase{
 		{name: "UserTags", input: pretty, want: []string{
-			"0/3/-1 u1 [a b]",
-			"1/4/-1 ! UserTags[1]: Tags must be an array of strings",
-			"2/5/-1 ! UserTags[2]: must be a JSON object with To_Account and Tags",
-			"3/6/-1 u3 [c]",
+			"0/2/17 u1 [a b]",
+			"1/3/62 ! UserTags[1]: Tags must be an array of strings",
+			"2/4/101 ! UserTags[2]: must be a JSON object with To_Account and Tags",
+			"3/5/108 u3 [c]",
 		}},
 		{name: "UserTags with BOM", input: "\xef\xbb\xbf" + `{"UserTags":[{"To_Account":"u1","Tags":["a"]}]}`, want: []string{
-			"0/1/-1 u1 [a]"}},
+			"0/1/16 u1 [a]"}},
 		{name: "empty UserTags", input: `{"UserTags":[]}`, want: nil},
 		{name: "bulk, Tags first", input: `{"Tags":["a","b","a"],"To_Account":["u1","u2",3,"",null]}`, want: []string{
-			"0/1/-1 u1 [a b]",
-			"1/1/-1 u2 [a b]",
-			"2/1/-1 ! To_Account[2]: must be a string",
-			"3/1/-1 ! To_Account[3]: To_Account is empty",
-			"4/1/-1 ! To_Account[4]: must be a string",
+			"0/1/36 u1 [a b]",
+			"1/1/40 u2 [a b]",
+			"2/1/45 ! To_Account[2]: must be a string",
+			"3/1/47 ! To_Account[3]: To_Account is empty",
+			"4/1/50 ! To_Account[4]: must be a string",
 		}},
 		{name: "bulk, To_Account first", input: "{\"To_Account\":[\n\"u1\",\n\"u2\",\n\"\xff\"\n],\n\"Tags\":[\"a\"]}", want: []string{
-			"0/2/-1 u1 [a]",
-			"1/3/-1 u2 [a]",
-			"2/4/-1 ! To_Account[2]: not valid UTF-8",
+			"0/1/15 u1 [a]",
+			"1/2/20 u2 [a]",
+			"2/3/26 ! To_Account[2]: not valid UTF-8",
 		}},
 		{name: "bulk, empty tags", input: `{"Tags":[],"To_Account":["u1"]}`, want: []string{
-			`0/1/-1 ! To_Account[0]: account "u1" has no tags`}},
+			`0/1/25 ! To_Account[0]: account "u1" has no tags`}},
 		{name: "empty document", input: " \n", want: []string{"ERR the document is empty"}},
 		{name: "not an object", input: `[{"To_Account":"u1","Tags":["a"]}]`, want: []string{
 			"ERR at line 1 (byte offset 0): the document must be a JSON object"}},
@@ -318,7 +318,7 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "unknown field", input: "{\"UserTags\":[],\n\"Mode\":1}", want: []string{
 			`ERR at line 2 (byte offset 16): unknown field "Mode"`}},
 		{name: "mixed forms", input: `{"UserTags":[{"To_Account":"u1","Tags":["a"]}],"Tags":["a"]}`, want: []string{
-			"0/1/-1 u1 [a]", "ERR the field Tags mixes both forms"}},
+			"0/1/13 u1 [a]", "ERR the field Tags mixes both forms"}},
 		{name: "mixed forms, bulk first", input: `{"Tags":["a"],"UserTags":[]}`, want: []string{
 			"ERR the field UserTags mixes both forms"}},
 		{name: "repeated field", input: `{"UserTags":[],"UserTags":[]}`, want: []string{
@@ -334,18 +334,18 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "Tags without To_Account", input: `{"Tags":["a"]}`, want: []string{
 			"ERR Tags comes without To_Account"}},
 		{name: "trailing data", input: "{\"UserTags\":[{\"To_Account\":\"u1\",\"Tags\":[\"a\"]}]}\n\n  x", want: []string{
-			"0/1/-1 u1 [a]", "ERR at line 3 (byte offset 51): unexpected data after the end of the document"}},
+			"0/1/13 u1 [a]", "ERR at line 3 (byte offset 51): unexpected data after the end of the document"}},
 		{name: "second document", input: `{"UserTags":[]} {}`, want: []string{
 			"ERR at line 1 (byte offset 16): unexpected data after the end of the document"}},
 		{name: "syntax error in an element", input: "{\"UserTags\":[\n{\"To_Account\":\"u1\",\"Tags\":[\"a\"]},\n{\"To_Account\":\"u2\",,}]}", want: []string{
-			"0/2/-1 u1 [a]", "ERR at line 3 (byte offset 67): invalid JSON: invalid character ','"}},
+			"0/1/13 u1 [a]", "ERR at line 3 (byte offset 67): invalid JSON: invalid character ','"}},
 		{name: "syntax error between fields", input: "{\"UserTags\":[]\n \"x\"", want: []string{
 			"ERR at line 2 (byte offset 16): invalid JSON"}},
 		{name: "truncated", input: `{"UserTags":[{"To_Account":"u1","Tags":["a"]},`, want: []string{
-			"0/1/-1 u1 [a]", "ERR the document ends before it is complete"}},
+			"0/1/13 u1 [a]", "ERR the document ends before it is complete"}},
 		{name: "value too long", opts: DecoderOptions{MaxLineBytes: 100}, input: `{"UserTags":[{"To_Account":"u1","Tags":["a"]},` +
 			`{"To_Account":"u2","Tags":["` + strings.Repeat("b", 100000) + `"]}]}`, want: []string{
-			"0/1/-1 u1 [a]", "ERR at line 1 (byte offset 46): a JSON value (or a run of white space) is longer than 100 bytes"}},
+			"0/1/13 u1 [a]", "ERR at line 1 (byte offset 46): a JSON value (or a run of white space) is longer than 100 bytes"}},
 	})
 }
 
@@ -371,7 +371,7 @@ func TestDecodeGzip(t *testing.T) {
 	}{
 		{"users.csv.gz", "\xef\xbb\xbfTo_Account,Tags\r\nu1,a\r\n\r\nu2,b\r\n", []string{"0/2/20 u1 [a]", "1/4/28 u2 [b]"}},
 		{"users.jsonl", `{"To_Account":"u1","Tags":["a"]}` + "\n", []string{"0/1/0 u1 [a]"}},
-		{"job.json.gz", `{"UserTags":[{"To_Account":"u1","Tags":["a"]}]}`, []string{"0/1/-1 u1 [a]"}},
+		{"job.json.gz", `{"UserTags":[{"To_Account":"u1","Tags":["a"]}]}`, []string{"0/1/13 u1 [a]"}},
 	}
 	for _, tc := range inputs {
 		t.Run(tc.name, func(t *testing.T) {
@@ -489,7 +489,9 @@ func TestDecoderOptions(t *testing.T) {
 	}{
 		{"no format", DecoderOptions{}, "unknown input format"},
 		{"negative skip", DecoderOptions{Format: FormatCSV, SkipRecords: -1}, "SkipRecords is negative"},
-		{"JSON start", DecoderOptions{Format: FormatJSON, Start: Position{Record: 2, Offset: -1}}, "JSON documents are read from their start"},
+		{"JSON start", DecoderOptions{Format: FormatJSON, Start: Position{Record: 2, Offset: -1}}, "not a place inside a JSON document's array"},
+		{"JSON start without context", DecoderOptions{Format: FormatJSON, Start: Position{Record: 2, Offset: 40}}, "not a place inside a JSON document's array"},
+		{"JSON start in another array", DecoderOptions{Format: FormatJSON, Start: Position{Record: 2, Offset: 40, JSON: &JSONContext{Array: "Tags"}}}, `unknown JSON context (array "Tags")`},
 		{"no offset", DecoderOptions{Format: FormatCSV, Start: Position{Record: 2, Line: 3, Offset: -1}}, "no byte offset"},
 		{"negative record", DecoderOptions{Format: FormatCSV, Start: Position{Record: -2}}, "is not a position"},
 	}
@@ -513,14 +515,17 @@ var resumeInputs = []struct {
 	{FormatCSV, "\xef\xbb\xbfTo_Account,Tags\r\nu1,a\r\n\r\nu2,,b\r\nu3," + strings.Repeat("x", 70) + "\r\n,,\nu4,\"c\",d\nu5,e"},
 	{FormatJSONL, "\xef\xbb\xbf{\"To_Account\":\"u1\",\"Tags\":[\"a\"]}\n\n{\"To_Account\":\"u2\"}\n" + strings.Repeat(" ", 70) + "\n{\"To_Account\":\"u3\",\"Tags\":[\"b\"]}\r\n{}\n{\"To_Account\":\"u4\",\"Tags\":[\"" + strings.Repeat("y", 60) + "\"]}"},
 	{FormatJSON, `{"UserTags":[{"To_Account":"u1","Tags":["a"]},3,{"To_Account":"u2","Tags":["b"]},{"To_Account":"u3","Tags":["c"]}]}`},
+	{FormatJSON, "\xef\xbb\xbf{\n \"UserTags\" : [ {\"To_Account\":\"u1\",\"Tags\":[\"a\"]} ,\r\n\t3\n,\n\n{\"To_Account\":\"u2\",\n\"Tags\":[\"b\"]},{\"To_Account\":\"u3\",\"Tags\":[\"c\"]}\n]\n}\n"},
 	{FormatJSON, `{"To_Account":["u1",2,"u3","u4"],"Tags":["a"]}`},
+	{FormatJSON, "{\"To_Account\":[\n\"u1\",\n2 , \"u3\",\n\n\"u4\"\n],\n\"Tags\":[\"a\",\"b\"]}"},
 	{FormatJSON, `{"Tags":["a"],"To_Account":["u1",2,"u3","u4"]}`},
+	{FormatJSON, "{\"Tags\":[\"a\"],\n\"To_Account\":[ \"u1\" ,\n2,\"u3\"\n,\"u4\"  ]  }  "},
 }
 
 func TestDecodeResume(t *testing.T) {
 	for _, in := range resumeInputs {
 		t.Run(in.format.String(), func(t *testing.T) {
-			full, resumes := decodeWithResumes(t, in.input, DecoderOptions{Format: in.format, MaxLineBytes: 64})
+			full, resumes, starts := decodeWithResumes(t, in.input, DecoderOptions{Format: in.format, MaxLineBytes: 64})
 			if len(full) < 4 {
 				t.Fatalf("only %d records: %v", len(full), full)
 			}
@@ -534,13 +539,15 @@ func TestDecodeResume(t *testing.T) {
 				}
 				matchItems(t, decodeItems(t, zipped), full[k:])
 
-				if in.format == FormatJSON {
-					continue
+				// From a byte offset: where Resume said, and where the record starts (Pos).
+				for _, start := range []Position{resumes[k], starts[k]} {
+					opts = DecoderOptions{Format: in.format, MaxLineBytes: 64, Start: start}
+					matchItems(t, decodeString(t, in.input[start.Offset:], opts), full[k:])
 				}
-				start := resumes[k]
-				opts = DecoderOptions{Format: in.format, MaxLineBytes: 64, Start: start}
-				matchItems(t, decodeString(t, in.input[start.Offset:], opts), full[k:])
 			}
+			// From after the last record: nothing is left.
+			end := resumes[len(resumes)-1]
+			matchItems(t, decodeString(t, in.input[end.Offset:], DecoderOptions{Format: in.format, MaxLineBytes: 64, Start: end}), nil)
 			// Skipping everything leaves nothing; skipping more is an error.
 			n := int64(len(full))
 			matchItems(t, decodeString(t, in.input, DecoderOptions{Format: in.format, MaxLineBytes: 64, SkipRecords: n}), nil)
@@ -551,22 +558,19 @@ func TestDecodeResume(t *testing.T) {
 }
 
 // decodeWithResumes decodes input and returns the items and, for each, the
-// Resume position before it was read.
-func decodeWithResumes(t *testing.T, input string, opts DecoderOptions) ([]string, []Position) {
+// Resume position before it was read and its Pos; the last resume is the one
+// after the last record.
+func decodeWithResumes(t *testing.T, input string, opts DecoderOptions) (items []string, resumes, starts []Position) {
 	t.Helper()
 	dec, err := NewDecoder(strings.NewReader(input), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var (
-		items   []string
-		resumes []Position
-	)
 	for {
 		resume := dec.Resume()
 		rec, err := dec.Next()
 		if err == io.EOF {
-			return items, resumes
+			return items, append(resumes, resume), starts
 		}
 		pos := dec.Pos()
 		at := fmt.Sprintf("%d/%d/%d", pos.Record, pos.Line, pos.Offset)
@@ -582,7 +586,7 @@ func decodeWithResumes(t *testing.T, input string, opts DecoderOptions) ([]strin
 		default:
 			items = append(items, fmt.Sprintf("%s %s %v", at, rec.Account, rec.Tags))
 		}
-		resumes = append(resumes, resume)
+		resumes, starts = append(resumes, resume), append(starts, pos)
 	}
 }
 

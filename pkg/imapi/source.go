@@ -23,8 +23,26 @@ type Position struct {
 	// Line is the 1-based line the record starts on, or 0 where lines mean nothing.
 	Line int64 `json:"Line,omitempty"`
 	// Offset is the byte offset of the record's first byte in the (decompressed) input,
-	// or -1 where reading cannot restart at a byte offset (JSON documents).
+	// or -1 where it is not known (records held in memory). A Position that a
+	// Decoder's Resume returns may instead be the offset just after the record
+	// before: reading can start there too.
 	Offset int64 `json:"Offset"`
+	// JSON is set for records of a JSON document: what a reader that starts at
+	// Offset must know of the document before it.
+	JSON *JSONContext `json:"JSON,omitempty"`
+}
+
+// JSONContext is what a Decoder started inside a JSON document needs of the part
+// of the document before its start: which array holds the records and, for the
+// bulk form, their tags. It is shared by the positions of one document.
+type JSONContext struct {
+	// Array is the field whose elements are the records: "UserTags" or "To_Account".
+	Array string
+	// Tags are the bulk form's tags (To_Account), as the document has them.
+	Tags []string `json:",omitempty"`
+	// TagsFirst says the bulk form's Tags come before To_Account, so the document
+	// has no Tags field after the array.
+	TagsFirst bool `json:",omitempty"`
 }
 
 // Positioner is a Source that knows where the record (or problem) it returned last starts.

@@ -19,9 +19,9 @@
 //	reports/{key}.report.json    the FileReport, when the file is done (or rejected)
 //	failed/{key}.jsonl           the failed records, one {"To_Account":…,"Tags":[…]} per line
 //
-// Each invocation resumes at the checkpoint's position (a ranged GET for plain
-// CSV and JSON Lines; gzip files and JSON documents are read from the start,
-// skipping the records done), pinned to the file's ETag: a replaced file starts
+// Each invocation resumes at the checkpoint's position (a ranged GET at its byte
+// offset for every format; gzip files are read from the start, skipping the
+// records done), pinned to the file's ETag: a replaced file starts
 // over. The failed records come from the engine's [imapi.OnFailed] hook, which
 // reports exactly the failed records before the resume point, so each record is
 // counted once across the chain. A continuation event whose chain number or ETag

@@ -36,9 +36,10 @@ func (e *dataError) Error() string { return e.err.Error() }
 func (e *dataError) Unwrap() error { return e.err }
 
 // open streams the file from the checkpoint's position, pinned to its ETag:
-// plain CSV and JSON Lines with a ranged GET at the position's byte offset
-// (line numbers go on from it), gzip files and JSON documents from their start,
-// skipping the records done. An object replaced since is objstore.ErrChanged.
+// with a ranged GET at the position's byte offset (line numbers go on from it;
+// a JSON document's position has what the decoder needs to start inside it),
+// or, for gzip files, from their start, skipping the records done. An object
+// replaced since is objstore.ErrChanged.
 func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *imapi.Decoder, error) {
 	f, err := cp.format()
 	if err != nil {
@@ -47,7 +48,7 @@ func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *imap
 	pos := cp.Position
 	opts := imapi.DecoderOptions{Format: f}
 	var off int64
-	if pos.Offset > 0 && !cp.Compressed && f != imapi.FormatJSON {
+	if pos.Offset > 0 && !cp.Compressed && (f != imapi.FormatJSON || pos.JSON != nil) {
 		off, opts.Start = pos.Offset, pos
 	} else {
 		opts.SkipRecords = pos.Record
