@@ -247,6 +247,19 @@ func (d *Decoder) Next() (Record, error) {
 	return rec, err
 }
 
+// SkipNow skips the records DecoderOptions.SkipRecords asks to skip, which Next
+// otherwise does before it returns its first record, so that a caller can time
+// the skip apart from the rest. An error is returned again by Next.
+func (d *Decoder) SkipNow() error {
+	if d.err != nil {
+		return d.err
+	}
+	if err := d.skipRecords(); err != nil {
+		d.err = err
+	}
+	return d.err
+}
+
 // skipRecords discards the records DecoderOptions.SkipRecords asks to skip.
 func (d *Decoder) skipRecords() error {
 	for ; d.skipped < d.skip; d.skipped++ {

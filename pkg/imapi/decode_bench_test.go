@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -48,12 +49,41 @@ var benchInputs = sync.OnceValue(func() map[string][]byte {
 		doc.WriteString("]}")
 	}
 	doc.WriteString("\n]}\n")
-	var csvGz bytes.Buffer
-	zw := gzip.NewWriter(&csvGz)
-	zw.Write(csv.Bytes())
-	zw.Close()
-	return map[string][]byte{"csv": csv.Bytes(), "csv.gz": csvGz.Bytes(), "jsonl": jsonl.Bytes(), "json": doc.Bytes()}
+	inputs := map[string][]byte{"csv": csv.Bytes(), "jsonl": jsonl.Bytes(), "json": doc.Bytes()}
+	for name, data := range maps.Clone(inputs) {
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		zw.Write(data)
+		zw.Close()
+		inputs[name+".gz"] = z.Bytes()
+	}
+	return inputs
 })
+
+// BenchmarkSkipGzip measures how fast a continuation reads a gzip file past the
+// records done (gzip cannot be seeked): every record of the generated input is
+// skipped. Metric: records/s.
+func BenchmarkSkipGzip(b *testing.B) {
+	for _, f := range []Format{FormatCSV, FormatJSONL, FormatJSON} {
+		b.Run(f.String(), func(b *testing.B) {
+			data := benchInputs()[f.String()+".gz"]
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				dec, err := NewDecoder(bytes.NewReader(data), DecoderOptions{Format: f, SkipRecords: benchRecords})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := dec.SkipNow(); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := dec.Next(); err != io.EOF {
+					b.Fatalf("after the skip: %v, want the end", err)
+				}
+			}
+			b.ReportMetric(float64(benchRecords)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
 
 func BenchmarkDecodeCSV1M(b *testing.B)     { benchmarkDecode(b, "csv", FormatCSV) }
 func BenchmarkDecodeCSV1MGzip(b *testing.B) { benchmarkDecode(b, "csv.gz", FormatCSV) }

@@ -261,7 +261,7 @@ func newRun(ctx context.Context, e *Engine, src Source) *run {
 	if deadline, ok := ctx.Deadline(); ok {
 		reserve := r.cfg.Reserve
 		if reserve <= 0 {
-			reserve = min(max(deadline.Sub(r.start)/10, 100*time.Millisecond), 10*time.Second)
+			reserve = DefaultReserve(deadline.Sub(r.start))
 		}
 		r.stopAt = deadline.Add(-reserve)
 		r.estimate = min(r.estimate, max(r.stopAt.Sub(r.start)/4, 0))

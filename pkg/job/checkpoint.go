@@ -48,6 +48,10 @@ type Checkpoint struct {
 	// Compressed is set for gzip files, which are resumed by skipping records
 	// rather than at a byte offset.
 	Compressed bool `json:",omitempty"`
+	// SkipRate is how many records per second reading a compressed file past
+	// records went at, as last measured (a validation pass, which is slower, until
+	// a skip is measured): what an invocation plans a resume with.
+	SkipRate float64 `json:",omitempty"`
 	// Phase is "validate", "send" or "finish".
 	Phase string
 	// Total counts the records of the file (in the validate phase: those checked so far).

@@ -20,6 +20,8 @@ type fileJob struct {
 	region string
 	owner  string // this invocation's name in claims
 	log    *slog.Logger
+	// started is when this invocation took the job on.
+	started time.Time
 }
 
 // newFileJob opens the file's bucket.
@@ -34,7 +36,7 @@ func (s *Service) newFileJob(ctx context.Context, loc objstore.Location, region,
 // fileJobIn is a file job in a bucket already open.
 func (s *Service) fileJobIn(store objstore.Store, loc objstore.Location, region, trigger string) *fileJob {
 	return &fileJob{
-		s: s, store: store, loc: loc, region: region, owner: newOwner(),
+		s: s, store: store, loc: loc, region: region, owner: newOwner(), started: time.Now(),
 		log: s.cfg.Logger.With("job", "file", "trigger", trigger, "source", loc.String()),
 	}
 }
@@ -225,6 +227,14 @@ const maxRestarts = 2
 // work moves the job through its phases as far as the budget allows.
 func (j *fileJob) work(ctx context.Context, cp *Checkpoint) (*Result, error) {
 	chain := cp.Chain
+	if why, never := j.skipFits(ctx, cp); why != "" {
+		if never {
+			why += "; no invocation of this length can resume the file: raise the function's timeout, or upload the file uncompressed (it is then resumed at a byte offset)"
+			return j.handOn(ctx, cp, chain, false, nil, why)
+		}
+		j.log.Info("not resuming in this invocation: "+why, "chain", chain)
+		return j.handOn(ctx, cp, chain, false, nil, "")
+	}
 	progress := false
 	restarts := 0
 	for {
@@ -237,7 +247,7 @@ func (j *fileJob) work(ctx context.Context, cp *Checkpoint) (*Result, error) {
 			switch {
 			case err != nil:
 			case !finished:
-				return j.handOn(ctx, cp, chain, progress, nil)
+				return j.handOn(ctx, cp, chain, progress, nil, "")
 			case cp.ProblemCount == 0 && cp.Total == 0:
 				cp.addProblems(&imapi.InvalidInputError{Problems: []imapi.Problem{{Where: "input", Reason: "the file has no records"}}, Count: 1})
 				return j.finishInvalid(ctx, cp)
@@ -253,7 +263,7 @@ func (j *fileJob) work(ctx context.Context, cp *Checkpoint) (*Result, error) {
 			if err == nil {
 				progress = progress || out.progress
 				if !out.done {
-					return j.handOn(ctx, cp, chain, progress, out.rep)
+					return j.handOn(ctx, cp, chain, progress, out.rep, "")
 				}
 				continue
 			}
@@ -280,7 +290,7 @@ func (j *fileJob) work(ctx context.Context, cp *Checkpoint) (*Result, error) {
 		}
 		progress = true
 		if restarts++; restarts > maxRestarts {
-			return j.handOn(ctx, cp, chain, progress, nil)
+			return j.handOn(ctx, cp, chain, progress, nil, "")
 		}
 	}
 }
@@ -322,8 +332,9 @@ func (j *fileJob) gone(ctx context.Context, cp *Checkpoint) (*Result, error) {
 }
 
 // handOn saves the checkpoint and hands the rest of the job on: to a new
-// invocation, or, when that cannot or should not be done, to the timer sweep.
-func (j *fileJob) handOn(ctx context.Context, cp *Checkpoint, chain int, progress bool, rep *imapi.Report) (*Result, error) {
+// invocation, or, when that cannot or should not be done (sweep says why, if the
+// caller knows), to the timer sweep.
+func (j *fileJob) handOn(ctx context.Context, cp *Checkpoint, chain int, progress bool, rep *imapi.Report, sweep string) (*Result, error) {
 	bctx, cancel := bookkeeping(ctx)
 	defer cancel()
 	res := j.result(cp, StatusPending)
@@ -337,8 +348,9 @@ func (j *fileJob) handOn(ctx context.Context, cp *Checkpoint, chain int, progres
 	} else {
 		cp.Idle++
 	}
-	var why string
+	why := sweep
 	switch {
+	case why != "":
 	case cp.Idle >= maxIdle:
 		why = fmt.Sprintf("%d invocations in a row could do no record", cp.Idle)
 		if rep != nil && rep.Stopped != "" {

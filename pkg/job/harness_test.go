@@ -36,7 +36,7 @@ const (
 // S3 and COS on one fake store, a stand-in of the invoke API that delivers
 // continuation events to the service as new invocations.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	im     *imapitest.Server
 	engine *imapi.Engine
 	fs     *fakestore.Server
@@ -71,7 +71,7 @@ type envOptions struct {
 	engine imapi.EngineConfig
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	e := &env{t: t, budget: 500 * time.Millisecond, logs: &syncBuffer{}}
 	imc := imapitest.Config{Latency: 5 * time.Millisecond, Jitter: 15 * time.Millisecond}
@@ -249,7 +249,7 @@ func (e *env) records(name string, n int) []imapi.Record {
 func (e *env) calls() int64 { return e.im.Stats().Requests }
 
 // encode writes records in a file format: csv, jsonl, json or csv.gz.
-func encode(t *testing.T, format string, recs []imapi.Record) []byte {
+func encode(t testing.TB, format string, recs []imapi.Record) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	switch strings.TrimSuffix(format, ".gz") {

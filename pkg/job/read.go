@@ -62,6 +62,12 @@ func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *imap
 	}
 	body := &trackedBody{rc: rc}
 	dec, err := imapi.NewDecoder(body, opts)
+	if err == nil && opts.SkipRecords > 0 {
+		began := time.Now()
+		if err = dec.SkipNow(); err == nil && opts.SkipRecords >= minSkipMeasure {
+			cp.SkipRate = float64(opts.SkipRecords) / max(time.Since(began).Seconds(), 1e-6)
+		}
+	}
 	if err != nil {
 		body.Close()
 		if body.err != nil {
@@ -70,6 +76,35 @@ func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *imap
 		return nil, nil, &dataError{err}
 	}
 	return body, dec, nil
+}
+
+// minSkipMeasure is the fewest records whose reading is timed to measure the
+// rate of a skip: fewer take too little time to tell.
+const minSkipMeasure = 10_000
+
+// skipMargin allows for a skip slower than the rate measured before (another
+// machine, more load).
+const skipMargin = 1.5
+
+// skipFits checks, before a compressed file is opened past its start, that
+// reading up to the checkpoint's position (gzip cannot be seeked) leaves time to
+// work before the run must stop. If it does not, why says so, and never says
+// that not even a whole invocation of this length would do.
+func (j *fileJob) skipFits(ctx context.Context, cp *Checkpoint) (why string, never bool) {
+	deadline, ok := ctx.Deadline()
+	if !cp.Compressed || cp.Position.Record == 0 || cp.SkipRate <= 0 || !ok {
+		return "", false
+	}
+	need := time.Duration(float64(cp.Position.Record) / cp.SkipRate * skipMargin * float64(time.Second))
+	left := time.Until(deadline.Add(-imapi.DefaultReserve(time.Until(deadline))))
+	if need < left {
+		return "", false
+	}
+	whole := deadline.Sub(j.started)
+	whole -= imapi.DefaultReserve(whole)
+	why = fmt.Sprintf("the compressed file must be read past %d records to resume (gzip cannot be seeked): about %s at the %.0f records/s measured, more than the %s left",
+		cp.Position.Record, need.Round(time.Millisecond), cp.SkipRate, max(left, 0).Round(time.Millisecond))
+	return why, need >= whole
 }
 
 // cutSource ends a validation pass early, as if at the end of the input, when
@@ -99,8 +134,7 @@ func validateStop(ctx context.Context) time.Time {
 	if !ok {
 		return time.Time{}
 	}
-	reserve := min(max(time.Until(deadline)/10, 100*time.Millisecond), 10*time.Second)
-	return deadline.Add(-reserve)
+	return deadline.Add(-imapi.DefaultReserve(time.Until(deadline)))
 }
 
 // validate reads the file from the checkpoint's position, checking every
@@ -118,7 +152,12 @@ func (j *fileJob) validate(ctx context.Context, cp *Checkpoint) (advanced, finis
 	}
 	defer body.Close()
 	src := &cutSource{dec: dec, stopAt: validateStop(ctx)}
+	began := time.Now()
 	n, cerr := imapi.Check(src)
+	if dec.Compressed() && cp.SkipRate == 0 && n >= minSkipMeasure {
+		// Validating is slower than skipping: a safe rate until a skip is timed.
+		cp.SkipRate = float64(n) / max(time.Since(began).Seconds(), 1e-6)
+	}
 	var bad *imapi.InvalidInputError
 	switch {
 	case errors.As(cerr, &bad):
