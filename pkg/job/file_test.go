@@ -316,7 +316,7 @@ func TestFileRetryAfterError(t *testing.T) {
 func TestFileEdgeCases(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.put(s3Bucket, "empty.csv", []byte("To_Account,Tag\n\n"))
-	res, err := e.service().ObjectCreated(e.budgetCtx(), objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: "empty.csv"}, "")
+	res, err := e.service().ObjectCreated(e.roomyCtx(), objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: "empty.csv"}, "")
 	if err != nil || res.Status != job.StatusInvalid || res.ErrorCount != 1 || !strings.Contains(res.Errors[0].Reason, "no records") {
 		t.Errorf("empty file: %v, %+v", err, res)
 	}
@@ -324,7 +324,7 @@ func TestFileEdgeCases(t *testing.T) {
 	recs := e.records("c", 40)
 	e.put(s3Bucket, "damaged.jsonl", encode(t, "jsonl", recs))
 	e.put(s3Bucket, prefix+"state/damaged.jsonl.json", []byte("{not json"))
-	res, err = e.service().ObjectCreated(e.budgetCtx(), objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: "damaged.jsonl"}, "")
+	res, err = e.service().ObjectCreated(e.roomyCtx(), objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: "damaged.jsonl"}, "")
 	if err != nil || res.Status != job.StatusDone {
 		t.Fatalf("damaged checkpoint: %v, %+v", err, res)
 	}

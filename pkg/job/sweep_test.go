@@ -10,7 +10,9 @@ import (
 	"github.com/removetag/removetag/pkg/job"
 )
 
-const sweepAfter = 150 * time.Millisecond
+// sweepAfter is above the invocations' budget, as it must be, and leaves the
+// checks of a fresh checkpoint, made right after it is written, a wide margin.
+const sweepAfter = testBudget + 500*time.Millisecond
 
 // TestSweepLostInvocation loses a self-invocation: the checkpoint stays, a new
 // upload event and a sweep leave the live-looking job alone, and once the
@@ -77,7 +79,7 @@ func TestSweepLostInvocation(t *testing.T) {
 // on with it one invocation per sweep.
 func TestSweepChainLimit(t *testing.T) {
 	e := newEnv(t, envOptions{config: func(c *job.Config) { c.SweepAfter = sweepAfter; c.MaxChain = 1 }})
-	recs := e.records("m", 8000)
+	recs := e.records("m", 14000) // three invocations or more at the test rate
 	key := "limit.csv"
 	e.put(s3Bucket, key, encode(t, "csv", recs))
 	if _, err := e.service().ObjectCreated(e.budgetCtx(), objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: key}, ""); err != nil {
