@@ -432,3 +432,19 @@ func TestEnvironmentDocumentedAndUsed(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleEventsDocumented holds the README's table of sample events to
+// examples/events: each sample is listed with the source of its shape.
+func TestSampleEventsDocumented(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(root, "examples", "events", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("sample events: %v %v", files, err)
+	}
+	readme := string(readFile(t, "README.md"))
+	for _, f := range files {
+		name := filepath.Base(f)
+		if !regexp.MustCompile(`(?m)^\|[^\n]*` + "`" + regexp.QuoteMeta(name) + "`" + `[^\n]*\|[^|\n]+\|$`).MatchString(readme) {
+			t.Errorf("examples/events/%s is not in the README's table of sample events", name)
+		}
+	}
+}
