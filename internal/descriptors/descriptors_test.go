@@ -288,6 +288,18 @@ func TestServerlessYML(t *testing.T) {
 	}
 }
 
+// undocumented returns the names that README.md does not mention in backquotes.
+func undocumented(t *testing.T, names []string) []string {
+	readme := string(readFile(t, "README.md"))
+	var missing []string
+	for _, n := range names {
+		if !strings.Contains(readme, "`"+n+"`") {
+			missing = append(missing, n)
+		}
+	}
+	return missing
+}
+
 // scfEnvVars lists the ${env:NAME} variables serverless.yml reads.
 func scfEnvVars(t *testing.T) []string {
 	t.Helper()
@@ -305,11 +317,8 @@ func TestServerlessEnvChecked(t *testing.T) {
 	if len(vars) < 5 {
 		t.Fatalf("serverless.yml reads only %v", vars)
 	}
-	readme := string(readFile(t, "README.md"))
-	for _, v := range vars {
-		if !strings.Contains(readme, "`"+v+"`") {
-			t.Errorf("serverless.yml reads ${env:%s}, which README.md does not document", v)
-		}
+	for _, v := range undocumented(t, vars) {
+		t.Errorf("serverless.yml reads ${env:%s}, which README.md does not document", v)
 	}
 	m := regexp.MustCompile(`(?m)^SCF_DEPLOY_VARS\s*:=\s*(.*)$`).FindStringSubmatch(string(readFile(t, "Makefile")))
 	if m == nil {
@@ -413,11 +422,8 @@ func TestEnvironmentDocumentedAndUsed(t *testing.T) {
 	if len(used) < 8 {
 		t.Fatalf("found only %v read by the code", used)
 	}
-	readme := string(readFile(t, "README.md"))
-	for _, v := range used {
-		if !strings.Contains(readme, "`"+v+"`") {
-			t.Errorf("%s is read by the code but not documented in README.md", v)
-		}
+	for _, v := range undocumented(t, used) {
+		t.Errorf("%s is read by the code but not documented in README.md", v)
 	}
 	set := map[string]string{}
 	for k := range scfConfig(t).Inputs.Environment.Variables {

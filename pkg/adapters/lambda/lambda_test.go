@@ -3,8 +3,6 @@ package lambdaadapter
 import (
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -135,6 +133,9 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// sample is a triggertest.Sample written without field names.
+type sample struct{ File, Source, Trigger, Event, Want string }
+
 // invokeCase is a triggertest.InvokeCase written without field names.
 type invokeCase struct {
 	Name, Payload, WantCall string
@@ -166,11 +167,7 @@ func TestInvoke(t *testing.T) {
 // documentation, kept in testdata as they were published (the S3 user guide's
 // template with its eventName placeholder filled in).
 func TestDecodePublicSamples(t *testing.T) {
-	tests := []struct {
-		file, source   string
-		trigger, event string
-		want           string // the request "METHOD body", or the objects
-	}{
+	triggertest.RunSamples(t, Decode, []sample{
 		{"aws-lambda-go-s3-event.json", "aws/aws-lambda-go, events/testdata/s3-event.json", trigger.TriggerUpload, EventS3,
 			"[{s3://sourcebucket/Happy Face.jpg us-east-1 }]"},
 		{"s3-userguide-structure.json", "the S3 user guide's \"Event message structure\" template (size \"object-size in bytes\")", trigger.TriggerUpload, EventS3,
@@ -185,24 +182,5 @@ func TestDecodePublicSamples(t *testing.T) {
 			"GET "},
 		{"aws-lambda-go-apigw-request.json", "aws/aws-lambda-go, events/testdata/apigw-request.json", trigger.TriggerHTTP, EventRESTAPI,
 			"POST {\r\n\t\"a\": 1\r\n}"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			payload, err := os.ReadFile(filepath.Join("testdata", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ev := Decode(payload)
-			if ev.Trigger != tt.trigger || ev.Name != tt.event {
-				t.Fatalf("from %s: trigger %q event %q, want %q %q (problem %q)", tt.source, ev.Trigger, ev.Name, tt.trigger, tt.event, ev.Problem)
-			}
-			got := fmt.Sprint(ev.Objects)
-			if ev.Trigger == trigger.TriggerHTTP {
-				got = ev.HTTP.Method + " " + string(ev.HTTP.Body)
-			}
-			if got != tt.want {
-				t.Errorf("from %s: got %q, want %q", tt.source, got, tt.want)
-			}
-		})
-	}
+	})
 }

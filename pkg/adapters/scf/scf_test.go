@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +167,9 @@ func TestObjectKey(t *testing.T) {
 	}
 }
 
+// sample is a triggertest.Sample written without field names.
+type sample struct{ File, Source, Trigger, Event, Want string }
+
 // invokeCase is a triggertest.InvokeCase written without field names.
 type invokeCase struct {
 	Name, Payload, WantCall string
@@ -217,11 +218,7 @@ func TestLogHandlerAddsRequestID(t *testing.T) {
 // comments removed, its eventName placeholder filled in).
 func TestDecodePublicSamples(t *testing.T) {
 	const docs = "tencentyun/qcloud-documents, product/计算与网络/无服务器云函数/"
-	tests := []struct {
-		file, source   string
-		trigger, event string
-		want           string // the request "METHOD body", the timer's message, or the objects
-	}{
+	triggertest.RunSamples(t, Decode, []sample{
 		{"url-doc.json", "Tencent's 函数 URL 概述 (cloud.tencent.com/document/product/583/96099), the event function's request", trigger.TriggerHTTP, EventFunctionURL,
 			`POST {"test":"hello world"}`},
 		{"apigw-doc.json", docs + "操作指南/触发器管理/触发器事件消息结构汇总.md", trigger.TriggerHTTP, EventAPIGateway,
@@ -235,29 +232,5 @@ func TestDecodePublicSamples(t *testing.T) {
 			trigger.TriggerUpload, EventCOS, "[{cos://srcmr-1251111111/serverless.txt gz }]"},
 		{"cos-scf-go-lib.json", "tencentyun/scf-go-lib, events/cos_test.go", trigger.TriggerUpload, EventCOS,
 			"[{cos://ritchiechen-cos-test-123456/foobar.zip bj }]"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			payload, err := os.ReadFile(filepath.Join("testdata", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ev := Decode(payload)
-			if ev.Trigger != tt.trigger || ev.Name != tt.event {
-				t.Fatalf("from %s: trigger %q event %q, want %q %q (problem %q)", tt.source, ev.Trigger, ev.Name, tt.trigger, tt.event, ev.Problem)
-			}
-			var got string
-			switch ev.Trigger {
-			case trigger.TriggerHTTP:
-				got = ev.HTTP.Method + " " + string(ev.HTTP.Body)
-			case trigger.TriggerTimer:
-				got = ev.Message
-			case trigger.TriggerUpload:
-				got = fmt.Sprint(ev.Objects)
-			}
-			if got != tt.want {
-				t.Errorf("from %s: got %q, want %q", tt.source, got, tt.want)
-			}
-		})
-	}
+	})
 }
