@@ -4,7 +4,7 @@ GO      ?= go
 LDFLAGS := -s -w -buildid=
 BUILD   := CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)'
 
-.PHONY: package scf lambda test demo bench clean
+.PHONY: package scf lambda deploy-scf check-scf-env test demo bench clean
 package: scf lambda
 	@ls -l dist/scf/main.zip dist/lambda/bootstrap.zip
 
@@ -19,6 +19,23 @@ lambda:
 	@mkdir -p dist/lambda
 	GOOS=linux GOARCH=arm64 $(BUILD) -tags lambda.norpc -o dist/lambda/bootstrap ./functions/removetag
 	$(GO) run ./internal/mkzip dist/lambda/bootstrap.zip dist/lambda/bootstrap
+
+# Deploy to SCF with the Serverless Cloud Framework. serverless.yml reads these variables as
+# ${env:NAME}; the framework deploys an unset one as empty or as the text "undefined" (a function
+# named removetag-undefined, REMOVETAG_BUCKETS=cos://undefined), so the deploy refuses to start
+# until each is set, in the shell or in .env. SCF=echo shows the command instead of running it.
+SCF_DEPLOY_VARS := STAGE REGION SCF_ROLE COS_BUCKET IM_SDKAPPID IM_SECRET_KEY IM_REGION REMOVETAG_HTTP_TOKEN
+SCF ?= scf
+
+deploy-scf: check-scf-env scf
+	$(SCF) deploy
+
+check-scf-env:
+	@set -a; if [ -f .env ]; then . ./.env; fi; set +a; missing=""; \
+	for v in $(SCF_DEPLOY_VARS); do [ -n "$$(printenv $$v)" ] || missing="$$missing $$v"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "deploy-scf: not set:$$missing (serverless.yml reads them; see README, Tencent SCF)" >&2; exit 1; \
+	fi
 
 # SAM's "makefile" build method calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-RemoveTagFunction:

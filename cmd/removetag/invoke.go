@@ -65,6 +65,7 @@ func invokeCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		defer local.close()
 		getenv = local.getenv(getenv)
 	}
+	getenv = platformEnv(*platform, getenv)
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return &exitError{code: exitConfig, msg: err.Error()}
@@ -105,6 +106,23 @@ func invokeCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return &exitError{code: exitFailed, msg: "the handler returned an error: " + err.Error()}
 	}
 	return nil
+}
+
+// platformEnv makes the configuration that of the chosen platform, whatever
+// the environment says: config.DetectPlatform takes a process with
+// AWS_LAMBDA_RUNTIME_API for Lambda and any other for SCF, and the platform
+// decides the self-invoker, and so where a continuation goes.
+func platformEnv(platform string, next func(string) string) func(string) string {
+	runtimeAPI := "" // SCF sets no such variable
+	if platform == "lambda" {
+		runtimeAPI = "removetag-invoke" // any value: the Runtime API itself is not used
+	}
+	return func(k string) string {
+		if k == config.EnvLambdaRuntimeAPI {
+			return runtimeAPI
+		}
+		return next(k)
+	}
 }
 
 func errOrNil(err error) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,5 +176,56 @@ func TestBar(t *testing.T) {
 		if got := bar(tt.done, tt.total, 10); got != tt.want {
 			t.Errorf("bar(%d, %d) = %q, want %q", tt.done, tt.total, got, tt.want)
 		}
+	}
+}
+
+// TestInvokeContinues runs an upload too long for one invocation through
+// `invoke` on each platform: the first invocation hands off, and the
+// platform's own self-invoker (Lambda's Invoke API or SCF's) delivers the
+// continuations back until the file is done. Sizes: 5,000 records at 20 calls
+// of 100 accounts per second need 2.5 s of calls; each 1 s invocation does at
+// most 0.9 s of them, so the chain needs at least two continuations,
+// however slow the machine.
+func TestInvokeContinues(t *testing.T) {
+	tests := []struct{ platform, event, report string }{
+		{"lambda", "lambda-s3.json", "removetag/reports/incoming/accounts.csv.report.json"},
+		{"scf", "scf-cos.json", "removetag/reports/incoming/accounts.csv.report.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.platform, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := []string{"invoke", "--platform", tt.platform, "--examples", "../../examples", "--timeout", "1s", "../../examples/events/" + tt.event}
+			// A Lambda runtime variable in the environment must not make an SCF invocation a Lambda one.
+			e := env(map[string]string{"IM_RATE_LIMIT": "20", "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"})
+			if code := run(context.Background(), args, nil, &out, &errOut, e); code != exitOK {
+				t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+			}
+			var first struct {
+				Status    string
+				Continued bool
+			}
+			if err := json.Unmarshal(out.Bytes(), &first); err != nil || first.Status != "pending" || !first.Continued {
+				t.Fatalf("first invocation: %+v %v\n%s", first, err, out.String())
+			}
+			var chain []string
+			for _, line := range strings.Split(errOut.String(), "\n") {
+				if rest, ok := strings.CutPrefix(line, "continuation: "); ok {
+					var r struct {
+						Status string
+						Chain  int
+					}
+					if err := json.Unmarshal([]byte(strings.TrimSpace(rest)), &r); err != nil {
+						t.Fatalf("continuation answer %q: %v", rest, err)
+					}
+					chain = append(chain, fmt.Sprintf("%d:%s", r.Chain, r.Status))
+				}
+			}
+			if len(chain) < 2 || chain[len(chain)-1] != fmt.Sprintf("%d:done", len(chain)) {
+				t.Errorf("continuations %v: want a chain of at least 2 ending done\n%s", chain, errOut.String())
+			}
+			if !strings.Contains(errOut.String(), tt.report) {
+				t.Errorf("no report %s written:\n%s", tt.report, errOut.String())
+			}
+		})
 	}
 }

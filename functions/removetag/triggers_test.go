@@ -1,10 +1,12 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -35,8 +37,7 @@ const (
 	cosName   = "files"
 	cosBucket = cosName + "-" + cosAppID
 	// maxBodySize is REMOVETAG_MAX_BODY_BYTES: a body over it is answered 413.
-	// (A body over the default 6 MiB cannot reach the function on Lambda: the
-	// platform refuses the event; the emulator cuts it.)
+	// TestBodyLimit runs the default limit.
 	maxBodySize = 1 << 20
 )
 
@@ -400,6 +401,7 @@ func TestSCF(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, scfPlatform, nil)
 	testTriggers(t, w)
+	t.Run("function url", func(t *testing.T) { testFunctionURL(t, w) })
 	t.Run("cos removal event: ignored", func(t *testing.T) {
 		before := w.requests()
 		ev := strings.Replace(string(w.p.upload("incoming/gone.csv")), "cos:ObjectCreated:Put", "cos:ObjectRemove:Delete", 1)
@@ -409,6 +411,143 @@ func TestSCF(t *testing.T) {
 		}
 	})
 	checkLogs(t, w)
+}
+
+// scfURLEvent is a request through SCF's function URL: the API gateway's
+// protocol without headerParameters, isBase64Encoded, pathParameters,
+// queryStringParameters and requestContext (Tencent's "函数 URL 概述").
+func scfURLEvent(method string, headers map[string]string, body []byte) []byte {
+	return mustJSON(map[string]any{
+		"body": string(body), "headers": headers, "httpMethod": method, "path": "/", "queryString": map[string]string{},
+	})
+}
+
+// testFunctionURL sends requests through SCF's function URL: the token is
+// checked before anything is done, whatever the case of the header's name,
+// and the answer has exactly the function URL's keys.
+func testFunctionURL(t *testing.T, w *world) {
+	tests := []struct {
+		name    string
+		headers map[string]string
+		status  int
+		calls   bool
+	}{
+		{"no token: 401, nothing done", map[string]string{"content-type": "application/json"}, http.StatusUnauthorized, false},
+		{"wrong token: 401, nothing done", map[string]string{"authorization": "Bearer wrong-token-0123456789"}, http.StatusUnauthorized, false},
+		{"token: 200 with the report", map[string]string{"authorization": "Bearer " + httpToken, "content-type": "application/json"}, http.StatusOK, true},
+		{"token, header name capitalised: 200", map[string]string{"Authorization": "Bearer " + httpToken}, http.StatusOK, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			accs := w.accounts(fmt.Sprintf("url-%d", i), 5)
+			before := w.requests()
+			a := w.invoke(t, scfURLEvent("POST", tt.headers, userTags(accs)))
+			var keys map[string]json.RawMessage
+			if a.fnErr != "" || json.Unmarshal(a.payload, &keys) != nil {
+				t.Fatalf("answer %s %.300s", a.fnErr, a.payload)
+			}
+			if got := slices.Sorted(maps.Keys(keys)); fmt.Sprint(got) != "[body headers statusCode]" {
+				t.Errorf("answer keys %v, want the function URL's statusCode, headers, body", got)
+			}
+			var r struct {
+				StatusCode int               `json:"statusCode"`
+				Headers    map[string]string `json:"headers"`
+				Body       string            `json:"body"`
+			}
+			if err := json.Unmarshal(a.payload, &r); err != nil || r.StatusCode != tt.status || r.Headers["Content-Type"] != "application/json" {
+				t.Fatalf("answer %d %v, want %d: %.300s", r.StatusCode, r.Headers, tt.status, a.payload)
+			}
+			var rep job.Result
+			if err := json.Unmarshal([]byte(r.Body), &rep); err != nil {
+				t.Fatalf("body is not a report: %.300s", r.Body)
+			}
+			if tt.calls && (rep.Status != job.StatusDone || rep.Succeeded != 5 || w.vipLeft(accs) != 0) {
+				t.Errorf("report %+v, %d accounts keep the tag", rep, w.vipLeft(accs))
+			}
+			if sent := w.requests() != before; sent != tt.calls {
+				t.Errorf("calls sent: %v, want %v", sent, tt.calls)
+			}
+		})
+	}
+}
+
+// TestBodyLimit sends HTTP bodies at the default REMOVETAG_MAX_BODY_BYTES and
+// one byte over, base64-encoded as gateways encode binary bodies: both events
+// reach the function (they fit the platforms' 6 MB), which runs the first and
+// answers the second 413, sending nothing.
+func TestBodyLimit(t *testing.T) {
+	binaries(t)
+	t.Parallel()
+	for _, p := range []*platform{lambdaPlatform, scfPlatform} {
+		t.Run(p.name, func(t *testing.T) {
+			w := newWorld(t, p, func(env []string) []string {
+				return slices.DeleteFunc(env, func(s string) bool { return strings.HasPrefix(s, "REMOVETAG_MAX_BODY_BYTES=") })
+			})
+			auth := map[string]string{"authorization": "Bearer " + httpToken}
+			for _, tt := range []struct {
+				size   int
+				status int
+			}{{job.DefaultMaxBodyBytes, http.StatusOK}, {job.DefaultMaxBodyBytes + 1, http.StatusRequestEntityTooLarge}} {
+				t.Run(fmt.Sprint(tt.size), func(t *testing.T) {
+					accs := w.accounts(fmt.Sprintf("limit-%d", tt.size), 3)
+					body := paddedJob(accs, tt.size)
+					if len(body) != tt.size {
+						t.Fatalf("padded job of %d bytes, want %d", len(body), tt.size)
+					}
+					ev := base64Event(p, auth, body)
+					if len(ev) > 6_000_000 {
+						t.Fatalf("the event is %d bytes: no platform would deliver it", len(ev))
+					}
+					before := w.requests()
+					status, answer := p.httpAnswer(t, w.invoke(t, ev))
+					if status != tt.status {
+						t.Fatalf("status %d, want %d: %.300s", status, tt.status, answer)
+					}
+					if sent := w.requests() != before; sent != (tt.status == http.StatusOK) {
+						t.Errorf("calls sent: %v", sent)
+					}
+				})
+			}
+		})
+	}
+}
+
+// paddedJob is a job document of exactly size bytes removing the tag vip from
+// accs: the accounts are listed again and again (records of one account are
+// merged into one), with runs of white space between them, each shorter than
+// the decoder's 64 KiB limit on a value or a run of white space.
+func paddedJob(accs []string, size int) []byte {
+	const run = 60 << 10
+	ids := make([]string, size/run+2)
+	for i := range ids {
+		ids[i] = `"` + accs[i%len(accs)] + `"`
+	}
+	head, tail := `{"Tags":["vip"],"To_Account":[`, `]}`
+	pad := size - len(head) - len(tail) - len(strings.Join(ids, ","))
+	var b bytes.Buffer
+	b.WriteString(head)
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+			w := min(pad, run)
+			b.Write(bytes.Repeat([]byte(" "), w))
+			pad -= w
+		}
+		b.WriteString(id)
+	}
+	b.WriteString(tail)
+	return b.Bytes()
+}
+
+// base64Event is an HTTP event of the platform with its body base64-encoded:
+// an HTTP API request on Lambda, an API gateway request on SCF.
+func base64Event(p *platform, headers map[string]string, body []byte) []byte {
+	var ev map[string]any
+	if err := json.Unmarshal(p.http("POST", headers, nil), &ev); err != nil {
+		panic(err)
+	}
+	ev["body"], ev["isBase64Encoded"] = base64.StdEncoding.EncodeToString(body), true
+	return mustJSON(ev)
 }
 
 // testTriggers runs every trigger both platforms share.

@@ -2,7 +2,9 @@ package descriptors
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -172,6 +174,7 @@ type scf struct {
 		Src         struct{ Src string }
 		Handler     string
 		Runtime     string
+		Description string
 		Timeout     int
 		MemorySize  int `yaml:"memorySize"`
 		Environment struct{ Variables map[string]string }
@@ -182,12 +185,13 @@ type scf struct {
 				Bucket         string
 				Filter         struct{ Prefix, Suffix string }
 				Events         string
-				Endpoints      []struct {
-					Method   string
-					Function struct {
-						IsIntegratedResponse bool `yaml:"isIntegratedResponse"`
-					}
-				}
+				// The http trigger (function URL), as tencent-component-toolkit's
+				// src/modules/triggers/http.ts reads it: EnableExtranet defaults to false.
+				AuthType  string `yaml:"authType"`
+				NetConfig struct {
+					EnableIntranet bool `yaml:"enableIntranet"`
+					EnableExtranet bool `yaml:"enableExtranet"`
+				} `yaml:"netConfig"`
 			}
 		}
 	}
@@ -202,6 +206,10 @@ func scfConfig(t *testing.T) scf {
 	return c
 }
 
+// scfDescription is what SCF accepts as a function's description: letters,
+// digits, spaces, commas, periods and new lines (and Chinese characters).
+var scfDescription = regexp.MustCompile(`^[\p{L}\p{N} ,.\n]+$`)
+
 func TestServerlessYML(t *testing.T) {
 	c := scfConfig(t)
 	in := c.Inputs
@@ -214,18 +222,21 @@ func TestServerlessYML(t *testing.T) {
 	if in.Timeout < 1 || in.Timeout > 900 || in.MemorySize < 64 {
 		t.Errorf("timeout %d memory %d out of range", in.Timeout, in.MemorySize)
 	}
+	if !scfDescription.MatchString(in.Description) {
+		t.Errorf("description %q: SCF takes letters, digits, spaces, commas and periods only", in.Description)
+	}
 	kinds := map[string]int{}
 	for _, ev := range in.Events {
 		for kind, e := range ev {
 			kinds[kind]++
 			p := e.Parameters
-			if !p.Enable && kind != "apigw" {
-				t.Errorf("%s trigger not enabled (triggers default to disabled)", kind)
-			}
 			switch kind {
 			case "timer":
 				if n := len(strings.Fields(p.CronExpression)); n != 7 {
 					t.Errorf("timer cron %q has %d fields, want 7", p.CronExpression, n)
+				}
+				if !p.Enable {
+					t.Error("timer trigger not enabled (triggers default to disabled)")
 				}
 			case "cos":
 				if p.Filter.Prefix == "" || strings.HasPrefix(outputPrefix, p.Filter.Prefix) || strings.HasPrefix(p.Filter.Prefix, outputPrefix) {
@@ -234,22 +245,133 @@ func TestServerlessYML(t *testing.T) {
 				if p.Events != "cos:ObjectCreated:*" {
 					t.Errorf("cos events = %q", p.Events)
 				}
-			case "apigw":
-				for _, ep := range p.Endpoints {
-					if ep.Method != "POST" || !ep.Function.IsIntegratedResponse {
-						t.Errorf("apigw endpoint %+v: want POST with an integrated response", ep)
-					}
+				if !p.Enable {
+					t.Error("cos trigger not enabled (triggers default to disabled)")
 				}
+			case "http":
+				if !p.NetConfig.EnableExtranet {
+					t.Error("http trigger (function URL) without netConfig.enableExtranet: it would have no public address")
+				}
+				switch p.AuthType {
+				case "NONE":
+					if in.Environment.Variables["REMOVETAG_HTTP_TOKEN"] == "" {
+						t.Error("a function URL open to all (authType NONE) without REMOVETAG_HTTP_TOKEN: the function's own check would be off")
+					}
+				case "CAM":
+				default:
+					t.Errorf("http trigger authType %q, want NONE (with the function's bearer token) or CAM", p.AuthType)
+				}
+			case "apigw":
+				t.Error("an apigw trigger: SCF no longer creates API gateway triggers; the HTTP entry is the function URL (http)")
+			default:
+				t.Errorf("unexpected trigger %s", kind)
 			}
 		}
 	}
-	for _, k := range []string{"apigw", "timer", "cos"} {
+	for _, k := range []string{"http", "timer", "cos"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s trigger", k)
 		}
 	}
+	if kinds["http"] > 1 {
+		t.Errorf("%d http triggers: a function version has one function URL", kinds["http"])
+	}
+	for name := range in.Environment.Variables {
+		for _, reserved := range []string{"SCF_", "QCLOUD_", "TENCENTCLOUD_"} {
+			if strings.HasPrefix(name, reserved) {
+				t.Errorf("environment variable %s: the prefix %s is SCF's own", name, reserved)
+			}
+		}
+	}
 	if in.Environment.Variables["REMOVETAG_BUCKETS"] == "" {
 		t.Error("REMOVETAG_BUCKETS is not set: the sweep would find no checkpoints")
+	}
+}
+
+// undocumented returns the names that README.md does not mention in backquotes.
+func undocumented(t *testing.T, names []string) []string {
+	readme := string(readFile(t, "README.md"))
+	var missing []string
+	for _, n := range names {
+		if !strings.Contains(readme, "`"+n+"`") {
+			missing = append(missing, n)
+		}
+	}
+	return missing
+}
+
+// scfEnvVars lists the ${env:NAME} variables serverless.yml reads.
+func scfEnvVars(t *testing.T) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\$\{env:([A-Za-z0-9_]+)\}`).FindAllStringSubmatch(string(readFile(t, "serverless.yml")), -1) {
+		seen[m[1]] = true
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// TestServerlessEnvChecked holds every ${env:NAME} of serverless.yml to the
+// README (documented) and to `make deploy-scf` (checked before the deploy).
+func TestServerlessEnvChecked(t *testing.T) {
+	vars := scfEnvVars(t)
+	if len(vars) < 5 {
+		t.Fatalf("serverless.yml reads only %v", vars)
+	}
+	for _, v := range undocumented(t, vars) {
+		t.Errorf("serverless.yml reads ${env:%s}, which README.md does not document", v)
+	}
+	m := regexp.MustCompile(`(?m)^SCF_DEPLOY_VARS\s*:=\s*(.*)$`).FindStringSubmatch(string(readFile(t, "Makefile")))
+	if m == nil {
+		t.Fatal("the Makefile has no SCF_DEPLOY_VARS")
+	}
+	if checked := slices.Sorted(slices.Values(strings.Fields(m[1]))); !slices.Equal(checked, vars) {
+		t.Errorf("make deploy-scf checks %v; serverless.yml reads %v", checked, vars)
+	}
+	if !regexp.MustCompile(`(?m)^deploy-scf:\s*check-scf-env\b`).MatchString(string(readFile(t, "Makefile"))) {
+		t.Error("deploy-scf does not run check-scf-env first")
+	}
+
+	// The check itself, run by make in an empty folder (no .env) and an
+	// environment holding nothing but PATH and the variables given.
+	makefile, err := filepath.Abs(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(set map[string]string) (string, error) {
+		cmd := exec.Command("make", "-s", "-f", makefile, "check-scf-env")
+		cmd.Dir = t.TempDir()
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		for k, v := range set {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make:", err)
+	}
+	all := map[string]string{}
+	for _, v := range vars {
+		all[v] = "value-of-" + v
+	}
+	if out, err := check(all); err != nil {
+		t.Errorf("every variable set: check-scf-env failed: %v\n%s", err, out)
+	}
+	for _, missing := range vars {
+		some := maps.Clone(all)
+		delete(some, missing)
+		out, err := check(some)
+		if err == nil || !strings.Contains(out, "not set: "+missing+" ") {
+			t.Errorf("%s unset: check-scf-env gave %v, %q; want a failure naming it alone", missing, err, out)
+		}
+		for v, value := range some {
+			if strings.Contains(out, value) {
+				t.Errorf("check-scf-env printed the value of %s", v)
+			}
+		}
+	}
+	if out, err := check(nil); err == nil || !strings.Contains(out, "not set: "+strings.Join(strings.Fields(m[1]), " ")+" ") {
+		t.Errorf("nothing set: check-scf-env gave %v, %q; want a failure naming every variable", err, out)
 	}
 }
 
@@ -300,11 +422,8 @@ func TestEnvironmentDocumentedAndUsed(t *testing.T) {
 	if len(used) < 8 {
 		t.Fatalf("found only %v read by the code", used)
 	}
-	readme := string(readFile(t, "README.md"))
-	for _, v := range used {
-		if !strings.Contains(readme, "`"+v+"`") {
-			t.Errorf("%s is read by the code but not documented in README.md", v)
-		}
+	for _, v := range undocumented(t, used) {
+		t.Errorf("%s is read by the code but not documented in README.md", v)
 	}
 	set := map[string]string{}
 	for k := range scfConfig(t).Inputs.Environment.Variables {
@@ -316,6 +435,22 @@ func TestEnvironmentDocumentedAndUsed(t *testing.T) {
 	for k, where := range set {
 		if !slices.Contains(used, k) {
 			t.Errorf("%s sets %s, which the code never reads", where, k)
+		}
+	}
+}
+
+// TestSampleEventsDocumented holds the README's table of sample events to
+// examples/events: each sample is listed with the source of its shape.
+func TestSampleEventsDocumented(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(root, "examples", "events", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("sample events: %v %v", files, err)
+	}
+	readme := string(readFile(t, "README.md"))
+	for _, f := range files {
+		name := filepath.Base(f)
+		if !regexp.MustCompile(`(?m)^\|[^\n]*` + "`" + regexp.QuoteMeta(name) + "`" + `[^\n]*\|[^|\n]+\|$`).MatchString(readme) {
+			t.Errorf("examples/events/%s is not in the README's table of sample events", name)
 		}
 	}
 }

@@ -47,7 +47,16 @@ import (
 const (
 	DefaultOutputPrefix = "removetag/"
 	DefaultMaxChain     = 1000
-	DefaultMaxBodyBytes = 6 << 20 // the platforms' synchronous payload limit
+	// DefaultMaxBodyBytes is the default Config.MaxBodyBytes, 4 MiB: the
+	// largest round size whose event still reaches the function. SCF and
+	// Lambda take a synchronous event of at most 6 MB, its own JSON included
+	// (SCF: "6MB", read here as 6,000,000 bytes; Lambda: 6,291,456 bytes), and
+	// a gateway that base64-encodes a body sends 4/3 of it: 4 MiB becomes
+	// 5,592,408 bytes, leaving 407,592 for the event's headers and context,
+	// which take a few KB. Larger bodies, up to the ~4.45 MB that can still
+	// arrive, are answered 413 by the function rather than refused by the
+	// platform.
+	DefaultMaxBodyBytes = 4 << 20
 	// DefaultMaxInlineRecords is the default Config.MaxInlineRecords.
 	DefaultMaxInlineRecords = 100_000
 	// DefaultSweepAfter is the default Config.SweepAfter: longer than the
@@ -81,8 +90,9 @@ type Config struct {
 	// MaxChain bounds the continuation chain of one file; default 1000. Past it,
 	// the checkpoint is left for the timer sweep.
 	MaxChain int
-	// MaxBodyBytes bounds an HTTP body or direct payload; default 6 MiB. An
-	// inline job may inflate (gzip) to at most twice this.
+	// MaxBodyBytes bounds an HTTP body or direct payload; default
+	// DefaultMaxBodyBytes (4 MiB). An inline job may inflate (gzip) to at most
+	// twice this.
 	MaxBodyBytes int64
 	// MaxInlineRecords bounds the records of one inline job (an HTTP body, a
 	// direct payload or a timer message); default 100,000. Past it, nothing is

@@ -84,9 +84,10 @@ const (
 	// MinTokenBytes is the shortest REMOVETAG_HTTP_TOKEN accepted: a bearer token
 	// guards a public endpoint and must not be guessable.
 	MinTokenBytes = 16
-	// maxBodyLimit bounds REMOVETAG_MAX_BODY_BYTES: far above what either
-	// platform delivers, low enough to keep a body in a small function's memory.
-	maxBodyLimit = 32 << 20
+	// MaxBodyLimit bounds REMOVETAG_MAX_BODY_BYTES: the larger of the two
+	// platforms' synchronous event limits (Lambda's 6,291,456 bytes; SCF's
+	// "6MB"). No larger body or payload can reach the function.
+	MaxBodyLimit = 6 << 20
 )
 
 // Platform is the serverless platform the process runs on.
@@ -143,8 +144,9 @@ type Config struct {
 	// SCFEndpoint overrides the SCF API's URL for self-invocation (REMOVETAG_SCF_ENDPOINT).
 	SCFEndpoint string
 	// MaxBodyBytes bounds an HTTP body or a direct payload
-	// (REMOVETAG_MAX_BODY_BYTES); default 6 MiB, the platforms' own limit on
-	// a synchronous invocation. Larger bodies are answered 413.
+	// (REMOVETAG_MAX_BODY_BYTES); default job.DefaultMaxBodyBytes (4 MiB),
+	// the largest body whose event, base64-encoded, fits the platforms' 6 MB
+	// synchronous limit; at most MaxBodyLimit. Larger bodies are answered 413.
 	MaxBodyBytes int64
 	// SweepAfter is how long a checkpoint must have gone without an update
 	// before the timer sweep takes its job over (REMOVETAG_SWEEP_AFTER);
@@ -332,8 +334,8 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MaxBodyBytes = job.DefaultMaxBodyBytes
 	if s := get(EnvMaxBodyBytes); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 1 || n > maxBodyLimit {
-			bad.add(EnvMaxBodyBytes, "%q: want a number of bytes from 1 to %d", clip(s), maxBodyLimit)
+		if err != nil || n < 1 || n > MaxBodyLimit {
+			bad.add(EnvMaxBodyBytes, "%q: want a number of bytes from 1 to %d (no platform delivers a larger synchronous event)", clip(s), MaxBodyLimit)
 		} else {
 			c.MaxBodyBytes = n
 		}

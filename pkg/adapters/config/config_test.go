@@ -1,6 +1,8 @@
 package config
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/job"
 )
 
 const (
@@ -55,7 +58,7 @@ func TestLoadDefaults(t *testing.T) {
 		OutputPrefix: "removetag/",
 		SCFNamespace: DefaultSCFNamespace,
 		SweepAfter:   20 * time.Minute,
-		MaxBodyBytes: 6 << 20,
+		MaxBodyBytes: job.DefaultMaxBodyBytes,
 	}
 	c.getenv = nil
 	if fmt.Sprint(c) != fmt.Sprint(want) {
@@ -153,6 +156,7 @@ func TestLoadErrors(t *testing.T) {
 		{"sweep after text", minimal.with(EnvSweepAfter, "later"), []string{"REMOVETAG_SWEEP_AFTER: "}},
 		{"max body zero", minimal.with(EnvMaxBodyBytes, "0"), []string{"REMOVETAG_MAX_BODY_BYTES: "}},
 		{"max body huge", minimal.with(EnvMaxBodyBytes, "1000000000"), []string{"REMOVETAG_MAX_BODY_BYTES: "}},
+		{"max body over what a platform delivers", minimal.with(EnvMaxBodyBytes, "6291457"), []string{"REMOVETAG_MAX_BODY_BYTES: \"6291457\": want a number of bytes from 1 to 6291456"}},
 		{"max body text", minimal.with(EnvMaxBodyBytes, "6MB"), []string{"REMOVETAG_MAX_BODY_BYTES: "}},
 		{"all at once", env{EnvRegion: "mars", EnvRateLimit: "x"}, []string{"IM_SDKAPPID", "IM_SECRET_KEY", "IM_REGION", "IM_RATE_LIMIT"}},
 	}
@@ -225,5 +229,40 @@ func TestWarnings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDefaultMaxBodyArrives holds the default body limit to the platforms'
+// synchronous event limit, 6 MB including the event's own JSON (SCF's quota
+// page: 同步请求事件大小 6MB, read as 6,000,000 bytes; Lambda: 6,291,456): an
+// HTTP event whose body is the largest the function accepts, base64-encoded
+// as a gateway encodes a binary body, with 10 KiB of headers (more than API
+// Gateway or SCF lets through), still fits, and so does one a byte over the
+// limit, which the function then answers 413 itself.
+func TestDefaultMaxBodyArrives(t *testing.T) {
+	const syncEventLimit = 6_000_000
+	headers := map[string]string{"authorization": "Bearer " + strings.Repeat("t", 64), "content-type": "application/json",
+		"x-padding": strings.Repeat("h", 10<<10)}
+	for _, size := range []int{job.DefaultMaxBodyBytes, job.DefaultMaxBodyBytes + 1} {
+		body := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("x", size)))
+		events := map[string]any{
+			"SCF function URL": map[string]any{"body": body, "headers": headers, "httpMethod": "POST", "path": "/", "queryString": map[string]string{}, "isBase64Encoded": true},
+			"Lambda HTTP API": map[string]any{"version": "2.0", "routeKey": "POST /removetag", "rawPath": "/removetag", "headers": headers, "body": body, "isBase64Encoded": true,
+				"requestContext": map[string]any{"accountId": "123456789012", "apiId": "abc123", "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+					"http":      map[string]string{"method": "POST", "path": "/removetag", "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7", "userAgent": "curl/8.5.0"},
+					"requestId": "JKJaXmPLvHcESHA=", "routeKey": "POST /removetag", "stage": "$default", "time": "25/Nov/2026:03:00:00 +0000", "timeEpoch": 1764039600000}},
+		}
+		for name, ev := range events {
+			b, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) > syncEventLimit {
+				t.Errorf("%s event with a %d-byte body is %d bytes, over the %d the platforms deliver", name, size, len(b), syncEventLimit)
+			}
+		}
+	}
+	if job.DefaultMaxBodyBytes > MaxBodyLimit {
+		t.Errorf("default %d over the configurable limit %d", job.DefaultMaxBodyBytes, MaxBodyLimit)
 	}
 }

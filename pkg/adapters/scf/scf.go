@@ -3,10 +3,15 @@
 // [trigger.Event] of it, runs it through a [trigger.Dispatcher] and answers in
 // the form the trigger expects.
 //
-//	API gateway   {"httpMethod","requestContext","headers","body",…}  → an events.APIGatewayResponse
-//	timer         {"Type":"Timer","TriggerName","Time","Message"}     → the report (Message: a job, or empty: the sweep)
-//	COS upload    {"Records":[{"cos":{"cosBucket","cosObject"},"event"}]} → the report (several objects: summed, in Jobs)
-//	anything else that is a JSON object: a direct invocation           → the report
+//	function URL  {"httpMethod","headers","body","path","queryString"}            → {"statusCode","headers","body"}
+//	API gateway   {"httpMethod","requestContext","headers","body",…}             → an events.APIGatewayResponse
+//	timer         {"Type":"Timer" (any case),"TriggerName","Time","Message"}      → the report (Message: a job, or empty: the sweep)
+//	COS upload    {"Records":[{"cos":{"cosBucket","cosObject"},"event"}]}         → the report (several objects: summed, in Jobs)
+//	anything else that is a JSON object: a direct invocation                      → the report
+//
+// Only the fields the function uses are read (see trigger.Text and
+// trigger.Headers): a field it does not use, such as a COS object's size or
+// an event's time, can never fail an event, whatever its type.
 //
 // Use it with cloudfunction.StartHandler, which hands it the raw payload, so
 // that even a payload that is not JSON gets an answer saying what arrived.
@@ -33,6 +38,7 @@ import (
 
 // Names of the events, in logs.
 const (
+	EventFunctionURL  = "scf-url"
 	EventAPIGateway   = "scf-apigw"
 	EventTimer        = "scf-timer"
 	EventCOS          = "cos"
@@ -57,7 +63,10 @@ func NewHandler(d *trigger.Dispatcher) *Handler { return &Handler{d: d} }
 // retry can help; events it cannot handle get a report saying what arrived.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	ev := Decode(payload)
-	if ev.Name == EventAPIGateway {
+	switch ev.Name {
+	case EventFunctionURL:
+		return json.Marshal(URLResponse(h.d.HTTP(ctx, ev)))
+	case EventAPIGateway:
 		return json.Marshal(Response(h.d.HTTP(ctx, ev)))
 	}
 	res, err := h.d.Run(ctx, ev)
@@ -73,14 +82,16 @@ func Decode(payload []byte) trigger.Event {
 	switch {
 	case p == nil:
 		return trigger.Event{Trigger: trigger.TriggerUnknown, Name: "unknown", Problem: problem}
-	case p.Has("httpMethod") && p.Has("requestContext"):
-		return decodeGateway(payload, p)
-	case p.String("Type") == "Timer":
-		var t events.TimerEvent
+	case p.Has("httpMethod"):
+		return decodeHTTP(payload, p)
+	case strings.EqualFold(p.String("Type"), "timer"):
+		// "Timer" in scf-go-lib and the trigger summary page, "timer" on the
+		// timer trigger's own page (tencentyun/qcloud-documents).
+		var t struct{ Message trigger.Text }
 		if err := json.Unmarshal(payload, &t); err != nil {
 			return trigger.Unknown(EventTimer, "a timer event that cannot be read ("+err.Error()+")", payload)
 		}
-		return trigger.Event{Trigger: trigger.TriggerTimer, Name: EventTimer, Message: t.Message}
+		return trigger.Event{Trigger: trigger.TriggerTimer, Name: EventTimer, Message: string(t.Message)}
 	case p.Has("Records"):
 		return decodeCOS(payload, p)
 	case job.IsContinuation(payload):
@@ -89,33 +100,41 @@ func Decode(payload []byte) trigger.Event {
 	return trigger.Event{Trigger: trigger.TriggerDirect, Name: EventDirect, Payload: payload}
 }
 
-// decodeGateway reads an API gateway request (integrated response).
-func decodeGateway(payload []byte, p *trigger.Probe) trigger.Event {
-	var req events.APIGatewayRequest
-	if err := json.Unmarshal(payload, &req); err != nil {
-		// The library's query string decoder refuses some values: read what
-		// the function needs without it.
-		var min struct {
-			Headers map[string]string `json:"headers"`
-			Method  string            `json:"httpMethod"`
-			Body    string            `json:"body"`
-		}
-		if err2 := json.Unmarshal(payload, &min); err2 != nil {
-			return trigger.Unknown(EventAPIGateway, "an API gateway request that cannot be read ("+err2.Error()+")", payload)
-		}
-		req.Headers, req.Method, req.Body = min.Headers, min.Method, min.Body
+// httpRequest is what the function reads of an HTTP event. The function URL
+// sends the API gateway's protocol without headerParameters,
+// isBase64Encoded, pathParameters, queryStringParameters and requestContext
+// (Tencent's "函数 URL 概述", product 583 doc 96099): its body is the text as
+// sent. An API gateway sends isBase64Encoded true when it encoded a binary
+// body (its Base64 setting); the flag is honoured wherever it appears.
+type httpRequest struct {
+	Method   string          `json:"httpMethod"`
+	Headers  trigger.Headers `json:"headers"`
+	Body     trigger.Text    `json:"body"`
+	IsBase64 bool            `json:"isBase64Encoded"`
+}
+
+// decodeHTTP reads a function URL request, or an API gateway request
+// (integrated response) when it has a requestContext.
+func decodeHTTP(payload []byte, p *trigger.Probe) trigger.Event {
+	name, what := EventFunctionURL, "a function URL request"
+	if p.Has("requestContext") {
+		name, what = EventAPIGateway, "an API gateway request"
 	}
-	body, err := trigger.DecodeBody(req.Body, p.Bool("isBase64Encoded"))
+	var req httpRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return trigger.Unknown(name, what+" that cannot be read ("+err.Error()+")", payload)
+	}
+	body, err := trigger.DecodeBody(string(req.Body), req.IsBase64)
 	if err != nil {
-		return trigger.Unknown(EventAPIGateway, "an API gateway request that cannot be read ("+err.Error()+")", payload)
+		return trigger.Unknown(name, what+" that cannot be read ("+err.Error()+")", payload)
 	}
 	ev := trigger.Event{
 		Trigger: trigger.TriggerHTTP,
-		Name:    EventAPIGateway,
+		Name:    name,
 		HTTP:    job.HTTPRequest{Method: req.Method, Headers: req.Headers, Body: body},
 	}
-	// The gateway says how long it waits for the function.
-	if s, ok := header(req.Headers, "endpoint-timeout"); ok {
+	// The API gateway says how long it waits for the function.
+	if s, ok := req.Headers["endpoint-timeout"]; ok {
 		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
 			ev.Timeout = max(time.Duration(n)*time.Second-gatewayMargin, time.Second)
 		}
@@ -126,14 +145,54 @@ func decodeGateway(payload []byte, p *trigger.Probe) trigger.Event {
 // Response makes the API gateway's integrated response of an HTTP answer;
 // any other shape makes the gateway answer "Invalid scf response format".
 func Response(r job.HTTPResponse) events.APIGatewayResponse {
+	return events.APIGatewayResponse{StatusCode: r.StatusCode, Headers: jsonHeaders(r), Body: string(r.Body)}
+}
+
+// FunctionURLResponse is the answer a function URL turns into its HTTP
+// response ("函数 URL 概述": statusCode, headers, body).
+type FunctionURLResponse struct {
+	StatusCode int               `json:"statusCode"`
+	Headers    map[string]string `json:"headers"`
+	Body       string            `json:"body"`
+}
+
+// URLResponse makes the function URL's answer of an HTTP answer.
+func URLResponse(r job.HTTPResponse) FunctionURLResponse {
+	return FunctionURLResponse{StatusCode: r.StatusCode, Headers: jsonHeaders(r), Body: string(r.Body)}
+}
+
+// jsonHeaders are an answer's headers, with a JSON Content-Type unless it
+// has one.
+func jsonHeaders(r job.HTTPResponse) map[string]string {
 	headers := make(map[string]string, len(r.Headers)+1)
+	hasType := false
 	for k, v := range r.Headers {
 		headers[k] = v
+		hasType = hasType || strings.EqualFold(k, "Content-Type")
 	}
-	if _, ok := header(headers, "Content-Type"); !ok {
+	if !hasType {
 		headers["Content-Type"] = "application/json"
 	}
-	return events.APIGatewayResponse{StatusCode: r.StatusCode, Headers: headers, Body: string(r.Body)}
+	return headers
+}
+
+// cosRecord is what the function reads of a COS notification's record; the
+// rest (size, eventTime, meta, …) varies between Tencent's pages — a number
+// in one, a string in the console's test template — and is not read.
+type cosRecord struct {
+	COS struct {
+		Bucket struct {
+			AppID  trigger.Text `json:"appid"`
+			Name   string       `json:"name"`
+			Region trigger.Text `json:"region"`
+		} `json:"cosBucket"`
+		Object struct {
+			Key string `json:"key"`
+		} `json:"cosObject"`
+	} `json:"cos"`
+	Event struct {
+		Name string `json:"eventName"`
+	} `json:"event"`
 }
 
 // decodeCOS reads a COS notification.
@@ -141,7 +200,7 @@ func decodeCOS(payload []byte, p *trigger.Probe) trigger.Event {
 	if n := p.Len("Records"); n > trigger.MaxRecords {
 		return trigger.Unknown(EventCOS, fmt.Sprintf("a Records event with %d records, at most %d are read", n, trigger.MaxRecords), payload)
 	}
-	var ce events.COSEvent
+	var ce struct{ Records []cosRecord }
 	if err := json.Unmarshal(payload, &ce); err != nil {
 		return trigger.Unknown(EventCOS, "a Records event that is not a COS notification ("+err.Error()+")", payload)
 	}
@@ -150,15 +209,16 @@ func decodeCOS(payload []byte, p *trigger.Probe) trigger.Event {
 	}
 	objs := make([]trigger.Object, 0, len(ce.Records))
 	for i, r := range ce.Records {
-		b := r.Object.Bucket
-		if b.Name == "" || b.AppID == "" {
+		b := r.COS.Bucket
+		appID := string(b.AppID)
+		if b.Name == "" || appID == "" {
 			return trigger.Unknown(EventCOS, fmt.Sprintf("Records[%d] is not a COS record (no cos.cosBucket.name and appid; this function handles COS uploads)", i), payload)
 		}
 		bucket := b.Name
-		if !strings.HasSuffix(bucket, "-"+b.AppID) {
-			bucket += "-" + b.AppID
+		if !strings.HasSuffix(bucket, "-"+appID) {
+			bucket += "-" + appID
 		}
-		key := ObjectKey(r.Object.Object.Name, b.AppID, b.Name, bucket)
+		key := ObjectKey(r.COS.Object.Key, appID, b.Name, bucket)
 		loc, err := objstore.ParseLocation(objstore.SchemeCOS + "://" + bucket + "/" + key)
 		if err != nil || key == "" {
 			why := "no object key"
@@ -167,7 +227,7 @@ func decodeCOS(payload []byte, p *trigger.Probe) trigger.Event {
 			}
 			return trigger.Unknown(EventCOS, fmt.Sprintf("Records[%d]: %s", i, why), payload)
 		}
-		o := trigger.Object{Location: loc, Region: b.Region}
+		o := trigger.Object{Location: loc, Region: string(b.Region)}
 		if name := r.Event.Name; name != "" && !strings.HasPrefix(name, "cos:ObjectCreated:") {
 			o.Skip = trigger.Clip("not an upload: "+name, trigger.MaxReason)
 		}
@@ -195,19 +255,6 @@ func ObjectKey(eventKey, appID, name, bucket string) string {
 		}
 	}
 	return key
-}
-
-// header looks a header up by name, in any case.
-func header(h map[string]string, name string) (string, bool) {
-	if v, ok := h[name]; ok {
-		return v, true
-	}
-	for k, v := range h {
-		if strings.EqualFold(k, name) {
-			return v, true
-		}
-	}
-	return "", false
 }
 
 // NewLogHandler returns a JSON slog handler writing to w (SCF sends a

@@ -20,6 +20,7 @@ import (
 
 // Events as SCF sends them (from scf-go-lib's tests and Tencent's documentation).
 const (
+	urlEvent     = `{"body":"{\"To_Account\":[\"a\"],\"Tags\":[\"x\"]}","headers":{"accept":"*/*","authorization":"Bearer tok","content-type":"application/json","x-scf-remote-addr":"111.206.96.145"},"httpMethod":"POST","path":"/","queryString":{"a":"1"}}`
 	gatewayEvent = `{"headerParameters": {}, "headers": {"authorization": "Bearer tok", "endpoint-timeout": "15", "host": "service-x.apigateway.myqcloud.com"}, "httpMethod": "POST", "path": "/removetag", "pathParameters": {}, "queryString": {"a": ["b", "c"], "x": "y", "i": true}, "queryStringParameters": {}, "requestContext": {"httpMethod": "POST", "identity": {}, "path": "/removetag", "serviceId": "service-x", "sourceIp": "8.8.8.8", "stage": "release"}, "body": "{\"To_Account\":[\"a\"],\"Tags\":[\"x\"]}"}`
 	timerEvent   = `{"Message": "", "Time": "2019-08-17T05:26:00Z", "TriggerName": "oneminute", "Type": "Timer"}`
 	cosEvent     = `{"Records": [{"cos": {"cosBucket": {"appid": "1250000000", "name": "files", "region": "gz"}, "cosNotificationId": "x", "cosObject": {"key": "/1250000000/files/incoming/a b%2B.csv", "meta": {}, "size": 9, "url": "http://files-1250000000.cos.ap-guangzhou.myqcloud.com/incoming/a%20b%2B.csv", "vid": ""}, "cosSchemaVersion": "1.0"}, "event": {"eventName": "cos:ObjectCreated:Put", "eventSource": "qcs::cos", "eventTime": 1566028555, "eventVersion": "1.0", "reqid": 1, "requestParameters": {"requestHeaders": {"Authorization": ""}, "requestSourceIP": "8.8.8.8"}, "reservedInfo": ""}}]}`
@@ -52,6 +53,36 @@ func TestDecode(t *testing.T) {
 			`{"httpMethod":"POST","requestContext":{},"isBase64Encoded":true,"body":"!!"}`,
 			trigger.TriggerUnknown, EventAPIGateway, nil},
 		{"api gateway, unreadable", `{"httpMethod":5,"requestContext":{}}`, trigger.TriggerUnknown, EventAPIGateway, nil},
+		{"function url", urlEvent, trigger.TriggerHTTP, EventFunctionURL, func(t *testing.T, ev trigger.Event) {
+			if ev.HTTP.Method != "POST" || ev.HTTP.Headers["authorization"] != "Bearer tok" || string(ev.HTTP.Body) != `{"To_Account":["a"],"Tags":["x"]}` {
+				t.Errorf("request %+v", ev.HTTP)
+			}
+			if ev.Timeout != 0 {
+				t.Errorf("timeout %v without an endpoint-timeout header", ev.Timeout)
+			}
+		}},
+		{"function url, header names in any case", strings.Replace(urlEvent, `"authorization"`, `"Authorization"`, 1),
+			trigger.TriggerHTTP, EventFunctionURL, func(t *testing.T, ev trigger.Event) {
+				if ev.HTTP.Headers["authorization"] != "Bearer tok" {
+					t.Errorf("headers %v", ev.HTTP.Headers)
+				}
+			}},
+		{"function url, base64 body where the flag is sent", `{"httpMethod":"POST","headers":{},"isBase64Encoded":true,"body":"eyJhIjoxfQ=="}`,
+			trigger.TriggerHTTP, EventFunctionURL, func(t *testing.T, ev trigger.Event) {
+				if string(ev.HTTP.Body) != `{"a":1}` {
+					t.Errorf("body %q", ev.HTTP.Body)
+				}
+			}},
+		{"function url, no body", `{"httpMethod":"GET","headers":{},"path":"/"}`, trigger.TriggerHTTP, EventFunctionURL, func(t *testing.T, ev trigger.Event) {
+			if ev.HTTP.Method != "GET" || len(ev.HTTP.Body) != 0 {
+				t.Errorf("request %+v", ev.HTTP)
+			}
+		}},
+		{"function url, headers not an object", `{"httpMethod":"POST","headers":"x"}`, trigger.TriggerUnknown, EventFunctionURL, func(t *testing.T, ev trigger.Event) {
+			if !strings.Contains(ev.Problem, "a function URL request that cannot be read") {
+				t.Errorf("problem %q", ev.Problem)
+			}
+		}},
 		{"timer, empty message: the sweep", timerEvent, trigger.TriggerTimer, EventTimer, func(t *testing.T, ev trigger.Event) {
 			if ev.Message != "" {
 				t.Errorf("message %q", ev.Message)
@@ -61,6 +92,19 @@ func TestDecode(t *testing.T) {
 			trigger.TriggerTimer, EventTimer, func(t *testing.T, ev trigger.Event) {
 				if ev.Message != `{"Source":"cos://files-1250000000/a.csv"}` {
 					t.Errorf("message %q", ev.Message)
+				}
+			}},
+		{"timer, type in lower case", strings.Replace(timerEvent, `"Timer"`, `"timer"`, 1), trigger.TriggerTimer, EventTimer, nil},
+		{"timer, message as a JSON object", `{"Type":"Timer","Message":{"Source":"cos://files-1250000000/a.csv"}}`,
+			trigger.TriggerTimer, EventTimer, func(t *testing.T, ev trigger.Event) {
+				if ev.Message != `{"Source":"cos://files-1250000000/a.csv"}` {
+					t.Errorf("message %q", ev.Message)
+				}
+			}},
+		{"cos upload, size, time and appid of other types", strings.NewReplacer(`"size": 9`, `"size": "9"`, `"eventTime": 1566028555`, `"eventTime": "1970-01-01T00:00:00.000Z"`, `"appid": "1250000000"`, `"appid": 1250000000`).Replace(cosEvent),
+			trigger.TriggerUpload, EventCOS, func(t *testing.T, ev trigger.Event) {
+				if len(ev.Objects) != 1 || ev.Objects[0].Location.Bucket != "files-1250000000" || ev.Objects[0].Location.Key != "incoming/a b+.csv" {
+					t.Errorf("objects %+v", ev.Objects)
 				}
 			}},
 		{"cos upload", cosEvent, trigger.TriggerUpload, EventCOS, func(t *testing.T, ev trigger.Event) {
@@ -123,6 +167,9 @@ func TestObjectKey(t *testing.T) {
 	}
 }
 
+// sample is a triggertest.Sample written without field names.
+type sample struct{ File, Source, Trigger, Event, Want string }
+
 // invokeCase is a triggertest.InvokeCase written without field names.
 type invokeCase struct {
 	Name, Payload, WantCall string
@@ -134,6 +181,10 @@ func TestInvoke(t *testing.T) {
 	tests := []invokeCase{
 		{"api gateway: the integrated response", gatewayEvent, "http POST",
 			[]string{"body", "headers", "isBase64Encoded", "statusCode"}, `"statusCode":202`},
+		{"function url: statusCode, headers, body", urlEvent, "http POST",
+			[]string{"body", "headers", "statusCode"}, `"statusCode":202`},
+		{"unreadable function url request: 400 in the function URL's shape", `{"httpMethod":"POST","headers":7}`, "",
+			[]string{"body", "headers", "statusCode"}, `"statusCode":400`},
 		{"unreadable gateway request: 400 in the gateway's shape", `{"httpMethod":5,"requestContext":{}}`, "",
 			[]string{"body", "headers", "isBase64Encoded", "statusCode"}, `"statusCode":400`},
 		{"timer", timerEvent, "timer ", nil, `"Status":"swept"`},
@@ -160,4 +211,26 @@ func TestLogHandlerAddsRequestID(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil {
 		t.Errorf("not JSON: %v", err)
 	}
+}
+
+// TestDecodePublicSamples decodes events as published by Tencent and
+// scf-go-lib, kept in testdata as they were published (the console template's
+// comments removed, its eventName placeholder filled in).
+func TestDecodePublicSamples(t *testing.T) {
+	const docs = "tencentyun/qcloud-documents, product/计算与网络/无服务器云函数/"
+	triggertest.RunSamples(t, Decode, []sample{
+		{"url-doc.json", "Tencent's 函数 URL 概述 (cloud.tencent.com/document/product/583/96099), the event function's request", trigger.TriggerHTTP, EventFunctionURL,
+			`POST {"test":"hello world"}`},
+		{"apigw-doc.json", docs + "操作指南/触发器管理/触发器事件消息结构汇总.md", trigger.TriggerHTTP, EventAPIGateway,
+			`POST {"test":"body"}`},
+		{"timer-lowercase-doc.json", docs + "操作指南/触发器管理/定时触发器.md (\"Type\":\"timer\")", trigger.TriggerTimer, EventTimer,
+			"user define msg body"},
+		{"timer-scf-go-lib.json", "tencentyun/scf-go-lib, events/timer_test.go", trigger.TriggerTimer, EventTimer, ""},
+		{"cos-doc.json", docs + "操作指南/触发器管理/COS 触发器.md", trigger.TriggerUpload, EventCOS,
+			"[{cos://testpic-1253970026/testfile cd }]"},
+		{"cos-console-template.json", docs + "2.国际站文档/最佳实践/MapReduce 方法/步骤 3. 创建 Mapper 和 Reducer 函数并测试_intl.md, the console's COS test template (size and eventTime strings)",
+			trigger.TriggerUpload, EventCOS, "[{cos://srcmr-1251111111/serverless.txt gz }]"},
+		{"cos-scf-go-lib.json", "tencentyun/scf-go-lib, events/cos_test.go", trigger.TriggerUpload, EventCOS,
+			"[{cos://ritchiechen-cos-test-123456/foobar.zip bj }]"},
+	})
 }
