@@ -12,18 +12,6 @@ import (
 	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
 )
 
-// condBackends are the stores of the conditional-write contract, with the
-// conditions each must report on a new bucket.
-var condBackends = []struct {
-	name     string
-	newStore func(t *testing.T) (objstore.Store, *fakestore.Server)
-	want     objstore.Conditions
-}{
-	{"S3", newS3Store, objstore.Conditions{Create: true, IfMatch: true}},
-	{"COS", newCOSStore, objstore.Conditions{Create: true}},
-	{"COS versioned", newVersionedCOSStore, objstore.Conditions{}},
-}
-
 // newVersionedCOSStore is a COS store on a bucket with versioning enabled,
 // where COS ignores x-cos-forbid-overwrite.
 func newVersionedCOSStore(t *testing.T) (objstore.Store, *fakestore.Server) {
@@ -35,66 +23,51 @@ func newVersionedCOSStore(t *testing.T) (objstore.Store, *fakestore.Server) {
 	return s, srv
 }
 
-func TestConditionalContract(t *testing.T) {
-	for _, b := range condBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			runConditionalContract(t, func(t *testing.T) objstore.Store {
-				s, _ := b.newStore(t)
-				return s
-			}, b.want)
-		})
-	}
-}
-
 // runConditionalContract checks PutIf on stores that report want: every
 // condition reported is enforced, atomically, and every other one refused
 // without a write.
 func runConditionalContract(t *testing.T, newStore func(t *testing.T) objstore.Store, want objstore.Conditions) {
-	t.Run("Capability", func(t *testing.T) {
-		t.Parallel()
-		testCapability(t, newStore(t), want)
-	})
-	if want.Create {
-		t.Run("CreateOnly", func(t *testing.T) {
-			t.Parallel()
-			testCreateOnly(t, newStore(t))
-		})
-		t.Run("ConcurrentCreate", func(t *testing.T) {
-			t.Parallel()
-			testConcurrent(t, newStore(t), func(objstore.Store) objstore.Condition { return objstore.IfAbsent() })
-		})
+	preparedIfMatch := func(s objstore.Store) objstore.Condition {
+		put(t, s, "race", "the version everyone read")
+		info, err := s.Stat(t.Context(), "race")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return objstore.IfMatch(info.ETag)
 	}
-	if want.IfMatch {
-		t.Run("IfMatch", func(t *testing.T) {
-			t.Parallel()
-			testIfMatch(t, newStore(t))
-		})
-		t.Run("ConcurrentIfMatch", func(t *testing.T) {
-			t.Parallel()
-			testConcurrent(t, newStore(t), func(s objstore.Store) objstore.Condition {
-				put(t, s, "race", "the version everyone read")
-				info, err := s.Stat(t.Context(), "race")
-				if err != nil {
-					t.Fatal(err)
-				}
-				return objstore.IfMatch(info.ETag)
+	for _, tt := range []struct {
+		name string
+		on   bool
+		test func(*testing.T, objstore.Store)
+	}{
+		{"Capability", true, func(t *testing.T, s objstore.Store) { testCapability(t, s, want) }},
+		{"CreateOnly", want.Create, testCreateOnly},
+		{"ConcurrentCreate", want.Create, func(t *testing.T, s objstore.Store) {
+			testConcurrent(t, s, func(objstore.Store) objstore.Condition { return objstore.IfAbsent() })
+		}},
+		{"IfMatch", want.IfMatch, testIfMatch},
+		{"ConcurrentIfMatch", want.IfMatch, func(t *testing.T, s objstore.Store) { testConcurrent(t, s, preparedIfMatch) }},
+		{"InvalidCondition", true, testInvalidCondition},
+	} {
+		if tt.on {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				tt.test(t, newStore(t))
 			})
-		})
+		}
 	}
-	t.Run("InvalidCondition", func(t *testing.T) {
-		t.Parallel()
-		s := newStore(t)
-		for _, c := range []objstore.Condition{{}, {Create: true, IfMatch: "abc"}} {
-			_, err := s.PutIf(t.Context(), "k", strings.NewReader("x"), "", c)
-			if err == nil || errors.Is(err, objstore.ErrPreconditionFailed) || errors.Is(err, objstore.ErrConditionUnsupported) {
-				t.Errorf("PutIf(%s) error = %v, want a usage error", c, err)
-			}
+}
+
+func testInvalidCondition(t *testing.T, s objstore.Store) {
+	for _, c := range []objstore.Condition{{}, {Create: true, IfMatch: "abc"}} {
+		_, err := s.PutIf(t.Context(), "k", strings.NewReader("x"), "", c)
+		if err == nil || errors.Is(err, objstore.ErrPreconditionFailed) || errors.Is(err, objstore.ErrConditionUnsupported) {
+			t.Errorf("PutIf(%s) error = %v, want a usage error", c, err)
 		}
-		if _, err := s.Stat(t.Context(), "k"); !errors.Is(err, objstore.ErrNotFound) {
-			t.Errorf("an invalid condition wrote the object: %v", err)
-		}
-	})
+	}
+	if _, err := s.Stat(t.Context(), "k"); !errors.Is(err, objstore.ErrNotFound) {
+		t.Errorf("an invalid condition wrote the object: %v", err)
+	}
 }
 
 // putIf is PutIf of a string.
@@ -247,6 +220,15 @@ func testConcurrent(t *testing.T, s objstore.Store, cond func(objstore.Store) ob
 	}
 }
 
+// conditionsWhileFailing asks a store's conditions while the server answers
+// every request with status.
+func conditionsWhileFailing(t *testing.T, s objstore.Store, srv *fakestore.Server, status int) objstore.Conditions {
+	t.Helper()
+	srv.FailNext(100, status)
+	defer srv.FailNext(0, 0)
+	return s.Conditions(t.Context())
+}
+
 // TestCOSConditionsAsked checks how the COS store learns its conditions: the
 // versioning state is asked once and kept; a refusal is kept as "none"; a
 // failure that may pass is asked again.
@@ -261,18 +243,14 @@ func TestCOSConditionsAsked(t *testing.T) {
 		if err := srv.EnableVersioning(strings.TrimPrefix(s.Name(), "cos://")); err != nil {
 			t.Fatal(err)
 		}
-		srv.FailNext(100, http.StatusForbidden)
-		c := s.Conditions(t.Context())
-		srv.FailNext(0, 0)
+		c := conditionsWhileFailing(t, s, srv, http.StatusForbidden)
 		if !c.Create {
 			t.Errorf("Conditions() asked again: %+v", c)
 		}
 	})
 	t.Run("refused", func(t *testing.T) {
 		s, srv := newCOSStore(t)
-		srv.FailNext(100, http.StatusForbidden)
-		c := s.Conditions(t.Context())
-		srv.FailNext(0, 0)
+		c := conditionsWhileFailing(t, s, srv, http.StatusForbidden)
 		if c.Create || c.IfMatch || !strings.Contains(c.Note, "403") {
 			t.Errorf("Conditions() after a 403 = %+v, want none, saying why", c)
 		}
@@ -285,9 +263,7 @@ func TestCOSConditionsAsked(t *testing.T) {
 	})
 	t.Run("unavailable", func(t *testing.T) {
 		s, srv := newCOSStore(t)
-		srv.FailNext(100, http.StatusServiceUnavailable)
-		c := s.Conditions(t.Context())
-		srv.FailNext(0, 0)
+		c := conditionsWhileFailing(t, s, srv, http.StatusServiceUnavailable)
 		if c.Create || c.Note == "" {
 			t.Errorf("Conditions() while unavailable = %+v, want none, saying why", c)
 		}
