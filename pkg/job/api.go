@@ -15,7 +15,7 @@
 // Under the output prefix of the file's bucket:
 //
 //	state/{key}.json             the Checkpoint, while the job runs
-//	parts/{digest}/NNNNNN.jsonl  the failed records of each invocation, while the job runs
+//	parts/{digest}/NNNNNN-{owner}.jsonl  the failed records of each invocation, while the job runs
 //	reports/{key}.report.json    the FileReport, when the file is done (or rejected)
 //	failed/{key}.jsonl           the failed records, one {"To_Account":…,"Tags":[…]} per line
 //

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,22 +135,34 @@ func (j *fileJob) partsDir() string {
 	return j.s.cfg.OutputPrefix + "parts/" + hex.EncodeToString(sum[:16]) + "/"
 }
 
-// partKey names one part of the failed records.
-func (j *fileJob) partKey(seq int) string { return fmt.Sprintf("%s%06d.jsonl", j.partsDir(), seq) }
+// partKey names one part of the failed records. The owner's name in it keeps
+// apart the parts of two invocations that started from one checkpoint: the
+// part of one that lost the job (see lost) never replaces the owner's.
+func (j *fileJob) partKey(seq int) string {
+	return fmt.Sprintf("%s%06d-%s.jsonl", j.partsDir(), seq, j.owner)
+}
 
 // loadCheckpoint reads the checkpoint; nil if there is none. A checkpoint that
 // cannot be used (damaged, or of another version of this program) counts as
 // none: a new upload of the file starts over and replaces it.
+//
+// It notes the ETag of what it read (empty if there was nothing), unusable or
+// not: the invocation's next write of the checkpoint is conditional on it.
 func (j *fileJob) loadCheckpoint(ctx context.Context) (*Checkpoint, error) {
 	var cp Checkpoint
-	ok, err := j.getJSON(ctx, j.checkpointKey(), &cp)
+	etag, ok, err := j.readJSON(ctx, j.checkpointKey(), &cp)
 	var bad *badObjectError
 	if errors.As(err, &bad) {
+		j.cpETag = etag
 		j.log.Warn("checkpoint unusable: ignored", "checkpoint", j.checkpointKey(), "error", bad.Error())
 		return nil, nil
 	}
-	if err != nil || !ok {
+	if err != nil {
 		return nil, err
+	}
+	j.cpETag = etag
+	if !ok {
+		return nil, nil
 	}
 	if cp.Version != checkpointVersion {
 		j.log.Warn("checkpoint of another version: ignored", "checkpoint", j.checkpointKey(), "version", cp.Version)
@@ -158,23 +171,89 @@ func (j *fileJob) loadCheckpoint(ctx context.Context) (*Checkpoint, error) {
 	return &cp, nil
 }
 
-// saveCheckpoint writes the checkpoint, stamped now.
+// saveCheckpoint writes the checkpoint, stamped now: conditionally where the
+// store honours the condition (see condition), so that a write over another
+// invocation's is errClaimLost; otherwise plainly.
 func (j *fileJob) saveCheckpoint(ctx context.Context, cp *Checkpoint) error {
 	cp.Version = checkpointVersion
 	cp.UpdatedAt = time.Now().UTC()
-	if err := j.putJSON(ctx, j.checkpointKey(), cp); err != nil {
+	c, ok := j.condition(ctx)
+	if !ok {
+		// The new ETag stays unknown; no write of this invocation will be
+		// conditional on it (the store honours no condition that would be).
+		if err := j.putJSON(ctx, j.checkpointKey(), cp); err != nil {
+			return fmt.Errorf("write checkpoint: %w", err)
+		}
+		return nil
+	}
+	data, err := encodeJSON(j.checkpointKey(), cp)
+	if err != nil {
+		return err
+	}
+	etag, err := j.store.PutIf(ctx, j.checkpointKey(), bytes.NewReader(data), "application/json", c)
+	if errors.Is(err, objstore.ErrPreconditionFailed) {
+		return fmt.Errorf("write checkpoint (%s): %w: %w", c, errClaimLost, err)
+	}
+	if err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
+	j.cpETag = etag
 	return nil
 }
 
-// claim makes this invocation the checkpoint's owner. Object storage has no
-// compare-and-swap, so it writes its name and reads it back: of two invocations
-// claiming at once, one that sees the other's name backs off. False: another
+// errClaimLost is a conditional write of the checkpoint that found it changed
+// since this invocation last read or wrote it: another invocation claimed the
+// job.
+var errClaimLost = errors.New("another invocation claimed the job")
+
+// conditions returns what the store's conditional writes can do, asked once
+// per invocation so that all its writes follow one rule.
+func (j *fileJob) conditions(ctx context.Context) objstore.Conditions {
+	if j.conds == nil {
+		c := j.store.Conditions(ctx)
+		j.conds = &c
+	}
+	return *j.conds
+}
+
+// condition returns the condition of the next write of the checkpoint, and
+// whether the store honours it: create-only when this invocation found no
+// checkpoint, else replace-only-if-unchanged since it last read or wrote it.
+func (j *fileJob) condition(ctx context.Context) (objstore.Condition, bool) {
+	c := objstore.IfAbsent()
+	if j.cpETag != "" {
+		c = objstore.IfMatch(j.cpETag)
+	}
+	return c, j.conditions(ctx).Supports(c)
+}
+
+// claim makes this invocation the checkpoint's owner: false if another
 // invocation owns the job.
+//
+// Where the store honours the condition, the claim is a conditional write: a
+// new job's checkpoint is created only if there is none, a job taken over or
+// continued is claimed only if its checkpoint is still the version this
+// invocation read. Of invocations claiming at once exactly one wins, and every
+// later write of the winner's is conditional on its own last one, so that it
+// learns at its next write if another took the job over after all (see lost).
+//
+// Elsewhere (COS, except for creating a checkpoint in a bucket that never had
+// versioning) it writes its name and reads it back: of two invocations
+// claiming at once, one that sees the other's name backs off; one that reads
+// before the other writes cannot know, and both may work on the file.
 func (j *fileJob) claim(ctx context.Context, cp *Checkpoint) (bool, error) {
 	cp.Owner, cp.Handoff, cp.Note = j.owner, "", ""
 	cp.Invocations++
+	c, conditional := j.condition(ctx)
+	if conditional {
+		j.log.Debug("claim: conditional write", "condition", c.String())
+		err := j.saveCheckpoint(ctx, cp)
+		if errors.Is(err, errClaimLost) {
+			return j.lostRace(ctx, cp)
+		}
+		return err == nil, err
+	}
+	j.log.Debug("claim: write, then read back", "store", j.conditions(ctx).Note)
 	if err := j.saveCheckpoint(ctx, cp); err != nil {
 		return false, err
 	}
@@ -185,11 +264,79 @@ func (j *fileJob) claim(ctx context.Context, cp *Checkpoint) (bool, error) {
 	return back != nil && back.Owner == j.owner, nil
 }
 
+// lostRace looks at the checkpoint after a conditional claim failed: another
+// invocation's name there means it won; this invocation's own name means its
+// write landed after all (an SDK retry of it then finds the condition gone);
+// no checkpoint and no report means a conflict no invocation won, an error for
+// the platform to retry rather than a skip that would leave the file undone.
+func (j *fileJob) lostRace(ctx context.Context, cp *Checkpoint) (bool, error) {
+	back, err := j.loadCheckpoint(ctx)
+	switch {
+	case err != nil:
+		return false, err
+	case back != nil:
+		return back.Owner == j.owner, nil
+	}
+	rep, err := j.loadReport(ctx)
+	switch {
+	case err != nil:
+		return false, err
+	case rep != nil && rep.ETag == cp.ETag:
+		return false, nil // the winner is done already
+	}
+	return false, errors.New("the claim conflicted with another write, and no invocation holds the job: a retry takes it on")
+}
+
+// finishOwned ends the job with end, which writes its report, if this
+// invocation still owns it. Where checkpoint writes are conditional, the
+// checkpoint is written once more first, so that an invocation that lost the
+// job learns it (errClaimLost) before it writes a report.
+func (j *fileJob) finishOwned(ctx context.Context, cp *Checkpoint, end func(context.Context, *Checkpoint) (*Result, error)) (*Result, error) {
+	if _, ok := j.condition(ctx); ok && j.cpETag != "" {
+		bctx, cancel := bookkeeping(ctx)
+		defer cancel()
+		if err := j.saveCheckpoint(bctx, cp); err != nil {
+			return nil, err
+		}
+	}
+	return end(ctx, cp)
+}
+
+// lost answers for an invocation that learnt, at a write of the checkpoint,
+// that another invocation took the job over. It stops there: it writes no
+// checkpoint, hands nothing on and writes no report, so the job's counts are
+// the owner's alone. The records this invocation resolved since its claim are
+// read and sent again by the owner (removal is idempotent) and counted once,
+// there; the parts of failed records it wrote, which no checkpoint lists, are
+// removed. The answer counts the job as this invocation claimed it.
+func (j *fileJob) lost(ctx context.Context, claimed, cp *Checkpoint) *Result {
+	bctx, cancel := bookkeeping(ctx)
+	defer cancel()
+	for _, key := range cp.Parts {
+		if !slices.Contains(claimed.Parts, key) {
+			if err := j.store.Delete(bctx, key); err != nil {
+				j.log.Warn("could not remove a part of failed records no checkpoint lists", "part", key, "error", err.Error())
+			}
+		}
+	}
+	j.log.Warn("job lost: another invocation took it over; this one stops, its work since the claim is redone and counted there",
+		"chain", claimed.Chain)
+	res := j.result(claimed, StatusSkipped)
+	res.Message = "another invocation took the job over while this one worked on it: this one stopped; " +
+		"the owner sends the records handled since then again and counts them once"
+	return res
+}
+
 // release gives the job up after an error, so that a retry of the same event
-// (or the sweep) takes it on. Best effort: storage may be what failed.
+// (or the sweep) takes it on. Best effort: storage may be what failed. A job
+// another invocation took over meanwhile is left to it.
 func (j *fileJob) release(ctx context.Context, cp *Checkpoint) {
 	cp.Owner, cp.Handoff = "", handoffError
-	if err := j.saveCheckpoint(ctx, cp); err != nil {
+	err := j.saveCheckpoint(ctx, cp)
+	switch {
+	case errors.Is(err, errClaimLost):
+		j.log.Info("checkpoint not released: another invocation took the job over", "error", err.Error())
+	case err != nil:
 		j.log.Warn("could not release the checkpoint; the sweep will take it on when it is stale", "error", err.Error())
 	}
 }
@@ -221,31 +368,48 @@ const maxStateBytes = 16 << 20
 
 // getJSON reads a small JSON object into v; false if it does not exist.
 func (j *fileJob) getJSON(ctx context.Context, key string, v any) (bool, error) {
-	rc, _, err := j.store.Open(ctx, key, 0, "")
+	_, ok, err := j.readJSON(ctx, key, v)
+	return ok, err
+}
+
+// readJSON reads a small JSON object into v and returns its ETag; found is
+// false if it does not exist. An object that cannot be decoded is a
+// *badObjectError, with its ETag.
+func (j *fileJob) readJSON(ctx context.Context, key string, v any) (etag string, found bool, err error) {
+	rc, info, err := j.store.Open(ctx, key, 0, "")
 	if errors.Is(err, objstore.ErrNotFound) {
-		return false, nil
+		return "", false, nil
 	}
 	if err != nil {
-		return false, err
+		return "", false, err
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, maxStateBytes))
 	if err != nil {
-		return false, fmt.Errorf("read %s: %w", key, err)
+		return "", false, fmt.Errorf("read %s: %w", key, err)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return false, &badObjectError{fmt.Errorf("decode %s: %w", key, err)}
+		return info.ETag, true, &badObjectError{fmt.Errorf("decode %s: %w", key, err)}
 	}
-	return true, nil
+	return info.ETag, true, nil
 }
 
 // putJSON writes v as a JSON object.
 func (j *fileJob) putJSON(ctx context.Context, key string, v any) error {
+	data, err := encodeJSON(key, v)
+	if err != nil {
+		return err
+	}
+	return j.store.Put(ctx, key, bytes.NewReader(data), "application/json")
+}
+
+// encodeJSON is the stored form of a state object: indented JSON and a newline.
+func encodeJSON(key string, v any) ([]byte, error) {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
+		return nil, fmt.Errorf("encode %s: %w", key, err)
 	}
-	return j.store.Put(ctx, key, bytes.NewReader(append(data, '\n')), "application/json")
+	return append(data, '\n'), nil
 }
 
 // deleteState removes the checkpoint and every part: the job is over.

@@ -22,6 +22,15 @@ type fileJob struct {
 	log    *slog.Logger
 	// started is when this invocation took the job on.
 	started time.Time
+
+	// cpETag is the checkpoint's ETag as this invocation last read or wrote
+	// it, empty if it found none: its next write is conditional on it.
+	cpETag string
+	// conds are the store's conditional writes, asked once (see conditions).
+	conds *objstore.Conditions
+	// dropParts: the parts of failed records of an older version of the file
+	// are removed once the job is claimed.
+	dropParts bool
 }
 
 // newFileJob opens the file's bucket.
@@ -114,11 +123,7 @@ func (s *Service) startFile(ctx context.Context, loc objstore.Location, region, 
 		Version: checkpointVersion, Source: loc.String(), Region: region, ETag: info.ETag, Format: f.String(),
 		Phase: phaseValidate, Restarted: restarted, Started: now,
 	}
-	if restarted {
-		if err := j.deleteParts(ctx); err != nil {
-			j.log.Warn("could not delete the parts of the older version", "error", err.Error())
-		}
-	}
+	j.dropParts = restarted
 	return j.claimAndRun(ctx, cp)
 }
 
@@ -179,6 +184,11 @@ func (j *fileJob) claimAndRun(ctx context.Context, cp *Checkpoint) (*Result, err
 		res.Message = "another invocation claimed the job at the same time"
 		return res, nil
 	}
+	if j.dropParts {
+		if err := j.deleteParts(ctx); err != nil {
+			j.log.Warn("could not delete the parts of the older version", "error", err.Error())
+		}
+	}
 	return j.link(ctx, cp)
 }
 
@@ -207,7 +217,11 @@ func (j *fileJob) link(ctx context.Context, cp *Checkpoint) (*Result, error) {
 	start := time.Now()
 	j.log.Info("job start", "chain", cp.Chain, "phase", cp.Phase, "etag", cp.ETag, "total", cp.Total,
 		"succeeded", cp.Succeeded, "failed", cp.Failed, "position", cp.Position.Record)
+	claimed := *cp
 	res, err := j.work(ctx, cp)
+	if errors.Is(err, errClaimLost) {
+		return j.lost(ctx, &claimed, cp), nil
+	}
 	if err != nil {
 		bctx, cancel := bookkeeping(ctx)
 		defer cancel()
@@ -250,9 +264,9 @@ func (j *fileJob) work(ctx context.Context, cp *Checkpoint) (*Result, error) {
 				return j.handOn(ctx, cp, chain, progress, nil, "")
 			case cp.ProblemCount == 0 && cp.Total == 0:
 				cp.addProblems(&imapi.InvalidInputError{Problems: []imapi.Problem{{Where: "input", Reason: "the file has no records"}}, Count: 1})
-				return j.finishInvalid(ctx, cp)
+				return j.finishOwned(ctx, cp, j.finishInvalid)
 			case cp.ProblemCount > 0:
-				return j.finishInvalid(ctx, cp)
+				return j.finishOwned(ctx, cp, j.finishInvalid)
 			default:
 				cp.Phase, cp.Position = phaseSend, imapi.Position{}
 				continue
@@ -269,7 +283,7 @@ func (j *fileJob) work(ctx context.Context, cp *Checkpoint) (*Result, error) {
 			}
 		case phaseFinish:
 			var res *Result
-			res, err = j.finish(ctx, cp)
+			res, err = j.finishOwned(ctx, cp, j.finish)
 			if err == nil {
 				res.Chain = chain
 				return res, nil

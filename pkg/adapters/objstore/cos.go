@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/tencentyun/cos-go-sdk-v5"
 )
@@ -214,6 +215,9 @@ func (t *pathPrefixTransport) RoundTrip(req *http.Request) (*http.Response, erro
 type cosStore struct {
 	client *cos.Client
 	name   string
+
+	condMu sync.Mutex
+	conds  *Conditions // nil until the service answered
 }
 
 func (s *cosStore) Name() string { return SchemeCOS + "://" + s.name }
@@ -259,9 +263,17 @@ func (s *cosStore) Stat(ctx context.Context, key string) (Info, error) {
 }
 
 func (s *cosStore) Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) error {
+	if _, err := s.put(ctx, key, body, contentType, nil); err != nil {
+		return s.fail("put", key, err)
+	}
+	return nil
+}
+
+// put sends a PUT Object with the extra header, if any.
+func (s *cosStore) put(ctx context.Context, key string, body io.ReadSeeker, contentType string, header http.Header) (*cos.Response, error) {
 	size, err := remaining(body)
 	if err != nil {
-		return fmt.Errorf("put %s/%s: %w", s.Name(), key, err)
+		return nil, err
 	}
 	var r io.Reader = body
 	if size == 0 {
@@ -272,10 +284,62 @@ func (s *cosStore) Put(ctx context.Context, key string, body io.ReadSeeker, cont
 		ContentType:   contentType,
 		ContentLength: size,
 	}}
-	if _, err := s.client.Object.Put(ctx, key, r, opt); err != nil {
-		return s.fail("put", key, err)
+	if header != nil {
+		opt.XOptionHeader = &header
 	}
-	return nil
+	return s.client.Object.Put(ctx, key, r, opt)
+}
+
+// Conditions: COS's PUT Object documents one precondition,
+// x-cos-forbid-overwrite: true, which refuses to overwrite an object of the
+// same name in a bucket that has never had versioning enabled (Tencent Cloud
+// COS API: PUT Object, https://cloud.tencent.com/document/product/436/7749,
+// and Initiate Multipart Upload, https://www.tencentcloud.com/document/product/436/7746,
+// request headers). It documents neither If-Match nor If-None-Match on PUT.
+// So Create is honoured when GET Bucket versioning answers an empty
+// VersioningConfiguration, which it does for a bucket whose versioning was
+// never enabled or suspended (COS API: GET Bucket versioning); IfMatch never.
+// The answer is kept for the store's life, a refusal (4xx) too; a question
+// that failed otherwise is asked again.
+func (s *cosStore) Conditions(ctx context.Context) Conditions {
+	s.condMu.Lock()
+	defer s.condMu.Unlock()
+	if s.conds != nil {
+		return *s.conds
+	}
+	res, _, err := s.client.Bucket.GetVersioning(ctx)
+	var c Conditions
+	switch {
+	case err == nil && res.Status == "":
+		c = Conditions{Create: true, Note: "COS: x-cos-forbid-overwrite to create (the bucket never had versioning); no If-Match on PUT"}
+	case err == nil:
+		c = Conditions{Note: fmt.Sprintf("COS: the bucket's versioning is %s, so x-cos-forbid-overwrite is not honoured; no If-Match on PUT", res.Status)}
+	case cosStatus(err)/100 == 4: // refused for good, e.g. 403: the role lacks cos:GetBucketVersioning
+		c = Conditions{Note: fmt.Sprintf("COS: the bucket's versioning state could not be read (HTTP %d): no conditional writes", cosStatus(err))}
+	default:
+		return Conditions{Note: "COS: the bucket's versioning state could not be read now: " + err.Error()}
+	}
+	s.conds = &c
+	return c
+}
+
+func (s *cosStore) PutIf(ctx context.Context, key string, body io.ReadSeeker, contentType string, cond Condition) (string, error) {
+	if err := cond.validate(); err != nil {
+		return "", fmt.Errorf("put %s/%s: %w", s.Name(), key, err)
+	}
+	if c := s.Conditions(ctx); !c.Supports(cond) {
+		return "", fmt.Errorf("put %s/%s (%s): %w (%s)", s.Name(), key, cond, ErrConditionUnsupported, c.Note)
+	}
+	resp, err := s.put(ctx, key, body, contentType, http.Header{"X-Cos-Forbid-Overwrite": {"true"}})
+	if err != nil {
+		// A refused overwrite comes back as 409 Conflict (FileAlreadyExists,
+		// as other COS clients handle it); a 412 is taken the same way.
+		if status := cosStatus(err); status == http.StatusConflict || status == http.StatusPreconditionFailed {
+			return "", fmt.Errorf("put %s/%s (%s): %w: %w", s.Name(), key, cond, ErrPreconditionFailed, err)
+		}
+		return "", s.fail("put", key, err)
+	}
+	return trimETag(resp.Header.Get("ETag")), nil
 }
 
 // remaining returns the number of bytes from the reader's position to its end.

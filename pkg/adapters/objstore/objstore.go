@@ -7,6 +7,11 @@
 // matches are [ErrChanged], reads can start at any byte offset and stream, and
 // listings return every page.
 //
+// Conditional writes ([Store.PutIf]) are what the service offers, no more: each
+// store reports in [Store.Conditions] which preconditions it honours, and
+// refuses the others with [ErrConditionUnsupported] rather than writing
+// without them. A precondition that does not hold is [ErrPreconditionFailed].
+//
 // Package fakestore holds an in-memory server that both implementations can
 // talk to, for tests and local runs.
 package objstore
@@ -34,6 +39,70 @@ var ErrNotFound = errors.New("object not found")
 // object's ETag differs: the object was replaced since the ETag was read.
 var ErrChanged = errors.New("object changed")
 
+// ErrPreconditionFailed is returned (wrapped) by PutIf when its condition does
+// not hold: a create-only put found the key taken, or a put conditional on an
+// ETag found the object changed or deleted. Nothing was written. Of two
+// conditional writes racing on one key, at most one succeeds.
+var ErrPreconditionFailed = errors.New("precondition failed")
+
+// ErrConditionUnsupported is returned (wrapped) by PutIf for a condition the
+// store does not honour (see Store.Conditions). Nothing was written.
+var ErrConditionUnsupported = errors.New("conditional write not supported by the store")
+
+// Condition is the precondition of a conditional write: exactly one of its
+// fields is set.
+type Condition struct {
+	// Create makes the put create-only: it fails if the key exists.
+	Create bool
+	// IfMatch makes the put replace only the object whose ETag it is (quoted
+	// or not): it fails if the object changed or no longer exists.
+	IfMatch string
+}
+
+// IfAbsent is the create-only condition.
+func IfAbsent() Condition { return Condition{Create: true} }
+
+// IfMatch is the condition of replacing only the object with this ETag.
+func IfMatch(etag string) Condition { return Condition{IfMatch: etag} }
+
+// String describes the condition, for errors and logs.
+func (c Condition) String() string {
+	switch {
+	case c.Create && c.IfMatch == "":
+		return "create-only"
+	case !c.Create && c.IfMatch != "":
+		return "if-match " + quoteETag(c.IfMatch)
+	}
+	return fmt.Sprintf("invalid condition (create %v, if-match %q)", c.Create, c.IfMatch)
+}
+
+// validate rejects a condition with none or both of its fields set.
+func (c Condition) validate() error {
+	if c.Create == (c.IfMatch != "") {
+		return fmt.Errorf("%s: set exactly one of Create and IfMatch", c)
+	}
+	return nil
+}
+
+// Conditions says which conditions a store's PutIf honours, atomically, on
+// its bucket.
+type Conditions struct {
+	// Create: create-only puts are honoured.
+	Create bool
+	// IfMatch: puts conditional on an ETag are honoured.
+	IfMatch bool
+	// Note says, for logs, how they are honoured or why not.
+	Note string
+}
+
+// Supports reports whether c is among the conditions.
+func (cs Conditions) Supports(c Condition) bool {
+	if c.Create {
+		return cs.Create
+	}
+	return cs.IfMatch
+}
+
 // Info describes a stored object.
 type Info struct {
 	Key  string
@@ -57,6 +126,15 @@ type Store interface {
 	// The body is seekable because the SDKs must send a Content-Length and may
 	// retry.
 	Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) error
+	// Conditions reports which conditions PutIf honours on this bucket. It
+	// may ask the service, once; a question the service could not answer
+	// counts as "none" and is asked again next time.
+	Conditions(ctx context.Context) Conditions
+	// PutIf stores body like Put, if cond holds when the object is written,
+	// and returns the new object's ETag (unquoted) for the next conditional
+	// write. A condition that does not hold is ErrPreconditionFailed, one
+	// the store does not honour ErrConditionUnsupported; neither writes.
+	PutIf(ctx context.Context, key string, body io.ReadSeeker, contentType string, cond Condition) (etag string, err error)
 	// List returns every object whose key starts with prefix, in key order.
 	List(ctx context.Context, prefix string) ([]Info, error)
 	// Delete removes the object; deleting a missing key is not an error.

@@ -82,14 +82,66 @@ func (s *s3Store) Stat(ctx context.Context, key string) (Info, error) {
 }
 
 func (s *s3Store) Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) error {
+	if _, err := s.client.PutObject(ctx, s.putInput(key, body, contentType)); err != nil {
+		return s.fail("put", key, err)
+	}
+	return nil
+}
+
+// putInput is the request of a put.
+func (s *s3Store) putInput(key string, body io.ReadSeeker, contentType string) *s3.PutObjectInput {
 	in := &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Body: body}
 	if contentType != "" {
 		in.ContentType = aws.String(contentType)
 	}
-	if _, err := s.client.PutObject(ctx, in); err != nil {
-		return s.fail("put", key, err)
+	return in
+}
+
+// Conditions: S3 honours both, on PutObject: If-None-Match: * (create only)
+// and If-Match: an ETag (Amazon S3 User Guide, "How to prevent object
+// overwrites with conditional writes",
+// https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html;
+// PutObjectInput.IfNoneMatch and IfMatch in the SDK).
+func (s *s3Store) Conditions(context.Context) Conditions {
+	return Conditions{Create: true, IfMatch: true, Note: "S3 conditional writes: If-None-Match: * to create, If-Match to replace"}
+}
+
+func (s *s3Store) PutIf(ctx context.Context, key string, body io.ReadSeeker, contentType string, cond Condition) (string, error) {
+	if err := cond.validate(); err != nil {
+		return "", fmt.Errorf("put %s/%s: %w", s.Name(), key, err)
 	}
-	return nil
+	in := s.putInput(key, body, contentType)
+	if cond.Create {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = aws.String(quoteETag(cond.IfMatch))
+	}
+	out, err := s.client.PutObject(ctx, in)
+	if err != nil {
+		return "", s.failPut(key, cond, err)
+	}
+	return trimETag(aws.ToString(out.ETag)), nil
+}
+
+// failPut wraps the error of a conditional put, adding ErrPreconditionFailed
+// where the condition did not hold: 412 Precondition Failed; 409
+// ConditionalRequestConflict, which S3 answers when another write to the key
+// is under way (the SDK's documentation of IfMatch and IfNoneMatch): a race
+// this writer lost or cannot know it won, so it is treated as lost; and a 404
+// to If-Match, the object being gone.
+func (s *s3Store) failPut(key string, cond Condition, err error) error {
+	var apiErr smithy.APIError
+	code := ""
+	if errors.As(err, &apiErr) {
+		code = apiErr.ErrorCode()
+	}
+	switch status := httpStatus(err); {
+	case status == http.StatusPreconditionFailed,
+		status == http.StatusConflict && code == "ConditionalRequestConflict",
+		status == http.StatusNotFound && cond.IfMatch != "" && code != "NoSuchBucket":
+		return fmt.Errorf("put %s/%s (%s): %w: %w", s.Name(), key, cond, ErrPreconditionFailed, err)
+	}
+	return s.fail("put", key, err)
 }
 
 func (s *s3Store) List(ctx context.Context, prefix string) ([]Info, error) {

@@ -69,23 +69,29 @@ func newCOSStore(t *testing.T) (objstore.Store, *fakestore.Server) {
 	return s, srv
 }
 
+// backends are the stores under test, with the conditional writes each must
+// report on a new bucket.
 var backends = []struct {
 	name     string
 	scheme   string
 	newStore func(t *testing.T) (objstore.Store, *fakestore.Server)
+	conds    objstore.Conditions
 }{
-	{"S3", objstore.SchemeS3, newS3Store},
-	{"COS", objstore.SchemeCOS, newCOSStore},
+	{"S3", objstore.SchemeS3, newS3Store, objstore.Conditions{Create: true, IfMatch: true}},
+	{"COS", objstore.SchemeCOS, newCOSStore, objstore.Conditions{Create: true}},
+	{"COS versioned", objstore.SchemeCOS, newVersionedCOSStore, objstore.Conditions{}},
 }
 
 func TestContract(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			runContract(t, func(t *testing.T) objstore.Store {
+			newStore := func(t *testing.T) objstore.Store {
 				s, _ := b.newStore(t)
 				return s
-			})
+			}
+			runContract(t, newStore)
+			t.Run("Conditional", func(t *testing.T) { runConditionalContract(t, newStore, b.conds) })
 		})
 	}
 }

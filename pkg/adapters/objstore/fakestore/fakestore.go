@@ -25,11 +25,18 @@
 //     SDK checks it after a PUT).
 //   - No x-amz-checksum-* headers on 206 answers: like S3, a Range GET carries
 //     no whole-object checksum (the AWS SDK would check it against the part).
-//   - [Server.FailNext], to make requests fail.
+//   - COS's create-only header, x-cos-forbid-overwrite: true, honoured as COS
+//     documents it: in a bucket that never had versioning enabled, a PUT over
+//     an existing object is refused with 409 FileAlreadyExists; in any other
+//     bucket the header is ignored. It goes through the same atomic check as
+//     If-None-Match, so of racing creates exactly one succeeds.
+//   - [Server.FailNext], to make requests fail; [Server.EnableVersioning].
 //
 // gofakes3 itself serves real ETags (MD5 of the content), Range requests,
-// paginated listings (1000 keys a page) and 404s for missing keys; it ignores
-// If-Match on GET, so clients must compare ETags themselves.
+// paginated listings (1000 keys a page) and 404s for missing keys. It honours
+// S3's conditional writes, If-None-Match: * and If-Match on PUT (412 when they
+// do not hold), checked and written under one lock; it ignores If-Match on
+// GET, so clients must compare ETags themselves.
 package fakestore
 
 import (
@@ -141,6 +148,17 @@ func (s *Server) List(bucket, prefix string) []string {
 	return keys
 }
 
+// EnableVersioning turns versioning on for a bucket. COS then ignores
+// x-cos-forbid-overwrite, for good: suspending versioning later does not bring
+// it back.
+func (s *Server) EnableVersioning(bucket string) error {
+	err := s.backend.SetVersioningConfiguration(bucket, gofakes3.VersioningConfiguration{Status: gofakes3.VersioningEnabled})
+	if err != nil {
+		return fmt.Errorf("enable versioning of %s: %w", bucket, err)
+	}
+	return nil
+}
+
 // FailNext makes the next n requests, of any kind, fail with the HTTP status
 // (an S3-style XML error body, none for HEAD). FailNext(0, 0) cancels what is
 // left. SDKs retry some failures (5xx, 429) on their own, each retry being a
@@ -176,8 +194,51 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hw := &headerHook{ResponseWriter: w, before: func(status int) {
 		s.decorate(w.Header(), status, bucket, key)
 	}}
-	s.s3.ServeHTTP(hw, r)
+	if r.Method == http.MethodPut && s.forbidsOverwrite(r, bucket) {
+		// Checked by gofakes3 as an If-None-Match: *, atomically with the write.
+		r = r.Clone(r.Context())
+		r.Header.Set("If-None-Match", "*")
+		s.s3.ServeHTTP(&conflictWriter{ResponseWriter: hw, s: s, r: r}, r)
+	} else {
+		s.s3.ServeHTTP(hw, r)
+	}
 	hw.finish()
+}
+
+// forbidsOverwrite reports whether a PUT carries x-cos-forbid-overwrite: true
+// into a bucket that never had versioning enabled, where COS honours it.
+func (s *Server) forbidsOverwrite(r *http.Request, bucket string) bool {
+	if !strings.EqualFold(r.Header.Get("x-cos-forbid-overwrite"), "true") || r.Header.Get("x-amz-copy-source") != "" {
+		return false
+	}
+	v, err := s.backend.VersioningConfiguration(bucket)
+	return err == nil && v.Status == ""
+}
+
+// conflictWriter answers, in place of gofakes3's 412 to the If-None-Match a
+// forbidden overwrite became, COS's 409 FileAlreadyExists.
+type conflictWriter struct {
+	http.ResponseWriter
+	s       *Server
+	r       *http.Request
+	replace bool
+}
+
+func (c *conflictWriter) WriteHeader(status int) {
+	if status == http.StatusPreconditionFailed {
+		c.replace = true
+		c.s.writeError(c.ResponseWriter, c.r, http.StatusConflict, "FileAlreadyExists",
+			"the object exists and x-cos-forbid-overwrite forbids replacing it")
+		return
+	}
+	c.ResponseWriter.WriteHeader(status)
+}
+
+func (c *conflictWriter) Write(p []byte) (int, error) {
+	if c.replace {
+		return len(p), nil // gofakes3's 412 body
+	}
+	return c.ResponseWriter.Write(p)
 }
 
 // isObjectCall reports whether r reads or writes a whole, current object: a
@@ -242,6 +303,11 @@ func (s *Server) crc(bucket, key string) (uint64, bool) {
 
 // fail answers an injected fault.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int) {
+	s.writeError(w, r, status, faultCode(status), "fault injected by fakestore")
+}
+
+// writeError answers with an S3- and COS-style XML error (no body for HEAD).
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
 	// Read the body so that the client sees the answer rather than a reset.
 	io.Copy(io.Discard, r.Body)
 	w.Header().Set("Content-Type", "application/xml")
@@ -255,7 +321,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int) {
 		Message   string
 		Resource  string
 		RequestID string `xml:"RequestId"`
-	}{Code: faultCode(status), Message: "fault injected by fakestore", Resource: r.URL.Path, RequestID: "fakestore-fault"}
+	}{Code: code, Message: message, Resource: r.URL.Path, RequestID: "fakestore"}
 	io.WriteString(w, xml.Header)
 	xml.NewEncoder(w).Encode(body)
 }

@@ -205,3 +205,69 @@ func TestFailNext(t *testing.T) {
 		}
 	})
 }
+
+// TestConditionalPut checks the conditional writes of both services on the
+// wire: COS's x-cos-forbid-overwrite (409 FileAlreadyExists in a bucket that
+// never had versioning, ignored in a versioned one) and S3's If-None-Match and
+// If-Match (412).
+func TestConditionalPut(t *testing.T) {
+	s := newServer(t)
+	const versioned = "versioned-1250000000"
+	if err := s.CreateBucket(versioned); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnableVersioning(versioned); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnableVersioning("no-such-bucket"); err == nil {
+		t.Error("EnableVersioning(no such bucket) succeeded")
+	}
+	forbid := http.Header{"X-Cos-Forbid-Overwrite": {"true"}}
+	for _, o := range []struct{ bucket, key string }{{bucket, "k"}, {bucket, "other"}, {versioned, "k"}} {
+		if err := s.PutObject(o.bucket, o.key, []byte("original")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	etag := `"` + func() string { sum := md5.Sum([]byte("original")); return hex.EncodeToString(sum[:]) }() + `"`
+	tests := []struct {
+		name   string
+		bucket string
+		key    string
+		header http.Header
+		status int
+		code   string
+	}{
+		{"forbid over an object", bucket, "k", forbid, http.StatusConflict, "FileAlreadyExists"},
+		{"forbid, case of the value", bucket, "k", http.Header{"X-Cos-Forbid-Overwrite": {"True"}}, http.StatusConflict, "FileAlreadyExists"},
+		{"forbid false over an object", bucket, "other", http.Header{"X-Cos-Forbid-Overwrite": {"false"}}, http.StatusOK, ""},
+		{"forbid, new key", bucket, "new", forbid, http.StatusOK, ""},
+		{"forbid, versioned bucket: ignored", versioned, "k", forbid, http.StatusOK, ""},
+		{"If-None-Match over an object", bucket, "k", http.Header{"If-None-Match": {"*"}}, http.StatusPreconditionFailed, "PreconditionFailed"},
+		{"If-None-Match, versioned bucket", versioned, "k", http.Header{"If-None-Match": {"*"}}, http.StatusPreconditionFailed, "PreconditionFailed"},
+		{"If-Match stale", bucket, "k", http.Header{"If-Match": {`"0123456789abcdef0123456789abcdef"`}}, http.StatusPreconditionFailed, "PreconditionFailed"},
+		{"If-Match current", bucket, "k", http.Header{"If-Match": {etag}}, http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, _ := s.GetObject(tt.bucket, tt.key)
+			resp := do(t, http.MethodPut, s.URL()+"/"+tt.bucket+"/"+tt.key, "replacement", tt.header)
+			var e struct{ Code string }
+			if tt.code != "" {
+				if err := xml.NewDecoder(resp.Body).Decode(&e); err != nil {
+					t.Fatalf("error body: %v", err)
+				}
+			}
+			if resp.StatusCode != tt.status || e.Code != tt.code {
+				t.Fatalf("status %d, code %q; want %d %q", resp.StatusCode, e.Code, tt.status, tt.code)
+			}
+			got, _ := s.GetObject(tt.bucket, tt.key)
+			if want := "replacement"; tt.status != http.StatusOK {
+				if string(got) != string(before) {
+					t.Errorf("object = %q after a refused PUT, want %q", got, before)
+				}
+			} else if string(got) != want {
+				t.Errorf("object = %q, want %q", got, want)
+			}
+		})
+	}
+}
