@@ -209,21 +209,25 @@ func TestSCFDelivers(t *testing.T) {
 	api := invoketest.NewSCFAPI(got.deliver)
 	defer api.Close()
 	tests := []struct {
-		name string
-		cfg  invoke.SCFConfig
-		want invoketest.Invocation
+		name      string
+		cfg       invoke.SCFConfig
+		namespace string // the invocation's own, from SCF's runtime
+		want      invoketest.Invocation
 	}{
-		{"defaults", invoke.SCFConfig{FunctionName: "removetag"},
+		{"defaults", invoke.SCFConfig{FunctionName: "removetag"}, "",
 			invoketest.Invocation{FunctionName: "removetag", Namespace: "default", Qualifier: "$LATEST", Region: "ap-guangzhou"}},
-		{"explicit", invoke.SCFConfig{FunctionName: "removetag", Namespace: "jobs", Qualifier: "3", Region: "ap-chengdu"},
+		{"explicit", invoke.SCFConfig{FunctionName: "removetag", Namespace: "jobs", Qualifier: "3", Region: "ap-chengdu"}, "",
 			invoketest.Invocation{FunctionName: "removetag", Namespace: "jobs", Qualifier: "3", Region: "ap-chengdu"}},
+		{"the invocation's namespace", invoke.SCFConfig{FunctionName: "removetag"}, "batch",
+			invoketest.Invocation{FunctionName: "removetag", Namespace: "batch", Qualifier: "$LATEST", Region: "ap-guangzhou"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			inv := newSCF(t, api, tt.cfg)
 			before := api.Count()
+			ctx := invoke.WithSCFNamespace(t.Context(), tt.namespace)
 			for _, p := range payloads {
-				if err := inv.InvokeAsync(t.Context(), []byte(p)); err != nil {
+				if err := inv.InvokeAsync(ctx, []byte(p)); err != nil {
 					t.Fatalf("InvokeAsync: %v", err)
 				}
 			}

@@ -95,10 +95,27 @@ type scfResponse struct {
 	} `json:"Response"`
 }
 
+// scfNamespaceKey is the context key of WithSCFNamespace.
+type scfNamespaceKey struct{}
+
+// WithSCFNamespace returns ctx carrying the namespace of the invocation being
+// served, as SCF's runtime hands it over: an SCF invoker uses it in place of the
+// configured one, so a function in any namespace invokes itself there.
+func WithSCFNamespace(ctx context.Context, namespace string) context.Context {
+	if namespace == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, scfNamespaceKey{}, namespace)
+}
+
 func (s *scfInvoker) InvokeAsync(ctx context.Context, payload []byte) error {
+	namespace := s.cfg.Namespace
+	if ns, ok := ctx.Value(scfNamespaceKey{}).(string); ok {
+		namespace = ns
+	}
 	fail := func(err error) error {
 		return fmt.Errorf("invoke SCF function %s (namespace %s, qualifier %s) asynchronously: %w",
-			s.cfg.FunctionName, s.cfg.Namespace, s.cfg.Qualifier, err)
+			s.cfg.FunctionName, namespace, s.cfg.Qualifier, err)
 	}
 	if err := checkPayload(payload, MaxSCFPayload); err != nil {
 		return fail(err)
@@ -109,7 +126,7 @@ func (s *scfInvoker) InvokeAsync(ctx context.Context, payload []byte) error {
 		"FunctionName":   s.cfg.FunctionName,
 		"InvocationType": "Event",
 		"ClientContext":  string(payload),
-		"Namespace":      s.cfg.Namespace,
+		"Namespace":      namespace,
 		"Qualifier":      s.cfg.Qualifier,
 	})
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/tencentyun/scf-go-lib/events"
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 
+	"github.com/removetag/removetag/pkg/adapters/invoke"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
@@ -62,6 +63,10 @@ func NewHandler(d *trigger.Dispatcher) *Handler { return &Handler{d: d} }
 // Invoke handles one invocation. Its error is non-nil only where a platform
 // retry can help; events it cannot handle get a report saying what arrived.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	if fc, ok := functioncontext.FromContext(ctx); ok {
+		// A continuation goes to the namespace this invocation runs in.
+		ctx = invoke.WithSCFNamespace(ctx, fc.Namespace)
+	}
 	ev := Decode(payload)
 	switch ev.Name {
 	case EventFunctionURL:
