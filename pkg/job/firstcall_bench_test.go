@@ -29,23 +29,14 @@ func BenchmarkFirstCall(b *testing.B) {
 	for _, format := range []string{"csv", "jsonl", "json", "csv.gz"} {
 		key := "bench/accounts." + format
 		data := encode(b, format, recs)
-		e.put(s3Bucket, key, data)
-		loc := objstore.Location{Scheme: objstore.SchemeS3, Bucket: s3Bucket, Key: key}
-		store, err := e.cfg.OpenStore(b.Context(), loc, "")
-		if err != nil {
-			b.Fatal(err)
-		}
-		info, err := store.Stat(b.Context(), key)
-		if err != nil {
-			b.Fatal(err)
-		}
+		loc, store, etag := e.putS3(key, data)
 		f, gz, _ := imapi.FormatOf(key)
 		for _, pct := range []int{0, 25, 50, 90} {
 			pos := resumeAt(b, data, f, gz, int64(n*pct/100))
 			b.Run(fmt.Sprintf("%s/%d%%", format, pct), func(b *testing.B) {
 				var total time.Duration
 				for b.Loop() {
-					total += firstCall(b, e, store, loc, info.ETag, f, gz, pos)
+					total += firstCall(b, e, store, loc, etag, f, gz, pos)
 				}
 				b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-first-call")
 			})

@@ -301,6 +301,23 @@ func encode(t testing.TB, format string, recs []imapi.Record) []byte {
 	return z.Bytes()
 }
 
+// putS3 stores a file in the S3 bucket and returns its location, the bucket's
+// store as the service opens it, and the file's ETag.
+func (e *env) putS3(key string, data []byte) (objstore.Location, objstore.Store, string) {
+	e.t.Helper()
+	e.put(s3Bucket, key, data)
+	loc := objstore.Location{Scheme: objstore.SchemeS3, Bucket: s3Bucket, Key: key}
+	store, err := e.cfg.OpenStore(context.Background(), loc, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	info, err := store.Stat(context.Background(), key)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return loc, store, info.ETag
+}
+
 // put stores a file in the fake store.
 func (e *env) put(bucket, key string, data []byte) {
 	e.t.Helper()
