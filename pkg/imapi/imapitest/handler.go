@@ -73,7 +73,10 @@ func faultInfo(code int) string {
 		return "internal server error, please try again"
 	case imapi.CodeSigExpired:
 		return "UserSig expired, please regenerate it"
-	case imapi.CodeRateLimited, imapi.CodeAppRateLimited, imapi.CodeTooManyRequests, imapi.CodeTooManyRequests2:
+	case imapi.CodeRateLimited:
+		// The text of the Chat error code table (server-side public error codes).
+		return "REST API call frequency exceeds the limit."
+	case imapi.CodeAppRateLimited, imapi.CodeTooManyRequests, imapi.CodeTooManyRequests2:
 		return "request frequency over limit"
 	}
 	return "injected fault"
@@ -163,16 +166,20 @@ func (s *Server) observe(tc tagCall) {
 func (s *Server) admit(which api) (f Fault, limited bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := time.Since(s.start)
 	if s.cfg.Rate > 0 {
-		now := time.Since(s.start)
 		w := &s.rate[which]
 		if w.len(now, time.Second-s.cfg.RateSlack) >= s.cfg.Rate {
 			limited = true
+			s.stats.Refused++
 		} else {
 			w.add(now)
 		}
 	}
 	if !limited && which == apiRemove {
+		n := s.accepted.len(now, time.Second) + 1
+		s.accepted.add(now)
+		s.stats.MaxAcceptedPerSecond = max(s.stats.MaxAcceptedPerSecond, n)
 		if len(s.script) > 0 {
 			f = s.script[0]
 			s.script = s.script[1:]

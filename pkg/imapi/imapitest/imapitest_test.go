@@ -475,7 +475,7 @@ func TestScript(t *testing.T) {
 		Codes:      map[int]int64{0: 3, 91000: 2, 60007: 1, 70001: 1},
 		HTTPStatus: map[int]int64{502: 1},
 	}
-	st.MaxPerSecond = 0
+	st.MaxPerSecond, st.MaxAcceptedPerSecond = 0, 0 // timing; a scripted 60007 is not a refusal: Refused stays 0
 	if fmt.Sprint(st) != fmt.Sprint(want) {
 		t.Errorf("stats:\n got %+v\nwant %+v", st, want)
 	}
@@ -551,9 +551,11 @@ func TestRate(t *testing.T) {
 		cfg  imapitest.Config
 		rate int
 		code int
+		info string
 	}{
-		{"default code", imapitest.Config{Rate: 5}, 5, imapi.CodeRateLimited},
-		{"SDKAppID code", imapitest.Config{Rate: 3, RateLimitCode: imapi.CodeAppRateLimited}, 3, imapi.CodeAppRateLimited},
+		// The text of 60007 in the Chat error code table (server-side public error codes).
+		{"default code", imapitest.Config{Rate: 5}, 5, imapi.CodeRateLimited, "REST API call frequency exceeds the limit."},
+		{"SDKAppID code", imapitest.Config{Rate: 3, RateLimitCode: imapi.CodeAppRateLimited}, 3, imapi.CodeAppRateLimited, "request frequency over limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -571,6 +573,9 @@ func TestRate(t *testing.T) {
 							okN.Add(1)
 						case fmt.Sprint("code", tt.code):
 							limN.Add(1)
+							if r.resp.ErrorInfo != tt.info || r.resp.ActionStatus != "FAIL" {
+								t.Errorf("refusal answered %q %q, want FAIL %q", r.resp.ActionStatus, r.resp.ErrorInfo, tt.info)
+							}
 						default:
 							t.Errorf("got %s", r.outcome())
 						}
@@ -591,8 +596,8 @@ func TestRate(t *testing.T) {
 				t.Errorf("TagCount = %d, want %d", got, 20-tt.rate)
 			}
 			st := e.srv.Stats()
-			if st.MaxPerSecond < 10 || st.Codes[tt.code] != int64(10-tt.rate) {
-				t.Errorf("stats: %+v", st)
+			if st.MaxPerSecond < 10 || st.Codes[tt.code] != int64(10-tt.rate) || st.Refused != int64(10-tt.rate) || st.MaxAcceptedPerSecond != tt.rate {
+				t.Errorf("stats: %+v; want %d refused, at most %d accepted in a second", st, 10-tt.rate, tt.rate)
 			}
 			time.Sleep(time.Second + 50*time.Millisecond - time.Since(start))
 			if ok, _ := fire(10, 10+tt.rate); ok != tt.rate {

@@ -17,8 +17,10 @@
 //     [Stats.MaxAccountsPerCall] and [Stats.DuplicateAccountCalls] whatever the answer:
 //     those describe what the client sent.
 //  3. Rate: each API accepts at most [Config.Rate] calls in any sliding second; a call
-//     over it is answered [Config.RateLimitCode] and goes no further. Only accepted
-//     calls count toward the rate.
+//     over it is refused: answered [Config.RateLimitCode] (60007, "REST API call
+//     frequency exceeds the limit", by default) and goes no further. Only accepted
+//     calls count toward the rate; refusals are counted in [Stats.Refused], so that
+//     clients sharing the quota see their collisions.
 //  4. Faults, for im_remove_tag only: the next scripted [Fault] if any, else the random
 //     [Faults]. A fault that answers (a code, an HTTP status, a dropped connection)
 //     does so whether the request is valid or not; it is decided before validation.
@@ -187,6 +189,12 @@ type Stats struct {
 	Canceled int64
 	// MaxPerSecond is the largest number of requests that arrived within one sliding second.
 	MaxPerSecond int
+	// Refused counts the calls, of any API, refused because the rate window was full
+	// (answered Config.RateLimitCode; a scripted or random rate-limit fault is not counted).
+	Refused int64
+	// MaxAcceptedPerSecond is the largest number of im_remove_tag calls accepted by the
+	// rate window within one sliding second.
+	MaxAcceptedPerSecond int
 	// MaxAccountsPerCall is the largest number of UserTags elements in one im_remove_tag body.
 	MaxAccountsPerCall int
 	// DuplicateAccountCalls counts im_remove_tag bodies that carried one To_Account twice.
@@ -209,7 +217,8 @@ type Server struct {
 	jitter   time.Duration
 	script   []Fault
 	rng      *rand.Rand
-	rate     [numAPIs]window // accepted calls of the last second, per API
+	rate     [numAPIs]window // accepted calls of the last second (less the slack), per API
+	accepted window          // accepted im_remove_tag calls of the last second
 	arrivals window          // requests of the last second
 	stats    Stats
 }
