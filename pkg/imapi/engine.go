@@ -10,10 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Caller makes one im_remove_tag call of at most [MaxAccountsPerCall] distinct accounts.
@@ -37,8 +34,10 @@ const (
 
 // EngineConfig configures an [Engine]. The zero value is ready to use.
 type EngineConfig struct {
-	// Rate is the most calls per second, default [MaxCallsPerSecond]. Set it lower
-	// when other jobs share the app's quota.
+	// Rate is the most calls per second of the engine's own token bucket, which
+	// its runs share unless [WithLimiter] gives one its own; default
+	// [MaxCallsPerSecond]. Set it lower when other jobs share the app's quota and
+	// do not coordinate (package quota coordinates them).
 	Rate float64
 	// Concurrency is the most calls in flight; default 48, enough for the full rate
 	// at 480 ms per call.
@@ -93,29 +92,35 @@ func (c EngineConfig) withDefaults() EngineConfig {
 // flight, retries what can be retried, slows down when the service says calls come
 // too fast, and stops in time for the context's deadline.
 //
-// An Engine may run several jobs, one after another or at once: they share its rate.
+// An Engine may run several jobs, one after another or at once: they share its rate
+// (a [TokenBucket] at [EngineConfig.Rate]), unless a run is given its own [Limiter]
+// with [WithLimiter].
 type Engine struct {
-	caller  Caller
-	cfg     EngineConfig
-	limiter *rate.Limiter
-	// turn lets one caller at a time wait on the limiter, so that no queue of
-	// reservations made at an old rate outlives a rate cut.
-	turn chan struct{}
-
-	mu        sync.Mutex // guards the adaptive rate below
-	slowUntil time.Time
-	lastCut   time.Time
-	cuts      atomic.Int64 // rate cuts so far: waits cleared before a cut wait again
+	caller Caller
+	cfg    EngineConfig
+	pace   *pacer // the slow-down around the engine's own token bucket
 }
 
 // NewEngine returns an Engine that makes its calls through c.
 func NewEngine(c Caller, cfg EngineConfig) *Engine {
 	cfg = cfg.withDefaults()
-	return &Engine{caller: c, cfg: cfg, limiter: rate.NewLimiter(rate.Limit(cfg.Rate), 1), turn: make(chan struct{}, 1)}
+	return &Engine{caller: c, cfg: cfg, pace: newPacer(NewTokenBucket(cfg.Rate), cfg.SlowDown)}
 }
 
 // RunOption configures one [Engine.Run].
 type RunOption func(*run)
+
+// WithLimiter makes the run wait on lim before each call instead of on the
+// engine's own token bucket: for instance its share of a quota that several
+// processes use (package quota). The engine's slow-down on rate-limit answers
+// throttles lim for this run.
+func WithLimiter(lim Limiter) RunOption {
+	return func(r *run) {
+		if lim != nil {
+			r.pace = newPacer(lim, r.cfg.SlowDown)
+		}
+	}
+}
 
 // OnFailed makes Run call fn for each failed record, in input order, once every
 // record before it is resolved: exactly the failed records before Report.Resume,
@@ -238,6 +243,7 @@ type run struct {
 	next        Position   // where the record after the last one read starts, as far as known
 	start       time.Time
 	onFailed    func(Record, error)
+	pace        *pacer // the limiter the run waits on, with its slow-down
 
 	stopOnce sync.Once
 	stopCh   chan struct{}      // closed by any stop: read no more, start no more calls
@@ -255,7 +261,7 @@ type run struct {
 }
 
 func newRun(ctx context.Context, e *Engine, src Source) *run {
-	r := &run{e: e, cfg: e.cfg, ctx: ctx, src: src, start: time.Now(), stopCh: make(chan struct{}), estimate: 500 * time.Millisecond}
+	r := &run{e: e, cfg: e.cfg, ctx: ctx, src: src, start: time.Now(), stopCh: make(chan struct{}), estimate: 500 * time.Millisecond, pace: e.pace}
 	r.pos, _ = src.(Positioner)
 	r.hardCtx, r.hardStop = context.WithCancel(ctx)
 	if deadline, ok := ctx.Deadline(); ok {
@@ -429,7 +435,7 @@ func (r *run) process(b *batch) {
 		r.observe(time.Since(started), b.attempts > 1, err)
 		if err == nil {
 			b.outcome, b.err = succeeded, nil
-			r.e.recover()
+			r.pace.onSuccess(time.Now())
 			return
 		}
 		b.err = err
@@ -440,7 +446,7 @@ func (r *run) process(b *batch) {
 		switch class {
 		case Retryable:
 			if IsRateLimit(err) {
-				r.e.slowDown(r.ctx)
+				r.slowDown()
 			}
 			if b.attempts >= r.cfg.MaxAttempts {
 				r.exhaust(err)
@@ -504,40 +510,24 @@ func (r *run) waitCtx() (context.Context, context.CancelFunc) {
 	return context.WithDeadline(r.hardCtx, r.stopAt.Add(-r.callEstimate()))
 }
 
-// acquire waits for the rate limiter's permission to call; false if the run must stop first.
-// A wait that would end too late for a call stops the run (the time budget is used up);
-// the limiter then keeps its tokens for the next run.
+// acquire waits for the limiter's permission to call; false if the run must stop first.
+// A wait that could not end in time for a call fails at once and stops the run (the
+// time budget is used up); the limiter counts no call for it.
 func (r *run) acquire() bool {
 	if r.stopped() {
 		return false
 	}
 	ctx, cancel := r.waitCtx()
 	defer cancel()
-	select {
-	case r.e.turn <- struct{}{}:
-		defer func() { <-r.e.turn }()
-	case <-ctx.Done():
-		if r.hardCtx.Err() == nil {
-			r.stop(StopDeadline, "time budget used up")
-		}
+	err := r.pace.lim.Wait(ctx)
+	if r.hardCtx.Err() != nil {
 		return false
 	}
-	for {
-		cuts := r.e.cuts.Load()
-		if err := r.e.limiter.Wait(ctx); err != nil {
-			if r.hardCtx.Err() == nil {
-				r.stop(StopDeadline, "time budget used up")
-			}
-			return false
-		}
-		if r.hardCtx.Err() != nil {
-			return false
-		}
-		// A wait scheduled at the old rate before a cut would overshoot the new one.
-		if r.e.cuts.Load() == cuts {
-			return true
-		}
+	if err != nil {
+		r.stop(StopDeadline, "time budget used up")
+		return false
 	}
+	return true
 }
 
 // sleep waits d before a retry; false if the run must stop first.
@@ -570,40 +560,16 @@ func (r *run) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// slowDown reacts to a rate-limit answer. An isolated one (none in the SlowDown
-// period before it: arrival jitter, a moment's overlap with another job) only
-// opens a slow-down period: the call is retried at the same rate. Answers that
-// keep coming within the period mean the quota is shared for real: the rate is
-// halved, at most once per half period (so the answers of calls already in flight
-// do not count twice), and never below a tenth of the configured rate.
-func (e *Engine) slowDown(ctx context.Context) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	now := time.Now()
-	sustained := now.Before(e.slowUntil)
-	e.slowUntil = now.Add(e.cfg.SlowDown)
-	if !sustained || now.Sub(e.lastCut) < e.cfg.SlowDown/2 {
-		return
+// slowDown reacts to a rate-limit answer through the run's pacer, and says so
+// when it lowers the rate.
+func (r *run) slowDown() {
+	if cut, fraction := r.pace.onRateLimit(time.Now()); cut {
+		attrs := []any{"fraction", fraction, "for", r.cfg.SlowDown.String()}
+		if rl, ok := r.pace.lim.(interface{ Rate() float64 }); ok {
+			attrs = append(attrs, "calls_per_second", rl.Rate())
+		}
+		r.cfg.Logger.WarnContext(r.ctx, "rate-limit answers: slowing down", attrs...)
 	}
-	e.lastCut = now
-	e.cuts.Add(1)
-	floor := rate.Limit(e.cfg.Rate / 10)
-	e.limiter.SetLimitAt(now, max(e.limiter.Limit()/2, floor))
-	e.cfg.Logger.WarnContext(ctx, "rate-limit answers: slowing down", "calls_per_second", float64(e.limiter.Limit()), "for", e.cfg.SlowDown.String())
-}
-
-// recover raises a lowered rate step by step once the slow-down period is over.
-func (e *Engine) recover() {
-	full := rate.Limit(e.cfg.Rate)
-	if e.limiter.Limit() >= full {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if time.Now().Before(e.slowUntil) {
-		return
-	}
-	e.limiter.SetLimit(min(e.limiter.Limit()+full/50, full))
 }
 
 // collect tallies the batches' outcomes into a report and keeps the resume cursor:

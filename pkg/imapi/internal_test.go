@@ -1,14 +1,13 @@
 package imapi
 
 import (
-	"context"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
-	"golang.org/x/time/rate"
 )
 
 func TestBatchMergesAccounts(t *testing.T) {
@@ -151,43 +150,42 @@ func TestSignerConcurrentUse(t *testing.T) {
 	}
 }
 
-func TestEngineSlowsDownAndRecovers(t *testing.T) {
-	e := NewEngine(nil, EngineConfig{Rate: 100, SlowDown: 40 * time.Millisecond})
-	e.slowDown(context.Background())
-	if got := e.limiter.Limit(); got != 100 {
-		t.Fatalf("limit after an isolated rate-limit answer = %v, want 100 (retry at the same rate)", got)
+func TestPacerSlowsDownAndRecovers(t *testing.T) {
+	b := NewTokenBucket(100)
+	p := newPacer(b, 40*time.Millisecond)
+	now := time.Now()
+	at := func(d time.Duration) time.Time { return now.Add(d) }
+	steps := []struct {
+		name    string
+		at      time.Duration
+		success bool
+		want    float64 // calls per second after the step
+	}{
+		{"an isolated rate-limit answer: retry at the same rate", 0, false, 100},
+		{"a second one within the period: the quota is shared", 5 * time.Millisecond, false, 50},
+		{"another within the cool-down: no second cut", 10 * time.Millisecond, false, 50},
+		{"success within the slow-down period: no recovery", 15 * time.Millisecond, true, 50},
+		{"past the cool-down, within the period", 30 * time.Millisecond, false, 25},
+		{"again", 55 * time.Millisecond, false, 12.5},
+		{"the floor: a tenth", 80 * time.Millisecond, false, 10},
+		{"never below it", 105 * time.Millisecond, false, 10},
+		{"success after the period: a fiftieth back", 150 * time.Millisecond, true, 12},
 	}
-	e.slowDown(context.Background()) // a second one within the period: the quota is shared
-	if got := e.limiter.Limit(); got != 50 {
-		t.Fatalf("limit after sustained rate-limit answers = %v, want 50", got)
+	for _, s := range steps {
+		if s.success {
+			p.onSuccess(at(s.at))
+		} else {
+			p.onRateLimit(at(s.at))
+		}
+		if got := b.Rate(); math.Abs(got-s.want) > 1e-9 {
+			t.Fatalf("%s: rate %v, want %v", s.name, got, s.want)
+		}
 	}
-	e.slowDown(context.Background()) // within the cool-down: no second cut
-	if got := e.limiter.Limit(); got != 50 {
-		t.Fatalf("limit after another answer within the cool-down = %v, want 50", got)
-	}
-	time.Sleep(25 * time.Millisecond) // past the cool-down, within the slow-down period
-	e.slowDown(context.Background())
-	if got := e.limiter.Limit(); got != 25 {
-		t.Fatalf("limit after more rate-limit answers = %v, want 25", got)
-	}
-	lowered := e.limiter.Limit()
-	for range 50 {
-		e.slowDown(context.Background())
-		time.Sleep(25 * time.Millisecond)
-	}
-	if got := e.limiter.Limit(); got < 10 {
-		t.Errorf("limit fell below the floor: %v", got)
-	}
-	e.recover()
-	if e.limiter.Limit() > lowered && time.Since(e.slowUntil) < 0 {
-		t.Error("recovered during the slow-down period")
-	}
-	time.Sleep(50 * time.Millisecond)
 	for range 100 {
-		e.recover()
+		p.onSuccess(at(time.Second))
 	}
-	if got := e.limiter.Limit(); got != rate.Limit(100) {
-		t.Errorf("limit after recovery = %v, want 100", got)
+	if got := b.Rate(); got != 100 {
+		t.Errorf("rate after recovery = %v, want 100", got)
 	}
 }
 

@@ -1,0 +1,288 @@
+package imapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrWouldOverrun is wrapped by the error of [Limiter.Wait] when the call it
+// waits for could not be allowed before the context's deadline.
+var ErrWouldOverrun = errors.New("the rate limiter would not allow the call before the deadline")
+
+// Limiter paces the calls of a run: [Engine.Run] waits on it before every call,
+// retries included. [TokenBucket] is the local implementation; package quota
+// shares one app-wide rate among instances through object storage.
+//
+// Every implementation keeps this contract:
+//
+//   - Wait returns nil when one call may start now, and counts it.
+//   - When the earliest time Wait could allow the call is after ctx's deadline,
+//     it returns an error wrapping [ErrWouldOverrun] at once, without waiting and
+//     without counting a call: the caller stops in time instead of sleeping
+//     through its budget.
+//   - When ctx ends during the wait, Wait returns (with ctx's error, or one
+//     wrapping ErrWouldOverrun if the deadline passed) and counts no call.
+//   - A limiter whose rate is zero allows nothing until its rate rises: its
+//     waits end when it does or when ctx ends.
+//   - Throttle(f) lets through only the fraction f, in (0, 1], of the rate the
+//     limiter would otherwise allow; it applies to waits already under way. The
+//     engine lowers the fraction when the service answers that calls come too
+//     fast and raises it back step by step (see [EngineConfig.SlowDown]).
+//
+// Implementations are safe for concurrent use.
+type Limiter interface {
+	Wait(ctx context.Context) error
+	Throttle(fraction float64)
+}
+
+// TokenBucket is the local [Limiter]: a token bucket of one token, so that calls
+// are spaced evenly at the rate with no burst. One waiter at a time holds the
+// bucket; the others queue behind it, so no wait scheduled at an old rate
+// outlives a change of the rate. A waiter that could not be allowed before its
+// deadline, counting the waiters queued ahead of it at the current rate, fails
+// at once with [ErrWouldOverrun].
+type TokenBucket struct {
+	turn   chan struct{} // held by the one waiter that may take the token
+	queued atomic.Int64  // waits under way: holding the turn or queued for it
+
+	mu       sync.Mutex
+	rate     float64 // calls per second before the throttle
+	fraction float64 // of rate let through
+	tokens   float64 // at time at, at most 1
+	at       time.Time
+	changed  chan struct{} // closed, and replaced, at every change of the effective rate
+}
+
+// NewTokenBucket returns a TokenBucket allowing perSecond calls per second
+// (0: none until [TokenBucket.SetRate] raises it). Its first call may start at once.
+func NewTokenBucket(perSecond float64) *TokenBucket {
+	return &TokenBucket{
+		turn:     make(chan struct{}, 1),
+		rate:     max(perSecond, 0),
+		fraction: 1,
+		tokens:   1,
+		at:       time.Now(),
+		changed:  make(chan struct{}),
+	}
+}
+
+// SetRate sets the calls per second before the throttle; negative counts as 0.
+// Tokens gathered so far are kept (at most one).
+func (b *TokenBucket) SetRate(perSecond float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.changeLocked(time.Now(), max(perSecond, 0), b.fraction)
+}
+
+// Throttle lets through only fraction (clamped to (0, 1]; a tenth of a percent at
+// least) of the rate set. See [Limiter].
+func (b *TokenBucket) Throttle(fraction float64) {
+	if math.IsNaN(fraction) {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.changeLocked(time.Now(), b.rate, min(max(fraction, 0.001), 1))
+}
+
+// Rate is the calls per second the bucket allows now: the rate set, throttled.
+func (b *TokenBucket) Rate() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rate * b.fraction
+}
+
+// changeLocked moves to a new rate and fraction, keeping the tokens gathered
+// at the old ones, and wakes the waiter if the effective rate changed.
+func (b *TokenBucket) changeLocked(now time.Time, rate, fraction float64) {
+	old := b.rate * b.fraction
+	b.fillLocked(now)
+	b.rate, b.fraction = rate, fraction
+	if b.rate*b.fraction != old {
+		close(b.changed)
+		b.changed = make(chan struct{})
+	}
+}
+
+// fillLocked adds the tokens gathered since the last fill.
+func (b *TokenBucket) fillLocked(now time.Time) {
+	if now.After(b.at) {
+		b.tokens = min(b.tokens+now.Sub(b.at).Seconds()*b.rate*b.fraction, 1)
+		b.at = now
+	}
+}
+
+// nextLocked returns when the next token is there (now if it is), and false
+// when the rate is zero: then nothing is allowed, whatever the tokens.
+func (b *TokenBucket) nextLocked(now time.Time) (time.Time, bool) {
+	b.fillLocked(now)
+	r := b.rate * b.fraction
+	switch {
+	case r <= 0:
+		return time.Time{}, false
+	case b.tokens >= 1:
+		return now, true
+	}
+	return now.Add(secondsDuration((1 - b.tokens) / r)), true
+}
+
+// secondsDuration converts seconds to a Duration, saturating.
+func secondsDuration(s float64) time.Duration {
+	if s >= math.MaxInt64/float64(time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// Wait waits for the token. See [Limiter] for the contract.
+func (b *TokenBucket) Wait(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return waitError(ctx, err)
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	ahead := b.queued.Add(1) - 1
+	defer b.queued.Add(-1)
+	if hasDeadline && ahead > 0 {
+		// The waiters ahead take a token each first.
+		if at, ok := b.estimate(ahead); ok && at.After(deadline) {
+			return fmt.Errorf("%w: %d calls are queued ahead, the next free slot is in %v, the deadline in %v",
+				ErrWouldOverrun, ahead, time.Until(at).Round(time.Millisecond), time.Until(deadline).Round(time.Millisecond))
+		}
+	}
+	select {
+	case b.turn <- struct{}{}:
+		defer func() { <-b.turn }()
+	case <-ctx.Done():
+		return waitError(ctx, ctx.Err())
+	}
+	var (
+		timer   *time.Timer
+		planned time.Time     // when the token was due, as planned before sleeping
+		plan    chan struct{} // the rate's generation the plan was made at
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		now := time.Now()
+		b.mu.Lock()
+		at, ok := b.nextLocked(now)
+		changed := b.changed
+		if ok && !at.After(now) {
+			if changed == plan && !planned.IsZero() && planned.Before(now) {
+				// Woken, late, for the planned token: count the call from when it was
+				// due, so that the timer's lateness is not lost from the rate.
+				b.tokens, b.at = 0, planned
+			} else {
+				b.tokens--
+			}
+			b.mu.Unlock()
+			return nil
+		}
+		b.mu.Unlock()
+		if ok && hasDeadline && at.After(deadline) {
+			return fmt.Errorf("%w: the next call may start in %v, the deadline is in %v",
+				ErrWouldOverrun, at.Sub(now).Round(time.Millisecond), deadline.Sub(now).Round(time.Millisecond))
+		}
+		planned, plan = at, changed
+		var tick <-chan time.Time
+		if ok {
+			if timer == nil {
+				timer = time.NewTimer(at.Sub(now))
+			} else {
+				timer.Reset(at.Sub(now))
+			}
+			tick = timer.C
+		}
+		select {
+		case <-tick:
+		case <-changed: // the rate moved: schedule again
+		case <-ctx.Done():
+			return waitError(ctx, ctx.Err())
+		}
+	}
+}
+
+// estimate is when the token after n more calls would be there at the current rate.
+func (b *TokenBucket) estimate(n int64) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	at, ok := b.nextLocked(now)
+	if !ok {
+		return time.Time{}, false
+	}
+	return at.Add(secondsDuration(float64(n) / (b.rate * b.fraction))), true
+}
+
+// waitError is the error of a wait ended by its context: one wrapping
+// ErrWouldOverrun when the deadline passed.
+func waitError(ctx context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrWouldOverrun, err)
+	}
+	return err
+}
+
+// pacer is the engine's slow-down on rate-limit answers, around the limiter a
+// run waits on: it throttles the limiter when the answers keep coming and lifts
+// the throttle step by step after.
+type pacer struct {
+	lim      Limiter
+	slowDown time.Duration
+
+	mu        sync.Mutex
+	fraction  float64 // the throttle set on lim
+	slowUntil time.Time
+	lastCut   time.Time
+}
+
+func newPacer(lim Limiter, slowDown time.Duration) *pacer {
+	return &pacer{lim: lim, slowDown: slowDown, fraction: 1}
+}
+
+// Throttle floor and steps of the slow-down.
+const (
+	minFraction  = 0.1      // never below a tenth of the rate
+	recoverStep  = 1.0 / 50 // raised by a fiftieth per successful call
+	fractionFull = 1.0
+)
+
+// onRateLimit reacts to a rate-limit answer and reports whether it cut the rate.
+// An isolated one (none in the SlowDown period before it: arrival jitter, a
+// moment's overlap with another job) only opens a slow-down period: the call is
+// retried at the same rate. Answers that keep coming within the period mean the
+// quota is shared for real: the rate is halved, at most once per half period (so
+// the answers of calls already in flight do not count twice), and never below a
+// tenth.
+func (p *pacer) onRateLimit(now time.Time) (cut bool, fraction float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sustained := now.Before(p.slowUntil)
+	p.slowUntil = now.Add(p.slowDown)
+	if !sustained || now.Sub(p.lastCut) < p.slowDown/2 {
+		return false, p.fraction
+	}
+	p.lastCut = now
+	p.fraction = max(p.fraction/2, minFraction)
+	p.lim.Throttle(p.fraction)
+	return true, p.fraction
+}
+
+// onSuccess raises a lowered rate a step once the slow-down period is over.
+func (p *pacer) onSuccess(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fraction >= fractionFull || now.Before(p.slowUntil) {
+		return
+	}
+	p.fraction = min(p.fraction+recoverStep, fractionFull)
+	p.lim.Throttle(p.fraction)
+}

@@ -1,0 +1,132 @@
+package imapi_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/limitertest"
+)
+
+// TestTokenBucketContract holds the local limiter to the Limiter contract.
+func TestTokenBucketContract(t *testing.T) {
+	limitertest.Run(t, func(t *testing.T, perSecond float64) (imapi.Limiter, func(float64)) {
+		b := imapi.NewTokenBucket(perSecond)
+		return b, b.SetRate
+	})
+}
+
+// recordingLimiter is a Limiter that counts the waits and keeps the throttles
+// it is given, around another limiter.
+type recordingLimiter struct {
+	next      imapi.Limiter
+	mu        sync.Mutex
+	waits     int
+	throttles []float64
+}
+
+func (l *recordingLimiter) Wait(ctx context.Context) error {
+	l.mu.Lock()
+	l.waits++
+	l.mu.Unlock()
+	return l.next.Wait(ctx)
+}
+
+func (l *recordingLimiter) Throttle(f float64) {
+	l.mu.Lock()
+	l.throttles = append(l.throttles, f)
+	l.mu.Unlock()
+	l.next.Throttle(f)
+}
+
+// overrunLimiter refuses every wait at once, as a limiter must when the call
+// could not start before the deadline.
+type overrunLimiter struct{ waits atomic.Int64 }
+
+func (l *overrunLimiter) Wait(context.Context) error {
+	l.waits.Add(1)
+	return fmt.Errorf("%w: test", imapi.ErrWouldOverrun)
+}
+
+func (l *overrunLimiter) Throttle(float64) {}
+
+// TestEngineWaitsOnTheRunsLimiter checks that a run given a limiter waits on it
+// before every call, retries included, not on the engine's own token bucket,
+// and that the slow-down throttles that limiter.
+func TestEngineWaitsOnTheRunsLimiter(t *testing.T) {
+	srv, client := newEmulator(t, imapitest.Config{Rate: -1})
+	recs := job(srv, 3000, 3000) // 30 calls
+	// Two rate-limit answers in a row: the second within the slow-down period halves the rate.
+	srv.Script(imapitest.Fault{Code: imapi.CodeRateLimited}, imapitest.Fault{Code: imapi.CodeRateLimited})
+	lim := &recordingLimiter{next: imapi.NewTokenBucket(200)}
+	// The engine's own bucket allows 1 call/s: 30 calls on it would take 29 s.
+	eng := imapi.NewEngine(client, imapi.EngineConfig{Rate: 1, Concurrency: 1, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond})
+	start := time.Now()
+	rep, err := eng.Run(t.Context(), imapi.NewSliceSource(recs), imapi.WithLimiter(lim))
+	if err != nil || !rep.Done() {
+		t.Fatalf("run: %v, %s", err, rep.Summary())
+	}
+	assertBalanced(t, rep)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("30 calls took %v: the run waited on the engine's bucket at 1/s", d)
+	}
+	lim.mu.Lock()
+	defer lim.mu.Unlock()
+	if int64(lim.waits) != rep.Calls || rep.Calls != 32 || rep.Retries != 2 {
+		t.Errorf("%d waits for %d calls (%d retries); want one wait per call, 32 calls with 2 retries", lim.waits, rep.Calls, rep.Retries)
+	}
+	if len(lim.throttles) == 0 || lim.throttles[0] != 0.5 {
+		t.Errorf("throttles = %v, want the slow-down to halve the run's limiter first", lim.throttles)
+	}
+	assertOnlyKeepLeft(t, srv, 3000)
+}
+
+// TestEngineStopsWhenAWaitWouldOverrun checks the engine's side of the
+// contract: a wait the limiter refuses because it would overrun the deadline
+// stops the run at once, for the time budget, with every record accounted for.
+func TestEngineStopsWhenAWaitWouldOverrun(t *testing.T) {
+	t.Run("refused at once", func(t *testing.T) {
+		srv, client := newEmulator(t, imapitest.Config{})
+		recs := job(srv, 500, 500)
+		lim := &overrunLimiter{}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		start := time.Now()
+		rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, imapi.NewSliceSource(recs), imapi.WithLimiter(lim))
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertBalanced(t, rep)
+		if rep.Calls != 0 || rep.Pending != 500 || rep.StopReason != imapi.StopDeadline || lim.waits.Load() == 0 {
+			t.Errorf("report %s, reason %q, %d waits; want no call, 500 pending, stopped for the deadline", rep.Summary(), rep.StopReason, lim.waits.Load())
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("the run took %v to stop with a minute of budget left", d)
+		}
+	})
+	t.Run("token bucket", func(t *testing.T) {
+		srv, client := newEmulator(t, imapitest.Config{})
+		recs := job(srv, 1000, 1000) // 10 calls
+		// 1 call/s and 3 s: the reserve is 300 ms, so calls start at 0, 1 and 2 s; the
+		// next would start at 3 s, past 2.7 s: the wait fails at once, at about 2 s.
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		defer cancel()
+		start := time.Now()
+		rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, imapi.NewSliceSource(recs), imapi.WithLimiter(imapi.NewTokenBucket(1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertBalanced(t, rep)
+		if rep.Calls != 3 || rep.Succeeded != 300 || rep.StopReason != imapi.StopDeadline {
+			t.Errorf("report %s, reason %q; want 3 calls, 300 succeeded, stopped for the deadline", rep.Summary(), rep.StopReason)
+		}
+		if d := time.Since(start); d > 2500*time.Millisecond {
+			t.Errorf("the run ended after %v: the last wait should have failed at once, at about 2 s", d)
+		}
+	})
+}

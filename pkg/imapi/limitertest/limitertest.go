@@ -1,0 +1,223 @@
+// Package limitertest checks that an [imapi.Limiter] keeps the contract written on
+// that interface: it spaces calls at its rate, lets the first one through at once,
+// fails at once, counting nothing, a wait that could not end before its deadline,
+// counts nothing for a canceled wait, holds waits while its rate is zero, and
+// applies a throttle and a change of rate to the waits under way.
+//
+// The checks measure time with margins wide enough for a loaded two-core machine
+// under -race: they assert lower bounds (no call too early) tightly and upper
+// bounds (nothing waited for nothing) loosely.
+package limitertest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/removetag/removetag/pkg/imapi"
+)
+
+// Factory makes a limiter allowing perSecond calls per second to a caller
+// alone. set, if not nil, changes that rate afterwards (0 included); the checks
+// that need it are skipped without it.
+type Factory func(t *testing.T, perSecond float64) (lim imapi.Limiter, set func(perSecond float64))
+
+// slack is how late a wait may end on a loaded machine and still count as on time.
+const slack = 400 * time.Millisecond
+
+// Run checks the contract, each part in its own subtest.
+func Run(t *testing.T, f Factory) {
+	t.Run("FirstCallAtOnce", func(t *testing.T) {
+		t.Parallel()
+		lim, _ := f(t, 1)
+		start := time.Now()
+		if err := lim.Wait(t.Context()); err != nil {
+			t.Fatalf("first Wait: %v", err)
+		}
+		if d := time.Since(start); d > slack {
+			t.Errorf("the first call waited %v at 1 call/s", d)
+		}
+	})
+	t.Run("Spacing", func(t *testing.T) {
+		t.Parallel()
+		lim, _ := f(t, 20)
+		start := time.Now()
+		for i := range 11 {
+			if err := lim.Wait(t.Context()); err != nil {
+				t.Fatalf("Wait %d: %v", i, err)
+			}
+		}
+		// 11 calls at 20/s: 10 intervals of 50 ms after the first.
+		if d := time.Since(start); d < 490*time.Millisecond || d > 500*time.Millisecond+slack {
+			t.Errorf("11 calls at 20/s took %v, want 0.5 s", d)
+		}
+	})
+	t.Run("ConcurrentWaitersShareTheRate", func(t *testing.T) {
+		t.Parallel()
+		lim, _ := f(t, 20)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range 11 {
+			wg.Go(func() {
+				if err := lim.Wait(t.Context()); err != nil {
+					t.Errorf("Wait: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if d := time.Since(start); d < 490*time.Millisecond || d > 500*time.Millisecond+slack {
+			t.Errorf("11 waiters at 20/s were through in %v, want 0.5 s", d)
+		}
+	})
+	t.Run("OverrunFailsAtOnce", func(t *testing.T) {
+		t.Parallel()
+		lim, _ := f(t, 1)
+		first := time.Now()
+		if err := lim.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		// The next call may start 1 s after the first: a deadline 500 ms away cannot be met.
+		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := lim.Wait(ctx)
+		if !errors.Is(err, imapi.ErrWouldOverrun) {
+			t.Fatalf("Wait = %v, want ErrWouldOverrun", err)
+		}
+		if d := time.Since(start); d > 250*time.Millisecond {
+			t.Errorf("the failing wait took %v: it must fail at once, not at its deadline", d)
+		}
+		// It counted no call: the next one is due 1 s after the first, not 2 s.
+		if err := lim.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(first); d < 950*time.Millisecond || d > time.Second+slack {
+			t.Errorf("the call after a failed wait started %v after the first, want 1 s", d)
+		}
+	})
+	t.Run("QueueAheadCountsTowardTheDeadline", func(t *testing.T) {
+		t.Parallel()
+		lim, _ := f(t, 10)
+		if err := lim.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		// Five waiters queued ahead take the next 500 ms at 10/s.
+		var wg sync.WaitGroup
+		for range 5 {
+			wg.Go(func() {
+				if err := lim.Wait(t.Context()); err != nil {
+					t.Errorf("queued Wait: %v", err)
+				}
+			})
+		}
+		defer wg.Wait()
+		time.Sleep(20 * time.Millisecond) // let them queue
+		ctx, cancel := context.WithTimeout(t.Context(), 250*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if err := lim.Wait(ctx); !errors.Is(err, imapi.ErrWouldOverrun) {
+			t.Fatalf("Wait behind five at 10/s with 250 ms left = %v, want ErrWouldOverrun", err)
+		}
+		if d := time.Since(start); d > 150*time.Millisecond {
+			t.Errorf("the failing wait took %v: it must fail at once", d)
+		}
+	})
+	t.Run("CanceledWaitCountsNothing", func(t *testing.T) {
+		t.Parallel()
+		lim, _ := f(t, 1)
+		first := time.Now()
+		if err := lim.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(100*time.Millisecond, cancel)
+		if err := lim.Wait(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("canceled Wait = %v, want context.Canceled", err)
+		}
+		if err := lim.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(first); d < 950*time.Millisecond || d > time.Second+slack {
+			t.Errorf("the call after a canceled wait started %v after the first, want 1 s", d)
+		}
+	})
+	t.Run("CanceledBeforeWaiting", func(t *testing.T) {
+		t.Parallel()
+		lim, _ := f(t, 100)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := lim.Wait(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("Wait on a canceled context = %v, want context.Canceled", err)
+		}
+	})
+	t.Run("Throttle", func(t *testing.T) {
+		t.Parallel()
+		lim, _ := f(t, 100)
+		lim.Throttle(0.1) // 10 calls/s
+		start := time.Now()
+		for i := range 6 {
+			if err := lim.Wait(t.Context()); err != nil {
+				t.Fatalf("Wait %d: %v", i, err)
+			}
+		}
+		if d := time.Since(start); d < 490*time.Millisecond || d > 500*time.Millisecond+slack {
+			t.Errorf("6 calls at 100/s throttled to a tenth took %v, want 0.5 s", d)
+		}
+		lim.Throttle(1)
+		start = time.Now()
+		for i := range 11 {
+			if err := lim.Wait(t.Context()); err != nil {
+				t.Fatalf("Wait %d: %v", i, err)
+			}
+		}
+		if d := time.Since(start); d < 95*time.Millisecond || d > 100*time.Millisecond+slack {
+			t.Errorf("11 calls at 100/s after the throttle was lifted took %v, want 0.1 s", d)
+		}
+	})
+	t.Run("RaiseAppliesToTheWaitUnderWay", func(t *testing.T) {
+		lim, set := f(t, 0.5)
+		if set == nil {
+			t.Skip("the limiter's rate cannot be set")
+		}
+		t.Parallel()
+		if err := lim.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		time.AfterFunc(100*time.Millisecond, func() { set(50) })
+		start := time.Now()
+		if err := lim.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		// Due 2 s after the first at 0.5/s; at 50/s from 100 ms on, at about 120 ms.
+		if d := time.Since(start); d > 100*time.Millisecond+slack {
+			t.Errorf("the wait under way ended %v after it began; the rate rose to 50/s after 100 ms", d)
+		}
+	})
+	t.Run("ZeroRateHoldsWaits", func(t *testing.T) {
+		lim, set := f(t, 10)
+		if set == nil {
+			t.Skip("the limiter's rate cannot be set")
+		}
+		t.Parallel()
+		set(0)
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if err := lim.Wait(ctx); !errors.Is(err, imapi.ErrWouldOverrun) {
+			t.Fatalf("Wait at rate 0 until the deadline = %v, want ErrWouldOverrun", err)
+		}
+		if d := time.Since(start); d < 290*time.Millisecond {
+			t.Errorf("a wait at rate 0 ended after %v, before its deadline", d)
+		}
+		time.AfterFunc(200*time.Millisecond, func() { set(10) })
+		start = time.Now()
+		if err := lim.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d < 190*time.Millisecond || d > 200*time.Millisecond+slack {
+			t.Errorf("a wait at rate 0 ended %v after it began; the rate rose after 200 ms", d)
+		}
+	})
+}
