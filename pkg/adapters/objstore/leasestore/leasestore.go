@@ -1,0 +1,64 @@
+// Package leasestore presents a bucket of package objstore as the storage of the
+// quota leases of package quota, which knows nothing of object storage SDKs.
+package leasestore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/quota"
+)
+
+// maxLeaseBytes bounds the read of one lease: a lease is about 150 bytes.
+const maxLeaseBytes = 64 << 10
+
+// store is an objstore.Store seen as a quota.Store.
+type store struct{ s objstore.Store }
+
+// New returns s as the storage of quota leases.
+func New(s objstore.Store) quota.Store { return store{s: s} }
+
+// Put stores data under key.
+func (st store) Put(ctx context.Context, key string, data []byte) error {
+	return st.s.Put(ctx, key, bytes.NewReader(data), "application/json")
+}
+
+// List lists the objects under prefix with their ETags.
+func (st store) List(ctx context.Context, prefix string) ([]quota.Object, error) {
+	infos, err := st.s.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	objs := make([]quota.Object, len(infos))
+	for i, in := range infos {
+		objs[i] = quota.Object{Key: in.Key, ETag: in.ETag}
+	}
+	return objs, nil
+}
+
+// Get reads an object whole; a missing one is quota.ErrNotFound.
+func (st store) Get(ctx context.Context, key string) ([]byte, string, error) {
+	rc, info, err := st.s.Open(ctx, key, 0, "")
+	if errors.Is(err, objstore.ErrNotFound) {
+		return nil, "", fmt.Errorf("%w: %w", quota.ErrNotFound, err)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, maxLeaseBytes+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("read %s/%s: %w", st.s.Name(), key, err)
+	}
+	if len(data) > maxLeaseBytes {
+		return nil, "", fmt.Errorf("read %s/%s: over %d bytes: not a lease", st.s.Name(), key, maxLeaseBytes)
+	}
+	return data, info.ETag, nil
+}
+
+// Delete removes the object.
+func (st store) Delete(ctx context.Context, key string) error { return st.s.Delete(ctx, key) }
