@@ -73,6 +73,10 @@ type StoreOpener func(ctx context.Context, loc objstore.Location, region string)
 type Config struct {
 	// Engine runs the calls; shared by every request the process serves.
 	Engine *imapi.Engine
+	// Quota, if set, gives every run (file, continuation, sweep, HTTP, timer,
+	// direct) its share of the app's rate, shared with the jobs of every
+	// instance; nil: each run uses the engine's own rate.
+	Quota Quota
 	// OpenStore opens buckets (S3 or COS) by location; nil: file jobs are refused.
 	OpenStore StoreOpener
 	// Invoker hands continuation events to a new asynchronous invocation; nil: no

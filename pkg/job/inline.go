@@ -34,7 +34,7 @@ func (s *Service) runRecords(ctx context.Context, recs []imapi.Record, trigger s
 	log := s.cfg.Logger.With("job", "inline", "trigger", trigger)
 	log.Info("job start", "records", len(recs))
 	src := imapi.NewSliceSource(recs)
-	rep, err := s.cfg.Engine.Run(ctx, src)
+	rep, err := s.run(ctx, src)
 	if err != nil { // a SliceSource does not fail; keep the report anyway
 		log.Error("job run failed", "error", err.Error())
 	}

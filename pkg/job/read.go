@@ -227,7 +227,7 @@ func (j *fileJob) send(ctx context.Context, cp *Checkpoint) (*sendOutcome, error
 	groups := newFailureGroups(&failures)
 	fw := &failedWriter{}
 	defer fw.close()
-	rep, err := j.s.cfg.Engine.Run(ctx, src, imapi.OnFailed(func(rec imapi.Record, reason error) {
+	rep, err := j.s.run(ctx, src, imapi.OnFailed(func(rec imapi.Record, reason error) {
 		groups.add(rec.Account, reason)
 		fw.add(rec)
 	}))
