@@ -13,14 +13,17 @@ import (
 
 	"github.com/removetag/removetag/pkg/adapters/invoke"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/adapters/objstore/leasestore"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/quota"
 )
 
 // Build wires the function's core from cfg: the IM client and engine, the
-// object stores, the self-invoker and the job service, with HTTP jobs bounded
-// by cfg.HTTPTimeout (see [trigger.WithHTTPTimeout]). It makes no network
+// object stores, the self-invoker, the quota shared with every instance (leases
+// in the first of cfg.Buckets, see [NewQuota]) and the job service, with HTTP
+// jobs bounded by cfg.HTTPTimeout (see [trigger.WithHTTPTimeout]). It makes no network
 // call: the AWS clients are made on first use.
 func Build(cfg Config, logger *slog.Logger) (trigger.Service, error) {
 	jc, err := JobConfig(cfg, logger)
@@ -51,8 +54,16 @@ func JobConfig(cfg Config, logger *slog.Logger) (job.Config, error) {
 		return job.Config{}, fmt.Errorf("configuration: IM client (%s, %s, %s, %s): %w", EnvSDKAppID, EnvSecretKey, EnvRegion, EnvEndpoint, err)
 	}
 	engine := imapi.NewEngine(client, imapi.EngineConfig{Rate: cfg.RateLimit, Logger: logger})
+	var shared job.Quota
+	if len(cfg.Buckets) > 0 {
+		// The first bucket coordinates: every instance's jobs share IM_RATE_LIMIT there.
+		if shared, err = NewQuota(cfg, cfg.Buckets[0], logger); err != nil {
+			return job.Config{}, err
+		}
+	}
 	return job.Config{
 		Engine:       engine,
+		Quota:        shared,
 		OpenStore:    NewStoreOpener(cfg),
 		Invoker:      NewInvoker(cfg),
 		HTTPToken:    cfg.HTTPToken,
@@ -62,6 +73,72 @@ func JobConfig(cfg Config, logger *slog.Logger) (job.Config, error) {
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       logger,
 	}, nil
+}
+
+// NewQuota returns the app's quota, cfg.RateLimit calls per second, shared by
+// every job that joins it through leases in the bucket loc under
+// {OutputPrefix}quota/ (see package quota). The bucket is opened on first use.
+func NewQuota(cfg Config, loc objstore.Location, logger *slog.Logger) (job.Quota, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	open := NewStoreOpener(cfg)
+	st := &lazy[quota.Store]{make: func(ctx context.Context) (quota.Store, error) {
+		s, err := open(ctx, objstore.Location{Scheme: loc.Scheme, Bucket: loc.Bucket}, "")
+		if err != nil {
+			return nil, err
+		}
+		return leasestore.New(s), nil
+	}}
+	sharer, err := quota.New(quota.Config{
+		Store:  lazyLeaseStore{st},
+		Prefix: cfg.OutputPrefix + "quota/",
+		Rate:   cfg.RateLimit,
+		Logger: logger.With("coordination", loc.Scheme+"://"+loc.Bucket),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configuration: the shared quota (%s, %s, %s): %w", EnvBuckets, EnvOutputPrefix, EnvRateLimit, err)
+	}
+	return func(ctx context.Context) (imapi.Limiter, func()) {
+		l := sharer.Join(ctx)
+		return l, l.Release
+	}, nil
+}
+
+// lazyLeaseStore is the quota's storage, opened on first use (a failure is
+// tried again next time, as any storage error).
+type lazyLeaseStore struct{ st *lazy[quota.Store] }
+
+func (l lazyLeaseStore) Put(ctx context.Context, key string, data []byte) error {
+	s, err := l.st.get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, key, data)
+}
+
+func (l lazyLeaseStore) List(ctx context.Context, prefix string) ([]quota.Object, error) {
+	s, err := l.st.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.List(ctx, prefix)
+}
+
+func (l lazyLeaseStore) Get(ctx context.Context, key string) ([]byte, string, error) {
+	s, err := l.st.get(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	return s.Get(ctx, key)
+}
+
+func (l lazyLeaseStore) Delete(ctx context.Context, key string) error {
+	s, err := l.st.get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Delete(ctx, key)
 }
 
 // NewStoreOpener opens S3 buckets through the AWS SDK's default chain (made

@@ -292,3 +292,97 @@ func TestBuildErrors(t *testing.T) {
 		t.Errorf("JobConfig: %+v, %v", jc, err)
 	}
 }
+
+// TestBuildSharesTheQuota builds two instances of the function on the same
+// buckets, with IM_RATE_LIMIT at the emulator's limit, and runs a job on each,
+// the second starting while the first runs: they share the quota through
+// leases in the first of REMOVETAG_BUCKETS, under the output prefix, and
+// remove them when done.
+func TestBuildSharesTheQuota(t *testing.T) {
+	tests := []struct {
+		name, buckets, leaseBucket string
+	}{
+		{"s3 first", "s3://" + s3Bucket + ",cos://" + cosBucket, s3Bucket},
+		{"cos first", "cos://" + cosBucket + ",s3://" + s3Bucket, cosBucket},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.im.Close()
+			w.im = imapitest.NewServer(imapitest.Config{Rate: 40, Latency: 5 * time.Millisecond})
+			t.Cleanup(w.im.Close)
+			e := w.env.with(EnvEndpoint, w.im.URL(), EnvRateLimit, "40", EnvBuckets, tt.buckets, EnvOutputPrefix, "out/")
+			csv := w.seed(6000) // 60 calls for two jobs: 1.5 s at 40 calls/s
+			var bodies [2]strings.Builder
+			for i, line := range strings.Split(strings.TrimSpace(csv), "\n") {
+				b := &bodies[i%2]
+				if b.Len() > 0 {
+					b.WriteString(",")
+				}
+				fmt.Fprintf(b, `{"To_Account":%q,"Tags":["vip"]}`, strings.TrimSuffix(line, ",vip"))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			results := make(chan *job.Result, 2)
+			instances := []trigger.Service{w.service(t, e), w.service(t, e)}
+			for i, svc := range instances {
+				go func() {
+					res, err := svc.Direct(ctx, []byte(`{"UserTags":[`+bodies[i].String()+`]}`))
+					if err != nil {
+						t.Error(err)
+					}
+					results <- res
+				}()
+				if i == 0 {
+					time.Sleep(200 * time.Millisecond)
+				}
+			}
+			seen := map[int]bool{}
+			for done := 0; done < 2; {
+				select {
+				case res := <-results:
+					done++
+					if res == nil || res.Status != job.StatusDone || res.Succeeded != 3000 {
+						t.Errorf("job: %+v", res)
+					}
+				case <-time.After(5 * time.Millisecond):
+					seen[len(w.fs.List(tt.leaseBucket, "out/quota/"))] = true
+				}
+			}
+			if !seen[2] {
+				t.Errorf("never two leases in %s/out/quota/ while both jobs ran (counts seen: %v)", tt.leaseBucket, seen)
+			}
+			if left := w.fs.List(tt.leaseBucket, "out/quota/"); len(left) != 0 {
+				t.Errorf("leases left: %v", left)
+			}
+			st := w.im.Stats()
+			if st.Refused > 2 {
+				t.Errorf("%d calls refused for the rate; the jobs share the quota", st.Refused)
+			}
+			t.Logf("%d calls, %d refused, at most %d accepted in a second", st.Requests, st.Refused, st.MaxAcceptedPerSecond)
+		})
+	}
+}
+
+func TestJobConfigQuota(t *testing.T) {
+	w := newWorld(t)
+	for _, tt := range []struct {
+		name    string
+		buckets string
+		want    bool
+	}{{"with buckets", w.env[EnvBuckets], true}, {"without", "", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(w.env.with(EnvBuckets, tt.buckets).get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jc, err := JobConfig(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := jc.Quota != nil; got != tt.want {
+				t.Errorf("shared quota: %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -3,8 +3,8 @@
 //   - [Load] reads and checks the configuration: every problem at once, each
 //     naming its variable, never a secret's value.
 //   - [Build] wires the core from it: the IM client and engine, the object
-//     stores (S3 and COS), the self-invoker (Lambda or SCF) and the application
-//     service of package job, as the [trigger.Service] the platform adapters
+//     stores (S3 and COS), the self-invoker (Lambda or SCF), the quota shared
+//     by every instance (package quota) and the application service of package job, as the [trigger.Service] the platform adapters
 //     run events on. Clients that cost time to make are made on first use.
 //   - [SecretVars] names the variables whose values must never be logged or
 //     answered, for redact.Secrets.
@@ -124,7 +124,9 @@ type Config struct {
 	Region imapi.Region
 	// Endpoint overrides the API's base URL (IM_ENDPOINT), e.g. http://127.0.0.1:8080.
 	Endpoint string
-	// RateLimit is the most calls per second (IM_RATE_LIMIT); default 100.
+	// RateLimit is the app's quota of calls per second (IM_RATE_LIMIT), shared
+	// by the jobs of every instance through the first of Buckets; without
+	// Buckets each instance uses all of it. Default 100.
 	RateLimit float64
 
 	// HTTPToken is the bearer token HTTP triggers require
@@ -139,7 +141,8 @@ type Config struct {
 	// COSBucketURL is the COS bucket URL template (REMOVETAG_COS_BUCKET_URL);
 	// empty: objstore.DefaultCOSBucketURLTemplate.
 	COSBucketURL string
-	// Buckets are where the timer sweep looks for checkpoints (REMOVETAG_BUCKETS).
+	// Buckets are where the timer sweep looks for checkpoints (REMOVETAG_BUCKETS);
+	// the first also holds the leases on the shared quota.
 	Buckets []objstore.Location
 	// SCFEndpoint overrides the SCF API's URL for self-invocation (REMOVETAG_SCF_ENDPOINT).
 	SCFEndpoint string
@@ -368,7 +371,8 @@ func (c Config) Warnings() []string {
 		w = append(w, EnvHTTPToken+": not set: HTTP triggers answer 503 and do nothing")
 	}
 	if len(c.Buckets) == 0 {
-		w = append(w, EnvBuckets+": not set: the timer sweep has no bucket to look for checkpoints left behind")
+		w = append(w, EnvBuckets+": not set: the timer sweep has no bucket to look for checkpoints left behind, and instances do not share "+
+			EnvRateLimit+" (each uses all of it and slows down on rate-limit answers)")
 	}
 	switch c.Platform {
 	case PlatformSCF:
