@@ -8,8 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 )
@@ -225,6 +228,117 @@ func TestInvokeContinues(t *testing.T) {
 			}
 			if !strings.Contains(errOut.String(), tt.report) {
 				t.Errorf("no report %s written:\n%s", tt.report, errOut.String())
+			}
+		})
+	}
+}
+
+// TestRunCoordinate runs the tool with --coordinate beside another holder of
+// the quota, on S3 and COS through the local stand-in: the run holds a lease
+// while it sends, uses only its share, and removes the lease when done.
+func TestRunCoordinate(t *testing.T) {
+	fs := fakestore.New()
+	defer fs.Close()
+	for _, b := range []string{"shared", "shared-1250000000"} {
+		if err := fs.CreateBucket(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The AWS SDK reads the process environment.
+	t.Setenv("AWS_ENDPOINT_URL_S3", fs.S3Endpoint())
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-test-secret")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	vars := map[string]string{
+		"REMOVETAG_COS_BUCKET_URL": fs.COSBucketURLTemplate(),
+		"TENCENTCLOUD_REGION":      "ap-guangzhou",
+		"TENCENTCLOUD_SECRETID":    "AKIDtencent",
+		"TENCENTCLOUD_SECRETKEY":   "tencent-secret",
+	}
+	var rows strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&rows, "u%04d,vip\n", i)
+	}
+	in := writeFile(t, "in.csv", rows.String()) // 30 calls
+
+	for _, tt := range []struct{ location, bucket string }{
+		{"s3://shared", "shared"},
+		{"cos://shared-1250000000", "shared-1250000000"},
+	} {
+		t.Run(tt.location, func(t *testing.T) {
+			// Another holder uses half the quota and renews its lease every 250 ms.
+			ctx, cancel := context.WithCancel(t.Context())
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			defer cancel()
+			wg.Go(func() {
+				for seq := 1; ctx.Err() == nil; seq++ {
+					lease := fmt.Sprintf(`{"Holder":"other","Seq":%d,"Rate":50,"Quota":100,"Time":%q}`, seq, time.Now().UTC().Format(time.RFC3339Nano))
+					if err := fs.PutObject(tt.bucket, "removetag/quota/other.json", []byte(lease)); err != nil {
+						t.Error(err)
+						return
+					}
+					select {
+					case <-ctx.Done():
+					case <-time.After(250 * time.Millisecond):
+					}
+				}
+			})
+			time.Sleep(50 * time.Millisecond)
+			var out, errOut bytes.Buffer
+			done := make(chan int)
+			go func() {
+				done <- run(context.Background(), []string{"run", "--json", "--coordinate", tt.location, in}, nil, &out, &errOut, env(vars))
+			}()
+			leases := 0
+			for code := -1; code == -1; {
+				select {
+				case code = <-done:
+					if code != exitOK {
+						t.Fatalf("exit %d: %s", code, errOut.String())
+					}
+				case <-time.After(20 * time.Millisecond):
+					leases = max(leases, len(fs.List(tt.bucket, "removetag/quota/")))
+				}
+			}
+			var rep imapi.Report
+			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+				t.Fatal(err)
+			}
+			// 30 calls at half of 100 calls/s take 0.6 s at least; alone, 0.3 s.
+			if rep.Succeeded != 3000 || rep.ElapsedSeconds < 0.55 {
+				t.Errorf("report: %d succeeded in %.2f s; want 3000 at the 50 calls/s the other holder leaves", rep.Succeeded, rep.ElapsedSeconds)
+			}
+			if leases != 2 {
+				t.Errorf("at most %d leases stored during the run; want the other's and this run's", leases)
+			}
+			cancel()
+			wg.Wait()
+			if left := fs.List(tt.bucket, "removetag/quota/"); len(left) != 1 || left[0] != "removetag/quota/other.json" {
+				t.Errorf("leases after the run: %v, want only the other holder's", left)
+			}
+			if !strings.Contains(errOut.String(), "sharing 100 calls/s") {
+				t.Errorf("stderr does not say the quota is shared: %s", errOut.String())
+			}
+		})
+	}
+
+	for _, tt := range []struct {
+		name, location string
+		code           int
+		want           string
+	}{
+		{"an object", "s3://shared/some/key", exitInvalid, "names an object"},
+		{"bad scheme", "gs://shared", exitInvalid, "unknown scheme"},
+		{"missing bucket", "s3://nowhere", exitConfig, "cannot list removetag/quota/"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), []string{"run", "--coordinate", tt.location, in}, nil, &out, &errOut, env(vars))
+			if code != tt.code || !strings.Contains(errOut.String(), tt.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut.String(), tt.code, tt.want)
 			}
 		})
 	}

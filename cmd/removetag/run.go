@@ -18,11 +18,12 @@ import (
 
 // options are the flags of "removetag run".
 type options struct {
-	dryRun  bool
-	asJSON  bool
-	format  string
-	rate    float64
-	timeout time.Duration
+	dryRun     bool
+	asJSON     bool
+	format     string
+	rate       float64
+	timeout    time.Duration
+	coordinate string
 }
 
 func runCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -32,7 +33,8 @@ func runCommand(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.BoolVar(&o.dryRun, "dry-run", false, "validate the input and show the calls it would make, without making them")
 	fs.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	fs.StringVar(&o.format, "format", "", "input format when the name does not tell (stdin): csv, jsonl or json")
-	fs.Float64Var(&o.rate, "rate", 0, "calls per second (default IM_RATE_LIMIT, or 100)")
+	fs.Float64Var(&o.rate, "rate", 0, "calls per second (default IM_RATE_LIMIT, or 100); with --coordinate, the quota shared")
+	fs.StringVar(&o.coordinate, "coordinate", "", "share the quota with the deployed function's jobs through leases in this bucket: s3://BUCKET or cos://BUCKET-APPID")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop after this long and report what is pending (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: exitInvalid}
@@ -119,7 +121,13 @@ func runInput(ctx context.Context, t *target, in *input, o options, stderr io.Wr
 	t.counter.calls.Store(0)
 	t.counter.accounts.Store(0)
 	stopProgress := startProgress(stderr, in, t.counter)
-	rep, err := t.engine.Run(ctx, dec)
+	var opts []imapi.RunOption
+	if t.quota != nil {
+		lim, release := t.quota(ctx)
+		defer release()
+		opts = append(opts, imapi.WithLimiter(lim))
+	}
+	rep, err := t.engine.Run(ctx, dec, opts...)
 	stopProgress()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.name, err)

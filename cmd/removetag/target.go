@@ -4,22 +4,29 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/removetag/removetag/pkg/adapters/config"
+	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/job"
 )
 
 // target is where calls go: the real service, the built-in emulator, or nowhere
-// (dry run), through one engine for every input, so that they share its rate.
+// (dry run), through one engine for every input, so that they share its rate;
+// with --coordinate, each input's run holds a share of the quota the
+// function's jobs share instead.
 type target struct {
 	caller  imapi.Caller
 	rate    float64
 	emu     *imapitest.Server
 	counter *countingCaller
 	engine  *imapi.Engine
+	quota   job.Quota
 }
 
 // start makes the target's engine.
@@ -65,7 +72,43 @@ func newTarget(getenv func(string) string, o options, inputs []*input, stderr io
 	if o.rate > 0 {
 		t.rate = min(o.rate, imapi.MaxCallsPerSecond)
 	}
+	if o.coordinate != "" {
+		cfg.RateLimit = t.rate
+		if t.quota, err = coordinate(cfg, o.coordinate, stderr); err != nil {
+			t.close()
+			return nil, err
+		}
+	}
 	return t.start(), nil
+}
+
+// coordinate joins the leases of the deployed function in the bucket named by
+// --coordinate, under {REMOVETAG_OUTPUT_PREFIX}quota/, after checking that the
+// bucket can be listed there; storage warnings go to stderr.
+func coordinate(cfg config.Config, bucket string, stderr io.Writer) (job.Quota, error) {
+	loc, err := objstore.ParseLocation(bucket)
+	switch {
+	case err != nil:
+		return nil, &exitError{code: exitInvalid, msg: "--coordinate: " + err.Error()}
+	case loc.Key != "":
+		return nil, &exitError{code: exitInvalid, msg: fmt.Sprintf("--coordinate %s names an object: want a bucket, s3://BUCKET or cos://BUCKET-APPID", bucket)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := config.NewStoreOpener(cfg)(ctx, loc, "")
+	if err == nil {
+		_, err = st.List(ctx, cfg.OutputPrefix+"quota/")
+	}
+	if err != nil {
+		return nil, &exitError{code: exitConfig, msg: fmt.Sprintf("--coordinate %s: cannot list %squota/ there: %v", bucket, cfg.OutputPrefix, err)}
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	q, err := config.NewQuota(cfg, loc, logger)
+	if err != nil {
+		return nil, &exitError{code: exitConfig, msg: err.Error()}
+	}
+	fmt.Fprintf(stderr, "sharing %.0f calls/s with the jobs holding leases in %s/%squota/\n", cfg.RateLimit, loc, cfg.OutputPrefix)
+	return q, nil
 }
 
 // emulatorEnv overlays the emulator's credentials and address on getenv.
@@ -104,7 +147,8 @@ func seedEmulator(emu *imapitest.Server, src imapi.Source) {
 func (t *target) after(w io.Writer) {
 	if t.emu != nil {
 		st := t.emu.Stats()
-		fmt.Fprintf(w, "emulator: after: %d tags (the \"untouched\" ones); %d calls, at most %d in one second\n", t.emu.TagCount(), st.Requests, st.MaxPerSecond)
+		fmt.Fprintf(w, "emulator: after: %d tags (the \"untouched\" ones); %d calls (%d refused for the rate), at most %d in one second\n",
+			t.emu.TagCount(), st.Requests, st.Refused, st.MaxPerSecond)
 	}
 }
 
