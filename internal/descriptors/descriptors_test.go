@@ -141,15 +141,16 @@ func TestSAMTemplate(t *testing.T) {
 		}
 	}
 
-	// The shared quota: instances × per-instance rate must stay within 100 calls/s.
+	// The shared quota: every instance at the app's full quota, coordinated through
+	// the bucket the function reads (the first of REMOVETAG_BUCKETS), at most a few at once.
 	vars := fn.Environment.Variables
-	rate, err := strconv.ParseFloat(vars["IM_RATE_LIMIT"], 64)
-	if err != nil || fn.ReservedConcurrentExecutions == nil {
-		t.Fatalf("IM_RATE_LIMIT %v / ReservedConcurrentExecutions %v: both must be set", vars["IM_RATE_LIMIT"], fn.ReservedConcurrentExecutions)
+	if vars["IM_RATE_LIMIT"] != "100" {
+		t.Errorf("IM_RATE_LIMIT = %q, want 100: the app's quota, shared by the instances", vars["IM_RATE_LIMIT"])
 	}
-	if total := rate * float64(*fn.ReservedConcurrentExecutions); total > 100 {
-		t.Errorf("%d instances × %v calls/s = %v > 100 calls/s", *fn.ReservedConcurrentExecutions, rate, total)
+	if first, _, _ := strings.Cut(vars["REMOVETAG_BUCKETS"], ","); first != "s3://${BucketName}" {
+		t.Errorf("REMOVETAG_BUCKETS = %q: the first bucket must be the function's own (it holds the quota leases)", vars["REMOVETAG_BUCKETS"])
 	}
+	checkConcurrency(t, "template.yaml", fn.ReservedConcurrentExecutions)
 
 	// What goformation drops: logging, recursion, secrets.
 	props := path(rawSAM(t), "Resources", "RemoveTagFunction", "Properties")
@@ -283,9 +284,166 @@ func TestServerlessYML(t *testing.T) {
 			}
 		}
 	}
-	if in.Environment.Variables["REMOVETAG_BUCKETS"] == "" {
+	vars := in.Environment.Variables
+	if vars["REMOVETAG_BUCKETS"] == "" {
 		t.Error("REMOVETAG_BUCKETS is not set: the sweep would find no checkpoints")
 	}
+	// The shared quota: every instance at the app's full quota, coordinated through
+	// the bucket the COS triggers watch (the first of REMOVETAG_BUCKETS).
+	if vars["IM_RATE_LIMIT"] != "100" {
+		t.Errorf("IM_RATE_LIMIT = %q, want 100: the app's quota, shared by the instances", vars["IM_RATE_LIMIT"])
+	}
+	first, _, _ := strings.Cut(vars["REMOVETAG_BUCKETS"], ",")
+	for _, ev := range in.Events {
+		if cos, ok := ev["cos"]; ok && "cos://"+strings.Split(cos.Parameters.Bucket, ".cos.")[0] != first {
+			t.Errorf("REMOVETAG_BUCKETS starts with %q, the COS trigger watches %q: the leases belong in the function's own bucket", first, cos.Parameters.Bucket)
+		}
+	}
+}
+
+// concurrencyRE finds the reserved concurrency the README states.
+var concurrencyRE = regexp.MustCompile(`ReservedConcurrentExecutions: (\d+)`)
+
+// checkConcurrency holds the reserved concurrency to the quota's sharing: at
+// least 2 (a job need not wait for another to end), at most 10 (each job keeps
+// a tenth of the quota), and as the README says.
+func checkConcurrency(t *testing.T, where string, n *int) {
+	t.Helper()
+	if n == nil || *n < 2 || *n > 10 {
+		t.Fatalf("%s: ReservedConcurrentExecutions %v: want 2 to 10 instances sharing the quota", where, n)
+	}
+	m := concurrencyRE.FindStringSubmatch(string(readFile(t, "README.md")))
+	if m == nil || m[1] != strconv.Itoa(*n) {
+		t.Errorf("%s sets ReservedConcurrentExecutions %d; the README says %v", where, *n, m)
+	}
+}
+
+// TestSAMLeastPrivilege holds the function's role to what it needs: read the
+// input, and read, write, delete and list only under the output prefix, which
+// holds the quota leases.
+func TestSAMLeastPrivilege(t *testing.T) {
+	stmts := samStatements(t)
+	const bucket = "arn:aws:s3:::my-bucket"
+	allowed := []struct{ action, resource, prefix string }{
+		{"s3:GetObject", bucket + "/incoming/accounts.csv", ""},
+		{"s3:PutObject", bucket + "/" + outputPrefix + "quota/0123456789abcdef.json", ""},
+		{"s3:GetObject", bucket + "/" + outputPrefix + "quota/0123456789abcdef.json", ""},
+		{"s3:DeleteObject", bucket + "/" + outputPrefix + "quota/0123456789abcdef.json", ""},
+		{"s3:ListBucket", bucket, outputPrefix + "quota/"},
+		{"s3:ListBucket", bucket, outputPrefix + "state/"},
+		{"s3:PutObject", bucket + "/" + outputPrefix + "reports/incoming/a.csv.report.json", ""},
+	}
+	for _, a := range allowed {
+		if !stmts.allow(a.action, a.resource, a.prefix) {
+			t.Errorf("the role may not %s %s (prefix %q): the function needs it", a.action, a.resource, a.prefix)
+		}
+	}
+	denied := []struct{ action, resource, prefix string }{
+		{"s3:PutObject", bucket + "/incoming/accounts.csv", ""},
+		{"s3:PutObject", bucket + "/quota/x.json", ""},
+		{"s3:DeleteObject", bucket + "/incoming/accounts.csv", ""},
+		{"s3:DeleteObject", bucket + "/elsewhere", ""},
+		{"s3:ListBucket", bucket, ""},
+		{"s3:ListBucket", bucket, "incoming/"},
+		{"s3:DeleteBucket", bucket, ""},
+		{"s3:PutObject", "arn:aws:s3:::other-bucket/" + outputPrefix + "quota/x.json", ""},
+	}
+	for _, d := range denied {
+		if stmts.allow(d.action, d.resource, d.prefix) {
+			t.Errorf("the role may %s %s (prefix %q): more than the function needs", d.action, d.resource, d.prefix)
+		}
+	}
+}
+
+// statement is an IAM policy statement of the template, its intrinsics
+// resolved for the bucket my-bucket.
+type statement struct {
+	actions, resources, prefixes []string // prefixes: the s3:prefix StringLike condition, if any
+	conditioned                  bool
+}
+
+type statements []statement
+
+// samStatements reads the inline policy statements of the function's role.
+func samStatements(t *testing.T) statements {
+	t.Helper()
+	pols, _ := path(rawSAM(t), "Resources", "RemoveTagFunction", "Properties", "Policies").([]any)
+	sub := strings.NewReplacer("${AWS::Partition}", "aws", "${BucketName}", "my-bucket")
+	var out statements
+	for _, p := range pols {
+		list, _ := path(p, "Statement").([]any)
+		for _, raw := range list {
+			if path(raw, "Effect") != "Allow" {
+				continue
+			}
+			var s statement
+			s.actions = strs(path(raw, "Action"))
+			for _, r := range strs(path(raw, "Resource")) {
+				s.resources = append(s.resources, sub.Replace(r))
+			}
+			if c := path(raw, "Condition"); c != nil {
+				s.conditioned = true
+				s.prefixes = strs(path(c, "StringLike", "s3:prefix"))
+			}
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("template.yaml: the function has no policy statements")
+	}
+	return out
+}
+
+// strs reads a YAML string or list of strings.
+func strs(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// allow reports whether a statement allows action on resource; prefix is the
+// s3:prefix of a listing.
+func (ss statements) allow(action, resource, prefix string) bool {
+	for _, s := range ss {
+		if !slices.ContainsFunc(s.actions, func(a string) bool { return glob(a, action) }) ||
+			!slices.ContainsFunc(s.resources, func(r string) bool { return glob(r, resource) }) {
+			continue
+		}
+		if !s.conditioned || slices.ContainsFunc(s.prefixes, func(p string) bool { return glob(p, prefix) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// glob matches s against an IAM pattern, where * is any run of characters and
+// ? one character.
+func glob(pattern, s string) bool {
+	if pattern == "" {
+		return s == ""
+	}
+	switch pattern[0] {
+	case '*':
+		for i := 0; i <= len(s); i++ {
+			if glob(pattern[1:], s[i:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return s != "" && glob(pattern[1:], s[1:])
+	}
+	return s != "" && s[0] == pattern[0] && glob(pattern[1:], s[1:])
 }
 
 // undocumented returns the names that README.md does not mention in backquotes.
