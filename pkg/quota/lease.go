@@ -138,7 +138,7 @@ func (l *Lease) Release() {
 	})
 }
 
-// loop renews the lease until ctx ends: about every Renew, four times as often
+// loop renews the lease until ctx ends: about every Renew, eight times as often
 // while the lease has less than its equal share and waits for room.
 func (l *Lease) loop(ctx context.Context) {
 	defer close(l.done)
@@ -159,7 +159,7 @@ func (l *Lease) interval() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.listed && l.rate < l.fair*0.999 {
-		return l.s.cfg.Renew / 4
+		return l.s.cfg.Renew / 8
 	}
 	return l.s.cfg.Renew
 }

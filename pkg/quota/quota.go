@@ -20,7 +20,7 @@
 //   - Joining: write a lease using nothing, list, compute the rate, write it, send.
 //     A job that finds no other lease starts at the full quota after these three
 //     requests (tens of milliseconds), without waiting for a renewal. While it has
-//     less than its equal share it renews four times as often, to take the room
+//     less than its equal share it renews eight times as often, to take the room
 //     the others make as soon as they make it.
 //   - Leaving: delete the lease; the others take its share at their next renewal,
 //     within about a second.
