@@ -162,14 +162,18 @@ func TestPacerSlowsDownAndRecovers(t *testing.T) {
 		want    float64 // calls per second after the step
 	}{
 		{"an isolated rate-limit answer: retry at the same rate", 0, false, 100},
-		{"a second one within the period: the quota is shared", 5 * time.Millisecond, false, 50},
+		{"a second one within the period: still noise", 5 * time.Millisecond, false, 100},
+		{"a third within the period: the quota is shared", 8 * time.Millisecond, false, 50},
 		{"another within the cool-down: no second cut", 10 * time.Millisecond, false, 50},
 		{"success within the slow-down period: no recovery", 15 * time.Millisecond, true, 50},
 		{"past the cool-down, within the period", 30 * time.Millisecond, false, 25},
-		{"again", 55 * time.Millisecond, false, 12.5},
+		{"two within the period", 50 * time.Millisecond, false, 25},
+		{"three within the period again", 55 * time.Millisecond, false, 12.5},
 		{"the floor: a tenth", 80 * time.Millisecond, false, 10},
-		{"never below it", 105 * time.Millisecond, false, 10},
+		{"two within the period", 100 * time.Millisecond, false, 10},
+		{"never below the floor", 105 * time.Millisecond, false, 10},
 		{"success after the period: a fiftieth back", 150 * time.Millisecond, true, 12},
+		{"one answer after a long calm: noise again", 400 * time.Millisecond, false, 12},
 	}
 	for _, s := range steps {
 		if s.success {
