@@ -43,16 +43,8 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Spacing", func(t *testing.T) {
 		t.Parallel()
 		lim, _ := f(t, 20)
-		start := time.Now()
-		for i := range 11 {
-			if err := lim.Wait(t.Context()); err != nil {
-				t.Fatalf("Wait %d: %v", i, err)
-			}
-		}
 		// 11 calls at 20/s: 10 intervals of 50 ms after the first.
-		if d := time.Since(start); d < 490*time.Millisecond || d > 500*time.Millisecond+slack {
-			t.Errorf("11 calls at 20/s took %v, want 0.5 s", d)
-		}
+		waitCalls(t, lim, 11, 500*time.Millisecond, "11 calls at 20/s")
 	})
 	t.Run("ConcurrentWaitersShareTheRate", func(t *testing.T) {
 		t.Parallel()
@@ -89,13 +81,7 @@ func Run(t *testing.T, f Factory) {
 		if d := time.Since(start); d > 250*time.Millisecond {
 			t.Errorf("the failing wait took %v: it must fail at once, not at its deadline", d)
 		}
-		// It counted no call: the next one is due 1 s after the first, not 2 s.
-		if err := lim.Wait(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if d := time.Since(first); d < 950*time.Millisecond || d > time.Second+slack {
-			t.Errorf("the call after a failed wait started %v after the first, want 1 s", d)
-		}
+		nextAtOneSecond(t, lim, first, "a failed wait")
 	})
 	t.Run("QueueAheadCountsTowardTheDeadline", func(t *testing.T) {
 		t.Parallel()
@@ -136,12 +122,7 @@ func Run(t *testing.T, f Factory) {
 		if err := lim.Wait(ctx); !errors.Is(err, context.Canceled) {
 			t.Fatalf("canceled Wait = %v, want context.Canceled", err)
 		}
-		if err := lim.Wait(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if d := time.Since(first); d < 950*time.Millisecond || d > time.Second+slack {
-			t.Errorf("the call after a canceled wait started %v after the first, want 1 s", d)
-		}
+		nextAtOneSecond(t, lim, first, "a canceled wait")
 	})
 	t.Run("CanceledBeforeWaiting", func(t *testing.T) {
 		t.Parallel()
@@ -156,25 +137,9 @@ func Run(t *testing.T, f Factory) {
 		t.Parallel()
 		lim, _ := f(t, 100)
 		lim.Throttle(0.1) // 10 calls/s
-		start := time.Now()
-		for i := range 6 {
-			if err := lim.Wait(t.Context()); err != nil {
-				t.Fatalf("Wait %d: %v", i, err)
-			}
-		}
-		if d := time.Since(start); d < 490*time.Millisecond || d > 500*time.Millisecond+slack {
-			t.Errorf("6 calls at 100/s throttled to a tenth took %v, want 0.5 s", d)
-		}
+		waitCalls(t, lim, 6, 500*time.Millisecond, "6 calls at 100/s throttled to a tenth")
 		lim.Throttle(1)
-		start = time.Now()
-		for i := range 11 {
-			if err := lim.Wait(t.Context()); err != nil {
-				t.Fatalf("Wait %d: %v", i, err)
-			}
-		}
-		if d := time.Since(start); d < 95*time.Millisecond || d > 100*time.Millisecond+slack {
-			t.Errorf("11 calls at 100/s after the throttle was lifted took %v, want 0.1 s", d)
-		}
+		waitCalls(t, lim, 11, 100*time.Millisecond, "11 calls at 100/s after the throttle was lifted")
 	})
 	t.Run("RaiseAppliesToTheWaitUnderWay", func(t *testing.T) {
 		lim, set := f(t, 0.5)
@@ -220,4 +185,32 @@ func Run(t *testing.T, f Factory) {
 			t.Errorf("a wait at rate 0 ended %v after it began; the rate rose after 200 ms", d)
 		}
 	})
+}
+
+// waitCalls waits for n calls and checks that they took want: not less (by
+// 2%), not much more.
+func waitCalls(t *testing.T, lim imapi.Limiter, n int, want time.Duration, what string) {
+	t.Helper()
+	start := time.Now()
+	for i := range n {
+		if err := lim.Wait(t.Context()); err != nil {
+			t.Fatalf("%s: Wait %d: %v", what, i, err)
+		}
+	}
+	if d := time.Since(start); d < want*98/100 || d > want+slack {
+		t.Errorf("%s took %v, want %v", what, d, want)
+	}
+}
+
+// nextAtOneSecond waits for a call on a limiter at 1 call/s whose last call
+// was allowed at first, after a wait that must not have counted (what): the
+// call is due 1 s after first, not 2 s.
+func nextAtOneSecond(t *testing.T, lim imapi.Limiter, first time.Time, what string) {
+	t.Helper()
+	if err := lim.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(first); d < 950*time.Millisecond || d > time.Second+slack {
+		t.Errorf("the call after %s started %v after the one before, want 1 s: the wait counted a call", what, d)
+	}
 }
