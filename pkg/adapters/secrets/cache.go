@@ -4,16 +4,15 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // DefaultMaxAge is how long [Cache] uses values before it reads them again.
 const DefaultMaxAge = 5 * time.Minute
 
-// minRefreshGap is the least time between two reads forced by Refresh: a
-// key that is simply wrong in the store draws a refusal on every call in
-// flight, and they must not all read the store.
-const minRefreshGap = time.Second
+// retryGap is how long a failed periodic read waits before the next.
+const retryGap = time.Second
 
 // CacheConfig configures a [Cache].
 type CacheConfig struct {
@@ -38,9 +37,12 @@ type Cache struct {
 	now    func() time.Time
 	logger *slog.Logger
 
+	reads atomic.Int64 // reads done, so that a Refresh that waited for one does not read again
+
 	mu   sync.Mutex // held during a read: callers wait for it rather than read too
 	vals Values
 	read time.Time // when vals were read; zero: never
+	err  error     // the last read's error
 }
 
 // NewCache returns a Cache of the secret ref, read through r.
@@ -70,7 +72,7 @@ func (c *Cache) Values(ctx context.Context) (Values, error) {
 	v, err := c.readLocked(ctx)
 	if err != nil && !c.read.IsZero() {
 		c.logger.WarnContext(ctx, "secret: cannot read it again; the values read before are kept", "secret", c.ref.String(), "error", err.Error())
-		c.read = c.now().Add(minRefreshGap - c.maxAge) // try again in a second, not on every call
+		c.read = c.now().Add(retryGap - c.maxAge) // try again in a second, not on every call
 		return c.vals, nil
 	}
 	return v, err
@@ -84,12 +86,18 @@ func (c *Cache) Key(ctx context.Context) (string, error) {
 
 // Refresh reads the secret now, since IM refused a UserSig made with
 // rejected (imapi.KeySource), and returns the IM key it holds. If the key
-// cached already differs from rejected (another call refreshed it), or the
-// last read was less than a second ago, it returns the cached key.
+// cached already differs from rejected, or another caller read the secret
+// while this one waited for it (the calls in flight when a key is refused
+// are all refused: one read serves them all), it returns the cached key.
 func (c *Cache) Refresh(ctx context.Context, rejected string) (string, error) {
+	before := c.reads.Load()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.read.IsZero() && (c.vals.IMSecretKey != rejected || c.now().Sub(c.read) < minRefreshGap) {
+	switch {
+	case c.read.IsZero():
+	case c.reads.Load() != before && c.err != nil:
+		return "", c.err // the read this one waited for failed
+	case c.vals.IMSecretKey != rejected || c.reads.Load() != before:
 		return c.vals.IMSecretKey, nil
 	}
 	v, err := c.readLocked(ctx)
@@ -99,6 +107,8 @@ func (c *Cache) Refresh(ctx context.Context, rejected string) (string, error) {
 // readLocked reads the secret and keeps its values.
 func (c *Cache) readLocked(ctx context.Context) (Values, error) {
 	v, err := c.r.Read(ctx)
+	c.reads.Add(1)
+	c.err = err
 	if err != nil {
 		return Values{}, err
 	}
