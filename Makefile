@@ -24,7 +24,7 @@ lambda:
 # ${env:NAME}; the framework deploys an unset one as empty or as the text "undefined" (a function
 # named removetag-undefined, REMOVETAG_BUCKETS=cos://undefined), so the deploy refuses to start
 # until each is set, in the shell or in .env. SCF=echo shows the command instead of running it.
-SCF_DEPLOY_VARS := STAGE REGION SCF_ROLE COS_BUCKET IM_SDKAPPID IM_SECRET_KEY IM_REGION REMOVETAG_HTTP_TOKEN
+SCF_DEPLOY_VARS := STAGE REGION SCF_ROLE COS_BUCKET IM_SDKAPPID SSM_SECRET IM_REGION
 SCF ?= scf
 
 deploy-scf: check-scf-env scf

@@ -3,6 +3,7 @@
 //
 //	removetag run [flags] FILE…   (FILE "-" reads standard input)
 //	removetag invoke --platform scf|lambda EVENT.json
+//	removetag check [--json]
 //
 // With IM_SDKAPPID and IM_SECRET_KEY in the environment it works on the real
 // service (IM_REGION, IM_ADMIN, IM_ENDPOINT, IM_RATE_LIMIT as for the function).
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runCommand(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "invoke":
 		err = invokeCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "check":
+		err = checkCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -76,6 +79,10 @@ const usage = `Usage:
   removetag invoke --platform scf|lambda [flags] EVENT.json
       Runs the function's handler on a trigger event (samples: examples/events/),
       as "sam local invoke" does, and prints its answer.
+  removetag check [--json] [--timeout D]
+      Asks the service something harmless (im_get_tag for the admin) and says
+      whether the SDKAppID and region, the key, the admin and the push-to-all
+      feature are right (exit 0), or which is not (exit 3).
 
 Without IM_SDKAPPID and IM_SECRET_KEY both run against local stand-ins (the IM
 emulator; for invoke also an in-memory bucket and Invoke API). "-h" after a

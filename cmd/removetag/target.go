@@ -63,7 +63,7 @@ func newTarget(getenv func(string) string, o options, inputs []*input, stderr io
 		t.close()
 		return nil, &exitError{code: exitConfig, msg: err.Error()}
 	}
-	client, err := imapi.NewClient(imapi.Config{SDKAppID: cfg.SDKAppID, SecretKey: cfg.SecretKey, Admin: cfg.Admin, Region: cfg.Region, BaseURL: cfg.Endpoint})
+	client, err := newClient(cfg, stderr)
 	if err != nil {
 		t.close()
 		return nil, &exitError{code: exitConfig, msg: err.Error()}
@@ -80,6 +80,19 @@ func newTarget(getenv func(string) string, o options, inputs []*input, stderr io
 		}
 	}
 	return t.start(), nil
+}
+
+// newClient makes the IM client of cfg, with its key from REMOVETAG_SECRET
+// if set; warnings go to stderr.
+func newClient(cfg config.Config, stderr io.Writer) (*imapi.Client, error) {
+	keys, err := config.NewSecrets(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return nil, err
+	}
+	if keys == nil {
+		return config.NewIMClient(cfg, nil)
+	}
+	return config.NewIMClient(cfg, keys)
 }
 
 // coordinate joins the leases of the deployed function in the bucket named by

@@ -14,6 +14,7 @@ package main
 import (
 	"log/slog"
 	"os"
+	"sync/atomic"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/tencentyun/scf-go-lib/cloudfunction"
@@ -30,7 +31,17 @@ const scfPortVar = "_LAMBDA_SERVER_PORT"
 
 func main() {
 	platform := config.DetectPlatform(os.Getenv)
-	secrets := redact.Secrets(os.Getenv, config.SecretVars()...)
+	// The secrets are the environment's and, with REMOVETAG_SECRET, every
+	// value read from the secret store so far (loaded holds the configuration).
+	var loaded atomic.Pointer[config.Config]
+	envSecrets := redact.Secrets(os.Getenv, config.SecretVars()...)
+	secrets := func() []string {
+		s := envSecrets()
+		if c := loaded.Load(); c != nil {
+			s = append(s, c.SecretValues()...)
+		}
+		return s
+	}
 
 	var base slog.Handler
 	if platform == config.PlatformLambda {
@@ -51,6 +62,7 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
+		loaded.Store(&cfg)
 		for _, w := range cfg.Warnings() {
 			logger.Warn("configuration", "warning", w)
 		}

@@ -2,6 +2,7 @@ package descriptors
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -160,11 +161,40 @@ func TestSAMTemplate(t *testing.T) {
 	if got := path(props, "RecursiveLoop"); got != "Allow" {
 		t.Errorf("RecursiveLoop = %v, want Allow (the continuation chain invokes itself)", got)
 	}
-	for _, secret := range []string{"IM_SECRET_KEY", "REMOVETAG_HTTP_TOKEN"} {
-		v, _ := path(props, "Environment", "Variables", secret).(string)
-		if !strings.Contains(v, "{{resolve:secretsmanager:") {
-			t.Errorf("%s = %q: want a Secrets Manager reference, never a value", secret, v)
+	// The secrets are read at run time: no value, and no reference CloudFormation
+	// would resolve into the function's configuration.
+	env, _ := path(props, "Environment", "Variables").(map[string]any)
+	for name, v := range env {
+		if s := fmt.Sprint(v); strings.Contains(s, "{{resolve:") || name == "IM_SECRET_KEY" || name == "REMOVETAG_HTTP_TOKEN" {
+			t.Errorf("%s = %v: a secret in the function's environment; name the secret in REMOVETAG_SECRET instead", name, v)
 		}
+	}
+	if got := fmt.Sprint(path(env, "REMOVETAG_SECRET")); !strings.Contains(got, "secretsmanager:${SecretName}") {
+		t.Errorf("REMOVETAG_SECRET = %s, want secretsmanager:${SecretName}", got)
+	}
+}
+
+// TestSAMReadsOnlyItsSecret: the role may read its one secret (any of the
+// six characters Secrets Manager adds to its ARN), and no other.
+func TestSAMReadsOnlyItsSecret(t *testing.T) {
+	stmts := samStatements(t)
+	sub := strings.NewReplacer("${AWS::Region}", "us-east-1", "${AWS::AccountId}", "123456789012", "${SecretName}", "removetag")
+	for i := range stmts {
+		for j, r := range stmts[i].resources {
+			stmts[i].resources[j] = sub.Replace(r)
+		}
+	}
+	const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+	if !stmts.allow("secretsmanager:GetSecretValue", arn+"removetag-AbC123", "") {
+		t.Error("the role may not read its secret")
+	}
+	for _, other := range []string{arn + "other-AbC123", arn + "removetag-other-AbC123", "arn:aws:secretsmanager:us-east-1:999999999999:secret:removetag-AbC123"} {
+		if stmts.allow("secretsmanager:GetSecretValue", other, "") {
+			t.Errorf("the role may read %s", other)
+		}
+	}
+	if stmts.allow("secretsmanager:PutSecretValue", arn+"removetag-AbC123", "") {
+		t.Error("the role may write its secret")
 	}
 }
 
@@ -255,8 +285,13 @@ func TestServerlessYML(t *testing.T) {
 				}
 				switch p.AuthType {
 				case "NONE":
-					if in.Environment.Variables["REMOVETAG_HTTP_TOKEN"] == "" {
-						t.Error("a function URL open to all (authType NONE) without REMOVETAG_HTTP_TOKEN: the function's own check would be off")
+					if in.Environment.Variables["REMOVETAG_HTTP_TOKEN"] == "" && !strings.HasPrefix(in.Environment.Variables["REMOVETAG_SECRET"], "ssm:") {
+						t.Error("a function URL open to all (authType NONE) without REMOVETAG_SECRET (holding HTTP_TOKEN) or REMOVETAG_HTTP_TOKEN: the function's own check would be off")
+					}
+					for _, name := range []string{"IM_SECRET_KEY", "REMOVETAG_HTTP_TOKEN"} {
+						if _, ok := in.Environment.Variables[name]; ok {
+							t.Errorf("serverless.yml sets %s: a secret in the function's configuration; REMOVETAG_SECRET names the SSM secret holding it", name)
+						}
 					}
 				case "CAM":
 				default:

@@ -23,6 +23,10 @@ import (
 // APIPath is the path of the remove-tag API under the service's base URL.
 const APIPath = "/v4/all_member_push/im_remove_tag"
 
+// GetTagPath is the path of the sibling API that lists accounts' tags (used by
+// [Client.GetTags]).
+const GetTagPath = "/v4/all_member_push/im_get_tag"
+
 // Defaults of [Config].
 const (
 	DefaultAdmin       = "administrator"
@@ -35,8 +39,14 @@ const (
 type Config struct {
 	// SDKAppID is the app's ID from the Chat console. Required.
 	SDKAppID int
-	// SecretKey is the app's key, used to sign the admin UserSig. Required.
+	// SecretKey is the app's key, used to sign the admin UserSig. Required
+	// unless Keys is set.
 	SecretKey string
+	// Keys, if set, gives the key instead of SecretKey, asked before each
+	// signature and again when the service refuses the key in use (70009 and
+	// its kin, see [KeyRejected]): a key rotated in its store is then used
+	// without a failed record. See [KeySource].
+	Keys KeySource
 	// Admin is the app admin account the calls are made as; default "administrator".
 	Admin string
 	// Region selects the API domain; default China. Ignored when BaseURL is set.
@@ -57,7 +67,8 @@ type Config struct {
 
 // Client calls im_remove_tag. It is safe for concurrent use; make one and reuse it.
 type Client struct {
-	endpoint string // base URL and path, up to the '?'
+	base     string // base URL, without a path
+	endpoint string // base URL and path of im_remove_tag, up to the '?'
 	fixedQS  string // identifier, sdkappid: the same for every call
 	timeout  time.Duration
 	http     *http.Client
@@ -66,14 +77,15 @@ type Client struct {
 	requests atomic.Int64
 }
 
-// NewClient checks cfg and returns a Client. It signs the first UserSig at once,
-// so a bad key is reported here rather than on the first call.
+// NewClient checks cfg and returns a Client. With a SecretKey it signs the
+// first UserSig at once, so a bad key is reported here rather than on the
+// first call; with Keys, the key is first asked for by the first call.
 func NewClient(cfg Config) (*Client, error) {
 	if cfg.SDKAppID <= 0 {
 		return nil, errors.New("imapi: SDKAppID is required")
 	}
-	if cfg.SecretKey == "" {
-		return nil, errors.New("imapi: SecretKey is required")
+	if cfg.SecretKey == "" && cfg.Keys == nil {
+		return nil, errors.New("imapi: SecretKey (or Keys) is required")
 	}
 	if cfg.Admin == "" {
 		cfg.Admin = DefaultAdmin
@@ -96,14 +108,17 @@ func NewClient(cfg Config) (*Client, error) {
 		hc = &http.Client{Transport: newTransport(cfg.MaxConns)}
 	}
 	c := &Client{
+		base:     base,
 		endpoint: base + APIPath,
 		fixedQS:  "&identifier=" + url.QueryEscape(cfg.Admin) + "&sdkappid=" + strconv.Itoa(cfg.SDKAppID),
 		timeout:  cfg.CallTimeout,
 		http:     hc,
-		sig:      &signer{appID: cfg.SDKAppID, key: cfg.SecretKey, admin: cfg.Admin, ttl: cfg.SigTTL, now: time.Now},
+		sig:      &signer{appID: cfg.SDKAppID, key: cfg.SecretKey, keys: cfg.Keys, admin: cfg.Admin, ttl: cfg.SigTTL, now: time.Now},
 	}
-	if _, err := c.sig.get(); err != nil {
-		return nil, err
+	if cfg.Keys == nil {
+		if _, _, err := c.sig.get(context.Background()); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -144,22 +159,27 @@ func newTransport(maxConns int) *http.Transport {
 type ClientStats struct {
 	// Requests is the number of HTTP requests sent.
 	Requests int64
-	// Renewals is the number of UserSigs signed after the first (expiry, or 70001 answers).
+	// Renewals is the number of UserSigs signed after the first (expiry, 70001
+	// answers, or a new key).
 	Renewals int64
+	// KeyChanges is the number of times the key from Config.Keys changed.
+	KeyChanges int64
 }
 
 // Stats returns the client's counters.
 func (c *Client) Stats() ClientStats {
-	return ClientStats{Requests: c.requests.Load(), Renewals: max(c.sig.signed.Load()-1, 0)}
+	return ClientStats{Requests: c.requests.Load(), Renewals: max(c.sig.signed.Load()-1, 0), KeyChanges: c.sig.changes.Load()}
 }
 
 // RemoveTags removes the records' tags in one call. It refuses more than
 // [MaxAccountsPerCall] records or an account given twice (the engine merges those);
 // it does not validate the records otherwise. If the service says the UserSig
-// expired (70001) it signs a new one and sends the call once more.
+// expired (70001) it signs a new one and sends the call once more; with
+// Config.Keys, if it says the key is wrong ([KeyRejected]) and the source now
+// has another key, it signs with that one and sends the call once more.
 //
-// The error, if any, is an *APIError, an *HTTPError or a *TransportError (the outcome
-// is unknown); [Classify] says what to do about it.
+// The error, if any, is an *APIError, an *HTTPError, a *TransportError (the outcome
+// is unknown) or a *KeySourceError (nothing sent); [Classify] says what to do about it.
 func (c *Client) RemoveTags(ctx context.Context, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -173,17 +193,61 @@ func (c *Client) RemoveTags(ctx context.Context, recs []Record) error {
 	if err != nil {
 		return fmt.Errorf("imapi: encode request: %w", err)
 	}
-	sig, err := c.sig.get()
-	if err != nil {
-		return err
+	_, err = c.send(ctx, c.endpoint, body)
+	return err
+}
+
+// GetTags lists the tags of at most [MaxAccountsPerCall] accounts through
+// v4/all_member_push/im_get_tag, signed as [Client.RemoveTags] signs (and
+// re-signed on the same answers). It changes nothing: `removetag check` asks it
+// to learn whether the configuration works. Errors are as RemoveTags's.
+func (c *Client) GetTags(ctx context.Context, accounts []string) ([]Record, error) {
+	if len(accounts) == 0 || len(accounts) > MaxAccountsPerCall {
+		return nil, fmt.Errorf("imapi: im_get_tag takes 1 to %d accounts, not %d", MaxAccountsPerCall, len(accounts))
 	}
-	err = c.call(ctx, sig, body)
-	if Classify(err) == RenewSignature {
+	body, err := json.Marshal(struct {
+		To []string `json:"To_Account"`
+	}{accounts})
+	if err != nil {
+		return nil, fmt.Errorf("imapi: encode request: %w", err)
+	}
+	raw, err := c.send(ctx, c.base+GetTagPath, body)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		UserTags []Record
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, &TransportError{Err: fmt.Errorf("undecodable im_get_tag answer %q: %w", snippet(raw), err)}
+	}
+	return out.UserTags, nil
+}
+
+// send makes one call to endpoint with a current UserSig, and sends it once
+// more with a new one if the service refused the one used (see RemoveTags).
+// It returns the answer's body.
+func (c *Client) send(ctx context.Context, endpoint string, body []byte) ([]byte, error) {
+	sig, key, err := c.sig.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.call(ctx, endpoint, sig, body)
+	switch {
+	case Classify(err) == RenewSignature:
 		if sig, rerr := c.sig.renew(sig); rerr == nil {
-			err = c.call(ctx, sig, body)
+			raw, err = c.call(ctx, endpoint, sig, body)
+		}
+	case c.sig.keys != nil && KeyRejected(err):
+		sig, changed, rerr := c.sig.rekey(ctx, key, err)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if changed {
+			raw, err = c.call(ctx, endpoint, sig, body)
 		}
 	}
-	return err
+	return raw, err
 }
 
 // answer is the service's reply.
@@ -193,43 +257,47 @@ type answer struct {
 	ErrorInfo    string
 }
 
-func (c *Client) call(ctx context.Context, sig string, body []byte) error {
+func (c *Client) call(ctx context.Context, endpoint, sig string, body []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	u := c.endpoint + "?usersig=" + sig + c.fixedQS + "&random=" + strconv.FormatUint(uint64(rand.Uint32()), 10) + "&contenttype=json"
+	u := endpoint + "?usersig=" + sig + c.fixedQS + "&random=" + strconv.FormatUint(uint64(rand.Uint32()), 10) + "&contenttype=json"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("imapi: build request: %w", err)
+		return nil, fmt.Errorf("imapi: build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	c.requests.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return &TransportError{Err: redactURL(err)}
+		return nil, &TransportError{Err: redactURL(err)}
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return &TransportError{Err: fmt.Errorf("read answer: %w", err)}
+		return nil, &TransportError{Err: fmt.Errorf("read answer: %w", err)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return &HTTPError{StatusCode: resp.StatusCode, Body: snippet(raw)}
+		return nil, &HTTPError{StatusCode: resp.StatusCode, Body: snippet(raw)}
 	}
 	var a answer
 	if err := json.Unmarshal(raw, &a); err != nil {
-		return &TransportError{Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
+		return nil, &TransportError{Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
 	}
 	if a.ErrorCode != 0 || a.ActionStatus != "OK" {
-		return &APIError{ActionStatus: a.ActionStatus, ErrorCode: a.ErrorCode, ErrorInfo: a.ErrorInfo}
+		return nil, &APIError{ActionStatus: a.ActionStatus, ErrorCode: a.ErrorCode, ErrorInfo: a.ErrorInfo}
 	}
-	return nil
+	return raw, nil
 }
 
-// redactURL strips the request URL, which carries the UserSig, from a transport error.
+// redactURL strips the request URL's query, which carries the UserSig, from a transport error.
 func redactURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return fmt.Errorf("%s %s: %w", ue.Op, APIPath, ue.Err)
+		path := APIPath
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			path = u.Path
+		}
+		return fmt.Errorf("%s %s: %w", ue.Op, path, ue.Err)
 	}
 	return err
 }
@@ -243,17 +311,20 @@ func snippet(b []byte) string {
 	return s
 }
 
-// signer keeps the admin UserSig: signed once, reused, renewed before it expires.
+// signer keeps the admin UserSig: signed once, reused, renewed before it
+// expires, and signed anew when the key changes.
 type signer struct {
 	appID int
-	key   string
+	keys  KeySource // nil: key is fixed
 	admin string
 	ttl   time.Duration
 	now   func() time.Time
 
-	signed atomic.Int64 // UserSigs signed so far
+	signed  atomic.Int64 // UserSigs signed so far
+	changes atomic.Int64 // keys from keys that differed from the one before
 
 	mu      sync.Mutex
+	key     string // the key sig was signed with
 	sig     string
 	expires time.Time
 }
@@ -263,14 +334,55 @@ func (s *signer) margin() time.Duration {
 	return min(max(s.ttl/10, time.Minute), s.ttl/2)
 }
 
-// get returns the cached UserSig, signing a new one when it is near expiry.
-func (s *signer) get() (string, error) {
+// get returns the cached UserSig and the key it was made with, signing a new
+// one when it is near expiry or the key source has another key.
+func (s *signer) get(ctx context.Context) (sig, key string, err error) {
+	if s.keys != nil {
+		if key, err = s.keys.Key(ctx); err != nil {
+			return "", "", &KeySourceError{Err: err}
+		}
+		if key == "" {
+			return "", "", &KeySourceError{Err: errors.New("the key source gave an empty key")}
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sig != "" && s.now().Add(s.margin()).Before(s.expires) {
-		return s.sig, nil
+	if s.keys != nil && key != s.key {
+		s.setKeyLocked(key)
+	} else if s.sig != "" && s.now().Add(s.margin()).Before(s.expires) {
+		return s.sig, s.key, nil
 	}
-	return s.signLocked()
+	sig, err = s.signLocked()
+	return sig, s.key, err
+}
+
+// rekey is called when the service refused a UserSig made with rejected
+// because of refusal: it asks the key source again, and signs with the key it
+// gives if that is another one (changed), unless another caller did already.
+func (s *signer) rekey(ctx context.Context, rejected string, refusal error) (sig string, changed bool, err error) {
+	key, err := s.keys.Refresh(ctx, rejected)
+	if err != nil {
+		return "", false, &KeySourceError{Err: err, Rejected: refusal}
+	}
+	if key == rejected || key == "" {
+		return "", false, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if key == s.key && s.sig != "" {
+		return s.sig, true, nil
+	}
+	s.setKeyLocked(key)
+	sig, err = s.signLocked()
+	return sig, err == nil, err
+}
+
+// setKeyLocked takes key as the key to sign with, forgetting the UserSig.
+func (s *signer) setKeyLocked(key string) {
+	if s.key != "" {
+		s.changes.Add(1)
+	}
+	s.key, s.sig = key, ""
 }
 
 // renew signs a new UserSig unless another caller already replaced old.

@@ -20,6 +20,9 @@ const (
 	CodeTooManyRequests  = 60018 // too many requests
 	CodeTooManyRequests2 = 60019 // too many requests
 	CodeSigExpired       = 70001 // the UserSig expired: renew it and retry
+	CodeSigInvalid       = 70003 // the UserSig is invalid
+	CodeSigInvalid2      = 70005 // the UserSig is invalid
+	CodeSigWrongKey      = 70009 // the UserSig was made with another key
 	CodeSigCheckLockout  = 70050 // too many failed UserSig checks: wait a minute
 )
 
@@ -117,9 +120,9 @@ var codeClasses = map[int]Class{
 	60020:               Fatal, // plan expired
 	60021:               Fatal, // source IP not allowed
 	70002:               Fatal, // UserSig empty
-	70003:               Fatal, // UserSig invalid
-	70005:               Fatal, // UserSig invalid
-	70009:               Fatal, // UserSig made with a wrong key
+	CodeSigInvalid:      Fatal, // UserSig invalid
+	CodeSigInvalid2:     Fatal, // UserSig invalid
+	CodeSigWrongKey:     Fatal, // UserSig made with a wrong key
 	70013:               Fatal, // identifier does not match the UserSig
 	70014:               Fatal, // SDKAppID does not match the UserSig
 	70016:               Fatal, // key not found: often the wrong regional domain
@@ -154,9 +157,14 @@ func IsRateLimit(err error) bool {
 // Classify says what to do about an error returned by [Client.RemoveTags].
 // Service codes follow the table of the API's documentation; HTTP 5xx, 429 and 408
 // and transport errors (timeouts, resets, refused connections) are Retryable;
+// a *KeySourceError (no key to sign with: nothing was sent) is Retryable too;
 // a canceled context and other HTTP statuses are Permanent; nil is Permanent too,
 // since there is nothing to retry.
 func Classify(err error) Class {
+	var ke *KeySourceError
+	if errors.As(err, &ke) {
+		return Retryable
+	}
 	var ae *APIError
 	if errors.As(err, &ae) {
 		return ClassOfCode(ae.ErrorCode)

@@ -1,6 +1,7 @@
 package imapi
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
@@ -106,22 +107,22 @@ func TestSignerCachesAndRenews(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
 	s := &signer{appID: 1400000001, key: "k", admin: "administrator", ttl: time.Hour, now: clock}
-	first, err := s.get()
+	first, _, err := s.get(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := tencentyun.VerifyUserSig(1400000001, "k", "administrator", first, time.Now()); err != nil {
 		t.Fatalf("signature does not verify: %v", err)
 	}
-	if again, _ := s.get(); again != first {
+	if again, _, _ := s.get(context.Background()); again != first {
 		t.Error("signature not reused")
 	}
 	now = now.Add(50 * time.Minute) // 10 min before expiry: outside the 6-minute margin
-	if again, _ := s.get(); again != first {
+	if again, _, _ := s.get(context.Background()); again != first {
 		t.Error("signature renewed too early")
 	}
 	now = now.Add(5 * time.Minute)
-	if _, err := s.get(); err != nil {
+	if _, _, err := s.get(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.signed.Load(); got != 2 {
@@ -139,7 +140,7 @@ func TestSignerConcurrentUse(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
-			if _, err := s.get(); err != nil {
+			if _, _, err := s.get(context.Background()); err != nil {
 				t.Error(err)
 			}
 		})

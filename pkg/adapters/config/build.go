@@ -7,13 +7,16 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/removetag/removetag/pkg/adapters/invoke"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/objstore/leasestore"
+	"github.com/removetag/removetag/pkg/adapters/secrets"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
@@ -37,21 +40,43 @@ func Build(cfg Config, logger *slog.Logger) (trigger.Service, error) {
 	return trigger.WithHTTPTimeout(svc, cfg.HTTPTimeout), nil
 }
 
-// JobConfig makes the configuration of the job service from cfg.
+// secretReadTimeout bounds the first read of the secret.
+const secretReadTimeout = 30 * time.Second
+
+// JobConfig makes the configuration of the job service from cfg. With
+// REMOVETAG_SECRET, it reads the secret once (a network call) for the HTTP
+// token, and the IM client takes its key from the same cache, read again
+// after a few minutes or when IM refuses the key; a secret that cannot be
+// read is an error naming it (the function answers it and builds again at
+// the next invocation).
 func JobConfig(cfg Config, logger *slog.Logger) (job.Config, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	client, err := imapi.NewClient(imapi.Config{
-		SDKAppID:  cfg.SDKAppID,
-		SecretKey: cfg.SecretKey,
-		Admin:     cfg.Admin,
-		Region:    cfg.Region,
-		BaseURL:   cfg.Endpoint,
-	})
+	keys, err := NewSecrets(cfg, logger)
 	if err != nil {
-		// imapi's errors name its fields, never the key's value.
-		return job.Config{}, fmt.Errorf("configuration: IM client (%s, %s, %s, %s): %w", EnvSDKAppID, EnvSecretKey, EnvRegion, EnvEndpoint, err)
+		return job.Config{}, err
+	}
+	token := cfg.HTTPToken
+	if keys != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), secretReadTimeout)
+		v, err := keys.Values(ctx)
+		cancel()
+		if err != nil {
+			return job.Config{}, fmt.Errorf("configuration: %s: %w", EnvSecret, err)
+		}
+		if msg := checkToken(v.HTTPToken); msg != "" {
+			return job.Config{}, fmt.Errorf("configuration: %s: %s in secret %s %s", EnvSecret, secrets.FieldToken, keys.Secret(), msg)
+		}
+		token = v.HTTPToken
+	}
+	var ks imapi.KeySource
+	if keys != nil {
+		ks = keys
+	}
+	client, err := NewIMClient(cfg, ks)
+	if err != nil {
+		return job.Config{}, err
 	}
 	engine := imapi.NewEngine(client, imapi.EngineConfig{Rate: cfg.RateLimit, Logger: logger})
 	var shared job.Quota
@@ -66,13 +91,104 @@ func JobConfig(cfg Config, logger *slog.Logger) (job.Config, error) {
 		Quota:        shared,
 		OpenStore:    NewStoreOpener(cfg),
 		Invoker:      NewInvoker(cfg),
-		HTTPToken:    cfg.HTTPToken,
+		HTTPToken:    token,
 		OutputPrefix: cfg.OutputPrefix,
 		Buckets:      cfg.Buckets,
 		SweepAfter:   cfg.SweepAfter,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       logger,
 	}, nil
+}
+
+// NewIMClient returns the IM client of cfg, signing with keys if not nil
+// (see [NewSecrets]), else with cfg.SecretKey.
+func NewIMClient(cfg Config, keys imapi.KeySource) (*imapi.Client, error) {
+	ic := imapi.Config{
+		SDKAppID:  cfg.SDKAppID,
+		SecretKey: cfg.SecretKey,
+		Admin:     cfg.Admin,
+		Region:    cfg.Region,
+		BaseURL:   cfg.Endpoint,
+	}
+	if keys != nil {
+		ic.SecretKey, ic.Keys = "", keys
+	}
+	client, err := imapi.NewClient(ic)
+	if err != nil {
+		// imapi's errors name its fields, never the key's value.
+		return nil, fmt.Errorf("configuration: IM client (%s, %s, %s, %s): %w", EnvSDKAppID, EnvSecretKey, EnvRegion, EnvEndpoint, err)
+	}
+	return client, nil
+}
+
+// NewSecrets returns the cache of the secret named by REMOVETAG_SECRET, or
+// nil without one. Nothing is read until it is used. On AWS Secrets Manager
+// the client is the SDK's default chain, made on first use
+// (AWS_ENDPOINT_URL_SECRETS_MANAGER points it elsewhere); on Tencent SSM
+// each read is signed with the SCF role's credentials of the moment, in
+// TENCENTCLOUD_REGION, at REMOVETAG_SSM_ENDPOINT if set.
+func NewSecrets(cfg Config, logger *slog.Logger) (*secrets.Cache, error) {
+	if cfg.Secret == nil {
+		return nil, nil
+	}
+	ref := *cfg.Secret
+	var r secrets.Reader
+	switch ref.Store {
+	case secrets.StoreAWS:
+		r = &lazyAWSSecret{ref: ref, client: &lazy[*secretsmanager.Client]{make: secrets.NewAWSClient}}
+	case secrets.StoreTencent:
+		getenv := cfg.getenv
+		if getenv == nil {
+			getenv = func(string) string { return "" }
+		}
+		tr, err := secrets.NewTencent(secrets.TencentConfig{
+			Region:   cfg.TencentRegion,
+			Endpoint: cfg.SSMEndpoint,
+			Credentials: func() (string, string, string) {
+				return getenv(EnvTencentSecretID), getenv(EnvTencentSecretKey), getenv(EnvTencentToken)
+			},
+		}, ref)
+		if err != nil {
+			return nil, fmt.Errorf("configuration: %s (%s, %s): %w", EnvSecret, EnvTencentRegion, EnvSSMEndpoint, err)
+		}
+		r = tr
+	default:
+		return nil, fmt.Errorf("configuration: %s: unknown store %q", EnvSecret, ref.Store)
+	}
+	if cfg.seen != nil {
+		r = recordingReader{next: r, seen: cfg.seen}
+	}
+	return secrets.NewCache(r, ref, secrets.CacheConfig{Logger: logger}), nil
+}
+
+// lazyAWSSecret makes its Secrets Manager client on first use.
+type lazyAWSSecret struct {
+	ref    secrets.Ref
+	client *lazy[*secretsmanager.Client]
+}
+
+// Read reads the secret.
+func (l *lazyAWSSecret) Read(ctx context.Context) (secrets.Values, error) {
+	c, err := l.client.get(ctx)
+	if err != nil {
+		return secrets.Values{}, &secrets.Error{Secret: l.ref, Err: err}
+	}
+	return secrets.NewAWS(c, l.ref).Read(ctx)
+}
+
+// recordingReader notes every value read, for Config.SecretValues.
+type recordingReader struct {
+	next secrets.Reader
+	seen *seenValues
+}
+
+// Read reads the secret and notes its values.
+func (r recordingReader) Read(ctx context.Context) (secrets.Values, error) {
+	v, err := r.next.Read(ctx)
+	if err == nil {
+		r.seen.add(v.IMSecretKey, v.HTTPToken)
+	}
+	return v, err
 }
 
 // NewQuota returns the app's quota, cfg.RateLimit calls per second, shared by

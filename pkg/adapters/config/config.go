@@ -20,10 +20,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
 	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/adapters/secrets"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
 )
@@ -44,6 +46,8 @@ const (
 	EnvSCFEndpoint  = "REMOVETAG_SCF_ENDPOINT"
 	EnvSweepAfter   = "REMOVETAG_SWEEP_AFTER"
 	EnvMaxBodyBytes = "REMOVETAG_MAX_BODY_BYTES"
+	EnvSecret       = "REMOVETAG_SECRET"
+	EnvSSMEndpoint  = "REMOVETAG_SSM_ENDPOINT"
 
 	// Set by Tencent SCF.
 	EnvSCFFunctionName    = "SCF_FUNCTIONNAME"
@@ -116,8 +120,15 @@ type Config struct {
 
 	// SDKAppID is the Chat app's ID (IM_SDKAPPID). Required.
 	SDKAppID int
-	// SecretKey signs the admin UserSig (IM_SECRET_KEY). Required. Secret.
+	// SecretKey signs the admin UserSig (IM_SECRET_KEY). Required unless
+	// Secret is set. Secret.
 	SecretKey string
+	// Secret names the secret holding the IM key and the HTTP token
+	// (REMOVETAG_SECRET), read at run time (see package secrets); when set,
+	// SecretKey and HTTPToken are empty.
+	Secret *secrets.Ref
+	// SSMEndpoint overrides Tencent Cloud SSM's URL (REMOVETAG_SSM_ENDPOINT).
+	SSMEndpoint string
 	// Admin is the app admin account (IM_ADMIN); default "administrator".
 	Admin string
 	// Region selects the API domain (IM_REGION); default China.
@@ -166,6 +177,9 @@ type Config struct {
 	// LambdaFunctionName and LambdaFunctionVersion name the running Lambda
 	// function (AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION).
 	LambdaFunctionName, LambdaFunctionVersion string
+
+	// seen keeps every value read from Secret, for SecretValues.
+	seen *seenValues
 
 	// getenv reads credentials that the platform may renew while the process
 	// lives (SCF role keys): they are looked up at each use, never kept.
@@ -230,10 +244,27 @@ func Load(getenv func(string) string) (Config, error) {
 		c.SDKAppID = int(n)
 	}
 
+	c.SSMEndpoint = get(EnvSSMEndpoint)
+	if c.SSMEndpoint != "" {
+		if err := checkURL(c.SSMEndpoint); err != nil {
+			bad.add(EnvSSMEndpoint, "%v", err)
+		}
+	}
 	c.SecretKey = getenv(EnvSecretKey)
-	switch {
+	switch ref := get(EnvSecret); {
+	case ref != "":
+		r, err := secrets.ParseRef(ref)
+		if err != nil {
+			bad.add(EnvSecret, "%v", err)
+		} else {
+			c.Secret, c.seen = &r, &seenValues{}
+		}
+		if c.SecretKey != "" || getenv(EnvHTTPToken) != "" {
+			bad.add(EnvSecret, "is set, so %s and %s must not be: the secret holds both (as IM_SECRET_KEY and HTTP_TOKEN); unset them", EnvSecretKey, EnvHTTPToken)
+		}
+		c.SecretKey = ""
 	case strings.TrimSpace(c.SecretKey) == "":
-		bad.add(EnvSecretKey, "required: the Chat app's secret key")
+		bad.add(EnvSecretKey, "required: the Chat app's secret key (or name a secret holding it in %s)", EnvSecret)
 	case c.SecretKey != strings.TrimSpace(c.SecretKey):
 		bad.add(EnvSecretKey, "has white space before or after the key (a pasted newline?); the key itself is not shown")
 	}
@@ -267,13 +298,11 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 
-	c.HTTPToken = getenv(EnvHTTPToken)
-	switch t := c.HTTPToken; {
-	case t == "":
-	case strings.ContainsFunc(t, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
-		bad.add(EnvHTTPToken, "contains white space or control characters (a pasted newline?); the token itself is not shown")
-	case len(t) < MinTokenBytes:
-		bad.add(EnvHTTPToken, "too short (%d bytes): use at least %d random characters, e.g. openssl rand -hex 32", len(t), MinTokenBytes)
+	if c.Secret == nil {
+		c.HTTPToken = getenv(EnvHTTPToken)
+		if msg := checkToken(c.HTTPToken); msg != "" {
+			bad.add(EnvHTTPToken, "%s", msg)
+		}
 	}
 
 	c.HTTPTimeout = DefaultHTTPTimeout
@@ -363,11 +392,55 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// SecretValues returns every value read so far from the secret named by
+// REMOVETAG_SECRET (keys and tokens, rotated ones too), for redact: they
+// are not in the environment that redact.Secrets reads.
+func (c Config) SecretValues() []string {
+	if c.seen == nil {
+		return nil
+	}
+	return c.seen.list()
+}
+
+// seenValues records secret values as they are read.
+type seenValues struct {
+	mu   sync.Mutex
+	vals []string
+}
+
+func (s *seenValues) add(vals ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range vals {
+		if v != "" && !slices.Contains(s.vals, v) {
+			s.vals = append(s.vals, v)
+		}
+	}
+}
+
+func (s *seenValues) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.vals)
+}
+
+// checkToken says what is wrong with an HTTP token, or "".
+func checkToken(t string) string {
+	switch {
+	case t == "":
+	case strings.ContainsFunc(t, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		return "contains white space or control characters (a pasted newline?); the token itself is not shown"
+	case len(t) < MinTokenBytes:
+		return fmt.Sprintf("too short (%d bytes): use at least %d random characters, e.g. openssl rand -hex 32", len(t), MinTokenBytes)
+	}
+	return ""
+}
+
 // Warnings lists configuration that works but probably not as meant: each
 // names its variable.
 func (c Config) Warnings() []string {
 	var w []string
-	if c.HTTPToken == "" {
+	if c.HTTPToken == "" && c.Secret == nil {
 		w = append(w, EnvHTTPToken+": not set: HTTP triggers answer 503 and do nothing")
 	}
 	if len(c.Buckets) == 0 {
@@ -419,6 +492,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("platform", string(c.Platform)),
 		slog.Int("sdkAppID", c.SDKAppID),
 		slog.String("secretKey", secret(c.SecretKey)),
+		slog.String("secret", secretRef(c.Secret)),
 		slog.String("admin", c.Admin),
 		slog.String("region", string(c.Region)),
 		slog.String("endpoint", c.Endpoint),
@@ -442,6 +516,14 @@ func (c Config) attrs() []slog.Attr {
 		attrs = append(attrs, slog.String("function", c.LambdaFunctionName))
 	}
 	return attrs
+}
+
+// secretRef names the secret, or is empty.
+func secretRef(r *secrets.Ref) string {
+	if r == nil {
+		return ""
+	}
+	return r.String()
 }
 
 // checkURL accepts an absolute http(s) URL without query or fragment.

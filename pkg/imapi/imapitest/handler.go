@@ -25,6 +25,7 @@ const (
 	codeSigIdentifier  = 70013 // identifier does not match the UserSig
 	codeSigAppID       = 70014 // SDKAppID does not match the UserSig
 	codeUnknownAppID   = 70020 // SDKAppID not found
+	codeFeatureOff     = 90045 // the push-to-all feature is not enabled
 	maxBodyBytes       = 4 << 20
 	maxTagsPerAccount  = imapi.MaxTagsPerRecord
 	maxAccountsPerCall = imapi.MaxAccountsPerCall
@@ -288,6 +289,12 @@ func (s *Server) authorize(q url.Values) answer {
 	}
 	if id != s.cfg.Admin {
 		return fail(codeNotAdmin, "identifier %q is not the app admin", id)
+	}
+	s.mu.Lock()
+	off := s.featureOff
+	s.mu.Unlock()
+	if off {
+		return fail(codeFeatureOff, "the push-to-all feature is not enabled for this app")
 	}
 	return answer{}
 }

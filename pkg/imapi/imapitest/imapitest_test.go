@@ -725,3 +725,44 @@ func BenchmarkRemove(b *testing.B) {
 		}
 	})
 }
+
+// TestSetKey: after a rotation, a UserSig of the old key is refused with 70009
+// on every API even though it verified (and was cached) before; one of the new
+// key verifies.
+func TestSetKey(t *testing.T) {
+	e := newEnv(t, imapitest.Config{})
+	call := func(path, sig, body string) result {
+		q := e.query()
+		q.Set("usersig", sig)
+		return e.do(context.Background(), http.MethodPost, path, q, body)
+	}
+	old := e.sig
+	wantCode(t, call(imapitest.RemoveTagPath, old, userTags(accounts("u", 1)...)), 0)
+	e.srv.SetKey("rotated-key-2")
+	if got := e.srv.Config().Key; got != "rotated-key-2" {
+		t.Errorf("Config().Key = %q after SetKey", got)
+	}
+	wantCode(t, call(imapitest.RemoveTagPath, old, userTags(accounts("u", 1)...)), 70009)
+	wantCode(t, call(imapitest.GetTagPath, old, `{"To_Account":["u1"]}`), 70009)
+	fresh := e.genSig("rotated-key-2", e.cfg.Admin, 60)
+	wantCode(t, call(imapitest.RemoveTagPath, fresh, userTags(accounts("u", 1)...)), 0)
+	wantCode(t, call(imapitest.GetTagPath, fresh, `{"To_Account":["u1"]}`), 0)
+}
+
+// TestPushToAllOff: with the feature off every API answers 90045, but only to a
+// request whose URL and UserSig are valid (a bad one still gets its own code).
+func TestPushToAllOff(t *testing.T) {
+	e := newEnv(t, imapitest.Config{})
+	e.srv.SetPushToAll(false)
+	post := func(path, body string) result {
+		return e.do(context.Background(), http.MethodPost, path, e.query(), body)
+	}
+	wantCode(t, post(imapitest.RemoveTagPath, userTags(accounts("u", 1)...)), 90045)
+	wantCode(t, post(imapitest.AddTagPath, userTags(accounts("u", 1)...)), 90045)
+	wantCode(t, post(imapitest.GetTagPath, `{"To_Account":["u1"]}`), 90045)
+	q := e.query()
+	q.Set("usersig", e.genSig("wrong-key", e.cfg.Admin, 60))
+	wantCode(t, e.do(context.Background(), http.MethodPost, imapitest.GetTagPath, q, `{"To_Account":["u1"]}`), 70009)
+	e.srv.SetPushToAll(true)
+	wantCode(t, post(imapitest.GetTagPath, `{"To_Account":["u1"]}`), 0)
+}

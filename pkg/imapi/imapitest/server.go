@@ -55,6 +55,10 @@
 //	       50 bytes; the same To_Account twice in one call; a key that differs from
 //	       UserTags, To_Account or Tags only in case. Unknown keys are ignored.
 //	90018  more than 100 elements in UserTags (checked before the elements)
+//	90045  the push-to-all feature is off ([Server.SetPushToAll]), after the URL and UserSig checks
+//
+// [Server.SetKey] rotates the app's key, as the console does: UserSigs signed
+// with the old key are answered 70009 from then on.
 //
 // Answers are HTTP 200 with {"ActionStatus":"OK"|"FAIL","ErrorInfo":"…","ErrorCode":N},
 // except for HTTP faults and the 404 and 405 above, which have an HTML-ish body.
@@ -211,16 +215,18 @@ type Server struct {
 	store store
 	sigs  sigCache
 
-	mu       sync.Mutex // guards the fields below; held only briefly
-	faults   Faults
-	latency  time.Duration
-	jitter   time.Duration
-	script   []Fault
-	rng      *rand.Rand
-	rate     [numAPIs]window // accepted calls of the last second (less the slack), per API
-	accepted window          // accepted im_remove_tag calls of the last second
-	arrivals window          // requests of the last second
-	stats    Stats
+	mu         sync.Mutex // guards the fields below; held only briefly
+	key        string     // the app's key now (SetKey rotates it)
+	featureOff bool       // push to all users switched off: every API answers 90045
+	faults     Faults
+	latency    time.Duration
+	jitter     time.Duration
+	script     []Fault
+	rng        *rand.Rand
+	rate       [numAPIs]window // accepted calls of the last second (less the slack), per API
+	accepted   window          // accepted im_remove_tag calls of the last second
+	arrivals   window          // requests of the last second
+	stats      Stats
 }
 
 // NewServer starts an emulator on a loopback port. The caller must Close it.
@@ -262,6 +268,7 @@ func newServer(cfg Config) *Server {
 		cfg:     cfg,
 		start:   time.Now(),
 		done:    make(chan struct{}),
+		key:     cfg.Key,
 		faults:  cfg.Faults,
 		latency: cfg.Latency,
 		jitter:  cfg.Jitter,
@@ -286,13 +293,40 @@ func (s *Server) Close() {
 }
 
 // Config returns the configuration with defaults filled in and the current
-// faults and latency.
+// key, faults and latency.
 func (s *Server) Config() Config {
 	c := s.cfg
 	s.mu.Lock()
-	c.Faults, c.Latency, c.Jitter = s.faults, s.latency, s.jitter
+	c.Key, c.Faults, c.Latency, c.Jitter = s.key, s.faults, s.latency, s.jitter
 	s.mu.Unlock()
 	return c
+}
+
+// Key returns the app's key as it is now.
+func (s *Server) Key() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.key
+}
+
+// SetKey rotates the app's key, as the console's key rotation does: from now
+// on only UserSigs signed with key verify; one signed with the old key is
+// answered 70009, even if it verified before.
+func (s *Server) SetKey(key string) {
+	s.mu.Lock()
+	s.key = key
+	s.mu.Unlock()
+	s.sigs.reset()
+}
+
+// SetPushToAll switches the app's push-to-all (tag) feature on or off. Off,
+// every call of the three APIs whose URL and UserSig are valid is answered
+// 90045, as the service answers when the feature is not enabled in the console.
+// It is on by default.
+func (s *Server) SetPushToAll(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.featureOff = !on
 }
 
 // Script queues faults: the next len(faults) im_remove_tag calls that pass the rate

@@ -37,6 +37,13 @@ func (c *sigCache) get(sig string) (sigEntry, bool) {
 	return e, ok
 }
 
+// reset forgets every verified UserSig (the key changed).
+func (c *sigCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = nil
+}
+
 func (c *sigCache) put(sig string, e sigEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -96,7 +103,7 @@ func (s *Server) verifySig(identifier, sig string) answer {
 	case doc.Identifier != identifier:
 		return fail(codeSigIdentifier, "identifier does not match the UserSig")
 	}
-	err = tencentyun.VerifyUserSig(uint64(s.cfg.SDKAppID), s.cfg.Key, identifier, sig, now)
+	err = tencentyun.VerifyUserSig(uint64(s.cfg.SDKAppID), s.Key(), identifier, sig, now)
 	switch {
 	case err == nil:
 		s.sigs.put(sig, sigEntry{identifier: identifier, expires: doc.Time + doc.Expire})

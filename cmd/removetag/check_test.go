@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/removetag/removetag/pkg/imapi/imapitest"
+)
+
+// TestCheck runs `removetag check` against the emulator in each failure mode
+// the check names, and once with everything right.
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string // over a right configuration
+		setup    func(*imapitest.Server)
+		wantExit int
+		failAt   string // the check that fails, "" none
+		wantText string
+	}{
+		{"right", nil, nil, exitOK, "", ""},
+		{"wrong region (SDKAppID not found)", map[string]string{"IM_SDKAPPID": "1400000999"}, nil, exitConfig, checkApp, "set IM_REGION"},
+		{"wrong key", map[string]string{"IM_SECRET_KEY": "not-the-app-key-0123"}, nil, exitConfig, checkKey, "70009"},
+		{"not an admin", map[string]string{"IM_ADMIN": "bob"}, nil, exitConfig, checkAdmin, "IM_ADMIN"},
+		{"feature off", nil, func(s *imapitest.Server) { s.SetPushToAll(false) }, exitConfig, checkFeature, "90045"},
+		{"unreachable", map[string]string{"IM_ENDPOINT": "http://127.0.0.1:1"}, nil, exitFailed, checkApp, "could not be reached"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := imapitest.NewServer(imapitest.Config{})
+			t.Cleanup(srv.Close)
+			if tt.setup != nil {
+				tt.setup(srv)
+			}
+			env := map[string]string{
+				"IM_SDKAPPID":   fmt.Sprint(imapitest.DefaultSDKAppID),
+				"IM_SECRET_KEY": imapitest.DefaultKey,
+				"IM_ENDPOINT":   srv.URL(),
+			}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			var out, errb bytes.Buffer
+			code := run(context.Background(), []string{"check", "--json", "--timeout", "5s"}, nil, &out, &errb, func(k string) string { return env[k] })
+			if code != tt.wantExit {
+				t.Fatalf("exit %d, want %d; stdout %s stderr %s", code, tt.wantExit, out.String(), errb.String())
+			}
+			var rep checkReport
+			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+				t.Fatalf("--json output: %v: %s", err, out.String())
+			}
+			if len(rep.Lines) != 4 || rep.OK != (tt.failAt == "") {
+				t.Fatalf("report %+v", rep)
+			}
+			failed := false
+			for _, l := range rep.Lines {
+				switch {
+				case l.Check == tt.failAt:
+					failed = true
+					if l.OK || !strings.Contains(l.Detail, tt.wantText) {
+						t.Errorf("%s: %+v, want a failure saying %q", l.Check, l, tt.wantText)
+					}
+				case failed && !l.Unknown:
+					t.Errorf("%s after the failure: %+v, want unknown", l.Check, l)
+				case !failed && !l.OK:
+					t.Errorf("%s before the failure: %+v, want ok", l.Check, l)
+				}
+			}
+			if strings.Contains(out.String()+errb.String(), imapitest.DefaultKey) {
+				t.Error("the key is in the output")
+			}
+
+			out.Reset()
+			if code := run(context.Background(), []string{"check", "--timeout", "5s"}, nil, &out, &errb, func(k string) string { return env[k] }); code != tt.wantExit || strings.Count(out.String(), "\n") != 4 {
+				t.Errorf("text output (exit %d): %s", code, out.String())
+			}
+		})
+	}
+}

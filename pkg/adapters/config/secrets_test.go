@@ -1,0 +1,186 @@
+package config
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/removetag/removetag/pkg/adapters/secrets/secretstest"
+	"github.com/removetag/removetag/pkg/job"
+)
+
+func TestLoadSecret(t *testing.T) {
+	base := env{EnvSDKAppID: "1400000000"}
+	tests := []struct {
+		name    string
+		e       env
+		want    string // the secret's reference, or
+		wantErr []string
+	}{
+		{"aws", base.with(EnvSecret, "secretsmanager:removetag"), "secretsmanager:removetag", nil},
+		{"tencent", base.with(EnvSecret, "ssm:removetag", EnvSSMEndpoint, "http://127.0.0.1:9"), "ssm:removetag", nil},
+		{"and a key", base.with(EnvSecret, "ssm:removetag", EnvSecretKey, testKey), "", []string{EnvSecret, EnvSecretKey, EnvHTTPToken}},
+		{"and a token", base.with(EnvSecret, "ssm:removetag", EnvHTTPToken, testToken), "", []string{EnvSecret, EnvSecretKey, EnvHTTPToken}},
+		{"bad reference", base.with(EnvSecret, "vault:x"), "", []string{EnvSecret, "unknown store"}},
+		{"bad SSM endpoint", base.with(EnvSecret, "ssm:x", EnvSSMEndpoint, "ftp://x"), "", []string{EnvSSMEndpoint}},
+		{"neither", base, "", []string{EnvSecretKey, EnvSecret}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.e.get)
+			if tt.wantErr == nil {
+				if err != nil || c.Secret == nil || c.Secret.String() != tt.want || c.SecretKey != "" || c.HTTPToken != "" {
+					t.Fatalf("Load = %v, %v; want secret %s", c, err, tt.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err %q does not say %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), testKey) || strings.Contains(err.Error(), testToken) {
+				t.Errorf("err shows a secret: %v", err)
+			}
+		})
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSecretAtRunTime, on each store's stand-in: the function reads the IM
+// key and the HTTP token from the secret; a key rotated between two
+// invocations and in the middle of one costs no record; the store refusing
+// while the key in use is refused leaves every record pending, the logs
+// naming the secret; no key or token is ever in a log line or an answer.
+func TestSecretAtRunTime(t *testing.T) {
+	for _, store := range []string{"secretsmanager", "ssm"} {
+		t.Run(store, func(t *testing.T) {
+			w := newWorld(t)
+			var st *secretstest.Store
+			e := w.env.with(EnvSecretKey, "", EnvHTTPToken, "", EnvSecret, store+":removetag")
+			refusal := "AccessDeniedException"
+			if store == "ssm" {
+				st = secretstest.NewTencent()
+				e = e.with(EnvSSMEndpoint, st.URL())
+				refusal = "AuthFailure.UnauthorizedOperation"
+			} else {
+				st = secretstest.NewAWS()
+				t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", st.URL())
+				t.Setenv("AWS_MAX_ATTEMPTS", "1")
+			}
+			t.Cleanup(st.Close)
+			keys := []string{"rotated-key-one-0123456789", "rotated-key-two-0123456789", "rotated-key-three-0123456789", "rotated-key-four-0123456789"}
+			w.im.SetKey(keys[0])
+			st.PutKeys("removetag", keys[0], testToken)
+
+			var logs syncBuffer
+			cfg, err := Load(e.get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jc, err := JobConfig(cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if jc.HTTPToken != testToken {
+				t.Error("the HTTP token is not the secret's")
+			}
+			svc, err := job.New(jc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var answers []string
+			run := func(n int, timeout time.Duration, during func()) *job.Result {
+				t.Helper()
+				body := `{"To_Account":[`
+				accs := make([]string, n)
+				for i := range accs {
+					accs[i] = fmt.Sprintf("%q", fmt.Sprintf("u%04d", i))
+					w.im.SetTags(fmt.Sprintf("u%04d", i), "vip", "keep")
+				}
+				body += strings.Join(accs, ",") + `],"Tags":["vip"]}`
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				defer cancel()
+				done := make(chan struct{})
+				if during != nil {
+					go func() { defer close(done); during() }()
+				} else {
+					close(done)
+				}
+				res, err := svc.Direct(ctx, []byte(body))
+				<-done
+				if err != nil {
+					t.Fatal(err)
+				}
+				answers = append(answers, fmt.Sprintf("%+v", res))
+				return res
+			}
+			want := func(res *job.Result, succeeded, pending int64) {
+				t.Helper()
+				if res.Succeeded != int64(succeeded) || res.Failed != 0 || res.Pending != pending {
+					t.Fatalf("report %+v: want %d succeeded, 0 failed, %d pending", res.Report, succeeded, pending)
+				}
+			}
+
+			want(run(300, 20*time.Second, nil), 300, 0)
+
+			w.im.SetKey(keys[1]) // between two invocations
+			st.PutKeys("removetag", keys[1], testToken)
+			want(run(300, 20*time.Second, nil), 300, 0)
+
+			applied := w.im.Stats().Applied
+			want(run(3000, 30*time.Second, func() { // in the middle of one
+				for w.im.Stats().Applied < applied+5 {
+					time.Sleep(time.Millisecond)
+				}
+				w.im.SetKey(keys[2])
+				st.PutKeys("removetag", keys[2], testToken)
+			}), 3000, 0)
+			if c := w.im.Stats().Codes[70009]; c == 0 {
+				t.Error("the mid-run rotation drew no 70009: it did not happen mid-run")
+			}
+
+			w.im.SetKey(keys[3]) // rotated at IM, and the store refuses
+			st.Refuse(refusal)
+			want(run(200, 3*time.Second, nil), 0, 200)
+			if !strings.Contains(logs.String(), "secret "+store+":removetag") || !strings.Contains(logs.String(), refusal) {
+				t.Errorf("no log line names the secret and the store's refusal:\n%.2000s", logs.String())
+			}
+
+			all := logs.String() + strings.Join(answers, "\n")
+			for _, s := range append(keys, testToken) {
+				if strings.Contains(all, s) {
+					t.Errorf("a secret value is in the logs or answers")
+				}
+			}
+			if got := cfg.SecretValues(); len(got) != 4 { // three keys read, one token
+				t.Errorf("SecretValues has %d values, want 4 (every key read and the token)", len(got))
+			}
+		})
+	}
+}
