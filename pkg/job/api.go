@@ -84,6 +84,10 @@ type Config struct {
 	Invoker invoke.Invoker
 	// HTTPToken is the bearer token HTTP requests must carry. Empty: HTTP answers 503.
 	HTTPToken string
+	// Tokens, if set, gives the token at run time instead of HTTPToken (a secret
+	// store, read again after a while: a rotated token is taken without a
+	// redeploy). A token that cannot be read is answered 503.
+	Tokens TokenSource
 	// OutputPrefix is where reports, failed records and checkpoints go in the
 	// source's bucket; default "removetag/" (a missing final slash is added).
 	// Objects under it are never processed.
@@ -110,6 +114,13 @@ type Config struct {
 	SweepAfter time.Duration
 	// Logger receives structured logs (never a secret); default: discard.
 	Logger *slog.Logger
+}
+
+// TokenSource gives the bearer token HTTP requests must carry.
+type TokenSource interface {
+	// HTTPToken returns the current token ("" for none: HTTP is off), or an
+	// error that names where it could not be read, never a value.
+	HTTPToken(ctx context.Context) (string, error)
 }
 
 // HTTPRequest is a platform-neutral HTTP request (API gateway, function URL).

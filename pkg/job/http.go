@@ -15,12 +15,21 @@ import (
 // then runs the job. Nothing is done for a request refused on the way.
 func (s *Service) serveHTTP(ctx context.Context, req HTTPRequest) HTTPResponse {
 	log := s.cfg.Logger.With("trigger", "http")
-	if s.cfg.HTTPToken == "" {
+	token := s.cfg.HTTPToken
+	if s.cfg.Tokens != nil {
+		var err error
+		if token, err = s.cfg.Tokens.HTTPToken(ctx); err != nil {
+			log.Error("http request refused: the token cannot be read", "status", http.StatusServiceUnavailable, "error", err.Error())
+			return answer(http.StatusServiceUnavailable, &Result{Status: StatusRefused,
+				Message: "the HTTP token cannot be read now (" + err.Error() + "); try again later"})
+		}
+	}
+	if token == "" {
 		log.Warn("http request refused: no token configured", "status", http.StatusServiceUnavailable)
 		return answer(http.StatusServiceUnavailable, &Result{Status: StatusRefused,
 			Message: "HTTP triggers are disabled: no token is configured (REMOVETAG_HTTP_TOKEN)"})
 	}
-	if !s.authorized(req.Headers) {
+	if !authorized(req.Headers, token) {
 		log.Warn("http request refused: missing or wrong bearer token", "status", http.StatusUnauthorized)
 		resp := answer(http.StatusUnauthorized, &Result{Status: StatusRefused,
 			Message: "missing or wrong token: send Authorization: Bearer <token>"})
@@ -68,20 +77,19 @@ func (s *Service) serveHTTP(ctx context.Context, req HTTPRequest) HTTPResponse {
 	return answer(httpStatus(res), res)
 }
 
-// authorized reports whether the headers carry "Authorization: Bearer <token>"
-// with the configured token. The comparison takes the same time whatever the
+// authorized reports whether the headers carry "Authorization: Bearer <token>". The comparison takes the same time whatever the
 // token sent, its length included.
-func (s *Service) authorized(headers map[string]string) bool {
+func authorized(headers map[string]string, token string) bool {
 	value, ok := header(headers, "Authorization")
 	if !ok {
 		return false
 	}
-	scheme, token, ok := strings.Cut(strings.TrimSpace(value), " ")
+	scheme, sent, ok := strings.Cut(strings.TrimSpace(value), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	want := sha256.Sum256([]byte(s.cfg.HTTPToken))
+	got := sha256.Sum256([]byte(strings.TrimSpace(sent)))
+	want := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 

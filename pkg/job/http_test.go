@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -246,4 +248,61 @@ func clipBody(b []byte) string {
 		return fmt.Sprintf("%s… (%d bytes)", b[:400], len(b))
 	}
 	return string(b)
+}
+
+// tokens is a TokenSource whose token can change, or fail to be read.
+type tokens struct {
+	mu    sync.Mutex
+	token string
+	err   error
+}
+
+func (s *tokens) HTTPToken(context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.token, s.err
+}
+
+func (s *tokens) set(token string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token, s.err = token, err
+}
+
+// TestHTTPTokenSource reads the token at run time: a rotated token is taken
+// without a new service, and one that cannot be read is answered 503 with
+// nothing done.
+func TestHTTPTokenSource(t *testing.T) {
+	src := &tokens{token: token}
+	e := newEnv(t, envOptions{config: func(c *job.Config) { c.HTTPToken, c.Tokens = "", src }})
+	recs := e.records("k", 3)
+	body := mustMarshal(map[string][]imapi.Record{"UserTags": recs})
+	const rotated = "rotated-token-0123456789abcdef"
+	steps := []struct {
+		name   string
+		token  string
+		err    error
+		sent   string
+		status int
+	}{
+		{"current token", token, nil, token, http.StatusOK},
+		{"old token after a rotation", rotated, nil, token, http.StatusUnauthorized},
+		{"new token after a rotation", rotated, nil, rotated, http.StatusOK},
+		{"store down", "", errors.New("secret secretsmanager:removetag: store unavailable"), rotated, http.StatusServiceUnavailable},
+		{"no token", "", nil, rotated, http.StatusServiceUnavailable},
+	}
+	for _, st := range steps {
+		src.set(st.token, st.err)
+		before := e.calls()
+		resp := e.service().HTTP(e.roomyCtx(), job.HTTPRequest{Method: "POST", Headers: bearer(st.sent), Body: body})
+		if resp.StatusCode != st.status {
+			t.Errorf("%s: status %d, want %d; %s", st.name, resp.StatusCode, st.status, clipBody(resp.Body))
+		}
+		if called := e.calls() > before; called != (st.status == http.StatusOK) {
+			t.Errorf("%s: calls made: %v", st.name, called)
+		}
+		if strings.Contains(string(resp.Body), rotated) || strings.Contains(string(resp.Body), token) {
+			t.Errorf("%s: the answer holds a token: %s", st.name, clipBody(resp.Body))
+		}
+	}
 }

@@ -70,9 +70,12 @@ func JobConfig(cfg Config, logger *slog.Logger) (job.Config, error) {
 		}
 		token = v.HTTPToken
 	}
-	var ks imapi.KeySource
+	var (
+		ks     imapi.KeySource
+		tokens job.TokenSource
+	)
 	if keys != nil {
-		ks = keys
+		ks, tokens = keys, secretToken{keys}
 	}
 	client, err := NewIMClient(cfg, ks)
 	if err != nil {
@@ -92,6 +95,7 @@ func JobConfig(cfg Config, logger *slog.Logger) (job.Config, error) {
 		OpenStore:    NewStoreOpener(cfg),
 		Invoker:      NewInvoker(cfg),
 		HTTPToken:    token,
+		Tokens:       tokens,
 		OutputPrefix: cfg.OutputPrefix,
 		Buckets:      cfg.Buckets,
 		SweepAfter:   cfg.SweepAfter,
@@ -174,6 +178,22 @@ func (l *lazyAWSSecret) Read(ctx context.Context) (secrets.Values, error) {
 		return secrets.Values{}, &secrets.Error{Secret: l.ref, Err: err}
 	}
 	return secrets.NewAWS(c, l.ref).Read(ctx)
+}
+
+// secretToken gives the HTTP token from the secret as it is now: a rotated
+// token is taken when the cache reads the secret again (every few minutes).
+type secretToken struct{ c *secrets.Cache }
+
+// HTTPToken returns the secret's HTTP_TOKEN.
+func (t secretToken) HTTPToken(ctx context.Context) (string, error) {
+	v, err := t.c.Values(ctx)
+	if err != nil {
+		return "", err
+	}
+	if msg := checkToken(v.HTTPToken); msg != "" {
+		return "", fmt.Errorf("%s in secret %s %s", secrets.FieldToken, t.c.Secret(), msg)
+	}
+	return v.HTTPToken, nil
 }
 
 // recordingReader notes every value read, for Config.SecretValues.

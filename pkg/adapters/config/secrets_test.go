@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/removetag/removetag/pkg/adapters/secrets"
 	"github.com/removetag/removetag/pkg/adapters/secrets/secretstest"
 	"github.com/removetag/removetag/pkg/job"
 )
@@ -182,5 +183,46 @@ func TestSecretAtRunTime(t *testing.T) {
 				t.Errorf("SecretValues has %d values, want 4 (every key read and the token)", len(got))
 			}
 		})
+	}
+}
+
+// TestSecretToken takes the HTTP token from the secret as the cache has it: a
+// rotated token is taken once the cache reads the secret again, and a token
+// the secret holds badly is an error that shows no value.
+func TestSecretToken(t *testing.T) {
+	newWorld(t) // AWS credentials and region for the SDK
+	st := secretstest.NewAWS()
+	t.Cleanup(st.Close)
+	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", st.URL())
+	client, err := secrets.NewAWSClient(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := secrets.ParseRef("secretsmanager:removetag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	cache := secrets.NewCache(secrets.NewAWS(client, ref), ref, secrets.CacheConfig{MaxAge: time.Minute, Now: func() time.Time { return now }})
+	tok := secretToken{cache}
+
+	const first, second = "first-token-0123456789abcdef", "second-token-0123456789abcdef"
+	st.PutKeys("removetag", "key-0123456789", first)
+	if got, err := tok.HTTPToken(t.Context()); err != nil || got != first {
+		t.Fatalf("token = %q, %v; want the secret's", got, err)
+	}
+	st.PutKeys("removetag", "key-0123456789", second)
+	if got, _ := tok.HTTPToken(t.Context()); got != first {
+		t.Errorf("token before the cache expires = %q, want the one read", got)
+	}
+	now = now.Add(2 * time.Minute)
+	if got, err := tok.HTTPToken(t.Context()); err != nil || got != second {
+		t.Errorf("token after the cache expired = %q, %v; want the rotated one", got, err)
+	}
+	// A token the secret holds badly, read by a new instance.
+	st.PutKeys("removetag", "key-0123456789", "short\n")
+	fresh := secretToken{secrets.NewCache(secrets.NewAWS(client, ref), ref, secrets.CacheConfig{})}
+	if got, err := fresh.HTTPToken(t.Context()); err == nil || got != "" || strings.Contains(err.Error(), "short") {
+		t.Errorf("a bad token: %q, %v; want an error that shows no value", got, err)
 	}
 }
