@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,7 +220,7 @@ func (c *Client) GetTags(ctx context.Context, accounts []string) ([]Record, erro
 		UserTags []Record
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, &TransportError{Err: fmt.Errorf("undecodable im_get_tag answer %q: %w", snippet(raw), err)}
+		return nil, &TransportError{Op: "im_get_tag", Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
 	}
 	return out.UserTags, nil
 }
@@ -258,6 +259,10 @@ type answer struct {
 }
 
 func (c *Client) call(ctx context.Context, endpoint, sig string, body []byte) ([]byte, error) {
+	op := ""
+	if endpoint != c.endpoint { // errors name im_remove_tag unless told otherwise
+		op = path.Base(endpoint)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	u := endpoint + "?usersig=" + sig + c.fixedQS + "&random=" + strconv.FormatUint(uint64(rand.Uint32()), 10) + "&contenttype=json"
@@ -269,22 +274,22 @@ func (c *Client) call(ctx context.Context, endpoint, sig string, body []byte) ([
 	c.requests.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, &TransportError{Err: redactURL(err)}
+		return nil, &TransportError{Op: op, Err: redactURL(err)}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, &TransportError{Err: fmt.Errorf("read answer: %w", err)}
+		return nil, &TransportError{Op: op, Err: fmt.Errorf("read answer: %w", err)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &HTTPError{StatusCode: resp.StatusCode, Body: snippet(raw)}
+		return nil, &HTTPError{Op: op, StatusCode: resp.StatusCode, Body: snippet(raw)}
 	}
 	var a answer
 	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, &TransportError{Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
+		return nil, &TransportError{Op: op, Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
 	}
 	if a.ErrorCode != 0 || a.ActionStatus != "OK" {
-		return nil, &APIError{ActionStatus: a.ActionStatus, ErrorCode: a.ErrorCode, ErrorInfo: a.ErrorInfo}
+		return nil, &APIError{Op: op, ActionStatus: a.ActionStatus, ErrorCode: a.ErrorCode, ErrorInfo: a.ErrorInfo}
 	}
 	return raw, nil
 }

@@ -243,3 +243,23 @@ func TestRegions(t *testing.T) {
 		t.Errorf("unknown region error = %v, want one listing the regions", err)
 	}
 }
+
+// TestClientGetTags reads tags back through im_get_tag, and its errors name
+// that API, not im_remove_tag.
+func TestClientGetTags(t *testing.T) {
+	srv, client := newEmulator(t, imapitest.Config{})
+	srv.SetTags("u1", "a", "b")
+	got, err := client.GetTags(context.Background(), []string{"u1"})
+	if err != nil || len(got) != 1 || got[0].Account != "u1" || strings.Join(got[0].Tags, ",") != "a,b" {
+		t.Fatalf("GetTags = %+v, %v", got, err)
+	}
+	srv.SetPushToAll(false)
+	_, err = client.GetTags(context.Background(), []string{"u1"})
+	var apiErr *imapi.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != 90045 || !strings.HasPrefix(err.Error(), "im_get_tag: ErrorCode 90045") {
+		t.Errorf("GetTags with the feature off: %v", err)
+	}
+	if _, err := client.GetTags(context.Background(), nil); err == nil {
+		t.Error("GetTags of no account: no error")
+	}
+}

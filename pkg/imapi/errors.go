@@ -57,6 +57,8 @@ func (c Class) String() string {
 
 // APIError is an answer of the service whose ErrorCode is not 0 (or whose ActionStatus is not OK).
 type APIError struct {
+	// Op is the API called, such as "im_get_tag"; "" means im_remove_tag.
+	Op           string
 	ActionStatus string
 	ErrorCode    int
 	ErrorInfo    string
@@ -64,11 +66,21 @@ type APIError struct {
 
 // Error returns the code and the service's text.
 func (e *APIError) Error() string {
-	return fmt.Sprintf("im_remove_tag: ErrorCode %d (%s): %s", e.ErrorCode, e.ActionStatus, e.ErrorInfo)
+	return fmt.Sprintf("%s: ErrorCode %d (%s): %s", opName(e.Op), e.ErrorCode, e.ActionStatus, e.ErrorInfo)
+}
+
+// opName names the API an error is about.
+func opName(op string) string {
+	if op == "" {
+		return "im_remove_tag"
+	}
+	return op
 }
 
 // HTTPError is an answer with an HTTP status other than 200 (a gateway error such as 502).
 type HTTPError struct {
+	// Op is the API called, such as "im_get_tag"; "" means im_remove_tag.
+	Op         string
 	StatusCode int
 	// Body is the start of the answer's body, for the report.
 	Body string
@@ -77,20 +89,22 @@ type HTTPError struct {
 // Error returns the status and the start of the body.
 func (e *HTTPError) Error() string {
 	if e.Body == "" {
-		return fmt.Sprintf("im_remove_tag: HTTP %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+		return fmt.Sprintf("%s: HTTP %d %s", opName(e.Op), e.StatusCode, http.StatusText(e.StatusCode))
 	}
-	return fmt.Sprintf("im_remove_tag: HTTP %d %s: %s", e.StatusCode, http.StatusText(e.StatusCode), e.Body)
+	return fmt.Sprintf("%s: HTTP %d %s: %s", opName(e.Op), e.StatusCode, http.StatusText(e.StatusCode), e.Body)
 }
 
 // TransportError is a call whose outcome is unknown: the connection failed, was cut, or
 // the answer did not arrive in time. The removal may or may not have been applied;
 // since removing tags is idempotent, sending the call again is safe.
 type TransportError struct {
+	// Op is the API called, such as "im_get_tag"; "" means im_remove_tag.
+	Op  string
 	Err error
 }
 
 // Error returns the cause.
-func (e *TransportError) Error() string { return "im_remove_tag: outcome unknown: " + e.Err.Error() }
+func (e *TransportError) Error() string { return opName(e.Op) + ": outcome unknown: " + e.Err.Error() }
 
 // Unwrap returns the cause.
 func (e *TransportError) Unwrap() error { return e.Err }
