@@ -24,6 +24,7 @@ type options struct {
 	rate       float64
 	timeout    time.Duration
 	coordinate string
+	verify     int64 // accounts to read back after the run; verifyAll: every one
 }
 
 func runCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -36,6 +37,7 @@ func runCommand(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.Float64Var(&o.rate, "rate", 0, "calls per second (default IM_RATE_LIMIT, or 100); with --coordinate, the quota shared")
 	fs.StringVar(&o.coordinate, "coordinate", "", "share the quota with the deployed function's jobs through leases in this bucket: s3://BUCKET or cos://BUCKET-APPID")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop after this long and report what is pending (0: no limit)")
+	fs.Var(verifyFlag{&o.verify}, "verify", "read the accounts back afterwards with im_get_tag and report any that still carry a removed tag: --verify for all, --verify=N for the first N")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: exitInvalid}
 	}
@@ -69,12 +71,17 @@ func runCommand(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		if err != nil {
 			return err
 		}
+		if o.verify != 0 && target.tags != nil {
+			if err := verifyInput(ctx, target, in, rep, o.verify); err != nil {
+				return err
+			}
+		}
 		reports = append(reports, rep)
 	}
 	target.after(stderr)
 	printReports(stdout, reports, o.asJSON)
 	for _, r := range reports {
-		if r.Failed > 0 || r.Pending > 0 || !r.EndOfInput {
+		if r.Failed > 0 || r.Pending > 0 || !r.EndOfInput || (r.Verify != nil && r.Verify.StillTagged > 0) {
 			return &exitError{code: exitFailed}
 		}
 	}
@@ -85,6 +92,22 @@ func runCommand(ctx context.Context, args []string, stdin io.Reader, stdout, std
 type fileReport struct {
 	File string
 	*imapi.Report
+	// Verify is what reading the accounts back found (--verify).
+	Verify *Verification `json:",omitempty"`
+}
+
+// verifyInput reads the accounts of in back after its run.
+func verifyInput(ctx context.Context, t *target, in *input, rep *fileReport, limit int64) error {
+	dec, err := in.decoder()
+	if err != nil {
+		return fmt.Errorf("%s: %w", in.name, err)
+	}
+	v, err := verify(ctx, t.tags, dec, rep.Report, limit, t.rate)
+	if err != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("%s: verify: %v", in.name, err)}
+	}
+	rep.Verify = v
+	return nil
 }
 
 // validate checks every input before any call is made.
@@ -228,6 +251,21 @@ func printReports(w io.Writer, reports []*fileReport, asJSON bool) {
 		}
 		if r.Resume != nil {
 			fmt.Fprintf(w, "  resume from record %d (line %d)\n", r.Resume.Record+1, r.Resume.Line)
+		}
+		if v := r.Verify; v != nil {
+			fmt.Fprintf(w, "  verify: %d accounts read back", v.Checked)
+			if v.Skipped > 0 {
+				fmt.Fprintf(w, " (%d of failed or pending records not)", v.Skipped)
+			}
+			if v.StillTagged == 0 {
+				fmt.Fprintln(w, ": none carries a removed tag")
+			} else {
+				fmt.Fprintf(w, ": %d still carry a removed tag:", v.StillTagged)
+				for _, a := range v.Accounts[:min(len(v.Accounts), 10)] {
+					fmt.Fprintf(w, " %s %v", a.Account, a.Tags)
+				}
+				fmt.Fprintln(w)
+			}
 		}
 	}
 }

@@ -27,6 +27,7 @@ type target struct {
 	counter *countingCaller
 	engine  *imapi.Engine
 	quota   job.Quota
+	tags    tagReader // reads accounts back (--verify); nil in a dry run
 }
 
 // start makes the target's engine.
@@ -68,7 +69,7 @@ func newTarget(getenv func(string) string, o options, inputs []*input, stderr io
 		t.close()
 		return nil, &exitError{code: exitConfig, msg: err.Error()}
 	}
-	t.caller, t.rate = client, cfg.RateLimit
+	t.caller, t.tags, t.rate = client, client, cfg.RateLimit
 	if o.rate > 0 {
 		t.rate = min(o.rate, imapi.MaxCallsPerSecond)
 	}
