@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/adapters/config"
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // target is where calls go: the real service, the built-in emulator, or nowhere
@@ -100,7 +100,7 @@ func newClient(cfg config.Config, stderr io.Writer) (*imapi.Client, error) {
 // --coordinate, under {REMOVETAG_OUTPUT_PREFIX}quota/, after checking that the
 // bucket can be listed there; storage warnings go to stderr.
 func coordinate(cfg config.Config, bucket string, stderr io.Writer) (job.Quota, error) {
-	loc, err := objstore.ParseLocation(bucket)
+	loc, err := storage.ParseLocation(bucket)
 	switch {
 	case err != nil:
 		return nil, &exitError{code: exitInvalid, msg: "--coordinate: " + err.Error()}

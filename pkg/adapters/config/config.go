@@ -28,6 +28,7 @@ import (
 	"github.com/removetag/removetag/pkg/adapters/secrets"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // Names of the environment variables the function reads.
@@ -154,7 +155,7 @@ type Config struct {
 	COSBucketURL string
 	// Buckets are where the timer sweep looks for checkpoints (REMOVETAG_BUCKETS);
 	// the first also holds the leases on the shared quota.
-	Buckets []objstore.Location
+	Buckets []storage.Location
 	// SCFEndpoint overrides the SCF API's URL for self-invocation (REMOVETAG_SCF_ENDPOINT).
 	SCFEndpoint string
 	// MaxBodyBytes bounds an HTTP body or a direct payload
@@ -342,7 +343,7 @@ func Load(getenv func(string) string) (Config, error) {
 			if item == "" {
 				continue
 			}
-			loc, err := objstore.ParseLocation(strings.TrimSuffix(item, "/"))
+			loc, err := storage.ParseLocation(strings.TrimSuffix(item, "/"))
 			switch {
 			case err != nil:
 				bad.add(EnvBuckets, "%v", err)
