@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/redact"
+	"github.com/removetag/removetag/internal/redact"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"

@@ -30,7 +30,7 @@ var _ Service = (*job.Service)(nil)
 // Unavailable returns a Service that does nothing and answers every request
 // with err: HTTP requests with 500 and the error in the body, the others by
 // returning it, so that the platform shows it. err must hold no secret
-// (errors of config.Load never do).
+// (errors of wiring.Load never do).
 func Unavailable(err error) Service { return unavailable{err} }
 
 // unavailable is the Service of [Unavailable].

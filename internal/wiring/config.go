@@ -1,17 +1,19 @@
-// Package config assembles the function from its environment.
+// Package wiring is the function's wiring root, apart from the adapters it
+// wires: it assembles the function from its environment.
 //
 //   - [Load] reads and checks the configuration: every problem at once, each
 //     naming its variable, never a secret's value.
 //   - [Build] wires the core from it: the IM client and engine, the object
 //     stores (S3 and COS), the self-invoker (Lambda or SCF), the quota shared
-//     by every instance (package quota) and the application service of package job, as the [trigger.Service] the platform adapters
-//     run events on. Clients that cost time to make are made on first use.
+//     by every instance (package quota) and the application service of
+//     package job, as the [trigger.Service] the platform adapters run events
+//     on. Clients that cost time to make are made on first use.
 //   - [SecretVars] names the variables whose values must never be logged or
 //     answered, for redact.Secrets.
 //
 // What both platform adapters share at run time is in package trigger (events
 // and their dispatch) and package redact (secrets kept out of logs).
-package config
+package wiring
 
 import (
 	"fmt"
