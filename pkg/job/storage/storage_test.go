@@ -69,3 +69,38 @@ func TestLocationString(t *testing.T) {
 		}
 	}
 }
+
+func TestTrimETag(t *testing.T) {
+	for in, want := range map[string]string{
+		`"abc"`:   "abc",
+		`W/"abc"`: "abc",
+		"abc":     "abc",
+		`""`:      "",
+	} {
+		if got := storage.TrimETag(in); got != want {
+			t.Errorf("TrimETag(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCondition(t *testing.T) {
+	tests := []struct {
+		c       storage.Condition
+		want    string
+		wantErr bool
+	}{
+		{storage.IfAbsent(), "create-only", false},
+		{storage.IfMatch("abc"), `if-match "abc"`, false},
+		{storage.IfMatch(`W/"abc"`), `if-match "abc"`, false},
+		{storage.Condition{}, `invalid condition (create false, if-match "")`, true},
+		{storage.Condition{Create: true, IfMatch: "abc"}, `invalid condition (create true, if-match "abc")`, true},
+	}
+	for _, tt := range tests {
+		if got := tt.c.String(); got != tt.want {
+			t.Errorf("%#v.String() = %q, want %q", tt.c, got, tt.want)
+		}
+		if err := tt.c.Validate(); (err != nil) != tt.wantErr {
+			t.Errorf("%#v.Validate() = %v, want an error: %v", tt.c, err, tt.wantErr)
+		}
+	}
+}
