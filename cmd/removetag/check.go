@@ -9,7 +9,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/config"
+	"github.com/removetag/removetag/internal/wiring"
 	"github.com/removetag/removetag/pkg/imapi"
 )
 
@@ -54,7 +54,7 @@ func checkCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if fs.NArg() != 0 {
 		return &exitError{code: exitInvalid, msg: "check takes no arguments"}
 	}
-	cfg, err := config.Load(getenv)
+	cfg, err := wiring.Load(getenv)
 	if err != nil {
 		return &exitError{code: exitConfig, msg: err.Error()}
 	}
@@ -94,7 +94,7 @@ func checkCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 // judge turns the answer to im_get_tag into the check's lines. The service
 // checks the app, then the signature, then the admin, then the feature: a
 // failure leaves the points after it unknown.
-func judge(cfg config.Config, err error) checkReport {
+func judge(cfg wiring.Config, err error) checkReport {
 	where := string(cfg.Region)
 	if cfg.Endpoint != "" {
 		where = cfg.Endpoint

@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/config"
+	"github.com/removetag/removetag/internal/redact"
+	"github.com/removetag/removetag/internal/wiring"
 	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
 	lambdaadapter "github.com/removetag/removetag/pkg/adapters/lambda"
 	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
-	"github.com/removetag/removetag/pkg/adapters/redact"
 	"github.com/removetag/removetag/pkg/adapters/scf"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
@@ -55,9 +55,9 @@ func invokeCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return &exitError{code: exitInvalid, msg: err.Error()}
 	}
 
-	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(stderr, nil), redact.Secrets(getenv, config.SecretVars()...)))
+	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(stderr, nil), redact.Secrets(getenv, wiring.SecretVars()...)))
 	var local *standIns
-	if getenv(config.EnvSDKAppID) == "" && getenv(config.EnvSecretKey) == "" {
+	if getenv(wiring.EnvSDKAppID) == "" && getenv(wiring.EnvSecretKey) == "" {
 		fmt.Fprint(stderr, standInNote)
 		if local, err = startStandIns(*platform, *examples); err != nil {
 			return err
@@ -66,15 +66,15 @@ func invokeCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		getenv = local.getenv(getenv)
 	}
 	getenv = platformEnv(*platform, getenv)
-	cfg, err := config.Load(getenv)
+	cfg, err := wiring.Load(getenv)
 	if err != nil {
 		return &exitError{code: exitConfig, msg: err.Error()}
 	}
-	svc, err := config.Build(cfg, logger)
+	svc, err := wiring.Build(cfg, logger)
 	if err != nil {
 		return &exitError{code: exitConfig, msg: err.Error()}
 	}
-	d := trigger.NewDispatcher(svc, logger, redact.Secrets(getenv, config.SecretVars()...))
+	d := trigger.NewDispatcher(svc, logger, redact.Secrets(getenv, wiring.SecretVars()...))
 	var h invoker = scf.NewHandler(d)
 	if *platform == "lambda" {
 		h = lambdaadapter.NewHandler(d)
@@ -109,7 +109,7 @@ func invokeCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 }
 
 // platformEnv makes the configuration that of the chosen platform, whatever
-// the environment says: config.DetectPlatform takes a process with
+// the environment says: wiring.DetectPlatform takes a process with
 // AWS_LAMBDA_RUNTIME_API for Lambda and any other for SCF, and the platform
 // decides the self-invoker, and so where a continuation goes.
 func platformEnv(platform string, next func(string) string) func(string) string {
@@ -118,7 +118,7 @@ func platformEnv(platform string, next func(string) string) func(string) string 
 		runtimeAPI = "removetag-invoke" // any value: the Runtime API itself is not used
 	}
 	return func(k string) string {
-		if k == config.EnvLambdaRuntimeAPI {
+		if k == wiring.EnvLambdaRuntimeAPI {
 			return runtimeAPI
 		}
 		return next(k)
@@ -178,17 +178,17 @@ func startStandIns(platform, examples string) (*standIns, error) {
 	}
 	emu := s.emu.Config()
 	s.env = map[string]string{
-		config.EnvSDKAppID:       fmt.Sprint(emu.SDKAppID),
-		config.EnvSecretKey:      emu.Key,
-		config.EnvEndpoint:       s.emu.URL(),
-		config.EnvHTTPToken:      exampleToken,
-		config.EnvBuckets:        "s3://" + exampleS3Bucket + ",cos://" + exampleCOSBucket,
-		config.EnvCOSBucketURL:   s.store.COSBucketURLTemplate(),
+		wiring.EnvSDKAppID:       fmt.Sprint(emu.SDKAppID),
+		wiring.EnvSecretKey:      emu.Key,
+		wiring.EnvEndpoint:       s.emu.URL(),
+		wiring.EnvHTTPToken:      exampleToken,
+		wiring.EnvBuckets:        "s3://" + exampleS3Bucket + ",cos://" + exampleCOSBucket,
+		wiring.EnvCOSBucketURL:   s.store.COSBucketURLTemplate(),
 		"TENCENTCLOUD_REGION":    "ap-guangzhou",
 		"TENCENTCLOUD_SECRETID":  "local-secret-id",
 		"TENCENTCLOUD_SECRETKEY": "local-secret-key",
 		"SCF_FUNCTIONNAME":       exampleFunction,
-		config.EnvSCFEndpoint:    s.invokeAPI.URL(),
+		wiring.EnvSCFEndpoint:    s.invokeAPI.URL(),
 	}
 	// The AWS SDK reads its configuration from the process environment.
 	for k, v := range map[string]string{

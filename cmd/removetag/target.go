@@ -9,11 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/config"
-	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/internal/wiring"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // target is where calls go: the real service, the built-in emulator, or nowhere
@@ -42,7 +42,7 @@ func newTarget(getenv func(string) string, o options, inputs []*input, stderr io
 		return (&target{caller: &dryRunCaller{w: stderr}, rate: 1e6}).start(), nil
 	}
 	t := &target{}
-	if getenv(config.EnvSDKAppID) == "" && getenv(config.EnvSecretKey) == "" {
+	if getenv(wiring.EnvSDKAppID) == "" && getenv(wiring.EnvSecretKey) == "" {
 		// No credentials: the built-in emulator stands in for the service, and the
 		// environment points at it.
 		fmt.Fprint(stderr, emulatorNote)
@@ -59,7 +59,7 @@ func newTarget(getenv func(string) string, o options, inputs []*input, stderr io
 		getenv = emulatorEnv(t.emu, getenv)
 	}
 	// The function's own configuration reader: the same variables, the same checks.
-	cfg, err := config.Load(getenv)
+	cfg, err := wiring.Load(getenv)
 	if err != nil {
 		t.close()
 		return nil, &exitError{code: exitConfig, msg: err.Error()}
@@ -85,22 +85,22 @@ func newTarget(getenv func(string) string, o options, inputs []*input, stderr io
 
 // newClient makes the IM client of cfg, with its key from REMOVETAG_SECRET
 // if set; warnings go to stderr.
-func newClient(cfg config.Config, stderr io.Writer) (*imapi.Client, error) {
-	keys, err := config.NewSecrets(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+func newClient(cfg wiring.Config, stderr io.Writer) (*imapi.Client, error) {
+	keys, err := wiring.NewSecrets(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return nil, err
 	}
 	if keys == nil {
-		return config.NewIMClient(cfg, nil)
+		return wiring.NewIMClient(cfg, nil)
 	}
-	return config.NewIMClient(cfg, keys)
+	return wiring.NewIMClient(cfg, keys)
 }
 
 // coordinate joins the leases of the deployed function in the bucket named by
 // --coordinate, under {REMOVETAG_OUTPUT_PREFIX}quota/, after checking that the
 // bucket can be listed there; storage warnings go to stderr.
-func coordinate(cfg config.Config, bucket string, stderr io.Writer) (job.Quota, error) {
-	loc, err := objstore.ParseLocation(bucket)
+func coordinate(cfg wiring.Config, bucket string, stderr io.Writer) (job.Quota, error) {
+	loc, err := storage.ParseLocation(bucket)
 	switch {
 	case err != nil:
 		return nil, &exitError{code: exitInvalid, msg: "--coordinate: " + err.Error()}
@@ -109,7 +109,7 @@ func coordinate(cfg config.Config, bucket string, stderr io.Writer) (job.Quota, 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := config.NewStoreOpener(cfg)(ctx, loc, "")
+	st, err := wiring.NewStoreOpener(cfg)(ctx, loc, "")
 	if err == nil {
 		_, err = st.List(ctx, cfg.OutputPrefix+"quota/")
 	}
@@ -117,7 +117,7 @@ func coordinate(cfg config.Config, bucket string, stderr io.Writer) (job.Quota, 
 		return nil, &exitError{code: exitConfig, msg: fmt.Sprintf("--coordinate %s: cannot list %squota/ there: %v", bucket, cfg.OutputPrefix, err)}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	q, err := config.NewQuota(cfg, loc, logger)
+	q, err := wiring.NewQuota(cfg, loc, logger)
 	if err != nil {
 		return nil, &exitError{code: exitConfig, msg: err.Error()}
 	}
@@ -129,10 +129,10 @@ func coordinate(cfg config.Config, bucket string, stderr io.Writer) (job.Quota, 
 func emulatorEnv(emu *imapitest.Server, getenv func(string) string) func(string) string {
 	c := emu.Config()
 	env := map[string]string{
-		config.EnvSDKAppID:  fmt.Sprint(c.SDKAppID),
-		config.EnvSecretKey: c.Key,
-		config.EnvAdmin:     c.Admin,
-		config.EnvEndpoint:  emu.URL(),
+		wiring.EnvSDKAppID:  fmt.Sprint(c.SDKAppID),
+		wiring.EnvSecretKey: c.Key,
+		wiring.EnvAdmin:     c.Admin,
+		wiring.EnvEndpoint:  emu.URL(),
 	}
 	return func(k string) string {
 		if v, ok := env[k]; ok {

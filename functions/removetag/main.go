@@ -5,10 +5,10 @@
 // AWS_LAMBDA_RUNTIME_API is set, SCF otherwise.
 //
 // It reads its configuration from the environment (see package
-// pkg/adapters/config) and never crashes on a bad one: it logs the error,
+// internal/wiring) and never crashes on a bad one: it logs the error,
 // naming the variable, and answers every invocation with it until it is fixed.
 // Every event goes through package pkg/adapters/trigger; package
-// pkg/adapters/redact keeps secrets out of its logs.
+// internal/redact keeps secrets out of its logs.
 package main
 
 import (
@@ -19,9 +19,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/tencentyun/scf-go-lib/cloudfunction"
 
-	"github.com/removetag/removetag/pkg/adapters/config"
+	"github.com/removetag/removetag/internal/redact"
+	"github.com/removetag/removetag/internal/wiring"
 	lambdaadapter "github.com/removetag/removetag/pkg/adapters/lambda"
-	"github.com/removetag/removetag/pkg/adapters/redact"
 	"github.com/removetag/removetag/pkg/adapters/scf"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 )
@@ -30,11 +30,11 @@ import (
 const scfPortVar = "_LAMBDA_SERVER_PORT"
 
 func main() {
-	platform := config.DetectPlatform(os.Getenv)
+	platform := wiring.DetectPlatform(os.Getenv)
 	// The secrets are the environment's and, with REMOVETAG_SECRET, every
 	// value read from the secret store so far (loaded holds the configuration).
-	var loaded atomic.Pointer[config.Config]
-	envSecrets := redact.Secrets(os.Getenv, config.SecretVars()...)
+	var loaded atomic.Pointer[wiring.Config]
+	envSecrets := redact.Secrets(os.Getenv, wiring.SecretVars()...)
 	secrets := func() []string {
 		s := envSecrets()
 		if c := loaded.Load(); c != nil {
@@ -44,21 +44,21 @@ func main() {
 	}
 
 	var base slog.Handler
-	if platform == config.PlatformLambda {
+	if platform == wiring.PlatformLambda {
 		base = lambdaadapter.NewLogHandler()
 	} else {
 		base = scf.NewLogHandler(os.Stdout, slog.LevelInfo)
 	}
 	logger := slog.New(redact.NewHandler(base, secrets))
 
-	if platform == config.PlatformSCF && os.Getenv(scfPortVar) == "" {
-		logger.Error("not started by a serverless runtime: AWS Lambda sets " + config.EnvLambdaRuntimeAPI +
+	if platform == wiring.PlatformSCF && os.Getenv(scfPortVar) == "" {
+		logger.Error("not started by a serverless runtime: AWS Lambda sets " + wiring.EnvLambdaRuntimeAPI +
 			", SCF's Go1 runtime sets " + scfPortVar + "; to run jobs locally, use cmd/removetag")
 		os.Exit(2)
 	}
 
 	svc := trigger.Lazy(func() (trigger.Service, error) {
-		cfg, err := config.Load(os.Getenv)
+		cfg, err := wiring.Load(os.Getenv)
 		if err != nil {
 			return nil, err
 		}
@@ -67,12 +67,12 @@ func main() {
 			logger.Warn("configuration", "warning", w)
 		}
 		logger.Info("configuration", "config", cfg)
-		return config.Build(cfg, logger)
+		return wiring.Build(cfg, logger)
 	}, logger)
 	_ = trigger.Prepare(svc) // an error is logged here, and answered to every invocation
 
 	d := trigger.NewDispatcher(svc, logger, secrets)
-	if platform == config.PlatformLambda {
+	if platform == wiring.PlatformLambda {
 		lambda.Start(lambdaadapter.NewHandler(d))
 		return
 	}

@@ -587,7 +587,7 @@ func envRead(t *testing.T) []string {
 	t.Helper()
 	re := regexp.MustCompile(`"((?:IM|REMOVETAG)_[A-Z0-9_]+|SCF_NAMESPACE)"`)
 	seen := map[string]bool{}
-	for _, dir := range []string{"pkg", "functions", "cmd"} {
+	for _, dir := range []string{"pkg", "internal", "functions", "cmd"} {
 		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") || strings.Contains(p, "test/") {
 				return err

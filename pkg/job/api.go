@@ -38,9 +38,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/invoke"
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // Defaults of [Config].
@@ -67,7 +66,15 @@ const (
 
 // StoreOpener opens the bucket of a location. region is the region an event named
 // (COS events carry a short code such as "gz"), or "" for the function's own.
-type StoreOpener func(ctx context.Context, loc objstore.Location, region string) (objstore.Store, error)
+type StoreOpener func(ctx context.Context, loc storage.Location, region string) (storage.Store, error)
+
+// Invoker hands an event to a new asynchronous invocation of this function;
+// package invoke implements it on Lambda and SCF.
+type Invoker interface {
+	// InvokeAsync queues payload, a JSON event, for a new invocation and
+	// returns once the platform has accepted it.
+	InvokeAsync(ctx context.Context, payload []byte) error
+}
 
 // Config configures a [Service].
 type Config struct {
@@ -81,7 +88,7 @@ type Config struct {
 	OpenStore StoreOpener
 	// Invoker hands continuation events to a new asynchronous invocation; nil: no
 	// self-invocation (long file jobs then rely on the timer sweep).
-	Invoker invoke.Invoker
+	Invoker Invoker
 	// HTTPToken is the bearer token HTTP requests must carry. Empty: HTTP answers 503.
 	HTTPToken string
 	// Tokens, if set, gives the token at run time instead of HTTPToken (a secret
@@ -94,7 +101,7 @@ type Config struct {
 	OutputPrefix string
 	// Buckets are where the timer sweep looks for checkpoints left behind
 	// (locations without a key).
-	Buckets []objstore.Location
+	Buckets []storage.Location
 	// MaxChain bounds the continuation chain of one file; default 1000. Past it,
 	// the checkpoint is left for the timer sweep.
 	MaxChain int
@@ -231,7 +238,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	for _, b := range cfg.Buckets {
-		if _, err := objstore.ParseLocation(b.Scheme + "://" + b.Bucket); err != nil {
+		if _, err := storage.ParseLocation(b.Scheme + "://" + b.Bucket); err != nil {
 			return nil, fmt.Errorf("job: Buckets: %w", err)
 		}
 		if b.Key != "" {
@@ -272,6 +279,6 @@ func (s *Service) Timer(ctx context.Context, message string) (*Result, error) {
 // ObjectCreated handles an upload event: it streams the object and runs it,
 // with checkpoints and continuation when the budget runs out. region is the
 // event's region (may be a COS short code) or "".
-func (s *Service) ObjectCreated(ctx context.Context, loc objstore.Location, region string) (*Result, error) {
+func (s *Service) ObjectCreated(ctx context.Context, loc storage.Location, region string) (*Result, error) {
 	return s.startFile(ctx, loc, region, "upload")
 }

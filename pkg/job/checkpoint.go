@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // Phases of a file job.
@@ -191,7 +191,7 @@ func (j *fileJob) saveCheckpoint(ctx context.Context, cp *Checkpoint) error {
 		return err
 	}
 	etag, err := j.store.PutIf(ctx, j.checkpointKey(), bytes.NewReader(data), "application/json", c)
-	if errors.Is(err, objstore.ErrPreconditionFailed) {
+	if errors.Is(err, storage.ErrPreconditionFailed) {
 		return fmt.Errorf("write checkpoint (%s): %w: %w", c, errClaimLost, err)
 	}
 	if err != nil {
@@ -208,7 +208,7 @@ var errClaimLost = errors.New("another invocation claimed the job")
 
 // conditions returns what the store's conditional writes can do, asked once
 // per invocation so that all its writes follow one rule.
-func (j *fileJob) conditions(ctx context.Context) objstore.Conditions {
+func (j *fileJob) conditions(ctx context.Context) storage.Conditions {
 	if j.conds == nil {
 		c := j.store.Conditions(ctx)
 		j.conds = &c
@@ -219,10 +219,10 @@ func (j *fileJob) conditions(ctx context.Context) objstore.Conditions {
 // condition returns the condition of the next write of the checkpoint, and
 // whether the store honours it: create-only when this invocation found no
 // checkpoint, else replace-only-if-unchanged since it last read or wrote it.
-func (j *fileJob) condition(ctx context.Context) (objstore.Condition, bool) {
-	c := objstore.IfAbsent()
+func (j *fileJob) condition(ctx context.Context) (storage.Condition, bool) {
+	c := storage.IfAbsent()
 	if j.cpETag != "" {
-		c = objstore.IfMatch(j.cpETag)
+		c = storage.IfMatch(j.cpETag)
 	}
 	return c, j.conditions(ctx).Supports(c)
 }
@@ -377,7 +377,7 @@ func (j *fileJob) getJSON(ctx context.Context, key string, v any) (bool, error) 
 // *badObjectError, with its ETag.
 func (j *fileJob) readJSON(ctx context.Context, key string, v any) (etag string, found bool, err error) {
 	rc, info, err := j.store.Open(ctx, key, 0, "")
-	if errors.Is(err, objstore.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return "", false, nil
 	}
 	if err != nil {

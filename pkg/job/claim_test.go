@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // rendezvous holds the first two callers of wait until both have come (or a
@@ -49,7 +49,7 @@ func (r *rendezvous) wait() {
 // something after its write: the interleaving in which reading back one's
 // own write proves nothing.
 type racingStore struct {
-	objstore.Store
+	storage.Store
 	key    string
 	before *rendezvous
 	after  *rendezvous // nil: in turn
@@ -118,12 +118,12 @@ func (s racingStore) Put(ctx context.Context, key string, body io.ReadSeeker, co
 	return err
 }
 
-func (s racingStore) PutIf(ctx context.Context, key string, body io.ReadSeeker, contentType string, c objstore.Condition) (etag string, err error) {
+func (s racingStore) PutIf(ctx context.Context, key string, body io.ReadSeeker, contentType string, c storage.Condition) (etag string, err error) {
 	s.race(key, func() { etag, err = s.Store.PutIf(ctx, key, body, contentType, c) })
 	return etag, err
 }
 
-func (s racingStore) Open(ctx context.Context, key string, off int64, etag string) (io.ReadCloser, objstore.Info, error) {
+func (s racingStore) Open(ctx context.Context, key string, off int64, etag string) (io.ReadCloser, storage.Info, error) {
 	if s.turn != nil {
 		defer s.turn.readDone()
 	}
@@ -148,9 +148,9 @@ func TestClaimTwoDeliveries(t *testing.T) {
 		versioned bool
 		claim     string // the log line of the claim
 	}{
-		{"S3 If-None-Match", objstore.SchemeS3, s3Bucket, false, `"condition":"create-only"`},
-		{"COS x-cos-forbid-overwrite", objstore.SchemeCOS, cosBucket, false, `"condition":"create-only"`},
-		{"COS versioned: write then read", objstore.SchemeCOS, cosBucket, true, "claim: write, then read back"},
+		{"S3 If-None-Match", storage.SchemeS3, s3Bucket, false, `"condition":"create-only"`},
+		{"COS x-cos-forbid-overwrite", storage.SchemeCOS, cosBucket, false, `"condition":"create-only"`},
+		{"COS versioned: write then read", storage.SchemeCOS, cosBucket, true, "claim: write, then read back"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,7 +159,7 @@ func TestClaimTwoDeliveries(t *testing.T) {
 			if tt.versioned {
 				race.after, race.turn = newRendezvous(), nil
 			}
-			e := newEnv(t, envOptions{store: func(s objstore.Store) objstore.Store {
+			e := newEnv(t, envOptions{store: func(s storage.Store) storage.Store {
 				race := race
 				race.Store = s
 				return race
@@ -173,7 +173,7 @@ func TestClaimTwoDeliveries(t *testing.T) {
 			e.budget = 30 * time.Second
 			recs := e.records("t", 2000)
 			e.put(tt.bucket, key, encode(t, "csv", recs))
-			loc := objstore.Location{Scheme: tt.scheme, Bucket: tt.bucket, Key: key}
+			loc := storage.Location{Scheme: tt.scheme, Bucket: tt.bucket, Key: key}
 
 			var wg sync.WaitGroup
 			results := make([]*job.Result, 2)
@@ -228,7 +228,7 @@ func TestClaimLostMidRun(t *testing.T) {
 		parts     = &keyLog{}
 	)
 	defer release()
-	e := newEnv(t, envOptions{store: func(s objstore.Store) objstore.Store {
+	e := newEnv(t, envOptions{store: func(s storage.Store) storage.Store {
 		return hookedStore{Store: s, key: prefix + "state/" + key + ".json", parts: parts, after: func() {
 			if claims.Add(1) == 1 {
 				hook()
@@ -239,7 +239,7 @@ func TestClaimLostMidRun(t *testing.T) {
 	e.put(s3Bucket, key, encode(t, "csv", recs))
 	impatient := e.another(func(c *job.Config) {
 		c.SweepAfter = time.Nanosecond
-		c.Buckets = []objstore.Location{{Scheme: objstore.SchemeS3, Bucket: s3Bucket}}
+		c.Buckets = []storage.Location{{Scheme: storage.SchemeS3, Bucket: s3Bucket}}
 	})
 	var sweep *job.Result
 	hook = func() {
@@ -260,7 +260,7 @@ func TestClaimLostMidRun(t *testing.T) {
 	// seconds of its own: too short for the whole file.
 	ctx, cancel := context.WithTimeout(context.Background(), e.budget+2*time.Second)
 	defer cancel()
-	res, err := e.service().ObjectCreated(ctx, objstore.Location{Scheme: objstore.SchemeS3, Bucket: s3Bucket, Key: key}, "")
+	res, err := e.service().ObjectCreated(ctx, storage.Location{Scheme: storage.SchemeS3, Bucket: s3Bucket, Key: key}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestClaimLostMidRun(t *testing.T) {
 // hookedStore calls after once each write of one key is done, and notes the
 // parts of failed records written.
 type hookedStore struct {
-	objstore.Store
+	storage.Store
 	key   string
 	after func()
 	parts *keyLog
@@ -337,7 +337,7 @@ func (l *keyLog) keys() []string {
 	return slices.Clone(l.list)
 }
 
-func (s hookedStore) PutIf(ctx context.Context, key string, body io.ReadSeeker, contentType string, c objstore.Condition) (string, error) {
+func (s hookedStore) PutIf(ctx context.Context, key string, body io.ReadSeeker, contentType string, c storage.Condition) (string, error) {
 	etag, err := s.Store.PutIf(ctx, key, body, contentType, c)
 	if key == s.key && err == nil {
 		s.after()
@@ -350,13 +350,13 @@ func (s hookedStore) PutIf(ctx context.Context, key string, body io.ReadSeeker, 
 // retry of it then finds the condition gone. With written false the first
 // write never reaches the store: a conflict nobody won.
 type answerLostStore struct {
-	objstore.Store
+	storage.Store
 	key     string
 	written bool
 	done    *atomic.Bool
 }
 
-func (s answerLostStore) PutIf(ctx context.Context, key string, body io.ReadSeeker, contentType string, c objstore.Condition) (string, error) {
+func (s answerLostStore) PutIf(ctx context.Context, key string, body io.ReadSeeker, contentType string, c storage.Condition) (string, error) {
 	if key != s.key || s.done.Swap(true) {
 		return s.Store.PutIf(ctx, key, body, contentType, c)
 	}
@@ -365,7 +365,7 @@ func (s answerLostStore) PutIf(ctx context.Context, key string, body io.ReadSeek
 			return "", err
 		}
 	}
-	return "", fmt.Errorf("put %s (%s), retried after a lost answer: %w", key, c, objstore.ErrPreconditionFailed)
+	return "", fmt.Errorf("put %s (%s), retried after a lost answer: %w", key, c, storage.ErrPreconditionFailed)
 }
 
 // TestClaimAnswerLost: a claim whose write landed but whose answer was lost
@@ -378,13 +378,13 @@ func TestClaimAnswerLost(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			key := "answer/accounts.csv"
 			var done atomic.Bool
-			e := newEnv(t, envOptions{store: func(s objstore.Store) objstore.Store {
+			e := newEnv(t, envOptions{store: func(s storage.Store) storage.Store {
 				return answerLostStore{Store: s, key: prefix + "state/" + key + ".json", written: written, done: &done}
 			}})
 			e.budget = 30 * time.Second
 			recs := e.records("a", 500)
 			e.put(s3Bucket, key, encode(t, "csv", recs))
-			loc := objstore.Location{Scheme: objstore.SchemeS3, Bucket: s3Bucket, Key: key}
+			loc := storage.Location{Scheme: storage.SchemeS3, Bucket: s3Bucket, Key: key}
 			res, err := e.service().ObjectCreated(e.budgetCtx(), loc, "")
 			if written {
 				if err != nil || res.Status != job.StatusDone {

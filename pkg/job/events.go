@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // ContinueMarker is the value of the "removetag" field that marks a continuation event.
@@ -140,7 +140,7 @@ func (s *Service) dispatch(ctx context.Context, payload []byte, trigger string) 
 
 // sourceJob runs a {"Source":…} document.
 func (s *Service) sourceJob(ctx context.Context, doc sourceDoc, trigger string) (*Result, error) {
-	loc, err := objstore.ParseLocation(doc.Source)
+	loc, err := storage.ParseLocation(doc.Source)
 	if err != nil {
 		return invalidResult(err.Error()), nil
 	}

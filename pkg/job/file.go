@@ -8,15 +8,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // fileJob is a stored file that this invocation works on.
 type fileJob struct {
 	s      *Service
-	store  objstore.Store
-	loc    objstore.Location
+	store  storage.Store
+	loc    storage.Location
 	region string
 	owner  string // this invocation's name in claims
 	log    *slog.Logger
@@ -27,14 +27,14 @@ type fileJob struct {
 	// it, empty if it found none: its next write is conditional on it.
 	cpETag string
 	// conds are the store's conditional writes, asked once (see conditions).
-	conds *objstore.Conditions
+	conds *storage.Conditions
 	// dropParts: the parts of failed records of an older version of the file
 	// are removed once the job is claimed.
 	dropParts bool
 }
 
 // newFileJob opens the file's bucket.
-func (s *Service) newFileJob(ctx context.Context, loc objstore.Location, region, trigger string) (*fileJob, error) {
+func (s *Service) newFileJob(ctx context.Context, loc storage.Location, region, trigger string) (*fileJob, error) {
 	store, err := s.cfg.OpenStore(ctx, loc, region)
 	if err != nil {
 		return nil, fmt.Errorf("file job %s: open the bucket: %w", loc, err)
@@ -43,7 +43,7 @@ func (s *Service) newFileJob(ctx context.Context, loc objstore.Location, region,
 }
 
 // fileJobIn is a file job in a bucket already open.
-func (s *Service) fileJobIn(store objstore.Store, loc objstore.Location, region, trigger string) *fileJob {
+func (s *Service) fileJobIn(store storage.Store, loc storage.Location, region, trigger string) *fileJob {
 	return &fileJob{
 		s: s, store: store, loc: loc, region: region, owner: newOwner(), started: time.Now(),
 		log: s.cfg.Logger.With("job", "file", "trigger", trigger, "source", loc.String()),
@@ -52,7 +52,7 @@ func (s *Service) fileJobIn(store objstore.Store, loc objstore.Location, region,
 
 // refuseFile returns the answer to a file job refused before its bucket is
 // opened (nil if it is not refused).
-func (s *Service) refuseFile(loc objstore.Location) *Result {
+func (s *Service) refuseFile(loc storage.Location) *Result {
 	switch {
 	case loc.Key == "" || strings.HasSuffix(loc.Key, "/"):
 		return invalidResult(fmt.Sprintf("%s names a bucket or a folder, not a file", loc))
@@ -69,7 +69,7 @@ func (s *Service) refuseFile(loc objstore.Location) *Result {
 // startFile starts a file job for an upload event or a {"Source":…} document:
 // nothing is done for a version already done or a job in progress; a job left
 // behind is taken over.
-func (s *Service) startFile(ctx context.Context, loc objstore.Location, region, trigger string) (*Result, error) {
+func (s *Service) startFile(ctx context.Context, loc storage.Location, region, trigger string) (*Result, error) {
 	if res := s.refuseFile(loc); res != nil {
 		return res, nil
 	}
@@ -78,7 +78,7 @@ func (s *Service) startFile(ctx context.Context, loc objstore.Location, region, 
 		return nil, err
 	}
 	info, err := j.store.Stat(ctx, loc.Key)
-	if errors.Is(err, objstore.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		res := invalidResult(fmt.Sprintf("%s: no such object", loc))
 		res.Source = loc.String()
 		return res, nil
@@ -129,7 +129,7 @@ func (s *Service) startFile(ctx context.Context, loc objstore.Location, region, 
 
 // continueFile runs a continuation event: the next invocation of a file's chain.
 func (s *Service) continueFile(ctx context.Context, ev ContinueEvent) (*Result, error) {
-	loc, err := objstore.ParseLocation(ev.Source)
+	loc, err := storage.ParseLocation(ev.Source)
 	if err != nil {
 		return invalidResult("continuation event: " + err.Error()), nil
 	}
@@ -294,7 +294,7 @@ func (j *fileJob) work(ctx context.Context, cp *Checkpoint) (*Result, error) {
 		if errors.Is(err, errGone) {
 			return j.gone(ctx, cp)
 		}
-		if !errors.Is(err, objstore.ErrChanged) {
+		if !errors.Is(err, storage.ErrChanged) {
 			return nil, err
 		}
 		if err := j.restart(ctx, cp); errors.Is(err, errGone) {
@@ -315,7 +315,7 @@ var errGone = errors.New("the file was deleted")
 // restart starts the job over for the file's new version.
 func (j *fileJob) restart(ctx context.Context, cp *Checkpoint) error {
 	info, err := j.store.Stat(ctx, j.loc.Key)
-	if errors.Is(err, objstore.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return errGone
 	}
 	if err != nil {

@@ -10,9 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // refusals scripts the emulator to refuse some of the next calls for good
@@ -36,10 +36,10 @@ func TestFileChain(t *testing.T) {
 		scheme string
 		scf    bool
 	}{
-		{"csv", s3Bucket, objstore.SchemeS3, false},
-		{"jsonl", s3Bucket, objstore.SchemeS3, true},
-		{"json", cosBucket, objstore.SchemeCOS, true},
-		{"csv.gz", cosBucket, objstore.SchemeCOS, false},
+		{"csv", s3Bucket, storage.SchemeS3, false},
+		{"jsonl", s3Bucket, storage.SchemeS3, true},
+		{"json", cosBucket, storage.SchemeCOS, true},
+		{"csv.gz", cosBucket, storage.SchemeCOS, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.format+"/"+tt.scheme, func(t *testing.T) {
@@ -49,7 +49,7 @@ func TestFileChain(t *testing.T) {
 			e.put(tt.bucket, key, encode(t, tt.format, recs))
 			refusals(e)
 
-			res, err := e.service().ObjectCreated(e.budgetCtx(), objstore.Location{Scheme: tt.scheme, Bucket: tt.bucket, Key: key}, "gz")
+			res, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: tt.scheme, Bucket: tt.bucket, Key: key}, "gz")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +96,7 @@ func TestFileChain(t *testing.T) {
 
 			// A repeated upload event for the same version does nothing.
 			before := e.calls()
-			res, err = e.service().ObjectCreated(e.budgetCtx(), objstore.Location{Scheme: tt.scheme, Bucket: tt.bucket, Key: key}, "gz")
+			res, err = e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: tt.scheme, Bucket: tt.bucket, Key: key}, "gz")
 			if err != nil || res.Status != job.StatusSkipped || res.Total != n {
 				t.Errorf("repeated upload event: %v, %+v", err, res)
 			}
@@ -132,7 +132,7 @@ func TestFileDuplicateContinuation(t *testing.T) {
 		}
 		return true
 	}
-	if _, err := e.service().ObjectCreated(e.budgetCtx(), objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: "dup.csv"}, ""); err != nil {
+	if _, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "dup.csv"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	e.waitChain()
@@ -157,7 +157,7 @@ func TestFileReplaced(t *testing.T) {
 				}
 				return true
 			}
-			if _, err := e.service().ObjectCreated(e.budgetCtx(), objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: key}, ""); err != nil {
+			if _, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: key}, ""); err != nil {
 				t.Fatal(err)
 			}
 			e.waitChain()
@@ -204,7 +204,7 @@ func TestFileRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
 			before := e.calls()
-			res, err := e.service().ObjectCreated(e.budgetCtx(), objstore.Location{Scheme: "cos", Bucket: cosBucket, Key: tt.key}, "gz")
+			res, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "cos", Bucket: cosBucket, Key: tt.key}, "gz")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +220,7 @@ func TestFileRefusals(t *testing.T) {
 					t.Errorf("report %+v", rep)
 				}
 				// The same version again: skipped.
-				again, err := e.service().ObjectCreated(e.budgetCtx(), objstore.Location{Scheme: "cos", Bucket: cosBucket, Key: tt.key}, "gz")
+				again, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "cos", Bucket: cosBucket, Key: tt.key}, "gz")
 				if err != nil || again.Status != job.StatusSkipped {
 					t.Errorf("again: %v, %+v", err, again)
 				}
@@ -244,12 +244,12 @@ func TestFileStorageFailing(t *testing.T) {
 			bucket := map[string]string{"s3": s3Bucket, "cos": cosBucket}[scheme]
 			recs := e.records("s", 50)
 			e.put(bucket, "x.csv", encode(t, "csv", recs))
-			loc := objstore.Location{Scheme: scheme, Bucket: bucket, Key: "x.csv"}
+			loc := storage.Location{Scheme: scheme, Bucket: bucket, Key: "x.csv"}
 			for _, status := range []int{http.StatusForbidden, http.StatusInternalServerError} {
 				e.fs.FailNext(100, status)
 				res, err := e.service().ObjectCreated(e.budgetCtx(), loc, "")
 				e.fs.FailNext(0, 0)
-				if err == nil || errors.Is(err, objstore.ErrNotFound) {
+				if err == nil || errors.Is(err, storage.ErrNotFound) {
 					t.Errorf("status %d: error %v, result %+v; want an error", status, err, res)
 				}
 			}
@@ -264,14 +264,14 @@ func TestFileStorageFailing(t *testing.T) {
 
 // flakyStore fails the ranged reads of one key while fail is above 0.
 type flakyStore struct {
-	objstore.Store
+	storage.Store
 	key  string
 	fail *atomic.Int32
 }
 
-func (s flakyStore) Open(ctx context.Context, key string, off int64, etag string) (io.ReadCloser, objstore.Info, error) {
+func (s flakyStore) Open(ctx context.Context, key string, off int64, etag string) (io.ReadCloser, storage.Info, error) {
 	if key == s.key && off > 0 && s.fail.Add(-1) >= 0 {
-		return nil, objstore.Info{}, errors.New("connection reset by the flaky store")
+		return nil, storage.Info{}, errors.New("connection reset by the flaky store")
 	}
 	return s.Store.Open(ctx, key, off, etag)
 }
@@ -280,7 +280,7 @@ func (s flakyStore) Open(ctx context.Context, key string, off int64, etag string
 // releases the job, and the platform's retry of the same event goes on.
 func TestFileRetryAfterError(t *testing.T) {
 	var fail atomic.Int32
-	e := newEnv(t, envOptions{store: func(s objstore.Store) objstore.Store { return flakyStore{Store: s, key: "retry.csv", fail: &fail} }})
+	e := newEnv(t, envOptions{store: func(s storage.Store) storage.Store { return flakyStore{Store: s, key: "retry.csv", fail: &fail} }})
 	recs := e.records("r", 12000)
 	e.put(s3Bucket, "retry.csv", encode(t, "csv", recs))
 	var retried atomic.Bool
@@ -296,7 +296,7 @@ func TestFileRetryAfterError(t *testing.T) {
 		retried.Store(true)
 		return true // the platform retries the event
 	}
-	if _, err := e.service().ObjectCreated(e.budgetCtx(), objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: "retry.csv"}, ""); err != nil {
+	if _, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "retry.csv"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	e.waitChain()
@@ -316,7 +316,7 @@ func TestFileRetryAfterError(t *testing.T) {
 func TestFileEdgeCases(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.put(s3Bucket, "empty.csv", []byte("To_Account,Tag\n\n"))
-	res, err := e.service().ObjectCreated(e.roomyCtx(), objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: "empty.csv"}, "")
+	res, err := e.service().ObjectCreated(e.roomyCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "empty.csv"}, "")
 	if err != nil || res.Status != job.StatusInvalid || res.ErrorCount != 1 || !strings.Contains(res.Errors[0].Reason, "no records") {
 		t.Errorf("empty file: %v, %+v", err, res)
 	}
@@ -324,7 +324,7 @@ func TestFileEdgeCases(t *testing.T) {
 	recs := e.records("c", 40)
 	e.put(s3Bucket, "damaged.jsonl", encode(t, "jsonl", recs))
 	e.put(s3Bucket, prefix+"state/damaged.jsonl.json", []byte("{not json"))
-	res, err = e.service().ObjectCreated(e.roomyCtx(), objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: "damaged.jsonl"}, "")
+	res, err = e.service().ObjectCreated(e.roomyCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "damaged.jsonl"}, "")
 	if err != nil || res.Status != job.StatusDone {
 		t.Fatalf("damaged checkpoint: %v, %+v", err, res)
 	}
@@ -356,7 +356,7 @@ func TestFileEdgeCases(t *testing.T) {
 func TestFileDeleted(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	recs := e.records("x", 12000)
-	loc := objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: "deleted.csv"}
+	loc := storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "deleted.csv"}
 	e.put(s3Bucket, loc.Key, encode(t, "csv", recs))
 	e.hook = func(n int, _ []byte) bool {
 		if n == 2 {

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // BenchmarkFirstCall measures the time from the start of a continuation to its
@@ -61,7 +61,7 @@ func resumeAt(b *testing.B, data []byte, f imapi.Format, gz bool, k int64) imapi
 
 // firstCall writes a checkpoint at pos, runs its continuation until the first
 // call reaches the emulator, and returns how long that took.
-func firstCall(b *testing.B, e *env, store objstore.Store, loc objstore.Location, etag string, f imapi.Format, gz bool, pos imapi.Position) time.Duration {
+func firstCall(b *testing.B, e *env, store storage.Store, loc storage.Location, etag string, f imapi.Format, gz bool, pos imapi.Position) time.Duration {
 	now := time.Now().UTC()
 	cpKey := prefix + "state/" + loc.Key + ".json"
 	cp := job.Checkpoint{

@@ -9,20 +9,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // slowCheckpoint delays the first read of a checkpoint, as a slow store would:
 // the invocation has less of its budget left when it plans its work.
 type slowCheckpoint struct {
-	objstore.Store
+	storage.Store
 	delay time.Duration
 	once  *atomic.Bool
 }
 
-func (s slowCheckpoint) Open(ctx context.Context, key string, off int64, etag string) (io.ReadCloser, objstore.Info, error) {
+func (s slowCheckpoint) Open(ctx context.Context, key string, off int64, etag string) (io.ReadCloser, storage.Info, error) {
 	if strings.Contains(key, "/state/") && s.once.CompareAndSwap(false, true) {
 		time.Sleep(s.delay)
 	}
@@ -52,7 +52,7 @@ func TestGzipResumeBudget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var once atomic.Bool
-			e := newEnv(t, envOptions{store: func(s objstore.Store) objstore.Store {
+			e := newEnv(t, envOptions{store: func(s storage.Store) storage.Store {
 				return slowCheckpoint{Store: s, delay: tt.delay, once: &once}
 			}})
 			e.budget = 3 * time.Second

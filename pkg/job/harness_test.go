@@ -22,6 +22,7 @@ import (
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // Buckets of the fake object storage, and the token of the HTTP tests.
@@ -72,8 +73,8 @@ type delivery struct {
 type envOptions struct {
 	scf    bool // the SCF invoke API instead of Lambda's
 	config func(*job.Config)
-	store  func(objstore.Store) objstore.Store // wraps every store opened
-	im     *imapitest.Config                   // the emulator's, instead of 5-20 ms latency at 100 calls/s
+	store  func(storage.Store) storage.Store // wraps every store opened
+	im     *imapitest.Config                 // the emulator's, instead of 5-20 ms latency at 100 calls/s
 	engine imapi.EngineConfig
 }
 
@@ -118,12 +119,12 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opener := func(ctx context.Context, loc objstore.Location, region string) (objstore.Store, error) {
-		var s objstore.Store
+	opener := func(ctx context.Context, loc storage.Location, region string) (storage.Store, error) {
+		var s storage.Store
 		switch loc.Scheme {
-		case objstore.SchemeS3:
+		case storage.SchemeS3:
 			s = objstore.NewS3(s3c, loc.Bucket)
-		case objstore.SchemeCOS:
+		case storage.SchemeCOS:
 			u, err := objstore.COSBucketURL(e.fs.COSBucketURLTemplate(), loc.Bucket, region)
 			if err != nil {
 				return nil, err
@@ -140,7 +141,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		return s, nil
 	}
 
-	var inv invoke.Invoker
+	var inv job.Invoker
 	if o.scf {
 		e.api = invoketest.NewSCFAPI(e.deliver)
 		inv, err = invoke.NewSCF(invoke.SCFConfig{SecretID: "id", SecretKey: "key", Region: "ap-guangzhou", FunctionName: "removetag", Endpoint: e.api.URL()})
@@ -160,7 +161,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 
 	e.cfg = job.Config{
 		Engine: e.engine, OpenStore: opener, Invoker: inv, HTTPToken: token,
-		Buckets: []objstore.Location{{Scheme: objstore.SchemeS3, Bucket: s3Bucket}, {Scheme: objstore.SchemeCOS, Bucket: cosBucket}},
+		Buckets: []storage.Location{{Scheme: storage.SchemeS3, Bucket: s3Bucket}, {Scheme: storage.SchemeCOS, Bucket: cosBucket}},
 		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if o.config != nil {
@@ -303,10 +304,10 @@ func encode(t testing.TB, format string, recs []imapi.Record) []byte {
 
 // putS3 stores a file in the S3 bucket and returns its location, the bucket's
 // store as the service opens it, and the file's ETag.
-func (e *env) putS3(key string, data []byte) (objstore.Location, objstore.Store, string) {
+func (e *env) putS3(key string, data []byte) (storage.Location, storage.Store, string) {
 	e.t.Helper()
 	e.put(s3Bucket, key, data)
-	loc := objstore.Location{Scheme: objstore.SchemeS3, Bucket: s3Bucket, Key: key}
+	loc := storage.Location{Scheme: storage.SchemeS3, Bucket: s3Bucket, Key: key}
 	store, err := e.cfg.OpenStore(context.Background(), loc, "")
 	if err != nil {
 		e.t.Fatal(err)

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // TestLargeFileMemory streams a file of a million records through a chain of
@@ -61,7 +61,7 @@ func TestLargeFileMemory(t *testing.T) {
 		}
 	})
 	start := time.Now()
-	res, err := e.service().ObjectCreated(e.budgetCtx(), objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: "big.csv"}, "")
+	res, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "big.csv"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/removetag/removetag/pkg/adapters/objstore/leasestore"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 	"github.com/removetag/removetag/pkg/quota"
 )
 
@@ -106,7 +107,7 @@ func TestEveryJobHoldsALease(t *testing.T) {
 	key := "quota/accounts.csv"
 	e.put(cosBucket, key, encode(t, "csv", recs[300:]))
 	e.api.LoseNext(1)
-	loc := objstore.Location{Scheme: objstore.SchemeCOS, Bucket: cosBucket, Key: key}
+	loc := storage.Location{Scheme: storage.SchemeCOS, Bucket: cosBucket, Key: key}
 	if res, err := svc.ObjectCreated(e.budgetCtx(), loc, "gz"); err != nil || res.Status != job.StatusPending || !res.Continued {
 		t.Fatalf("upload: %v, %+v", err, res)
 	}

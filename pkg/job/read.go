@@ -8,8 +8,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // trackedBody is an object's stream that remembers a read error, to tell a
@@ -39,7 +39,7 @@ func (e *dataError) Unwrap() error { return e.err }
 // with a ranged GET at the position's byte offset (line numbers go on from it;
 // a JSON document's position has what the decoder needs to start inside it),
 // or, for gzip files, from their start, skipping the records done. An object
-// replaced since is objstore.ErrChanged.
+// replaced since is storage.ErrChanged.
 func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *imapi.Decoder, error) {
 	f, err := cp.format()
 	if err != nil {
@@ -54,7 +54,7 @@ func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *imap
 		opts.SkipRecords = pos.Record
 	}
 	rc, _, err := j.store.Open(ctx, j.loc.Key, off, cp.ETag)
-	if errors.Is(err, objstore.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil, errGone
 	}
 	if err != nil {

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // FileReport is the report of a finished file job, stored as JSON at
@@ -55,17 +55,17 @@ type FileReport struct {
 
 // finish ends a job whose every record is resolved: the failed records, then
 // the report (which marks the version done), then the state is removed. A file
-// replaced in the meantime is objstore.ErrChanged: the job starts over.
+// replaced in the meantime is storage.ErrChanged: the job starts over.
 func (j *fileJob) finish(ctx context.Context, cp *Checkpoint) (*Result, error) {
 	bctx, cancel := bookkeeping(ctx)
 	defer cancel()
 	info, err := j.store.Stat(bctx, j.loc.Key)
 	switch {
-	case errors.Is(err, objstore.ErrNotFound): // deleted after it was read: report what was done
+	case errors.Is(err, storage.ErrNotFound): // deleted after it was read: report what was done
 	case err != nil:
 		return nil, fmt.Errorf("look at the file before the report: %w", err)
 	case info.ETag != cp.ETag:
-		return nil, fmt.Errorf("the file was replaced at the end of the job: %w", objstore.ErrChanged)
+		return nil, fmt.Errorf("the file was replaced at the end of the job: %w", storage.ErrChanged)
 	}
 	if cp.Succeeded+cp.Failed != cp.Total {
 		j.log.Error("the counts do not add up", "total", cp.Total, "succeeded", cp.Succeeded, "failed", cp.Failed)
@@ -115,7 +115,7 @@ func (j *fileJob) finishInvalid(ctx context.Context, cp *Checkpoint) (*Result, e
 }
 
 // rejectFormat reports a file whose name gives no known format.
-func (j *fileJob) rejectFormat(ctx context.Context, info objstore.Info, ferr error, staleState bool) (*Result, error) {
+func (j *fileJob) rejectFormat(ctx context.Context, info storage.Info, ferr error, staleState bool) (*Result, error) {
 	now := time.Now().UTC()
 	rep := &FileReport{
 		Status: StatusInvalid, Source: j.loc.String(), ETag: info.ETag,

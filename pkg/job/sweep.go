@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // minSweepLink is the least time left for which the sweep starts on another file.
@@ -72,7 +72,7 @@ func (s *Service) sweep(ctx context.Context) (*Result, error) {
 				later++
 				continue
 			}
-			loc := objstore.Location{Scheme: b.Scheme, Bucket: b.Bucket, Key: key}
+			loc := storage.Location{Scheme: b.Scheme, Bucket: b.Bucket, Key: key}
 			r, err := s.sweepOne(ctx, store, loc)
 			switch {
 			case err != nil:
@@ -94,7 +94,7 @@ func (s *Service) sweep(ctx context.Context) (*Result, error) {
 }
 
 // sweepOne takes a stale checkpoint on; nil if it is fresh (its chain is alive) or gone.
-func (s *Service) sweepOne(ctx context.Context, store objstore.Store, loc objstore.Location) (*Result, error) {
+func (s *Service) sweepOne(ctx context.Context, store storage.Store, loc storage.Location) (*Result, error) {
 	j := s.fileJobIn(store, loc, "", "sweep")
 	cp, err := j.loadCheckpoint(ctx)
 	if err != nil {

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // sweepAfter is above the invocations' budget, as it must be, and leaves the
@@ -22,7 +22,7 @@ func TestSweepLostInvocation(t *testing.T) {
 	recs := e.records("l", 8000)
 	key := "lost/accounts.jsonl"
 	e.put(cosBucket, key, encode(t, "jsonl", recs))
-	loc := objstore.Location{Scheme: "cos", Bucket: cosBucket, Key: key}
+	loc := storage.Location{Scheme: "cos", Bucket: cosBucket, Key: key}
 	e.api.LoseNext(1)
 	res, err := e.service().ObjectCreated(e.budgetCtx(), loc, "gz")
 	if err != nil || res.Status != job.StatusPending || !res.Continued {
@@ -82,7 +82,7 @@ func TestSweepChainLimit(t *testing.T) {
 	recs := e.records("m", 14000) // three invocations or more at the test rate
 	key := "limit.csv"
 	e.put(s3Bucket, key, encode(t, "csv", recs))
-	if _, err := e.service().ObjectCreated(e.budgetCtx(), objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: key}, ""); err != nil {
+	if _, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: key}, ""); err != nil {
 		t.Fatal(err)
 	}
 	e.waitChain()

@@ -1,12 +1,12 @@
 // Package invoke hands an event to a new, asynchronous invocation of the
 // running function, so that a long job can continue past one invocation's
-// time limit: [NewLambda] on AWS, [NewSCF] on Tencent Cloud.
+// time limit: [NewLambda] on AWS, [NewSCF] on Tencent Cloud. Both implement
+// the job service's Invoker port (job.Invoker).
 //
 // Package invoketest holds local stand-ins of both invoke APIs.
 package invoke
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,13 +23,6 @@ const (
 // ErrPayloadTooLarge is returned (wrapped) when a payload is over the
 // platform's limit; nothing was sent.
 var ErrPayloadTooLarge = errors.New("payload too large for an asynchronous invocation")
-
-// Invoker hands an event to a new asynchronous invocation of this function.
-type Invoker interface {
-	// InvokeAsync queues payload, a JSON event, for a new invocation and
-	// returns once the platform has accepted it.
-	InvokeAsync(ctx context.Context, payload []byte) error
-}
 
 // checkPayload refuses payloads that are not JSON or are over max bytes.
 func checkPayload(payload []byte, max int) error {

@@ -17,6 +17,13 @@ import (
 
 	"github.com/removetag/removetag/pkg/adapters/invoke"
 	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
+	"github.com/removetag/removetag/pkg/job"
+)
+
+// Both invokers implement the job service's port.
+var (
+	_ job.Invoker = (*invoke.Lambda)(nil)
+	_ job.Invoker = (*invoke.SCF)(nil)
 )
 
 // collector gathers delivered payloads.
@@ -190,7 +197,7 @@ func TestNewLambdaClientEndpoint(t *testing.T) {
 	}
 }
 
-func newSCF(t *testing.T, api *invoketest.API, cfg invoke.SCFConfig) invoke.Invoker {
+func newSCF(t *testing.T, api *invoketest.API, cfg invoke.SCFConfig) *invoke.SCF {
 	t.Helper()
 	cfg.SecretID, cfg.SecretKey, cfg.SessionToken = "AKIDtest", "secret", "token"
 	if cfg.Region == "" {

@@ -23,19 +23,22 @@ func NewLambdaClient(ctx context.Context) (*lambda.Client, error) {
 	return lambda.NewFromConfig(cfg), nil
 }
 
-// NewLambda returns an Invoker that invokes the Lambda function functionName
+// NewLambda returns the invoker that invokes the Lambda function functionName
 // (a name, an ARN, either with a :version or :alias suffix) with the Event
 // invocation type.
-func NewLambda(client *lambda.Client, functionName string) Invoker {
-	return &lambdaInvoker{client: client, function: functionName}
+func NewLambda(client *lambda.Client, functionName string) *Lambda {
+	return &Lambda{client: client, function: functionName}
 }
 
-type lambdaInvoker struct {
+// Lambda invokes a Lambda function asynchronously.
+type Lambda struct {
 	client   *lambda.Client
 	function string
 }
 
-func (l *lambdaInvoker) InvokeAsync(ctx context.Context, payload []byte) error {
+// InvokeAsync queues payload, a JSON event of at most [MaxLambdaPayload]
+// bytes, for a new invocation of the function.
+func (l *Lambda) InvokeAsync(ctx context.Context, payload []byte) error {
 	if l.function == "" {
 		return errors.New("invoke Lambda function: no function name")
 	}

@@ -39,9 +39,9 @@ type SCFConfig struct {
 	Endpoint string
 }
 
-// NewSCF returns an Invoker that calls SCF's Invoke action (API version
+// NewSCF returns the invoker that calls SCF's Invoke action (API version
 // 2018-04-16) with the Event invocation type, the payload as ClientContext.
-func NewSCF(cfg SCFConfig) (Invoker, error) {
+func NewSCF(cfg SCFConfig) (*SCF, error) {
 	var missing []string
 	for _, f := range []struct{ name, value string }{
 		{"SecretID", cfg.SecretID},
@@ -75,10 +75,11 @@ func NewSCF(cfg SCFConfig) (Invoker, error) {
 		prof.HttpProfile.Endpoint = u.Host + strings.TrimSuffix(u.Path, "/")
 	}
 	cred := common.NewTokenCredential(cfg.SecretID, cfg.SecretKey, cfg.SessionToken)
-	return &scfInvoker{cfg: cfg, client: common.NewCommonClient(cred, cfg.Region, prof)}, nil
+	return &SCF{cfg: cfg, client: common.NewCommonClient(cred, cfg.Region, prof)}, nil
 }
 
-type scfInvoker struct {
+// SCF invokes an SCF function asynchronously.
+type SCF struct {
 	cfg    SCFConfig
 	client *common.Client
 }
@@ -108,7 +109,10 @@ func WithSCFNamespace(ctx context.Context, namespace string) context.Context {
 	return context.WithValue(ctx, scfNamespaceKey{}, namespace)
 }
 
-func (s *scfInvoker) InvokeAsync(ctx context.Context, payload []byte) error {
+// InvokeAsync queues payload, a JSON event of at most [MaxSCFPayload] bytes,
+// for a new invocation of the function (in the namespace of [WithSCFNamespace]
+// if ctx carries one).
+func (s *SCF) InvokeAsync(ctx context.Context, payload []byte) error {
 	namespace := s.cfg.Namespace
 	if ns, ok := ctx.Value(scfNamespaceKey{}).(string); ok {
 		namespace = ns

@@ -31,9 +31,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // Names of the events, in logs.
@@ -104,7 +104,7 @@ func Decode(payload []byte) trigger.Event {
 	case p.Has("Records"):
 		return decodeS3(payload, p)
 	case p.String("Event") == "s3:TestEvent":
-		loc := objstore.Location{Scheme: objstore.SchemeS3, Bucket: p.String("Bucket")}
+		loc := storage.Location{Scheme: storage.SchemeS3, Bucket: p.String("Bucket")}
 		return trigger.Event{Trigger: trigger.TriggerUpload, Name: EventS3Test,
 			Objects: []trigger.Object{{Location: loc, Skip: "S3's test event: the notification is set up"}}}
 	case p.Has("detail-type") && p.Has("source"):
@@ -245,7 +245,7 @@ func s3Upload(bucket, eventKey, region string) (trigger.Object, error) {
 	if key == "" {
 		return trigger.Object{}, errors.New("no object key")
 	}
-	loc, err := objstore.ParseLocation(objstore.SchemeS3 + "://" + bucket + "/" + key)
+	loc, err := storage.ParseLocation(storage.SchemeS3 + "://" + bucket + "/" + key)
 	if err != nil {
 		return trigger.Object{}, err
 	}

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/adapters/trigger/triggertest"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // Events as Lambda delivers them (shapes from aws-lambda-go's testdata).
@@ -48,7 +48,7 @@ func TestDecode(t *testing.T) {
 		}},
 		{"rest api unreadable", `{"httpMethod":1,"requestContext":{}}`, trigger.TriggerUnknown, EventRESTAPI, nil},
 		{"s3 upload, key URL-decoded", s3Event, trigger.TriggerUpload, EventS3, func(t *testing.T, ev trigger.Event) {
-			want := []trigger.Object{{Location: objstore.Location{Scheme: "s3", Bucket: "inbox", Key: "incoming/a b+中.csv"}, Region: "us-east-1"}}
+			want := []trigger.Object{{Location: storage.Location{Scheme: "s3", Bucket: "inbox", Key: "incoming/a b+中.csv"}, Region: "us-east-1"}}
 			if fmt.Sprint(ev.Objects) != fmt.Sprint(want) {
 				t.Errorf("objects %+v, want %+v", ev.Objects, want)
 			}
@@ -86,7 +86,7 @@ func TestDecode(t *testing.T) {
 				}
 			}},
 		{"s3 through eventbridge, key URL-decoded", s3EventBridgeEvent, trigger.TriggerUpload, EventS3EventBridge, func(t *testing.T, ev trigger.Event) {
-			want := []trigger.Object{{Location: objstore.Location{Scheme: "s3", Bucket: "inbox", Key: "incoming/a b+中.csv"}, Region: "eu-west-1"}}
+			want := []trigger.Object{{Location: storage.Location{Scheme: "s3", Bucket: "inbox", Key: "incoming/a b+中.csv"}, Region: "eu-west-1"}}
 			if fmt.Sprint(ev.Objects) != fmt.Sprint(want) {
 				t.Errorf("objects %+v, want %+v", ev.Objects, want)
 			}

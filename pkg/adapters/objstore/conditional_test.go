@@ -8,13 +8,13 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // newVersionedCOSStore is a COS store on a bucket with versioning enabled,
 // where COS ignores x-cos-forbid-overwrite.
-func newVersionedCOSStore(t *testing.T) (objstore.Store, *fakestore.Server) {
+func newVersionedCOSStore(t *testing.T) (storage.Store, *fakestore.Server) {
 	t.Helper()
 	s, srv := newCOSStore(t)
 	if err := srv.EnableVersioning(strings.TrimPrefix(s.Name(), "cos://")); err != nil {
@@ -26,27 +26,27 @@ func newVersionedCOSStore(t *testing.T) (objstore.Store, *fakestore.Server) {
 // runConditionalContract checks PutIf on stores that report want: every
 // condition reported is enforced, atomically, and every other one refused
 // without a write.
-func runConditionalContract(t *testing.T, newStore func(t *testing.T) objstore.Store, want objstore.Conditions) {
-	preparedIfMatch := func(s objstore.Store) objstore.Condition {
+func runConditionalContract(t *testing.T, newStore func(t *testing.T) storage.Store, want storage.Conditions) {
+	preparedIfMatch := func(s storage.Store) storage.Condition {
 		put(t, s, "race", "the version everyone read")
 		info, err := s.Stat(t.Context(), "race")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return objstore.IfMatch(info.ETag)
+		return storage.IfMatch(info.ETag)
 	}
 	for _, tt := range []struct {
 		name string
 		on   bool
-		test func(*testing.T, objstore.Store)
+		test func(*testing.T, storage.Store)
 	}{
-		{"Capability", true, func(t *testing.T, s objstore.Store) { testCapability(t, s, want) }},
+		{"Capability", true, func(t *testing.T, s storage.Store) { testCapability(t, s, want) }},
 		{"CreateOnly", want.Create, testCreateOnly},
-		{"ConcurrentCreate", want.Create, func(t *testing.T, s objstore.Store) {
-			testConcurrent(t, s, func(objstore.Store) objstore.Condition { return objstore.IfAbsent() })
+		{"ConcurrentCreate", want.Create, func(t *testing.T, s storage.Store) {
+			testConcurrent(t, s, func(storage.Store) storage.Condition { return storage.IfAbsent() })
 		}},
 		{"IfMatch", want.IfMatch, testIfMatch},
-		{"ConcurrentIfMatch", want.IfMatch, func(t *testing.T, s objstore.Store) { testConcurrent(t, s, preparedIfMatch) }},
+		{"ConcurrentIfMatch", want.IfMatch, func(t *testing.T, s storage.Store) { testConcurrent(t, s, preparedIfMatch) }},
 		{"InvalidCondition", true, testInvalidCondition},
 	} {
 		if tt.on {
@@ -58,26 +58,26 @@ func runConditionalContract(t *testing.T, newStore func(t *testing.T) objstore.S
 	}
 }
 
-func testInvalidCondition(t *testing.T, s objstore.Store) {
-	for _, c := range []objstore.Condition{{}, {Create: true, IfMatch: "abc"}} {
+func testInvalidCondition(t *testing.T, s storage.Store) {
+	for _, c := range []storage.Condition{{}, {Create: true, IfMatch: "abc"}} {
 		_, err := s.PutIf(t.Context(), "k", strings.NewReader("x"), "", c)
-		if err == nil || errors.Is(err, objstore.ErrPreconditionFailed) || errors.Is(err, objstore.ErrConditionUnsupported) {
+		if err == nil || errors.Is(err, storage.ErrPreconditionFailed) || errors.Is(err, storage.ErrConditionUnsupported) {
 			t.Errorf("PutIf(%s) error = %v, want a usage error", c, err)
 		}
 	}
-	if _, err := s.Stat(t.Context(), "k"); !errors.Is(err, objstore.ErrNotFound) {
+	if _, err := s.Stat(t.Context(), "k"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("an invalid condition wrote the object: %v", err)
 	}
 }
 
 // putIf is PutIf of a string.
-func putIf(t *testing.T, s objstore.Store, key, content string, c objstore.Condition) (string, error) {
+func putIf(t *testing.T, s storage.Store, key, content string, c storage.Condition) (string, error) {
 	t.Helper()
 	return s.PutIf(t.Context(), key, strings.NewReader(content), "text/plain", c)
 }
 
 // content reads an object whole.
-func content(t *testing.T, s objstore.Store, key string) string {
+func content(t *testing.T, s storage.Store, key string) string {
 	t.Helper()
 	got, _, err := open(t.Context(), s, key, 0, "")
 	if err != nil {
@@ -86,7 +86,7 @@ func content(t *testing.T, s objstore.Store, key string) string {
 	return got
 }
 
-func testCapability(t *testing.T, s objstore.Store, want objstore.Conditions) {
+func testCapability(t *testing.T, s storage.Store, want storage.Conditions) {
 	got := s.Conditions(t.Context())
 	if got.Create != want.Create || got.IfMatch != want.IfMatch || got.Note == "" {
 		t.Fatalf("Conditions() = %+v, want create %v, if-match %v and a note", got, want.Create, want.IfMatch)
@@ -97,11 +97,11 @@ func testCapability(t *testing.T, s objstore.Store, want objstore.Conditions) {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
-		cond      objstore.Condition
+		cond      storage.Condition
 		supported bool
 	}{
-		{objstore.IfAbsent(), want.Create},
-		{objstore.IfMatch(info.ETag), want.IfMatch},
+		{storage.IfAbsent(), want.Create},
+		{storage.IfMatch(info.ETag), want.IfMatch},
 	} {
 		if tt.supported {
 			continue // enforced: the other subtests check how
@@ -109,23 +109,23 @@ func testCapability(t *testing.T, s objstore.Store, want objstore.Conditions) {
 		t.Run(tt.cond.String(), func(t *testing.T) {
 			for _, key := range []string{"existing", "new"} {
 				_, err := putIf(t, s, key, "written anyway", tt.cond)
-				if !errors.Is(err, objstore.ErrConditionUnsupported) || errors.Is(err, objstore.ErrPreconditionFailed) {
+				if !errors.Is(err, storage.ErrConditionUnsupported) || errors.Is(err, storage.ErrPreconditionFailed) {
 					t.Errorf("PutIf(%s, %s) error = %v, want ErrConditionUnsupported", key, tt.cond, err)
 				}
 			}
 			if got := content(t, s, "existing"); got != "original" {
 				t.Errorf("existing object = %q after a refused put", got)
 			}
-			if _, err := s.Stat(t.Context(), "new"); !errors.Is(err, objstore.ErrNotFound) {
+			if _, err := s.Stat(t.Context(), "new"); !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("a refused put created the object: %v", err)
 			}
 		})
 	}
 }
 
-func testCreateOnly(t *testing.T, s objstore.Store) {
+func testCreateOnly(t *testing.T, s storage.Store) {
 	ctx := t.Context()
-	etag, err := putIf(t, s, "claim", "first", objstore.IfAbsent())
+	etag, err := putIf(t, s, "claim", "first", storage.IfAbsent())
 	if err != nil {
 		t.Fatalf("first create: %v", err)
 	}
@@ -133,8 +133,8 @@ func testCreateOnly(t *testing.T, s objstore.Store) {
 	if err != nil || info.ETag != etag || etag == "" || strings.Contains(etag, `"`) {
 		t.Fatalf("create returned ETag %q; Stat = %+v, %v", etag, info, err)
 	}
-	_, err = putIf(t, s, "claim", "second", objstore.IfAbsent())
-	if !errors.Is(err, objstore.ErrPreconditionFailed) || errors.Is(err, objstore.ErrConditionUnsupported) {
+	_, err = putIf(t, s, "claim", "second", storage.IfAbsent())
+	if !errors.Is(err, storage.ErrPreconditionFailed) || errors.Is(err, storage.ErrConditionUnsupported) {
 		t.Fatalf("second create error = %v, want ErrPreconditionFailed", err)
 	}
 	if got := content(t, s, "claim"); got != "first" {
@@ -144,38 +144,38 @@ func testCreateOnly(t *testing.T, s objstore.Store) {
 	if err := s.Delete(ctx, "claim"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := putIf(t, s, "claim", "again", objstore.IfAbsent()); err != nil {
+	if _, err := putIf(t, s, "claim", "again", storage.IfAbsent()); err != nil {
 		t.Errorf("create after delete: %v", err)
 	}
 }
 
-func testIfMatch(t *testing.T, s objstore.Store) {
+func testIfMatch(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	put(t, s, "cp", "v1")
 	v1, err := s.Stat(ctx, "cp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	v2, err := putIf(t, s, "cp", "v2", objstore.IfMatch(v1.ETag))
+	v2, err := putIf(t, s, "cp", "v2", storage.IfMatch(v1.ETag))
 	if err != nil {
 		t.Fatalf("update on the current ETag: %v", err)
 	}
 	if info, err := s.Stat(ctx, "cp"); err != nil || info.ETag != v2 || v2 == v1.ETag {
 		t.Fatalf("update returned ETag %q (was %q); Stat = %+v, %v", v2, v1.ETag, info, err)
 	}
-	if _, err := putIf(t, s, "cp", "v3 from a stale reader", objstore.IfMatch(v1.ETag)); !errors.Is(err, objstore.ErrPreconditionFailed) {
+	if _, err := putIf(t, s, "cp", "v3 from a stale reader", storage.IfMatch(v1.ETag)); !errors.Is(err, storage.ErrPreconditionFailed) {
 		t.Fatalf("update on a stale ETag error = %v, want ErrPreconditionFailed", err)
 	}
 	if got := content(t, s, "cp"); got != "v2" {
 		t.Errorf("content = %q after a stale update, want v2", got)
 	}
-	if _, err := putIf(t, s, "cp", "v3", objstore.IfMatch(`"`+v2+`"`)); err != nil {
+	if _, err := putIf(t, s, "cp", "v3", storage.IfMatch(`"`+v2+`"`)); err != nil {
 		t.Errorf("update on the current ETag, quoted: %v", err)
 	}
-	if _, err := putIf(t, s, "gone", "x", objstore.IfMatch(v1.ETag)); !errors.Is(err, objstore.ErrPreconditionFailed) {
+	if _, err := putIf(t, s, "gone", "x", storage.IfMatch(v1.ETag)); !errors.Is(err, storage.ErrPreconditionFailed) {
 		t.Errorf("update of a missing key error = %v, want ErrPreconditionFailed", err)
 	}
-	if _, err := s.Stat(ctx, "gone"); !errors.Is(err, objstore.ErrNotFound) {
+	if _, err := s.Stat(ctx, "gone"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("a refused update created the object: %v", err)
 	}
 }
@@ -183,7 +183,7 @@ func testIfMatch(t *testing.T, s objstore.Store) {
 // testConcurrent races n conditional puts of one key, each with the
 // condition made by cond (which may prepare the key): exactly one succeeds, the
 // others fail with ErrPreconditionFailed, and the object is the winner's.
-func testConcurrent(t *testing.T, s objstore.Store, cond func(objstore.Store) objstore.Condition) {
+func testConcurrent(t *testing.T, s storage.Store, cond func(storage.Store) storage.Condition) {
 	const n = 8
 	c := cond(s)
 	var (
@@ -207,7 +207,7 @@ func testConcurrent(t *testing.T, s objstore.Store, cond func(objstore.Store) ob
 			t.Errorf("writers %d and %d both succeeded", winner, i)
 		case err == nil:
 			winner = i
-		case !errors.Is(err, objstore.ErrPreconditionFailed):
+		case !errors.Is(err, storage.ErrPreconditionFailed):
 			t.Errorf("writer %d: %v, want ErrPreconditionFailed", i, err)
 		}
 	}
@@ -222,7 +222,7 @@ func testConcurrent(t *testing.T, s objstore.Store, cond func(objstore.Store) ob
 
 // conditionsWhileFailing asks a store's conditions while the server answers
 // every request with status.
-func conditionsWhileFailing(t *testing.T, s objstore.Store, srv *fakestore.Server, status int) objstore.Conditions {
+func conditionsWhileFailing(t *testing.T, s storage.Store, srv *fakestore.Server, status int) storage.Conditions {
 	t.Helper()
 	srv.FailNext(100, status)
 	defer srv.FailNext(0, 0)
@@ -257,7 +257,7 @@ func TestCOSConditionsAsked(t *testing.T) {
 		if c := s.Conditions(t.Context()); c.Create {
 			t.Errorf("a refusal was not kept: %+v", c)
 		}
-		if _, err := putIf(t, s, "k", "x", objstore.IfAbsent()); !errors.Is(err, objstore.ErrConditionUnsupported) {
+		if _, err := putIf(t, s, "k", "x", storage.IfAbsent()); !errors.Is(err, storage.ErrConditionUnsupported) {
 			t.Errorf("PutIf after a refusal: %v, want ErrConditionUnsupported", err)
 		}
 	})

@@ -12,12 +12,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // runContract checks the behaviour every Store must have. newStore returns a
 // store on a new, empty bucket.
-func runContract(t *testing.T, newStore func(t *testing.T) objstore.Store) {
+func runContract(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("PutStatOpen", func(t *testing.T) {
 		t.Parallel()
 		testPutStatOpen(t, newStore(t))
@@ -52,7 +52,7 @@ func runContract(t *testing.T, newStore func(t *testing.T) objstore.Store) {
 	})
 }
 
-func put(t *testing.T, s objstore.Store, key, content string) {
+func put(t *testing.T, s storage.Store, key, content string) {
 	t.Helper()
 	if err := s.Put(t.Context(), key, strings.NewReader(content), "text/plain"); err != nil {
 		t.Fatalf("Put(%q): %v", key, err)
@@ -60,7 +60,7 @@ func put(t *testing.T, s objstore.Store, key, content string) {
 }
 
 // open opens and reads an object whole.
-func open(ctx context.Context, s objstore.Store, key string, off int64, etag string) (string, objstore.Info, error) {
+func open(ctx context.Context, s storage.Store, key string, off int64, etag string) (string, storage.Info, error) {
 	rc, info, err := s.Open(ctx, key, off, etag)
 	if err != nil {
 		return "", info, err
@@ -73,7 +73,7 @@ func open(ctx context.Context, s objstore.Store, key string, off int64, etag str
 	return string(data), info, nil
 }
 
-func testPutStatOpen(t *testing.T, s objstore.Store) {
+func testPutStatOpen(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	tests := []struct {
 		name, key, content string
@@ -127,7 +127,7 @@ func testPutStatOpen(t *testing.T, s objstore.Store) {
 	})
 }
 
-func testRangedOpen(t *testing.T, s objstore.Store) {
+func testRangedOpen(t *testing.T, s storage.Store) {
 	const content = "0123456789abcdefghij"
 	put(t, s, "r", content)
 	tests := []struct {
@@ -148,7 +148,7 @@ func testRangedOpen(t *testing.T, s objstore.Store) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, info, err := open(t.Context(), s, "r", tt.off, "")
 			if tt.wantErr {
-				if err == nil || errors.Is(err, objstore.ErrNotFound) || errors.Is(err, objstore.ErrChanged) {
+				if err == nil || errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrChanged) {
 					t.Fatalf("Open(off %d) error = %v, want an offset error", tt.off, err)
 				}
 				return
@@ -163,7 +163,7 @@ func testRangedOpen(t *testing.T, s objstore.Store) {
 	}
 }
 
-func testETag(t *testing.T, s objstore.Store) {
+func testETag(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	put(t, s, "e", "version one")
 	old, err := s.Stat(ctx, "e")
@@ -202,17 +202,17 @@ func testETag(t *testing.T, s objstore.Store) {
 		off  int64
 	}{{"whole", 0}, {"ranged", 3}, {"at the old end", 11}, {"at the new end", 12}} {
 		t.Run("mismatch "+tt.name, func(t *testing.T) {
-			if _, _, err := open(ctx, s, "e", tt.off, old.ETag); !errors.Is(err, objstore.ErrChanged) {
+			if _, _, err := open(ctx, s, "e", tt.off, old.ETag); !errors.Is(err, storage.ErrChanged) {
 				t.Errorf("Open(off %d, stale etag) error = %v, want ErrChanged", tt.off, err)
 			}
 		})
 	}
 }
 
-func testNotFound(t *testing.T, s objstore.Store) {
+func testNotFound(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	put(t, s, "present", "x")
-	if _, err := s.Stat(ctx, "missing"); !errors.Is(err, objstore.ErrNotFound) {
+	if _, err := s.Stat(ctx, "missing"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("Stat(missing) error = %v, want ErrNotFound", err)
 	}
 	for _, tt := range []struct {
@@ -221,14 +221,14 @@ func testNotFound(t *testing.T, s objstore.Store) {
 		etag string
 	}{{"whole", 0, ""}, {"ranged", 5, ""}, {"with etag", 0, "0123456789abcdef0123456789abcdef"}} {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, _, err := s.Open(ctx, "missing", tt.off, tt.etag); !errors.Is(err, objstore.ErrNotFound) {
+			if _, _, err := s.Open(ctx, "missing", tt.off, tt.etag); !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("Open(missing) error = %v, want ErrNotFound", err)
 			}
 		})
 	}
 }
 
-func testList(t *testing.T, s objstore.Store) {
+func testList(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	const many = 1005 // more than a page of 1000
 	want := make([]string, many)
@@ -271,7 +271,7 @@ func testList(t *testing.T, s objstore.Store) {
 }
 
 // putAll stores each key with itself as its content, a few at a time.
-func putAll(t *testing.T, s objstore.Store, keys []string) {
+func putAll(t *testing.T, s storage.Store, keys []string) {
 	t.Helper()
 	ch := make(chan string)
 	errs := make(chan error, len(keys))
@@ -303,14 +303,14 @@ func abbreviate(keys []string) []string {
 	return keys
 }
 
-func testDelete(t *testing.T, s objstore.Store) {
+func testDelete(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	put(t, s, "d/1", "one")
 	put(t, s, "d/2", "two")
 	if err := s.Delete(ctx, "d/1"); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	if _, err := s.Stat(ctx, "d/1"); !errors.Is(err, objstore.ErrNotFound) {
+	if _, err := s.Stat(ctx, "d/1"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("Stat after Delete error = %v, want ErrNotFound", err)
 	}
 	if infos, err := s.List(ctx, "d/"); err != nil || len(infos) != 1 || infos[0].Key != "d/2" {
@@ -324,7 +324,7 @@ func testDelete(t *testing.T, s objstore.Store) {
 	}
 }
 
-func testKeys(t *testing.T, s objstore.Store) {
+func testKeys(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	keys := []string{
 		"with space.csv",
@@ -355,14 +355,14 @@ func testKeys(t *testing.T, s objstore.Store) {
 			if err := s.Delete(ctx, key); err != nil {
 				t.Fatalf("Delete: %v", err)
 			}
-			if _, err := s.Stat(ctx, key); !errors.Is(err, objstore.ErrNotFound) {
+			if _, err := s.Stat(ctx, key); !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("Stat after Delete error = %v, want ErrNotFound", err)
 			}
 		})
 	}
 }
 
-func testLargeObject(t *testing.T, s objstore.Store) {
+func testLargeObject(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	const size = 20 << 20
 	if err := s.Put(ctx, "large.csv", newPattern(size), "text/csv"); err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/removetag/removetag/pkg/job/storage"
 	"github.com/tencentyun/cos-go-sdk-v5"
 )
 
@@ -42,8 +43,8 @@ func COSBucketURL(template, bucket, region string) (string, error) {
 	if !strings.Contains(template, "{bucket}") {
 		return "", fmt.Errorf("COS bucket URL template %q has no {bucket}", template)
 	}
-	if !cosBucketName.MatchString(bucket) {
-		return "", fmt.Errorf("invalid COS bucket name %q: want name-appid, e.g. accounts-1250000000", bucket)
+	if err := (storage.Location{Scheme: storage.SchemeCOS, Bucket: bucket}).Validate(); err != nil {
+		return "", err
 	}
 	if strings.Contains(template, "{region}") {
 		if region == "" {
@@ -158,7 +159,7 @@ func parseBucketURL(s string) (*url.URL, error) {
 // one COS itself would check. That serves gateways and the path-style local
 // stand-in of package fakestore; the bucket name is then the path's last
 // segment rather than the host's first label.
-func NewCOS(bucketURL string, cred COSCredentials, hc *http.Client) (Store, error) {
+func NewCOS(bucketURL string, cred COSCredentials, hc *http.Client) (storage.Store, error) {
 	u, err := parseBucketURL(bucketURL)
 	if err != nil {
 		return nil, err
@@ -212,19 +213,22 @@ func (t *pathPrefixTransport) RoundTrip(req *http.Request) (*http.Response, erro
 	return t.next.RoundTrip(r)
 }
 
+// cosStore is the storage port on one COS bucket.
 type cosStore struct {
 	client *cos.Client
 	name   string
 
 	condMu sync.Mutex
-	conds  *Conditions // nil until the service answered
+	conds  *storage.Conditions // nil until the service answered
 }
 
-func (s *cosStore) Name() string { return SchemeCOS + "://" + s.name }
+var _ storage.Store = (*cosStore)(nil)
 
-func (s *cosStore) Open(ctx context.Context, key string, off int64, etag string) (io.ReadCloser, Info, error) {
+func (s *cosStore) Name() string { return storage.SchemeCOS + "://" + s.name }
+
+func (s *cosStore) Open(ctx context.Context, key string, off int64, etag string) (io.ReadCloser, storage.Info, error) {
 	if err := checkOffset(off); err != nil {
-		return nil, Info{}, fmt.Errorf("open %s/%s: %w", s.Name(), key, err)
+		return nil, storage.Info{}, fmt.Errorf("open %s/%s: %w", s.Name(), key, err)
 	}
 	// Ask for the bytes as stored: Go's transport would otherwise ask for gzip
 	// and inflate objects stored with Content-Encoding: gzip.
@@ -241,25 +245,25 @@ func (s *cosStore) Open(ctx context.Context, key string, off int64, etag string)
 		if cosStatus(err) == http.StatusRequestedRangeNotSatisfiable {
 			return openAtEnd(ctx, s, key, off, etag)
 		}
-		return nil, Info{}, s.fail("open", key, err)
+		return nil, storage.Info{}, s.fail("open", key, err)
 	}
-	info := Info{Key: key, ETag: trimETag(resp.Header.Get("ETag")), Size: resp.ContentLength}
+	info := storage.Info{Key: key, ETag: storage.TrimETag(resp.Header.Get("ETag")), Size: resp.ContentLength}
 	if n, ok := sizeFromContentRange(resp.Header.Get("Content-Range")); ok {
 		info.Size = n
 	}
-	if etag != "" && info.ETag != trimETag(etag) {
+	if etag != "" && info.ETag != storage.TrimETag(etag) {
 		resp.Body.Close()
-		return nil, Info{}, fmt.Errorf("open %s/%s: etag %s, want %s: %w", s.Name(), key, info.ETag, trimETag(etag), ErrChanged)
+		return nil, storage.Info{}, fmt.Errorf("open %s/%s: etag %s, want %s: %w", s.Name(), key, info.ETag, storage.TrimETag(etag), storage.ErrChanged)
 	}
 	return resp.Body, info, nil
 }
 
-func (s *cosStore) Stat(ctx context.Context, key string) (Info, error) {
+func (s *cosStore) Stat(ctx context.Context, key string) (storage.Info, error) {
 	resp, err := s.client.Object.Head(ctx, key, nil)
 	if err != nil {
-		return Info{}, s.fail("stat", key, err)
+		return storage.Info{}, s.fail("stat", key, err)
 	}
-	return Info{Key: key, Size: resp.ContentLength, ETag: trimETag(resp.Header.Get("ETag"))}, nil
+	return storage.Info{Key: key, Size: resp.ContentLength, ETag: storage.TrimETag(resp.Header.Get("ETag"))}, nil
 }
 
 func (s *cosStore) Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) error {
@@ -301,45 +305,45 @@ func (s *cosStore) put(ctx context.Context, key string, body io.ReadSeeker, cont
 // never enabled or suspended (COS API: GET Bucket versioning); IfMatch never.
 // The answer is kept for the store's life, a refusal (4xx) too; a question
 // that failed otherwise is asked again.
-func (s *cosStore) Conditions(ctx context.Context) Conditions {
+func (s *cosStore) Conditions(ctx context.Context) storage.Conditions {
 	s.condMu.Lock()
 	defer s.condMu.Unlock()
 	if s.conds != nil {
 		return *s.conds
 	}
 	res, _, err := s.client.Bucket.GetVersioning(ctx)
-	var c Conditions
+	var c storage.Conditions
 	switch {
 	case err == nil && res.Status == "":
-		c = Conditions{Create: true, Note: "COS: x-cos-forbid-overwrite to create (the bucket never had versioning); no If-Match on PUT"}
+		c = storage.Conditions{Create: true, Note: "COS: x-cos-forbid-overwrite to create (the bucket never had versioning); no If-Match on PUT"}
 	case err == nil:
-		c = Conditions{Note: fmt.Sprintf("COS: the bucket's versioning is %s, so x-cos-forbid-overwrite is not honoured; no If-Match on PUT", res.Status)}
+		c = storage.Conditions{Note: fmt.Sprintf("COS: the bucket's versioning is %s, so x-cos-forbid-overwrite is not honoured; no If-Match on PUT", res.Status)}
 	case cosStatus(err)/100 == 4: // refused for good, e.g. 403: the role lacks cos:GetBucketVersioning
-		c = Conditions{Note: fmt.Sprintf("COS: the bucket's versioning state could not be read (HTTP %d): no conditional writes", cosStatus(err))}
+		c = storage.Conditions{Note: fmt.Sprintf("COS: the bucket's versioning state could not be read (HTTP %d): no conditional writes", cosStatus(err))}
 	default:
-		return Conditions{Note: "COS: the bucket's versioning state could not be read now: " + err.Error()}
+		return storage.Conditions{Note: "COS: the bucket's versioning state could not be read now: " + err.Error()}
 	}
 	s.conds = &c
 	return c
 }
 
-func (s *cosStore) PutIf(ctx context.Context, key string, body io.ReadSeeker, contentType string, cond Condition) (string, error) {
-	if err := cond.validate(); err != nil {
+func (s *cosStore) PutIf(ctx context.Context, key string, body io.ReadSeeker, contentType string, cond storage.Condition) (string, error) {
+	if err := cond.Validate(); err != nil {
 		return "", fmt.Errorf("put %s/%s: %w", s.Name(), key, err)
 	}
 	if c := s.Conditions(ctx); !c.Supports(cond) {
-		return "", fmt.Errorf("put %s/%s (%s): %w (%s)", s.Name(), key, cond, ErrConditionUnsupported, c.Note)
+		return "", fmt.Errorf("put %s/%s (%s): %w (%s)", s.Name(), key, cond, storage.ErrConditionUnsupported, c.Note)
 	}
 	resp, err := s.put(ctx, key, body, contentType, http.Header{"X-Cos-Forbid-Overwrite": {"true"}})
 	if err != nil {
 		// A refused overwrite comes back as 409 Conflict (FileAlreadyExists,
 		// as other COS clients handle it); a 412 is taken the same way.
 		if status := cosStatus(err); status == http.StatusConflict || status == http.StatusPreconditionFailed {
-			return "", fmt.Errorf("put %s/%s (%s): %w: %w", s.Name(), key, cond, ErrPreconditionFailed, err)
+			return "", fmt.Errorf("put %s/%s (%s): %w: %w", s.Name(), key, cond, storage.ErrPreconditionFailed, err)
 		}
 		return "", s.fail("put", key, err)
 	}
-	return trimETag(resp.Header.Get("ETag")), nil
+	return storage.TrimETag(resp.Header.Get("ETag")), nil
 }
 
 // remaining returns the number of bytes from the reader's position to its end.
@@ -358,8 +362,8 @@ func remaining(r io.Seeker) (int64, error) {
 	return end - cur, nil
 }
 
-func (s *cosStore) List(ctx context.Context, prefix string) ([]Info, error) {
-	var infos []Info
+func (s *cosStore) List(ctx context.Context, prefix string) ([]storage.Info, error) {
+	var infos []storage.Info
 	opt := &cos.BucketGetOptions{Prefix: prefix, MaxKeys: listPageSize}
 	for {
 		page, _, err := s.client.Bucket.Get(ctx, opt)
@@ -367,7 +371,7 @@ func (s *cosStore) List(ctx context.Context, prefix string) ([]Info, error) {
 			return nil, s.fail("list", prefix, err)
 		}
 		for _, o := range page.Contents {
-			infos = append(infos, Info{Key: o.Key, Size: o.Size, ETag: trimETag(o.ETag)})
+			infos = append(infos, storage.Info{Key: o.Key, Size: o.Size, ETag: storage.TrimETag(o.ETag)})
 		}
 		if !page.IsTruncated {
 			return infos, nil
@@ -398,9 +402,9 @@ func (s *cosStore) fail(op, key string, err error) error {
 	noBucket := errors.As(err, &cerr) && cerr.Code == "NoSuchBucket"
 	switch status := cosStatus(err); {
 	case status == http.StatusNotFound && !noBucket:
-		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, ErrNotFound, err)
+		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, storage.ErrNotFound, err)
 	case status == http.StatusPreconditionFailed:
-		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, ErrChanged, err)
+		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, storage.ErrChanged, err)
 	}
 	return fmt.Errorf("%s %s/%s: %w", op, s.Name(), key, err)
 }

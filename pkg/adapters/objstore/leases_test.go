@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
 	"github.com/removetag/removetag/pkg/adapters/objstore/leasestore"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/limitertest"
+	"github.com/removetag/removetag/pkg/job/storage"
 	"github.com/removetag/removetag/pkg/quota"
 )
 
@@ -59,11 +59,11 @@ func (k *killable) Delete(ctx context.Context, key string) error {
 // leaseWorld is one bucket of one backend holding leases.
 type leaseWorld struct {
 	t     *testing.T
-	store objstore.Store
+	store storage.Store
 	srv   *fakestore.Server
 }
 
-func newLeaseWorld(t *testing.T, newStore func(t *testing.T) (objstore.Store, *fakestore.Server)) *leaseWorld {
+func newLeaseWorld(t *testing.T, newStore func(t *testing.T) (storage.Store, *fakestore.Server)) *leaseWorld {
 	s, srv := newStore(t)
 	return &leaseWorld{t: t, store: s, srv: srv}
 }

@@ -7,69 +7,6 @@ import (
 	"github.com/removetag/removetag/pkg/adapters/objstore"
 )
 
-func TestParseLocation(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    objstore.Location
-		wantErr string
-	}{
-		{"s3://bucket/key.csv", objstore.Location{Scheme: "s3", Bucket: "bucket", Key: "key.csv"}, ""},
-		{"s3://my.bucket-1/dir/sub/key with space+plus.csv", objstore.Location{Scheme: "s3", Bucket: "my.bucket-1", Key: "dir/sub/key with space+plus.csv"}, ""},
-		{"s3://bucket", objstore.Location{Scheme: "s3", Bucket: "bucket"}, ""},
-		{"s3://bucket/", objstore.Location{Scheme: "s3", Bucket: "bucket"}, ""},
-		{"cos://accounts-1250000000/in/a.jsonl", objstore.Location{Scheme: "cos", Bucket: "accounts-1250000000", Key: "in/a.jsonl"}, ""},
-		{"cos://my-accounts-1250000000", objstore.Location{Scheme: "cos", Bucket: "my-accounts-1250000000"}, ""},
-		{"cos://accounts-1250000000/账号.csv", objstore.Location{Scheme: "cos", Bucket: "accounts-1250000000", Key: "账号.csv"}, ""},
-		{"gs://bucket/key", objstore.Location{}, "unknown scheme"},
-		{"bucket/key", objstore.Location{}, "want s3://bucket/key"},
-		{"", objstore.Location{}, "want s3://bucket/key"},
-		{"s3:///key", objstore.Location{}, "empty bucket"},
-		{"cos:///key", objstore.Location{}, "empty bucket"},
-		{"cos://accounts/key", objstore.Location{}, "name-appid"},
-		{"cos://accounts-abc/key", objstore.Location{}, "name-appid"},
-		{"cos://Accounts-125/key", objstore.Location{}, "name-appid"},
-		{"s3://Bucket/key", objstore.Location{}, "invalid S3 bucket"},
-		{"s3://ab/key", objstore.Location{}, "invalid S3 bucket"},
-		{"s3://a..b/key", objstore.Location{}, "invalid S3 bucket"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := objstore.ParseLocation(tt.in)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ParseLocation(%q) error = %v, want one saying %q", tt.in, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ParseLocation(%q): %v", tt.in, err)
-			}
-			if got != tt.want {
-				t.Errorf("ParseLocation(%q) = %+v, want %+v", tt.in, got, tt.want)
-			}
-			back, err := objstore.ParseLocation(got.String())
-			if err != nil || back != got {
-				t.Errorf("ParseLocation(String()) = %+v, %v; want %+v", back, err, got)
-			}
-		})
-	}
-}
-
-func TestLocationString(t *testing.T) {
-	tests := []struct {
-		loc  objstore.Location
-		want string
-	}{
-		{objstore.Location{Scheme: "s3", Bucket: "b", Key: "k/x"}, "s3://b/k/x"},
-		{objstore.Location{Scheme: "cos", Bucket: "b-1"}, "cos://b-1"},
-	}
-	for _, tt := range tests {
-		if got := tt.loc.String(); got != tt.want {
-			t.Errorf("%+v.String() = %q, want %q", tt.loc, got, tt.want)
-		}
-	}
-}
-
 func TestCOSRegion(t *testing.T) {
 	tests := map[string]string{
 		"gz":           "ap-guangzhou",

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // NewS3Client makes an S3 client from the SDK's default configuration chain
@@ -32,20 +33,23 @@ func NewS3Client(ctx context.Context) (*s3.Client, error) {
 }
 
 // NewS3 returns the Store of an S3 bucket.
-func NewS3(client *s3.Client, bucket string) Store {
+func NewS3(client *s3.Client, bucket string) storage.Store {
 	return &s3Store{client: client, bucket: bucket}
 }
 
+// s3Store is the storage port on one S3 bucket.
 type s3Store struct {
 	client *s3.Client
 	bucket string
 }
 
-func (s *s3Store) Name() string { return SchemeS3 + "://" + s.bucket }
+var _ storage.Store = (*s3Store)(nil)
 
-func (s *s3Store) Open(ctx context.Context, key string, off int64, etag string) (io.ReadCloser, Info, error) {
+func (s *s3Store) Name() string { return storage.SchemeS3 + "://" + s.bucket }
+
+func (s *s3Store) Open(ctx context.Context, key string, off int64, etag string) (io.ReadCloser, storage.Info, error) {
 	if err := checkOffset(off); err != nil {
-		return nil, Info{}, fmt.Errorf("open %s/%s: %w", s.Name(), key, err)
+		return nil, storage.Info{}, fmt.Errorf("open %s/%s: %w", s.Name(), key, err)
 	}
 	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
 	if off > 0 {
@@ -59,26 +63,26 @@ func (s *s3Store) Open(ctx context.Context, key string, off int64, etag string) 
 		if httpStatus(err) == http.StatusRequestedRangeNotSatisfiable {
 			return openAtEnd(ctx, s, key, off, etag)
 		}
-		return nil, Info{}, s.fail("open", key, err)
+		return nil, storage.Info{}, s.fail("open", key, err)
 	}
-	info := Info{Key: key, ETag: trimETag(aws.ToString(out.ETag)), Size: aws.ToInt64(out.ContentLength)}
+	info := storage.Info{Key: key, ETag: storage.TrimETag(aws.ToString(out.ETag)), Size: aws.ToInt64(out.ContentLength)}
 	if n, ok := sizeFromContentRange(aws.ToString(out.ContentRange)); ok {
 		info.Size = n
 	}
 	// Not every S3-compatible service honours If-Match: check too.
-	if etag != "" && info.ETag != trimETag(etag) {
+	if etag != "" && info.ETag != storage.TrimETag(etag) {
 		out.Body.Close()
-		return nil, Info{}, fmt.Errorf("open %s/%s: etag %s, want %s: %w", s.Name(), key, info.ETag, trimETag(etag), ErrChanged)
+		return nil, storage.Info{}, fmt.Errorf("open %s/%s: etag %s, want %s: %w", s.Name(), key, info.ETag, storage.TrimETag(etag), storage.ErrChanged)
 	}
 	return out.Body, info, nil
 }
 
-func (s *s3Store) Stat(ctx context.Context, key string) (Info, error) {
+func (s *s3Store) Stat(ctx context.Context, key string) (storage.Info, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
-		return Info{}, s.fail("stat", key, err)
+		return storage.Info{}, s.fail("stat", key, err)
 	}
-	return Info{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: trimETag(aws.ToString(out.ETag))}, nil
+	return storage.Info{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: storage.TrimETag(aws.ToString(out.ETag))}, nil
 }
 
 func (s *s3Store) Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) error {
@@ -102,12 +106,12 @@ func (s *s3Store) putInput(key string, body io.ReadSeeker, contentType string) *
 // overwrites with conditional writes",
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html;
 // PutObjectInput.IfNoneMatch and IfMatch in the SDK).
-func (s *s3Store) Conditions(context.Context) Conditions {
-	return Conditions{Create: true, IfMatch: true, Note: "S3 conditional writes: If-None-Match: * to create, If-Match to replace"}
+func (s *s3Store) Conditions(context.Context) storage.Conditions {
+	return storage.Conditions{Create: true, IfMatch: true, Note: "S3 conditional writes: If-None-Match: * to create, If-Match to replace"}
 }
 
-func (s *s3Store) PutIf(ctx context.Context, key string, body io.ReadSeeker, contentType string, cond Condition) (string, error) {
-	if err := cond.validate(); err != nil {
+func (s *s3Store) PutIf(ctx context.Context, key string, body io.ReadSeeker, contentType string, cond storage.Condition) (string, error) {
+	if err := cond.Validate(); err != nil {
 		return "", fmt.Errorf("put %s/%s: %w", s.Name(), key, err)
 	}
 	in := s.putInput(key, body, contentType)
@@ -120,7 +124,7 @@ func (s *s3Store) PutIf(ctx context.Context, key string, body io.ReadSeeker, con
 	if err != nil {
 		return "", s.failPut(key, cond, err)
 	}
-	return trimETag(aws.ToString(out.ETag)), nil
+	return storage.TrimETag(aws.ToString(out.ETag)), nil
 }
 
 // failPut wraps the error of a conditional put, adding ErrPreconditionFailed
@@ -129,7 +133,7 @@ func (s *s3Store) PutIf(ctx context.Context, key string, body io.ReadSeeker, con
 // is under way (the SDK's documentation of IfMatch and IfNoneMatch): a race
 // this writer lost or cannot know it won, so it is treated as lost; and a 404
 // to If-Match, the object being gone.
-func (s *s3Store) failPut(key string, cond Condition, err error) error {
+func (s *s3Store) failPut(key string, cond storage.Condition, err error) error {
 	var apiErr smithy.APIError
 	code := ""
 	if errors.As(err, &apiErr) {
@@ -139,13 +143,13 @@ func (s *s3Store) failPut(key string, cond Condition, err error) error {
 	case status == http.StatusPreconditionFailed,
 		status == http.StatusConflict && code == "ConditionalRequestConflict",
 		status == http.StatusNotFound && cond.IfMatch != "" && code != "NoSuchBucket":
-		return fmt.Errorf("put %s/%s (%s): %w: %w", s.Name(), key, cond, ErrPreconditionFailed, err)
+		return fmt.Errorf("put %s/%s (%s): %w: %w", s.Name(), key, cond, storage.ErrPreconditionFailed, err)
 	}
 	return s.fail("put", key, err)
 }
 
-func (s *s3Store) List(ctx context.Context, prefix string) ([]Info, error) {
-	var infos []Info
+func (s *s3Store) List(ctx context.Context, prefix string) ([]storage.Info, error) {
+	var infos []storage.Info
 	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
@@ -153,7 +157,7 @@ func (s *s3Store) List(ctx context.Context, prefix string) ([]Info, error) {
 			return nil, s.fail("list", prefix, err)
 		}
 		for _, o := range page.Contents {
-			infos = append(infos, Info{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: trimETag(aws.ToString(o.ETag))})
+			infos = append(infos, storage.Info{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: storage.TrimETag(aws.ToString(o.ETag))})
 		}
 	}
 	return infos, nil
@@ -173,9 +177,9 @@ func (s *s3Store) fail(op, key string, err error) error {
 	noBucket := errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchBucket"
 	switch status := httpStatus(err); {
 	case status == http.StatusNotFound && !noBucket:
-		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, ErrNotFound, err)
+		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, storage.ErrNotFound, err)
 	case status == http.StatusPreconditionFailed:
-		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, ErrChanged, err)
+		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, storage.ErrChanged, err)
 	}
 	return fmt.Errorf("%s %s/%s: %w", op, s.Name(), key, err)
 }

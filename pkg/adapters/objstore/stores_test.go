@@ -19,6 +19,7 @@ import (
 
 	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // bucketSeq numbers the buckets the tests create.
@@ -50,12 +51,12 @@ func newS3Client(endpoint string) *s3.Client {
 	})
 }
 
-func newS3Store(t *testing.T) (objstore.Store, *fakestore.Server) {
+func newS3Store(t *testing.T) (storage.Store, *fakestore.Server) {
 	srv, bucket := newServer(t)
 	return objstore.NewS3(newS3Client(srv.S3Endpoint()), bucket), srv
 }
 
-func newCOSStore(t *testing.T) (objstore.Store, *fakestore.Server) {
+func newCOSStore(t *testing.T) (storage.Store, *fakestore.Server) {
 	t.Helper()
 	srv, bucket := newServer(t)
 	u, err := objstore.COSBucketURL(srv.COSBucketURLTemplate(), bucket, "gz")
@@ -74,19 +75,19 @@ func newCOSStore(t *testing.T) (objstore.Store, *fakestore.Server) {
 var backends = []struct {
 	name     string
 	scheme   string
-	newStore func(t *testing.T) (objstore.Store, *fakestore.Server)
-	conds    objstore.Conditions
+	newStore func(t *testing.T) (storage.Store, *fakestore.Server)
+	conds    storage.Conditions
 }{
-	{"S3", objstore.SchemeS3, newS3Store, objstore.Conditions{Create: true, IfMatch: true}},
-	{"COS", objstore.SchemeCOS, newCOSStore, objstore.Conditions{Create: true}},
-	{"COS versioned", objstore.SchemeCOS, newVersionedCOSStore, objstore.Conditions{}},
+	{"S3", storage.SchemeS3, newS3Store, storage.Conditions{Create: true, IfMatch: true}},
+	{"COS", storage.SchemeCOS, newCOSStore, storage.Conditions{Create: true}},
+	{"COS versioned", storage.SchemeCOS, newVersionedCOSStore, storage.Conditions{}},
 }
 
 func TestContract(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			newStore := func(t *testing.T) objstore.Store {
+			newStore := func(t *testing.T) storage.Store {
 				s, _ := b.newStore(t)
 				return s
 			}
@@ -103,7 +104,7 @@ func TestName(t *testing.T) {
 			if !strings.HasPrefix(s.Name(), b.scheme+"://test") || !strings.HasSuffix(s.Name(), "-1250000000") {
 				t.Errorf("Name() = %q, want %s://test…-1250000000", s.Name(), b.scheme)
 			}
-			if _, err := objstore.ParseLocation(s.Name()); err != nil {
+			if _, err := storage.ParseLocation(s.Name()); err != nil {
 				t.Errorf("ParseLocation(Name()): %v", err)
 			}
 		})
@@ -142,7 +143,7 @@ func TestFaults(t *testing.T) {
 						srv.FailNext(100, status)
 						err := op.do()
 						srv.FailNext(0, 0)
-						if err == nil || errors.Is(err, objstore.ErrNotFound) || errors.Is(err, objstore.ErrChanged) {
+						if err == nil || errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrChanged) {
 							t.Errorf("with status %d: error = %v, want a storage error", status, err)
 						}
 					}

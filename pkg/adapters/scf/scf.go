@@ -32,9 +32,9 @@ import (
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 
 	"github.com/removetag/removetag/pkg/adapters/invoke"
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // Names of the events, in logs.
@@ -224,7 +224,7 @@ func decodeCOS(payload []byte, p *trigger.Probe) trigger.Event {
 			bucket += "-" + appID
 		}
 		key := ObjectKey(r.COS.Object.Key, appID, b.Name, bucket)
-		loc, err := objstore.ParseLocation(objstore.SchemeCOS + "://" + bucket + "/" + key)
+		loc, err := storage.ParseLocation(storage.SchemeCOS + "://" + bucket + "/" + key)
 		if err != nil || key == "" {
 			why := "no object key"
 			if err != nil {

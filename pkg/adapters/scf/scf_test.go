@@ -13,9 +13,9 @@ import (
 
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/adapters/trigger/triggertest"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // Events as SCF sends them (from scf-go-lib's tests and Tencent's documentation).
@@ -108,7 +108,7 @@ func TestDecode(t *testing.T) {
 				}
 			}},
 		{"cos upload", cosEvent, trigger.TriggerUpload, EventCOS, func(t *testing.T, ev trigger.Event) {
-			want := []trigger.Object{{Location: objstore.Location{Scheme: "cos", Bucket: "files-1250000000", Key: "incoming/a b+.csv"}, Region: "gz"}}
+			want := []trigger.Object{{Location: storage.Location{Scheme: "cos", Bucket: "files-1250000000", Key: "incoming/a b+.csv"}, Region: "gz"}}
 			if fmt.Sprint(ev.Objects) != fmt.Sprint(want) {
 				t.Errorf("objects %+v, want %+v", ev.Objects, want)
 			}

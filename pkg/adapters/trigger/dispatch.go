@@ -30,10 +30,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
-	"github.com/removetag/removetag/pkg/adapters/redact"
+	"github.com/removetag/removetag/internal/redact"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // Triggers: the kinds of [Event].
@@ -76,7 +76,7 @@ type Event struct {
 // Object is one object of an upload event.
 type Object struct {
 	// Location is the object: its bucket and key (URL-decoded).
-	Location objstore.Location
+	Location storage.Location
 	// Region is the event's region (COS: a short code such as "gz"), or "".
 	Region string
 	// Skip, when set, says why the record is not processed (not a creation, …).

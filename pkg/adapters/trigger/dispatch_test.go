@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
-	"github.com/removetag/removetag/pkg/adapters/redact"
+	"github.com/removetag/removetag/internal/redact"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // testKey stands for a secret: it must never show in a log or an answer.
@@ -61,7 +61,7 @@ func (f *fakeService) Timer(_ context.Context, message string) (*job.Result, err
 	return f.record("timer " + message)
 }
 
-func (f *fakeService) ObjectCreated(_ context.Context, loc objstore.Location, region string) (*job.Result, error) {
+func (f *fakeService) ObjectCreated(_ context.Context, loc storage.Location, region string) (*job.Result, error) {
 	return f.record("object " + loc.String() + " " + region)
 }
 
@@ -72,8 +72,8 @@ func newTestDispatcher(svc trigger.Service) (*trigger.Dispatcher, *bytes.Buffer)
 	return trigger.NewDispatcher(svc, logger, secrets), &buf
 }
 
-func loc(s string) objstore.Location {
-	l, err := objstore.ParseLocation(s)
+func loc(s string) storage.Location {
+	l, err := storage.ParseLocation(s)
 	if err != nil {
 		panic(err)
 	}

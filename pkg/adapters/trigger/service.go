@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // Service is the application service as the adapters see it; *job.Service
@@ -22,7 +22,7 @@ type Service interface {
 	// Timer runs a schedule's message: a job document, or "" for the sweep.
 	Timer(ctx context.Context, message string) (*job.Result, error)
 	// ObjectCreated runs an uploaded object; region is the event's, or "".
-	ObjectCreated(ctx context.Context, loc objstore.Location, region string) (*job.Result, error)
+	ObjectCreated(ctx context.Context, loc storage.Location, region string) (*job.Result, error)
 }
 
 var _ Service = (*job.Service)(nil)
@@ -30,7 +30,7 @@ var _ Service = (*job.Service)(nil)
 // Unavailable returns a Service that does nothing and answers every request
 // with err: HTTP requests with 500 and the error in the body, the others by
 // returning it, so that the platform shows it. err must hold no secret
-// (errors of config.Load never do).
+// (errors of wiring.Load never do).
 func Unavailable(err error) Service { return unavailable{err} }
 
 // unavailable is the Service of [Unavailable].
@@ -53,7 +53,7 @@ func (u unavailable) Direct(context.Context, []byte) (*job.Result, error) { retu
 func (u unavailable) Timer(context.Context, string) (*job.Result, error) { return nil, u.err }
 
 // ObjectCreated returns the error.
-func (u unavailable) ObjectCreated(context.Context, objstore.Location, string) (*job.Result, error) {
+func (u unavailable) ObjectCreated(context.Context, storage.Location, string) (*job.Result, error) {
 	return nil, u.err
 }
 
@@ -130,7 +130,7 @@ func (l *lazyService) Timer(ctx context.Context, message string) (*job.Result, e
 }
 
 // ObjectCreated runs the object on the service, or returns the build error.
-func (l *lazyService) ObjectCreated(ctx context.Context, loc objstore.Location, region string) (*job.Result, error) {
+func (l *lazyService) ObjectCreated(ctx context.Context, loc storage.Location, region string) (*job.Result, error) {
 	return l.current(ctx).ObjectCreated(ctx, loc, region)
 }
 

@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/config"
+	"github.com/removetag/removetag/internal/wiring"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
 )
 
 func TestUnavailableAndLazy(t *testing.T) {
-	cfgErr := &config.ConfigurationError{Problems: []string{"IM_SDKAPPID: required"}}
+	cfgErr := &wiring.ConfigurationError{Problems: []string{"IM_SDKAPPID: required"}}
 	u := trigger.Unavailable(cfgErr)
 	if _, err := u.Direct(context.Background(), nil); !errors.Is(err, cfgErr) {
 		t.Errorf("Direct: %v", err)

@@ -1,4 +1,4 @@
-// Package leasestore presents a bucket of package objstore as the storage of the
+// Package leasestore presents a bucket (a storage.Store) as the storage of the
 // quota leases of package quota, which knows nothing of object storage SDKs.
 package leasestore
 
@@ -9,18 +9,20 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/job/storage"
 	"github.com/removetag/removetag/pkg/quota"
 )
 
 // maxLeaseBytes bounds the read of one lease: a lease is about 150 bytes.
 const maxLeaseBytes = 64 << 10
 
-// store is an objstore.Store seen as a quota.Store.
-type store struct{ s objstore.Store }
+// store is a storage.Store seen as a quota.Store.
+type store struct{ s storage.Store }
+
+var _ quota.Store = store{}
 
 // New returns s as the storage of quota leases.
-func New(s objstore.Store) quota.Store { return store{s: s} }
+func New(s storage.Store) quota.Store { return store{s: s} }
 
 // Put stores data under key.
 func (st store) Put(ctx context.Context, key string, data []byte) error {
@@ -43,7 +45,7 @@ func (st store) List(ctx context.Context, prefix string) ([]quota.Object, error)
 // Get reads an object whole; a missing one is quota.ErrNotFound.
 func (st store) Get(ctx context.Context, key string) ([]byte, string, error) {
 	rc, info, err := st.s.Open(ctx, key, 0, "")
-	if errors.Is(err, objstore.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, "", fmt.Errorf("%w: %w", quota.ErrNotFound, err)
 	}
 	if err != nil {

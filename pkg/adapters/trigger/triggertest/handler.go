@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // Service is a job service that records each call, one line per call, and
@@ -40,7 +40,7 @@ func (s *Service) Timer(_ context.Context, m string) (*job.Result, error) {
 }
 
 // ObjectCreated records "object LOCATION REGION" (no trailing space without a region).
-func (s *Service) ObjectCreated(_ context.Context, loc objstore.Location, region string) (*job.Result, error) {
+func (s *Service) ObjectCreated(_ context.Context, loc storage.Location, region string) (*job.Result, error) {
 	s.Calls = append(s.Calls, strings.TrimSpace("object "+loc.String()+" "+region))
 	return &job.Result{Status: job.StatusDone, Source: loc.String()}, nil
 }

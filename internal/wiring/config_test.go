@@ -1,4 +1,4 @@
-package config
+package wiring
 
 import (
 	"encoding/base64"
@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 const (
@@ -104,7 +104,7 @@ func TestLoadValues(t *testing.T) {
 		{"HTTPTimeout", c.HTTPTimeout, 10 * time.Second},
 		{"OutputPrefix", c.OutputPrefix, "out/"},
 		{"COSBucketURL", c.COSBucketURL, "http://127.0.0.1:9000/{bucket}"},
-		{"Buckets", fmt.Sprint(c.Buckets), fmt.Sprint([]objstore.Location{{Scheme: "s3", Bucket: "in-bucket"}, {Scheme: "cos", Bucket: "files-1250000000"}})},
+		{"Buckets", fmt.Sprint(c.Buckets), fmt.Sprint([]storage.Location{{Scheme: "s3", Bucket: "in-bucket"}, {Scheme: "cos", Bucket: "files-1250000000"}})},
 		{"SCFEndpoint", c.SCFEndpoint, "http://127.0.0.1:9100"},
 		{"SCFFunctionName", c.SCFFunctionName, "fn"},
 		{"SCFNamespace", c.SCFNamespace, "ns"},

@@ -1,4 +1,4 @@
-package config
+package wiring
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 	"github.com/removetag/removetag/pkg/quota"
 )
 
@@ -214,13 +215,13 @@ func (r recordingReader) Read(ctx context.Context) (secrets.Values, error) {
 // NewQuota returns the app's quota, cfg.RateLimit calls per second, shared by
 // every job that joins it through leases in the bucket loc under
 // {OutputPrefix}quota/ (see package quota). The bucket is opened on first use.
-func NewQuota(cfg Config, loc objstore.Location, logger *slog.Logger) (job.Quota, error) {
+func NewQuota(cfg Config, loc storage.Location, logger *slog.Logger) (job.Quota, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	open := NewStoreOpener(cfg)
 	st := &lazy[quota.Store]{make: func(ctx context.Context) (quota.Store, error) {
-		s, err := open(ctx, objstore.Location{Scheme: loc.Scheme, Bucket: loc.Bucket}, "")
+		s, err := open(ctx, storage.Location{Scheme: loc.Scheme, Bucket: loc.Bucket}, "")
 		if err != nil {
 			return nil, err
 		}
@@ -290,15 +291,15 @@ func NewStoreOpener(cfg Config) job.StoreOpener {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	return func(ctx context.Context, loc objstore.Location, region string) (objstore.Store, error) {
+	return func(ctx context.Context, loc storage.Location, region string) (storage.Store, error) {
 		switch loc.Scheme {
-		case objstore.SchemeS3:
+		case storage.SchemeS3:
 			c, err := s3c.get(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("open %s: %w", loc, err)
 			}
 			return objstore.NewS3(c, loc.Bucket), nil
-		case objstore.SchemeCOS:
+		case storage.SchemeCOS:
 			if region == "" {
 				region = cfg.TencentRegion
 			}
@@ -324,7 +325,7 @@ func NewStoreOpener(cfg Config) job.StoreOpener {
 // Lambda the client is made on first use; on SCF every invocation is signed
 // with the role's credentials as they are at the time. The invoked version is
 // the running one, so that a chain stays on one version of the code.
-func NewInvoker(cfg Config) invoke.Invoker {
+func NewInvoker(cfg Config) job.Invoker {
 	switch cfg.Platform {
 	case PlatformLambda:
 		if cfg.LambdaFunctionName == "" {
@@ -343,6 +344,12 @@ func NewInvoker(cfg Config) invoke.Invoker {
 	}
 	return nil
 }
+
+// Both self-invokers implement the service's port.
+var (
+	_ job.Invoker = (*lambdaInvoker)(nil)
+	_ job.Invoker = (*scfInvoker)(nil)
+)
 
 // lambdaInvoker makes its Lambda client on first use.
 type lambdaInvoker struct {

@@ -1,17 +1,19 @@
-// Package config assembles the function from its environment.
+// Package wiring is the function's wiring root, apart from the adapters it
+// wires: it assembles the function from its environment.
 //
 //   - [Load] reads and checks the configuration: every problem at once, each
 //     naming its variable, never a secret's value.
 //   - [Build] wires the core from it: the IM client and engine, the object
 //     stores (S3 and COS), the self-invoker (Lambda or SCF), the quota shared
-//     by every instance (package quota) and the application service of package job, as the [trigger.Service] the platform adapters
-//     run events on. Clients that cost time to make are made on first use.
+//     by every instance (package quota) and the application service of
+//     package job, as the [trigger.Service] the platform adapters run events
+//     on. Clients that cost time to make are made on first use.
 //   - [SecretVars] names the variables whose values must never be logged or
 //     answered, for redact.Secrets.
 //
 // What both platform adapters share at run time is in package trigger (events
 // and their dispatch) and package redact (secrets kept out of logs).
-package config
+package wiring
 
 import (
 	"fmt"
@@ -28,6 +30,7 @@ import (
 	"github.com/removetag/removetag/pkg/adapters/secrets"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // Names of the environment variables the function reads.
@@ -154,7 +157,7 @@ type Config struct {
 	COSBucketURL string
 	// Buckets are where the timer sweep looks for checkpoints (REMOVETAG_BUCKETS);
 	// the first also holds the leases on the shared quota.
-	Buckets []objstore.Location
+	Buckets []storage.Location
 	// SCFEndpoint overrides the SCF API's URL for self-invocation (REMOVETAG_SCF_ENDPOINT).
 	SCFEndpoint string
 	// MaxBodyBytes bounds an HTTP body or a direct payload
@@ -342,7 +345,7 @@ func Load(getenv func(string) string) (Config, error) {
 			if item == "" {
 				continue
 			}
-			loc, err := objstore.ParseLocation(strings.TrimSuffix(item, "/"))
+			loc, err := storage.ParseLocation(strings.TrimSuffix(item, "/"))
 			switch {
 			case err != nil:
 				bad.add(EnvBuckets, "%v", err)

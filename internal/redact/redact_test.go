@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/removetag/removetag/pkg/adapters/config"
-	"github.com/removetag/removetag/pkg/adapters/redact"
+	"github.com/removetag/removetag/internal/redact"
+	"github.com/removetag/removetag/internal/wiring"
 )
 
 // testKey and testToken stand for secrets: they must never show in a log.
@@ -43,15 +43,15 @@ func TestString(t *testing.T) {
 
 func TestSecrets(t *testing.T) {
 	e := env{
-		config.EnvSecretKey:        testKey,
-		config.EnvHTTPToken:        testToken,
-		config.EnvTencentSecretKey: "tc-secret-key",
-		config.EnvTencentToken:     "tc-session-token",
+		wiring.EnvSecretKey:        testKey,
+		wiring.EnvHTTPToken:        testToken,
+		wiring.EnvTencentSecretKey: "tc-secret-key",
+		wiring.EnvTencentToken:     "tc-session-token",
 		"AWS_SECRET_ACCESS_KEY":    "aws-secret",
-		config.EnvTencentSecretID:  "abc", // too short to search for
-		config.EnvSDKAppID:         "1400000001",
+		wiring.EnvTencentSecretID:  "abc", // too short to search for
+		wiring.EnvSDKAppID:         "1400000001",
 	}
-	got := strings.Join(redact.Secrets(e.get, config.SecretVars()...)(), ",")
+	got := strings.Join(redact.Secrets(e.get, wiring.SecretVars()...)(), ",")
 	want := strings.Join([]string{testKey, testToken, "tc-secret-key", "tc-session-token", "aws-secret"}, ",")
 	if got != want {
 		t.Errorf("Secrets = %s, want %s", got, want)
@@ -64,10 +64,10 @@ func TestHandler(t *testing.T) {
 	var buf bytes.Buffer
 	secrets := func() []string { return []string{testKey, testToken} }
 	log := slog.New(redact.NewHandler(slog.NewJSONHandler(&buf, nil), secrets))
-	cfg, err := config.Load(env{
-		config.EnvSDKAppID:  "1400000001",
-		config.EnvSecretKey: testKey,
-		config.EnvHTTPToken: testToken,
+	cfg, err := wiring.Load(env{
+		wiring.EnvSDKAppID:  "1400000001",
+		wiring.EnvSecretKey: testKey,
+		wiring.EnvHTTPToken: testToken,
 	}.get)
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,7 @@
 //   - [NewHandler] wraps a slog.Handler so that every record is redacted.
 //
 // It knows no variable by name: the caller says which ones hold secrets (see
-// config.SecretVars).
+// wiring.SecretVars).
 package redact
 
 import (

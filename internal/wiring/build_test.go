@@ -1,4 +1,4 @@
-package config
+package wiring
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
-	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 const (
@@ -104,10 +104,10 @@ func TestBuildRunsJobs(t *testing.T) {
 			return svc.Direct(ctx, []byte(`{"UserTags":[{"To_Account":"u0000","Tags":["vip"]}]}`))
 		}},
 		{"s3 upload", func() (*job.Result, error) {
-			return svc.ObjectCreated(ctx, objstore.Location{Scheme: "s3", Bucket: s3Bucket, Key: "incoming/a.csv"}, "")
+			return svc.ObjectCreated(ctx, storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "incoming/a.csv"}, "")
 		}},
 		{"cos upload", func() (*job.Result, error) {
-			return svc.ObjectCreated(ctx, objstore.Location{Scheme: "cos", Bucket: cosBucket, Key: "incoming/a.csv"}, "gz")
+			return svc.ObjectCreated(ctx, storage.Location{Scheme: "cos", Bucket: cosBucket, Key: "incoming/a.csv"}, "gz")
 		}},
 		{"sweep", func() (*job.Result, error) { return svc.Timer(ctx, "") }},
 	}
@@ -168,15 +168,15 @@ func TestStoreOpener(t *testing.T) {
 	tests := []struct {
 		name    string
 		env     env
-		loc     objstore.Location
+		loc     storage.Location
 		region  string
 		wantErr string
 	}{
-		{"s3", w.env, objstore.Location{Scheme: "s3", Bucket: s3Bucket}, "", ""},
-		{"cos", w.env, objstore.Location{Scheme: "cos", Bucket: cosBucket}, "gz", ""},
+		{"s3", w.env, storage.Location{Scheme: "s3", Bucket: s3Bucket}, "", ""},
+		{"cos", w.env, storage.Location{Scheme: "cos", Bucket: cosBucket}, "gz", ""},
 		{"cos default template without a region", w.env.with(EnvCOSBucketURL, "", EnvTencentRegion, ""),
-			objstore.Location{Scheme: "cos", Bucket: cosBucket}, "", EnvTencentRegion},
-		{"unknown scheme", w.env, objstore.Location{Scheme: "gs", Bucket: "x"}, "", "unknown scheme"},
+			storage.Location{Scheme: "cos", Bucket: cosBucket}, "", EnvTencentRegion},
+		{"unknown scheme", w.env, storage.Location{Scheme: "gs", Bucket: "x"}, "", "unknown scheme"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,7 +204,7 @@ func TestStoreOpener(t *testing.T) {
 	}
 	// The default COS template resolves the event's short region code.
 	cfg, _ := Load(w.env.with(EnvCOSBucketURL, "").get)
-	st, err := NewStoreOpener(cfg)(ctx, objstore.Location{Scheme: "cos", Bucket: cosBucket}, "gz")
+	st, err := NewStoreOpener(cfg)(ctx, storage.Location{Scheme: "cos", Bucket: cosBucket}, "gz")
 	if err != nil || st.Name() != "cos://"+cosBucket {
 		t.Errorf("default template: %v, %v", st, err)
 	}

@@ -1,0 +1,82 @@
+package archtest
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/removetag/removetag"
+
+// signingLibrary is the one third-party package pkg/imapi may use: Tencent's
+// UserSig signer (TLSSigAPIv2), a pure computation with no platform in it.
+const signingLibrary = "github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
+
+// rule says which packages the (non-test) dependencies of pkgs must not include.
+type rule struct {
+	name      string
+	pkgs      string
+	forbidden func(dep string) bool
+}
+
+var rules = []rule{
+	{
+		name: "the job service depends on no adapter",
+		pkgs: module + "/pkg/job/...",
+		forbidden: func(dep string) bool {
+			return dep == module+"/pkg/adapters" || strings.HasPrefix(dep, module+"/pkg/adapters/")
+		},
+	},
+	{
+		name: "the IM core depends on no platform, SDK or storage package",
+		pkgs: module + "/pkg/imapi",
+		forbidden: func(dep string) bool {
+			if strings.HasPrefix(dep, module+"/") {
+				return !strings.HasPrefix(dep, module+"/pkg/imapi")
+			}
+			return dep != signingLibrary
+		},
+	},
+}
+
+// nonStandardDeps lists the packages pkgs import, directly or not, outside the
+// standard library (the packages themselves included), without test files.
+func nonStandardDeps(t *testing.T, pkgs string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkgs).Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("go list -deps %s: %v\n%s", pkgs, err, ee.Stderr)
+		}
+		t.Fatalf("go list -deps %s: %v", pkgs, err)
+	}
+	return strings.Fields(string(out))
+}
+
+func TestDependencies(t *testing.T) {
+	for _, r := range rules {
+		t.Run(r.name, func(t *testing.T) {
+			deps := nonStandardDeps(t, r.pkgs)
+			if len(deps) == 0 {
+				t.Fatalf("go list -deps %s named no package", r.pkgs)
+			}
+			for _, d := range deps {
+				if r.forbidden(d) {
+					t.Errorf("%s depends on %s", r.pkgs, d)
+				}
+			}
+		})
+	}
+}
+
+// TestRulesCatch shows that each rule would fail on a package that breaks it:
+// the wiring depends on the adapters, the SDKs and the job service.
+func TestRulesCatch(t *testing.T) {
+	deps := nonStandardDeps(t, module+"/functions/removetag")
+	for _, r := range rules {
+		if !slices.ContainsFunc(deps, r.forbidden) {
+			t.Errorf("rule %q finds nothing forbidden in the function's dependencies", r.name)
+		}
+	}
+}
