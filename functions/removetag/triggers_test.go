@@ -25,12 +25,12 @@ import (
 )
 
 // Test sizes: the rate is low so that a file of a few ten thousand records
-// needs several invocations of a 2-second function.
+// needs several invocations of a 3-second function.
 const (
 	rate      = 25              // IM_RATE_LIMIT: calls per second, 100 accounts each
-	budget    = 2 * time.Second // the function's time limit per invocation
+	budget    = 3 * time.Second // the function's time limit per invocation: 300 ms of reserve, room for a loaded machine
 	chainSize = 20000           // records of the file too big for one invocation
-	sweepSize = 6000            // records of the file whose chain gets lost
+	sweepSize = 10000           // records of the file whose chain gets lost (more than one invocation does)
 	outPrefix = job.DefaultOutputPrefix
 	s3Bucket  = "inbox"
 	cosAppID  = "1250000000"
