@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+
+	"github.com/removetag/removetag/pkg/adapters/tencentapi"
 )
 
 // The SCF API action this package calls.
@@ -62,17 +62,9 @@ func NewSCF(cfg SCFConfig) (*SCF, error) {
 	if cfg.Qualifier == "" {
 		cfg.Qualifier = "$LATEST"
 	}
-	prof := profile.NewClientProfile()
-	if cfg.Endpoint != "" {
-		u, err := url.Parse(cfg.Endpoint)
-		if err != nil {
-			return nil, fmt.Errorf("SCF invoker: endpoint: %w", err)
-		}
-		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-			return nil, fmt.Errorf("SCF invoker: endpoint %q: want http(s)://host[:port][/path]", cfg.Endpoint)
-		}
-		prof.HttpProfile.Scheme = strings.ToUpper(u.Scheme)
-		prof.HttpProfile.Endpoint = u.Host + strings.TrimSuffix(u.Path, "/")
+	prof, err := tencentapi.Profile(cfg.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("SCF invoker: %w", err)
 	}
 	cred := common.NewTokenCredential(cfg.SecretID, cfg.SecretKey, cfg.SessionToken)
 	return &SCF{cfg: cfg, client: common.NewCommonClient(cred, cfg.Region, prof)}, nil

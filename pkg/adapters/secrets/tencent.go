@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+
+	"github.com/removetag/removetag/pkg/adapters/tencentapi"
 )
 
 // The Tencent Cloud SSM API this package calls: version 2019-09-23,
@@ -43,14 +43,9 @@ func NewTencent(cfg TencentConfig, ref Ref) (Reader, error) {
 	if cfg.Region == "" || cfg.Credentials == nil {
 		return nil, &Error{Secret: ref, Err: errors.New("Tencent Cloud SSM needs a region and the role's credentials")}
 	}
-	prof := profile.NewClientProfile()
-	if cfg.Endpoint != "" {
-		u, err := url.Parse(cfg.Endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-			return nil, &Error{Secret: ref, Err: fmt.Errorf("SSM endpoint %q: want http(s)://host[:port][/path]", cfg.Endpoint)}
-		}
-		prof.HttpProfile.Scheme = strings.ToUpper(u.Scheme)
-		prof.HttpProfile.Endpoint = u.Host + strings.TrimSuffix(u.Path, "/")
+	prof, err := tencentapi.Profile(cfg.Endpoint)
+	if err != nil {
+		return nil, &Error{Secret: ref, Err: fmt.Errorf("SSM %w", err)}
 	}
 	return &tencentReader{cfg: cfg, ref: ref, prof: prof}, nil
 }
