@@ -47,6 +47,10 @@ const (
 	awsSecret = "e2e-aws-secret-access-key"
 )
 
+// scfNamespace is the namespace SCF's runtime passes with every invocation:
+// the function's continuations must go there (the environment says "default").
+const scfNamespace = "e2e-jobs"
+
 // The built programs: built once, by the first test that needs them, in a
 // directory TestMain removes.
 var bin struct {
@@ -302,7 +306,7 @@ func (r *scfRuntime) invoke(payload []byte) (answer, error) {
 		RequestId:          fmt.Sprintf("scf-req-%04d", r.seq),
 		Deadline:           messages.InvokeRequest_Timestamp{Seconds: dl.Unix(), Nanos: int64(dl.Nanosecond())},
 		FunctionName:       "removetag",
-		Namespace:          "default",
+		Namespace:          scfNamespace,
 		TimeLimitInMs:      int32(r.budget.Milliseconds()),
 		TencentcloudRegion: "ap-guangzhou",
 	}

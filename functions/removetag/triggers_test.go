@@ -776,6 +776,13 @@ func testChain(t *testing.T, w *world) {
 			t.Errorf("continuation %d: %+v", i+1, r)
 		}
 	}
+	if w.p == scfPlatform {
+		for _, inv := range w.api.Invocations() {
+			if inv.Namespace != scfNamespace {
+				t.Errorf("a continuation went to namespace %q, not the invocation's %q", inv.Namespace, scfNamespace)
+			}
+		}
+	}
 	rep := w.report(t, key)
 	if rep.Status != job.StatusDone || rep.Total != chainSize || rep.Succeeded != chainSize || rep.Failed != 0 || rep.Pending != 0 {
 		t.Errorf("report %+v", rep)
