@@ -156,11 +156,6 @@ func (c *Client) Stats() ClientStats {
 	return ClientStats{Requests: c.requests.Load(), Renewals: max(c.sig.signed.Load()-1, 0), KeyChanges: c.sig.changes.Load()}
 }
 
-// RemoveTags removes the records' tags in one call: Call with [RemoveTag].
-func (c *Client) RemoveTags(ctx context.Context, recs []Record) error {
-	return c.Call(ctx, RemoveTag, recs)
-}
-
 // Call makes one call of op with the records. It refuses more than
 // [MaxAccountsPerCall] records or an account given twice (the engine merges those);
 // it does not validate the records otherwise. If the service says the UserSig

@@ -10,7 +10,6 @@ import (
 
 // Error codes that this package treats specially. The full table is in [Classify].
 const (
-	CodeOK               = 0
 	CodeBadJSON          = 90001 // the request body is not valid JSON
 	CodeNeedsAdmin       = 90009 // the identifier is not an app admin
 	CodeTooManyAccounts  = 90018 // more than 100 accounts in one call
@@ -165,7 +164,7 @@ func IsRateLimit(err error) bool {
 	return false
 }
 
-// Classify says what to do about an error returned by [Client.RemoveTags].
+// Classify says what to do about an error returned by [Client.Call].
 // Service codes follow the table of the API's documentation; HTTP 5xx, 429 and 408
 // and transport errors (timeouts, resets, refused connections) are Retryable;
 // a *KeySourceError (no key to sign with: nothing was sent) is Retryable too;
