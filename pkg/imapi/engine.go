@@ -155,7 +155,7 @@ const (
 // entry is one input record of a batch; bad is set for an invalid record, never sent.
 type entry struct {
 	rec Record
-	bad error
+	bad *Problem
 }
 
 // batch is a run of consecutive input records that fit in one call.
@@ -199,7 +199,7 @@ func missing(a, b []string) int {
 	return n
 }
 
-func (b *batch) add(rec Record, bad error) {
+func (b *batch) add(rec Record, bad *Problem) {
 	b.entries = append(b.entries, entry{rec: rec, bad: bad})
 	if bad != nil {
 		return
@@ -383,16 +383,9 @@ func (r *run) read(out chan<- *batch) bool {
 			r.abort(StopInput, "reading the input failed: "+fatal.Error())
 			break
 		}
-		pos := Position{Record: n, Offset: -1}
-		if r.pos != nil {
-			pos = r.pos.Pos()
-		}
+		pos := positionOf(r.pos, n)
 		n++
-		var bad error
-		if p != nil {
-			bad = p
-		}
-		if cur != nil && bad == nil && !cur.fits(rec) {
+		if cur != nil && p == nil && !cur.fits(rec) {
 			out <- cur
 			cur = nil
 		}
@@ -400,7 +393,7 @@ func (r *run) read(out chan<- *batch) bool {
 			cur = newBatch(seq, pos)
 			seq++
 		}
-		cur.add(rec, bad)
+		cur.add(rec, p)
 	}
 	if cur != nil {
 		out <- cur

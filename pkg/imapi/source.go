@@ -204,11 +204,16 @@ func problemOf(src Positioner, n int64, rec Record, err error) (problem *Problem
 	if verr == nil {
 		return nil, nil
 	}
-	at := Position{Record: n, Offset: -1}
-	if src != nil {
-		at = src.Pos()
-	}
+	at := positionOf(src, n)
 	return &Problem{Pos: at, Where: whereOf(at), Reason: verr.Error()}, nil
+}
+
+// positionOf is where record n (0-based) of src starts, as far as src says.
+func positionOf(src Positioner, n int64) Position {
+	if src == nil {
+		return Position{Record: n, Offset: -1}
+	}
+	return src.Pos()
 }
 
 // whereOf names a position for people.
