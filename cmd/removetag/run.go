@@ -165,9 +165,9 @@ type countingCaller struct {
 	accounts atomic.Int64
 }
 
-func (c *countingCaller) RemoveTags(ctx context.Context, recs []imapi.Record) error {
+func (c *countingCaller) Call(ctx context.Context, op imapi.Operation, recs []imapi.Record) error {
 	c.calls.Add(1)
-	err := c.next.RemoveTags(ctx, recs)
+	err := c.next.Call(ctx, op, recs)
 	if err == nil {
 		c.accounts.Add(int64(len(recs)))
 	}

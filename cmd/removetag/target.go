@@ -178,7 +178,7 @@ type dryRunCaller struct {
 	n atomic.Int64
 }
 
-func (d *dryRunCaller) RemoveTags(_ context.Context, recs []imapi.Record) error {
+func (d *dryRunCaller) Call(_ context.Context, op imapi.Operation, recs []imapi.Record) error {
 	n := d.n.Add(1)
 	show := make([]string, 0, 3)
 	for _, r := range recs[:min(len(recs), 3)] {
@@ -188,6 +188,6 @@ func (d *dryRunCaller) RemoveTags(_ context.Context, recs []imapi.Record) error 
 	if len(recs) > 3 {
 		more = fmt.Sprintf(" … (+%d)", len(recs)-3)
 	}
-	fmt.Fprintf(d.w, "dry run: call %d: im_remove_tag with %d accounts: %s%s\n", n, len(recs), strings.Join(show, "; "), more)
+	fmt.Fprintf(d.w, "dry run: call %d: %s with %d accounts: %s%s\n", n, op.Name(), len(recs), strings.Join(show, "; "), more)
 	return nil
 }

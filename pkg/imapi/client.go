@@ -2,6 +2,7 @@ package imapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,13 +20,6 @@ import (
 
 	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
 )
-
-// APIPath is the path of the remove-tag API under the service's base URL.
-const APIPath = "/v4/all_member_push/im_remove_tag"
-
-// GetTagPath is the path of the sibling API that lists accounts' tags (used by
-// [Client.GetTags]).
-const GetTagPath = "/v4/all_member_push/im_get_tag"
 
 // Defaults of [Config].
 const (
@@ -66,14 +59,14 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
-// Client calls im_remove_tag. It is safe for concurrent use; make one and reuse it.
+// Client calls im_remove_tag (and its sibling [Operation]s). It is safe for
+// concurrent use; make one and reuse it.
 type Client struct {
-	base     string // base URL, without a path
-	endpoint string // base URL and path of im_remove_tag, up to the '?'
-	fixedQS  string // identifier, sdkappid: the same for every call
-	timeout  time.Duration
-	http     *http.Client
-	sig      *signer
+	base    string // base URL, without a path
+	fixedQS string // identifier, sdkappid: the same for every call
+	timeout time.Duration
+	http    *http.Client
+	sig     *signer
 
 	requests atomic.Int64
 }
@@ -88,18 +81,10 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.SecretKey == "" && cfg.Keys == nil {
 		return nil, errors.New("imapi: SecretKey (or Keys) is required")
 	}
-	if cfg.Admin == "" {
-		cfg.Admin = DefaultAdmin
-	}
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = DefaultCallTimeout
-	}
-	if cfg.SigTTL <= 0 {
-		cfg.SigTTL = DefaultSigTTL
-	}
-	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = DefaultMaxConns
-	}
+	cfg.Admin = cmp.Or(cfg.Admin, DefaultAdmin)
+	cfg.CallTimeout = positiveOr(cfg.CallTimeout, DefaultCallTimeout)
+	cfg.SigTTL = positiveOr(cfg.SigTTL, DefaultSigTTL)
+	cfg.MaxConns = positiveOr(cfg.MaxConns, DefaultMaxConns)
 	base, err := baseURL(cfg)
 	if err != nil {
 		return nil, err
@@ -109,12 +94,11 @@ func NewClient(cfg Config) (*Client, error) {
 		hc = &http.Client{Transport: newTransport(cfg.MaxConns)}
 	}
 	c := &Client{
-		base:     base,
-		endpoint: base + APIPath,
-		fixedQS:  "&identifier=" + url.QueryEscape(cfg.Admin) + "&sdkappid=" + strconv.Itoa(cfg.SDKAppID),
-		timeout:  cfg.CallTimeout,
-		http:     hc,
-		sig:      &signer{appID: cfg.SDKAppID, key: cfg.SecretKey, keys: cfg.Keys, admin: cfg.Admin, ttl: cfg.SigTTL, now: time.Now},
+		base:    base,
+		fixedQS: "&identifier=" + url.QueryEscape(cfg.Admin) + "&sdkappid=" + strconv.Itoa(cfg.SDKAppID),
+		timeout: cfg.CallTimeout,
+		http:    hc,
+		sig:     &signer{appID: cfg.SDKAppID, key: cfg.SecretKey, keys: cfg.Keys, admin: cfg.Admin, ttl: cfg.SigTTL, now: time.Now},
 	}
 	if cfg.Keys == nil {
 		if _, _, err := c.sig.get(context.Background()); err != nil {
@@ -172,7 +156,7 @@ func (c *Client) Stats() ClientStats {
 	return ClientStats{Requests: c.requests.Load(), Renewals: max(c.sig.signed.Load()-1, 0), KeyChanges: c.sig.changes.Load()}
 }
 
-// RemoveTags removes the records' tags in one call. It refuses more than
+// Call makes one call of op with the records. It refuses more than
 // [MaxAccountsPerCall] records or an account given twice (the engine merges those);
 // it does not validate the records otherwise. If the service says the UserSig
 // expired (70001) it signs a new one and sends the call once more; with
@@ -181,38 +165,39 @@ func (c *Client) Stats() ClientStats {
 //
 // The error, if any, is an *APIError, an *HTTPError, a *TransportError (the outcome
 // is unknown) or a *KeySourceError (nothing sent); [Classify] says what to do about it.
-func (c *Client) RemoveTags(ctx context.Context, recs []Record) error {
+func (c *Client) Call(ctx context.Context, op Operation, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if len(recs) > MaxAccountsPerCall {
-		return fmt.Errorf("imapi: %d accounts in one call, the limit is %d", len(recs), MaxAccountsPerCall)
-	}
-	body, err := json.Marshal(struct {
-		UserTags []Record `json:"UserTags"`
-	}{recs})
-	if err != nil {
-		return fmt.Errorf("imapi: encode request: %w", err)
-	}
-	_, err = c.send(ctx, c.endpoint, body)
+	_, err := c.callRecords(ctx, op, recs)
 	return err
 }
 
+// callRecords checks the number of records, makes the call and returns the answer's body.
+func (c *Client) callRecords(ctx context.Context, op Operation, recs []Record) ([]byte, error) {
+	if len(recs) > MaxAccountsPerCall {
+		return nil, fmt.Errorf("imapi: %d accounts in one call, the limit is %d", len(recs), MaxAccountsPerCall)
+	}
+	body, err := op.body(recs)
+	if err != nil {
+		return nil, err
+	}
+	return c.send(ctx, op, body)
+}
+
 // GetTags lists the tags of at most [MaxAccountsPerCall] accounts through
-// v4/all_member_push/im_get_tag, signed as [Client.RemoveTags] signs (and
+// v4/all_member_push/im_get_tag ([GetTag]), signed as [Client.Call] signs (and
 // re-signed on the same answers). It changes nothing: `removetag check` asks it
-// to learn whether the configuration works. Errors are as RemoveTags's.
+// to learn whether the configuration works. Errors are as Call's.
 func (c *Client) GetTags(ctx context.Context, accounts []string) ([]Record, error) {
 	if len(accounts) == 0 || len(accounts) > MaxAccountsPerCall {
 		return nil, fmt.Errorf("imapi: im_get_tag takes 1 to %d accounts, not %d", MaxAccountsPerCall, len(accounts))
 	}
-	body, err := json.Marshal(struct {
-		To []string `json:"To_Account"`
-	}{accounts})
-	if err != nil {
-		return nil, fmt.Errorf("imapi: encode request: %w", err)
+	recs := make([]Record, len(accounts))
+	for i, a := range accounts {
+		recs[i].Account = a
 	}
-	raw, err := c.send(ctx, c.base+GetTagPath, body)
+	raw, err := c.callRecords(ctx, GetTag, recs)
 	if err != nil {
 		return nil, err
 	}
@@ -220,24 +205,24 @@ func (c *Client) GetTags(ctx context.Context, accounts []string) ([]Record, erro
 		UserTags []Record
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, &TransportError{Op: "im_get_tag", Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
+		return nil, &TransportError{Op: GetTag.errorOp(), Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
 	}
 	return out.UserTags, nil
 }
 
-// send makes one call to endpoint with a current UserSig, and sends it once
-// more with a new one if the service refused the one used (see RemoveTags).
-// It returns the answer's body.
-func (c *Client) send(ctx context.Context, endpoint string, body []byte) ([]byte, error) {
+// send makes one call of op with a current UserSig, and sends it once more
+// with a new one if the service refused the one used (see Call). It returns
+// the answer's body.
+func (c *Client) send(ctx context.Context, op Operation, body []byte) ([]byte, error) {
 	sig, key, err := c.sig.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := c.call(ctx, endpoint, sig, body)
+	raw, err := c.call(ctx, op, sig, body)
 	switch {
 	case Classify(err) == RenewSignature:
 		if sig, rerr := c.sig.renew(sig); rerr == nil {
-			raw, err = c.call(ctx, endpoint, sig, body)
+			raw, err = c.call(ctx, op, sig, body)
 		}
 	case c.sig.keys != nil && KeyRejected(err):
 		sig, changed, rerr := c.sig.rekey(ctx, key, err)
@@ -245,7 +230,7 @@ func (c *Client) send(ctx context.Context, endpoint string, body []byte) ([]byte
 			return nil, rerr
 		}
 		if changed {
-			raw, err = c.call(ctx, endpoint, sig, body)
+			raw, err = c.call(ctx, op, sig, body)
 		}
 	}
 	return raw, err
@@ -258,14 +243,11 @@ type answer struct {
 	ErrorInfo    string
 }
 
-func (c *Client) call(ctx context.Context, endpoint, sig string, body []byte) ([]byte, error) {
-	op := ""
-	if endpoint != c.endpoint { // errors name im_remove_tag unless told otherwise
-		op = path.Base(endpoint)
-	}
+func (c *Client) call(ctx context.Context, operation Operation, sig string, body []byte) ([]byte, error) {
+	op := operation.errorOp()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	u := endpoint + "?usersig=" + sig + c.fixedQS + "&random=" + strconv.FormatUint(uint64(rand.Uint32()), 10) + "&contenttype=json"
+	u := c.base + string(operation) + "?usersig=" + sig + c.fixedQS + "&random=" + strconv.FormatUint(uint64(rand.Uint32()), 10) + "&contenttype=json"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("imapi: build request: %w", err)
@@ -298,7 +280,7 @@ func (c *Client) call(ctx context.Context, endpoint, sig string, body []byte) ([
 func redactURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		path := APIPath
+		path := string(RemoveTag)
 		if u, perr := url.Parse(ue.URL); perr == nil {
 			path = u.Path
 		}

@@ -50,14 +50,17 @@ func FuzzDecodeJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzDecode(t, data, FormatJSON)
-		recs, err := DecodeJob(bytes.NewReader(data))
+		recs, err := ReadJob(bytes.NewReader(data), JobLimits{})
 		if err == nil && len(recs) == 0 {
-			t.Error("DecodeJob returned no records and no error")
+			t.Error("ReadJob returned no records and no error")
 		}
 		for _, r := range recs {
 			if err := r.Validate(); err != nil {
-				t.Errorf("DecodeJob returned an invalid record %+v: %v", r, err)
+				t.Errorf("ReadJob returned an invalid record %+v: %v", r, err)
 			}
+		}
+		if capped, cerr := ReadJob(bytes.NewReader(data), JobLimits{MaxRecords: 1}); cerr == nil && len(capped) != 1 {
+			t.Errorf("ReadJob with at most 1 record returned %d", len(capped))
 		}
 	})
 }

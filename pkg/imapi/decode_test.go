@@ -634,14 +634,14 @@ func TestDecodeCheck(t *testing.T) {
 	}
 }
 
-func TestDecodeJob(t *testing.T) {
-	recs, err := DecodeJob(strings.NewReader(`{"UserTags":[{"To_Account":"u1","Tags":["a","b"]},{"To_Account":"u2","Tags":["c"]}]}`))
+func TestReadJob(t *testing.T) {
+	recs, err := ReadJob(strings.NewReader(`{"UserTags":[{"To_Account":"u1","Tags":["a","b"]},{"To_Account":"u2","Tags":["c"]}]}`), JobLimits{})
 	if err != nil || len(recs) != 2 || recs[1].Account != "u2" || strings.Join(recs[0].Tags, ",") != "a,b" {
-		t.Errorf("DecodeJob = %+v, %v", recs, err)
+		t.Errorf("ReadJob = %+v, %v", recs, err)
 	}
-	recs, err = DecodeJob(bytes.NewReader(gzipped(t, `{"Tags":["a"],"To_Account":["u1","u2","u3"]}`)))
+	recs, err = ReadJob(bytes.NewReader(gzipped(t, `{"Tags":["a"],"To_Account":["u1","u2","u3"]}`)), JobLimits{})
 	if err != nil || len(recs) != 3 || recs[2].Account != "u3" {
-		t.Errorf("DecodeJob bulk gzip = %+v, %v", recs, err)
+		t.Errorf("ReadJob bulk gzip = %+v, %v", recs, err)
 	}
 
 	var many strings.Builder
@@ -650,11 +650,11 @@ func TestDecodeJob(t *testing.T) {
 		many.WriteString(`,{"To_Account":"u","Tags":[1]}`)
 	}
 	many.WriteString(`]}`)
-	_, err = DecodeJob(strings.NewReader(many.String()))
+	_, err = ReadJob(strings.NewReader(many.String()), JobLimits{})
 	var bad *InvalidInputError
 	if !errors.As(err, &bad) || bad.Count != 30 || bad.Records != 31 || len(bad.Problems) != MaxProblems ||
 		bad.Problems[0].Error() != "UserTags[1]: Tags must be an array of strings" {
-		t.Errorf("DecodeJob with problems: %v", err)
+		t.Errorf("ReadJob with problems: %v", err)
 	}
 
 	for _, tc := range []struct{ input, want string }{
@@ -665,10 +665,42 @@ func TestDecodeJob(t *testing.T) {
 		{`{"UserTags":[{"To_Account":"u1","Tags":["a"]}]}]`, "unexpected data after the end of the document"},
 		{`{"UserTags":[],"Foo":1}`, `unknown field "Foo"`},
 	} {
-		recs, err := DecodeJob(strings.NewReader(tc.input))
+		recs, err := ReadJob(strings.NewReader(tc.input), JobLimits{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || recs != nil {
-			t.Errorf("DecodeJob(%q) = %v, %v; want an error containing %q", tc.input, recs, err, tc.want)
+			t.Errorf("ReadJob(%q) = %v, %v; want an error containing %q", tc.input, recs, err, tc.want)
 		}
+	}
+	if _, err := ReadJob(strings.NewReader(`{"UserTags":[]}`), JobLimits{}); !errors.Is(err, ErrNoRecords) {
+		t.Errorf("no records: %v, want ErrNoRecords", err)
+	}
+}
+
+func TestReadJobLimits(t *testing.T) {
+	three := `{"To_Account":["u1","u2","u3"],"Tags":["a"]}`
+	threeBad := `{"UserTags":[{"To_Account":"u1","Tags":[1]},{"To_Account":"u2","Tags":["a"]},{"To_Account":"u3","Tags":["a"]}]}`
+	tests := []struct {
+		name    string
+		input   string
+		lim     JobLimits
+		want    int   // records returned
+		wantErr error // wrapped by the error
+	}{
+		{"at the record cap", three, JobLimits{MaxRecords: 3}, 3, nil},
+		{"past the record cap", three, JobLimits{MaxRecords: 2}, 0, ErrTooManyRecords},
+		{"past the cap with a problem before it: the cap wins", threeBad, JobLimits{MaxRecords: 2}, 0, ErrTooManyRecords},
+		{"past the byte cap", three, JobLimits{MaxBytes: 10}, 0, ErrInputTooLarge},
+		{"no cap", three, JobLimits{}, 3, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recs, err := ReadJob(strings.NewReader(tt.input), tt.lim)
+			if len(recs) != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("ReadJob = %d records, %v; want %d, %v", len(recs), err, tt.want, tt.wantErr)
+			}
+			if tt.wantErr == ErrTooManyRecords && !strings.Contains(err.Error(), "more than 2 records") {
+				t.Errorf("error %q does not say the cap", err)
+			}
+		})
 	}
 }
 

@@ -4,17 +4,24 @@
 //
 // The package has four parts:
 //
-//   - [Client] makes one call of at most [MaxAccountsPerCall] accounts: it signs
+//   - [Client] makes one call of an [Operation] (im_remove_tag, or a sibling
+//     such as im_add_tag) with at most [MaxAccountsPerCall] accounts: it signs
 //     with a cached admin UserSig, decodes every answer into a typed error and
 //     renews the signature when the service says it expired.
 //   - [Engine] takes a stream of records of any length, merges them into calls of
 //     at most 100 distinct accounts, keeps under the rate limit with a bounded
 //     number of calls in flight, retries what can be retried, stops in time for
 //     the context's deadline and returns a [Report] that accounts for every record.
-//   - The decoders ([NewDecoder], [DecodeJob]) read job documents, JSON Lines and
-//     CSV, gzip-compressed or not, strictly and in a streaming way, with the line
-//     or element of each problem.
+//     Its operation is [EngineConfig].Operation, im_remove_tag by default.
+//   - The decoders ([NewDecoder], [ReadJob], [Check]) read job documents, JSON
+//     Lines and CSV, gzip-compressed or not, strictly and in a streaming way, with
+//     the line or element of each problem ([InvalidInputError]).
 //   - Package imapitest holds an emulator of the API for tests and local runs.
+//
+// The vocabulary of outcomes is shared by everything built on the package:
+// [Counts] (Total == Succeeded + Failed + Pending, and the calls), [Failure]
+// groups built by [FailureGroups] (for one run, or carried across the parts of
+// a longer job), each with its [Class].
 //
 // The package knows nothing of the serverless platforms; their adapters live elsewhere.
 package imapi

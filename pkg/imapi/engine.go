@@ -3,7 +3,6 @@ package imapi
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,10 +12,11 @@ import (
 	"time"
 )
 
-// Caller makes one im_remove_tag call of at most [MaxAccountsPerCall] distinct accounts.
-// [*Client] is the production Caller.
+// Caller makes one call of op with at most [MaxAccountsPerCall] distinct
+// accounts: nil when the service applied it, else an error that [Classify]
+// classes. [*Client] is the production Caller.
 type Caller interface {
-	RemoveTags(ctx context.Context, recs []Record) error
+	Call(ctx context.Context, op Operation, recs []Record) error
 }
 
 // Defaults of [EngineConfig].
@@ -34,6 +34,9 @@ const (
 
 // EngineConfig configures an [Engine]. The zero value is ready to use.
 type EngineConfig struct {
+	// Operation is the API the engine calls with the records; default
+	// [RemoveTag]. It must take records in im_remove_tag's form (see [Operation]).
+	Operation Operation
 	// Rate is the most calls per second of the engine's own token bucket, which
 	// its runs share unless [WithLimiter] gives one its own; default
 	// [MaxCallsPerSecond]. Set it lower when other jobs share the app's quota and
@@ -60,35 +63,30 @@ type EngineConfig struct {
 }
 
 func (c EngineConfig) withDefaults() EngineConfig {
-	if c.Rate <= 0 {
-		c.Rate = MaxCallsPerSecond
-	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = DefaultConcurrency
-	}
-	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = DefaultMaxAttempts
-	}
-	if c.BackoffBase <= 0 {
-		c.BackoffBase = DefaultBackoffBase
-	}
-	if c.BackoffMax <= 0 {
-		c.BackoffMax = DefaultBackoffMax
-	}
-	if c.SlowDown <= 0 {
-		c.SlowDown = DefaultSlowDown
-	}
-	if c.MaxFailureAccounts <= 0 {
-		c.MaxFailureAccounts = DefaultMaxFailureAccounts
-	}
+	c.Operation = cmp.Or(c.Operation, RemoveTag)
+	c.Rate = positiveOr(c.Rate, MaxCallsPerSecond)
+	c.Concurrency = positiveOr(c.Concurrency, DefaultConcurrency)
+	c.MaxAttempts = positiveOr(c.MaxAttempts, DefaultMaxAttempts)
+	c.BackoffBase = positiveOr(c.BackoffBase, DefaultBackoffBase)
+	c.BackoffMax = positiveOr(c.BackoffMax, DefaultBackoffMax)
+	c.SlowDown = positiveOr(c.SlowDown, DefaultSlowDown)
+	c.MaxFailureAccounts = positiveOr(c.MaxFailureAccounts, DefaultMaxFailureAccounts)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
 }
 
-// Engine removes the tags of any number of records: it merges them into calls of at
-// most 100 distinct accounts, keeps under the rate with a bounded number of calls in
+// positiveOr returns v, or def if v is not above zero: a configuration's default.
+func positiveOr[T int | int64 | float64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Engine removes the tags of any number of records (or calls another
+// [Operation] with them): it merges them into calls of at most 100 distinct accounts, keeps under the rate with a bounded number of calls in
 // flight, retries what can be retried, slows down when the service says calls come
 // too fast, and stops in time for the context's deadline.
 //
@@ -157,7 +155,7 @@ const (
 // entry is one input record of a batch; bad is set for an invalid record, never sent.
 type entry struct {
 	rec Record
-	bad error
+	bad *Problem
 }
 
 // batch is a run of consecutive input records that fit in one call.
@@ -201,7 +199,7 @@ func missing(a, b []string) int {
 	return n
 }
 
-func (b *batch) add(rec Record, bad error) {
+func (b *batch) add(rec Record, bad *Problem) {
 	b.entries = append(b.entries, entry{rec: rec, bad: bad})
 	if bad != nil {
 		return
@@ -377,32 +375,17 @@ func (r *run) read(out chan<- *batch) bool {
 			}
 			return true
 		}
-		var (
-			bad error
-			p   *Problem
-		)
-		pos := Position{Record: n, Offset: -1}
-		if r.pos != nil {
-			pos = r.pos.Pos()
-		}
-		switch {
-		case errors.As(err, &p):
-			bad = p
-		case err != nil:
+		p, fatal := problemOf(r.pos, n, rec, err)
+		if fatal != nil {
 			r.mu.Lock()
-			r.sourceError = fmt.Errorf("imapi: read input after %d records: %w", n, err)
+			r.sourceError = fmt.Errorf("imapi: read input after %d records: %w", n, fatal)
 			r.mu.Unlock()
-			r.abort(StopInput, "reading the input failed: "+err.Error())
-		default:
-			if verr := rec.Validate(); verr != nil {
-				bad = &Problem{Pos: pos, Where: whereOf(pos), Reason: verr.Error()}
-			}
-		}
-		if err != nil && bad == nil {
+			r.abort(StopInput, "reading the input failed: "+fatal.Error())
 			break
 		}
+		pos := positionOf(r.pos, n)
 		n++
-		if cur != nil && bad == nil && !cur.fits(rec) {
+		if cur != nil && p == nil && !cur.fits(rec) {
 			out <- cur
 			cur = nil
 		}
@@ -410,7 +393,7 @@ func (r *run) read(out chan<- *batch) bool {
 			cur = newBatch(seq, pos)
 			seq++
 		}
-		cur.add(rec, bad)
+		cur.add(rec, p)
 	}
 	if cur != nil {
 		out <- cur
@@ -431,7 +414,7 @@ func (r *run) process(b *batch) {
 		}
 		b.attempts++
 		started := time.Now()
-		err := r.e.caller.RemoveTags(r.callCtx, b.calls)
+		err := r.e.caller.Call(r.callCtx, r.cfg.Operation, b.calls)
 		r.observe(time.Since(started), b.attempts > 1, err)
 		if err == nil {
 			b.outcome, b.err = succeeded, nil
@@ -440,7 +423,7 @@ func (r *run) process(b *batch) {
 		}
 		b.err = err
 		class := Classify(err)
-		r.cfg.Logger.WarnContext(r.ctx, "im_remove_tag call failed",
+		r.cfg.Logger.WarnContext(r.ctx, r.cfg.Operation.Name()+" call failed",
 			"error_code", ErrorCode(err), "class", class.String(), "accounts", len(b.calls),
 			"attempt", b.attempts, "error", err.Error())
 		switch class {
@@ -572,56 +555,88 @@ func (r *run) slowDown() {
 	}
 }
 
+// tally counts the outcomes of a run's batches, in any order.
+type tally struct {
+	rep          *Report
+	fails, pends *FailureGroups
+	pendBs       []*batch // the pending batches
+	maxAttempts  int
+}
+
+// add counts the records of a batch whose calls are over.
+func (t *tally) add(b *batch) {
+	for _, en := range b.entries {
+		t.rep.Total++
+		switch {
+		case en.bad != nil:
+			t.rep.Failed++
+			t.fails.Add(en.rec.Account, en.bad)
+		case b.outcome == succeeded:
+			t.rep.Succeeded++
+		case b.outcome == failed:
+			t.rep.Failed++
+			t.fails.Add(en.rec.Account, b.err)
+		default:
+			t.rep.Pending++
+			if b.err != nil && b.attempts >= t.maxAttempts {
+				t.pends.Add(en.rec.Account, b.err)
+			}
+		}
+	}
+	if b.outcome == pending {
+		t.pendBs = append(t.pendBs, b)
+	}
+}
+
+// finish sets the report's failure groups and pending records, in input order.
+func (t *tally) finish() {
+	t.rep.Failures = t.fails.List()
+	t.rep.PendingErrors = t.pends.List()
+	slices.SortFunc(t.pendBs, func(a, b *batch) int { return cmp.Compare(a.seq, b.seq) })
+	for _, b := range t.pendBs {
+		for _, en := range b.entries {
+			if en.bad == nil {
+				t.rep.PendingRecords = append(t.rep.PendingRecords, en.rec)
+			}
+		}
+	}
+}
+
+// advance moves the cursor past a batch resolved in input order, and hands its
+// failed records to OnFailed.
+func (r *run) advance(cursor *Cursor, b *batch) {
+	cursor.Succeeded += b.dropped
+	for _, en := range b.entries {
+		switch {
+		case en.bad != nil:
+			cursor.Failed++
+			r.notifyFailed(en.rec, en.bad)
+		case b.outcome == failed:
+			cursor.Failed++
+			r.notifyFailed(en.rec, b.err)
+		default:
+			cursor.Succeeded++
+		}
+	}
+}
+
 // collect tallies the batches' outcomes into a report and keeps the resume cursor:
 // outcomes are final only in input order, up to the first unresolved batch.
 func (r *run) collect(results <-chan *batch) *Report {
-	rep := &Report{}
-	fails := newFailureSet(r.cfg.MaxFailureAccounts)
-	pends := newFailureSet(r.cfg.MaxFailureAccounts)
+	t := &tally{
+		rep:         &Report{},
+		fails:       NewFailureGroups(nil, r.cfg.MaxFailureAccounts),
+		pends:       NewFailureGroups(nil, r.cfg.MaxFailureAccounts),
+		maxAttempts: r.cfg.MaxAttempts,
+	}
 	var (
 		cursor  Cursor
 		next    int64                // lowest sequence not yet resolved in order
 		held    = map[int64]*batch{} // resolved out of order, waiting for next
 		blocked *batch               // the first pending batch: the cursor stops before it
-		pendBs  []*batch
 	)
-	advance := func(b *batch) {
-		cursor.Succeeded += b.dropped
-		for _, en := range b.entries {
-			switch {
-			case en.bad != nil:
-				cursor.Failed++
-				r.notifyFailed(en.rec, en.bad)
-			case b.outcome == failed:
-				cursor.Failed++
-				r.notifyFailed(en.rec, b.err)
-			default:
-				cursor.Succeeded++
-			}
-		}
-	}
 	for b := range results {
-		for _, en := range b.entries {
-			rep.Total++
-			switch {
-			case en.bad != nil:
-				rep.Failed++
-				fails.add(en.rec.Account, en.bad)
-			case b.outcome == succeeded:
-				rep.Succeeded++
-			case b.outcome == failed:
-				rep.Failed++
-				fails.add(en.rec.Account, b.err)
-			default:
-				rep.Pending++
-				if b.err != nil && b.attempts >= r.cfg.MaxAttempts {
-					pends.add(en.rec.Account, b.err)
-				}
-			}
-		}
-		if b.outcome == pending {
-			pendBs = append(pendBs, b)
-		}
+		t.add(b)
 		if blocked != nil {
 			continue
 		}
@@ -635,27 +650,18 @@ func (r *run) collect(results <-chan *batch) *Report {
 				clear(held)
 				break
 			}
-			advance(b)
+			r.advance(&cursor, b)
 			next++
 			b = held[next]
 			delete(held, next)
 		}
 	}
-	rep.Failures = fails.list()
-	rep.PendingErrors = pends.list()
-	slices.SortFunc(pendBs, func(a, b *batch) int { return cmp.Compare(a.seq, b.seq) })
-	for _, b := range pendBs {
-		for _, en := range b.entries {
-			if en.bad == nil {
-				rep.PendingRecords = append(rep.PendingRecords, en.rec)
-			}
-		}
-	}
+	t.finish()
 	if blocked != nil {
 		cursor.Position = blocked.first
-		rep.Resume = &cursor
+		t.rep.Resume = &cursor
 	}
-	return rep
+	return t.rep
 }
 
 func (r *run) notifyFailed(rec Record, reason error) {

@@ -57,7 +57,7 @@ func serialUsersPerSecond(b *testing.B, latency time.Duration, n int) float64 {
 	recs := benchJob(n)
 	start := time.Now()
 	for i := 0; i < len(recs); i += imapi.MaxAccountsPerCall {
-		if err := client.RemoveTags(context.Background(), recs[i:min(i+imapi.MaxAccountsPerCall, len(recs))]); err != nil {
+		if err := client.Call(context.Background(), imapi.RemoveTag, recs[i:min(i+imapi.MaxAccountsPerCall, len(recs))]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -83,7 +83,7 @@ func BenchmarkClientCall(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if err := client.RemoveTags(context.Background(), recs); err != nil {
+		if err := client.Call(context.Background(), imapi.RemoveTag, recs); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 // Error codes that this package treats specially. The full table is in [Classify].
 const (
-	CodeOK               = 0
 	CodeBadJSON          = 90001 // the request body is not valid JSON
 	CodeNeedsAdmin       = 90009 // the identifier is not an app admin
 	CodeTooManyAccounts  = 90018 // more than 100 accounts in one call
@@ -26,34 +25,31 @@ const (
 	CodeSigCheckLockout  = 70050 // too many failed UserSig checks: wait a minute
 )
 
-// Class says what a caller should do about a failed call.
-type Class int
+// Class says what a caller should do about a failed call, or why a record
+// failed. Its text is what reports and checkpoints store ("permanent",
+// "retryable", "renew-signature", "fatal", "invalid"). A class this version
+// does not know, read from a report or checkpoint of a later one, is kept as
+// its text: it groups and is written back unchanged, and no rule here treats it
+// as one of the classes below.
+type Class string
 
 const (
 	// Permanent: sending the same call again will fail again; report the records as failed.
-	Permanent Class = iota
+	Permanent Class = "permanent"
 	// Retryable: the call may succeed if sent again later (with backoff).
-	Retryable
+	Retryable Class = "retryable"
 	// RenewSignature: the UserSig expired or was refused; make a new one and retry once.
-	RenewSignature
+	RenewSignature Class = "renew-signature"
 	// Fatal: permanent for every call of this run (configuration, account or plan problems):
 	// stop sending, because every other call would fail the same way.
-	Fatal
+	Fatal Class = "fatal"
+	// Invalid: the record itself is invalid (see [Problem]); it was never sent.
+	// [Classify] never returns it: it classes records in reports, not calls.
+	Invalid Class = "invalid"
 )
 
 // String returns the class's name.
-func (c Class) String() string {
-	switch c {
-	case Retryable:
-		return "retryable"
-	case RenewSignature:
-		return "renew-signature"
-	case Fatal:
-		return "fatal"
-	default:
-		return "permanent"
-	}
-}
+func (c Class) String() string { return string(c) }
 
 // APIError is an answer of the service whose ErrorCode is not 0 (or whose ActionStatus is not OK).
 type APIError struct {
@@ -168,7 +164,7 @@ func IsRateLimit(err error) bool {
 	return false
 }
 
-// Classify says what to do about an error returned by [Client.RemoveTags].
+// Classify says what to do about an error returned by [Client.Call].
 // Service codes follow the table of the API's documentation; HTTP 5xx, 429 and 408
 // and transport errors (timeouts, resets, refused connections) are Retryable;
 // a *KeySourceError (no key to sign with: nothing was sent) is Retryable too;
@@ -202,13 +198,6 @@ func Classify(err error) Class {
 		return Retryable
 	}
 	return Permanent
-}
-
-// OutcomeUnknown reports whether err leaves it unknown if the call was applied
-// (a timeout or a cut connection): such records are pending, not failed.
-func OutcomeUnknown(err error) bool {
-	var te *TransportError
-	return errors.As(err, &te)
 }
 
 // ErrorCode returns the service code carried by err, or 0 if it carries none.

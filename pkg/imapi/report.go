@@ -3,13 +3,13 @@ package imapi
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
-// Report accounts for every record an [Engine] run read: each one succeeded,
-// failed (with the reason, in Failures) or is pending (in PendingRecords, or after Resume).
-// Total == Succeeded + Failed + Pending, always. All counts are of input records,
-// not of accounts or calls.
-type Report struct {
+// Counts are the outcomes of a job's records and the calls made for them: the
+// one vocabulary of counts shared by [Report], the file reports and checkpoints
+// built on it. All counts of records are of input records, not of accounts or calls.
+type Counts struct {
 	// Total is the number of records read from the source.
 	Total int64
 	// Succeeded counts records whose tags were removed.
@@ -23,6 +23,31 @@ type Report struct {
 	Calls int64
 	// Retries is the number of calls that repeated an earlier one.
 	Retries int64
+}
+
+// Add adds o to c, count by count: the sum of two parts of a job.
+func (c *Counts) Add(o Counts) {
+	c.Total += o.Total
+	c.Succeeded += o.Succeeded
+	c.Failed += o.Failed
+	c.Pending += o.Pending
+	c.Calls += o.Calls
+	c.Retries += o.Retries
+}
+
+// Balanced returns c with Pending set to the records neither succeeded nor
+// failed, so that Total == Succeeded + Failed + Pending (never below 0).
+func (c Counts) Balanced() Counts {
+	c.Pending = max(c.Total-c.Succeeded-c.Failed, 0)
+	return c
+}
+
+// Report accounts for every record an [Engine] run read: each one succeeded,
+// failed (with the reason, in Failures) or is pending (in PendingRecords, or after Resume).
+// Total == Succeeded + Failed + Pending, always.
+type Report struct {
+	// Counts are the run's records and calls.
+	Counts
 	// Failures groups the failed records by their error.
 	Failures []Failure `json:",omitempty"`
 	// PendingErrors groups the records left pending after their retries ran out, by the last error.
@@ -84,7 +109,7 @@ type Failure struct {
 	// ErrorInfo is the service's text (or the error's) for the first record of the group.
 	ErrorInfo string
 	// Class is what the error means: permanent, fatal, retryable, renew-signature, invalid.
-	Class string
+	Class Class
 	// Records counts the records in the group.
 	Records int64
 	// Accounts lists the group's distinct accounts in input order, at most
@@ -93,13 +118,17 @@ type Failure struct {
 	AccountsOmitted int64 `json:",omitempty"`
 }
 
-// failureKey groups errors in a report.
+// failureKey is what the records of one Failure share.
 type failureKey struct {
 	code, status int
-	class        string
+	class        Class
 }
 
-// describe returns the grouping key and the text of err.
+func (f *Failure) key() failureKey {
+	return failureKey{code: f.ErrorCode, status: f.HTTPStatus, class: f.Class}
+}
+
+// describe returns the group of err and its text.
 func describe(err error) (failureKey, string) {
 	var (
 		ae *APIError
@@ -108,44 +137,66 @@ func describe(err error) (failureKey, string) {
 	)
 	switch {
 	case errors.As(err, &ae):
-		return failureKey{code: ae.ErrorCode, class: ClassOfCode(ae.ErrorCode).String()}, ae.ErrorInfo
+		return failureKey{code: ae.ErrorCode, class: ClassOfCode(ae.ErrorCode)}, ae.ErrorInfo
 	case errors.As(err, &he):
-		return failureKey{status: he.StatusCode, class: Classify(err).String()}, he.Error()
+		return failureKey{status: he.StatusCode, class: Classify(err)}, he.Error()
 	case errors.As(err, &p):
-		return failureKey{class: "invalid"}, p.Error()
+		return failureKey{class: Invalid}, p.Error()
 	default:
-		return failureKey{class: Classify(err).String()}, err.Error()
+		return failureKey{class: Classify(err)}, err.Error()
 	}
 }
 
-// failureSet builds the Failures of a report.
-type failureSet struct {
+// FailureGroups groups failed records by their error (service code, HTTP
+// status and [Class]), in the order the groups first appear: an engine's run
+// builds its report's Failures with it, and a job run in several parts carries
+// its groups from one part to the next. Each group lists an account once, and
+// at most a set number of accounts. It is not safe for concurrent use.
+type FailureGroups struct {
 	maxAccounts int
-	order       []*Failure
-	byKey       map[failureKey]*Failure
-	seen        map[failureKey]map[string]struct{}
+	list        []Failure
+	index       map[failureKey]int                 // key → index in list
+	seen        map[failureKey]map[string]struct{} // the accounts listed, per group
 }
 
-func newFailureSet(maxAccounts int) *failureSet {
-	return &failureSet{maxAccounts: maxAccounts, byKey: map[failureKey]*Failure{}, seen: map[failureKey]map[string]struct{}{}}
-}
-
-// add counts one record that failed with err.
-func (s *failureSet) add(account string, err error) {
-	key, info := describe(err)
-	f := s.byKey[key]
-	if f == nil {
-		f = &Failure{ErrorCode: key.code, HTTPStatus: key.status, ErrorInfo: info, Class: key.class}
-		s.byKey[key] = f
-		s.seen[key] = map[string]struct{}{}
-		s.order = append(s.order, f)
+// NewFailureGroups returns groups that go on from list, the groups of the
+// parts before (nil for none; list itself is not changed), listing at most
+// maxAccounts accounts per group (0 or less: [DefaultMaxFailureAccounts]).
+func NewFailureGroups(list []Failure, maxAccounts int) *FailureGroups {
+	if maxAccounts <= 0 {
+		maxAccounts = DefaultMaxFailureAccounts
 	}
+	g := &FailureGroups{maxAccounts: maxAccounts, index: map[failureKey]int{}, seen: map[failureKey]map[string]struct{}{}}
+	for _, f := range list {
+		f.Accounts = slices.Clone(f.Accounts)
+		g.index[f.key()] = len(g.list)
+		g.list = append(g.list, f)
+		set := make(map[string]struct{}, len(f.Accounts))
+		for _, a := range f.Accounts {
+			set[a] = struct{}{}
+		}
+		g.seen[f.key()] = set
+	}
+	return g
+}
+
+// Add counts one record of account that failed with err.
+func (g *FailureGroups) Add(account string, err error) {
+	key, info := describe(err)
+	i, ok := g.index[key]
+	if !ok {
+		i = len(g.list)
+		g.index[key] = i
+		g.list = append(g.list, Failure{ErrorCode: key.code, HTTPStatus: key.status, ErrorInfo: info, Class: key.class})
+		g.seen[key] = map[string]struct{}{}
+	}
+	f := &g.list[i]
 	f.Records++
-	seen := s.seen[key]
+	seen := g.seen[key]
 	if _, dup := seen[account]; dup {
 		return
 	}
-	if len(f.Accounts) < s.maxAccounts {
+	if len(f.Accounts) < g.maxAccounts {
 		seen[account] = struct{}{}
 		f.Accounts = append(f.Accounts, account)
 	} else {
@@ -153,12 +204,12 @@ func (s *failureSet) add(account string, err error) {
 	}
 }
 
-func (s *failureSet) list() []Failure {
-	out := make([]Failure, len(s.order))
-	for i, f := range s.order {
-		out[i] = *f
+// List returns the groups in the order they first appeared; nil if there are none.
+func (g *FailureGroups) List() []Failure {
+	if len(g.list) == 0 {
+		return nil
 	}
-	return out
+	return slices.Clone(g.list)
 }
 
 // Summary is a one-line description of the report for logs and terminals.

@@ -110,40 +110,110 @@ func (e *InvalidInputError) add(p *Problem) {
 // Sources made by this package validate every record; Check also validates records
 // of other sources with [Record.Validate].
 func Check(src Source) (int64, error) {
+	return scan(src, 0, nil)
+}
+
+// Errors of [ReadJob] for documents that cannot be a job.
+var (
+	// ErrTooManyRecords is wrapped by the error for a document with more than
+	// JobLimits.MaxRecords records.
+	ErrTooManyRecords = errors.New("too many records for one request")
+	// ErrNoRecords is the error for a document whose records array is empty.
+	ErrNoRecords = errors.New("the job has no records: its UserTags (or To_Account) array is empty")
+)
+
+// JobLimits bound what [ReadJob] holds in memory.
+type JobLimits struct {
+	// MaxBytes caps the document once decompressed; default [DefaultMaxBytes].
+	// Past it the error wraps [ErrInputTooLarge].
+	MaxBytes int64
+	// MaxRecords caps the records; 0: no cap. Past it the error wraps [ErrTooManyRecords].
+	MaxRecords int64
+}
+
+// ReadJob reads a whole job document held in memory, such as the body of an
+// HTTP request: a JSON document in either form (see FormatJSON), gzip-compressed
+// or not. Every record is validated; if any is invalid, the error is an
+// *InvalidInputError listing the first MaxProblems problems, each with its element
+// ("UserTags[3]"), and counting them all. A document without records is
+// [ErrNoRecords]; one past a limit is an error wrapping [ErrInputTooLarge] or
+// [ErrTooManyRecords]. Nothing is returned with an error.
+func ReadJob(r io.Reader, lim JobLimits) ([]Record, error) {
+	dec, err := NewDecoder(r, DecoderOptions{Format: FormatJSON, MaxBytes: lim.MaxBytes})
+	if err != nil {
+		return nil, err
+	}
+	var recs []Record
+	n, err := scan(dec, lim.MaxRecords, func(rec Record) { recs = append(recs, rec) })
+	switch {
+	case err != nil:
+		return nil, err
+	case n == 0:
+		return nil, ErrNoRecords
+	}
+	return recs, nil
+}
+
+// scan reads src to its end, for Check and ReadJob: it counts the records, valid
+// or not, passes each valid one to keep (if set) and gathers the invalid ones in
+// an *InvalidInputError, returned at the end. A reading error ends it at once;
+// so does a record past limit (if limit > 0), with an error wrapping
+// ErrTooManyRecords.
+func scan(src Source, limit int64, keep func(Record)) (int64, error) {
 	var (
-		n    int64
-		bad  InvalidInputError
-		last Position
+		n   int64
+		bad InvalidInputError
 	)
 	pos, _ := src.(Positioner)
-	for {
+	for ; ; n++ {
 		rec, err := src.Next()
 		if err == io.EOF {
 			break
 		}
-		var p *Problem
-		switch {
-		case errors.As(err, &p):
-			bad.add(p)
-		case err != nil:
-			return n, err
-		default:
-			if verr := rec.Validate(); verr != nil {
-				where := fmt.Sprintf("record %d", n+1)
-				if pos != nil {
-					last = pos.Pos()
-					where = whereOf(last)
-				}
-				bad.add(&Problem{Pos: last, Where: where, Reason: verr.Error()})
-			}
+		if limit > 0 && n >= limit {
+			return n, fmt.Errorf("%w: the job has more than %d records", ErrTooManyRecords, limit)
 		}
-		n++
+		p, fatal := problemOf(pos, n, rec, err)
+		switch {
+		case fatal != nil:
+			return n, fatal
+		case p != nil:
+			bad.add(p)
+		case keep != nil:
+			keep(rec)
+		}
 	}
 	if bad.Count > 0 {
 		bad.Records = n
 		return n, &bad
 	}
 	return n, nil
+}
+
+// problemOf looks at what src.Next returned for record n (0-based): a problem
+// the source found or that Record.Validate finds (with its position, where src
+// knows it), or a fatal error that ends the input; both nil for a valid record.
+func problemOf(src Positioner, n int64, rec Record, err error) (problem *Problem, fatal error) {
+	if err != nil {
+		if errors.As(err, &problem) {
+			return problem, nil
+		}
+		return nil, err
+	}
+	verr := rec.Validate()
+	if verr == nil {
+		return nil, nil
+	}
+	at := positionOf(src, n)
+	return &Problem{Pos: at, Where: whereOf(at), Reason: verr.Error()}, nil
+}
+
+// positionOf is where record n (0-based) of src starts, as far as src says.
+func positionOf(src Positioner, n int64) Position {
+	if src == nil {
+		return Position{Record: n, Offset: -1}
+	}
+	return src.Pos()
 }
 
 // whereOf names a position for people.

@@ -146,27 +146,30 @@ type HTTPResponse struct {
 	Body       []byte
 }
 
+// Status says what became of a request's job: the Status of a [Result] and of a [FileReport].
+type Status string
+
 // Statuses of a [Result].
 const (
 	// StatusDone: every record was handled (some may have failed for good; see Failed).
-	StatusDone = "done"
+	StatusDone Status = "done"
 	// StatusPending: records are left: PendingUserTags (inline jobs), or a
 	// checkpoint that a continuation (Continued) or the timer sweep takes on.
-	StatusPending = "pending"
+	StatusPending Status = "pending"
 	// StatusInvalid: the input was rejected before any call (Errors, Message).
-	StatusInvalid = "invalid"
+	StatusInvalid Status = "invalid"
 	// StatusSkipped: the file is already done or in progress elsewhere; nothing was sent.
-	StatusSkipped = "skipped"
+	StatusSkipped Status = "skipped"
 	// StatusIgnored: the object is the function's own output; nothing was read.
-	StatusIgnored = "ignored"
+	StatusIgnored Status = "ignored"
 	// StatusSwept: the result of a sweep; see Jobs.
-	StatusSwept = "swept"
+	StatusSwept Status = "swept"
 	// StatusRefused: an HTTP request refused before any work (401, 405, 413, 503).
-	StatusRefused = "refused"
+	StatusRefused Status = "refused"
 	// StatusError: an HTTP request whose job failed in a way a retry may help
 	// (object storage unreachable); see Message. Direct, timer and upload
 	// invocations return an error instead.
-	StatusError = "error"
+	StatusError Status = "error"
 )
 
 // Result is the answer of every kind of request: the report of the records it
@@ -176,7 +179,7 @@ type Result struct {
 	// Continued), "invalid" (rejected before any call; see Errors), "skipped"
 	// (already done or in progress), "ignored" (the function's own output), "swept";
 	// for HTTP answers also "refused" and "error".
-	Status string
+	Status Status
 	// Message explains the status for people, where there is more to say.
 	Message string `json:",omitempty"`
 	// Source is the stored file, for file jobs.

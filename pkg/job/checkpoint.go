@@ -18,18 +18,24 @@ import (
 	"github.com/removetag/removetag/pkg/job/storage"
 )
 
+// Phase is where a file job is, as its [Checkpoint] stores it.
+type Phase string
+
 // Phases of a file job.
 const (
-	phaseValidate = "validate" // reading the whole file once, checking every record
-	phaseSend     = "send"     // sending the records
-	phaseFinish   = "finish"   // every record sent: the report is left to write
+	PhaseValidate Phase = "validate" // reading the whole file once, checking every record
+	PhaseSend     Phase = "send"     // sending the records
+	PhaseFinish   Phase = "finish"   // every record sent: the report is left to write
 )
 
-// Hand-offs: what the invocation that wrote a checkpoint last expects to happen next.
+// Handoff is what the invocation that wrote a [Checkpoint] last expects to happen next.
+type Handoff string
+
+// Hand-offs of a file job.
 const (
-	handoffInvoked = "invoked" // a continuation event for Chain is on its way
-	handoffSweep   = "sweep"   // no event was sent: the timer sweep takes it on
-	handoffError   = "error"   // the invocation failed; a platform retry (or the sweep) takes it on
+	HandoffInvoked Handoff = "invoked" // a continuation event for Chain is on its way
+	HandoffSweep   Handoff = "sweep"   // no event was sent: the timer sweep takes it on
+	HandoffError   Handoff = "error"   // the invocation failed; a platform retry (or the sweep) takes it on
 )
 
 // Checkpoint is the durable state of a file job between invocations, stored
@@ -54,13 +60,14 @@ type Checkpoint struct {
 	// a skip is measured): what an invocation plans a resume with.
 	SkipRate float64 `json:",omitempty"`
 	// Phase is "validate", "send" or "finish".
-	Phase string
-	// Total counts the records of the file (in the validate phase: those checked so far).
-	Total int64
+	Phase Phase
+	// Counts: Total counts the records of the file (in the validate phase:
+	// those checked so far); Succeeded, Failed, Calls and Retries the work done
+	// so far; Pending the rest of Total. Checkpoints written before Pending was
+	// stored have none: it is worked out again (see counts).
+	imapi.Counts
 	// Position is where to go on reading: the first record not done.
 	Position imapi.Position
-	// Succeeded, Failed, Calls and Retries count the work done so far.
-	Succeeded, Failed, Calls, Retries int64
 	// Failures groups the failed records by error.
 	Failures []imapi.Failure `json:",omitempty"`
 	// Problems and ProblemCount are what the validate phase found so far.
@@ -82,7 +89,7 @@ type Checkpoint struct {
 	// Owner identifies the invocation working on the job now; empty between invocations.
 	Owner string `json:",omitempty"`
 	// Handoff says what the last invocation expects next: "invoked", "sweep" or "error".
-	Handoff string `json:",omitempty"`
+	Handoff Handoff `json:",omitempty"`
 	// Note says why the job was left for the sweep, if it was.
 	Note string `json:",omitempty"`
 	// Started is when the job started; UpdatedAt when the checkpoint was written.
@@ -91,6 +98,10 @@ type Checkpoint struct {
 }
 
 const checkpointVersion = 1
+
+// counts returns the checkpoint's counts, Pending being the records of Total
+// not yet resolved.
+func (cp *Checkpoint) counts() imapi.Counts { return cp.Counts.Balanced() }
 
 // format returns the checkpoint's imapi.Format.
 func (cp *Checkpoint) format() (imapi.Format, error) {
@@ -110,7 +121,7 @@ func (s *Service) fresh(cp *Checkpoint) bool {
 // busy reports whether a live invocation works on the job or is about to: the
 // checkpoint is fresh and has an owner or an event on its way.
 func (s *Service) busy(cp *Checkpoint) bool {
-	return s.fresh(cp) && (cp.Owner != "" || cp.Handoff == handoffInvoked)
+	return s.fresh(cp) && (cp.Owner != "" || cp.Handoff == HandoffInvoked)
 }
 
 // checkpointKey is where the job's checkpoint is kept: {prefix}state/{key}.json.
@@ -176,6 +187,7 @@ func (j *fileJob) loadCheckpoint(ctx context.Context) (*Checkpoint, error) {
 // invocation's is errClaimLost; otherwise plainly.
 func (j *fileJob) saveCheckpoint(ctx context.Context, cp *Checkpoint) error {
 	cp.Version = checkpointVersion
+	cp.Counts = cp.counts()
 	cp.UpdatedAt = time.Now().UTC()
 	c, ok := j.condition(ctx)
 	if !ok {
@@ -331,7 +343,7 @@ func (j *fileJob) lost(ctx context.Context, claimed, cp *Checkpoint) *Result {
 // (or the sweep) takes it on. Best effort: storage may be what failed. A job
 // another invocation took over meanwhile is left to it.
 func (j *fileJob) release(ctx context.Context, cp *Checkpoint) {
-	cp.Owner, cp.Handoff = "", handoffError
+	cp.Owner, cp.Handoff = "", HandoffError
 	err := j.saveCheckpoint(ctx, cp)
 	switch {
 	case errors.Is(err, errClaimLost):

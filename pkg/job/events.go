@@ -11,8 +11,8 @@ import (
 	"github.com/removetag/removetag/pkg/job/storage"
 )
 
-// ContinueMarker is the value of the "removetag" field that marks a continuation event.
-const ContinueMarker = "continue"
+// continueMarker is the value of the "removetag" field that marks a continuation event.
+const continueMarker = "continue"
 
 // ContinueEvent is the payload of a self-invocation that continues a file job
 // from its checkpoint, e.g.
@@ -20,7 +20,7 @@ const ContinueMarker = "continue"
 // An event whose Chain or ETag no longer matches the checkpoint is a stale
 // duplicate and is skipped.
 type ContinueEvent struct {
-	// Removetag is always ContinueMarker.
+	// Removetag is always "continue": [ContinueEvent.Payload] sets it.
 	Removetag string `json:"removetag"`
 	// Source is the file: "s3://bucket/key" or "cos://bucket-appid/key".
 	Source string
@@ -34,13 +34,20 @@ type ContinueEvent struct {
 	Chain int
 }
 
+// Payload returns the event as the JSON payload of a self-invocation, marked
+// as a continuation.
+func (ev ContinueEvent) Payload() []byte {
+	ev.Removetag = continueMarker
+	return mustJSON(ev)
+}
+
 // IsContinuation reports whether payload is a [ContinueEvent], for adapters
 // that route invocations by their shape.
 func IsContinuation(payload []byte) bool {
 	var probe struct {
 		Removetag string `json:"removetag"`
 	}
-	return json.Unmarshal(payload, &probe) == nil && probe.Removetag == ContinueMarker
+	return json.Unmarshal(payload, &probe) == nil && probe.Removetag == continueMarker
 }
 
 // payloadKind is what a job payload holds.
@@ -94,8 +101,8 @@ func classify(payload []byte) parsed {
 		if err := strictUnmarshal(payload, &ev); err != nil {
 			return parsed{kind: kindBad, reason: "continuation event: " + err.Error()}
 		}
-		if ev.Removetag != ContinueMarker {
-			return parsed{kind: kindBad, reason: fmt.Sprintf("unknown removetag event %q (want %q)", ev.Removetag, ContinueMarker)}
+		if ev.Removetag != continueMarker {
+			return parsed{kind: kindBad, reason: fmt.Sprintf("unknown removetag event %q (want %q)", ev.Removetag, continueMarker)}
 		}
 		return parsed{kind: kindContinue, cont: ev}
 	case has("Source"):

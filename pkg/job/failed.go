@@ -4,92 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/removetag/removetag/pkg/imapi"
 )
-
-// failureGroups groups failed records by error across a file's chain, as the
-// engine's report does for one run: accounts listed once per group, at most
-// imapi.DefaultMaxFailureAccounts of them.
-type failureGroups struct {
-	list *[]imapi.Failure
-	seen map[failureKey]map[string]struct{}
-}
-
-// failureKey groups errors.
-type failureKey struct {
-	code, status int
-	class        string
-}
-
-func keyOf(f *imapi.Failure) failureKey {
-	return failureKey{code: f.ErrorCode, status: f.HTTPStatus, class: f.Class}
-}
-
-// newFailureGroups adds to the groups of a checkpoint.
-func newFailureGroups(list *[]imapi.Failure) *failureGroups {
-	g := &failureGroups{list: list, seen: map[failureKey]map[string]struct{}{}}
-	for i := range *list {
-		f := &(*list)[i]
-		set := map[string]struct{}{}
-		for _, a := range f.Accounts {
-			set[a] = struct{}{}
-		}
-		g.seen[keyOf(f)] = set
-	}
-	return g
-}
-
-// add counts one record that failed with err.
-func (g *failureGroups) add(account string, err error) {
-	key, info := describe(err)
-	var f *imapi.Failure
-	for i := range *g.list {
-		if keyOf(&(*g.list)[i]) == key {
-			f = &(*g.list)[i]
-			break
-		}
-	}
-	if f == nil {
-		*g.list = append(*g.list, imapi.Failure{ErrorCode: key.code, HTTPStatus: key.status, ErrorInfo: info, Class: key.class})
-		f = &(*g.list)[len(*g.list)-1]
-		g.seen[key] = map[string]struct{}{}
-	}
-	f.Records++
-	seen := g.seen[key]
-	if _, dup := seen[account]; dup {
-		return
-	}
-	if len(f.Accounts) < imapi.DefaultMaxFailureAccounts {
-		seen[account] = struct{}{}
-		f.Accounts = append(f.Accounts, account)
-	} else {
-		f.AccountsOmitted++
-	}
-}
-
-// describe returns the group of an error and its text, as imapi's reports do.
-func describe(err error) (failureKey, string) {
-	var (
-		ae *imapi.APIError
-		he *imapi.HTTPError
-		p  *imapi.Problem
-	)
-	switch {
-	case errors.As(err, &ae):
-		return failureKey{code: ae.ErrorCode, class: imapi.ClassOfCode(ae.ErrorCode).String()}, ae.ErrorInfo
-	case errors.As(err, &he):
-		return failureKey{status: he.StatusCode, class: imapi.Classify(err).String()}, he.Error()
-	case errors.As(err, &p):
-		return failureKey{class: "invalid"}, p.Error()
-	default:
-		return failureKey{class: imapi.Classify(err).String()}, err.Error()
-	}
-}
 
 // failedWriter keeps the failed records of one invocation in a temporary file,
 // one {"To_Account":…,"Tags":[…]} per line: the store needs a seekable body,

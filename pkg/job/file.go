@@ -121,7 +121,7 @@ func (s *Service) startFile(ctx context.Context, loc storage.Location, region, t
 	now := time.Now().UTC()
 	cp = &Checkpoint{
 		Version: checkpointVersion, Source: loc.String(), Region: region, ETag: info.ETag, Format: f.String(),
-		Phase: phaseValidate, Restarted: restarted, Started: now,
+		Phase: PhaseValidate, Restarted: restarted, Started: now,
 	}
 	j.dropParts = restarted
 	return j.claimAndRun(ctx, cp)
@@ -254,7 +254,7 @@ func (j *fileJob) work(ctx context.Context, cp *Checkpoint) (*Result, error) {
 	for {
 		var err error
 		switch cp.Phase {
-		case phaseValidate:
+		case PhaseValidate:
 			var advanced, finished bool
 			advanced, finished, err = j.validate(ctx, cp)
 			progress = progress || advanced
@@ -268,10 +268,10 @@ func (j *fileJob) work(ctx context.Context, cp *Checkpoint) (*Result, error) {
 			case cp.ProblemCount > 0:
 				return j.finishOwned(ctx, cp, j.finishInvalid)
 			default:
-				cp.Phase, cp.Position = phaseSend, imapi.Position{}
+				cp.Phase, cp.Position = PhaseSend, imapi.Position{}
 				continue
 			}
-		case phaseSend:
+		case PhaseSend:
 			var out *sendOutcome
 			out, err = j.send(ctx, cp)
 			if err == nil {
@@ -281,7 +281,7 @@ func (j *fileJob) work(ctx context.Context, cp *Checkpoint) (*Result, error) {
 				}
 				continue
 			}
-		case phaseFinish:
+		case PhaseFinish:
 			var res *Result
 			res, err = j.finishOwned(ctx, cp, j.finish)
 			if err == nil {
@@ -324,7 +324,7 @@ func (j *fileJob) restart(ctx context.Context, cp *Checkpoint) error {
 	j.log.Warn("the file changed during the job: starting over", "old_etag", cp.ETag, "etag", info.ETag, "chain", cp.Chain)
 	*cp = Checkpoint{
 		Version: checkpointVersion, Source: cp.Source, Region: cp.Region, ETag: info.ETag, Format: cp.Format,
-		Phase: phaseValidate, Chain: cp.Chain, Invocations: cp.Invocations, Restarted: true,
+		Phase: PhaseValidate, Chain: cp.Chain, Invocations: cp.Invocations, Restarted: true,
 		Owner: cp.Owner, Started: cp.Started,
 	}
 	if err := j.deleteParts(ctx); err != nil {
@@ -385,7 +385,7 @@ func (j *fileJob) handOn(ctx context.Context, cp *Checkpoint, chain int, progres
 	}
 	cp.Chain, cp.Owner = next, ""
 	if why != "" {
-		cp.Handoff, cp.Note = handoffSweep, why
+		cp.Handoff, cp.Note = HandoffSweep, why
 		if err := j.saveCheckpoint(bctx, cp); err != nil {
 			return fail(err)
 		}
@@ -393,14 +393,14 @@ func (j *fileJob) handOn(ctx context.Context, cp *Checkpoint, chain int, progres
 		j.log.Warn("job left for the sweep", "chain", chain, "reason", why)
 		return res, nil
 	}
-	cp.Handoff = handoffInvoked
+	cp.Handoff = HandoffInvoked
 	if err := j.saveCheckpoint(bctx, cp); err != nil {
 		return fail(err)
 	}
-	ev := ContinueEvent{Removetag: ContinueMarker, Source: cp.Source, Region: cp.Region, Checkpoint: j.checkpointKey(), ETag: cp.ETag, Chain: next}
-	if err := j.s.cfg.Invoker.InvokeAsync(bctx, mustJSON(ev)); err != nil {
+	ev := ContinueEvent{Source: cp.Source, Region: cp.Region, Checkpoint: j.checkpointKey(), ETag: cp.ETag, Chain: next}
+	if err := j.s.cfg.Invoker.InvokeAsync(bctx, ev.Payload()); err != nil {
 		j.log.Error("self-invocation failed: the sweep will continue the job", "chain", next, "error", err.Error())
-		cp.Handoff, cp.Note = handoffSweep, "self-invocation failed: "+err.Error()
+		cp.Handoff, cp.Note = HandoffSweep, "self-invocation failed: "+err.Error()
 		if err := j.saveCheckpoint(bctx, cp); err != nil {
 			j.log.Warn("could not note the failed self-invocation", "error", err.Error())
 		}
@@ -424,15 +424,12 @@ func budgetStop(reason imapi.StopReason) bool {
 }
 
 // result describes the job as the checkpoint has it.
-func (j *fileJob) result(cp *Checkpoint, status string) *Result {
-	r := &Result{
+func (j *fileJob) result(cp *Checkpoint, status Status) *Result {
+	return &Result{
 		Status: status, Source: j.loc.String(), Chain: cp.Chain, Restarted: cp.Restarted,
+		Report:        imapi.Report{Counts: cp.counts(), Failures: cp.Failures},
 		CheckpointKey: j.checkpointKey(),
 	}
-	r.Total, r.Succeeded, r.Failed = cp.Total, cp.Succeeded, cp.Failed
-	r.Pending = max(cp.Total-cp.Succeeded-cp.Failed, 0)
-	r.Calls, r.Retries, r.Failures = cp.Calls, cp.Retries, cp.Failures
-	return r
 }
 
 // bookkeeping returns a context for saving the job's state after the run: the

@@ -181,9 +181,10 @@ func TestFileRefusals(t *testing.T) {
 	e.put(cosBucket, "broken.json", []byte(`{"UserTags":[{"To_Account":"x1","Tags":["a"]},`))
 	e.put(cosBucket, prefix+"failed/old.csv.jsonl", []byte("{\"To_Account\":\"x1\",\"Tags\":[\"a\"]}\n"))
 	tests := []struct {
-		key, status string
-		report      bool
-		check       func(t *testing.T, r *job.Result)
+		key    string
+		status job.Status
+		report bool
+		check  func(t *testing.T, r *job.Result)
 	}{
 		{key: "bad.jsonl", status: job.StatusInvalid, report: true, check: func(t *testing.T, r *job.Result) {
 			if r.ErrorCount != 2 || r.Errors[0].Where != "line 2" || r.Errors[1].Where != "line 3" || r.Total != 3 {

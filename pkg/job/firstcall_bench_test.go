@@ -65,15 +65,15 @@ func firstCall(b *testing.B, e *env, store storage.Store, loc storage.Location, 
 	now := time.Now().UTC()
 	cpKey := prefix + "state/" + loc.Key + ".json"
 	cp := job.Checkpoint{
-		Version: 1, Source: loc.String(), ETag: etag, Format: f.String(), Compressed: gz, Phase: "send",
-		Total: 1_000_000, Position: pos, Succeeded: pos.Record, Chain: 1, Invocations: 1, Handoff: "invoked",
+		Version: 1, Source: loc.String(), ETag: etag, Format: f.String(), Compressed: gz, Phase: job.PhaseSend,
+		Counts: imapi.Counts{Total: 1_000_000, Succeeded: pos.Record}, Position: pos, Chain: 1, Invocations: 1, Handoff: job.HandoffInvoked,
 		Started: now, UpdatedAt: now,
 	}
 	data, _ := json.Marshal(cp)
 	if err := store.Put(b.Context(), cpKey, bytes.NewReader(data), "application/json"); err != nil {
 		b.Fatal(err)
 	}
-	ev, _ := json.Marshal(job.ContinueEvent{Removetag: job.ContinueMarker, Source: loc.String(), Checkpoint: cpKey, ETag: etag, Chain: 1})
+	ev := job.ContinueEvent{Source: loc.String(), Checkpoint: cpKey, ETag: etag, Chain: 1}.Payload()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

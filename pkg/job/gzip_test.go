@@ -69,12 +69,12 @@ func TestGzipResumeBudget(t *testing.T) {
 			cpKey := prefix + "state/" + key + ".json"
 			cp := job.Checkpoint{
 				Version: 1, Source: loc.String(), ETag: etag, Format: "csv", Compressed: true, SkipRate: tt.rate,
-				Phase: "send", Total: n, Position: imapi.Position{Record: at, Offset: -1}, Succeeded: at,
-				Chain: 1, Invocations: 1, Handoff: "invoked", Started: now, UpdatedAt: now,
+				Phase: job.PhaseSend, Counts: imapi.Counts{Total: n, Succeeded: at}, Position: imapi.Position{Record: at, Offset: -1},
+				Chain: 1, Invocations: 1, Handoff: job.HandoffInvoked, Started: now, UpdatedAt: now,
 			}
 			data, _ := json.Marshal(cp)
 			e.put(s3Bucket, cpKey, data)
-			ev, _ := json.Marshal(job.ContinueEvent{Removetag: job.ContinueMarker, Source: loc.String(), Checkpoint: cpKey, ETag: etag, Chain: 1})
+			ev := job.ContinueEvent{Source: loc.String(), Checkpoint: cpKey, ETag: etag, Chain: 1}.Payload()
 
 			res, err := e.invoke(ev)
 			if err != nil {

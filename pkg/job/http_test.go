@@ -44,8 +44,8 @@ func TestHTTP(t *testing.T) {
 		body    []byte
 		script  []imapitest.Fault
 		status  int
-		result  string // Result.Status
-		calls   bool   // whether calls to IM are expected
+		result  job.Status // Result.Status
+		calls   bool       // whether calls to IM are expected
 		header  [2]string
 		check   func(t *testing.T, r *job.Result)
 	}{

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
@@ -46,63 +45,26 @@ func (s *Service) runRecords(ctx context.Context, recs []imapi.Record, trigger s
 		res.PendingUserTags = append(append(res.PendingUserTags, rep.PendingRecords...), rest...)
 	}
 	// Records never read count too: Total is the job's size.
-	res.Total += int64(len(rest))
-	res.Pending += int64(len(rest))
+	res.Add(imapi.Counts{Total: int64(len(rest)), Pending: int64(len(rest))})
 	res.PendingRecords, res.Resume = nil, nil
 	log.Info("job end", append(countAttrs(&res.Report), "status", res.Status, "stopped", rep.Stopped)...)
 	return res
 }
 
 // ErrTooManyRecords is wrapped by the error of an inline job with more records
-// than Config.MaxInlineRecords.
-var ErrTooManyRecords = errors.New("too many records for one request")
+// than Config.MaxInlineRecords; it is [imapi.ErrTooManyRecords].
+var ErrTooManyRecords = imapi.ErrTooManyRecords
 
 // decodeInline reads a job document in either API form, gzip-compressed or not,
-// like imapi.DecodeJob, but bounds the decompressed size (records are held in
+// with imapi.ReadJob, bounding the decompressed size (records are held in
 // memory, and a small compressed body may inflate enormously) and the number of
 // records (Config.MaxInlineRecords; the error wraps ErrTooManyRecords).
 func (s *Service) decodeInline(body []byte) ([]imapi.Record, error) {
-	dec, err := imapi.NewDecoder(bytes.NewReader(body), imapi.DecoderOptions{Format: imapi.FormatJSON, MaxBytes: 2 * s.cfg.MaxBodyBytes})
-	if err != nil {
-		return nil, err
+	recs, err := imapi.ReadJob(bytes.NewReader(body), imapi.JobLimits{MaxBytes: 2 * s.cfg.MaxBodyBytes, MaxRecords: int64(s.cfg.MaxInlineRecords)})
+	if errors.Is(err, ErrTooManyRecords) {
+		return nil, fmt.Errorf("%w; upload them as a file and send {\"Source\":…} instead", err)
 	}
-	var (
-		recs []imapi.Record
-		bad  []imapi.Problem
-		n    int
-		nbad int
-	)
-	for ; ; n++ {
-		if n >= s.cfg.MaxInlineRecords {
-			if _, err := dec.Next(); err == io.EOF {
-				break
-			}
-			return nil, fmt.Errorf("%w: the job has more than %d records; upload them as a file and send {\"Source\":…} instead", ErrTooManyRecords, s.cfg.MaxInlineRecords)
-		}
-		rec, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		var p *imapi.Problem
-		switch {
-		case errors.As(err, &p):
-			nbad++
-			if len(bad) < imapi.MaxProblems {
-				bad = append(bad, *p)
-			}
-		case err != nil:
-			return nil, err
-		default:
-			recs = append(recs, rec)
-		}
-	}
-	switch {
-	case nbad > 0:
-		return nil, &imapi.InvalidInputError{Problems: bad, Count: nbad, Records: int64(n)}
-	case n == 0:
-		return nil, errors.New("the job has no records: its UserTags (or To_Account) array is empty")
-	}
-	return recs, nil
+	return recs, err
 }
 
 // rejected is the answer to an input that could not be decoded or had invalid records.
@@ -112,7 +74,7 @@ func rejected(err error) *Result {
 		return &Result{
 			Status:     StatusInvalid,
 			Message:    fmt.Sprintf("invalid input: %d problem(s) in %d record(s); nothing was sent", bad.Count, bad.Records),
-			Report:     imapi.Report{Total: bad.Records, Pending: bad.Records},
+			Report:     imapi.Report{Counts: imapi.Counts{Total: bad.Records, Pending: bad.Records}},
 			Errors:     bad.Problems,
 			ErrorCount: bad.Count,
 		}

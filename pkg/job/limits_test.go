@@ -41,9 +41,9 @@ func TestLimits(t *testing.T) {
 		svc     *job.Service // nil: the one with every limit
 		trigger string       // "http", "direct" or "timer"
 		body    []byte
-		status  int    // HTTP status
-		result  string // Result.Status
-		message string // in Result.Message
+		status  int        // HTTP status
+		result  job.Status // Result.Status
+		message string     // in Result.Message
 		calls   bool
 	}{
 		{"body size", nil, "http", bytes.Repeat([]byte(" "), maxBody+1), 413, job.StatusRefused, "the limit is 65536: upload large jobs as files", false},

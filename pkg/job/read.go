@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
@@ -223,12 +222,12 @@ func (j *fileJob) send(ctx context.Context, cp *Checkpoint) (*sendOutcome, error
 	}
 	defer body.Close()
 	src := &trackingSource{dec: dec, after: cp.Position}
-	failures := cloneFailures(cp.Failures)
-	groups := newFailureGroups(&failures)
+	// The groups of the chain so far, copied: a run that counts for nothing leaves cp alone.
+	groups := imapi.NewFailureGroups(cp.Failures, imapi.DefaultMaxFailureAccounts)
 	fw := &failedWriter{}
 	defer fw.close()
 	rep, err := j.s.run(ctx, src, imapi.OnFailed(func(rec imapi.Record, reason error) {
-		groups.add(rec.Account, reason)
+		groups.Add(rec.Account, reason)
 		fw.add(rec)
 	}))
 	if err != nil {
@@ -260,24 +259,12 @@ func (j *fileJob) send(ctx context.Context, cp *Checkpoint) (*sendOutcome, error
 	if err := j.putPart(bctx, cp, fw); err != nil {
 		return nil, err
 	}
-	cp.Succeeded += cur.Succeeded
-	cp.Failed += cur.Failed
-	cp.Calls += rep.Calls
-	cp.Retries += rep.Retries
-	cp.Failures = failures
+	cp.Add(imapi.Counts{Succeeded: cur.Succeeded, Failed: cur.Failed, Calls: rep.Calls, Retries: rep.Retries})
+	cp.Failures = groups.List()
 	cp.Position = cur.Position
 	if out.done {
-		cp.Phase = phaseFinish
+		cp.Phase = PhaseFinish
 	}
 	j.log.Info("send pass", append(countAttrs(rep), "chain", cp.Chain, "resolved", cur.Succeeded+cur.Failed, "next_record", cp.Position.Record)...)
 	return out, nil
-}
-
-// cloneFailures copies failure groups deeply, for a run that may be discarded.
-func cloneFailures(fs []imapi.Failure) []imapi.Failure {
-	out := slices.Clone(fs)
-	for i := range out {
-		out[i].Accounts = slices.Clone(out[i].Accounts)
-	}
-	return out
 }

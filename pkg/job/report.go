@@ -18,18 +18,17 @@ import (
 type FileReport struct {
 	// Status is "done" (every record handled; Failed may be above 0) or
 	// "invalid" (rejected before any call; see Errors).
-	Status string
+	Status Status
 	// Source is the file, "s3://bucket/key" or "cos://bucket-appid/key".
 	Source string
 	// ETag is the version of the file the report is for.
 	ETag string
 	// Format is the file's format: "csv", "jsonl" or "json".
 	Format string `json:",omitempty"`
-	// Total == Succeeded + Failed + Pending; Pending is 0 for a done file, and
-	// counts every record of an invalid one (none was sent).
-	Total, Succeeded, Failed, Pending int64
-	// Calls and Retries count the calls made for the file.
-	Calls, Retries int64
+	// Counts: Total == Succeeded + Failed + Pending; Pending is 0 for a done
+	// file, and counts every record of an invalid one (none was sent). Calls and
+	// Retries count the calls made for the file.
+	imapi.Counts
 	// Failures groups the failed records by error.
 	Failures []imapi.Failure `json:",omitempty"`
 	// Errors lists the first problems of an invalid file; ErrorCount counts all.
@@ -72,8 +71,7 @@ func (j *fileJob) finish(ctx context.Context, cp *Checkpoint) (*Result, error) {
 	}
 	rep := &FileReport{
 		Status: StatusDone, Source: cp.Source, ETag: cp.ETag, Format: cp.Format,
-		Total: cp.Total, Succeeded: cp.Succeeded, Failed: cp.Failed, Pending: max(cp.Total-cp.Succeeded-cp.Failed, 0),
-		Calls: cp.Calls, Retries: cp.Retries, Failures: cp.Failures, Restarted: cp.Restarted,
+		Counts: cp.counts(), Failures: cp.Failures, Restarted: cp.Restarted,
 		Chain: cp.Chain, Invocations: cp.Invocations, Started: cp.Started,
 	}
 	if len(cp.Parts) > 0 {
@@ -100,7 +98,7 @@ func (j *fileJob) finishInvalid(ctx context.Context, cp *Checkpoint) (*Result, e
 	defer cancel()
 	rep := &FileReport{
 		Status: StatusInvalid, Source: cp.Source, ETag: cp.ETag, Format: cp.Format,
-		Total: cp.Total, Pending: cp.Total, Errors: cp.Problems, ErrorCount: cp.ProblemCount,
+		Counts: cp.counts(), Errors: cp.Problems, ErrorCount: cp.ProblemCount,
 		Restarted: cp.Restarted, Chain: cp.Chain, Invocations: cp.Invocations, Started: cp.Started,
 		Message: fmt.Sprintf("invalid file: %d problem(s) in %d record(s); nothing was sent", cp.ProblemCount, cp.Total),
 	}
@@ -151,16 +149,13 @@ func (j *fileJob) skippedDone(rep *FileReport) *Result {
 }
 
 // reportResult is a result that tells a stored report.
-func (j *fileJob) reportResult(rep *FileReport, status string) *Result {
-	r := &Result{
+func (j *fileJob) reportResult(rep *FileReport, status Status) *Result {
+	return &Result{
 		Status: status, Source: rep.Source, Restarted: rep.Restarted, Chain: rep.Chain,
+		Report: imapi.Report{Counts: rep.Counts, Failures: rep.Failures, EndOfInput: rep.Status == StatusDone},
 		Errors: rep.Errors, ErrorCount: rep.ErrorCount, Message: rep.Message,
 		ReportKey: j.reportKey(), FailedKey: rep.FailedKey,
 	}
-	r.Total, r.Succeeded, r.Failed, r.Pending = rep.Total, rep.Succeeded, rep.Failed, rep.Pending
-	r.Calls, r.Retries, r.Failures = rep.Calls, rep.Retries, rep.Failures
-	r.EndOfInput = rep.Status == StatusDone
-	return r
 }
 
 // mustJSON encodes a value that always encodes.

@@ -191,7 +191,7 @@ func (d *Dispatcher) objects(ctx context.Context, objs []Object) (*job.Result, e
 }
 
 // statusRank orders statuses from the one that most needs attention.
-var statusRank = []string{
+var statusRank = []job.Status{
 	job.StatusError, job.StatusPending, job.StatusInvalid, job.StatusRefused,
 	job.StatusDone, job.StatusSwept, job.StatusSkipped, job.StatusIgnored,
 }
@@ -311,7 +311,7 @@ func (d *Dispatcher) logHTTP(ctx context.Context, ev Event, resp job.HTTPRespons
 
 func resultAttrs(r *job.Result) []slog.Attr {
 	attrs := []slog.Attr{
-		slog.String("status", r.Status),
+		slog.String("status", string(r.Status)),
 		slog.Int64("total", r.Total),
 		slog.Int64("succeeded", r.Succeeded),
 		slog.Int64("failed", r.Failed),

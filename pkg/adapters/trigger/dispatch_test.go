@@ -86,7 +86,7 @@ func TestDispatcherRun(t *testing.T) {
 		ev         trigger.Event
 		result     func(string) (*job.Result, error)
 		wantCalls  []string
-		wantStatus string
+		wantStatus job.Status
 		wantErr    string
 		wantLog    []string
 	}{

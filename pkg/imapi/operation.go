@@ -1,0 +1,63 @@
+package imapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+)
+
+// Operation is an API of the service's all_member_push family, named by its
+// path under the base URL. A [Client] makes one call of any of them; an
+// [Engine] drives any that takes records in im_remove_tag's form (see
+// [EngineConfig].Operation).
+//
+// To add an operation: a constant here, its request body in body if it is not
+// {"UserTags":[…]}, and the emulator's strict version in package imapitest.
+type Operation string
+
+// The operations this package knows. Sources: the Chat REST API's pages for
+// each (see /work/shared/notes/im-api.md: "Sibling APIs (same URL scheme, same limits)").
+const (
+	// RemoveTag removes tags: {"UserTags":[{"To_Account":"u1","Tags":["a"]},…]}. The engine's default.
+	RemoveTag Operation = "/v4/all_member_push/im_remove_tag"
+	// AddTag adds tags; its body is RemoveTag's.
+	AddTag Operation = "/v4/all_member_push/im_add_tag"
+	// GetTag lists accounts' tags: {"To_Account":["u1",…]} (the records' Tags are not sent),
+	// answered with their UserTags (see [Client.GetTags]).
+	GetTag Operation = "/v4/all_member_push/im_get_tag"
+)
+
+// Name returns the API's name, the last element of its path: "im_remove_tag".
+func (o Operation) Name() string { return path.Base(string(o)) }
+
+// errorOp is the operation's name in errors' Op field: "" for im_remove_tag.
+func (o Operation) errorOp() string {
+	if o == RemoveTag {
+		return ""
+	}
+	return o.Name()
+}
+
+// body encodes the records of one call as the operation's request body.
+func (o Operation) body(recs []Record) ([]byte, error) {
+	var v any
+	switch o {
+	case GetTag:
+		accounts := make([]string, len(recs))
+		for i, r := range recs {
+			accounts[i] = r.Account
+		}
+		v = struct {
+			To []string `json:"To_Account"`
+		}{accounts}
+	default:
+		v = struct {
+			UserTags []Record `json:"UserTags"`
+		}{recs}
+	}
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("imapi: encode %s request: %w", o.Name(), err)
+	}
+	return body, nil
+}

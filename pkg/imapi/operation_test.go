@@ -1,0 +1,58 @@
+package imapi_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/imapi/imapitest"
+)
+
+// TestEngineRunsAnotherOperation runs the engine on im_add_tag against the
+// emulator, which serves it strictly (URL, UserSig, body and limits checked as
+// for im_remove_tag): the same records, merged and sent the same way, add the
+// tags that the default operation then removes.
+func TestEngineRunsAnotherOperation(t *testing.T) {
+	srv, client := newEmulator(t, imapitest.Config{})
+	const accounts = 250
+	recs := make([]imapi.Record, 2*accounts) // each account twice in a row: merged into one element of a call
+	for i := range recs {
+		recs[i] = imapi.Record{Account: fmt.Sprintf("a%d", i/2), Tags: []string{fmt.Sprintf("t%d", i%2)}}
+	}
+
+	add, err := imapi.NewEngine(client, imapi.EngineConfig{Operation: imapi.AddTag}).Run(context.Background(), imapi.NewSliceSource(recs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !add.Done() || add.Succeeded != 2*accounts || add.Calls != 3 {
+		t.Fatalf("im_add_tag run: %s", add.Summary())
+	}
+	if got := srv.TagCount(); got != 2*accounts {
+		t.Fatalf("tags after im_add_tag = %d, want %d", got, 2*accounts)
+	}
+	if got := srv.Tags("a7"); !slices.Equal(got, []string{"t0", "t1"}) {
+		t.Errorf("a7 holds %v after im_add_tag, want [t0 t1]", got)
+	}
+
+	remove, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(context.Background(), imapi.NewSliceSource(recs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !remove.Done() || remove.Succeeded != 2*accounts || srv.TagCount() != 0 {
+		t.Fatalf("default (im_remove_tag) run: %s; %d tags left", remove.Summary(), srv.TagCount())
+	}
+}
+
+func TestOperationName(t *testing.T) {
+	for op, want := range map[imapi.Operation]string{
+		imapi.RemoveTag: "im_remove_tag",
+		imapi.AddTag:    "im_add_tag",
+		imapi.GetTag:    "im_get_tag",
+	} {
+		if got := op.Name(); got != want {
+			t.Errorf("%s: Name() = %q, want %q", op, got, want)
+		}
+	}
+}
