@@ -15,8 +15,10 @@ import (
 // {"UserTags":[…]}, and the emulator's strict version in package imapitest.
 type Operation string
 
-// The operations this package knows. Sources: the Chat REST API's pages for
-// each (see /work/shared/notes/im-api.md: "Sibling APIs (same URL scheme, same limits)").
+// The operations this package knows. Sources: the Chat REST API's pages of the
+// all_member_push family, e.g. "添加用户标签" (cloud.tencent.com/document/product/1212/45941:
+// im_add_tag takes im_remove_tag's body, 100 accounts and 100 calls/s, and at most
+// 10 tags per account) and "获取用户标签" for im_get_tag.
 const (
 	// RemoveTag removes tags: {"UserTags":[{"To_Account":"u1","Tags":["a"]},…]}. The engine's default.
 	RemoveTag Operation = "/v4/all_member_push/im_remove_tag"
