@@ -22,7 +22,9 @@ type Operation string
 const (
 	// RemoveTag removes tags: {"UserTags":[{"To_Account":"u1","Tags":["a"]},…]}. The engine's default.
 	RemoveTag Operation = "/v4/all_member_push/im_remove_tag"
-	// AddTag adds tags; its body is RemoveTag's.
+	// AddTag adds tags; its body is RemoveTag's. The decoders check records
+	// against im_remove_tag's limits; the service refuses more than 10 tags per
+	// account in an add, which a caller adding tags must check itself.
 	AddTag Operation = "/v4/all_member_push/im_add_tag"
 	// GetTag lists accounts' tags: {"To_Account":["u1",…]} (the records' Tags are not sent),
 	// answered with their UserTags (see [Client.GetTags]).
