@@ -400,13 +400,7 @@ func (s *cosStore) Delete(ctx context.Context, key string) error {
 func (s *cosStore) fail(op, key string, err error) error {
 	var cerr *cos.ErrorResponse
 	noBucket := errors.As(err, &cerr) && cerr.Code == "NoSuchBucket"
-	switch status := cosStatus(err); {
-	case status == http.StatusNotFound && !noBucket:
-		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, storage.ErrNotFound, err)
-	case status == http.StatusPreconditionFailed:
-		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, storage.ErrChanged, err)
-	}
-	return fmt.Errorf("%s %s/%s: %w", op, s.Name(), key, err)
+	return storeError(op, s.Name()+"/"+key, cosStatus(err), noBucket, err)
 }
 
 // cosStatus returns the HTTP status of a COS error response, or 0.

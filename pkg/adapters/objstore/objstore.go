@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -58,4 +59,18 @@ func openAtEnd(ctx context.Context, s storage.Store, key string, off int64, etag
 		return nil, storage.Info{}, fmt.Errorf("open %s/%s: offset %d beyond the object's size %d", s.Name(), key, off, info.Size)
 	}
 	return emptyBody(), info, nil
+}
+
+// storeError wraps an SDK error of op on what (bucket/key), adding
+// storage.ErrNotFound for a missing object (not a missing bucket: that is a
+// configuration error) and storage.ErrChanged for a failed precondition, from
+// the answer's HTTP status.
+func storeError(op, what string, status int, noBucket bool, err error) error {
+	switch {
+	case status == http.StatusNotFound && !noBucket:
+		return fmt.Errorf("%s %s: %w: %w", op, what, storage.ErrNotFound, err)
+	case status == http.StatusPreconditionFailed:
+		return fmt.Errorf("%s %s: %w: %w", op, what, storage.ErrChanged, err)
+	}
+	return fmt.Errorf("%s %s: %w", op, what, err)
 }

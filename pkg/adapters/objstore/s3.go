@@ -175,13 +175,7 @@ func (s *s3Store) Delete(ctx context.Context, key string) error {
 func (s *s3Store) fail(op, key string, err error) error {
 	var apiErr smithy.APIError
 	noBucket := errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchBucket"
-	switch status := httpStatus(err); {
-	case status == http.StatusNotFound && !noBucket:
-		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, storage.ErrNotFound, err)
-	case status == http.StatusPreconditionFailed:
-		return fmt.Errorf("%s %s/%s: %w: %w", op, s.Name(), key, storage.ErrChanged, err)
-	}
-	return fmt.Errorf("%s %s/%s: %w", op, s.Name(), key, err)
+	return storeError(op, s.Name()+"/"+key, httpStatus(err), noBucket, err)
 }
 
 // httpStatus returns the HTTP status code an SDK error carries, or 0.
