@@ -2,7 +2,9 @@ package trigger
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -111,4 +113,19 @@ func (h Headers) With(other Headers) Headers {
 		out[k] = v
 	}
 	return out
+}
+
+// DecodeBody returns an HTTP event's body: as it is, or base64-decoded when
+// the gateway says so (standard or URL alphabet, padded or not).
+func DecodeBody(body string, isBase64 bool) ([]byte, error) {
+	if !isBase64 {
+		return []byte(body), nil
+	}
+	s := strings.TrimRight(strings.TrimSpace(body), "=")
+	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("the body is marked base64 but is not")
 }

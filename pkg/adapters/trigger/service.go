@@ -2,21 +2,20 @@ package trigger
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
 )
 
-// Service is the application service as the adapters see it; *job.Service
+// Jobs is the application service as the adapters use it; *job.Service
 // implements it.
-type Service interface {
-	// HTTP answers an HTTP trigger's request.
-	HTTP(ctx context.Context, req job.HTTPRequest) job.HTTPResponse
+type Jobs interface {
+	// Submit runs a job document from a caller that waits for the answer; see
+	// job.Service.Submit for its typed refusals.
+	Submit(ctx context.Context, body []byte, via string) (*job.Result, error)
 	// Direct runs a direct invocation's payload: a job document or a continuation.
 	Direct(ctx context.Context, payload []byte) (*job.Result, error)
 	// Timer runs a schedule's message: a job document, or "" for the sweep.
@@ -25,7 +24,21 @@ type Service interface {
 	ObjectCreated(ctx context.Context, loc storage.Location, region string) (*job.Result, error)
 }
 
-var _ Service = (*job.Service)(nil)
+var _ Jobs = (*job.Service)(nil)
+
+// Service is what a [Dispatcher] runs events on: the jobs, and HTTP requests
+// answered with their HTTP semantics. [NewService] makes one of a [Jobs];
+// [Lazy] builds one when first needed, [Unavailable] answers with an error.
+type Service interface {
+	// HTTP answers an HTTP trigger's request.
+	HTTP(ctx context.Context, req HTTPRequest) HTTPResponse
+	// Direct runs a direct invocation's payload: a job document or a continuation.
+	Direct(ctx context.Context, payload []byte) (*job.Result, error)
+	// Timer runs a schedule's message: a job document, or "" for the sweep.
+	Timer(ctx context.Context, message string) (*job.Result, error)
+	// ObjectCreated runs an uploaded object; region is the event's, or "".
+	ObjectCreated(ctx context.Context, loc storage.Location, region string) (*job.Result, error)
+}
 
 // Unavailable returns a Service that does nothing and answers every request
 // with err: HTTP requests with 500 and the error in the body, the others by
@@ -37,13 +50,8 @@ func Unavailable(err error) Service { return unavailable{err} }
 type unavailable struct{ err error }
 
 // HTTP answers 500 with the error in a Result body.
-func (u unavailable) HTTP(context.Context, job.HTTPRequest) job.HTTPResponse {
-	body, _ := json.Marshal(job.Result{Status: job.StatusError, Message: "the function cannot run: " + u.err.Error()})
-	return job.HTTPResponse{
-		StatusCode: http.StatusInternalServerError,
-		Headers:    map[string]string{"Content-Type": "application/json"},
-		Body:       body,
-	}
+func (u unavailable) HTTP(context.Context, HTTPRequest) HTTPResponse {
+	return errorResponse(http.StatusInternalServerError, "the function cannot run: "+u.err.Error())
 }
 
 // Direct returns the error.
@@ -115,7 +123,7 @@ func (l *lazyService) current(ctx context.Context) Service {
 }
 
 // HTTP answers the request on the service, or as [Unavailable].
-func (l *lazyService) HTTP(ctx context.Context, req job.HTTPRequest) job.HTTPResponse {
+func (l *lazyService) HTTP(ctx context.Context, req HTTPRequest) HTTPResponse {
 	return l.current(ctx).HTTP(ctx, req)
 }
 
@@ -132,27 +140,4 @@ func (l *lazyService) Timer(ctx context.Context, message string) (*job.Result, e
 // ObjectCreated runs the object on the service, or returns the build error.
 func (l *lazyService) ObjectCreated(ctx context.Context, loc storage.Location, region string) (*job.Result, error) {
 	return l.current(ctx).ObjectCreated(ctx, loc, region)
-}
-
-// WithHTTPTimeout returns a Service whose HTTP jobs end within d (or the
-// invocation's own deadline, if sooner), so that the caller gets its answer
-// before the gateway gives up. d <= 0 returns svc.
-func WithHTTPTimeout(svc Service, d time.Duration) Service {
-	if d <= 0 {
-		return svc
-	}
-	return httpTimeout{Service: svc, d: d}
-}
-
-// httpTimeout is the Service of [WithHTTPTimeout].
-type httpTimeout struct {
-	Service
-	d time.Duration
-}
-
-// HTTP answers the request within h.d.
-func (h httpTimeout) HTTP(ctx context.Context, req job.HTTPRequest) job.HTTPResponse {
-	ctx, cancel := context.WithTimeout(ctx, h.d)
-	defer cancel()
-	return h.Service.HTTP(ctx, req)
 }
