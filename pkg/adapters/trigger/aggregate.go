@@ -13,11 +13,11 @@ var statusRank = []job.Status{
 	job.StatusDone, job.StatusSwept, job.StatusSkipped, job.StatusIgnored,
 }
 
-// Aggregate sums the results of several objects into one: its Jobs are the
+// aggregate sums the results of several objects into one: its Jobs are the
 // results, its counts their sums, its Status the one that most needs
 // attention (pending before done before skipped …). One result is returned
 // as it is.
-func Aggregate(results []*job.Result) *job.Result {
+func aggregate(results []*job.Result) *job.Result {
 	if len(results) == 1 {
 		return results[0]
 	}

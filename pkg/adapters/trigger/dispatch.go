@@ -6,17 +6,17 @@
 //   - The adapter tells a platform event's kind by its shape ([Probe]) and
 //     makes an [Event] of it: what the event asks, in neutral terms ([Kind]),
 //     and the shape of the answer the platform expects ([ReplyKind]). Unknown
-//     events say what arrived ([Unknown], [Describe]); upload notifications
+//     events say what arrived ([Unknown], [describe]); upload notifications
 //     share [Uploads].
 //   - A [Dispatcher] runs the Event on a [Service]: one log line per
 //     invocation, secrets kept out of returned errors, panics turned into
-//     errors, the results of several objects summed by [Aggregate].
+//     errors, the results of several objects summed by [aggregate].
 //   - [NewService] puts the HTTP semantics (bearer token, method, status of a
 //     result or refusal, one JSON writer) in front of the job service ([Jobs],
 //     *job.Service in production).
-//   - [Lazy] builds the Service on the first invocation (retrying while the
-//     configuration is wrong), and [Unavailable] answers every invocation with
-//     an error instead of crashing.
+//   - [Lazy] builds the Service on the first invocation, and while the
+//     configuration is wrong answers every invocation with the error instead
+//     of crashing (retrying at the next one).
 package trigger
 
 import (
@@ -137,7 +137,7 @@ func (d *Dispatcher) objects(ctx context.Context, objs []Object) (*job.Result, e
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return Aggregate(results), nil
+	return aggregate(results), nil
 }
 
 // invalid is the result of an event the function does not handle.

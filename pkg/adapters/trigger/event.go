@@ -96,15 +96,15 @@ type Object struct {
 	Skip string
 }
 
-// MaxReason bounds the reason of an unknown event (see [Unknown]) and other
+// maxReason bounds the reason of an unknown event (see [Unknown]) and other
 // strings taken from a payload into an Event, such as Object.Skip.
-const MaxReason = 1 << 10
+const maxReason = 1 << 10
 
 // Unknown makes the event of a payload the function does not handle: why
-// (clipped to MaxReason bytes), then what arrived. Its reply is a Result; an
+// (clipped to maxReason bytes), then what arrived. Its reply is a Result; an
 // adapter that read an HTTP request sets the HTTP reply kind.
 func Unknown(name, why string, payload []byte) Event {
-	return Event{Kind: KindUnknown, Name: name, Problem: Clip(why, MaxReason) + ": " + Describe(payload)}
+	return Event{Kind: KindUnknown, Name: name, Problem: Clip(why, maxReason) + ": " + describe(payload)}
 }
 
 // Clip returns s cut to at most n bytes, at a character boundary, with "…"
@@ -121,9 +121,9 @@ func Clip(s string, n int) string {
 	return s[:cut] + "…"
 }
 
-// Describe says what a payload is, for errors: its size, its first bytes and,
+// describe says what a payload is, for errors: its size, its first bytes and,
 // for a JSON object, its top-level keys.
-func Describe(payload []byte) string {
+func describe(payload []byte) string {
 	const head, maxKeys, maxKeyBytes = 80, 20, 40
 	if len(bytes.TrimSpace(payload)) == 0 {
 		return fmt.Sprintf("%d bytes, nothing but white space", len(payload))
@@ -141,7 +141,7 @@ func Describe(payload []byte) string {
 	}
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(payload, &fields) == nil {
-		keys := (&Probe{Fields: fields}).Keys()
+		keys := (&Probe{Fields: fields}).keys()
 		if len(keys) > maxKeys {
 			keys = append(keys[:maxKeys], fmt.Sprintf("… %d more", len(keys)-maxKeys))
 		}

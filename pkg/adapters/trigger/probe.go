@@ -17,14 +17,14 @@ type Probe struct {
 func NewProbe(payload []byte) (*Probe, string) {
 	trimmed := bytes.TrimSpace(payload)
 	if !json.Valid(trimmed) {
-		return nil, "the event is not JSON: " + Describe(payload)
+		return nil, "the event is not JSON: " + describe(payload)
 	}
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, "the event is not a JSON object: " + Describe(payload)
+		return nil, "the event is not a JSON object: " + describe(payload)
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &fields); err != nil {
-		return nil, "the event cannot be read: " + err.Error() + ": " + Describe(payload)
+		return nil, "the event cannot be read: " + err.Error() + ": " + describe(payload)
 	}
 	return &Probe{Fields: fields}, ""
 }
@@ -44,8 +44,8 @@ func (p *Probe) String(name string) string {
 	return s
 }
 
-// Keys returns the field names, sorted.
-func (p *Probe) Keys() []string {
+// keys returns the field names, sorted.
+func (p *Probe) keys() []string {
 	keys := make([]string, 0, len(p.Fields))
 	for k := range p.Fields {
 		keys = append(keys, k)
@@ -54,10 +54,10 @@ func (p *Probe) Keys() []string {
 	return keys
 }
 
-// Len returns the number of elements of the field's value if it is a JSON
+// arrayLen returns the number of elements of the field's value if it is a JSON
 // array, else -1. It decodes none of them: an adapter can refuse an event with
 // too many records before it allocates anything for them.
-func (p *Probe) Len(name string) int {
+func (p *Probe) arrayLen(name string) int {
 	v := bytes.TrimSpace(p.Fields[name])
 	if len(v) == 0 || v[0] != '[' {
 		return -1

@@ -28,7 +28,8 @@ var _ Jobs = (*job.Service)(nil)
 
 // Service is what a [Dispatcher] runs events on: the jobs, and HTTP requests
 // answered with their HTTP semantics. [NewService] makes one of a [Jobs];
-// [Lazy] builds one when first needed, [Unavailable] answers with an error.
+// [Lazy] builds one when first needed, and answers with the error while it
+// cannot.
 type Service interface {
 	// HTTP answers an HTTP trigger's request.
 	HTTP(ctx context.Context, req HTTPRequest) HTTPResponse
@@ -40,13 +41,10 @@ type Service interface {
 	ObjectCreated(ctx context.Context, loc storage.Location, region string) (*job.Result, error)
 }
 
-// Unavailable returns a Service that does nothing and answers every request
+// unavailable is a Service that does nothing and answers every request
 // with err: HTTP requests with 500 and the error in the body, the others by
 // returning it, so that the platform shows it. err must hold no secret
 // (errors of wiring.Load never do).
-func Unavailable(err error) Service { return unavailable{err} }
-
-// unavailable is the Service of [Unavailable].
 type unavailable struct{ err error }
 
 // HTTP answers 500 with the error in a Result body.
@@ -66,9 +64,10 @@ func (u unavailable) ObjectCreated(context.Context, storage.Location, string) (*
 }
 
 // Lazy returns a Service that builds the real one with build when first
-// needed and keeps it. While build fails, each request is answered as by
-// [Unavailable] with the error, logged, and the next request tries again: a
-// platform that applies the environment per invocation (SCF) or a fixed
+// needed and keeps it. While build fails, each request is answered with the
+// error (HTTP: 500 with it in the body; the others return it, so that the
+// platform shows it), the error is logged, and the next request tries again:
+// a platform that applies the environment per invocation (SCF) or a fixed
 // setting then takes effect without a restart. Call [Prepare] at start to
 // build early (and log the error once at start).
 func Lazy(build func() (Service, error), logger *slog.Logger) Service {
@@ -113,16 +112,16 @@ func (l *lazyService) get(ctx context.Context) (Service, error) {
 	return svc, nil
 }
 
-// current returns the service, or an [Unavailable] one with the build error.
+// current returns the service, or an unavailable one with the build error.
 func (l *lazyService) current(ctx context.Context) Service {
 	svc, err := l.get(ctx)
 	if err != nil {
-		return Unavailable(err)
+		return unavailable{err}
 	}
 	return svc
 }
 
-// HTTP answers the request on the service, or as [Unavailable].
+// HTTP answers the request on the service, or as an unavailable Service.
 func (l *lazyService) HTTP(ctx context.Context, req HTTPRequest) HTTPResponse {
 	return l.current(ctx).HTTP(ctx, req)
 }
