@@ -35,19 +35,14 @@ type v2Request struct {
 // decodeV2 reads an HTTP API (payload format 2.0) or function URL request.
 func decodeV2(payload []byte) trigger.Event {
 	var req v2Request
-	if err := json.Unmarshal(payload, &req); err != nil {
-		return unreadable(eventHTTPAPI, trigger.ReplyAPIGatewayV2, "an HTTP API request", err, payload)
-	}
+	err := json.Unmarshal(payload, &req)
 	name, reply := eventHTTPAPI, trigger.ReplyAPIGatewayV2
-	if strings.Contains(req.RequestContext.DomainName, ".lambda-url.") {
+	if err == nil && strings.Contains(req.RequestContext.DomainName, ".lambda-url.") {
 		name, reply = eventFunctionURL, trigger.ReplyFunctionURL
 	}
-	body, err := trigger.DecodeBody(string(req.Body), req.IsBase64)
-	if err != nil {
-		return unreadable(name, reply, "an HTTP API request", err, payload)
-	}
-	return trigger.Event{Kind: trigger.KindHTTP, Reply: reply, Name: name,
-		HTTP: trigger.HTTPRequest{Method: req.RequestContext.HTTP.Method, Headers: req.Headers, Body: body}}
+	return trigger.HTTPEvent(name, reply, "an HTTP API request", trigger.GatewayRequest{
+		Method: req.RequestContext.HTTP.Method, Headers: req.Headers, Body: req.Body, IsBase64: req.IsBase64,
+	}, err, payload)
 }
 
 // v1Request is what the function reads of a REST API (or HTTP API payload
@@ -63,23 +58,10 @@ type v1Request struct {
 // decodeV1 reads a REST API (or HTTP API payload format 1.0) request.
 func decodeV1(payload []byte) trigger.Event {
 	var req v1Request
-	if err := json.Unmarshal(payload, &req); err != nil {
-		return unreadable(eventRESTAPI, trigger.ReplyAPIGateway, "a REST API request", err, payload)
-	}
-	body, err := trigger.DecodeBody(string(req.Body), req.IsBase64)
-	if err != nil {
-		return unreadable(eventRESTAPI, trigger.ReplyAPIGateway, "a REST API request", err, payload)
-	}
-	return trigger.Event{Kind: trigger.KindHTTP, Reply: trigger.ReplyAPIGateway, Name: eventRESTAPI,
-		HTTP: trigger.HTTPRequest{Method: req.Method, Headers: req.Headers.With(req.MultiValueHeaders), Body: body}}
-}
-
-// unreadable is the event of an HTTP request that cannot be read: answered
-// 400 in the trigger's reply shape.
-func unreadable(name string, reply trigger.ReplyKind, what string, err error, payload []byte) trigger.Event {
-	ev := trigger.Unknown(name, what+" that cannot be read ("+err.Error()+")", payload)
-	ev.Reply = reply
-	return ev
+	err := json.Unmarshal(payload, &req)
+	return trigger.HTTPEvent(eventRESTAPI, trigger.ReplyAPIGateway, "a REST API request", trigger.GatewayRequest{
+		Method: req.Method, Headers: req.Headers.With(req.MultiValueHeaders), Body: req.Body, IsBase64: req.IsBase64,
+	}, err, payload)
 }
 
 // v2Reply is the response of an HTTP API (payload format 2.0) or a function URL.

@@ -25,7 +25,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/removetag/removetag/pkg/adapters/trigger"
-	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
 )
 
@@ -39,8 +38,6 @@ const (
 	eventS3EventBridge = "eventbridge-s3"
 	eventEventBridge   = "eventbridge"
 	eventSchedule      = "eventbridge-schedule"
-	eventDirect        = "direct"
-	eventContinuation  = "continuation"
 )
 
 // NewHandler returns the handler of the function's events on Lambda; pass it
@@ -74,10 +71,8 @@ func decode(payload []byte) trigger.Event {
 			Objects: []trigger.Object{{Location: loc, Skip: "S3's test event: the notification is set up"}}}
 	case p.Has("detail-type") && p.Has("source"):
 		return decodeEventBridge(payload)
-	case job.IsContinuation(payload):
-		return trigger.Event{Kind: trigger.KindDirect, Name: eventContinuation, Payload: payload}
 	}
-	return trigger.Event{Kind: trigger.KindDirect, Name: eventDirect, Payload: payload}
+	return trigger.Direct(payload)
 }
 
 // NewLogHandler returns Lambda's slog handler (lambdacontext): JSON when the

@@ -36,28 +36,11 @@ func decodeHTTP(payload []byte, p *trigger.Probe) trigger.Event {
 	if p.Has("requestContext") {
 		name, what, reply = eventAPIGateway, "an API gateway request", trigger.ReplyAPIGateway
 	}
-	ev := readHTTP(payload, name, what)
-	ev.Reply = reply
-	return ev
-}
-
-// readHTTP reads an HTTP request named name (what says it in errors).
-func readHTTP(payload []byte, name, what string) trigger.Event {
 	var req httpRequest
-	if err := json.Unmarshal(payload, &req); err != nil {
-		return trigger.Unknown(name, what+" that cannot be read ("+err.Error()+")", payload)
-	}
-	body, err := trigger.DecodeBody(string(req.Body), req.IsBase64)
-	if err != nil {
-		return trigger.Unknown(name, what+" that cannot be read ("+err.Error()+")", payload)
-	}
-	ev := trigger.Event{
-		Kind: trigger.KindHTTP,
-		Name: name,
-		HTTP: trigger.HTTPRequest{Method: req.Method, Headers: req.Headers, Body: body},
-	}
+	err := json.Unmarshal(payload, &req)
+	ev := trigger.HTTPEvent(name, reply, what, trigger.GatewayRequest(req), err, payload)
 	// The API gateway says how long it waits for the function.
-	if s, ok := req.Headers["endpoint-timeout"]; ok {
+	if s, ok := ev.HTTP.Headers["endpoint-timeout"]; ok && ev.Kind == trigger.KindHTTP {
 		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
 			ev.Timeout = max(time.Duration(n)*time.Second-gatewayMargin, time.Second)
 		}

@@ -27,17 +27,14 @@ import (
 
 	"github.com/removetag/removetag/pkg/adapters/invoke"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
-	"github.com/removetag/removetag/pkg/job"
 )
 
 // Names of the events, in logs.
 const (
-	eventFunctionURL  = "scf-url"
-	eventAPIGateway   = "scf-apigw"
-	eventTimer        = "scf-timer"
-	eventCOS          = "cos"
-	eventDirect       = "direct"
-	eventContinuation = "continuation"
+	eventFunctionURL = "scf-url"
+	eventAPIGateway  = "scf-apigw"
+	eventTimer       = "scf-timer"
+	eventCOS         = "cos"
 )
 
 // NewHandler returns the handler of the function's events on SCF; use it
@@ -80,8 +77,6 @@ func decode(payload []byte) trigger.Event {
 		return trigger.Event{Kind: trigger.KindTimer, Name: eventTimer, Message: string(t.Message)}
 	case p.Has("Records"):
 		return trigger.Uploads(eventCOS, "a COS notification", payload, p, cosObject)
-	case job.IsContinuation(payload):
-		return trigger.Event{Kind: trigger.KindDirect, Name: eventContinuation, Payload: payload}
 	}
-	return trigger.Event{Kind: trigger.KindDirect, Name: eventDirect, Payload: payload}
+	return trigger.Direct(payload)
 }

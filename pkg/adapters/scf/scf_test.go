@@ -125,11 +125,11 @@ func TestDecode(t *testing.T) {
 			}
 		}},
 		{"no records", `{"Records":[]}`, trigger.KindUnknown, eventCOS, nil},
-		{"direct job", `{"UserTags":[{"To_Account":"a","Tags":["x"]}]}`, trigger.KindDirect, eventDirect, nil},
-		{"file job", `{"Source":"cos://files-1250000000/a.csv"}`, trigger.KindDirect, eventDirect, nil},
+		{"direct job", `{"UserTags":[{"To_Account":"a","Tags":["x"]}]}`, trigger.KindDirect, "direct", nil},
+		{"file job", `{"Source":"cos://files-1250000000/a.csv"}`, trigger.KindDirect, "direct", nil},
 		{"continuation", `{"removetag":"continue","Source":"cos://files-1250000000/a.csv","Checkpoint":"c","ETag":"e","Chain":1}`,
-			trigger.KindDirect, eventContinuation, nil},
-		{"other object: direct, the service says what is wrong", `{"hello":"world"}`, trigger.KindDirect, eventDirect, nil},
+			trigger.KindDirect, "continuation", nil},
+		{"other object: direct, the service says what is wrong", `{"hello":"world"}`, trigger.KindDirect, "direct", nil},
 		{"not JSON", `hello`, trigger.KindUnknown, "unknown", func(t *testing.T, ev trigger.Event) {
 			if !strings.Contains(ev.Problem, `not JSON: 5 bytes starting "hello"`) {
 				t.Errorf("problem %q", ev.Problem)

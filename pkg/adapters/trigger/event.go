@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
 )
 
@@ -94,6 +95,15 @@ type Object struct {
 	Region string
 	// Skip, when set, says why the record is not processed (not a creation, …).
 	Skip string
+}
+
+// Direct makes the event of a JSON object of no trigger's shape: a
+// continuation event, or else a direct invocation (a job document).
+func Direct(payload []byte) Event {
+	if job.IsContinuation(payload) {
+		return Event{Kind: KindDirect, Name: "continuation", Payload: payload}
+	}
+	return Event{Kind: KindDirect, Name: "direct", Payload: payload}
 }
 
 // maxReason bounds the reason of an unknown event (see [Unknown]) and other

@@ -129,3 +129,31 @@ func DecodeBody(body string, isBase64 bool) ([]byte, error) {
 	}
 	return nil, errors.New("the body is marked base64 but is not")
 }
+
+// GatewayRequest is an HTTP request as a gateway's event holds it, read
+// leniently.
+type GatewayRequest struct {
+	Method   string
+	Headers  Headers
+	Body     Text
+	IsBase64 bool
+}
+
+// HTTPEvent makes the event of a gateway's request read from payload: name
+// and reply are the event's name and reply kind, what says what it is in
+// problems. readErr, if not nil, is why the request could not be read; the
+// event is then unknown, as it is when the body is marked base64 but is not,
+// and answered in the same reply shape.
+func HTTPEvent(name string, reply ReplyKind, what string, req GatewayRequest, readErr error, payload []byte) Event {
+	body, err := DecodeBody(string(req.Body), req.IsBase64)
+	if readErr != nil {
+		err = readErr
+	}
+	if err != nil {
+		ev := Unknown(name, what+" that cannot be read ("+err.Error()+")", payload)
+		ev.Reply = reply
+		return ev
+	}
+	return Event{Kind: KindHTTP, Reply: reply, Name: name,
+		HTTP: HTTPRequest{Method: req.Method, Headers: req.Headers, Body: body}}
+}
