@@ -2,8 +2,9 @@ package trigger
 
 // Names of the package's internals, for its external tests.
 var (
-	Aggregate = aggregate
-	Describe  = describe
+	Aggregate  = aggregate
+	Describe   = describe
+	DecodeBody = decodeBody
 )
 
 // MaxRecords is maxRecords, for its external tests.

@@ -2,9 +2,7 @@ package trigger
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -113,47 +111,4 @@ func (h Headers) With(other Headers) Headers {
 		out[k] = v
 	}
 	return out
-}
-
-// DecodeBody returns an HTTP event's body: as it is, or base64-decoded when
-// the gateway says so (standard or URL alphabet, padded or not).
-func DecodeBody(body string, isBase64 bool) ([]byte, error) {
-	if !isBase64 {
-		return []byte(body), nil
-	}
-	s := strings.TrimRight(strings.TrimSpace(body), "=")
-	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			return b, nil
-		}
-	}
-	return nil, errors.New("the body is marked base64 but is not")
-}
-
-// GatewayRequest is an HTTP request as a gateway's event holds it, read
-// leniently.
-type GatewayRequest struct {
-	Method   string
-	Headers  Headers
-	Body     Text
-	IsBase64 bool
-}
-
-// HTTPEvent makes the event of a gateway's request read from payload: name
-// and reply are the event's name and reply kind, what says what it is in
-// problems. readErr, if not nil, is why the request could not be read; the
-// event is then unknown, as it is when the body is marked base64 but is not,
-// and answered in the same reply shape.
-func HTTPEvent(name string, reply ReplyKind, what string, req GatewayRequest, readErr error, payload []byte) Event {
-	body, err := DecodeBody(string(req.Body), req.IsBase64)
-	if readErr != nil {
-		err = readErr
-	}
-	if err != nil {
-		ev := Unknown(name, what+" that cannot be read ("+err.Error()+")", payload)
-		ev.Reply = reply
-		return ev
-	}
-	return Event{Kind: KindHTTP, Reply: reply, Name: name,
-		HTTP: HTTPRequest{Method: req.Method, Headers: req.Headers, Body: body}}
 }
