@@ -6,11 +6,11 @@
 //   - The adapter tells a platform event's kind by its shape ([Probe]) and
 //     makes an [Event] of it: what the event asks, in neutral terms ([Kind]),
 //     and the shape of the answer the platform expects ([ReplyKind]). Unknown
-//     events say what arrived ([Unknown], [describe]); upload notifications
-//     share [Uploads].
+//     events say what arrived ([Unknown]); upload notifications share
+//     [Uploads], gateways' HTTP requests [HTTPEvent].
 //   - A [Dispatcher] runs the Event on a [Service]: one log line per
 //     invocation, secrets kept out of returned errors, panics turned into
-//     errors, the results of several objects summed by [aggregate].
+//     errors, the results of several objects of an upload summed in one.
 //   - [NewService] puts the HTTP semantics (bearer token, method, status of a
 //     result or refusal, one JSON writer) in front of the job service ([Jobs],
 //     *job.Service in production).
