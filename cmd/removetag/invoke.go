@@ -14,8 +14,8 @@ import (
 
 	"github.com/removetag/removetag/internal/redact"
 	"github.com/removetag/removetag/internal/wiring"
+	"github.com/removetag/removetag/pkg/adapters/awslambda"
 	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
-	lambdaadapter "github.com/removetag/removetag/pkg/adapters/lambda"
 	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
 	"github.com/removetag/removetag/pkg/adapters/scf"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
@@ -77,7 +77,7 @@ func invokeCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	d := trigger.NewDispatcher(svc, logger, redact.Secrets(getenv, wiring.SecretVars()...))
 	var h invoker = scf.NewHandler(d)
 	if *platform == "lambda" {
-		h = lambdaadapter.NewHandler(d)
+		h = awslambda.NewHandler(d)
 	}
 	invokeOnce := func(payload []byte) ([]byte, error) {
 		ictx, cancel := context.WithTimeout(ctx, *timeout)

@@ -21,7 +21,7 @@ import (
 
 	"github.com/removetag/removetag/internal/redact"
 	"github.com/removetag/removetag/internal/wiring"
-	lambdaadapter "github.com/removetag/removetag/pkg/adapters/lambda"
+	"github.com/removetag/removetag/pkg/adapters/awslambda"
 	"github.com/removetag/removetag/pkg/adapters/scf"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 )
@@ -45,7 +45,7 @@ func main() {
 
 	var base slog.Handler
 	if platform == wiring.PlatformLambda {
-		base = lambdaadapter.NewLogHandler()
+		base = awslambda.NewLogHandler()
 	} else {
 		base = scf.NewLogHandler(os.Stdout, slog.LevelInfo)
 	}
@@ -73,7 +73,7 @@ func main() {
 
 	d := trigger.NewDispatcher(svc, logger, secrets)
 	if platform == wiring.PlatformLambda {
-		lambda.Start(lambdaadapter.NewHandler(d))
+		lambda.Start(awslambda.NewHandler(d))
 		return
 	}
 	cloudfunction.StartHandler(scf.NewHandler(d))

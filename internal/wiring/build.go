@@ -26,11 +26,12 @@ import (
 
 // Build wires the function's core from cfg: the IM client and engine, the
 // object stores, the self-invoker, the quota shared with every instance (leases
-// in the first of cfg.Buckets, see [NewQuota]) and the job service, with HTTP
-// jobs bounded by cfg.HTTPTimeout (see [trigger.WithHTTPTimeout]). It makes no network
-// call: the AWS clients are made on first use.
+// in the first of cfg.Buckets, see [NewQuota]), the job service, and in front of
+// it the HTTP semantics (the token, HTTP jobs bounded by cfg.HTTPTimeout; see
+// [trigger.NewService]). It makes no network call but one read of the secret
+// (see [serviceConfig]): the AWS clients are made on first use.
 func Build(cfg Config, logger *slog.Logger) (trigger.Service, error) {
-	jc, err := JobConfig(cfg, logger)
+	jc, hc, err := serviceConfig(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -38,25 +39,25 @@ func Build(cfg Config, logger *slog.Logger) (trigger.Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	return trigger.WithHTTPTimeout(svc, cfg.HTTPTimeout), nil
+	return trigger.NewService(svc, hc), nil
 }
 
 // secretReadTimeout bounds the first read of the secret.
 const secretReadTimeout = 30 * time.Second
 
-// JobConfig makes the configuration of the job service from cfg. With
-// REMOVETAG_SECRET, it reads the secret once (a network call) for the HTTP
-// token, and the IM client takes its key from the same cache, read again
-// after a few minutes or when IM refuses the key; a secret that cannot be
-// read is an error naming it (the function answers it and builds again at
-// the next invocation).
-func JobConfig(cfg Config, logger *slog.Logger) (job.Config, error) {
+// serviceConfig makes the configuration of the job service and of its HTTP
+// side from cfg. With REMOVETAG_SECRET, it reads the secret once (a network
+// call) for the HTTP token, and the IM client takes its key from the same
+// cache, read again after a few minutes or when IM refuses the key; a secret
+// that cannot be read is an error naming it (the function answers it and
+// builds again at the next invocation).
+func serviceConfig(cfg Config, logger *slog.Logger) (job.Config, trigger.HTTPConfig, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	keys, err := NewSecrets(cfg, logger)
 	if err != nil {
-		return job.Config{}, err
+		return job.Config{}, trigger.HTTPConfig{}, err
 	}
 	token := cfg.HTTPToken
 	if keys != nil {
@@ -64,30 +65,30 @@ func JobConfig(cfg Config, logger *slog.Logger) (job.Config, error) {
 		v, err := keys.Values(ctx)
 		cancel()
 		if err != nil {
-			return job.Config{}, fmt.Errorf("configuration: %s: %w", EnvSecret, err)
+			return job.Config{}, trigger.HTTPConfig{}, fmt.Errorf("configuration: %s: %w", EnvSecret, err)
 		}
 		if msg := checkToken(v.HTTPToken); msg != "" {
-			return job.Config{}, fmt.Errorf("configuration: %s: %s in secret %s %s", EnvSecret, secrets.FieldToken, keys.Secret(), msg)
+			return job.Config{}, trigger.HTTPConfig{}, fmt.Errorf("configuration: %s: %s in secret %s %s", EnvSecret, secrets.FieldToken, keys.Secret(), msg)
 		}
 		token = v.HTTPToken
 	}
 	var (
 		ks     imapi.KeySource
-		tokens job.TokenSource
+		tokens trigger.TokenSource
 	)
 	if keys != nil {
 		ks, tokens = keys, secretToken{keys}
 	}
 	client, err := NewIMClient(cfg, ks)
 	if err != nil {
-		return job.Config{}, err
+		return job.Config{}, trigger.HTTPConfig{}, err
 	}
 	engine := imapi.NewEngine(client, imapi.EngineConfig{Rate: cfg.RateLimit, Logger: logger})
 	var shared job.Quota
 	if len(cfg.Buckets) > 0 {
 		// The first bucket coordinates: every instance's jobs share IM_RATE_LIMIT there.
 		if shared, err = NewQuota(cfg, cfg.Buckets[0], logger); err != nil {
-			return job.Config{}, err
+			return job.Config{}, trigger.HTTPConfig{}, err
 		}
 	}
 	return job.Config{
@@ -95,14 +96,12 @@ func JobConfig(cfg Config, logger *slog.Logger) (job.Config, error) {
 		Quota:        shared,
 		OpenStore:    NewStoreOpener(cfg),
 		Invoker:      NewInvoker(cfg),
-		HTTPToken:    token,
-		Tokens:       tokens,
 		OutputPrefix: cfg.OutputPrefix,
 		Buckets:      cfg.Buckets,
 		SweepAfter:   cfg.SweepAfter,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       logger,
-	}, nil
+	}, trigger.HTTPConfig{Token: token, Tokens: tokens, Timeout: cfg.HTTPTimeout, Logger: logger}, nil
 }
 
 // NewIMClient returns the IM client of cfg, signing with keys if not nil

@@ -152,13 +152,13 @@ func TestBuildHTTPTimeout(t *testing.T) {
 	}
 	body.WriteString("]}")
 	start := time.Now()
-	resp := svc.HTTP(context.Background(), job.HTTPRequest{Method: "POST",
+	resp := svc.HTTP(context.Background(), trigger.HTTPRequest{Method: "POST",
 		Headers: map[string]string{"authorization": "Bearer " + testToken}, Body: []byte(body.String())})
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("HTTP took %v with a 1 s timeout", el)
 	}
 	if resp.StatusCode != 202 {
-		t.Errorf("status %d, want 202: %.300s", resp.StatusCode, resp.Body)
+		t.Errorf("status %d, want 202: %+v", resp.StatusCode, resp.Result)
 	}
 }
 
@@ -287,9 +287,9 @@ func TestBuildErrors(t *testing.T) {
 	if _, err := Build(cfg, nil); err == nil || !strings.Contains(err.Error(), EnvSDKAppID) {
 		t.Errorf("Build: %v", err)
 	}
-	jc, err := JobConfig(Config{SDKAppID: 1, SecretKey: "k", Region: imapi.RegionChina, Platform: PlatformSCF}, nil)
+	jc, _, err := serviceConfig(Config{SDKAppID: 1, SecretKey: "k", Region: imapi.RegionChina, Platform: PlatformSCF}, nil)
 	if err != nil || jc.Engine == nil || jc.OpenStore == nil || jc.Invoker != nil {
-		t.Errorf("JobConfig: %+v, %v", jc, err)
+		t.Errorf("serviceConfig: %+v, %v", jc, err)
 	}
 }
 
@@ -376,7 +376,7 @@ func TestJobConfigQuota(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			jc, err := JobConfig(cfg, nil)
+			jc, _, err := serviceConfig(cfg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

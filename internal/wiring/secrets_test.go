@@ -104,11 +104,11 @@ func TestSecretAtRunTime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			jc, err := JobConfig(cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+			jc, hc, err := serviceConfig(cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if jc.HTTPToken != testToken {
+			if hc.Token != testToken {
 				t.Error("the HTTP token is not the secret's")
 			}
 			svc, err := job.New(jc)

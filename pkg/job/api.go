@@ -3,7 +3,7 @@
 // uploaded object, a direct or continuation event) into runs of the [imapi.Engine],
 // and keeps the durable state of long jobs in object storage: checkpoints,
 // reports and failed records. It knows no platform event types: the adapters in
-// pkg/adapters/scf and pkg/adapters/lambda convert those.
+// pkg/adapters/scf and pkg/adapters/awslambda convert those.
 //
 // # File jobs
 //
@@ -89,12 +89,6 @@ type Config struct {
 	// Invoker hands continuation events to a new asynchronous invocation; nil: no
 	// self-invocation (long file jobs then rely on the timer sweep).
 	Invoker Invoker
-	// HTTPToken is the bearer token HTTP requests must carry. Empty: HTTP answers 503.
-	HTTPToken string
-	// Tokens, if set, gives the token at run time instead of HTTPToken (a secret
-	// store, read again after a while: a rotated token is taken without a
-	// redeploy). A token that cannot be read is answered 503.
-	Tokens TokenSource
 	// OutputPrefix is where reports, failed records and checkpoints go in the
 	// source's bucket; default "removetag/" (a missing final slash is added).
 	// Objects under it are never processed.
@@ -121,29 +115,6 @@ type Config struct {
 	SweepAfter time.Duration
 	// Logger receives structured logs (never a secret); default: discard.
 	Logger *slog.Logger
-}
-
-// TokenSource gives the bearer token HTTP requests must carry.
-type TokenSource interface {
-	// HTTPToken returns the current token ("" for none: HTTP is off), or an
-	// error that names where it could not be read, never a value.
-	HTTPToken(ctx context.Context) (string, error)
-}
-
-// HTTPRequest is a platform-neutral HTTP request (API gateway, function URL).
-type HTTPRequest struct {
-	Method string
-	// Headers with any case of names; the service looks them up case-insensitively.
-	Headers map[string]string
-	// Body, already base64-decoded by the adapter.
-	Body []byte
-}
-
-// HTTPResponse is a platform-neutral HTTP answer; Body is JSON.
-type HTTPResponse struct {
-	StatusCode int
-	Headers    map[string]string
-	Body       []byte
 }
 
 // Status says what became of a request's job: the Status of a [Result] and of a [FileReport].
@@ -249,18 +220,6 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	return &Service{cfg: cfg}, nil
-}
-
-// HTTP handles an HTTP trigger: bearer token, method, size and input checks, then
-// the job (inline records, or a {"Source":…} file) runs synchronously within ctx's deadline.
-// Statuses: 200 all done (or a file already done); 202 records pending
-// (PendingUserTags), continued, or a file in progress; 400 invalid input
-// (nothing sent; also a file under the output prefix); 401 missing
-// or wrong token; 405 not POST; 413 body too large, or more records than
-// Config.MaxInlineRecords (nothing sent); 502 IM refused records for
-// good (or object storage failed: Status "error"); 503 no token configured.
-func (s *Service) HTTP(ctx context.Context, req HTTPRequest) HTTPResponse {
-	return s.serveHTTP(ctx, req)
 }
 
 // Direct handles a direct invocation: a job document (either API form), a

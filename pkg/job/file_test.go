@@ -332,7 +332,7 @@ func TestFileEdgeCases(t *testing.T) {
 
 	big := e.records("h", 12000)
 	e.put(s3Bucket, "http.csv", encode(t, "csv", big))
-	resp := e.service().HTTP(e.budgetCtx(), job.HTTPRequest{Method: "POST", Headers: bearer(token), Body: []byte(`{"Source":"s3://data/http.csv"}`)})
+	resp := serveHTTP(e.budgetCtx(), e.service(), httpRequest{Method: "POST", Headers: bearer(token), Body: []byte(`{"Source":"s3://data/http.csv"}`)})
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("HTTP file job: %d %s", resp.StatusCode, clipBody(resp.Body))
 	}
@@ -341,7 +341,7 @@ func TestFileEdgeCases(t *testing.T) {
 		t.Fatalf("HTTP file job: %v, %s", err, clipBody(resp.Body))
 	}
 	// Asked again while it runs: 202, skipped.
-	resp = e.service().HTTP(e.budgetCtx(), job.HTTPRequest{Method: "POST", Headers: bearer(token), Body: []byte(`{"Source":"s3://data/http.csv"}`)})
+	resp = serveHTTP(e.budgetCtx(), e.service(), httpRequest{Method: "POST", Headers: bearer(token), Body: []byte(`{"Source":"s3://data/http.csv"}`)})
 	if err := json.Unmarshal(resp.Body, &r); err != nil || resp.StatusCode != http.StatusAccepted || r.Status != job.StatusSkipped {
 		t.Errorf("HTTP file job in progress: %d %s", resp.StatusCode, clipBody(resp.Body))
 	}

@@ -160,7 +160,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	t.Cleanup(e.api.Close)
 
 	e.cfg = job.Config{
-		Engine: e.engine, OpenStore: opener, Invoker: inv, HTTPToken: token,
+		Engine: e.engine, OpenStore: opener, Invoker: inv,
 		Buckets: []storage.Location{{Scheme: storage.SchemeS3, Bucket: s3Bucket}, {Scheme: storage.SchemeCOS, Bucket: cosBucket}},
 		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

@@ -14,12 +14,40 @@ import (
 	"testing"
 	"time"
 
+	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 	"github.com/removetag/removetag/pkg/job"
 )
 
 func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+
+// httpRequest is an HTTP request as the platform adapters make it.
+type httpRequest = trigger.HTTPRequest
+
+// httpAnswer is an HTTP answer as its caller sees it.
+type httpAnswer struct {
+	StatusCode int
+	Headers    map[string]string
+	Body       []byte
+}
+
+// serveHTTP answers req as the function does: the HTTP semantics of
+// pkg/adapters/trigger (bearer token, method, the status of a result or a
+// refusal) in front of svc, with the test token.
+func serveHTTP(ctx context.Context, svc *job.Service, req httpRequest) httpAnswer {
+	return serveHTTPWith(ctx, svc, trigger.HTTPConfig{Token: token}, req)
+}
+
+// serveHTTPWith is serveHTTP with cfg.
+func serveHTTPWith(ctx context.Context, svc *job.Service, cfg trigger.HTTPConfig, req httpRequest) httpAnswer {
+	resp := trigger.NewService(svc, cfg).HTTP(ctx, req)
+	body, err := json.Marshal(resp.Result)
+	if err != nil {
+		panic(err)
+	}
+	return httpAnswer{StatusCode: resp.StatusCode, Headers: resp.Headers, Body: body}
+}
 
 func gz(data []byte) []byte {
 	var b bytes.Buffer
@@ -31,14 +59,13 @@ func gz(data []byte) []byte {
 
 func TestHTTP(t *testing.T) {
 	e := newEnv(t, envOptions{config: func(c *job.Config) { c.MaxBodyBytes = 64 << 10 }})
-	noToken := e.another(func(c *job.Config) { c.HTTPToken = "" })
 	recs := e.records("h", 30)
 	e.put(s3Bucket, "in/small.csv", encode(t, "csv", recs[20:30]))
 	userTags := func(rs []imapi.Record) []byte { return mustMarshal(map[string][]imapi.Record{"UserTags": rs}) }
 
 	tests := []struct {
 		name    string
-		svc     *job.Service
+		noToken bool // no token configured
 		method  string
 		headers map[string]string
 		body    []byte
@@ -49,9 +76,9 @@ func TestHTTP(t *testing.T) {
 		header  [2]string
 		check   func(t *testing.T, r *job.Result)
 	}{
-		{name: "no token configured", svc: noToken, method: "POST", headers: bearer(token), body: userTags(recs[:1]),
+		{name: "no token configured", noToken: true, method: "POST", headers: bearer(token), body: userTags(recs[:1]),
 			status: 503, result: job.StatusRefused},
-		{name: "no token configured beats method and size", svc: noToken, method: "GET", body: bytes.Repeat([]byte("x"), 100<<10),
+		{name: "no token configured beats method and size", noToken: true, method: "GET", body: bytes.Repeat([]byte("x"), 100<<10),
 			status: 503, result: job.StatusRefused},
 		{name: "missing token", method: "POST", body: userTags(recs[:1]), status: 401, result: job.StatusRefused,
 			header: [2]string{"WWW-Authenticate", `Bearer realm="removetag"`}},
@@ -128,20 +155,17 @@ func TestHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			svc := tt.svc
-			if svc == nil {
-				svc = e.service()
+			cfg := trigger.HTTPConfig{Token: token}
+			if tt.noToken {
+				cfg.Token = ""
 			}
 			e.im.Script(tt.script...)
 			before := e.calls()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			resp := svc.HTTP(ctx, job.HTTPRequest{Method: tt.method, Headers: tt.headers, Body: tt.body})
+			resp := serveHTTPWith(ctx, e.service(), cfg, httpRequest{Method: tt.method, Headers: tt.headers, Body: tt.body})
 			if resp.StatusCode != tt.status {
 				t.Errorf("status = %d, want %d; body %s", resp.StatusCode, tt.status, resp.Body)
-			}
-			if ct := resp.Headers["Content-Type"]; ct != "application/json" {
-				t.Errorf("Content-Type = %q", ct)
 			}
 			if tt.header[0] != "" && resp.Headers[tt.header[0]] != tt.header[1] {
 				t.Errorf("%s = %q, want %q", tt.header[0], resp.Headers[tt.header[0]], tt.header[1])
@@ -178,7 +202,7 @@ func TestHTTPPending(t *testing.T) {
 	body := mustMarshal(map[string][]imapi.Record{"UserTags": recs})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	resp := e.service().HTTP(ctx, job.HTTPRequest{Method: "POST", Headers: bearer(token), Body: body})
+	resp := serveHTTP(ctx, e.service(), httpRequest{Method: "POST", Headers: bearer(token), Body: body})
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("status = %d, want 202; %s", resp.StatusCode, clipBody(resp.Body))
 	}
@@ -200,7 +224,7 @@ func TestHTTPPending(t *testing.T) {
 			t.Fatalf("%s is not pending but holds %v", rec.Account, e.im.Tags(rec.Account))
 		}
 	}
-	resp = e.service().HTTP(context.Background(), job.HTTPRequest{Method: "POST", Headers: bearer(token),
+	resp = serveHTTP(context.Background(), e.service(), httpRequest{Method: "POST", Headers: bearer(token),
 		Body: mustMarshal(map[string][]imapi.Record{"UserTags": r.PendingUserTags})})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("sending the pending records again: status %d; %s", resp.StatusCode, clipBody(resp.Body))
@@ -274,7 +298,7 @@ func (s *tokens) set(token string, err error) {
 // nothing done.
 func TestHTTPTokenSource(t *testing.T) {
 	src := &tokens{token: token}
-	e := newEnv(t, envOptions{config: func(c *job.Config) { c.HTTPToken, c.Tokens = "", src }})
+	e := newEnv(t, envOptions{})
 	recs := e.records("k", 3)
 	body := mustMarshal(map[string][]imapi.Record{"UserTags": recs})
 	const rotated = "rotated-token-0123456789abcdef"
@@ -294,7 +318,7 @@ func TestHTTPTokenSource(t *testing.T) {
 	for _, st := range steps {
 		src.set(st.token, st.err)
 		before := e.calls()
-		resp := e.service().HTTP(e.roomyCtx(), job.HTTPRequest{Method: "POST", Headers: bearer(st.sent), Body: body})
+		resp := serveHTTPWith(e.roomyCtx(), e.service(), trigger.HTTPConfig{Tokens: src}, httpRequest{Method: "POST", Headers: bearer(st.sent), Body: body})
 		if resp.StatusCode != st.status {
 			t.Errorf("%s: status %d, want %d; %s", st.name, resp.StatusCode, st.status, clipBody(resp.Body))
 		}
@@ -304,5 +328,44 @@ func TestHTTPTokenSource(t *testing.T) {
 		if strings.Contains(string(resp.Body), rotated) || strings.Contains(string(resp.Body), token) {
 			t.Errorf("%s: the answer holds a token: %s", st.name, clipBody(resp.Body))
 		}
+	}
+}
+
+// TestSubmitRefusals holds the typed refusals of Submit, the errors the
+// HTTP answers 413 and 400 come from: nothing is sent, and the error carries
+// the answer.
+func TestSubmitRefusals(t *testing.T) {
+	e := newEnv(t, envOptions{config: func(c *job.Config) { c.MaxBodyBytes, c.MaxInlineRecords = 1<<10, 2 }})
+	recs := e.records("r", 3)
+	tests := []struct {
+		name   string
+		body   []byte
+		reason error
+		status job.Status
+		msg    string
+	}{
+		{"too large", bytes.Repeat([]byte(" "), 1<<10+1), job.ErrTooLarge, job.StatusRefused, "the body is 1025 bytes, the limit is 1024"},
+		{"too many records", mustMarshal(map[string][]imapi.Record{"UserTags": recs}), job.ErrTooManyRecords, job.StatusRefused, "more than 2 records"},
+		{"continuation", []byte(`{"removetag":"continue","Source":"s3://data/x.csv","ETag":"x","Chain":1}`), job.ErrContinuationRefused, job.StatusInvalid, "direct invocation only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.calls()
+			res, err := e.service().Submit(e.budgetCtx(), tt.body, "http")
+			var refused *job.RefusedError
+			if res != nil || !errors.As(err, &refused) || !errors.Is(err, tt.reason) {
+				t.Fatalf("Submit: %+v, %v; want a refusal for %v", res, err, tt.reason)
+			}
+			if refused.Result.Status != tt.status || !strings.Contains(refused.Result.Message, tt.msg) || err.Error() != refused.Result.Message {
+				t.Errorf("refusal %s %q (error %q), want %s with %q", refused.Result.Status, refused.Result.Message, err, tt.status, tt.msg)
+			}
+			if e.calls() != before {
+				t.Error("calls were made")
+			}
+		})
+	}
+	res, err := e.service().Submit(e.budgetCtx(), mustMarshal(map[string][]imapi.Record{"UserTags": recs[:2]}), "http")
+	if err != nil || res.Status != job.StatusDone || res.Succeeded != 2 {
+		t.Errorf("Submit at the limits: %+v, %v", res, err)
 	}
 }

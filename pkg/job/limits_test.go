@@ -80,7 +80,7 @@ func TestLimits(t *testing.T) {
 				allocated = allocatedBy(func() {
 					switch tt.trigger {
 					case "http":
-						resp := svc.HTTP(ctx, job.HTTPRequest{Method: http.MethodPost, Headers: bearer(token), Body: tt.body})
+						resp := serveHTTP(ctx, svc, httpRequest{Method: http.MethodPost, Headers: bearer(token), Body: tt.body})
 						status = resp.StatusCode
 						res = new(job.Result)
 						err = json.Unmarshal(resp.Body, res)

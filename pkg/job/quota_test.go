@@ -83,7 +83,7 @@ func TestEveryJobHoldsALease(t *testing.T) {
 	e.svc.Store(svc) // continuations are delivered to it too
 
 	recs := e.records("q", 14300) // the upload: 140 calls, three invocations or more at the test rate
-	resp := svc.HTTP(e.budgetCtx(), job.HTTPRequest{Method: "POST", Headers: bearer(token), Body: mustMarshal(map[string][]imapi.Record{"UserTags": recs[:150]})})
+	resp := serveHTTP(e.budgetCtx(), svc, httpRequest{Method: "POST", Headers: bearer(token), Body: mustMarshal(map[string][]imapi.Record{"UserTags": recs[:150]})})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("HTTP: %d %s", resp.StatusCode, clipBody(resp.Body))
 	}

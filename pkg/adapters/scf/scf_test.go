@@ -30,11 +30,11 @@ func TestDecode(t *testing.T) {
 	tests := []struct {
 		name    string
 		payload string
-		trigger string
+		trigger trigger.Kind
 		event   string
 		check   func(t *testing.T, ev trigger.Event)
 	}{
-		{"api gateway", gatewayEvent, trigger.TriggerHTTP, EventAPIGateway, func(t *testing.T, ev trigger.Event) {
+		{"api gateway", gatewayEvent, trigger.KindHTTP, eventAPIGateway, func(t *testing.T, ev trigger.Event) {
 			if ev.HTTP.Method != "POST" || ev.HTTP.Headers["authorization"] != "Bearer tok" || string(ev.HTTP.Body) != `{"To_Account":["a"],"Tags":["x"]}` {
 				t.Errorf("request %+v", ev.HTTP)
 			}
@@ -44,16 +44,16 @@ func TestDecode(t *testing.T) {
 		}},
 		{"api gateway, base64 body, odd query string",
 			`{"httpMethod":"POST","requestContext":{},"headers":{},"queryString":{"n":1},"isBase64Encoded":true,"body":"eyJhIjoxfQ=="}`,
-			trigger.TriggerHTTP, EventAPIGateway, func(t *testing.T, ev trigger.Event) {
+			trigger.KindHTTP, eventAPIGateway, func(t *testing.T, ev trigger.Event) {
 				if string(ev.HTTP.Body) != `{"a":1}` {
 					t.Errorf("body %q", ev.HTTP.Body)
 				}
 			}},
 		{"api gateway, bad base64",
 			`{"httpMethod":"POST","requestContext":{},"isBase64Encoded":true,"body":"!!"}`,
-			trigger.TriggerUnknown, EventAPIGateway, nil},
-		{"api gateway, unreadable", `{"httpMethod":5,"requestContext":{}}`, trigger.TriggerUnknown, EventAPIGateway, nil},
-		{"function url", urlEvent, trigger.TriggerHTTP, EventFunctionURL, func(t *testing.T, ev trigger.Event) {
+			trigger.KindUnknown, eventAPIGateway, nil},
+		{"api gateway, unreadable", `{"httpMethod":5,"requestContext":{}}`, trigger.KindUnknown, eventAPIGateway, nil},
+		{"function url", urlEvent, trigger.KindHTTP, eventFunctionURL, func(t *testing.T, ev trigger.Event) {
 			if ev.HTTP.Method != "POST" || ev.HTTP.Headers["authorization"] != "Bearer tok" || string(ev.HTTP.Body) != `{"To_Account":["a"],"Tags":["x"]}` {
 				t.Errorf("request %+v", ev.HTTP)
 			}
@@ -62,87 +62,87 @@ func TestDecode(t *testing.T) {
 			}
 		}},
 		{"function url, header names in any case", strings.Replace(urlEvent, `"authorization"`, `"Authorization"`, 1),
-			trigger.TriggerHTTP, EventFunctionURL, func(t *testing.T, ev trigger.Event) {
+			trigger.KindHTTP, eventFunctionURL, func(t *testing.T, ev trigger.Event) {
 				if ev.HTTP.Headers["authorization"] != "Bearer tok" {
 					t.Errorf("headers %v", ev.HTTP.Headers)
 				}
 			}},
 		{"function url, base64 body where the flag is sent", `{"httpMethod":"POST","headers":{},"isBase64Encoded":true,"body":"eyJhIjoxfQ=="}`,
-			trigger.TriggerHTTP, EventFunctionURL, func(t *testing.T, ev trigger.Event) {
+			trigger.KindHTTP, eventFunctionURL, func(t *testing.T, ev trigger.Event) {
 				if string(ev.HTTP.Body) != `{"a":1}` {
 					t.Errorf("body %q", ev.HTTP.Body)
 				}
 			}},
-		{"function url, no body", `{"httpMethod":"GET","headers":{},"path":"/"}`, trigger.TriggerHTTP, EventFunctionURL, func(t *testing.T, ev trigger.Event) {
+		{"function url, no body", `{"httpMethod":"GET","headers":{},"path":"/"}`, trigger.KindHTTP, eventFunctionURL, func(t *testing.T, ev trigger.Event) {
 			if ev.HTTP.Method != "GET" || len(ev.HTTP.Body) != 0 {
 				t.Errorf("request %+v", ev.HTTP)
 			}
 		}},
-		{"function url, headers not an object", `{"httpMethod":"POST","headers":"x"}`, trigger.TriggerUnknown, EventFunctionURL, func(t *testing.T, ev trigger.Event) {
+		{"function url, headers not an object", `{"httpMethod":"POST","headers":"x"}`, trigger.KindUnknown, eventFunctionURL, func(t *testing.T, ev trigger.Event) {
 			if !strings.Contains(ev.Problem, "a function URL request that cannot be read") {
 				t.Errorf("problem %q", ev.Problem)
 			}
 		}},
-		{"timer, empty message: the sweep", timerEvent, trigger.TriggerTimer, EventTimer, func(t *testing.T, ev trigger.Event) {
+		{"timer, empty message: the sweep", timerEvent, trigger.KindTimer, eventTimer, func(t *testing.T, ev trigger.Event) {
 			if ev.Message != "" {
 				t.Errorf("message %q", ev.Message)
 			}
 		}},
 		{"timer with a job", `{"Type":"Timer","TriggerName":"t","Time":"","Message":"{\"Source\":\"cos://files-1250000000/a.csv\"}"}`,
-			trigger.TriggerTimer, EventTimer, func(t *testing.T, ev trigger.Event) {
+			trigger.KindTimer, eventTimer, func(t *testing.T, ev trigger.Event) {
 				if ev.Message != `{"Source":"cos://files-1250000000/a.csv"}` {
 					t.Errorf("message %q", ev.Message)
 				}
 			}},
-		{"timer, type in lower case", strings.Replace(timerEvent, `"Timer"`, `"timer"`, 1), trigger.TriggerTimer, EventTimer, nil},
+		{"timer, type in lower case", strings.Replace(timerEvent, `"Timer"`, `"timer"`, 1), trigger.KindTimer, eventTimer, nil},
 		{"timer, message as a JSON object", `{"Type":"Timer","Message":{"Source":"cos://files-1250000000/a.csv"}}`,
-			trigger.TriggerTimer, EventTimer, func(t *testing.T, ev trigger.Event) {
+			trigger.KindTimer, eventTimer, func(t *testing.T, ev trigger.Event) {
 				if ev.Message != `{"Source":"cos://files-1250000000/a.csv"}` {
 					t.Errorf("message %q", ev.Message)
 				}
 			}},
 		{"cos upload, size, time and appid of other types", strings.NewReplacer(`"size": 9`, `"size": "9"`, `"eventTime": 1566028555`, `"eventTime": "1970-01-01T00:00:00.000Z"`, `"appid": "1250000000"`, `"appid": 1250000000`).Replace(cosEvent),
-			trigger.TriggerUpload, EventCOS, func(t *testing.T, ev trigger.Event) {
+			trigger.KindUpload, eventCOS, func(t *testing.T, ev trigger.Event) {
 				if len(ev.Objects) != 1 || ev.Objects[0].Location.Bucket != "files-1250000000" || ev.Objects[0].Location.Key != "incoming/a b+.csv" {
 					t.Errorf("objects %+v", ev.Objects)
 				}
 			}},
-		{"cos upload", cosEvent, trigger.TriggerUpload, EventCOS, func(t *testing.T, ev trigger.Event) {
+		{"cos upload", cosEvent, trigger.KindUpload, eventCOS, func(t *testing.T, ev trigger.Event) {
 			want := []trigger.Object{{Location: storage.Location{Scheme: "cos", Bucket: "files-1250000000", Key: "incoming/a b+.csv"}, Region: "gz"}}
 			if fmt.Sprint(ev.Objects) != fmt.Sprint(want) {
 				t.Errorf("objects %+v, want %+v", ev.Objects, want)
 			}
 		}},
 		{"cos removal: skipped", strings.Replace(cosEvent, "cos:ObjectCreated:Put", "cos:ObjectRemove:Delete", 1),
-			trigger.TriggerUpload, EventCOS, func(t *testing.T, ev trigger.Event) {
+			trigger.KindUpload, eventCOS, func(t *testing.T, ev trigger.Event) {
 				if !strings.Contains(ev.Objects[0].Skip, "cos:ObjectRemove:Delete") {
 					t.Errorf("skip %q", ev.Objects[0].Skip)
 				}
 			}},
-		{"records of another kind", `{"Records":[{"eventSource":"aws:sqs","body":"x"}]}`, trigger.TriggerUnknown, EventCOS, func(t *testing.T, ev trigger.Event) {
-			if !strings.Contains(ev.Problem, "Records[0] is not a COS record") {
+		{"records of another kind", `{"Records":[{"eventSource":"aws:sqs","body":"x"}]}`, trigger.KindUnknown, eventCOS, func(t *testing.T, ev trigger.Event) {
+			if !strings.Contains(ev.Problem, "Records[0]: not a COS record") {
 				t.Errorf("problem %q", ev.Problem)
 			}
 		}},
-		{"no records", `{"Records":[]}`, trigger.TriggerUnknown, EventCOS, nil},
-		{"direct job", `{"UserTags":[{"To_Account":"a","Tags":["x"]}]}`, trigger.TriggerDirect, EventDirect, nil},
-		{"file job", `{"Source":"cos://files-1250000000/a.csv"}`, trigger.TriggerDirect, EventDirect, nil},
+		{"no records", `{"Records":[]}`, trigger.KindUnknown, eventCOS, nil},
+		{"direct job", `{"UserTags":[{"To_Account":"a","Tags":["x"]}]}`, trigger.KindDirect, "direct", nil},
+		{"file job", `{"Source":"cos://files-1250000000/a.csv"}`, trigger.KindDirect, "direct", nil},
 		{"continuation", `{"removetag":"continue","Source":"cos://files-1250000000/a.csv","Checkpoint":"c","ETag":"e","Chain":1}`,
-			trigger.TriggerDirect, EventContinuation, nil},
-		{"other object: direct, the service says what is wrong", `{"hello":"world"}`, trigger.TriggerDirect, EventDirect, nil},
-		{"not JSON", `hello`, trigger.TriggerUnknown, "unknown", func(t *testing.T, ev trigger.Event) {
+			trigger.KindDirect, "continuation", nil},
+		{"other object: direct, the service says what is wrong", `{"hello":"world"}`, trigger.KindDirect, "direct", nil},
+		{"not JSON", `hello`, trigger.KindUnknown, "unknown", func(t *testing.T, ev trigger.Event) {
 			if !strings.Contains(ev.Problem, `not JSON: 5 bytes starting "hello"`) {
 				t.Errorf("problem %q", ev.Problem)
 			}
 		}},
-		{"an array", `[{"Type":"Timer"}]`, trigger.TriggerUnknown, "unknown", nil},
-		{"empty", ``, trigger.TriggerUnknown, "unknown", nil},
+		{"an array", `[{"Type":"Timer"}]`, trigger.KindUnknown, "unknown", nil},
+		{"empty", ``, trigger.KindUnknown, "unknown", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev := Decode([]byte(tt.payload))
-			if ev.Trigger != tt.trigger || ev.Name != tt.event {
-				t.Fatalf("trigger %q event %q, want %q %q (problem %q)", ev.Trigger, ev.Name, tt.trigger, tt.event, ev.Problem)
+			ev := decode([]byte(tt.payload))
+			if ev.Kind != tt.trigger || ev.Name != tt.event {
+				t.Fatalf("trigger %q event %q, want %q %q (problem %q)", ev.Kind, ev.Name, tt.trigger, tt.event, ev.Problem)
 			}
 			if tt.check != nil {
 				tt.check(t, ev)
@@ -161,14 +161,18 @@ func TestObjectKey(t *testing.T) {
 		{"/dir/a.csv", "dir/a.csv"},
 	}
 	for _, tt := range tests {
-		if got := ObjectKey(tt.key, "1250000000", "files", "files-1250000000"); got != tt.want {
-			t.Errorf("ObjectKey(%q) = %q, want %q", tt.key, got, tt.want)
+		if got := objectKey(tt.key, "1250000000", "files", "files-1250000000"); got != tt.want {
+			t.Errorf("objectKey(%q) = %q, want %q", tt.key, got, tt.want)
 		}
 	}
 }
 
 // sample is a triggertest.Sample written without field names.
-type sample struct{ File, Source, Trigger, Event, Want string }
+type sample struct {
+	File, Source string
+	Kind         trigger.Kind
+	Event, Want  string
+}
 
 // invokeCase is a triggertest.InvokeCase written without field names.
 type invokeCase struct {
@@ -218,19 +222,19 @@ func TestLogHandlerAddsRequestID(t *testing.T) {
 // comments removed, its eventName placeholder filled in).
 func TestDecodePublicSamples(t *testing.T) {
 	const docs = "tencentyun/qcloud-documents, product/计算与网络/无服务器云函数/"
-	triggertest.RunSamples(t, Decode, []sample{
-		{"url-doc.json", "Tencent's 函数 URL 概述 (cloud.tencent.com/document/product/583/96099), the event function's request", trigger.TriggerHTTP, EventFunctionURL,
+	triggertest.RunSamples(t, decode, []sample{
+		{"url-doc.json", "Tencent's 函数 URL 概述 (cloud.tencent.com/document/product/583/96099), the event function's request", trigger.KindHTTP, eventFunctionURL,
 			`POST {"test":"hello world"}`},
-		{"apigw-doc.json", docs + "操作指南/触发器管理/触发器事件消息结构汇总.md", trigger.TriggerHTTP, EventAPIGateway,
+		{"apigw-doc.json", docs + "操作指南/触发器管理/触发器事件消息结构汇总.md", trigger.KindHTTP, eventAPIGateway,
 			`POST {"test":"body"}`},
-		{"timer-lowercase-doc.json", docs + "操作指南/触发器管理/定时触发器.md (\"Type\":\"timer\")", trigger.TriggerTimer, EventTimer,
+		{"timer-lowercase-doc.json", docs + "操作指南/触发器管理/定时触发器.md (\"Type\":\"timer\")", trigger.KindTimer, eventTimer,
 			"user define msg body"},
-		{"timer-scf-go-lib.json", "tencentyun/scf-go-lib, events/timer_test.go", trigger.TriggerTimer, EventTimer, ""},
-		{"cos-doc.json", docs + "操作指南/触发器管理/COS 触发器.md", trigger.TriggerUpload, EventCOS,
+		{"timer-scf-go-lib.json", "tencentyun/scf-go-lib, events/timer_test.go", trigger.KindTimer, eventTimer, ""},
+		{"cos-doc.json", docs + "操作指南/触发器管理/COS 触发器.md", trigger.KindUpload, eventCOS,
 			"[{cos://testpic-1253970026/testfile cd }]"},
 		{"cos-console-template.json", docs + "2.国际站文档/最佳实践/MapReduce 方法/步骤 3. 创建 Mapper 和 Reducer 函数并测试_intl.md, the console's COS test template (size and eventTime strings)",
-			trigger.TriggerUpload, EventCOS, "[{cos://srcmr-1251111111/serverless.txt gz }]"},
-		{"cos-scf-go-lib.json", "tencentyun/scf-go-lib, events/cos_test.go", trigger.TriggerUpload, EventCOS,
+			trigger.KindUpload, eventCOS, "[{cos://srcmr-1251111111/serverless.txt gz }]"},
+		{"cos-scf-go-lib.json", "tencentyun/scf-go-lib, events/cos_test.go", trigger.KindUpload, eventCOS,
 			"[{cos://ritchiechen-cos-test-123456/foobar.zip bj }]"},
 	})
 }

@@ -44,13 +44,19 @@ func (f *fakeService) record(call string) (*job.Result, error) {
 	return &job.Result{Status: job.StatusDone}, nil
 }
 
-func (f *fakeService) HTTP(ctx context.Context, req job.HTTPRequest) job.HTTPResponse {
+func (f *fakeService) HTTP(ctx context.Context, req trigger.HTTPRequest) trigger.HTTPResponse {
 	if dl, ok := ctx.Deadline(); ok {
 		f.deadline = time.Until(dl)
 	}
 	res, _ := f.record("http " + req.Method + " " + string(req.Body))
-	body, _ := json.Marshal(res)
-	return job.HTTPResponse{StatusCode: http.StatusOK, Headers: map[string]string{"Content-Type": "application/json"}, Body: body}
+	return trigger.HTTPResponse{StatusCode: http.StatusOK, Result: res}
+}
+
+func (f *fakeService) Submit(ctx context.Context, body []byte, via string) (*job.Result, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		f.deadline = time.Until(dl)
+	}
+	return f.record("submit " + via + " " + string(body))
 }
 
 func (f *fakeService) Direct(_ context.Context, payload []byte) (*job.Result, error) {
@@ -92,20 +98,20 @@ func TestDispatcherRun(t *testing.T) {
 	}{
 		{
 			name:       "timer",
-			ev:         trigger.Event{Trigger: trigger.TriggerTimer, Name: "t", Message: `{"To_Account":["a"],"Tags":["x"]}`},
+			ev:         trigger.Event{Kind: trigger.KindTimer, Name: "t", Message: `{"To_Account":["a"],"Tags":["x"]}`},
 			wantCalls:  []string{`timer {"To_Account":["a"],"Tags":["x"]}`},
 			wantStatus: job.StatusDone,
 			wantLog:    []string{`"trigger":"timer"`, `"event":"t"`, `"status":"done"`},
 		},
 		{
 			name:       "direct",
-			ev:         trigger.Event{Trigger: trigger.TriggerDirect, Name: "direct", Payload: []byte(`{"a":1}`)},
+			ev:         trigger.Event{Kind: trigger.KindDirect, Name: "direct", Payload: []byte(`{"a":1}`)},
 			wantCalls:  []string{`direct {"a":1}`},
 			wantStatus: job.StatusDone,
 		},
 		{
 			name: "one object",
-			ev: trigger.Event{Trigger: trigger.TriggerUpload, Name: "cos", Objects: []trigger.Object{
+			ev: trigger.Event{Kind: trigger.KindUpload, Name: "cos", Objects: []trigger.Object{
 				{Location: loc("cos://in-1250000000/a.csv"), Region: "gz"}}},
 			wantCalls:  []string{"object cos://in-1250000000/a.csv gz"},
 			wantStatus: job.StatusDone,
@@ -113,7 +119,7 @@ func TestDispatcherRun(t *testing.T) {
 		},
 		{
 			name: "objects summed, skipped ones not run",
-			ev: trigger.Event{Trigger: trigger.TriggerUpload, Name: "s3", Objects: []trigger.Object{
+			ev: trigger.Event{Kind: trigger.KindUpload, Name: "s3", Objects: []trigger.Object{
 				{Location: loc("s3://inbox/a.csv")},
 				{Location: loc("s3://inbox/b.csv"), Skip: "not an upload: ObjectRemoved:Delete"},
 				{Location: loc("s3://inbox/c.csv")},
@@ -129,7 +135,7 @@ func TestDispatcherRun(t *testing.T) {
 		},
 		{
 			name: "an object's error: the others still run, the error names the object, secrets redacted",
-			ev: trigger.Event{Trigger: trigger.TriggerUpload, Name: "s3", Objects: []trigger.Object{
+			ev: trigger.Event{Kind: trigger.KindUpload, Name: "s3", Objects: []trigger.Object{
 				{Location: loc("s3://inbox/a.csv")}, {Location: loc("s3://inbox/b.csv")}}},
 			result: func(call string) (*job.Result, error) {
 				if strings.Contains(call, "a.csv") {
@@ -143,12 +149,12 @@ func TestDispatcherRun(t *testing.T) {
 		},
 		{
 			name:       "no objects",
-			ev:         trigger.Event{Trigger: trigger.TriggerUpload, Name: "s3"},
+			ev:         trigger.Event{Kind: trigger.KindUpload, Name: "s3"},
 			wantStatus: job.StatusInvalid,
 		},
 		{
 			name:       "unknown: invalid, no call, secrets redacted",
-			ev:         trigger.Event{Trigger: trigger.TriggerUnknown, Name: "unknown", Problem: "the event is not JSON: " + testKey},
+			ev:         trigger.Event{Kind: trigger.KindUnknown, Name: "unknown", Problem: "the event is not JSON: " + testKey},
 			wantStatus: job.StatusInvalid,
 			wantLog:    []string{`"level":"WARN"`, `"trigger":"unknown"`},
 		},
@@ -223,8 +229,8 @@ func TestAggregate(t *testing.T) {
 func TestDispatcherHTTP(t *testing.T) {
 	svc := &fakeService{}
 	d, logs := newTestDispatcher(svc)
-	resp := d.HTTP(context.Background(), trigger.Event{Trigger: trigger.TriggerHTTP, Name: "apigw", Timeout: 3 * time.Second,
-		HTTP: job.HTTPRequest{Method: "POST", Body: []byte("{}")}})
+	resp := d.HTTP(context.Background(), trigger.Event{Kind: trigger.KindHTTP, Name: "apigw", Timeout: 3 * time.Second,
+		HTTP: trigger.HTTPRequest{Method: "POST", Body: []byte("{}")}})
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("status %d", resp.StatusCode)
 	}
@@ -239,19 +245,19 @@ func TestDispatcherHTTP(t *testing.T) {
 	svc = &fakeService{}
 	d, _ = newTestDispatcher(svc)
 	resp = d.HTTP(context.Background(), trigger.Unknown("apigw", "an API gateway request that cannot be read", []byte(`{"httpMethod":1}`)))
-	if resp.StatusCode != http.StatusBadRequest || len(svc.calls) != 0 || !strings.Contains(string(resp.Body), "cannot be read") {
-		t.Errorf("unreadable HTTP event: %d %s, calls %q", resp.StatusCode, resp.Body, svc.calls)
+	if resp.StatusCode != http.StatusBadRequest || len(svc.calls) != 0 || !strings.Contains(resp.Result.Message, "cannot be read") {
+		t.Errorf("unreadable HTTP event: %d %+v, calls %q", resp.StatusCode, resp.Result, svc.calls)
 	}
 }
 
 func TestDispatcherPanics(t *testing.T) {
 	svc := &fakeService{panics: true}
 	d, logs := newTestDispatcher(svc)
-	_, err := d.Run(context.Background(), trigger.Event{Trigger: trigger.TriggerDirect, Payload: []byte("{}")})
+	_, err := d.Run(context.Background(), trigger.Event{Kind: trigger.KindDirect, Payload: []byte("{}")})
 	if err == nil || !strings.Contains(err.Error(), "internal error: boom [redacted]") {
 		t.Errorf("error %v", err)
 	}
-	resp := d.HTTP(context.Background(), trigger.Event{Trigger: trigger.TriggerHTTP})
+	resp := d.HTTP(context.Background(), trigger.Event{Kind: trigger.KindHTTP})
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("HTTP status %d after a panic", resp.StatusCode)
 	}
@@ -292,7 +298,7 @@ func TestProbeAndDescribe(t *testing.T) {
 	}
 
 	p, _ := trigger.NewProbe([]byte(`{"s":"v","b":true,"n":null,"o":{}}`))
-	if p.String("s") != "v" || p.String("b") != "" || !p.Bool("b") || p.Has("n") || !p.Has("o") || p.Has("zz") {
+	if p.String("s") != "v" || p.String("b") != "" || p.Has("n") || !p.Has("o") || p.Has("zz") {
 		t.Error("Probe accessors")
 	}
 

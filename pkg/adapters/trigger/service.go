@@ -2,21 +2,20 @@ package trigger
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
 )
 
-// Service is the application service as the adapters see it; *job.Service
+// Jobs is the application service as the adapters use it; *job.Service
 // implements it.
-type Service interface {
-	// HTTP answers an HTTP trigger's request.
-	HTTP(ctx context.Context, req job.HTTPRequest) job.HTTPResponse
+type Jobs interface {
+	// Submit runs a job document from a caller that waits for the answer; see
+	// job.Service.Submit for its typed refusals.
+	Submit(ctx context.Context, body []byte, via string) (*job.Result, error)
 	// Direct runs a direct invocation's payload: a job document or a continuation.
 	Direct(ctx context.Context, payload []byte) (*job.Result, error)
 	// Timer runs a schedule's message: a job document, or "" for the sweep.
@@ -25,25 +24,32 @@ type Service interface {
 	ObjectCreated(ctx context.Context, loc storage.Location, region string) (*job.Result, error)
 }
 
-var _ Service = (*job.Service)(nil)
+var _ Jobs = (*job.Service)(nil)
 
-// Unavailable returns a Service that does nothing and answers every request
+// Service is what a [Dispatcher] runs events on: the jobs, and HTTP requests
+// answered with their HTTP semantics. [NewService] makes one of a [Jobs];
+// [Lazy] builds one when first needed, and answers with the error while it
+// cannot.
+type Service interface {
+	// HTTP answers an HTTP trigger's request.
+	HTTP(ctx context.Context, req HTTPRequest) HTTPResponse
+	// Direct runs a direct invocation's payload: a job document or a continuation.
+	Direct(ctx context.Context, payload []byte) (*job.Result, error)
+	// Timer runs a schedule's message: a job document, or "" for the sweep.
+	Timer(ctx context.Context, message string) (*job.Result, error)
+	// ObjectCreated runs an uploaded object; region is the event's, or "".
+	ObjectCreated(ctx context.Context, loc storage.Location, region string) (*job.Result, error)
+}
+
+// unavailable is a Service that does nothing and answers every request
 // with err: HTTP requests with 500 and the error in the body, the others by
 // returning it, so that the platform shows it. err must hold no secret
 // (errors of wiring.Load never do).
-func Unavailable(err error) Service { return unavailable{err} }
-
-// unavailable is the Service of [Unavailable].
 type unavailable struct{ err error }
 
 // HTTP answers 500 with the error in a Result body.
-func (u unavailable) HTTP(context.Context, job.HTTPRequest) job.HTTPResponse {
-	body, _ := json.Marshal(job.Result{Status: job.StatusError, Message: "the function cannot run: " + u.err.Error()})
-	return job.HTTPResponse{
-		StatusCode: http.StatusInternalServerError,
-		Headers:    map[string]string{"Content-Type": "application/json"},
-		Body:       body,
-	}
+func (u unavailable) HTTP(context.Context, HTTPRequest) HTTPResponse {
+	return errorResponse(http.StatusInternalServerError, "the function cannot run: "+u.err.Error())
 }
 
 // Direct returns the error.
@@ -58,9 +64,10 @@ func (u unavailable) ObjectCreated(context.Context, storage.Location, string) (*
 }
 
 // Lazy returns a Service that builds the real one with build when first
-// needed and keeps it. While build fails, each request is answered as by
-// [Unavailable] with the error, logged, and the next request tries again: a
-// platform that applies the environment per invocation (SCF) or a fixed
+// needed and keeps it. While build fails, each request is answered with the
+// error (HTTP: 500 with it in the body; the others return it, so that the
+// platform shows it), the error is logged, and the next request tries again:
+// a platform that applies the environment per invocation (SCF) or a fixed
 // setting then takes effect without a restart. Call [Prepare] at start to
 // build early (and log the error once at start).
 func Lazy(build func() (Service, error), logger *slog.Logger) Service {
@@ -105,17 +112,17 @@ func (l *lazyService) get(ctx context.Context) (Service, error) {
 	return svc, nil
 }
 
-// current returns the service, or an [Unavailable] one with the build error.
+// current returns the service, or an unavailable one with the build error.
 func (l *lazyService) current(ctx context.Context) Service {
 	svc, err := l.get(ctx)
 	if err != nil {
-		return Unavailable(err)
+		return unavailable{err}
 	}
 	return svc
 }
 
-// HTTP answers the request on the service, or as [Unavailable].
-func (l *lazyService) HTTP(ctx context.Context, req job.HTTPRequest) job.HTTPResponse {
+// HTTP answers the request on the service, or as an unavailable Service.
+func (l *lazyService) HTTP(ctx context.Context, req HTTPRequest) HTTPResponse {
 	return l.current(ctx).HTTP(ctx, req)
 }
 
@@ -132,27 +139,4 @@ func (l *lazyService) Timer(ctx context.Context, message string) (*job.Result, e
 // ObjectCreated runs the object on the service, or returns the build error.
 func (l *lazyService) ObjectCreated(ctx context.Context, loc storage.Location, region string) (*job.Result, error) {
 	return l.current(ctx).ObjectCreated(ctx, loc, region)
-}
-
-// WithHTTPTimeout returns a Service whose HTTP jobs end within d (or the
-// invocation's own deadline, if sooner), so that the caller gets its answer
-// before the gateway gives up. d <= 0 returns svc.
-func WithHTTPTimeout(svc Service, d time.Duration) Service {
-	if d <= 0 {
-		return svc
-	}
-	return httpTimeout{Service: svc, d: d}
-}
-
-// httpTimeout is the Service of [WithHTTPTimeout].
-type httpTimeout struct {
-	Service
-	d time.Duration
-}
-
-// HTTP answers the request within h.d.
-func (h httpTimeout) HTTP(ctx context.Context, req job.HTTPRequest) job.HTTPResponse {
-	ctx, cancel := context.WithTimeout(ctx, h.d)
-	defer cancel()
-	return h.Service.HTTP(ctx, req)
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/removetag/removetag/internal/wiring"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
@@ -26,9 +25,9 @@ func TestUnavailableAndLazy(t *testing.T) {
 	if _, err := u.ObjectCreated(context.Background(), loc("s3://b-b/k"), ""); !errors.Is(err, cfgErr) {
 		t.Errorf("ObjectCreated: %v", err)
 	}
-	resp := u.HTTP(context.Background(), job.HTTPRequest{})
-	if resp.StatusCode != 500 || !strings.Contains(string(resp.Body), "IM_SDKAPPID: required") {
-		t.Errorf("HTTP: %d %s", resp.StatusCode, resp.Body)
+	resp := u.HTTP(context.Background(), trigger.HTTPRequest{})
+	if resp.StatusCode != 500 || resp.Result.Status != job.StatusError || !strings.Contains(resp.Result.Message, "IM_SDKAPPID: required") {
+		t.Errorf("HTTP: %d %+v", resp.StatusCode, resp.Result)
 	}
 
 	// Lazy: fails, then the environment is fixed, then it builds once.
@@ -62,16 +61,5 @@ func TestUnavailableAndLazy(t *testing.T) {
 	}
 	if trigger.Prepare(real) != nil {
 		t.Error("Prepare of a plain service")
-	}
-}
-
-func TestWithHTTPTimeout(t *testing.T) {
-	svc := &fakeService{}
-	if trigger.WithHTTPTimeout(svc, 0) != trigger.Service(svc) {
-		t.Error("0 wraps")
-	}
-	trigger.WithHTTPTimeout(svc, time.Second).HTTP(context.Background(), job.HTTPRequest{})
-	if svc.deadline <= 0 || svc.deadline > time.Second {
-		t.Errorf("deadline in %v", svc.deadline)
 	}
 }

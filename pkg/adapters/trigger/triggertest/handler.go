@@ -22,9 +22,9 @@ type Service struct {
 }
 
 // HTTP records "http METHOD".
-func (s *Service) HTTP(_ context.Context, req job.HTTPRequest) job.HTTPResponse {
+func (s *Service) HTTP(_ context.Context, req trigger.HTTPRequest) trigger.HTTPResponse {
 	s.Calls = append(s.Calls, "http "+req.Method)
-	return job.HTTPResponse{StatusCode: cmpOr(s.HTTPStatus, http.StatusOK), Body: []byte(`{"Status":"done"}`)}
+	return trigger.HTTPResponse{StatusCode: cmpOr(s.HTTPStatus, http.StatusOK), Result: &job.Result{Status: job.StatusDone}}
 }
 
 // Direct records "direct PAYLOAD".

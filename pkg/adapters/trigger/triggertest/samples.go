@@ -13,19 +13,21 @@ import (
 // and what the decoder must make of it.
 type Sample struct {
 	// File is the event's file in testdata, Source where it was published,
-	// Trigger and Event the decoded event's Trigger and Name, Want its Summary.
-	File, Source, Trigger, Event, Want string
+	// Kind and Event the decoded event's Kind and Name, Want its Summary.
+	File, Source string
+	Kind         trigger.Kind
+	Event, Want  string
 }
 
 // Summary says what an event asks, for comparing: an HTTP event's "METHOD
 // body", a timer's message, an upload's objects.
 func Summary(ev trigger.Event) string {
-	switch ev.Trigger {
-	case trigger.TriggerHTTP:
+	switch ev.Kind {
+	case trigger.KindHTTP:
 		return ev.HTTP.Method + " " + string(ev.HTTP.Body)
-	case trigger.TriggerTimer:
+	case trigger.KindTimer:
 		return ev.Message
-	case trigger.TriggerUpload:
+	case trigger.KindUpload:
 		return fmt.Sprint(ev.Objects)
 	}
 	return ev.Problem
@@ -34,7 +36,11 @@ func Summary(ev trigger.Event) string {
 // RunSamples decodes each sample, as a subtest, and checks its kind and
 // summary, naming the sample's source on failure. The samples may be of any
 // type with Sample's fields, so that a test can write them without field names.
-func RunSamples[S ~struct{ File, Source, Trigger, Event, Want string }](t *testing.T, decode Decoder, samples []S) {
+func RunSamples[S ~struct {
+	File, Source string
+	Kind         trigger.Kind
+	Event, Want  string
+}](t *testing.T, decode Decoder, samples []S) {
 	t.Helper()
 	for _, sample := range samples {
 		s := Sample(sample)
@@ -44,8 +50,8 @@ func RunSamples[S ~struct{ File, Source, Trigger, Event, Want string }](t *testi
 				t.Fatal(err)
 			}
 			ev := decode(payload)
-			if ev.Trigger != s.Trigger || ev.Name != s.Event {
-				t.Fatalf("from %s: trigger %q event %q, want %q %q (problem %q)", s.Source, ev.Trigger, ev.Name, s.Trigger, s.Event, ev.Problem)
+			if ev.Kind != s.Kind || ev.Name != s.Event {
+				t.Fatalf("from %s: trigger %q event %q, want %q %q (problem %q)", s.Source, ev.Kind, ev.Name, s.Kind, s.Event, ev.Problem)
 			}
 			if got := Summary(ev); got != s.Want {
 				t.Errorf("from %s: got %q, want %q", s.Source, got, s.Want)

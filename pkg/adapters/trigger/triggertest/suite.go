@@ -53,8 +53,8 @@ func TestBounds(t *testing.T, decode Decoder) {
 		t.Run(tt.name, func(t *testing.T) {
 			var ev trigger.Event
 			n := Allocated(func() { ev = decode([]byte(tt.payload)) })
-			if ev.Trigger != trigger.TriggerUnknown || !strings.Contains(ev.Problem, tt.problem) {
-				t.Errorf("event %s %q, want unknown with %q", ev.Trigger, trigger.Clip(ev.Problem, 300), tt.problem)
+			if ev.Kind != trigger.KindUnknown || !strings.Contains(ev.Problem, tt.problem) {
+				t.Errorf("event %s %q, want unknown with %q", ev.Kind, trigger.Clip(ev.Problem, 300), tt.problem)
 			}
 			if err := CheckEvent([]byte(tt.payload), ev); err != nil {
 				t.Error(err)

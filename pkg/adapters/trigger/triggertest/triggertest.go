@@ -34,27 +34,27 @@ func CheckEvent(payload []byte, ev trigger.Event) error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if ev.Name == "" {
-		bad("event of trigger %q has no name", ev.Trigger)
+		bad("event of trigger %q has no name", ev.Kind)
 	}
 	// JSON decoding may turn one invalid byte into U+FFFD (3 bytes).
 	limit := 3*len(payload) + 64
-	switch ev.Trigger {
-	case trigger.TriggerUnknown:
+	switch ev.Kind {
+	case trigger.KindUnknown:
 		if want := fmt.Sprintf("%d bytes", len(payload)); !strings.Contains(ev.Problem, want) {
 			bad("unknown event's problem %.200q does not say the payload's size (%s)", ev.Problem, want)
 		}
 		if len(ev.Problem) > MaxProblemBytes {
 			bad("unknown event's problem is %d bytes (limit %d): %.200q", len(ev.Problem), MaxProblemBytes, ev.Problem)
 		}
-	case trigger.TriggerHTTP:
+	case trigger.KindHTTP:
 		if n := len(ev.HTTP.Body) + len(ev.HTTP.Method); n > limit {
 			bad("HTTP event holds %d bytes from a %d-byte payload", n, len(payload))
 		}
-	case trigger.TriggerTimer:
+	case trigger.KindTimer:
 		if len(ev.Message) > limit {
 			bad("timer message is %d bytes from a %d-byte payload", len(ev.Message), len(payload))
 		}
-	case trigger.TriggerUpload:
+	case trigger.KindUpload:
 		if len(ev.Objects) == 0 {
 			bad("upload event without objects")
 		}
@@ -74,15 +74,15 @@ func CheckEvent(payload []byte, ev trigger.Event) error {
 		if size > limit {
 			bad("upload event holds %d bytes from a %d-byte payload", size, len(payload))
 		}
-	case trigger.TriggerDirect:
+	case trigger.KindDirect:
 		if string(ev.Payload) != string(payload) {
 			bad("direct event's payload differs from the invocation's")
 		}
 	default:
-		bad("unknown trigger %q (event %q)", ev.Trigger, ev.Name)
+		bad("unknown trigger %q (event %q)", ev.Kind, ev.Name)
 	}
-	if ev.Trigger != trigger.TriggerUnknown && ev.Problem != "" {
-		bad("%s event has a problem: %.200q", ev.Trigger, ev.Problem)
+	if ev.Kind != trigger.KindUnknown && ev.Problem != "" {
+		bad("%s event has a problem: %.200q", ev.Kind, ev.Problem)
 	}
 	return errors.Join(errs...)
 }

@@ -1,4 +1,4 @@
-package lambdaadapter
+package awslambda
 
 import (
 	"fmt"
@@ -25,106 +25,106 @@ func TestDecode(t *testing.T) {
 	tests := []struct {
 		name    string
 		payload string
-		trigger string
+		trigger trigger.Kind
 		event   string
 		check   func(t *testing.T, ev trigger.Event)
 	}{
-		{"http api, base64 body", httpAPIEvent, trigger.TriggerHTTP, EventHTTPAPI, func(t *testing.T, ev trigger.Event) {
+		{"http api, base64 body", httpAPIEvent, trigger.KindHTTP, eventHTTPAPI, func(t *testing.T, ev trigger.Event) {
 			if ev.HTTP.Method != "POST" || ev.HTTP.Headers["authorization"] != "Bearer tok" || string(ev.HTTP.Body) != `{"To_Account":["a"],"Tags":["x"]}` {
 				t.Errorf("request %+v", ev.HTTP)
 			}
 		}},
-		{"function url", urlEvent, trigger.TriggerHTTP, EventFunctionURL, func(t *testing.T, ev trigger.Event) {
+		{"function url", urlEvent, trigger.KindHTTP, eventFunctionURL, func(t *testing.T, ev trigger.Event) {
 			if ev.HTTP.Method != "PUT" || string(ev.HTTP.Body) != "{}" {
 				t.Errorf("request %+v", ev.HTTP)
 			}
 		}},
-		{"v2 without version field", `{"requestContext":{"http":{"method":"POST"}},"body":"x"}`, trigger.TriggerHTTP, EventHTTPAPI, nil},
-		{"v2 bad base64", `{"version":"2.0","requestContext":{"http":{"method":"POST"}},"body":"!!","isBase64Encoded":true}`, trigger.TriggerUnknown, EventHTTPAPI, nil},
-		{"rest api", restEvent, trigger.TriggerHTTP, EventRESTAPI, func(t *testing.T, ev trigger.Event) {
+		{"v2 without version field", `{"requestContext":{"http":{"method":"POST"}},"body":"x"}`, trigger.KindHTTP, eventHTTPAPI, nil},
+		{"v2 bad base64", `{"version":"2.0","requestContext":{"http":{"method":"POST"}},"body":"!!","isBase64Encoded":true}`, trigger.KindUnknown, eventHTTPAPI, nil},
+		{"rest api", restEvent, trigger.KindHTTP, eventRESTAPI, func(t *testing.T, ev trigger.Event) {
 			if ev.HTTP.Method != "POST" || ev.HTTP.Headers["authorization"] != "Bearer tok" || string(ev.HTTP.Body) != `{"UserTags":[]}` {
 				t.Errorf("request %+v", ev.HTTP)
 			}
 		}},
-		{"rest api unreadable", `{"httpMethod":1,"requestContext":{}}`, trigger.TriggerUnknown, EventRESTAPI, nil},
-		{"s3 upload, key URL-decoded", s3Event, trigger.TriggerUpload, EventS3, func(t *testing.T, ev trigger.Event) {
+		{"rest api unreadable", `{"httpMethod":1,"requestContext":{}}`, trigger.KindUnknown, eventRESTAPI, nil},
+		{"s3 upload, key URL-decoded", s3Event, trigger.KindUpload, eventS3, func(t *testing.T, ev trigger.Event) {
 			want := []trigger.Object{{Location: storage.Location{Scheme: "s3", Bucket: "inbox", Key: "incoming/a b+中.csv"}, Region: "us-east-1"}}
 			if fmt.Sprint(ev.Objects) != fmt.Sprint(want) {
 				t.Errorf("objects %+v, want %+v", ev.Objects, want)
 			}
 		}},
-		{"s3 removal: skipped", strings.Replace(s3Event, "ObjectCreated:Put", "ObjectRemoved:Delete", 1), trigger.TriggerUpload, EventS3,
+		{"s3 removal: skipped", strings.Replace(s3Event, "ObjectCreated:Put", "ObjectRemoved:Delete", 1), trigger.KindUpload, eventS3,
 			func(t *testing.T, ev trigger.Event) {
 				if ev.Objects[0].Skip == "" {
 					t.Error("not skipped")
 				}
 			}},
 		{"s3 test event", `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-01-01T00:00:00.000Z","Bucket":"inbox","RequestId":"r","HostId":"h"}`,
-			trigger.TriggerUpload, EventS3Test, func(t *testing.T, ev trigger.Event) {
+			trigger.KindUpload, eventS3Test, func(t *testing.T, ev trigger.Event) {
 				if len(ev.Objects) != 1 || ev.Objects[0].Skip == "" {
 					t.Errorf("objects %+v", ev.Objects)
 				}
 			}},
-		{"sqs records", `{"Records":[{"messageId":"m","eventSource":"aws:sqs","body":"x"}]}`, trigger.TriggerUnknown, EventS3,
+		{"sqs records", `{"Records":[{"messageId":"m","eventSource":"aws:sqs","body":"x"}]}`, trigger.KindUnknown, eventS3,
 			func(t *testing.T, ev trigger.Event) {
 				if !strings.Contains(ev.Problem, "eventSource aws:sqs") || !strings.Contains(ev.Problem, "keys [Records]") {
 					t.Errorf("problem %q", ev.Problem)
 				}
 			}},
-		{"s3 bad key escape", strings.Replace(s3Event, "incoming/a+b", "incoming/%zz", 1), trigger.TriggerUnknown, EventS3, nil},
+		{"s3 bad key escape", strings.Replace(s3Event, "incoming/a+b", "incoming/%zz", 1), trigger.KindUnknown, eventS3, nil},
 		{"s3 upload, size and time of other types", strings.NewReplacer(`"size":9`, `"size":"9"`, `"eventTime":"2024-01-01T00:00:00.000Z"`, `"eventTime":1704067200`).Replace(s3Event),
-			trigger.TriggerUpload, EventS3, func(t *testing.T, ev trigger.Event) {
+			trigger.KindUpload, eventS3, func(t *testing.T, ev trigger.Event) {
 				if len(ev.Objects) != 1 || ev.Objects[0].Location.Key != "incoming/a b+中.csv" {
 					t.Errorf("objects %+v", ev.Objects)
 				}
 			}},
 		{"rest api, header only in multiValueHeaders, and a single header winning over it",
 			`{"httpMethod":"POST","requestContext":{},"headers":{"X-A":"single"},"multiValueHeaders":{"Authorization":["Bearer tok"],"X-A":["multi"]},"body":""}`,
-			trigger.TriggerHTTP, EventRESTAPI, func(t *testing.T, ev trigger.Event) {
+			trigger.KindHTTP, eventRESTAPI, func(t *testing.T, ev trigger.Event) {
 				if ev.HTTP.Headers["authorization"] != "Bearer tok" || ev.HTTP.Headers["x-a"] != "single" {
 					t.Errorf("headers %v", ev.HTTP.Headers)
 				}
 			}},
-		{"s3 through eventbridge, key URL-decoded", s3EventBridgeEvent, trigger.TriggerUpload, EventS3EventBridge, func(t *testing.T, ev trigger.Event) {
+		{"s3 through eventbridge, key URL-decoded", s3EventBridgeEvent, trigger.KindUpload, eventS3EventBridge, func(t *testing.T, ev trigger.Event) {
 			want := []trigger.Object{{Location: storage.Location{Scheme: "s3", Bucket: "inbox", Key: "incoming/a b+中.csv"}, Region: "eu-west-1"}}
 			if fmt.Sprint(ev.Objects) != fmt.Sprint(want) {
 				t.Errorf("objects %+v, want %+v", ev.Objects, want)
 			}
 		}},
 		{"s3 deletion through eventbridge: skipped", strings.Replace(s3EventBridgeEvent, "Object Created", "Object Deleted", 1),
-			trigger.TriggerUpload, EventS3EventBridge, func(t *testing.T, ev trigger.Event) {
+			trigger.KindUpload, eventS3EventBridge, func(t *testing.T, ev trigger.Event) {
 				if len(ev.Objects) != 1 || ev.Objects[0].Skip != "not an upload: Object Deleted" {
 					t.Errorf("objects %+v", ev.Objects)
 				}
 			}},
 		{"s3 through eventbridge without a bucket", `{"source":"aws.s3","detail-type":"Object Created","detail":{}}`,
-			trigger.TriggerUnknown, EventS3EventBridge, func(t *testing.T, ev trigger.Event) {
+			trigger.KindUnknown, eventS3EventBridge, func(t *testing.T, ev trigger.Event) {
 				if !strings.Contains(ev.Problem, "no detail.bucket.name") {
 					t.Errorf("problem %q", ev.Problem)
 				}
 			}},
-		{"schedule envelope: the sweep", scheduleEvent, trigger.TriggerTimer, EventSchedule, func(t *testing.T, ev trigger.Event) {
+		{"schedule envelope: the sweep", scheduleEvent, trigger.KindTimer, eventSchedule, func(t *testing.T, ev trigger.Event) {
 			if ev.Message != "" {
 				t.Errorf("message %q", ev.Message)
 			}
 		}},
 		{"other eventbridge event", strings.Replace(scheduleEvent, "Scheduled Event", "EC2 Instance State-change Notification", 1),
-			trigger.TriggerUnknown, "eventbridge", func(t *testing.T, ev trigger.Event) {
+			trigger.KindUnknown, "eventbridge", func(t *testing.T, ev trigger.Event) {
 				if !strings.Contains(ev.Problem, "EC2 Instance State-change Notification") {
 					t.Errorf("problem %q", ev.Problem)
 				}
 			}},
-		{"schedule input: a job document", `{"Source":"s3://inbox/nightly.csv"}`, trigger.TriggerDirect, EventDirect, nil},
+		{"schedule input: a job document", `{"Source":"s3://inbox/nightly.csv"}`, trigger.KindDirect, "direct", nil},
 		{"continuation", `{"removetag":"continue","Source":"s3://inbox/a.csv","Checkpoint":"c","ETag":"e","Chain":2}`,
-			trigger.TriggerDirect, EventContinuation, nil},
-		{"not JSON", "{oops", trigger.TriggerUnknown, "unknown", nil},
-		{"a number", "42", trigger.TriggerUnknown, "unknown", nil},
+			trigger.KindDirect, "continuation", nil},
+		{"not JSON", "{oops", trigger.KindUnknown, "unknown", nil},
+		{"a number", "42", trigger.KindUnknown, "unknown", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev := Decode([]byte(tt.payload))
-			if ev.Trigger != tt.trigger || ev.Name != tt.event {
-				t.Fatalf("trigger %q event %q, want %q %q (problem %q)", ev.Trigger, ev.Name, tt.trigger, tt.event, ev.Problem)
+			ev := decode([]byte(tt.payload))
+			if ev.Kind != tt.trigger || ev.Name != tt.event {
+				t.Fatalf("trigger %q event %q, want %q %q (problem %q)", ev.Kind, ev.Name, tt.trigger, tt.event, ev.Problem)
 			}
 			if tt.check != nil {
 				tt.check(t, ev)
@@ -134,7 +134,11 @@ func TestDecode(t *testing.T) {
 }
 
 // sample is a triggertest.Sample written without field names.
-type sample struct{ File, Source, Trigger, Event, Want string }
+type sample struct {
+	File, Source string
+	Kind         trigger.Kind
+	Event, Want  string
+}
 
 // invokeCase is a triggertest.InvokeCase written without field names.
 type invokeCase struct {
@@ -167,20 +171,20 @@ func TestInvoke(t *testing.T) {
 // documentation, kept in testdata as they were published (the S3 user guide's
 // template with its eventName placeholder filled in).
 func TestDecodePublicSamples(t *testing.T) {
-	triggertest.RunSamples(t, Decode, []sample{
-		{"aws-lambda-go-s3-event.json", "aws/aws-lambda-go, events/testdata/s3-event.json", trigger.TriggerUpload, EventS3,
+	triggertest.RunSamples(t, decode, []sample{
+		{"aws-lambda-go-s3-event.json", "aws/aws-lambda-go, events/testdata/s3-event.json", trigger.KindUpload, eventS3,
 			"[{s3://sourcebucket/Happy Face.jpg us-east-1 }]"},
-		{"s3-userguide-structure.json", "the S3 user guide's \"Event message structure\" template (size \"object-size in bytes\")", trigger.TriggerUpload, EventS3,
+		{"s3-userguide-structure.json", "the S3 user guide's \"Event message structure\" template (size \"object-size in bytes\")", trigger.KindUpload, eventS3,
 			"[{s3://bucket-name/object-key us-west-2 }]"},
 		{"powertools-s3EventBridgeNotificationObjectCreatedEvent.json", "aws-powertools/powertools-lambda-python, tests/events/s3EventBridgeNotificationObjectCreatedEvent.json",
-			trigger.TriggerUpload, EventS3EventBridge, "[{s3://example-bucket/IMG_m7fzo3.jpg eu-west-1 }]"},
+			trigger.KindUpload, eventS3EventBridge, "[{s3://example-bucket/IMG_m7fzo3.jpg eu-west-1 }]"},
 		{"powertools-s3EventBridgeNotificationObjectDeletedEvent.json", "aws-powertools/powertools-lambda-python, tests/events/s3EventBridgeNotificationObjectDeletedEvent.json",
-			trigger.TriggerUpload, EventS3EventBridge, "[{s3://example-bucket/IMG_m7fzo3.jpg ca-central-1 not an upload: Object Deleted}]"},
-		{"aws-lambda-go-lambda-urls-request.json", "aws/aws-lambda-go, events/testdata/lambda-urls-request.json", trigger.TriggerHTTP, EventFunctionURL,
+			trigger.KindUpload, eventS3EventBridge, "[{s3://example-bucket/IMG_m7fzo3.jpg ca-central-1 not an upload: Object Deleted}]"},
+		{"aws-lambda-go-lambda-urls-request.json", "aws/aws-lambda-go, events/testdata/lambda-urls-request.json", trigger.KindHTTP, eventFunctionURL,
 			"POST Hello from client!"},
-		{"aws-lambda-go-apigw-v2-request-no-authorizer.json", "aws/aws-lambda-go, events/testdata/apigw-v2-request-no-authorizer.json", trigger.TriggerHTTP, EventHTTPAPI,
+		{"aws-lambda-go-apigw-v2-request-no-authorizer.json", "aws/aws-lambda-go, events/testdata/apigw-v2-request-no-authorizer.json", trigger.KindHTTP, eventHTTPAPI,
 			"GET "},
-		{"aws-lambda-go-apigw-request.json", "aws/aws-lambda-go, events/testdata/apigw-request.json", trigger.TriggerHTTP, EventRESTAPI,
+		{"aws-lambda-go-apigw-request.json", "aws/aws-lambda-go, events/testdata/apigw-request.json", trigger.KindHTTP, eventRESTAPI,
 			"POST {\r\n\t\"a\": 1\r\n}"},
 	})
 }

@@ -1,0 +1,215 @@
+package trigger_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/removetag/removetag/pkg/adapters/trigger"
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/job"
+)
+
+const testToken = "test-token-0123456789abcdef"
+
+func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+
+// tokenSource is a TokenSource with a fixed answer.
+type tokenSource struct {
+	token string
+	err   error
+}
+
+func (s tokenSource) HTTPToken(context.Context) (string, error) { return s.token, s.err }
+
+// TestHTTPRefusals holds the order of the checks (token, then method, then
+// the service's refusals) and the answer of each: status, headers, a Result
+// body saying why, and nothing run.
+func TestHTTPRefusals(t *testing.T) {
+	tooMany := &job.RefusedError{Reason: job.ErrTooManyRecords, Result: &job.Result{Status: job.StatusRefused, Message: "too many records for one request: …"}}
+	tests := []struct {
+		name    string
+		cfg     trigger.HTTPConfig
+		req     trigger.HTTPRequest
+		submit  error // returned by the service
+		status  int
+		result  job.Status
+		header  [2]string
+		message string
+		log     string
+		called  bool
+	}{
+		{name: "no token configured beats method and size", req: trigger.HTTPRequest{Method: "GET", Body: bytes.Repeat([]byte("x"), 100)},
+			status: 503, result: job.StatusRefused, message: "no token is configured (REMOVETAG_HTTP_TOKEN)", log: "no token configured"},
+		{name: "token unreadable", cfg: trigger.HTTPConfig{Token: testToken, Tokens: tokenSource{err: errors.New("secret x: store down")}},
+			req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)}, status: 503, result: job.StatusRefused,
+			message: "the HTTP token cannot be read now (secret x: store down)", log: `"level":"ERROR"`},
+		{name: "token source says none", cfg: trigger.HTTPConfig{Token: testToken, Tokens: tokenSource{}},
+			req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)}, status: 503, result: job.StatusRefused},
+		{name: "missing token", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST"},
+			status: 401, result: job.StatusRefused, header: [2]string{"WWW-Authenticate", `Bearer realm="removetag"`}, log: "missing or wrong bearer token"},
+		{name: "wrong token", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken + "x")},
+			status: 401, result: job.StatusRefused},
+		{name: "token prefix", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken[:10])},
+			status: 401, result: job.StatusRefused},
+		{name: "other scheme", cfg: trigger.HTTPConfig{Token: testToken},
+			req: trigger.HTTPRequest{Method: "POST", Headers: map[string]string{"Authorization": "Basic " + testToken}}, status: 401, result: job.StatusRefused},
+		{name: "token checked before method", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "GET", Headers: bearer("nope")},
+			status: 401, result: job.StatusRefused},
+		{name: "method", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "GET", Headers: bearer(testToken)},
+			status: 405, result: job.StatusRefused, header: [2]string{"Allow", "POST"}, message: "method GET not allowed", log: `"method":"GET"`},
+		{name: "rotated token from the source", cfg: trigger.HTTPConfig{Token: "old-token-0123456789abcdef", Tokens: tokenSource{token: testToken}},
+			req: trigger.HTTPRequest{Method: "post", Headers: map[string]string{"authorization": "bearer " + testToken}}, status: 200, result: job.StatusDone, called: true},
+		{name: "too large", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken), Body: []byte("{}")},
+			submit: &job.RefusedError{Reason: job.ErrTooLarge, Result: &job.Result{Status: job.StatusRefused, Message: "the body is 2 bytes, the limit is 1"}},
+			status: 413, result: job.StatusRefused, message: "the limit is 1", log: `"bytes":2`, called: true},
+		{name: "too many records", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)},
+			submit: tooMany, status: 413, result: job.StatusRefused, message: "too many records", called: true},
+		{name: "continuation", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)},
+			submit: &job.RefusedError{Reason: job.ErrContinuationRefused, Result: &job.Result{Status: job.StatusInvalid, Message: job.ErrContinuationRefused.Error()}},
+			status: 400, result: job.StatusInvalid, message: "direct invocation only", called: true},
+		{name: "file job failed", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)},
+			submit: &job.SourceError{Source: "s3://b/k.csv", Err: errors.New("storage unreachable")},
+			status: 502, result: job.StatusError, message: "the job could not go on, try again: storage unreachable", called: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &fakeService{}
+			if tt.submit != nil {
+				fake.result = func(string) (*job.Result, error) { return nil, tt.submit }
+			}
+			var logs bytes.Buffer
+			tt.cfg.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+			resp := trigger.NewService(fake, tt.cfg).HTTP(context.Background(), tt.req)
+			if resp.StatusCode != tt.status || resp.Result.Status != tt.result || !strings.Contains(resp.Result.Message, tt.message) {
+				t.Errorf("answer %d %s %q, want %d %s with %q", resp.StatusCode, resp.Result.Status, resp.Result.Message, tt.status, tt.result, tt.message)
+			}
+			if tt.header[0] != "" && resp.Headers[tt.header[0]] != tt.header[1] {
+				t.Errorf("%s = %q, want %q", tt.header[0], resp.Headers[tt.header[0]], tt.header[1])
+			}
+			if called := len(fake.calls) > 0; called != tt.called {
+				t.Errorf("service called: %v, want %v", called, tt.called)
+			}
+			if tt.log != "" && !strings.Contains(logs.String(), tt.log) {
+				t.Errorf("log lacks %s: %s", tt.log, logs.String())
+			}
+			if tt.status >= 401 && tt.status != 413 && tt.status != 400 && tt.status != 502 &&
+				(!strings.Contains(logs.String(), `"trigger":"http"`) || !strings.Contains(logs.String(), fmt.Sprintf(`"status":%d`, tt.status))) {
+				t.Errorf("the refusal is not logged with its trigger and status: %s", logs.String())
+			}
+			if strings.Contains(logs.String(), testToken) {
+				t.Errorf("a token in the log: %s", logs.String())
+			}
+		})
+	}
+}
+
+// TestHTTPStatusOfResults maps each kind of result to its status.
+func TestHTTPStatusOfResults(t *testing.T) {
+	fatal := []imapi.Failure{{ErrorCode: 70009, Class: imapi.Fatal}}
+	tests := []struct {
+		name   string
+		result job.Result
+		status int
+	}{
+		{"done", job.Result{Status: job.StatusDone}, 200},
+		{"done, records refused for good", job.Result{Status: job.StatusDone, Report: imapi.Report{Counts: imapi.Counts{Failed: 1}}}, 502},
+		{"pending", job.Result{Status: job.StatusPending}, 202},
+		{"pending after a fatal refusal", job.Result{Status: job.StatusPending, Report: imapi.Report{Failures: fatal}}, 502},
+		{"invalid", job.Result{Status: job.StatusInvalid}, 400},
+		{"own output", job.Result{Status: job.StatusIgnored}, 400},
+		{"file already done", job.Result{Status: job.StatusSkipped}, 200},
+		{"file in progress elsewhere", job.Result{Status: job.StatusSkipped, Report: imapi.Report{Counts: imapi.Counts{Pending: 3}}}, 202},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &fakeService{result: func(string) (*job.Result, error) { return &tt.result, nil }}
+			resp := trigger.NewService(fake, trigger.HTTPConfig{Token: testToken}).HTTP(context.Background(),
+				trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken), Body: []byte(`{"UserTags":[]}`)})
+			if resp.StatusCode != tt.status || resp.Result != &tt.result {
+				t.Errorf("status %d, want %d (result %+v)", resp.StatusCode, tt.status, resp.Result)
+			}
+			if want := `submit http {"UserTags":[]}`; len(fake.calls) != 1 || fake.calls[0] != want {
+				t.Errorf("calls %q, want %q", fake.calls, want)
+			}
+		})
+	}
+}
+
+// TestHTTPTimeout bounds the job by HTTPConfig.Timeout.
+func TestHTTPTimeout(t *testing.T) {
+	fake := &fakeService{}
+	trigger.NewService(fake, trigger.HTTPConfig{Token: testToken, Timeout: time.Second}).HTTP(context.Background(),
+		trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)})
+	if fake.deadline <= 0 || fake.deadline > time.Second {
+		t.Errorf("deadline in %v, want within 1 s", fake.deadline)
+	}
+	fake = &fakeService{}
+	trigger.NewService(fake, trigger.HTTPConfig{Token: testToken}).HTTP(context.Background(),
+		trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)})
+	if fake.deadline != 0 {
+		t.Errorf("deadline in %v without a timeout", fake.deadline)
+	}
+}
+
+// TestHandlerReplies runs a Handler over a small platform: each reply kind
+// is shaped by the platform's encoder, with the Result as a JSON body and a
+// JSON Content-Type; a reply kind the platform does not shape is an error.
+func TestHandlerReplies(t *testing.T) {
+	const gateway, url, missing = trigger.ReplyAPIGateway, trigger.ReplyFunctionURL, trigger.ReplyAPIGatewayV2
+	shape := func(tag string) func(trigger.HTTPReply) any {
+		return func(r trigger.HTTPReply) any {
+			return map[string]any{"shape": tag, "status": r.StatusCode, "headers": r.Headers, "body": r.Body}
+		}
+	}
+	for _, reply := range []trigger.ReplyKind{trigger.ReplyResult, gateway, url, missing} {
+		t.Run(fmt.Sprint(reply), func(t *testing.T) {
+			h := &trigger.Handler{Dispatcher: trigger.NewDispatcher(&fakeService{}, nil, nil), Platform: trigger.Platform{
+				Decode: func(p []byte) trigger.Event {
+					if reply == trigger.ReplyResult {
+						return trigger.Event{Kind: trigger.KindDirect, Name: "direct", Payload: p}
+					}
+					return trigger.Event{Kind: trigger.KindHTTP, Reply: reply, Name: "web", HTTP: trigger.HTTPRequest{Method: "POST", Body: p}}
+				},
+				Replies: map[trigger.ReplyKind]func(trigger.HTTPReply) any{gateway: shape("gateway"), url: shape("url")},
+			}}
+			out, err := h.Invoke(context.Background(), []byte(`{}`))
+			if reply == missing {
+				if err == nil {
+					t.Errorf("no error for a reply kind the platform does not shape: %s", out)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Shape, Body string
+				Headers     map[string]string
+			}
+			if reply == trigger.ReplyResult {
+				if !strings.HasPrefix(string(out), `{"Status":"done",`) {
+					t.Errorf("answer %s, want the Result", out)
+				}
+				return
+			}
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(out, &m); err != nil {
+				t.Fatal(err)
+			}
+			_ = json.Unmarshal(m["shape"], &got.Shape)
+			_ = json.Unmarshal(m["body"], &got.Body)
+			_ = json.Unmarshal(m["headers"], &got.Headers)
+			if want := map[trigger.ReplyKind]string{gateway: "gateway", url: "url"}[reply]; got.Shape != want ||
+				!strings.HasPrefix(got.Body, `{"Status":"done",`) || got.Headers["Content-Type"] != "application/json" || string(m["status"]) != "200" {
+				t.Errorf("answer %s", out)
+			}
+		})
+	}
+}
