@@ -32,6 +32,7 @@ import (
 
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
+	"github.com/removetag/removetag/internal/logtest"
 	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 	"github.com/removetag/removetag/pkg/job"
@@ -119,24 +120,6 @@ func build(cmds ...[]string) error {
 	return errors.Join(errs...)
 }
 
-// syncBuffer collects a child's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -167,7 +150,7 @@ func startProcess(t testing.TB, out io.Writer, env []string, name string, args .
 }
 
 // waitListening waits until addr accepts connections.
-func waitListening(t testing.TB, addr string, cmd *exec.Cmd, out *syncBuffer) {
+func waitListening(t testing.TB, addr string, cmd *exec.Cmd, out *logtest.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -220,7 +203,7 @@ type lambdaRuntime struct {
 
 // startLambda runs the function under the emulator with the function
 // timeout (whole seconds).
-func startLambda(t testing.TB, out *syncBuffer, env []string, timeout time.Duration) *lambdaRuntime {
+func startLambda(t testing.TB, out *logtest.Buffer, env []string, timeout time.Duration) *lambdaRuntime {
 	t.Helper()
 	emu := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -274,7 +257,7 @@ type scfRuntime struct {
 	seq    int
 }
 
-func startSCF(t testing.TB, out *syncBuffer, env []string, budget time.Duration) *scfRuntime {
+func startSCF(t testing.TB, out *logtest.Buffer, env []string, budget time.Duration) *scfRuntime {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env = append(env, "_LAMBDA_SERVER_PORT="+addr[strings.LastIndex(addr, ":")+1:])

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/removetag/removetag/internal/logtest"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
 	"github.com/removetag/removetag/pkg/job"
@@ -107,7 +108,7 @@ type quotaCase struct {
 // quotaInstance is one instance of the function and the file it is given.
 type quotaInstance struct {
 	rt   runtimeProc
-	out  *syncBuffer
+	out  *logtest.Buffer
 	key  string
 	accs []string
 	data []byte
@@ -129,14 +130,14 @@ func runQuota(b *testing.B, p *platform, tc quotaCase, records int) {
 	n, kill := tc.instances, tc.kill
 	im := imapitest.NewServer(imapitest.Config{Key: imKey, Latency: 20 * time.Millisecond})
 	b.Cleanup(im.Close)
-	w := &world{p: p, im: im, fs: newStore(b, s3Bucket, cosBucket), d: &deliverer{}, out: &syncBuffer{}}
+	w := &world{p: p, im: im, fs: newStore(b, s3Bucket, cosBucket), d: &deliverer{}, out: &logtest.Buffer{}}
 	w.api = p.newAPI(w.d.deliver)
 	b.Cleanup(w.api.Close)
 
 	insts := make([]*quotaInstance, n)
 	dir := b.TempDir()
 	for i := range insts {
-		in := &quotaInstance{out: &syncBuffer{}, key: fmt.Sprintf("incoming/accounts-%d.csv.gz", i)}
+		in := &quotaInstance{out: &logtest.Buffer{}, key: fmt.Sprintf("incoming/accounts-%d.csv.gz", i)}
 		in.accs = make([]string, records)
 		for j := range in.accs {
 			in.accs[j] = fmt.Sprintf("i%d-user-%07d", i, j)

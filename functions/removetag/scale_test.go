@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/removetag/removetag/internal/logtest"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
 )
@@ -128,7 +129,7 @@ func BenchmarkScale(b *testing.B) {
 func runScale(b *testing.B, p *platform, accs []string, data []byte) {
 	b.StopTimer()
 	n := len(accs)
-	w := &world{p: p, im: newIM(b), fs: newStore(b, s3Bucket, cosBucket), d: &deliverer{}, out: &syncBuffer{}}
+	w := &world{p: p, im: newIM(b), fs: newStore(b, s3Bucket, cosBucket), d: &deliverer{}, out: &logtest.Buffer{}}
 	w.api = p.newAPI(w.d.deliver)
 	b.Cleanup(w.api.Close)
 	tags := []string{"keep", "vip"}
@@ -280,7 +281,7 @@ func BenchmarkScaleColdStart(b *testing.B) {
 		b.Run(p.name, func(b *testing.B) {
 			var total time.Duration
 			for range b.N {
-				w := &world{p: p, im: newIM(b), fs: newStore(b, s3Bucket, cosBucket), d: &deliverer{}, out: &syncBuffer{}}
+				w := &world{p: p, im: newIM(b), fs: newStore(b, s3Bucket, cosBucket), d: &deliverer{}, out: &logtest.Buffer{}}
 				w.api = p.newAPI(w.d.deliver)
 				b.Cleanup(w.api.Close)
 				env := append(baseEnv(), imEnv(w.im, imapi.MaxCallsPerSecond)...)
@@ -298,7 +299,7 @@ func BenchmarkScaleColdStart(b *testing.B) {
 // answers its first invocation (an event of no known shape); it returns the
 // runtime, which measures the peak RSS of every invocation, and the time from
 // the start to that first answer.
-func startMeasured(b *testing.B, p *platform, out *syncBuffer, env []string) (*measuredRuntime, time.Duration) {
+func startMeasured(b *testing.B, p *platform, out *logtest.Buffer, env []string) (*measuredRuntime, time.Duration) {
 	b.Helper()
 	start := time.Now()
 	var inner runtimeProc

@@ -34,6 +34,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/removetag/removetag/internal/logtest"
 	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
@@ -131,7 +132,7 @@ type soakWorld struct {
 	im    *imapitest.Server
 	fs    *fakestore.Server
 	w     *world // for the platform's env and the store helpers
-	out   *syncBuffer
+	out   *logtest.Buffer
 	rt    *restartableRuntime
 	start time.Time
 
@@ -216,7 +217,7 @@ func (f *faultyFront) arm(hook func(*http.Request)) {
 type restartableRuntime struct {
 	t     *testing.T
 	p     *platform
-	out   *syncBuffer
+	out   *logtest.Buffer
 	env   []string
 	mu    sync.Mutex
 	inner runtimeProc
@@ -239,7 +240,7 @@ func (r *restartableRuntime) invoke(payload []byte) (answer, error) {
 func newSoakWorld(t *testing.T, p *platform) *soakWorld {
 	im := imapitest.NewServer(imapitest.Config{Key: imKey, Latency: 20 * time.Millisecond, Jitter: 10 * time.Millisecond, Seed: 5})
 	t.Cleanup(im.Close)
-	sw := &soakWorld{t: t, p: p, im: im, fs: newStore(t, s3Bucket, cosBucket), out: &syncBuffer{}, start: time.Now()}
+	sw := &soakWorld{t: t, p: p, im: im, fs: newStore(t, s3Bucket, cosBucket), out: &logtest.Buffer{}, start: time.Now()}
 	sw.killAt, sw.readFaultAt = 2, 4
 	sw.imFront = newFaultyFront(t, im.Handler(), sw.scriptRateLimit(rand.New(rand.NewPCG(7, 11))))
 	sw.fsFront = newFaultyFront(t, sw.fs, nil)

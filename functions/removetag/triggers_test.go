@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	scfevents "github.com/tencentyun/scf-go-lib/events"
 
+	"github.com/removetag/removetag/internal/logtest"
 	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
 	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
 	"github.com/removetag/removetag/pkg/imapi/imapitest"
@@ -49,7 +50,7 @@ type platform struct {
 	bucket string
 	// env is the function's environment in world w.
 	env   func(w *world) []string
-	start func(t *testing.T, out *syncBuffer, env []string, budget time.Duration) runtimeProc
+	start func(t *testing.T, out *logtest.Buffer, env []string, budget time.Duration) runtimeProc
 	// newAPI starts the platform's invoke API stand-in.
 	newAPI func(deliver func([]byte)) *invoketest.API
 	// http makes an HTTP trigger's event; httpAnswer reads its answer.
@@ -78,7 +79,7 @@ var lambdaPlatform = &platform{
 			"REMOVETAG_BUCKETS=s3://" + s3Bucket,
 		}
 	},
-	start: func(t *testing.T, out *syncBuffer, env []string, budget time.Duration) runtimeProc {
+	start: func(t *testing.T, out *logtest.Buffer, env []string, budget time.Duration) runtimeProc {
 		return startLambda(t, out, env, budget)
 	},
 	newAPI: invoketest.NewLambdaAPI,
@@ -142,7 +143,7 @@ var scfPlatform = &platform{
 			"TENCENTCLOUD_SESSIONTOKEN=" + tcToken,
 		}
 	},
-	start: func(t *testing.T, out *syncBuffer, env []string, budget time.Duration) runtimeProc {
+	start: func(t *testing.T, out *logtest.Buffer, env []string, budget time.Duration) runtimeProc {
 		return startSCF(t, out, env, budget)
 	},
 	newAPI: invoketest.NewSCFAPI,
@@ -215,7 +216,7 @@ type world struct {
 	api *invoketest.API
 	d   *deliverer
 	rt  runtimeProc
-	out *syncBuffer
+	out *logtest.Buffer
 
 	budget time.Duration // the function's time limit per invocation
 
@@ -230,7 +231,7 @@ func newWorld(t *testing.T, p *platform, change func([]string) []string) *world 
 
 // newWorldBudget starts the function with the time limit b per invocation.
 func newWorldBudget(t *testing.T, p *platform, change func([]string) []string, b time.Duration) *world {
-	w := &world{t: t, p: p, im: newIM(t), fs: newStore(t, s3Bucket, cosBucket), d: &deliverer{}, out: &syncBuffer{}, budget: b}
+	w := &world{t: t, p: p, im: newIM(t), fs: newStore(t, s3Bucket, cosBucket), d: &deliverer{}, out: &logtest.Buffer{}, budget: b}
 	w.api = p.newAPI(w.d.deliver)
 	t.Cleanup(w.api.Close)
 	env := append(baseEnv(), imEnv(w.im, rate)...)

@@ -1,15 +1,14 @@
 package wiring
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/removetag/removetag/internal/logtest"
 	"github.com/removetag/removetag/pkg/adapters/secrets"
 	"github.com/removetag/removetag/pkg/adapters/secrets/secretstest"
 	"github.com/removetag/removetag/pkg/job"
@@ -55,24 +54,7 @@ func TestLoadSecret(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
+// logtest.Buffer is a log sink safe for concurrent writers.
 // TestSecretAtRunTime, on each store's stand-in: the function reads the IM
 // key and the HTTP token from the secret; a key rotated between two
 // invocations and in the middle of one costs no record; the store refusing
@@ -99,7 +81,7 @@ func TestSecretAtRunTime(t *testing.T) {
 			w.im.SetKey(keys[0])
 			st.PutKeys("removetag", keys[0], testToken)
 
-			var logs syncBuffer
+			var logs logtest.Buffer
 			cfg, err := Load(e.get)
 			if err != nil {
 				t.Fatal(err)

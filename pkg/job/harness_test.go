@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/removetag/removetag/internal/logtest"
 	"github.com/removetag/removetag/pkg/adapters/invoke"
 	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
@@ -50,7 +51,7 @@ type env struct {
 	api    *invoketest.API
 	cfg    job.Config
 	svc    atomic.Pointer[job.Service]
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 
 	// budget is the time limit of each delivered invocation.
 	budget time.Duration
@@ -85,7 +86,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	// gets some records done. The engine's default rate, 40 calls/s, keeps an
 	// invocation to at most 5,400 records, so files of 12,000 records take
 	// three invocations or more however fast the machine.
-	e := &env{t: t, budget: testBudget, logs: &syncBuffer{}}
+	e := &env{t: t, budget: testBudget, logs: &logtest.Buffer{}}
 	if o.engine.Rate == 0 {
 		o.engine.Rate = testRate
 	}
@@ -179,7 +180,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 			}
 		}
 		if t.Failed() {
-			t.Logf("logs:\n%s", e.logs.tail(60))
+			t.Logf("logs:\n%s", e.logs.Tail(60))
 		}
 	})
 	return e
@@ -434,29 +435,6 @@ func (e *env) checkDone(bucket, key string, recs []imapi.Record) *job.FileReport
 	return rep
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// tail returns the last n lines.
-func (s *syncBuffer) tail(n int) string {
-	lines := strings.Split(strings.TrimSpace(s.String()), "\n")
-	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
-}
-
+// logtest.Buffer is a bytes.Buffer safe for concurrent writers.
 // imapiEngineConfig is an engine configuration at a given call rate.
 func imapiEngineConfig(rate float64) imapi.EngineConfig { return imapi.EngineConfig{Rate: rate} }
