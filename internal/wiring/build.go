@@ -95,7 +95,7 @@ func serviceConfig(cfg Config, logger *slog.Logger) (job.Config, trigger.HTTPCon
 		Engine:       engine,
 		Quota:        shared,
 		OpenStore:    NewStoreOpener(cfg),
-		Invoker:      NewInvoker(cfg),
+		Invoker:      newInvoker(cfg),
 		OutputPrefix: cfg.OutputPrefix,
 		Buckets:      cfg.Buckets,
 		SweepAfter:   cfg.SweepAfter,
@@ -319,12 +319,12 @@ func NewStoreOpener(cfg Config) job.StoreOpener {
 	}
 }
 
-// NewInvoker returns the self-invoker of the platform, or nil when the
+// newInvoker returns the self-invoker of the platform, or nil when the
 // function's name is not known (long jobs then rely on the timer sweep). On
 // Lambda the client is made on first use; on SCF every invocation is signed
 // with the role's credentials as they are at the time. The invoked version is
 // the running one, so that a chain stays on one version of the code.
-func NewInvoker(cfg Config) job.Invoker {
+func newInvoker(cfg Config) job.Invoker {
 	switch cfg.Platform {
 	case PlatformLambda:
 		if cfg.LambdaFunctionName == "" {

@@ -242,7 +242,7 @@ func TestNewInvoker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			inv := NewInvoker(cfg)
+			inv := newInvoker(cfg)
 			if tt.wantNil {
 				if inv != nil {
 					t.Fatalf("invoker %T, want none", inv)
@@ -271,7 +271,7 @@ func TestNewInvoker(t *testing.T) {
 	// SCF credentials are read at each invocation: the platform renews them.
 	e := w.env.with(EnvSCFFunctionName, "removetag", EnvSCFEndpoint, scfAPI.URL())
 	cfg, _ := Load(e.get)
-	inv := NewInvoker(cfg)
+	inv := newInvoker(cfg)
 	delete(e, EnvTencentSecretKey)
 	if err := inv.InvokeAsync(ctx, []byte(`{}`)); err == nil || !strings.Contains(err.Error(), EnvTencentSecretKey) {
 		t.Errorf("without credentials: %v, want an error naming %s", err, EnvTencentSecretKey)

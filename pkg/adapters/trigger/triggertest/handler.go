@@ -14,33 +14,33 @@ import (
 	"github.com/removetag/removetag/pkg/job/storage"
 )
 
-// Service is a job service that records each call, one line per call, and
+// recorder is a job service that records each call, one line per call, and
 // answers it as done; HTTP requests get HTTPStatus (default 200).
-type Service struct {
+type recorder struct {
 	HTTPStatus int
 	Calls      []string
 }
 
 // HTTP records "http METHOD".
-func (s *Service) HTTP(_ context.Context, req trigger.HTTPRequest) trigger.HTTPResponse {
+func (s *recorder) HTTP(_ context.Context, req trigger.HTTPRequest) trigger.HTTPResponse {
 	s.Calls = append(s.Calls, "http "+req.Method)
 	return trigger.HTTPResponse{StatusCode: cmpOr(s.HTTPStatus, http.StatusOK), Result: &job.Result{Status: job.StatusDone}}
 }
 
 // Direct records "direct PAYLOAD".
-func (s *Service) Direct(_ context.Context, p []byte) (*job.Result, error) {
+func (s *recorder) Direct(_ context.Context, p []byte) (*job.Result, error) {
 	s.Calls = append(s.Calls, "direct "+string(p))
 	return &job.Result{Status: job.StatusDone}, nil
 }
 
 // Timer records "timer MESSAGE".
-func (s *Service) Timer(_ context.Context, m string) (*job.Result, error) {
+func (s *recorder) Timer(_ context.Context, m string) (*job.Result, error) {
 	s.Calls = append(s.Calls, "timer "+m)
 	return &job.Result{Status: job.StatusSwept}, nil
 }
 
 // ObjectCreated records "object LOCATION REGION" (no trailing space without a region).
-func (s *Service) ObjectCreated(_ context.Context, loc storage.Location, region string) (*job.Result, error) {
+func (s *recorder) ObjectCreated(_ context.Context, loc storage.Location, region string) (*job.Result, error) {
 	s.Calls = append(s.Calls, strings.TrimSpace("object "+loc.String()+" "+region))
 	return &job.Result{Status: job.StatusDone, Source: loc.String()}, nil
 }
@@ -70,11 +70,11 @@ type InvokeCase struct {
 }
 
 // RunInvoke runs the case, as a subtest, through a handler made by newHandler
-// over a dispatcher of a fresh Service answering HTTP with httpStatus.
+// over a dispatcher of a fresh recorder answering HTTP with httpStatus.
 func RunInvoke(t *testing.T, tt InvokeCase, httpStatus int, newHandler func(*trigger.Dispatcher) Invoker) {
 	t.Helper()
 	t.Run(tt.Name, func(t *testing.T) {
-		svc := &Service{HTTPStatus: httpStatus}
+		svc := &recorder{HTTPStatus: httpStatus}
 		out, err := newHandler(trigger.NewDispatcher(svc, nil, nil)).Invoke(context.Background(), []byte(tt.Payload))
 		if err != nil {
 			t.Fatal(err)

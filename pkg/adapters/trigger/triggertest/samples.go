@@ -13,15 +13,15 @@ import (
 // and what the decoder must make of it.
 type Sample struct {
 	// File is the event's file in testdata, Source where it was published,
-	// Kind and Event the decoded event's Kind and Name, Want its Summary.
+	// Kind and Event the decoded event's Kind and Name, Want its summary.
 	File, Source string
 	Kind         trigger.Kind
 	Event, Want  string
 }
 
-// Summary says what an event asks, for comparing: an HTTP event's "METHOD
+// summary says what an event asks, for comparing: an HTTP event's "METHOD
 // body", a timer's message, an upload's objects.
-func Summary(ev trigger.Event) string {
+func summary(ev trigger.Event) string {
 	switch ev.Kind {
 	case trigger.KindHTTP:
 		return ev.HTTP.Method + " " + string(ev.HTTP.Body)
@@ -53,7 +53,7 @@ func RunSamples[S ~struct {
 			if ev.Kind != s.Kind || ev.Name != s.Event {
 				t.Fatalf("from %s: trigger %q event %q, want %q %q (problem %q)", s.Source, ev.Kind, ev.Name, s.Kind, s.Event, ev.Problem)
 			}
-			if got := Summary(ev); got != s.Want {
+			if got := summary(ev); got != s.Want {
 				t.Errorf("from %s: got %q, want %q", s.Source, got, s.Want)
 			}
 		})

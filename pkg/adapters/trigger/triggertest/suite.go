@@ -12,11 +12,11 @@ type Decoder func(payload []byte) trigger.Event
 
 // Fuzz runs the fuzz target of a decoder: it never panics, makes a known kind
 // of event or an unknown one that describes the payload, and allocates no more
-// than a bounded multiple of the payload's size. Seeds: every sample event
+// than a bounded multiple of the payload's size. seeds: every sample event
 // matching examples (a glob), hostile payloads, and the crashers kept in the
 // calling package's testdata/fuzz.
 func Fuzz(f *testing.F, examples string, decode Decoder) {
-	seeds, err := Seeds(examples)
+	seeds, err := seeds(examples)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -25,11 +25,11 @@ func Fuzz(f *testing.F, examples string, decode Decoder) {
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		var ev trigger.Event
-		n := Allocated(func() { ev = decode(payload) })
-		if err := CheckEvent(payload, ev); err != nil {
+		n := allocated(func() { ev = decode(payload) })
+		if err := checkEvent(payload, ev); err != nil {
 			t.Errorf("Decode(%.200q): %v", payload, err)
 		}
-		if err := CheckAlloc(len(payload), n); err != nil {
+		if err := checkAlloc(len(payload), n); err != nil {
 			t.Error(err)
 		}
 	})
@@ -52,14 +52,14 @@ func TestBounds(t *testing.T, decode Decoder) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var ev trigger.Event
-			n := Allocated(func() { ev = decode([]byte(tt.payload)) })
+			n := allocated(func() { ev = decode([]byte(tt.payload)) })
 			if ev.Kind != trigger.KindUnknown || !strings.Contains(ev.Problem, tt.problem) {
 				t.Errorf("event %s %q, want unknown with %q", ev.Kind, trigger.Clip(ev.Problem, 300), tt.problem)
 			}
-			if err := CheckEvent([]byte(tt.payload), ev); err != nil {
+			if err := checkEvent([]byte(tt.payload), ev); err != nil {
 				t.Error(err)
 			}
-			if err := CheckAlloc(len(tt.payload), n); err != nil {
+			if err := checkAlloc(len(tt.payload), n); err != nil {
 				t.Error(err)
 			}
 		})

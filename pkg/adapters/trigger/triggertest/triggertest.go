@@ -13,24 +13,24 @@ import (
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 )
 
-// MaxProblemBytes bounds an unknown event's Problem, whatever the payload:
+// maxProblemBytes bounds an unknown event's Problem, whatever the payload:
 // the reason, clipped, and a description of the payload (its size, its first
 // bytes and up to 20 clipped keys).
-const MaxProblemBytes = 4 << 10
+const maxProblemBytes = 4 << 10
 
-// AllocFactor and AllocSlack bound the memory a decoder may allocate for one
-// payload: AllocFactor times its size, plus AllocSlack.
+// allocFactor and allocSlack bound the memory a decoder may allocate for one
+// payload: allocFactor times its size, plus allocSlack.
 const (
-	AllocFactor = 64
-	AllocSlack  = 256 << 10
+	allocFactor = 64
+	allocSlack  = 256 << 10
 )
 
-// CheckEvent reports how ev, decoded from payload, breaks the decoders'
+// checkEvent reports how ev, decoded from payload, breaks the decoders'
 // promises: its Trigger is a known kind, with the fields of that kind; an
 // unknown event's Problem describes the payload (its size in bytes) within
-// MaxProblemBytes; and nothing it holds is more than a few times the
+// maxProblemBytes; and nothing it holds is more than a few times the
 // payload's size.
-func CheckEvent(payload []byte, ev trigger.Event) error {
+func checkEvent(payload []byte, ev trigger.Event) error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if ev.Name == "" {
@@ -43,8 +43,8 @@ func CheckEvent(payload []byte, ev trigger.Event) error {
 		if want := fmt.Sprintf("%d bytes", len(payload)); !strings.Contains(ev.Problem, want) {
 			bad("unknown event's problem %.200q does not say the payload's size (%s)", ev.Problem, want)
 		}
-		if len(ev.Problem) > MaxProblemBytes {
-			bad("unknown event's problem is %d bytes (limit %d): %.200q", len(ev.Problem), MaxProblemBytes, ev.Problem)
+		if len(ev.Problem) > maxProblemBytes {
+			bad("unknown event's problem is %d bytes (limit %d): %.200q", len(ev.Problem), maxProblemBytes, ev.Problem)
 		}
 	case trigger.KindHTTP:
 		if n := len(ev.HTTP.Body) + len(ev.HTTP.Method); n > limit {
@@ -66,8 +66,8 @@ func CheckEvent(payload []byte, ev trigger.Event) error {
 			if o.Skip == "" && o.Location.Key == "" {
 				bad("Objects[%d] %+v has no key and is not skipped", i, o)
 			}
-			if len(o.Skip) > MaxProblemBytes {
-				bad("Objects[%d] Skip is %d bytes (limit %d)", i, len(o.Skip), MaxProblemBytes)
+			if len(o.Skip) > maxProblemBytes {
+				bad("Objects[%d] Skip is %d bytes (limit %d)", i, len(o.Skip), maxProblemBytes)
 			}
 			size += len(o.Location.Bucket) + len(o.Location.Key) + len(o.Region)
 		}
@@ -87,9 +87,9 @@ func CheckEvent(payload []byte, ev trigger.Event) error {
 	return errors.Join(errs...)
 }
 
-// Allocated returns the bytes allocated while f ran. Other goroutines'
+// allocated returns the bytes allocated while f ran. Other goroutines'
 // allocations count too: use it where nothing else runs.
-func Allocated(f func()) uint64 {
+func allocated(f func()) uint64 {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	f()
@@ -97,20 +97,20 @@ func Allocated(f func()) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
-// CheckAlloc reports an error if allocated bytes exceed the bound for a
-// payload of n bytes (AllocFactor·n + AllocSlack).
-func CheckAlloc(n int, allocated uint64) error {
-	if limit := uint64(AllocFactor*n + AllocSlack); allocated > limit {
+// checkAlloc reports an error if allocated bytes exceed the bound for a
+// payload of n bytes (allocFactor·n + allocSlack).
+func checkAlloc(n int, allocated uint64) error {
+	if limit := uint64(allocFactor*n + allocSlack); allocated > limit {
 		return fmt.Errorf("decoding a %d-byte payload allocated %d bytes (limit %d)", n, allocated, limit)
 	}
 	return nil
 }
 
-// Seeds returns the sample events (the files matching pattern, relative to
+// seeds returns the sample events (the files matching pattern, relative to
 // the calling test's directory) and hostile payloads: not JSON, not an
 // object, deep nesting, huge keys and values, many records, bad base64,
 // invalid UTF-8.
-func Seeds(pattern string) ([][]byte, error) {
+func seeds(pattern string) ([][]byte, error) {
 	files, err := filepath.Glob(pattern)
 	if err != nil {
 		return nil, fmt.Errorf("sample events %s: %w", pattern, err)
