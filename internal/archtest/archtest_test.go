@@ -16,21 +16,34 @@ const signingLibrary = "github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
 // rule says which packages the (non-test) dependencies of pkgs must not include.
 type rule struct {
 	name      string
-	pkgs      string
+	pkgs      []string
 	forbidden func(dep string) bool
 }
 
 var rules = []rule{
 	{
 		name: "the job service depends on no adapter",
-		pkgs: module + "/pkg/job/...",
+		pkgs: []string{module + "/pkg/job/..."},
 		forbidden: func(dep string) bool {
 			return dep == module+"/pkg/adapters" || strings.HasPrefix(dep, module+"/pkg/adapters/")
 		},
 	},
 	{
+		name: "the driven adapters depend on the ports only, not on the service or the driving side",
+		pkgs: []string{module + "/pkg/adapters/objstore/...", module + "/pkg/adapters/invoke/...", module + "/pkg/adapters/secrets/..."},
+		forbidden: func(dep string) bool {
+			return dep == module+"/pkg/job" || within(dep, "/pkg/adapters/trigger", "/pkg/adapters/scf",
+				"/pkg/adapters/awslambda", "/internal/wiring")
+		},
+	},
+	{
+		name:      "the shared quota depends on no adapter and not on the service",
+		pkgs:      []string{module + "/pkg/quota/..."},
+		forbidden: func(dep string) bool { return within(dep, "/pkg/adapters", "/pkg/job", "/internal") },
+	},
+	{
 		name: "the IM core depends on no platform, SDK or storage package",
-		pkgs: module + "/pkg/imapi",
+		pkgs: []string{module + "/pkg/imapi"},
 		forbidden: func(dep string) bool {
 			if strings.HasPrefix(dep, module+"/") {
 				return !strings.HasPrefix(dep, module+"/pkg/imapi")
@@ -40,11 +53,23 @@ var rules = []rule{
 	},
 }
 
+// within reports whether dep is one of the module's packages at the given
+// paths ("/pkg/job") or below them.
+func within(dep string, paths ...string) bool {
+	for _, p := range paths {
+		if dep == module+p || strings.HasPrefix(dep, module+p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // nonStandardDeps lists the packages pkgs import, directly or not, outside the
 // standard library (the packages themselves included), without test files.
-func nonStandardDeps(t *testing.T, pkgs string) []string {
+func nonStandardDeps(t *testing.T, pkgs ...string) []string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkgs).Output()
+	args := append([]string{"list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}"}, pkgs...)
+	out, err := exec.Command("go", args...).Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			t.Fatalf("go list -deps %s: %v\n%s", pkgs, err, ee.Stderr)
@@ -57,7 +82,7 @@ func nonStandardDeps(t *testing.T, pkgs string) []string {
 func TestDependencies(t *testing.T) {
 	for _, r := range rules {
 		t.Run(r.name, func(t *testing.T) {
-			deps := nonStandardDeps(t, r.pkgs)
+			deps := nonStandardDeps(t, r.pkgs...)
 			if len(deps) == 0 {
 				t.Fatalf("go list -deps %s named no package", r.pkgs)
 			}
