@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 
@@ -51,9 +52,10 @@ type GatewayRequest struct {
 // event is then unknown, as it is when the body is marked base64 but is not,
 // and answered in the same reply shape.
 func HTTPEvent(name string, reply ReplyKind, what string, req GatewayRequest, readErr error, payload []byte) Event {
-	body, err := decodeBody(string(req.Body), req.IsBase64)
-	if readErr != nil {
-		err = readErr
+	err := readErr
+	var body []byte
+	if err == nil {
+		body, err = decodeBody(string(req.Body), req.IsBase64)
 	}
 	if err != nil {
 		ev := Unknown(name, what+" that cannot be read ("+err.Error()+")", payload)
@@ -93,9 +95,9 @@ func (r HTTPResponse) encode() HTTPReply {
 		status = http.StatusInternalServerError
 		body = []byte(`{"Status":"error","Message":"the result could not be encoded"}`)
 	}
-	headers := make(map[string]string, len(r.Headers)+1)
-	for k, v := range r.Headers {
-		headers[k] = v
+	headers := maps.Clone(r.Headers)
+	if headers == nil {
+		headers = map[string]string{}
 	}
 	headers["Content-Type"] = "application/json"
 	return HTTPReply{StatusCode: status, Headers: headers, Body: string(body)}
