@@ -95,7 +95,7 @@ func (j *fileJob) skipFits(ctx context.Context, cp *Checkpoint) (why string, nev
 		return "", false
 	}
 	need := time.Duration(float64(cp.Position.Record) / cp.SkipRate * skipMargin * float64(time.Second))
-	left := time.Until(deadline.Add(-imapi.DefaultReserve(time.Until(deadline))))
+	left := time.Until(workEnd(ctx))
 	if need < left {
 		return "", false
 	}
@@ -126,9 +126,10 @@ func (c *cutSource) Next() (imapi.Record, error) {
 
 func (c *cutSource) Pos() imapi.Position { return c.dec.Pos() }
 
-// validateStop is when a validation pass stops to leave time for the rest: a
-// tenth of the time left (between 100 ms and 10 s) before ctx's deadline.
-func validateStop(ctx context.Context) time.Time {
+// workEnd is when work (a validation pass, a skip) must be over to leave time
+// for the rest: the engine's reserve, a tenth of the time left (between 100 ms
+// and 10 s), before ctx's deadline; zero without a deadline.
+func workEnd(ctx context.Context) time.Time {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		return time.Time{}
@@ -150,7 +151,7 @@ func (j *fileJob) validate(ctx context.Context, cp *Checkpoint) (advanced, finis
 		return false, false, err
 	}
 	defer body.Close()
-	src := &cutSource{dec: dec, stopAt: validateStop(ctx)}
+	src := &cutSource{dec: dec, stopAt: workEnd(ctx)}
 	began := time.Now()
 	n, cerr := imapi.Check(src)
 	if dec.Compressed() && cp.SkipRate == 0 && n >= minSkipMeasure {
