@@ -43,8 +43,8 @@ type Lease struct {
 	key    string
 	holder string
 	bucket *imapi.TokenBucket
-	cancel context.CancelFunc // ends the renewals
-	done   chan struct{}
+	stop   chan struct{} // closed by Release: no renewal starts after it
+	done   chan struct{} // closed when the renewal under way, if any, is over
 	once   sync.Once
 
 	// Owned by Join, then by the renewal loop.
@@ -72,6 +72,7 @@ func (s *Sharer) Join(ctx context.Context) *Lease {
 		key:    s.cfg.Prefix + id + ".json",
 		holder: id,
 		bucket: imapi.NewTokenBucket(0),
+		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		peers:  map[string]*peer{},
 	}
@@ -80,9 +81,7 @@ func (s *Sharer) Join(ctx context.Context) *Lease {
 	rate, holders := l.Rate(), l.Holders()
 	s.cfg.Logger.InfoContext(ctx, "quota lease taken", "lease", l.key, "holders", holders,
 		"calls_per_second", round(rate), "quota", s.cfg.Rate, "took", time.Since(start).Round(time.Millisecond).String())
-	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l.cancel = cancel
-	go l.loop(loopCtx)
+	go l.loop(context.WithoutCancel(ctx))
 	return l
 }
 
@@ -122,9 +121,16 @@ func (l *Lease) Key() string { return l.key }
 // Release ends the renewals and deletes the lease: the other holders take its
 // share at their next renewal. Waits after Release are held (rate zero) until
 // their context ends. Release may be called more than once.
+//
+// A renewal under way is let finish (each of its requests is bounded by
+// opTimeout), not canceled: a write canceled by the client may still be
+// applied by the store, after the delete, and leave a lease that says a rate
+// nobody uses, which every new holder would count until it expires. (A write
+// that outlasts its own timeout can still land late; that leftover counts for
+// at most Expiry+Skew after its last write, and is then deleted as dead.)
 func (l *Lease) Release() {
 	l.once.Do(func() {
-		l.cancel()
+		close(l.stop)
 		<-l.done
 		l.setRate(0)
 		ctx, cancel := context.WithTimeout(context.Background(), l.opTimeout())
@@ -138,15 +144,15 @@ func (l *Lease) Release() {
 	})
 }
 
-// loop renews the lease until ctx ends: about every Renew, eight times as often
-// while the lease has less than its equal share and waits for room.
+// loop renews the lease until Release: about every Renew, eight times as
+// often while the lease has less than its equal share and waits for room.
 func (l *Lease) loop(ctx context.Context) {
 	defer close(l.done)
 	t := time.NewTimer(l.interval())
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-l.stop:
 			return
 		case <-t.C:
 		}
