@@ -23,7 +23,8 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 func main() {
@@ -46,7 +47,7 @@ type options struct {
 	interval time.Duration
 	out      string
 	seed     int64
-	faults   imapitest.Faults
+	faults   emulator.Faults
 }
 
 // parseFlags reads the command line.
@@ -95,16 +96,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := imapitest.NewServer(imapitest.Config{Latency: o.latency, Jitter: o.jitter, Faults: o.faults, Seed: o.seed})
+	srv := emulator.NewServer(emulator.Config{Latency: o.latency, Jitter: o.jitter, Faults: o.faults, Seed: o.seed})
 	defer srv.Close()
 	c := srv.Config()
 	client, err := imapi.NewClient(imapi.Config{SDKAppID: c.SDKAppID, SecretKey: c.Key, Admin: c.Admin, BaseURL: srv.URL()})
 	if err != nil {
 		return fmt.Errorf("client of the emulator: %w", err)
 	}
-	recs := make([]imapi.Record, o.accounts)
+	recs := make([]records.Record, o.accounts)
 	for i := range recs {
-		recs[i] = imapi.Record{Account: fmt.Sprintf("user%07d", i), Tags: []string{"campaign-2026", "vip"}}
+		recs[i] = records.Record{Account: fmt.Sprintf("user%07d", i), Tags: []string{"campaign-2026", "vip"}}
 	}
 	srv.Seed(recs)
 
@@ -124,7 +125,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 	})
-	rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, imapi.NewSliceSource(recs))
+	rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, records.NewSliceSource(recs))
 	close(stopSampling)
 	wg.Wait()
 	samples = append(samples, sample(srv, start))
@@ -158,13 +159,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 const ceiling = imapi.MaxCallsPerSecond * imapi.MaxAccountsPerCall
 
 // sample reads the emulator's counters.
-func sample(srv *imapitest.Server, start time.Time) Sample {
+func sample(srv *emulator.Server, start time.Time) Sample {
 	st := srv.Stats()
 	return Sample{At: time.Since(start), Accounts: st.AccountsApplied, Calls: st.Requests}
 }
 
 // describeFaults lists the fault rates set, or "none".
-func describeFaults(f imapitest.Faults) string {
+func describeFaults(f emulator.Faults) string {
 	var parts []string
 	for _, x := range []struct {
 		name string

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 )
 
 // TestCheck runs `removetag check` against the emulator in each failure mode
@@ -17,7 +17,7 @@ func TestCheck(t *testing.T) {
 	tests := []struct {
 		name     string
 		env      map[string]string // over a right configuration
-		setup    func(*imapitest.Server)
+		setup    func(*emulator.Server)
 		wantExit int
 		failAt   string // the check that fails, "" none
 		wantText string
@@ -26,19 +26,19 @@ func TestCheck(t *testing.T) {
 		{"wrong region (SDKAppID not found)", map[string]string{"IM_SDKAPPID": "1400000999"}, nil, exitConfig, checkApp, "set IM_REGION"},
 		{"wrong key", map[string]string{"IM_SECRET_KEY": "not-the-app-key-0123"}, nil, exitConfig, checkKey, "70009"},
 		{"not an admin", map[string]string{"IM_ADMIN": "bob"}, nil, exitConfig, checkAdmin, "IM_ADMIN"},
-		{"feature off", nil, func(s *imapitest.Server) { s.SetPushToAll(false) }, exitConfig, checkFeature, "90045"},
+		{"feature off", nil, func(s *emulator.Server) { s.SetPushToAll(false) }, exitConfig, checkFeature, "90045"},
 		{"unreachable", map[string]string{"IM_ENDPOINT": "http://127.0.0.1:1"}, nil, exitFailed, checkApp, "could not be reached"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := imapitest.NewServer(imapitest.Config{})
+			srv := emulator.NewServer(emulator.Config{})
 			t.Cleanup(srv.Close)
 			if tt.setup != nil {
 				tt.setup(srv)
 			}
 			env := map[string]string{
-				"IM_SDKAPPID":   fmt.Sprint(imapitest.DefaultSDKAppID),
-				"IM_SECRET_KEY": imapitest.DefaultKey,
+				"IM_SDKAPPID":   fmt.Sprint(emulator.DefaultSDKAppID),
+				"IM_SECRET_KEY": emulator.DefaultKey,
 				"IM_ENDPOINT":   srv.URL(),
 			}
 			for k, v := range tt.env {
@@ -70,7 +70,7 @@ func TestCheck(t *testing.T) {
 					t.Errorf("%s before the failure: %+v, want ok", l.Check, l)
 				}
 			}
-			if strings.Contains(out.String()+errb.String(), imapitest.DefaultKey) {
+			if strings.Contains(out.String()+errb.String(), emulator.DefaultKey) {
 				t.Error("the key is in the output")
 			}
 

@@ -6,7 +6,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // input is one file to process. Standard input is spooled to a temporary file,
@@ -15,7 +15,7 @@ type input struct {
 	name    string
 	path    string
 	temp    bool
-	format  imapi.Format
+	format  records.Format
 	records int64
 	open    *os.File // the file behind the current decoder
 }
@@ -50,9 +50,9 @@ func openInputs(names []string, format string, stdin io.Reader) ([]*input, error
 }
 
 // formatOf picks the format: the flag first, else the file name.
-func formatOf(in *input, flagFormat string) (imapi.Format, error) {
+func formatOf(in *input, flagFormat string) (records.Format, error) {
 	if flagFormat != "" {
-		f, _, err := imapi.FormatOf("x." + strings.TrimPrefix(strings.ToLower(flagFormat), "."))
+		f, _, err := records.FormatOf("x." + strings.TrimPrefix(strings.ToLower(flagFormat), "."))
 		if err != nil {
 			return 0, fmt.Errorf("--format %q: want csv, jsonl or json", flagFormat)
 		}
@@ -61,7 +61,7 @@ func formatOf(in *input, flagFormat string) (imapi.Format, error) {
 	if in.temp {
 		return 0, fmt.Errorf("standard input: give its format with --format csv|jsonl|json")
 	}
-	f, _, err := imapi.FormatOf(in.name)
+	f, _, err := records.FormatOf(in.name)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w (or give --format)", in.name, err)
 	}
@@ -69,7 +69,7 @@ func formatOf(in *input, flagFormat string) (imapi.Format, error) {
 }
 
 // decoder opens the input afresh and returns a decoder over it (gzip is detected).
-func (in *input) decoder() (*imapi.Decoder, error) {
+func (in *input) decoder() (*records.Decoder, error) {
 	if in.open != nil {
 		in.open.Close()
 	}
@@ -78,7 +78,7 @@ func (in *input) decoder() (*imapi.Decoder, error) {
 		return nil, err
 	}
 	in.open = f
-	return imapi.NewDecoder(f, imapi.DecoderOptions{Format: in.format})
+	return records.NewDecoder(f, records.DecoderOptions{Format: in.format})
 }
 
 func closeInputs(inputs []*input) {

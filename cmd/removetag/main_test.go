@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
+	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -72,10 +73,10 @@ func TestRun(t *testing.T) {
 }
 
 func TestRunAgainstService(t *testing.T) {
-	emu := imapitest.NewServer(imapitest.Config{})
+	emu := emulator.NewServer(emulator.Config{})
 	defer emu.Close()
-	emu.Seed([]imapi.Record{{Account: "u1", Tags: []string{"a", "keep"}}, {Account: "u2", Tags: []string{"a"}}})
-	emu.Script(imapitest.Fault{}, imapitest.Fault{Code: 70107})
+	emu.Seed([]records.Record{{Account: "u1", Tags: []string{"a", "keep"}}, {Account: "u2", Tags: []string{"a"}}})
+	emu.Script(emulator.Fault{}, emulator.Fault{Code: 70107})
 	cfg := emu.Config()
 	in := writeFile(t, "in.jsonl", `{"To_Account":"u1","Tags":["a"]}`+"\n")
 	var out, errOut bytes.Buffer
@@ -156,7 +157,7 @@ func TestInvokeExamples(t *testing.T) {
 				} else if answer.Status != "done" && answer.Status != "swept" {
 					t.Errorf("status %q, want done or swept:\n%s", answer.Status, out.String())
 				}
-				if strings.Contains(errOut.String(), imapitest.DefaultKey) {
+				if strings.Contains(errOut.String(), emulator.DefaultKey) {
 					t.Error("the emulator's key appears in the logs")
 				}
 			})
@@ -237,7 +238,7 @@ func TestInvokeContinues(t *testing.T) {
 // the quota, on S3 and COS through the local stand-in: the run holds a lease
 // while it sends, uses only its share, and removes the lease when done.
 func TestRunCoordinate(t *testing.T) {
-	fs := fakestore.New()
+	fs := memstore.New()
 	defer fs.Close()
 	for _, b := range []string{"shared", "shared-1250000000"} {
 		if err := fs.CreateBucket(b); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 	"golang.org/x/term"
 )
 
@@ -118,8 +119,8 @@ func validate(inputs []*input, stderr io.Writer) error {
 		if err != nil {
 			return &exitError{code: exitInvalid, msg: fmt.Sprintf("%s: %v", in.name, err)}
 		}
-		n, err := imapi.Check(dec)
-		var inv *imapi.InvalidInputError
+		n, err := records.Check(dec)
+		var inv *records.InvalidInputError
 		switch {
 		case errors.As(err, &inv):
 			fmt.Fprintf(stderr, "%s: %v\n", in.name, inv)
@@ -165,7 +166,7 @@ type countingCaller struct {
 	accounts atomic.Int64
 }
 
-func (c *countingCaller) Call(ctx context.Context, op imapi.Operation, recs []imapi.Record) error {
+func (c *countingCaller) Call(ctx context.Context, op imapi.Operation, recs []records.Record) error {
 	c.calls.Add(1)
 	err := c.next.Call(ctx, op, recs)
 	if err == nil {

@@ -11,9 +11,10 @@ import (
 
 	"github.com/removetag/removetag/internal/wiring"
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // target is where calls go: the real service, the built-in emulator, or nowhere
@@ -23,7 +24,7 @@ import (
 type target struct {
 	caller  imapi.Caller
 	rate    float64
-	emu     *imapitest.Server
+	emu     *emulator.Server
 	counter *countingCaller
 	engine  *imapi.Engine
 	quota   job.Quota
@@ -46,7 +47,7 @@ func newTarget(getenv func(string) string, o options, inputs []*input, stderr io
 		// No credentials: the built-in emulator stands in for the service, and the
 		// environment points at it.
 		fmt.Fprint(stderr, emulatorNote)
-		t.emu = imapitest.NewServer(imapitest.Config{})
+		t.emu = emulator.NewServer(emulator.Config{})
 		for _, in := range inputs {
 			dec, err := in.decoder()
 			if err != nil {
@@ -126,7 +127,7 @@ func coordinate(cfg wiring.Config, bucket string, stderr io.Writer) (job.Quota, 
 }
 
 // emulatorEnv overlays the emulator's credentials and address on getenv.
-func emulatorEnv(emu *imapitest.Server, getenv func(string) string) func(string) string {
+func emulatorEnv(emu *emulator.Server, getenv func(string) string) func(string) string {
 	c := emu.Config()
 	env := map[string]string{
 		wiring.EnvSDKAppID:  fmt.Sprint(c.SDKAppID),
@@ -144,7 +145,7 @@ func emulatorEnv(emu *imapitest.Server, getenv func(string) string) func(string)
 
 // seedEmulator gives every account of src its records' tags plus one tag the input
 // does not name, so that a run visibly removes exactly what it should.
-func seedEmulator(emu *imapitest.Server, src imapi.Source) {
+func seedEmulator(emu *emulator.Server, src records.Source) {
 	for {
 		rec, err := src.Next()
 		if err == io.EOF {
@@ -178,7 +179,7 @@ type dryRunCaller struct {
 	n atomic.Int64
 }
 
-func (d *dryRunCaller) Call(_ context.Context, op imapi.Operation, recs []imapi.Record) error {
+func (d *dryRunCaller) Call(_ context.Context, op imapi.Operation, recs []records.Record) error {
 	n := d.n.Add(1)
 	show := make([]string, 0, 3)
 	for _, r := range recs[:min(len(recs), 3)] {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // verifyAll is the --verify limit that reads every account back.
@@ -54,7 +55,7 @@ type Verification struct {
 	// StillTagged counts the accounts that still carry a tag their records removed.
 	StillTagged int64
 	// Accounts lists them (the first 100), with the tags left.
-	Accounts []imapi.Record `json:",omitempty"`
+	Accounts []records.Record `json:",omitempty"`
 }
 
 // maxListed caps Verification.Accounts.
@@ -62,14 +63,14 @@ const maxListed = 100
 
 // tagReader reads accounts' tags: *imapi.Client.
 type tagReader interface {
-	GetTags(ctx context.Context, accounts []string) ([]imapi.Record, error)
+	GetTags(ctx context.Context, accounts []string) ([]records.Record, error)
 }
 
 // verify reads back, with im_get_tag at most rate calls per second, the
 // accounts of src (the first limit of them, or all), leaving out those of
 // records the report says failed or are pending, and reports the accounts that
 // still carry a tag their records removed.
-func verify(ctx context.Context, tags tagReader, src imapi.Source, rep *imapi.Report, limit int64, rate float64) (*Verification, error) {
+func verify(ctx context.Context, tags tagReader, src records.Source, rep *imapi.Report, limit int64, rate float64) (*Verification, error) {
 	unresolved := map[string]bool{}
 	for _, f := range rep.Failures {
 		for _, a := range f.Accounts {
@@ -105,7 +106,7 @@ func verify(ctx context.Context, tags tagReader, src imapi.Source, rep *imapi.Re
 			if len(left) > 0 {
 				v.StillTagged++
 				if len(v.Accounts) < maxListed {
-					v.Accounts = append(v.Accounts, imapi.Record{Account: r.Account, Tags: left})
+					v.Accounts = append(v.Accounts, records.Record{Account: r.Account, Tags: left})
 				}
 			}
 		}
@@ -118,7 +119,7 @@ func verify(ctx context.Context, tags tagReader, src imapi.Source, rep *imapi.Re
 		if err == io.EOF {
 			break
 		}
-		var p *imapi.Problem
+		var p *records.Problem
 		if errors.As(err, &p) {
 			continue
 		}

@@ -9,7 +9,8 @@ import (
 	"testing"
 
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // TestVerify reads accounts back through the emulator's im_get_tag: accounts
@@ -17,16 +18,16 @@ import (
 // tags do not count), those of failed or pending records are left out, and a
 // limit reads only the first accounts.
 func TestVerify(t *testing.T) {
-	emu := imapitest.NewServer(imapitest.Config{})
+	emu := emulator.NewServer(emulator.Config{})
 	defer emu.Close()
-	client, err := imapi.NewClient(imapi.Config{SDKAppID: imapitest.DefaultSDKAppID, SecretKey: imapitest.DefaultKey, BaseURL: emu.URL()})
+	client, err := imapi.NewClient(imapi.Config{SDKAppID: emulator.DefaultSDKAppID, SecretKey: emulator.DefaultKey, BaseURL: emu.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []imapi.Record
+	var recs []records.Record
 	for i := range 250 {
 		acct := fmt.Sprintf("v%03d", i)
-		recs = append(recs, imapi.Record{Account: acct, Tags: []string{"a"}})
+		recs = append(recs, records.Record{Account: acct, Tags: []string{"a"}})
 		if i%2 == 0 {
 			emu.SetTags(acct, "a", "keep") // the removal did not happen
 		} else {
@@ -35,10 +36,10 @@ func TestVerify(t *testing.T) {
 	}
 	// A second record of an account, far from its first: read back again, and
 	// the tag it removes is still there.
-	recs = append(recs, imapi.Record{Account: "v001", Tags: []string{"keep"}})
+	recs = append(recs, records.Record{Account: "v001", Tags: []string{"keep"}})
 	rep := &imapi.Report{
 		Failures:       []imapi.Failure{{ErrorCode: 70107, Accounts: []string{"v000"}}},
-		PendingRecords: []imapi.Record{{Account: "v002", Tags: []string{"a"}}},
+		PendingRecords: []records.Record{{Account: "v002", Tags: []string{"a"}}},
 	}
 	tests := []struct {
 		name                     string
@@ -51,7 +52,7 @@ func TestVerify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, err := verify(context.Background(), client, imapi.NewSliceSource(recs), rep, tt.limit, 100)
+			v, err := verify(context.Background(), client, records.NewSliceSource(recs), rep, tt.limit, 100)
 			if err != nil {
 				t.Fatal(err)
 			}

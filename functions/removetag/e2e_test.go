@@ -4,8 +4,8 @@ package main_test
 // under the AWS Lambda Runtime Interface Emulator (built from the module
 // pinned as a tool in go.mod) and as an SCF Go1 function driven over net/rpc.
 // IM is the emulator of pkg/imapi, object storage the fake of package
-// fakestore (S3 and COS), and self-invocation goes through the stand-ins of
-// package invoketest, which deliver each continuation back to the same
+// memstore (S3 and COS), and self-invocation goes through the stand-ins of
+// package loopback, which deliver each continuation back to the same
 // runtime, one invocation at a time.
 //
 // go test -short skips them.
@@ -33,8 +33,8 @@ import (
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
 	"github.com/removetag/removetag/internal/logtest"
-	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 )
 
@@ -339,14 +339,14 @@ func parseResult(t testing.TB, a answer) *job.Result {
 }
 
 // imWorld is the IM emulator with an app key the tests know.
-func newIM(t testing.TB) *imapitest.Server {
-	im := imapitest.NewServer(imapitest.Config{Key: imKey, Latency: 20 * time.Millisecond})
+func newIM(t testing.TB) *emulator.Server {
+	im := emulator.NewServer(emulator.Config{Key: imKey, Latency: 20 * time.Millisecond})
 	t.Cleanup(im.Close)
 	return im
 }
 
-func newStore(t testing.TB, buckets ...string) *fakestore.Server {
-	fs := fakestore.New()
+func newStore(t testing.TB, buckets ...string) *memstore.Server {
+	fs := memstore.New()
 	t.Cleanup(fs.Close)
 	for _, b := range buckets {
 		if err := fs.CreateBucket(b); err != nil {
@@ -357,9 +357,9 @@ func newStore(t testing.TB, buckets ...string) *fakestore.Server {
 }
 
 // imEnv is the function's IM configuration against the emulator.
-func imEnv(im *imapitest.Server, rate int) []string {
+func imEnv(im *emulator.Server, rate int) []string {
 	return []string{
-		"IM_SDKAPPID=" + strconv.Itoa(imapitest.DefaultSDKAppID),
+		"IM_SDKAPPID=" + strconv.Itoa(emulator.DefaultSDKAppID),
 		"IM_SECRET_KEY=" + imKey,
 		"IM_ENDPOINT=" + im.URL(),
 		"IM_RATE_LIMIT=" + strconv.Itoa(rate),

@@ -29,8 +29,9 @@ import (
 
 	"github.com/removetag/removetag/internal/logtest"
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 const (
@@ -125,10 +126,10 @@ type sample struct {
 }
 
 // runQuota is one run of BenchmarkQuota on platform p.
-func runQuota(b *testing.B, p *platform, tc quotaCase, records int) {
+func runQuota(b *testing.B, p *platform, tc quotaCase, nrec int) {
 	b.StopTimer()
 	n, kill := tc.instances, tc.kill
-	im := imapitest.NewServer(imapitest.Config{Key: imKey, Latency: 20 * time.Millisecond})
+	im := emulator.NewServer(emulator.Config{Key: imKey, Latency: 20 * time.Millisecond})
 	b.Cleanup(im.Close)
 	w := &world{p: p, im: im, fs: newStore(b, s3Bucket, cosBucket), d: &deliverer{}, out: &logtest.Buffer{}}
 	w.api = p.newAPI(w.d.deliver)
@@ -138,7 +139,7 @@ func runQuota(b *testing.B, p *platform, tc quotaCase, records int) {
 	dir := b.TempDir()
 	for i := range insts {
 		in := &quotaInstance{out: &logtest.Buffer{}, key: fmt.Sprintf("incoming/accounts-%d.csv.gz", i)}
-		in.accs = make([]string, records)
+		in.accs = make([]string, nrec)
 		for j := range in.accs {
 			in.accs[j] = fmt.Sprintf("i%d-user-%07d", i, j)
 		}
@@ -151,9 +152,9 @@ func runQuota(b *testing.B, p *platform, tc quotaCase, records int) {
 			b.Fatal(err)
 		}
 		in.data = data
-		recs := make([]imapi.Record, records)
+		recs := make([]records.Record, nrec)
 		for j, a := range in.accs {
-			recs[j] = imapi.Record{Account: a, Tags: []string{"keep", "vip"}}
+			recs[j] = records.Record{Account: a, Tags: []string{"keep", "vip"}}
 		}
 		im.Seed(recs)
 
@@ -202,7 +203,7 @@ func runQuota(b *testing.B, p *platform, tc quotaCase, records int) {
 	var killed time.Duration
 	if kill >= 0 {
 		// At 40% of the time all the jobs need together at the full quota.
-		killAt := time.Duration(0.4 * float64(n*records) / imapi.MaxAccountsPerCall / imapi.MaxCallsPerSecond * float64(time.Second))
+		killAt := time.Duration(0.4 * float64(n*nrec) / imapi.MaxAccountsPerCall / imapi.MaxCallsPerSecond * float64(time.Second))
 		time.Sleep(time.Until(start.Add(max(killAt, 2*time.Second))))
 		if err := killInstance(kill); err != nil {
 			b.Fatal(err)
@@ -244,9 +245,9 @@ func runQuota(b *testing.B, p *platform, tc quotaCase, records int) {
 		if rep.Invocations > 1 {
 			b.Logf("instance %d: the job needed %d invocations", i, rep.Invocations)
 		}
-		if rep.Status != job.StatusDone || rep.Total != int64(records) || rep.Succeeded != int64(records) || rep.Failed != 0 || rep.Pending != 0 {
+		if rep.Status != job.StatusDone || rep.Total != int64(nrec) || rep.Succeeded != int64(nrec) || rep.Failed != 0 || rep.Pending != 0 {
 			b.Errorf("instance %d report: status %s, total %d, succeeded %d, failed %d, pending %d; want %d succeeded",
-				i, rep.Status, rep.Total, rep.Succeeded, rep.Failed, rep.Pending, records)
+				i, rep.Status, rep.Total, rep.Succeeded, rep.Failed, rep.Pending, nrec)
 		}
 		left := 0
 		for _, a := range in.accs {
@@ -292,7 +293,7 @@ func runQuota(b *testing.B, p *platform, tc quotaCase, records int) {
 
 // sampleAccepted samples the emulator's accepted calls every 50 ms from start
 // until the returned function is called, which returns the samples.
-func sampleAccepted(im *imapitest.Server, start time.Time) (stop func() []sample) {
+func sampleAccepted(im *emulator.Server, start time.Time) (stop func() []sample) {
 	var (
 		mu   sync.Mutex
 		out  []sample

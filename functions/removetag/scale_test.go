@@ -30,6 +30,7 @@ import (
 	"github.com/removetag/removetag/internal/logtest"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 const (
@@ -133,9 +134,9 @@ func runScale(b *testing.B, p *platform, accs []string, data []byte) {
 	w.api = p.newAPI(w.d.deliver)
 	b.Cleanup(w.api.Close)
 	tags := []string{"keep", "vip"}
-	recs := make([]imapi.Record, n)
+	recs := make([]records.Record, n)
 	for i, a := range accs {
-		recs[i] = imapi.Record{Account: a, Tags: tags}
+		recs[i] = records.Record{Account: a, Tags: tags}
 	}
 	w.im.Seed(recs)
 	key := "incoming/accounts.csv.gz"

@@ -35,10 +35,11 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/internal/logtest"
-	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
+	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 const (
@@ -95,7 +96,7 @@ func soakFiles() []*soakFile {
 			if strings.Contains(s.key, ".csv") {
 				b.WriteString(acc + "," + strings.Join(removedTags, ",") + "\n")
 			} else {
-				b.Write(mustJSON(imapi.Record{Account: acc, Tags: removedTags}))
+				b.Write(mustJSON(records.Record{Account: acc, Tags: removedTags}))
 				b.WriteByte('\n')
 			}
 		}
@@ -129,8 +130,8 @@ func TestSoak(t *testing.T) {
 type soakWorld struct {
 	t     *testing.T
 	p     *platform
-	im    *imapitest.Server
-	fs    *fakestore.Server
+	im    *emulator.Server
+	fs    *memstore.Server
 	w     *world // for the platform's env and the store helpers
 	out   *logtest.Buffer
 	rt    *restartableRuntime
@@ -238,7 +239,7 @@ func (r *restartableRuntime) invoke(payload []byte) (answer, error) {
 
 // newSoakWorld starts the emulators, the fronts and the function.
 func newSoakWorld(t *testing.T, p *platform) *soakWorld {
-	im := imapitest.NewServer(imapitest.Config{Key: imKey, Latency: 20 * time.Millisecond, Jitter: 10 * time.Millisecond, Seed: 5})
+	im := emulator.NewServer(emulator.Config{Key: imKey, Latency: 20 * time.Millisecond, Jitter: 10 * time.Millisecond, Seed: 5})
 	t.Cleanup(im.Close)
 	sw := &soakWorld{t: t, p: p, im: im, fs: newStore(t, s3Bucket, cosBucket), out: &logtest.Buffer{}, start: time.Now()}
 	sw.killAt, sw.readFaultAt = 2, 4
@@ -249,7 +250,7 @@ func newSoakWorld(t *testing.T, p *platform) *soakWorld {
 	t.Cleanup(sw.w.api.Close)
 
 	env := append(baseEnv(),
-		"IM_SDKAPPID="+fmt.Sprint(imapitest.DefaultSDKAppID),
+		"IM_SDKAPPID="+fmt.Sprint(emulator.DefaultSDKAppID),
 		"IM_SECRET_KEY="+imKey,
 		"IM_ENDPOINT="+sw.imFront.srv.URL,
 		fmt.Sprintf("IM_RATE_LIMIT=%d", soakRate),
@@ -385,7 +386,7 @@ func (sw *soakWorld) deliverContinuation(payload []byte) {
 func (sw *soakWorld) armKillMidCall(what string) {
 	var once sync.Once
 	sw.imFront.arm(func(r *http.Request) {
-		if r.URL.Path != imapitest.RemoveTagPath {
+		if r.URL.Path != emulator.RemoveTagPath {
 			return
 		}
 		once.Do(func() {
@@ -402,7 +403,7 @@ func (sw *soakWorld) armKillMidCall(what string) {
 	})
 }
 
-// armReadFault makes every GET of the file fail with HTTP 500 (fakestore's
+// armReadFault makes every GET of the file fail with HTTP 500 (memstore's
 // FailNext, armed for each such request) until the invocation returns: the
 // SDK's own retries fail too, the function answers an error, and the
 // platform's retry must go on.
@@ -439,17 +440,17 @@ func (sw *soakWorld) sweep() {
 // (60007, among its random faults): a scripted fault goes to the next call,
 // the one the hook runs for.
 func (sw *soakWorld) scriptRateLimit(rng *rand.Rand) func(*http.Request) {
-	codes := []int{imapi.CodeAppRateLimited, imapi.CodeTooManyRequests, imapi.CodeTooManyRequests2}
+	codes := []int{emulator.CodeAppRateLimited, emulator.CodeTooManyRequests, emulator.CodeTooManyRequests2}
 	var mu sync.Mutex
 	return func(r *http.Request) {
-		if r.URL.Path != imapitest.RemoveTagPath || !sw.faulty.Load() {
+		if r.URL.Path != emulator.RemoveTagPath || !sw.faulty.Load() {
 			return
 		}
 		mu.Lock()
 		hit, code := rng.Float64() < 0.01, codes[rng.IntN(len(codes))]
 		mu.Unlock()
 		if hit {
-			sw.im.Script(imapitest.Fault{Code: code})
+			sw.im.Script(emulator.Fault{Code: code})
 			sw.count(func(s *soakStats) { s.scriptedLimits++ })
 		}
 	}
@@ -471,15 +472,15 @@ func runSoak(t *testing.T, p *platform, files []*soakFile) {
 	sw := newSoakWorld(t, p)
 	total := 0
 	for _, f := range files {
-		recs := make([]imapi.Record, len(f.accounts))
+		recs := make([]records.Record, len(f.accounts))
 		for i, a := range f.accounts {
-			recs[i] = imapi.Record{Account: a, Tags: append([]string{keptTag}, removedTags...)}
+			recs[i] = records.Record{Account: a, Tags: append([]string{keptTag}, removedTags...)}
 		}
 		sw.im.Seed(recs)
 		sw.w.putObject(t, f.key, f.data)
 		total += len(f.accounts)
 	}
-	sw.im.SetFaults(imapitest.Faults{
+	sw.im.SetFaults(emulator.Faults{
 		Drop: 0.01, DropAfterApply: 0.01, BadGateway: 0.02, Internal: 0.03, RateLimit: 0.01, Expired: 0.01,
 		Spike: 0.01, SpikeLatency: 2 * time.Second,
 	})
@@ -519,7 +520,7 @@ func runSoak(t *testing.T, p *platform, files []*soakFile) {
 	}
 	wall := time.Since(sw.start)
 	sw.faulty.Store(false)
-	sw.im.SetFaults(imapitest.Faults{})
+	sw.im.SetFaults(emulator.Faults{})
 	idle, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := sw.w.api.WaitIdle(idle); err != nil {

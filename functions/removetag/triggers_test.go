@@ -19,9 +19,9 @@ import (
 	scfevents "github.com/tencentyun/scf-go-lib/events"
 
 	"github.com/removetag/removetag/internal/logtest"
-	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
-	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/adapters/invoke/loopback"
+	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 )
 
@@ -52,7 +52,7 @@ type platform struct {
 	env   func(w *world) []string
 	start func(t *testing.T, out *logtest.Buffer, env []string, budget time.Duration) runtimeProc
 	// newAPI starts the platform's invoke API stand-in.
-	newAPI func(deliver func([]byte)) *invoketest.API
+	newAPI func(deliver func([]byte)) *loopback.API
 	// http makes an HTTP trigger's event; httpAnswer reads its answer.
 	http       func(method string, headers map[string]string, body []byte) []byte
 	httpAnswer func(t *testing.T, a answer) (int, []byte)
@@ -82,7 +82,7 @@ var lambdaPlatform = &platform{
 	start: func(t *testing.T, out *logtest.Buffer, env []string, budget time.Duration) runtimeProc {
 		return startLambda(t, out, env, budget)
 	},
-	newAPI: invoketest.NewLambdaAPI,
+	newAPI: loopback.NewLambdaAPI,
 	http: func(method string, headers map[string]string, body []byte) []byte {
 		ev := events.APIGatewayV2HTTPRequest{
 			Version: "2.0", RouteKey: "POST /removetag", RawPath: "/removetag", Headers: headers,
@@ -146,7 +146,7 @@ var scfPlatform = &platform{
 	start: func(t *testing.T, out *logtest.Buffer, env []string, budget time.Duration) runtimeProc {
 		return startSCF(t, out, env, budget)
 	},
-	newAPI: invoketest.NewSCFAPI,
+	newAPI: loopback.NewSCFAPI,
 	http: func(method string, headers map[string]string, body []byte) []byte {
 		ev := map[string]any{
 			"headerParameters": map[string]any{}, "pathParameters": map[string]any{}, "queryStringParameters": map[string]any{},
@@ -211,9 +211,9 @@ func mustJSON(v any) []byte {
 type world struct {
 	t   *testing.T
 	p   *platform
-	im  *imapitest.Server
-	fs  *fakestore.Server
-	api *invoketest.API
+	im  *emulator.Server
+	fs  *memstore.Server
+	api *loopback.API
 	d   *deliverer
 	rt  runtimeProc
 	out *logtest.Buffer

@@ -46,10 +46,16 @@ var rules = []rule{
 		pkgs: []string{module + "/pkg/imapi"},
 		forbidden: func(dep string) bool {
 			if strings.HasPrefix(dep, module+"/") {
-				return !strings.HasPrefix(dep, module+"/pkg/imapi")
+				return !within(dep, "/pkg/imapi", "/pkg/records")
 			}
 			return dep != signingLibrary
 		},
+	},
+	{
+		name: "the records depend on the standard library only: not on the IM client, a platform, an SDK or storage",
+		pkgs: []string{module + "/pkg/records"},
+		// nonStandardDeps lists the package itself: anything else is forbidden.
+		forbidden: func(dep string) bool { return dep != module+"/pkg/records" },
 	},
 }
 

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
-	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
+	"github.com/removetag/removetag/pkg/adapters/invoke/loopback"
+	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
 )
@@ -24,14 +24,14 @@ const (
 // world is an IM emulator and a fake object store, with the environment
 // that points the function at them.
 type world struct {
-	im  *imapitest.Server
-	fs  *fakestore.Server
+	im  *emulator.Server
+	fs  *memstore.Server
 	env env
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{im: imapitest.NewServer(imapitest.Config{}), fs: fakestore.New()}
+	w := &world{im: emulator.NewServer(emulator.Config{}), fs: memstore.New()}
 	t.Cleanup(w.im.Close)
 	t.Cleanup(w.fs.Close)
 	for _, b := range []string{s3Bucket, cosBucket} {
@@ -47,8 +47,8 @@ func newWorld(t *testing.T) *world {
 	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 	w.env = env{
-		EnvSDKAppID:         fmt.Sprint(imapitest.DefaultSDKAppID),
-		EnvSecretKey:        imapitest.DefaultKey,
+		EnvSDKAppID:         fmt.Sprint(emulator.DefaultSDKAppID),
+		EnvSecretKey:        emulator.DefaultKey,
 		EnvEndpoint:         w.im.URL(),
 		EnvHTTPToken:        testToken,
 		EnvCOSBucketURL:     w.fs.COSBucketURLTemplate(),
@@ -214,27 +214,27 @@ func TestNewInvoker(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 
-	scfAPI := invoketest.NewSCFAPI(nil)
+	scfAPI := loopback.NewSCFAPI(nil)
 	defer scfAPI.Close()
-	lambdaAPI := invoketest.NewLambdaAPI(nil)
+	lambdaAPI := loopback.NewLambdaAPI(nil)
 	defer lambdaAPI.Close()
 	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", lambdaAPI.URL())
 
 	tests := []struct {
 		name    string
 		env     env
-		api     *invoketest.API
-		want    invoketest.Invocation
+		api     *loopback.API
+		want    loopback.Invocation
 		wantNil bool
 	}{
 		{"scf", w.env.with(EnvSCFFunctionName, "removetag", EnvSCFEndpoint, scfAPI.URL(), EnvSCFNamespace, "ns", EnvSCFFunctionVersion, "3"),
-			scfAPI, invoketest.Invocation{FunctionName: "removetag", Namespace: "ns", Qualifier: "3", Region: "ap-guangzhou"}, false},
-		{"scf without a name", w.env, nil, invoketest.Invocation{}, true},
+			scfAPI, loopback.Invocation{FunctionName: "removetag", Namespace: "ns", Qualifier: "3", Region: "ap-guangzhou"}, false},
+		{"scf without a name", w.env, nil, loopback.Invocation{}, true},
 		{"lambda", w.env.with(EnvLambdaRuntimeAPI, "127.0.0.1:1", EnvLambdaFunctionName, "removetag", EnvLambdaFunctionVersion, "$LATEST"),
-			lambdaAPI, invoketest.Invocation{FunctionName: "removetag"}, false},
+			lambdaAPI, loopback.Invocation{FunctionName: "removetag"}, false},
 		{"lambda version", w.env.with(EnvLambdaRuntimeAPI, "127.0.0.1:1", EnvLambdaFunctionName, "removetag", EnvLambdaFunctionVersion, "7"),
-			lambdaAPI, invoketest.Invocation{FunctionName: "removetag:7"}, false},
-		{"lambda without a name", w.env.with(EnvLambdaRuntimeAPI, "127.0.0.1:1"), nil, invoketest.Invocation{}, true},
+			lambdaAPI, loopback.Invocation{FunctionName: "removetag:7"}, false},
+		{"lambda without a name", w.env.with(EnvLambdaRuntimeAPI, "127.0.0.1:1"), nil, loopback.Invocation{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -309,7 +309,7 @@ func TestBuildSharesTheQuota(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t)
 			w.im.Close()
-			w.im = imapitest.NewServer(imapitest.Config{Rate: 40, Latency: 5 * time.Millisecond})
+			w.im = emulator.NewServer(emulator.Config{Rate: 40, Latency: 5 * time.Millisecond})
 			t.Cleanup(w.im.Close)
 			e := w.env.with(EnvEndpoint, w.im.URL(), EnvRateLimit, "40", EnvBuckets, tt.buckets, EnvOutputPrefix, "out/")
 			csv := w.seed(6000) // 60 calls for two jobs: 1.5 s at 40 calls/s

@@ -11,6 +11,7 @@ import (
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Load reads the function's configuration through getenv (os.Getenv in
@@ -64,8 +65,8 @@ func (l *loader) app(c *Config) {
 	}
 	if c.Admin == "" {
 		c.Admin = imapi.DefaultAdmin
-	} else if len(c.Admin) > imapi.MaxAccountBytes || strings.ContainsFunc(c.Admin, unicode.IsSpace) {
-		l.bad.add(EnvAdmin, "%q is not a UserID: at most %d bytes, no spaces", clip(c.Admin), imapi.MaxAccountBytes)
+	} else if len(c.Admin) > records.MaxAccountBytes || strings.ContainsFunc(c.Admin, unicode.IsSpace) {
+		l.bad.add(EnvAdmin, "%q is not a UserID: at most %d bytes, no spaces", clip(c.Admin), records.MaxAccountBytes)
 	}
 	if r, err := imapi.ParseRegion(l.get(EnvRegion)); err != nil {
 		l.bad.add(EnvRegion, "%q is not a region; known: %s", clip(l.get(EnvRegion)), strings.Join(imapi.RegionNames(), ", "))

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/removetag/removetag/pkg/records"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -24,9 +25,9 @@ import (
 // Defaults of [Config].
 const (
 	DefaultAdmin       = "administrator"
-	DefaultCallTimeout = 6 * time.Second // the server gives up after 3 s; wait for its answer
-	DefaultSigTTL      = 24 * time.Hour
-	DefaultMaxConns    = 64
+	defaultCallTimeout = 6 * time.Second // the server gives up after 3 s; wait for its answer
+	defaultSigTTL      = 24 * time.Hour
+	defaultMaxConns    = 64
 )
 
 // Config configures a [Client].
@@ -38,7 +39,7 @@ type Config struct {
 	SecretKey string
 	// Keys, if set, gives the key instead of SecretKey, asked before each
 	// signature and again when the service refuses the key in use (70009 and
-	// its kin, see [KeyRejected]): a key rotated in its store is then used
+	// its kin 70003 and 70005): a key rotated in its store is then used
 	// without a failed record. See [KeySource].
 	Keys KeySource
 	// Admin is the app admin account the calls are made as; default "administrator".
@@ -82,9 +83,9 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, errors.New("imapi: SecretKey (or Keys) is required")
 	}
 	cfg.Admin = cmp.Or(cfg.Admin, DefaultAdmin)
-	cfg.CallTimeout = positiveOr(cfg.CallTimeout, DefaultCallTimeout)
-	cfg.SigTTL = positiveOr(cfg.SigTTL, DefaultSigTTL)
-	cfg.MaxConns = positiveOr(cfg.MaxConns, DefaultMaxConns)
+	cfg.CallTimeout = positiveOr(cfg.CallTimeout, defaultCallTimeout)
+	cfg.SigTTL = positiveOr(cfg.SigTTL, defaultSigTTL)
+	cfg.MaxConns = positiveOr(cfg.MaxConns, defaultMaxConns)
 	base, err := baseURL(cfg)
 	if err != nil {
 		return nil, err
@@ -120,7 +121,7 @@ func baseURL(cfg Config) (string, error) {
 	if r == "" {
 		r = RegionChina
 	}
-	d := r.Domain()
+	d := r.domain()
 	if d == "" {
 		return "", fmt.Errorf("imapi: unknown region %q (known: %s)", cfg.Region, strings.Join(RegionNames(), ", "))
 	}
@@ -140,8 +141,8 @@ func newTransport(maxConns int) *http.Transport {
 	}
 }
 
-// ClientStats counts what a Client did.
-type ClientStats struct {
+// clientStats counts what a Client did.
+type clientStats struct {
 	// Requests is the number of HTTP requests sent.
 	Requests int64
 	// Renewals is the number of UserSigs signed after the first (expiry, 70001
@@ -151,21 +152,21 @@ type ClientStats struct {
 	KeyChanges int64
 }
 
-// Stats returns the client's counters.
-func (c *Client) Stats() ClientStats {
-	return ClientStats{Requests: c.requests.Load(), Renewals: max(c.sig.signed.Load()-1, 0), KeyChanges: c.sig.changes.Load()}
+// stats returns the client's counters.
+func (c *Client) stats() clientStats {
+	return clientStats{Requests: c.requests.Load(), Renewals: max(c.sig.signed.Load()-1, 0), KeyChanges: c.sig.changes.Load()}
 }
 
 // Call makes one call of op with the records. It refuses more than
 // [MaxAccountsPerCall] records or an account given twice (the engine merges those);
 // it does not validate the records otherwise. If the service says the UserSig
 // expired (70001) it signs a new one and sends the call once more; with
-// Config.Keys, if it says the key is wrong ([KeyRejected]) and the source now
+// Config.Keys, if it says the key is wrong (70009, 70003, 70005) and the source now
 // has another key, it signs with that one and sends the call once more.
 //
-// The error, if any, is an *APIError, an *HTTPError, a *TransportError (the outcome
+// The error, if any, is an *APIError, an error for an HTTP status, a transport error (the outcome
 // is unknown) or a *KeySourceError (nothing sent); [Classify] says what to do about it.
-func (c *Client) Call(ctx context.Context, op Operation, recs []Record) error {
+func (c *Client) Call(ctx context.Context, op Operation, recs []records.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -174,7 +175,7 @@ func (c *Client) Call(ctx context.Context, op Operation, recs []Record) error {
 }
 
 // callRecords checks the number of records, makes the call and returns the answer's body.
-func (c *Client) callRecords(ctx context.Context, op Operation, recs []Record) ([]byte, error) {
+func (c *Client) callRecords(ctx context.Context, op Operation, recs []records.Record) ([]byte, error) {
 	if len(recs) > MaxAccountsPerCall {
 		return nil, fmt.Errorf("imapi: %d accounts in one call, the limit is %d", len(recs), MaxAccountsPerCall)
 	}
@@ -189,11 +190,11 @@ func (c *Client) callRecords(ctx context.Context, op Operation, recs []Record) (
 // v4/all_member_push/im_get_tag ([GetTag]), signed as [Client.Call] signs (and
 // re-signed on the same answers). It changes nothing: `removetag check` asks it
 // to learn whether the configuration works. Errors are as Call's.
-func (c *Client) GetTags(ctx context.Context, accounts []string) ([]Record, error) {
+func (c *Client) GetTags(ctx context.Context, accounts []string) ([]records.Record, error) {
 	if len(accounts) == 0 || len(accounts) > MaxAccountsPerCall {
 		return nil, fmt.Errorf("imapi: im_get_tag takes 1 to %d accounts, not %d", MaxAccountsPerCall, len(accounts))
 	}
-	recs := make([]Record, len(accounts))
+	recs := make([]records.Record, len(accounts))
 	for i, a := range accounts {
 		recs[i].Account = a
 	}
@@ -202,10 +203,10 @@ func (c *Client) GetTags(ctx context.Context, accounts []string) ([]Record, erro
 		return nil, err
 	}
 	var out struct {
-		UserTags []Record
+		UserTags []records.Record
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, &TransportError{Op: GetTag.errorOp(), Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
+		return nil, &transportError{Op: GetTag.errorOp(), Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
 	}
 	return out.UserTags, nil
 }
@@ -224,7 +225,7 @@ func (c *Client) send(ctx context.Context, op Operation, body []byte) ([]byte, e
 		if sig, rerr := c.sig.renew(sig); rerr == nil {
 			raw, err = c.call(ctx, op, sig, body)
 		}
-	case c.sig.keys != nil && KeyRejected(err):
+	case c.sig.keys != nil && keyRejected(err):
 		sig, changed, rerr := c.sig.rekey(ctx, key, err)
 		if rerr != nil {
 			return nil, rerr
@@ -256,19 +257,19 @@ func (c *Client) call(ctx context.Context, operation Operation, sig string, body
 	c.requests.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, &TransportError{Op: op, Err: redactURL(err)}
+		return nil, &transportError{Op: op, Err: redactURL(err)}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, &TransportError{Op: op, Err: fmt.Errorf("read answer: %w", err)}
+		return nil, &transportError{Op: op, Err: fmt.Errorf("read answer: %w", err)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &HTTPError{Op: op, StatusCode: resp.StatusCode, Body: snippet(raw)}
+		return nil, &httpError{Op: op, StatusCode: resp.StatusCode, Body: snippet(raw)}
 	}
 	var a answer
 	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, &TransportError{Op: op, Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
+		return nil, &transportError{Op: op, Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
 	}
 	if a.ErrorCode != 0 || a.ActionStatus != "OK" {
 		return nil, &APIError{Op: op, ActionStatus: a.ActionStatus, ErrorCode: a.ErrorCode, ErrorInfo: a.ErrorInfo}

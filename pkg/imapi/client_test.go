@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // newEmulator starts an emulator and a client for it.
-func newEmulator(t testing.TB, cfg imapitest.Config) (*imapitest.Server, *imapi.Client) {
+func newEmulator(t testing.TB, cfg emulator.Config) (*emulator.Server, *imapi.Client) {
 	t.Helper()
-	srv := imapitest.NewServer(cfg)
+	srv := emulator.NewServer(cfg)
 	t.Cleanup(srv.Close)
 	c := srv.Config()
 	client, err := imapi.NewClient(imapi.Config{SDKAppID: c.SDKAppID, SecretKey: c.Key, Admin: c.Admin, BaseURL: srv.URL()})
@@ -26,10 +27,10 @@ func newEmulator(t testing.TB, cfg imapitest.Config) (*imapitest.Server, *imapi.
 }
 
 func TestClientRemovesTags(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{})
+	srv, client := newEmulator(t, emulator.Config{})
 	srv.SetTags("u1", "a", "b", "keep")
 	srv.SetTags("u2", "a")
-	err := client.Call(context.Background(), imapi.RemoveTag, []imapi.Record{
+	err := client.Call(context.Background(), imapi.RemoveTag, []records.Record{
 		{Account: "u1", Tags: []string{"a", "b"}},
 		{Account: "u2", Tags: []string{"a", "absent"}},
 	})
@@ -48,10 +49,10 @@ func TestClientRemovesTags(t *testing.T) {
 }
 
 func TestClientRefusesOversizedCall(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{})
-	recs := make([]imapi.Record, imapi.MaxAccountsPerCall+1)
+	srv, client := newEmulator(t, emulator.Config{})
+	recs := make([]records.Record, imapi.MaxAccountsPerCall+1)
 	for i := range recs {
-		recs[i] = imapi.Record{Account: "u" + strings.Repeat("x", i%30), Tags: []string{"t"}}
+		recs[i] = records.Record{Account: "u" + strings.Repeat("x", i%30), Tags: []string{"t"}}
 	}
 	if err := client.Call(context.Background(), imapi.RemoveTag, recs); err == nil {
 		t.Fatal("101 accounts accepted")
@@ -64,29 +65,29 @@ func TestClientRefusesOversizedCall(t *testing.T) {
 func TestClientClassifiesAnswers(t *testing.T) {
 	tests := []struct {
 		name      string
-		fault     imapitest.Fault
+		fault     emulator.Fault
 		wantClass imapi.Class
 		wantType  any
 		wantCode  int
 		unknown   bool
 	}{
-		{"internal error", imapitest.Fault{Code: 91000}, imapi.Retryable, &imapi.APIError{}, 91000, false},
-		{"rate limited", imapitest.Fault{Code: 60018}, imapi.Retryable, &imapi.APIError{}, 60018, false},
-		{"server timeout", imapitest.Fault{Code: 70169}, imapi.Retryable, &imapi.APIError{}, 70169, false},
-		{"bad gateway", imapitest.Fault{HTTPStatus: 502}, imapi.Retryable, &imapi.HTTPError{}, 0, false},
-		{"dropped connection", imapitest.Fault{Drop: true}, imapi.Retryable, &imapi.TransportError{}, 0, true},
-		{"bad JSON", imapitest.Fault{Code: 90001}, imapi.Permanent, &imapi.APIError{}, 90001, false},
-		{"too many accounts", imapitest.Fault{Code: 90018}, imapi.Permanent, &imapi.APIError{}, 90018, false},
-		{"wrong region", imapitest.Fault{Code: 70016}, imapi.Fatal, &imapi.APIError{}, 70016, false},
-		{"not admin", imapitest.Fault{Code: 90009}, imapi.Fatal, &imapi.APIError{}, 90009, false},
-		{"unknown code", imapitest.Fault{Code: 12345}, imapi.Permanent, &imapi.APIError{}, 12345, false},
-		{"not found", imapitest.Fault{HTTPStatus: 404}, imapi.Permanent, &imapi.HTTPError{}, 0, false},
+		{"internal error", emulator.Fault{Code: 91000}, imapi.Retryable, &imapi.APIError{}, 91000, false},
+		{"rate limited", emulator.Fault{Code: 60018}, imapi.Retryable, &imapi.APIError{}, 60018, false},
+		{"server timeout", emulator.Fault{Code: 70169}, imapi.Retryable, &imapi.APIError{}, 70169, false},
+		{"bad gateway", emulator.Fault{HTTPStatus: 502}, imapi.Retryable, &imapi.HTTPError{}, 0, false},
+		{"dropped connection", emulator.Fault{Drop: true}, imapi.Retryable, &imapi.TransportError{}, 0, true},
+		{"bad JSON", emulator.Fault{Code: 90001}, imapi.Permanent, &imapi.APIError{}, 90001, false},
+		{"too many accounts", emulator.Fault{Code: 90018}, imapi.Permanent, &imapi.APIError{}, 90018, false},
+		{"wrong region", emulator.Fault{Code: 70016}, imapi.Fatal, &imapi.APIError{}, 70016, false},
+		{"not admin", emulator.Fault{Code: 90009}, imapi.Fatal, &imapi.APIError{}, 90009, false},
+		{"unknown code", emulator.Fault{Code: 12345}, imapi.Permanent, &imapi.APIError{}, 12345, false},
+		{"not found", emulator.Fault{HTTPStatus: 404}, imapi.Permanent, &imapi.HTTPError{}, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, client := newEmulator(t, imapitest.Config{})
+			srv, client := newEmulator(t, emulator.Config{})
 			srv.Script(tt.fault)
-			err := client.Call(context.Background(), imapi.RemoveTag, []imapi.Record{{Account: "u1", Tags: []string{"a"}}})
+			err := client.Call(context.Background(), imapi.RemoveTag, []records.Record{{Account: "u1", Tags: []string{"a"}}})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -108,12 +109,12 @@ func TestClientClassifiesAnswers(t *testing.T) {
 			case *imapi.HTTPError:
 				var he *imapi.HTTPError
 				if !errors.As(err, &he) || he.StatusCode != tt.fault.HTTPStatus {
-					t.Errorf("want *HTTPError %d, got %#v", tt.fault.HTTPStatus, err)
+					t.Errorf("want *httpError %d, got %#v", tt.fault.HTTPStatus, err)
 				}
 			case *imapi.TransportError:
 				var te *imapi.TransportError
 				if !errors.As(err, &te) {
-					t.Errorf("want *TransportError, got %#v", err)
+					t.Errorf("want *transportError, got %#v", err)
 				}
 			}
 			if strings.Contains(err.Error(), "usersig") {
@@ -124,10 +125,10 @@ func TestClientClassifiesAnswers(t *testing.T) {
 }
 
 func TestClientRenewsSignatureOnce(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{})
+	srv, client := newEmulator(t, emulator.Config{})
 	srv.SetTags("u1", "a")
-	srv.Script(imapitest.Fault{Code: imapi.CodeSigExpired})
-	if err := client.Call(context.Background(), imapi.RemoveTag, []imapi.Record{{Account: "u1", Tags: []string{"a"}}}); err != nil {
+	srv.Script(emulator.Fault{Code: emulator.CodeSigExpired})
+	if err := client.Call(context.Background(), imapi.RemoveTag, []records.Record{{Account: "u1", Tags: []string{"a"}}}); err != nil {
 		t.Fatalf("after one 70001: %v", err)
 	}
 	if st := client.Stats(); st.Requests != 2 || st.Renewals != 1 {
@@ -138,9 +139,9 @@ func TestClientRenewsSignatureOnce(t *testing.T) {
 	}
 
 	// Twice in a row: renew once, then give the error back.
-	srv.Script(imapitest.Fault{Code: imapi.CodeSigExpired}, imapitest.Fault{Code: imapi.CodeSigExpired})
-	err := client.Call(context.Background(), imapi.RemoveTag, []imapi.Record{{Account: "u1", Tags: []string{"a"}}})
-	if imapi.ErrorCode(err) != imapi.CodeSigExpired {
+	srv.Script(emulator.Fault{Code: emulator.CodeSigExpired}, emulator.Fault{Code: emulator.CodeSigExpired})
+	err := client.Call(context.Background(), imapi.RemoveTag, []records.Record{{Account: "u1", Tags: []string{"a"}}})
+	if imapi.ErrorCode(err) != emulator.CodeSigExpired {
 		t.Fatalf("err = %v, want 70001", err)
 	}
 	if st := client.Stats(); st.Requests != 4 {
@@ -150,14 +151,14 @@ func TestClientRenewsSignatureOnce(t *testing.T) {
 
 func TestClientExpiredSignatureByClock(t *testing.T) {
 	var offset atomic.Int64
-	_, client := newEmulator(t, imapitest.Config{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
-	rec := []imapi.Record{{Account: "u1", Tags: []string{"a"}}}
+	_, client := newEmulator(t, emulator.Config{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	rec := []records.Record{{Account: "u1", Tags: []string{"a"}}}
 	if err := client.Call(context.Background(), imapi.RemoveTag, rec); err != nil {
 		t.Fatal(err)
 	}
 	offset.Store(int64(48 * time.Hour)) // the emulator's clock is past the client's 24-hour signature
 	err := client.Call(context.Background(), imapi.RemoveTag, rec)
-	if imapi.ErrorCode(err) != imapi.CodeSigExpired {
+	if imapi.ErrorCode(err) != emulator.CodeSigExpired {
 		t.Fatalf("err = %v, want 70001", err)
 	}
 	if st := client.Stats(); st.Renewals != 1 {
@@ -166,7 +167,7 @@ func TestClientExpiredSignatureByClock(t *testing.T) {
 }
 
 func TestClientTimeoutIsOutcomeUnknown(t *testing.T) {
-	srv := imapitest.NewServer(imapitest.Config{Latency: 2 * time.Second})
+	srv := emulator.NewServer(emulator.Config{Latency: 2 * time.Second})
 	defer srv.Close()
 	c := srv.Config()
 	client, err := imapi.NewClient(imapi.Config{SDKAppID: c.SDKAppID, SecretKey: c.Key, BaseURL: srv.URL(), CallTimeout: 100 * time.Millisecond})
@@ -174,7 +175,7 @@ func TestClientTimeoutIsOutcomeUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	err = client.Call(context.Background(), imapi.RemoveTag, []imapi.Record{{Account: "u1", Tags: []string{"a"}}})
+	err = client.Call(context.Background(), imapi.RemoveTag, []records.Record{{Account: "u1", Tags: []string{"a"}}})
 	if !outcomeUnknown(err) || imapi.Classify(err) != imapi.Retryable {
 		t.Fatalf("err = %v, want a retryable unknown outcome", err)
 	}
@@ -186,7 +187,7 @@ func TestClientTimeoutIsOutcomeUnknown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start = time.Now()
-	if err := client.Call(ctx, imapi.RemoveTag, []imapi.Record{{Account: "u1", Tags: []string{"a"}}}); !outcomeUnknown(err) {
+	if err := client.Call(ctx, imapi.RemoveTag, []records.Record{{Account: "u1", Tags: []string{"a"}}}); !outcomeUnknown(err) {
 		t.Fatalf("err = %v, want unknown outcome", err)
 	}
 	if time.Since(start) > time.Second {
@@ -247,7 +248,7 @@ func TestRegions(t *testing.T) {
 // TestClientGetTags reads tags back through im_get_tag, and its errors name
 // that API, not im_remove_tag.
 func TestClientGetTags(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{})
+	srv, client := newEmulator(t, emulator.Config{})
 	srv.SetTags("u1", "a", "b")
 	got, err := client.GetTags(context.Background(), []string{"u1"})
 	if err != nil || len(got) != 1 || got[0].Account != "u1" || strings.Join(got[0].Tags, ",") != "a,b" {
@@ -265,7 +266,7 @@ func TestClientGetTags(t *testing.T) {
 }
 
 // outcomeUnknown reports whether err leaves it unknown if the call was applied:
-// a *TransportError, whose records an engine keeps pending, not failed.
+// a *transportError, whose records an engine keeps pending, not failed.
 func outcomeUnknown(err error) bool {
 	var te *imapi.TransportError
 	return errors.As(err, &te)

@@ -2,21 +2,22 @@
 // v4/all_member_push/im_remove_tag, at the API's full speed, within a time budget,
 // accounting for every input record.
 //
-// The package has four parts:
+// The package has three parts:
 //
 //   - [Client] makes one call of an [Operation] (im_remove_tag, or a sibling
 //     such as im_add_tag) with at most [MaxAccountsPerCall] accounts: it signs
 //     with a cached admin UserSig, decodes every answer into a typed error and
 //     renews the signature when the service says it expired.
-//   - [Engine] takes a stream of records of any length, merges them into calls of
-//     at most 100 distinct accounts, keeps under the rate limit with a bounded
-//     number of calls in flight, retries what can be retried, stops in time for
-//     the context's deadline and returns a [Report] that accounts for every record.
+//   - [Engine] takes a stream of records of any length (a records.Source),
+//     merges them into calls of at most 100 distinct accounts, keeps under the
+//     rate limit with a bounded number of calls in flight, retries what can be
+//     retried, stops in time for the context's deadline and returns a [Report]
+//     that accounts for every record.
 //     Its operation is [EngineConfig].Operation, im_remove_tag by default.
-//   - The decoders ([NewDecoder], [ReadJob], [Check]) read job documents, JSON
-//     Lines and CSV, gzip-compressed or not, strictly and in a streaming way, with
-//     the line or element of each problem ([InvalidInputError]).
-//   - Package imapitest holds an emulator of the API for tests and local runs.
+//   - Package emulator holds an emulator of the API for tests and local runs.
+//
+// The records themselves, their formats, decoders, resume positions and checks
+// are package records'.
 //
 // The vocabulary of outcomes is shared by everything built on the package:
 // [Counts] (Total == Succeeded + Failed + Pending, and the calls), [Failure]

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"github.com/removetag/removetag/pkg/records"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -16,16 +17,16 @@ import (
 // accounts: nil when the service applied it, else an error that [Classify]
 // classes. [*Client] is the production Caller.
 type Caller interface {
-	Call(ctx context.Context, op Operation, recs []Record) error
+	Call(ctx context.Context, op Operation, recs []records.Record) error
 }
 
 // Defaults of [EngineConfig].
 const (
-	DefaultConcurrency        = 48
-	DefaultMaxAttempts        = 8
-	DefaultBackoffBase        = 100 * time.Millisecond
-	DefaultBackoffMax         = 5 * time.Second
-	DefaultSlowDown           = 2 * time.Second
+	defaultConcurrency        = 48
+	defaultMaxAttempts        = 8
+	defaultBackoffBase        = 100 * time.Millisecond
+	defaultBackoffMax         = 5 * time.Second
+	defaultSlowDown           = 2 * time.Second
 	DefaultMaxFailureAccounts = 1000
 	// unavailableAfter is how many batches in a row may run out of retries before
 	// the run stops, judging the service unavailable.
@@ -65,11 +66,11 @@ type EngineConfig struct {
 func (c EngineConfig) withDefaults() EngineConfig {
 	c.Operation = cmp.Or(c.Operation, RemoveTag)
 	c.Rate = positiveOr(c.Rate, MaxCallsPerSecond)
-	c.Concurrency = positiveOr(c.Concurrency, DefaultConcurrency)
-	c.MaxAttempts = positiveOr(c.MaxAttempts, DefaultMaxAttempts)
-	c.BackoffBase = positiveOr(c.BackoffBase, DefaultBackoffBase)
-	c.BackoffMax = positiveOr(c.BackoffMax, DefaultBackoffMax)
-	c.SlowDown = positiveOr(c.SlowDown, DefaultSlowDown)
+	c.Concurrency = positiveOr(c.Concurrency, defaultConcurrency)
+	c.MaxAttempts = positiveOr(c.MaxAttempts, defaultMaxAttempts)
+	c.BackoffBase = positiveOr(c.BackoffBase, defaultBackoffBase)
+	c.BackoffMax = positiveOr(c.BackoffMax, defaultBackoffMax)
+	c.SlowDown = positiveOr(c.SlowDown, defaultSlowDown)
 	c.MaxFailureAccounts = positiveOr(c.MaxFailureAccounts, DefaultMaxFailureAccounts)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -124,7 +125,7 @@ func WithLimiter(lim Limiter) RunOption {
 // record before it is resolved: exactly the failed records before Report.Resume,
 // so that a job continued from Resume sees each failed record once. fn is called
 // from the goroutine running Run.
-func OnFailed(fn func(rec Record, reason error)) RunOption {
+func OnFailed(fn func(rec records.Record, reason error)) RunOption {
 	return func(r *run) { r.onFailed = fn }
 }
 
@@ -133,7 +134,7 @@ func OnFailed(fn func(rec Record, reason error)) RunOption {
 // the context's deadline (less the reserve) could not cover one, and returns before
 // that deadline. The error is non-nil only when reading src failed; the report is
 // valid even then.
-func (e *Engine) Run(ctx context.Context, src Source, opts ...RunOption) (*Report, error) {
+func (e *Engine) Run(ctx context.Context, src records.Source, opts ...RunOption) (*Report, error) {
 	r := newRun(ctx, e, src)
 	for _, o := range opts {
 		o(r)
@@ -154,18 +155,18 @@ const (
 
 // entry is one input record of a batch; bad is set for an invalid record, never sent.
 type entry struct {
-	rec Record
-	bad *Problem
+	rec records.Record
+	bad *records.Problem
 }
 
 // batch is a run of consecutive input records that fit in one call.
 type batch struct {
 	seq     int64
-	first   Position
+	first   records.Position
 	entries []entry
-	calls   []Record       // distinct accounts, tags merged
-	index   map[string]int // account → index in calls
-	shared  []bool         // calls[i].Tags is still the input record's slice
+	calls   []records.Record // distinct accounts, tags merged
+	index   map[string]int   // account → index in calls
+	shared  []bool           // calls[i].Tags is still the input record's slice
 
 	outcome  outcome
 	err      error
@@ -173,19 +174,19 @@ type batch struct {
 	dropped  int64 // succeeded entries dropped by compact
 }
 
-func newBatch(seq int64, first Position) *batch {
+func newBatch(seq int64, first records.Position) *batch {
 	return &batch{seq: seq, first: first, index: make(map[string]int, MaxAccountsPerCall)}
 }
 
 // fits reports whether rec can join the batch without a 101st account or more than
-// MaxTagsPerRecord tags for one account.
-func (b *batch) fits(rec Record) bool {
+// records.MaxTagsPerRecord tags for one account.
+func (b *batch) fits(rec records.Record) bool {
 	i, ok := b.index[rec.Account]
 	if !ok {
 		return len(b.calls) < MaxAccountsPerCall
 	}
 	have := b.calls[i].Tags
-	return len(have)+len(rec.Tags) <= MaxTagsPerRecord || len(have)+missing(have, rec.Tags) <= MaxTagsPerRecord
+	return len(have)+len(rec.Tags) <= records.MaxTagsPerRecord || len(have)+missing(have, rec.Tags) <= records.MaxTagsPerRecord
 }
 
 // missing counts the tags of b that a does not hold.
@@ -199,7 +200,7 @@ func missing(a, b []string) int {
 	return n
 }
 
-func (b *batch) add(rec Record, bad *Problem) {
+func (b *batch) add(rec records.Record, bad *records.Problem) {
 	b.entries = append(b.entries, entry{rec: rec, bad: bad})
 	if bad != nil {
 		return
@@ -236,11 +237,11 @@ type run struct {
 	callCtx     context.Context // ends at stopAt: no call outlives the run
 	cancelCalls context.CancelFunc
 	stopAt      time.Time // zero: no deadline
-	src         Source
-	pos         Positioner // src, if it knows positions
-	next        Position   // where the record after the last one read starts, as far as known
+	src         records.Source
+	pos         records.Positioner // src, if it knows positions
+	next        records.Position   // where the record after the last one read starts, as far as known
 	start       time.Time
-	onFailed    func(Record, error)
+	onFailed    func(records.Record, error)
 	pace        *pacer // the limiter the run waits on, with its slow-down
 
 	stopOnce sync.Once
@@ -258,9 +259,9 @@ type run struct {
 	sourceError error
 }
 
-func newRun(ctx context.Context, e *Engine, src Source) *run {
+func newRun(ctx context.Context, e *Engine, src records.Source) *run {
 	r := &run{e: e, cfg: e.cfg, ctx: ctx, src: src, start: time.Now(), stopCh: make(chan struct{}), estimate: 500 * time.Millisecond, pace: e.pace}
-	r.pos, _ = src.(Positioner)
+	r.pos, _ = src.(records.Positioner)
 	r.hardCtx, r.hardStop = context.WithCancel(ctx)
 	if deadline, ok := ctx.Deadline(); ok {
 		reserve := r.cfg.Reserve
@@ -342,9 +343,9 @@ func (r *run) execute() (*Report, error) {
 	return rep, r.sourceError
 }
 
-// resumer is a Source that knows where to restart after the last record it returned.
+// resumer is a records.Source that knows where to restart after the last record it returned.
 type resumer interface {
-	Resume() Position
+	Resume() records.Position
 }
 
 // read fills batches from the source until its end (true) or a stop (false).
@@ -355,7 +356,7 @@ func (r *run) read(out chan<- *batch) bool {
 		cur *batch
 	)
 	res, _ := r.src.(resumer)
-	r.next = Position{Offset: -1}
+	r.next = records.Position{Offset: -1}
 	if res != nil {
 		r.next = res.Resume()
 	}
@@ -364,7 +365,7 @@ func (r *run) read(out chan<- *batch) bool {
 		case res != nil:
 			r.next = res.Resume()
 		default:
-			r.next = Position{Record: n, Offset: -1}
+			r.next = records.Position{Record: n, Offset: -1}
 		}
 	}()
 	for !r.stopped() {
@@ -375,7 +376,7 @@ func (r *run) read(out chan<- *batch) bool {
 			}
 			return true
 		}
-		p, fatal := problemOf(r.pos, n, rec, err)
+		p, fatal := records.ProblemOf(r.pos, n, rec, err)
 		if fatal != nil {
 			r.mu.Lock()
 			r.sourceError = fmt.Errorf("imapi: read input after %d records: %w", n, fatal)
@@ -383,7 +384,7 @@ func (r *run) read(out chan<- *batch) bool {
 			r.abort(StopInput, "reading the input failed: "+fatal.Error())
 			break
 		}
-		pos := positionOf(r.pos, n)
+		pos := records.PositionOf(r.pos, n)
 		n++
 		if cur != nil && p == nil && !cur.fits(rec) {
 			out <- cur
@@ -428,7 +429,7 @@ func (r *run) process(b *batch) {
 			"attempt", b.attempts, "error", err.Error())
 		switch class {
 		case Retryable:
-			if IsRateLimit(err) {
+			if isRateLimit(err) {
 				r.slowDown()
 			}
 			if b.attempts >= r.cfg.MaxAttempts {
@@ -664,7 +665,7 @@ func (r *run) collect(results <-chan *batch) *Report {
 	return t.rep
 }
 
-func (r *run) notifyFailed(rec Record, reason error) {
+func (r *run) notifyFailed(rec records.Record, reason error) {
 	if r.onFailed != nil {
 		r.onFailed(rec, reason)
 	}

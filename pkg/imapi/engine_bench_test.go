@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // ceiling is the most users per second the API allows: 100 calls/s × 100 accounts.
@@ -24,12 +25,12 @@ func BenchmarkEngine(b *testing.B) {
 		b.Run("latency="+latency.String(), func(b *testing.B) {
 			serial := serialUsersPerSecond(b, latency, 5000)
 			var users, seconds float64
-			var st imapitest.Stats
+			var st emulator.Stats
 			for b.Loop() {
-				srv, client := newEmulator(b, imapitest.Config{Latency: latency})
+				srv, client := newEmulator(b, emulator.Config{Latency: latency})
 				recs := benchJob(100_000)
 				start := time.Now()
-				rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(context.Background(), imapi.NewSliceSource(recs))
+				rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(context.Background(), records.NewSliceSource(recs))
 				seconds += time.Since(start).Seconds()
 				if err != nil || !rep.Done() || rep.Succeeded != int64(len(recs)) {
 					b.Fatalf("run: %v, %s", err, rep.Summary())
@@ -43,7 +44,7 @@ func BenchmarkEngine(b *testing.B) {
 			b.ReportMetric(rate/ceiling, "ceiling-ratio")
 			b.ReportMetric(rate/serial, "speedup")
 			b.ReportMetric(float64(st.MaxPerSecond), "max-calls/s")
-			b.ReportMetric(float64(st.Codes[imapi.CodeRateLimited]), "rejected")
+			b.ReportMetric(float64(st.Codes[emulator.CodeRateLimited]), "rejected")
 		})
 	}
 }
@@ -52,7 +53,7 @@ func BenchmarkEngine(b *testing.B) {
 // returns the users per second it reached.
 func serialUsersPerSecond(b *testing.B, latency time.Duration, n int) float64 {
 	b.Helper()
-	srv, client := newEmulator(b, imapitest.Config{Latency: latency})
+	srv, client := newEmulator(b, emulator.Config{Latency: latency})
 	defer srv.Close()
 	recs := benchJob(n)
 	start := time.Now()
@@ -64,10 +65,10 @@ func serialUsersPerSecond(b *testing.B, latency time.Duration, n int) float64 {
 	return float64(n) / time.Since(start).Seconds()
 }
 
-func benchJob(n int) []imapi.Record {
-	recs := make([]imapi.Record, n)
+func benchJob(n int) []records.Record {
+	recs := make([]records.Record, n)
 	for i := range recs {
-		recs[i] = imapi.Record{Account: fmt.Sprintf("user%07d", i), Tags: []string{"campaign-2026", "vip"}}
+		recs[i] = records.Record{Account: fmt.Sprintf("user%07d", i), Tags: []string{"campaign-2026", "vip"}}
 	}
 	return recs
 }
@@ -77,7 +78,7 @@ func benchJob(n int) []imapi.Record {
 // decoding, plus the emulator's own work. At 100 calls/s the client must spend a
 // small fraction of a core: cpu-share-at-100/s is the share of one core used.
 func BenchmarkClientCall(b *testing.B) {
-	srv, client := newEmulator(b, imapitest.Config{Rate: -1})
+	srv, client := newEmulator(b, emulator.Config{Rate: -1})
 	defer srv.Close()
 	recs := benchJob(imapi.MaxAccountsPerCall)
 	b.ReportAllocs()

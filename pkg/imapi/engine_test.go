@@ -10,23 +10,24 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // job makes n records over accounts u0…u{accounts-1} (repeating), each removing
 // tag "t{i%3}", and seeds the emulator so that every account also holds "keep".
-func job(srv *imapitest.Server, n, accounts int) []imapi.Record {
-	recs := make([]imapi.Record, n)
+func job(srv *emulator.Server, n, accounts int) []records.Record {
+	recs := make([]records.Record, n)
 	for i := range recs {
 		acct := fmt.Sprintf("u%d", i%accounts)
-		recs[i] = imapi.Record{Account: acct, Tags: []string{fmt.Sprintf("t%d", i%3)}}
+		recs[i] = records.Record{Account: acct, Tags: []string{fmt.Sprintf("t%d", i%3)}}
 		srv.SetTags(acct, append(srv.Tags(acct), recs[i].Tags[0], "keep")...)
 	}
 	return recs
 }
 
 // assertOnlyKeepLeft checks that every account holds exactly "keep".
-func assertOnlyKeepLeft(t *testing.T, srv *imapitest.Server, accounts int) {
+func assertOnlyKeepLeft(t *testing.T, srv *emulator.Server, accounts int) {
 	t.Helper()
 	if got := srv.TagCount(); got != accounts {
 		t.Errorf("tags left = %d, want %d (one \"keep\" per account)", got, accounts)
@@ -50,9 +51,9 @@ func assertBalanced(t *testing.T, rep *imapi.Report) {
 }
 
 func TestEngineRemovesEverythingAndMerges(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{})
+	srv, client := newEmulator(t, emulator.Config{})
 	recs := job(srv, 1050, 700) // 350 accounts appear twice, with different tags
-	rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(context.Background(), imapi.NewSliceSource(recs))
+	rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(context.Background(), records.NewSliceSource(recs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +106,11 @@ func (g *grants) maxInSecond() int {
 }
 
 func TestEngineKeepsToRate(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{Rate: -1})
+	srv, client := newEmulator(t, emulator.Config{Rate: -1})
 	recs := job(srv, 6000, 6000) // 60 calls
 	lim := &grants{Limiter: imapi.NewTokenBucket(30)}
 	start := time.Now()
-	rep, err := imapi.NewEngine(client, imapi.EngineConfig{Rate: 30}).Run(context.Background(), imapi.NewSliceSource(recs), imapi.WithLimiter(lim))
+	rep, err := imapi.NewEngine(client, imapi.EngineConfig{Rate: 30}).Run(context.Background(), records.NewSliceSource(recs), imapi.WithLimiter(lim))
 	if err != nil || !rep.Done() {
 		t.Fatalf("run: %v, %s", err, rep.Summary())
 	}
@@ -128,18 +129,18 @@ func TestEngineKeepsToRate(t *testing.T) {
 }
 
 func TestEngineRetriesTransientFaults(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{})
+	srv, client := newEmulator(t, emulator.Config{})
 	recs := job(srv, 300, 300)
 	srv.Script(
-		imapitest.Fault{Code: imapi.CodeInternal},
-		imapitest.Fault{HTTPStatus: 502},
-		imapitest.Fault{Drop: true},
-		imapitest.Fault{Code: imapi.CodeTooManyRequests},
-		imapitest.Fault{Drop: true, Apply: true},
-		imapitest.Fault{Code: 70500},
+		emulator.Fault{Code: emulator.CodeInternal},
+		emulator.Fault{HTTPStatus: 502},
+		emulator.Fault{Drop: true},
+		emulator.Fault{Code: emulator.CodeTooManyRequests},
+		emulator.Fault{Drop: true, Apply: true},
+		emulator.Fault{Code: 70500},
 	)
 	eng := imapi.NewEngine(client, imapi.EngineConfig{Concurrency: 1, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, SlowDown: 10 * time.Millisecond})
-	rep, err := eng.Run(context.Background(), imapi.NewSliceSource(recs))
+	rep, err := eng.Run(context.Background(), records.NewSliceSource(recs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,18 +152,18 @@ func TestEngineRetriesTransientFaults(t *testing.T) {
 }
 
 func TestEnginePermanentFailure(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{})
+	srv, client := newEmulator(t, emulator.Config{})
 	recs := job(srv, 250, 250)
-	srv.Script(imapitest.Fault{}, imapitest.Fault{Code: 70107}) // the second call: "account does not exist"
+	srv.Script(emulator.Fault{}, emulator.Fault{Code: 70107}) // the second call: "account does not exist"
 	var failed []string
-	onFailed := imapi.OnFailed(func(r imapi.Record, err error) {
+	onFailed := imapi.OnFailed(func(r records.Record, err error) {
 		if imapi.ErrorCode(err) != 70107 {
 			t.Errorf("OnFailed reason = %v", err)
 		}
 		failed = append(failed, r.Account)
 	})
 	eng := imapi.NewEngine(client, imapi.EngineConfig{Concurrency: 1})
-	rep, err := eng.Run(context.Background(), imapi.NewSliceSource(recs), onFailed)
+	rep, err := eng.Run(context.Background(), records.NewSliceSource(recs), onFailed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,10 +187,10 @@ func TestEnginePermanentFailure(t *testing.T) {
 }
 
 func TestEngineFatalErrorStops(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{})
+	srv, client := newEmulator(t, emulator.Config{})
 	recs := job(srv, 1000, 1000)
-	srv.Script(imapitest.Fault{Code: 70016})
-	rep, err := imapi.NewEngine(client, imapi.EngineConfig{Concurrency: 1}).Run(context.Background(), imapi.NewSliceSource(recs))
+	srv.Script(emulator.Fault{Code: 70016})
+	rep, err := imapi.NewEngine(client, imapi.EngineConfig{Concurrency: 1}).Run(context.Background(), records.NewSliceSource(recs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,10 +207,10 @@ func TestEngineFatalErrorStops(t *testing.T) {
 }
 
 func TestEngineStopsWhenServiceUnavailable(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{Faults: imapitest.Faults{Internal: 1}})
+	srv, client := newEmulator(t, emulator.Config{Faults: emulator.Faults{Internal: 1}})
 	recs := job(srv, 2000, 2000)
 	eng := imapi.NewEngine(client, imapi.EngineConfig{Concurrency: 1, MaxAttempts: 2, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond})
-	rep, err := eng.Run(context.Background(), imapi.NewSliceSource(recs))
+	rep, err := eng.Run(context.Background(), records.NewSliceSource(recs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func TestEngineStopsWhenServiceUnavailable(t *testing.T) {
 	if rep.Failed != 0 || rep.Succeeded != 0 || rep.Calls != 6 || !strings.Contains(rep.Stopped, "unavailable") {
 		t.Fatalf("report = %s, want 3 batches × 2 attempts, then a stop", rep.Summary())
 	}
-	if len(rep.PendingErrors) != 1 || rep.PendingErrors[0].ErrorCode != imapi.CodeInternal || rep.PendingErrors[0].Records != 300 {
+	if len(rep.PendingErrors) != 1 || rep.PendingErrors[0].ErrorCode != emulator.CodeInternal || rep.PendingErrors[0].Records != 300 {
 		t.Errorf("pending errors = %+v, want 300 records under 91000", rep.PendingErrors)
 	}
 	if rep.Resume == nil || rep.Resume.Record != 0 {
@@ -226,10 +227,10 @@ func TestEngineStopsWhenServiceUnavailable(t *testing.T) {
 }
 
 func TestEngineUnknownOutcomeIsPending(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{})
+	srv, client := newEmulator(t, emulator.Config{})
 	recs := job(srv, 50, 50)
-	srv.Script(imapitest.Fault{Drop: true, Apply: true})
-	rep, err := imapi.NewEngine(client, imapi.EngineConfig{MaxAttempts: 1}).Run(context.Background(), imapi.NewSliceSource(recs))
+	srv.Script(emulator.Fault{Drop: true, Apply: true})
+	rep, err := imapi.NewEngine(client, imapi.EngineConfig{MaxAttempts: 1}).Run(context.Background(), records.NewSliceSource(recs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,14 +244,14 @@ func TestEngineUnknownOutcomeIsPending(t *testing.T) {
 }
 
 func TestEngineInvalidRecordsFailWithoutCalls(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{})
+	srv, client := newEmulator(t, emulator.Config{})
 	recs := job(srv, 10, 10)
-	recs = slices.Insert(recs, 3, imapi.Record{Account: "", Tags: []string{"t0"}})
-	recs = slices.Insert(recs, 7, imapi.Record{Account: strings.Repeat("x", 33), Tags: []string{"t0"}})
-	recs = append(recs, imapi.Record{Account: "u1", Tags: []string{strings.Repeat("é", 26)}})
+	recs = slices.Insert(recs, 3, records.Record{Account: "", Tags: []string{"t0"}})
+	recs = slices.Insert(recs, 7, records.Record{Account: strings.Repeat("x", 33), Tags: []string{"t0"}})
+	recs = append(recs, records.Record{Account: "u1", Tags: []string{strings.Repeat("é", 26)}})
 	var order []int64
 	eng := imapi.NewEngine(client, imapi.EngineConfig{})
-	rep, err := eng.Run(context.Background(), imapi.NewSliceSource(recs), imapi.OnFailed(func(r imapi.Record, err error) {
+	rep, err := eng.Run(context.Background(), records.NewSliceSource(recs), imapi.OnFailed(func(r records.Record, err error) {
 		order = append(order, int64(len(r.Account)))
 	}))
 	if err != nil {
@@ -277,12 +278,12 @@ func TestEngineDeadlineAndContinuation(t *testing.T) {
 	const accounts, budget = 40000, 2 * time.Second
 	tests := []struct {
 		name   string
-		resume func(recs []imapi.Record, src *imapi.SliceSource, rep *imapi.Report, done *int64) []imapi.Record
+		resume func(recs []records.Record, src *records.SliceSource, rep *imapi.Report, done *int64) []records.Record
 	}{
 		{
 			// Send again what the report lists as pending, then what was not read.
 			name: "pending records",
-			resume: func(_ []imapi.Record, src *imapi.SliceSource, rep *imapi.Report, done *int64) []imapi.Record {
+			resume: func(_ []records.Record, src *records.SliceSource, rep *imapi.Report, done *int64) []records.Record {
 				*done += rep.Succeeded + rep.Failed
 				return append(slices.Clone(rep.PendingRecords), src.Rest()...)
 			},
@@ -290,7 +291,7 @@ func TestEngineDeadlineAndContinuation(t *testing.T) {
 		{
 			// Restart the input at the cursor, counting only the outcomes before it.
 			name: "resume cursor",
-			resume: func(recs []imapi.Record, _ *imapi.SliceSource, rep *imapi.Report, done *int64) []imapi.Record {
+			resume: func(recs []records.Record, _ *records.SliceSource, rep *imapi.Report, done *int64) []records.Record {
 				if rep.Resume == nil {
 					*done += rep.Succeeded + rep.Failed
 					return recs[len(recs):]
@@ -302,7 +303,7 @@ func TestEngineDeadlineAndContinuation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, client := newEmulator(t, imapitest.Config{Latency: 20 * time.Millisecond})
+			srv, client := newEmulator(t, emulator.Config{Latency: 20 * time.Millisecond})
 			left := job(srv, accounts, accounts)
 			eng := imapi.NewEngine(client, imapi.EngineConfig{})
 			var done int64
@@ -312,7 +313,7 @@ func TestEngineDeadlineAndContinuation(t *testing.T) {
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), budget)
 				deadline, _ := ctx.Deadline()
-				src := imapi.NewSliceSource(left)
+				src := records.NewSliceSource(left)
 				rep, err := eng.Run(ctx, src)
 				returned := time.Now()
 				cancel()
@@ -339,10 +340,10 @@ func TestEngineDeadlineAndContinuation(t *testing.T) {
 func TestEngineAdaptsToSharedQuota(t *testing.T) {
 	// Another job uses half the quota: the emulator accepts 40 calls/s while the engine
 	// is allowed 100. The engine must slow down and still finish everything.
-	srv, client := newEmulator(t, imapitest.Config{Rate: 40})
+	srv, client := newEmulator(t, emulator.Config{Rate: 40})
 	recs := job(srv, 12000, 12000)
 	rep, err := imapi.NewEngine(client, imapi.EngineConfig{SlowDown: 500 * time.Millisecond, BackoffBase: 50 * time.Millisecond}).
-		Run(context.Background(), imapi.NewSliceSource(recs))
+		Run(context.Background(), records.NewSliceSource(recs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +351,7 @@ func TestEngineAdaptsToSharedQuota(t *testing.T) {
 	if !rep.Done() || rep.Failed != 0 {
 		t.Fatalf("report = %s", rep.Summary())
 	}
-	rejected := srv.Stats().Codes[imapi.CodeRateLimited]
+	rejected := srv.Stats().Codes[emulator.CodeRateLimited]
 	t.Logf("%s; %d rate-limit answers", rep.Summary(), rejected)
 	// Until it learns the quota the engine sends at 100/s into a window that takes 40:
 	// some 30 calls are refused in the first second. After that it must keep under it.
@@ -368,9 +369,9 @@ func TestEngineFaultSoak(t *testing.T) {
 		t.Skip("soak test")
 	}
 	const accounts = 100_000
-	srv, client := newEmulator(t, imapitest.Config{
+	srv, client := newEmulator(t, emulator.Config{
 		Seed:   7,
-		Faults: imapitest.Faults{Internal: 0.10, BadGateway: 0.05, RateLimit: 0.05, Drop: 0.01, DropAfterApply: 0.01},
+		Faults: emulator.Faults{Internal: 0.10, BadGateway: 0.05, RateLimit: 0.05, Drop: 0.01, DropAfterApply: 0.01},
 	})
 	left := job(srv, accounts, accounts)
 	eng := imapi.NewEngine(client, imapi.EngineConfig{BackoffBase: 20 * time.Millisecond, SlowDown: 20 * time.Millisecond})
@@ -379,7 +380,7 @@ func TestEngineFaultSoak(t *testing.T) {
 		if run == 5 {
 			t.Fatalf("%d records still pending after 5 runs", len(left))
 		}
-		rep, err := eng.Run(context.Background(), imapi.NewSliceSource(left))
+		rep, err := eng.Run(context.Background(), records.NewSliceSource(left))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -402,11 +403,11 @@ func TestEngineFaultSoak(t *testing.T) {
 }
 
 func TestEngineCanceledBeforeStart(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{})
+	srv, client := newEmulator(t, emulator.Config{})
 	recs := job(srv, 500, 500)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, imapi.NewSliceSource(recs))
+	rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, records.NewSliceSource(recs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,16 +421,16 @@ func TestEngineCanceledBeforeStart(t *testing.T) {
 }
 
 func TestEngineStopReasons(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{Latency: 20 * time.Millisecond})
+	srv, client := newEmulator(t, emulator.Config{Latency: 20 * time.Millisecond})
 	recs := job(srv, 20000, 20000)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	rep, _ := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, imapi.NewSliceSource(recs))
+	rep, _ := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, records.NewSliceSource(recs))
 	if rep.StopReason != imapi.StopDeadline || rep.Resume == nil {
 		t.Errorf("budget: reason %q, resume %+v", rep.StopReason, rep.Resume)
 	}
-	srv.Script(imapitest.Fault{Code: 70016})
-	rep, _ = imapi.NewEngine(client, imapi.EngineConfig{Concurrency: 1}).Run(context.Background(), imapi.NewSliceSource(recs))
+	srv.Script(emulator.Fault{Code: 70016})
+	rep, _ = imapi.NewEngine(client, imapi.EngineConfig{Concurrency: 1}).Run(context.Background(), records.NewSliceSource(recs))
 	if rep.StopReason != imapi.StopFatal {
 		t.Errorf("fatal: reason %q", rep.StopReason)
 	}

@@ -10,19 +10,19 @@ import (
 
 // Error codes that this package treats specially. The full table is in [Classify].
 const (
-	CodeBadJSON          = 90001 // the request body is not valid JSON
-	CodeNeedsAdmin       = 90009 // the identifier is not an app admin
-	CodeTooManyAccounts  = 90018 // more than 100 accounts in one call
-	CodeInternal         = 91000 // internal service error: retry
-	CodeRateLimited      = 60007 // REST call frequency over limit
-	CodeAppRateLimited   = 60011 // SDKAppID call frequency over limit
-	CodeTooManyRequests  = 60018 // too many requests
-	CodeTooManyRequests2 = 60019 // too many requests
-	CodeSigExpired       = 70001 // the UserSig expired: renew it and retry
-	CodeSigInvalid       = 70003 // the UserSig is invalid
-	CodeSigInvalid2      = 70005 // the UserSig is invalid
-	CodeSigWrongKey      = 70009 // the UserSig was made with another key
-	CodeSigCheckLockout  = 70050 // too many failed UserSig checks: wait a minute
+	codeBadJSON          = 90001 // the request body is not valid JSON
+	codeNeedsAdmin       = 90009 // the identifier is not an app admin
+	codeTooManyAccounts  = 90018 // more than 100 accounts in one call
+	codeInternal         = 91000 // internal service error: retry
+	codeRateLimited      = 60007 // REST call frequency over limit
+	codeAppRateLimited   = 60011 // SDKAppID call frequency over limit
+	codeTooManyRequests  = 60018 // too many requests
+	codeTooManyRequests2 = 60019 // too many requests
+	codeSigExpired       = 70001 // the UserSig expired: renew it and retry
+	codeSigInvalid       = 70003 // the UserSig is invalid
+	codeSigInvalid2      = 70005 // the UserSig is invalid
+	codeSigWrongKey      = 70009 // the UserSig was made with another key
+	codeSigCheckLockout  = 70050 // too many failed UserSig checks: wait a minute
 )
 
 // Class says what a caller should do about a failed call, or why a record
@@ -43,7 +43,7 @@ const (
 	// Fatal: permanent for every call of this run (configuration, account or plan problems):
 	// stop sending, because every other call would fail the same way.
 	Fatal Class = "fatal"
-	// Invalid: the record itself is invalid (see [Problem]); it was never sent.
+	// Invalid: the record itself is invalid (see [records.Problem]); it was never sent.
 	// [Classify] never returns it: it classes records in reports, not calls.
 	Invalid Class = "invalid"
 )
@@ -73,8 +73,8 @@ func opName(op string) string {
 	return op
 }
 
-// HTTPError is an answer with an HTTP status other than 200 (a gateway error such as 502).
-type HTTPError struct {
+// httpError is an answer with an HTTP status other than 200 (a gateway error such as 502).
+type httpError struct {
 	// Op is the API called, such as "im_get_tag"; "" means im_remove_tag.
 	Op         string
 	StatusCode int
@@ -83,43 +83,43 @@ type HTTPError struct {
 }
 
 // Error returns the status and the start of the body.
-func (e *HTTPError) Error() string {
+func (e *httpError) Error() string {
 	if e.Body == "" {
 		return fmt.Sprintf("%s: HTTP %d %s", opName(e.Op), e.StatusCode, http.StatusText(e.StatusCode))
 	}
 	return fmt.Sprintf("%s: HTTP %d %s: %s", opName(e.Op), e.StatusCode, http.StatusText(e.StatusCode), e.Body)
 }
 
-// TransportError is a call whose outcome is unknown: the connection failed, was cut, or
+// transportError is a call whose outcome is unknown: the connection failed, was cut, or
 // the answer did not arrive in time. The removal may or may not have been applied;
 // since removing tags is idempotent, sending the call again is safe.
-type TransportError struct {
+type transportError struct {
 	// Op is the API called, such as "im_get_tag"; "" means im_remove_tag.
 	Op  string
 	Err error
 }
 
 // Error returns the cause.
-func (e *TransportError) Error() string { return opName(e.Op) + ": outcome unknown: " + e.Err.Error() }
+func (e *transportError) Error() string { return opName(e.Op) + ": outcome unknown: " + e.Err.Error() }
 
 // Unwrap returns the cause.
-func (e *TransportError) Unwrap() error { return e.Err }
+func (e *transportError) Unwrap() error { return e.Err }
 
 // codeClasses lists every code whose class is not Permanent. Unknown codes are Permanent.
 var codeClasses = map[int]Class{
 	// retry
-	CodeInternal:         Retryable,
-	CodeRateLimited:      Retryable,
+	codeInternal:         Retryable,
+	codeRateLimited:      Retryable,
 	60008:                Retryable, // service timeout
-	CodeAppRateLimited:   Retryable,
+	codeAppRateLimited:   Retryable,
 	60014:                Retryable, // account switch timeout
-	CodeTooManyRequests:  Retryable,
-	CodeTooManyRequests2: Retryable,
+	codeTooManyRequests:  Retryable,
+	codeTooManyRequests2: Retryable,
 	70169:                Retryable, // server timeout
 	70202:                Retryable, // server timeout
 	70500:                Retryable, // internal server error
 	// signature
-	CodeSigExpired: RenewSignature,
+	codeSigExpired: RenewSignature,
 	60004:          RenewSignature, // UserID or UserSig error in the URL
 	60005:          RenewSignature,
 	// configuration: no call of this run can succeed
@@ -130,35 +130,35 @@ var codeClasses = map[int]Class{
 	60020:               Fatal, // plan expired
 	60021:               Fatal, // source IP not allowed
 	70002:               Fatal, // UserSig empty
-	CodeSigInvalid:      Fatal, // UserSig invalid
-	CodeSigInvalid2:     Fatal, // UserSig invalid
-	CodeSigWrongKey:     Fatal, // UserSig made with a wrong key
+	codeSigInvalid:      Fatal, // UserSig invalid
+	codeSigInvalid2:     Fatal, // UserSig invalid
+	codeSigWrongKey:     Fatal, // UserSig made with a wrong key
 	70013:               Fatal, // identifier does not match the UserSig
 	70014:               Fatal, // SDKAppID does not match the UserSig
 	70016:               Fatal, // key not found: often the wrong regional domain
 	70020:               Fatal, // SDKAppID not found: often the wrong regional domain
-	CodeSigCheckLockout: Fatal,
-	CodeNeedsAdmin:      Fatal,
+	codeSigCheckLockout: Fatal,
+	codeNeedsAdmin:      Fatal,
 	90045:               Fatal, // the push-to-all feature is not enabled
 }
 
-// ClassOfCode returns the class of a service ErrorCode.
-func ClassOfCode(code int) Class {
+// classOfCode returns the class of a service ErrorCode.
+func classOfCode(code int) Class {
 	if c, ok := codeClasses[code]; ok {
 		return c
 	}
 	return Permanent
 }
 
-// IsRateLimit reports whether err is the service saying calls come too fast,
+// isRateLimit reports whether err is the service saying calls come too fast,
 // which should slow down every sender sharing the quota, not only this call.
-func IsRateLimit(err error) bool {
+func isRateLimit(err error) bool {
 	var ae *APIError
 	if !errors.As(err, &ae) {
 		return false
 	}
 	switch ae.ErrorCode {
-	case CodeRateLimited, CodeAppRateLimited, CodeTooManyRequests, CodeTooManyRequests2:
+	case codeRateLimited, codeAppRateLimited, codeTooManyRequests, codeTooManyRequests2:
 		return true
 	}
 	return false
@@ -177,16 +177,16 @@ func Classify(err error) Class {
 	}
 	var ae *APIError
 	if errors.As(err, &ae) {
-		return ClassOfCode(ae.ErrorCode)
+		return classOfCode(ae.ErrorCode)
 	}
-	var he *HTTPError
+	var he *httpError
 	if errors.As(err, &he) {
 		if he.StatusCode >= 500 || he.StatusCode == http.StatusTooManyRequests || he.StatusCode == http.StatusRequestTimeout {
 			return Retryable
 		}
 		return Permanent
 	}
-	var te *TransportError
+	var te *transportError
 	if errors.As(err, &te) {
 		return Retryable
 	}

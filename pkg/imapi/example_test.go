@@ -5,23 +5,24 @@ import (
 	"fmt"
 
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Remove the tags of any number of accounts: make a client, hand the records to an
 // engine, read the report. Here the client talks to the emulator; in production,
 // give it the app's SDKAppID, key and region instead of BaseURL.
 func Example() {
-	emu := imapitest.NewServer(imapitest.Config{})
+	emu := emulator.NewServer(emulator.Config{})
 	defer emu.Close()
-	emu.Seed([]imapi.Record{{Account: "alice", Tags: []string{"vip", "trial"}}, {Account: "bob", Tags: []string{"trial"}}})
+	emu.Seed([]records.Record{{Account: "alice", Tags: []string{"vip", "trial"}}, {Account: "bob", Tags: []string{"trial"}}})
 	cfg := emu.Config()
 
 	client, err := imapi.NewClient(imapi.Config{SDKAppID: cfg.SDKAppID, SecretKey: cfg.Key, BaseURL: emu.URL()})
 	if err != nil {
 		panic(err)
 	}
-	records := imapi.NewSliceSource([]imapi.Record{
+	records := records.NewSliceSource([]records.Record{
 		{Account: "alice", Tags: []string{"trial"}},
 		{Account: "bob", Tags: []string{"trial"}},
 	})

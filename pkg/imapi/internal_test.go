@@ -3,6 +3,7 @@ package imapi
 import (
 	"context"
 	"fmt"
+	"github.com/removetag/removetag/pkg/records"
 	"math"
 	"sync"
 	"testing"
@@ -14,26 +15,26 @@ import (
 func TestBatchMergesAccounts(t *testing.T) {
 	tests := []struct {
 		name       string
-		recs       []Record
-		wantCalls  []Record
+		recs       []records.Record
+		wantCalls  []records.Record
 		wantRefuse int // index of the first record that does not fit, -1 if all do
 	}{
 		{
 			name:       "distinct accounts",
-			recs:       []Record{{"a", []string{"x"}}, {"b", []string{"y"}}},
-			wantCalls:  []Record{{"a", []string{"x"}}, {"b", []string{"y"}}},
+			recs:       []records.Record{{Account: "a", Tags: []string{"x"}}, {Account: "b", Tags: []string{"y"}}},
+			wantCalls:  []records.Record{{Account: "a", Tags: []string{"x"}}, {Account: "b", Tags: []string{"y"}}},
 			wantRefuse: -1,
 		},
 		{
 			name:       "same account twice: union of tags, order kept",
-			recs:       []Record{{"a", []string{"x", "y"}}, {"b", []string{"z"}}, {"a", []string{"y", "w"}}},
-			wantCalls:  []Record{{"a", []string{"x", "y", "w"}}, {"b", []string{"z"}}},
+			recs:       []records.Record{{Account: "a", Tags: []string{"x", "y"}}, {Account: "b", Tags: []string{"z"}}, {Account: "a", Tags: []string{"y", "w"}}},
+			wantCalls:  []records.Record{{Account: "a", Tags: []string{"x", "y", "w"}}, {Account: "b", Tags: []string{"z"}}},
 			wantRefuse: -1,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newBatch(0, Position{})
+			b := newBatch(0, records.Position{})
 			for i, r := range tt.recs {
 				if !b.fits(r) {
 					if i != tt.wantRefuse {
@@ -54,17 +55,17 @@ func TestBatchMergesAccounts(t *testing.T) {
 }
 
 func TestBatchDoesNotMutateInput(t *testing.T) {
-	first := Record{"a", make([]string, 1, 10)}
+	first := records.Record{Account: "a", Tags: make([]string, 1, 10)}
 	first.Tags[0] = "x"
-	b := newBatch(0, Position{})
+	b := newBatch(0, records.Position{})
 	b.add(first, nil)
-	if !b.fits(Record{"a", []string{"z"}}) {
+	if !b.fits(records.Record{Account: "a", Tags: []string{"z"}}) {
 		t.Fatal("a second tag for the account does not fit")
 	}
 	if got := first.Tags[:cap(first.Tags)][1]; got != "" {
 		t.Fatalf("fits wrote %q into the input record's backing array", got)
 	}
-	b.add(Record{"a", []string{"y"}}, nil)
+	b.add(records.Record{Account: "a", Tags: []string{"y"}}, nil)
 	if got := first.Tags[:cap(first.Tags)][1]; got != "" {
 		t.Fatalf("merging wrote %q into the input record's backing array", got)
 	}
@@ -74,31 +75,31 @@ func TestBatchDoesNotMutateInput(t *testing.T) {
 }
 
 func TestBatchLimits(t *testing.T) {
-	b := newBatch(0, Position{})
+	b := newBatch(0, records.Position{})
 	for i := range MaxAccountsPerCall {
-		r := Record{fmt.Sprintf("u%d", i), []string{"t"}}
+		r := records.Record{Account: fmt.Sprintf("u%d", i), Tags: []string{"t"}}
 		if !b.fits(r) {
 			t.Fatalf("account %d refused", i)
 		}
 		b.add(r, nil)
 	}
-	if b.fits(Record{"new", []string{"t"}}) {
+	if b.fits(records.Record{Account: "new", Tags: []string{"t"}}) {
 		t.Error("a 101st account fits")
 	}
-	if !b.fits(Record{"u5", []string{"t2"}}) {
+	if !b.fits(records.Record{Account: "u5", Tags: []string{"t2"}}) {
 		t.Error("a known account with a new tag does not fit")
 	}
 
-	many := make([]string, MaxTagsPerRecord)
+	many := make([]string, records.MaxTagsPerRecord)
 	for i := range many {
 		many[i] = fmt.Sprintf("t%d", i)
 	}
-	b = newBatch(0, Position{})
-	b.add(Record{"a", many}, nil)
-	if !b.fits(Record{"a", many[:5]}) {
+	b = newBatch(0, records.Position{})
+	b.add(records.Record{Account: "a", Tags: many}, nil)
+	if !b.fits(records.Record{Account: "a", Tags: many[:5]}) {
 		t.Error("tags already held do not fit")
 	}
-	if b.fits(Record{"a", []string{"extra"}}) {
+	if b.fits(records.Record{Account: "a", Tags: []string{"extra"}}) {
 		t.Error("a 101st tag for one account fits")
 	}
 }
@@ -182,14 +183,14 @@ func TestPacerSlowsDownAndRecovers(t *testing.T) {
 		} else {
 			p.onRateLimit(at(s.at))
 		}
-		if got := b.Rate(); math.Abs(got-s.want) > 1e-9 {
+		if got := b.currentRate(); math.Abs(got-s.want) > 1e-9 {
 			t.Fatalf("%s: rate %v, want %v", s.name, got, s.want)
 		}
 	}
 	for range 100 {
 		p.onSuccess(at(time.Second))
 	}
-	if got := b.Rate(); got != 100 {
+	if got := b.currentRate(); got != 100 {
 		t.Errorf("rate after recovery = %v, want 100", got)
 	}
 }

@@ -16,7 +16,7 @@ type KeySource interface {
 	// the key it returns differs from the one the current UserSig was made with.
 	Key(ctx context.Context) (string, error)
 	// Refresh is called when the service refused a UserSig made with rejected
-	// as made with a wrong key ([KeyRejected]): it reads the key from its
+	// as made with a wrong key (70009, 70003 or 70005): it reads the key from its
 	// store now, unless it did since rejected was current, and returns it.
 	Refresh(ctx context.Context, rejected string) (string, error)
 }
@@ -45,18 +45,18 @@ func (e *KeySourceError) Error() string {
 // Unwrap returns the source's error.
 func (e *KeySourceError) Unwrap() error { return e.Err }
 
-// KeyRejected reports whether err is the service saying that the UserSig was
+// keyRejected reports whether err is the service saying that the UserSig was
 // not made with the app's key: 70009 (the HMAC does not verify with the app's
 // key), and its kin 70003 and 70005 (UserSig invalid), which a UserSig made
 // with another key draws from some of the service's checks. After a key
 // rotation every call draws one of these until the client signs with the new key.
-func KeyRejected(err error) bool {
+func keyRejected(err error) bool {
 	var ae *APIError
 	if !errors.As(err, &ae) {
 		return false
 	}
 	switch ae.ErrorCode {
-	case CodeSigWrongKey, CodeSigInvalid, CodeSigInvalid2:
+	case codeSigWrongKey, codeSigInvalid, codeSigInvalid2:
 		return true
 	}
 	return false

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // storeKeys is a KeySource over a key "store": Key returns the value cached at
@@ -57,7 +58,7 @@ func (s *storeKeys) set(stored string, down error) {
 	s.stored, s.down = stored, down
 }
 
-func newKeyedClient(t *testing.T, srv *imapitest.Server, keys imapi.KeySource) *imapi.Client {
+func newKeyedClient(t *testing.T, srv *emulator.Server, keys imapi.KeySource) *imapi.Client {
 	t.Helper()
 	c := srv.Config()
 	client, err := imapi.NewClient(imapi.Config{SDKAppID: c.SDKAppID, Keys: keys, Admin: c.Admin, BaseURL: srv.URL()})
@@ -73,12 +74,12 @@ func newKeyedClient(t *testing.T, srv *imapitest.Server, keys imapi.KeySource) *
 // store down at that moment is a *KeySourceError, retryable, naming no key.
 func TestClientFollowsRotatedKey(t *testing.T) {
 	const k1, k2 = "first-key-0123456789", "second-key-0123456789"
-	srv := imapitest.NewServer(imapitest.Config{Key: k1})
+	srv := emulator.NewServer(emulator.Config{Key: k1})
 	t.Cleanup(srv.Close)
 	keys := &storeKeys{stored: k1}
 	client := newKeyedClient(t, srv, keys)
 	ctx := context.Background()
-	rec := []imapi.Record{{Account: "u1", Tags: []string{"a"}}}
+	rec := []records.Record{{Account: "u1", Tags: []string{"a"}}}
 
 	if err := client.Call(ctx, imapi.RemoveTag, rec); err != nil {
 		t.Fatal(err)
@@ -117,14 +118,14 @@ func TestClientFollowsRotatedKey(t *testing.T) {
 // TestClientWithKeysReadsOnFirstCall: NewClient with Keys reads nothing; a
 // store down at the first call is a retryable *KeySourceError and nothing is sent.
 func TestClientWithKeysReadsOnFirstCall(t *testing.T) {
-	srv := imapitest.NewServer(imapitest.Config{})
+	srv := emulator.NewServer(emulator.Config{})
 	t.Cleanup(srv.Close)
 	keys := &storeKeys{down: errors.New("secret secretsmanager:removetag: refused")}
 	client := newKeyedClient(t, srv, keys)
 	if keys.reads.Load() != 0 {
 		t.Errorf("NewClient read the key %d times", keys.reads.Load())
 	}
-	err := client.Call(context.Background(), imapi.RemoveTag, []imapi.Record{{Account: "u1", Tags: []string{"a"}}})
+	err := client.Call(context.Background(), imapi.RemoveTag, []records.Record{{Account: "u1", Tags: []string{"a"}}})
 	var ke *imapi.KeySourceError
 	if !errors.As(err, &ke) || imapi.Classify(err) != imapi.Retryable || srv.Stats().Requests != 0 {
 		t.Errorf("err = %v, requests %d; want a retryable *KeySourceError and nothing sent", err, srv.Stats().Requests)
@@ -136,7 +137,7 @@ func TestClientWithKeysReadsOnFirstCall(t *testing.T) {
 // succeeds and none fails.
 func TestEngineKeyRotatedMidRun(t *testing.T) {
 	const k1, k2 = "first-key-0123456789", "second-key-0123456789"
-	srv := imapitest.NewServer(imapitest.Config{Key: k1, Rate: -1, Latency: 2 * time.Millisecond})
+	srv := emulator.NewServer(emulator.Config{Key: k1, Rate: -1, Latency: 2 * time.Millisecond})
 	t.Cleanup(srv.Close)
 	keys := &storeKeys{stored: k1}
 	client := newKeyedClient(t, srv, keys)
@@ -152,7 +153,7 @@ func TestEngineKeyRotatedMidRun(t *testing.T) {
 		srv.SetKey(k2)
 		keys.set(k2, nil)
 	}()
-	rep, err := imapi.NewEngine(client, imapi.EngineConfig{Rate: 1e6}).Run(context.Background(), imapi.NewSliceSource(recs))
+	rep, err := imapi.NewEngine(client, imapi.EngineConfig{Rate: 1e6}).Run(context.Background(), records.NewSliceSource(recs))
 	<-rotated
 	if err != nil {
 		t.Fatal(err)

@@ -90,8 +90,8 @@ func (b *TokenBucket) Throttle(fraction float64) {
 	b.changeLocked(time.Now(), b.rate, min(max(fraction, 0.001), 1))
 }
 
-// Rate is the calls per second the bucket allows now: the rate set, throttled.
-func (b *TokenBucket) Rate() float64 {
+// currentRate is the calls per second the bucket allows now: the rate set, throttled.
+func (b *TokenBucket) currentRate() float64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.rate * b.fraction

@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/imapi/limitertest"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // TestTokenBucketContract holds the local limiter to the Limiter contract.
@@ -59,15 +60,15 @@ func (l *overrunLimiter) Throttle(float64) {}
 // before every call, retries included, not on the engine's own token bucket,
 // and that the slow-down throttles that limiter.
 func TestEngineWaitsOnTheRunsLimiter(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{Rate: -1})
+	srv, client := newEmulator(t, emulator.Config{Rate: -1})
 	recs := job(srv, 3000, 3000) // 30 calls
 	// Three rate-limit answers in a row: the third within the slow-down period halves the rate.
-	srv.Script(imapitest.Fault{Code: imapi.CodeRateLimited}, imapitest.Fault{Code: imapi.CodeRateLimited}, imapitest.Fault{Code: imapi.CodeRateLimited})
+	srv.Script(emulator.Fault{Code: emulator.CodeRateLimited}, emulator.Fault{Code: emulator.CodeRateLimited}, emulator.Fault{Code: emulator.CodeRateLimited})
 	lim := &recordingLimiter{next: imapi.NewTokenBucket(200)}
 	// The engine's own bucket allows 1 call/s: 30 calls on it would take 29 s.
 	eng := imapi.NewEngine(client, imapi.EngineConfig{Rate: 1, Concurrency: 1, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond})
 	start := time.Now()
-	rep, err := eng.Run(t.Context(), imapi.NewSliceSource(recs), imapi.WithLimiter(lim))
+	rep, err := eng.Run(t.Context(), records.NewSliceSource(recs), imapi.WithLimiter(lim))
 	if err != nil || !rep.Done() {
 		t.Fatalf("run: %v, %s", err, rep.Summary())
 	}
@@ -91,13 +92,13 @@ func TestEngineWaitsOnTheRunsLimiter(t *testing.T) {
 // stops the run at once, for the time budget, with every record accounted for.
 func TestEngineStopsWhenAWaitWouldOverrun(t *testing.T) {
 	t.Run("refused at once", func(t *testing.T) {
-		srv, client := newEmulator(t, imapitest.Config{})
+		srv, client := newEmulator(t, emulator.Config{})
 		recs := job(srv, 500, 500)
 		lim := &overrunLimiter{}
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
 		start := time.Now()
-		rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, imapi.NewSliceSource(recs), imapi.WithLimiter(lim))
+		rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, records.NewSliceSource(recs), imapi.WithLimiter(lim))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,14 +113,14 @@ func TestEngineStopsWhenAWaitWouldOverrun(t *testing.T) {
 		}
 	})
 	t.Run("token bucket", func(t *testing.T) {
-		srv, client := newEmulator(t, imapitest.Config{})
+		srv, client := newEmulator(t, emulator.Config{})
 		recs := job(srv, 1000, 1000) // 10 calls
 		// 1 call/s and 3 s: the reserve is 300 ms, so calls start at 0, 1 and 2 s; the
 		// next would start at 3 s, past 2.7 s: the wait fails at once, at about 2 s.
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 		defer cancel()
 		start := time.Now()
-		rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, imapi.NewSliceSource(recs), imapi.WithLimiter(imapi.NewTokenBucket(1)))
+		rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(ctx, records.NewSliceSource(recs), imapi.WithLimiter(imapi.NewTokenBucket(1)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package imapi
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/removetag/removetag/pkg/records"
 	"path"
 )
 
@@ -12,7 +13,7 @@ import (
 // [EngineConfig].Operation).
 //
 // To add an operation: a constant here, its request body in body if it is not
-// {"UserTags":[…]}, and the emulator's strict version in package imapitest.
+// {"UserTags":[…]}, and the emulator's strict version in package emulator.
 type Operation string
 
 // The operations this package knows. Sources: the Chat REST API's pages of the
@@ -31,6 +32,14 @@ const (
 	GetTag Operation = "/v4/all_member_push/im_get_tag"
 )
 
+// Limits of one call and of the call rate.
+const (
+	// MaxAccountsPerCall is the most accounts one im_remove_tag call may carry (more: error 90018).
+	MaxAccountsPerCall = 100
+	// MaxCallsPerSecond is the documented call rate limit of im_remove_tag.
+	MaxCallsPerSecond = 100
+)
+
 // Name returns the API's name, the last element of its path: "im_remove_tag".
 func (o Operation) Name() string { return path.Base(string(o)) }
 
@@ -43,7 +52,7 @@ func (o Operation) errorOp() string {
 }
 
 // body encodes the records of one call as the operation's request body.
-func (o Operation) body(recs []Record) ([]byte, error) {
+func (o Operation) body(recs []records.Record) ([]byte, error) {
 	var v any
 	switch o {
 	case GetTag:
@@ -56,7 +65,7 @@ func (o Operation) body(recs []Record) ([]byte, error) {
 		}{accounts}
 	default:
 		v = struct {
-			UserTags []Record `json:"UserTags"`
+			UserTags []records.Record `json:"UserTags"`
 		}{recs}
 	}
 	body, err := json.Marshal(v)

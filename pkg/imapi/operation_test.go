@@ -7,7 +7,8 @@ import (
 	"testing"
 
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // TestEngineRunsAnotherOperation runs the engine on im_add_tag against the
@@ -15,14 +16,14 @@ import (
 // for im_remove_tag): the same records, merged and sent the same way, add the
 // tags that the default operation then removes.
 func TestEngineRunsAnotherOperation(t *testing.T) {
-	srv, client := newEmulator(t, imapitest.Config{})
+	srv, client := newEmulator(t, emulator.Config{})
 	const accounts = 250
-	recs := make([]imapi.Record, 2*accounts) // each account twice in a row: merged into one element of a call
+	recs := make([]records.Record, 2*accounts) // each account twice in a row: merged into one element of a call
 	for i := range recs {
-		recs[i] = imapi.Record{Account: fmt.Sprintf("a%d", i/2), Tags: []string{fmt.Sprintf("t%d", i%2)}}
+		recs[i] = records.Record{Account: fmt.Sprintf("a%d", i/2), Tags: []string{fmt.Sprintf("t%d", i%2)}}
 	}
 
-	add, err := imapi.NewEngine(client, imapi.EngineConfig{Operation: imapi.AddTag}).Run(context.Background(), imapi.NewSliceSource(recs))
+	add, err := imapi.NewEngine(client, imapi.EngineConfig{Operation: imapi.AddTag}).Run(context.Background(), records.NewSliceSource(recs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func TestEngineRunsAnotherOperation(t *testing.T) {
 		t.Errorf("a7 holds %v after im_add_tag, want [t0 t1]", got)
 	}
 
-	remove, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(context.Background(), imapi.NewSliceSource(recs))
+	remove, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(context.Background(), records.NewSliceSource(recs))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,8 @@ const (
 )
 
 type regionInfo struct {
+	// domain is the API's domain; backup its backup domain ("" where there is
+	// none), kept from the service's list although the client does not fail over yet.
 	domain, backup string
 	aliases        []string
 }
@@ -69,8 +71,5 @@ func RegionNames() []string {
 	return names
 }
 
-// Domain returns the region's API domain, or "" for an unknown region.
-func (r Region) Domain() string { return regions[r].domain }
-
-// BackupDomain returns the region's backup API domain, or "" where there is none.
-func (r Region) BackupDomain() string { return regions[r].backup }
+// domain returns the region's API domain, or "" for an unknown region.
+func (r Region) domain() string { return regions[r].domain }

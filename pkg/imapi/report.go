@@ -3,6 +3,7 @@ package imapi
 import (
 	"errors"
 	"fmt"
+	"github.com/removetag/removetag/pkg/records"
 	"slices"
 )
 
@@ -67,7 +68,7 @@ type Report struct {
 	ElapsedSeconds float64
 	// PendingRecords are the pending records that were read, in input order.
 	// Records after them (EndOfInput false) were not read at all.
-	PendingRecords []Record `json:"-"`
+	PendingRecords []records.Record `json:"-"`
 }
 
 // StopReason classifies why a run stopped early.
@@ -94,7 +95,7 @@ func (r *Report) Done() bool { return r.EndOfInput && r.Pending == 0 }
 
 // Cursor is a position to restart an input from, with the outcomes of the records before it.
 type Cursor struct {
-	Position
+	records.Position
 	// Succeeded and Failed count the records before Position.
 	Succeeded int64
 	Failed    int64
@@ -132,12 +133,12 @@ func (f *Failure) key() failureKey {
 func describe(err error) (failureKey, string) {
 	var (
 		ae *APIError
-		he *HTTPError
-		p  *Problem
+		he *httpError
+		p  *records.Problem
 	)
 	switch {
 	case errors.As(err, &ae):
-		return failureKey{code: ae.ErrorCode, class: ClassOfCode(ae.ErrorCode)}, ae.ErrorInfo
+		return failureKey{code: ae.ErrorCode, class: classOfCode(ae.ErrorCode)}, ae.ErrorInfo
 	case errors.As(err, &he):
 		return failureKey{status: he.StatusCode, class: Classify(err)}, he.Error()
 	case errors.As(err, &p):

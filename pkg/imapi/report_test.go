@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 func TestCounts(t *testing.T) {
@@ -47,7 +48,7 @@ func failures() []failure {
 		)
 	}
 	return append(out,
-		failure{"bad", &imapi.Problem{Where: "line 3", Reason: "account \"bad\" has no tags"}},
+		failure{"bad", &records.Problem{Where: "line 3", Reason: "account \"bad\" has no tags"}},
 		failure{"x", &imapi.APIError{ErrorCode: 70016, ErrorInfo: "wrong region"}},
 		failure{"y", errors.New("something else")},
 	)

@@ -40,6 +40,7 @@ import (
 
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Defaults of [Config].
@@ -158,10 +159,10 @@ type Result struct {
 	// Report counts the records (for file jobs: the whole file so far, across the chain).
 	imapi.Report
 	// Errors lists the problems of a rejected input (first 20; ErrorCount counts all).
-	Errors     []imapi.Problem `json:",omitempty"`
-	ErrorCount int             `json:",omitempty"`
+	Errors     []records.Problem `json:",omitempty"`
+	ErrorCount int               `json:",omitempty"`
 	// PendingUserTags are the records not done, in the API's form, for inline jobs.
-	PendingUserTags []imapi.Record `json:",omitempty"`
+	PendingUserTags []records.Record `json:",omitempty"`
 	// Restarted is set when a stored file changed (new ETag) since its checkpoint:
 	// the job started over.
 	Restarted bool `json:",omitempty"`

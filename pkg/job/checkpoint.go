@@ -16,6 +16,7 @@ import (
 
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Phase is where a file job is, as its [Checkpoint] stores it.
@@ -67,12 +68,12 @@ type Checkpoint struct {
 	// stored have none: it is worked out again (see counts).
 	imapi.Counts
 	// Position is where to go on reading: the first record not done.
-	Position imapi.Position
+	Position records.Position
 	// Failures groups the failed records by error.
 	Failures []imapi.Failure `json:",omitempty"`
 	// Problems and ProblemCount are what the validate phase found so far.
-	Problems     []imapi.Problem `json:",omitempty"`
-	ProblemCount int             `json:",omitempty"`
+	Problems     []records.Problem `json:",omitempty"`
+	ProblemCount int               `json:",omitempty"`
 	// Parts are the objects holding the failed records, in input order.
 	Parts []string `json:",omitempty"`
 	// PartSeq numbers the next part.
@@ -103,9 +104,9 @@ const checkpointVersion = 1
 // not yet resolved.
 func (cp *Checkpoint) counts() imapi.Counts { return cp.Counts.Balanced() }
 
-// format returns the checkpoint's imapi.Format.
-func (cp *Checkpoint) format() (imapi.Format, error) {
-	for _, f := range []imapi.Format{imapi.FormatCSV, imapi.FormatJSONL, imapi.FormatJSON} {
+// format returns the checkpoint's records.Format.
+func (cp *Checkpoint) format() (records.Format, error) {
+	for _, f := range []records.Format{records.FormatCSV, records.FormatJSONL, records.FormatJSON} {
 		if f.String() == cp.Format {
 			return f, nil
 		}

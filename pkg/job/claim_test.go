@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
 )
@@ -250,7 +250,7 @@ func TestClaimLostMidRun(t *testing.T) {
 			t.Errorf("sweep: %v", err)
 		}
 		// The first invocation's next calls: two refused for good.
-		e.im.Script(imapitest.Fault{}, imapitest.Fault{Code: 70107}, imapitest.Fault{}, imapitest.Fault{Code: 70107})
+		e.im.Script(emulator.Fault{}, emulator.Fault{Code: 70107}, emulator.Fault{}, emulator.Fault{Code: 70107})
 	}
 	// The chain waits for the first invocation to end, which is thus alone
 	// to call while it works.

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // continueMarker is the value of the "removetag" field that marks a continuation event.
@@ -159,7 +159,7 @@ func invalidResult(reason string) *Result {
 	return &Result{
 		Status:     StatusInvalid,
 		Message:    reason,
-		Errors:     []imapi.Problem{{Reason: reason}},
+		Errors:     []records.Problem{{Reason: reason}},
 		ErrorCount: 1,
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // failedWriter keeps the failed records of one invocation in a temporary file,
@@ -22,7 +22,7 @@ type failedWriter struct {
 }
 
 // add writes one record; the first error sticks.
-func (fw *failedWriter) add(rec imapi.Record) {
+func (fw *failedWriter) add(rec records.Record) {
 	if fw.err != nil {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // fileJob is a stored file that this invocation works on.
@@ -114,7 +115,7 @@ func (s *Service) startFile(ctx context.Context, loc storage.Location, region, t
 	case cp != nil:
 		restarted = true // a job left behind for an older version
 	}
-	f, _, err := imapi.FormatOf(loc.Key)
+	f, _, err := records.FormatOf(loc.Key)
 	if err != nil {
 		return j.rejectFormat(ctx, info, err, cp != nil)
 	}
@@ -263,12 +264,12 @@ func (j *fileJob) work(ctx context.Context, cp *Checkpoint) (*Result, error) {
 			case !finished:
 				return j.handOn(ctx, cp, chain, progress, nil, "")
 			case cp.ProblemCount == 0 && cp.Total == 0:
-				cp.addProblems(&imapi.InvalidInputError{Problems: []imapi.Problem{{Where: "input", Reason: "the file has no records"}}, Count: 1})
+				cp.addProblems(&records.InvalidInputError{Problems: []records.Problem{{Where: "input", Reason: "the file has no records"}}, Count: 1})
 				return j.finishOwned(ctx, cp, j.finishInvalid)
 			case cp.ProblemCount > 0:
 				return j.finishOwned(ctx, cp, j.finishInvalid)
 			default:
-				cp.Phase, cp.Position = PhaseSend, imapi.Position{}
+				cp.Phase, cp.Position = PhaseSend, records.Position{}
 				continue
 			}
 		case PhaseSend:

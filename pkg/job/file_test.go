@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
 )
@@ -18,9 +18,9 @@ import (
 // refusals scripts the emulator to refuse some of the next calls for good
 // (70107: the account does not exist), spread over the first links of a chain.
 func refusals(e *env) {
-	faults := make([]imapitest.Fault, 90)
+	faults := make([]emulator.Fault, 90)
 	for _, i := range []int{3, 31, 58, 87} {
-		faults[i] = imapitest.Fault{Code: 70107}
+		faults[i] = emulator.Fault{Code: 70107}
 	}
 	e.im.Script(faults...)
 }

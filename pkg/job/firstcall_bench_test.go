@@ -11,6 +11,7 @@ import (
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // BenchmarkFirstCall measures the time from the start of a continuation to its
@@ -22,15 +23,15 @@ import (
 func BenchmarkFirstCall(b *testing.B) {
 	const n = 1_000_000
 	e := newEnv(b, envOptions{config: func(c *job.Config) { c.Invoker = nil }})
-	recs := make([]imapi.Record, n)
+	recs := make([]records.Record, n)
 	for i := range recs {
-		recs[i] = imapi.Record{Account: fmt.Sprintf("f%07d", i), Tags: []string{"a", "b"}}
+		recs[i] = records.Record{Account: fmt.Sprintf("f%07d", i), Tags: []string{"a", "b"}}
 	}
 	for _, format := range []string{"csv", "jsonl", "json", "csv.gz"} {
 		key := "bench/accounts." + format
 		data := encode(b, format, recs)
 		loc, store, etag := e.putS3(key, data)
-		f, gz, _ := imapi.FormatOf(key)
+		f, gz, _ := records.FormatOf(key)
 		for _, pct := range []int{0, 25, 50, 90} {
 			pos := resumeAt(b, data, f, gz, int64(n*pct/100))
 			b.Run(fmt.Sprintf("%s/%d%%", format, pct), func(b *testing.B) {
@@ -45,11 +46,11 @@ func BenchmarkFirstCall(b *testing.B) {
 }
 
 // resumeAt returns the position of record k of data, as a checkpoint has it.
-func resumeAt(b *testing.B, data []byte, f imapi.Format, gz bool, k int64) imapi.Position {
+func resumeAt(b *testing.B, data []byte, f records.Format, gz bool, k int64) records.Position {
 	if gz || k == 0 {
-		return imapi.Position{Record: k, Offset: -1}
+		return records.Position{Record: k, Offset: -1}
 	}
-	dec, err := imapi.NewDecoder(bytes.NewReader(data), imapi.DecoderOptions{Format: f, SkipRecords: k})
+	dec, err := records.NewDecoder(bytes.NewReader(data), records.DecoderOptions{Format: f, SkipRecords: k})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func resumeAt(b *testing.B, data []byte, f imapi.Format, gz bool, k int64) imapi
 
 // firstCall writes a checkpoint at pos, runs its continuation until the first
 // call reaches the emulator, and returns how long that took.
-func firstCall(b *testing.B, e *env, store storage.Store, loc storage.Location, etag string, f imapi.Format, gz bool, pos imapi.Position) time.Duration {
+func firstCall(b *testing.B, e *env, store storage.Store, loc storage.Location, etag string, f records.Format, gz bool, pos records.Position) time.Duration {
 	now := time.Now().UTC()
 	cpKey := prefix + "state/" + loc.Key + ".json"
 	cp := job.Checkpoint{

@@ -12,6 +12,7 @@ import (
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // slowCheckpoint delays the first read of a checkpoint, as a slow store would:
@@ -69,7 +70,7 @@ func TestGzipResumeBudget(t *testing.T) {
 			cpKey := prefix + "state/" + key + ".json"
 			cp := job.Checkpoint{
 				Version: 1, Source: loc.String(), ETag: etag, Format: "csv", Compressed: true, SkipRate: tt.rate,
-				Phase: job.PhaseSend, Counts: imapi.Counts{Total: n, Succeeded: at}, Position: imapi.Position{Record: at, Offset: -1},
+				Phase: job.PhaseSend, Counts: imapi.Counts{Total: n, Succeeded: at}, Position: records.Position{Record: at, Offset: -1},
 				Chain: 1, Invocations: 1, Handoff: job.HandoffInvoked, Started: now, UpdatedAt: now,
 			}
 			data, _ := json.Marshal(cp)

@@ -17,13 +17,14 @@ import (
 
 	"github.com/removetag/removetag/internal/logtest"
 	"github.com/removetag/removetag/pkg/adapters/invoke"
-	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
+	"github.com/removetag/removetag/pkg/adapters/invoke/loopback"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
-	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
+	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Buckets of the fake object storage, and the token of the HTTP tests.
@@ -45,10 +46,10 @@ const (
 // continuation events to the service as new invocations.
 type env struct {
 	t      testing.TB
-	im     *imapitest.Server
+	im     *emulator.Server
 	engine *imapi.Engine
-	fs     *fakestore.Server
-	api    *invoketest.API
+	fs     *memstore.Server
+	api    *loopback.API
 	cfg    job.Config
 	svc    atomic.Pointer[job.Service]
 	logs   *logtest.Buffer
@@ -75,7 +76,7 @@ type envOptions struct {
 	scf    bool // the SCF invoke API instead of Lambda's
 	config func(*job.Config)
 	store  func(storage.Store) storage.Store // wraps every store opened
-	im     *imapitest.Config                 // the emulator's, instead of 5-20 ms latency at 100 calls/s
+	im     *emulator.Config                  // the emulator's, instead of 5-20 ms latency at 100 calls/s
 	engine imapi.EngineConfig
 }
 
@@ -90,19 +91,19 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.engine.Rate == 0 {
 		o.engine.Rate = testRate
 	}
-	imc := imapitest.Config{Latency: 5 * time.Millisecond, Jitter: 15 * time.Millisecond}
+	imc := emulator.Config{Latency: 5 * time.Millisecond, Jitter: 15 * time.Millisecond}
 	if o.im != nil {
 		imc = *o.im
 	}
-	e.im = imapitest.NewServer(imc)
+	e.im = emulator.NewServer(imc)
 	t.Cleanup(e.im.Close)
-	client, err := imapi.NewClient(imapi.Config{SDKAppID: imapitest.DefaultSDKAppID, SecretKey: imapitest.DefaultKey, BaseURL: e.im.URL()})
+	client, err := imapi.NewClient(imapi.Config{SDKAppID: emulator.DefaultSDKAppID, SecretKey: emulator.DefaultKey, BaseURL: e.im.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.engine = imapi.NewEngine(client, o.engine)
 
-	e.fs = fakestore.New()
+	e.fs = memstore.New()
 	t.Cleanup(e.fs.Close)
 	for _, b := range []string{s3Bucket, cosBucket} {
 		if err := e.fs.CreateBucket(b); err != nil {
@@ -144,13 +145,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 
 	var inv job.Invoker
 	if o.scf {
-		e.api = invoketest.NewSCFAPI(e.deliver)
+		e.api = loopback.NewSCFAPI(e.deliver)
 		inv, err = invoke.NewSCF(invoke.SCFConfig{SecretID: "id", SecretKey: "key", Region: "ap-guangzhou", FunctionName: "removetag", Endpoint: e.api.URL()})
 		if err != nil {
 			t.Fatal(err)
 		}
 	} else {
-		e.api = invoketest.NewLambdaAPI(e.deliver)
+		e.api = loopback.NewLambdaAPI(e.deliver)
 		t.Setenv("AWS_ENDPOINT_URL_LAMBDA", e.api.URL())
 		lc, err := invoke.NewLambdaClient(t.Context())
 		if err != nil {
@@ -174,7 +175,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	e.svc.Store(svc)
 	t.Cleanup(func() {
-		for _, secret := range []string{imapitest.DefaultKey, token, "secret-test", "usersig="} {
+		for _, secret := range []string{emulator.DefaultKey, token, "secret-test", "usersig="} {
 			if strings.Contains(e.logs.String(), secret) {
 				t.Errorf("the logs hold a secret (%q)", secret)
 			}
@@ -256,14 +257,14 @@ func (e *env) budgetCtx() context.Context {
 
 // records makes n records removing tags a and b from accounts {name}000000…,
 // and seeds the emulator with a, b and keep for each.
-func (e *env) records(name string, n int) []imapi.Record {
-	recs := make([]imapi.Record, n)
+func (e *env) records(name string, n int) []records.Record {
+	recs := make([]records.Record, n)
 	for i := range recs {
-		recs[i] = imapi.Record{Account: fmt.Sprintf("%s%06d", name, i), Tags: []string{"a", "b"}}
+		recs[i] = records.Record{Account: fmt.Sprintf("%s%06d", name, i), Tags: []string{"a", "b"}}
 	}
-	seed := make([]imapi.Record, n)
+	seed := make([]records.Record, n)
 	for i, r := range recs {
-		seed[i] = imapi.Record{Account: r.Account, Tags: []string{"a", "b", "keep"}}
+		seed[i] = records.Record{Account: r.Account, Tags: []string{"a", "b", "keep"}}
 	}
 	e.im.Seed(seed)
 	return recs
@@ -273,7 +274,7 @@ func (e *env) records(name string, n int) []imapi.Record {
 func (e *env) calls() int64 { return e.im.Stats().Requests }
 
 // encode writes records in a file format: csv, jsonl, json or csv.gz.
-func encode(t testing.TB, format string, recs []imapi.Record) []byte {
+func encode(t testing.TB, format string, recs []records.Record) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	switch strings.TrimSuffix(format, ".gz") {
@@ -288,7 +289,7 @@ func encode(t testing.TB, format string, recs []imapi.Record) []byte {
 			b.Write(append(line, '\n'))
 		}
 	case "json":
-		doc, _ := json.Marshal(map[string][]imapi.Record{"UserTags": recs})
+		doc, _ := json.Marshal(map[string][]records.Record{"UserTags": recs})
 		b.Write(doc)
 	default:
 		t.Fatalf("unknown format %q", format)
@@ -343,16 +344,16 @@ func (e *env) report(bucket, key string) *job.FileReport {
 }
 
 // failedRecords reads a file's failed records; nil if there is no such file.
-func (e *env) failedRecords(bucket, key string) []imapi.Record {
+func (e *env) failedRecords(bucket, key string) []records.Record {
 	e.t.Helper()
 	data, err := e.fs.GetObject(bucket, prefix+"failed/"+key+".jsonl")
 	if err != nil {
 		return nil
 	}
-	var recs []imapi.Record
+	var recs []records.Record
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
-		var r imapi.Record
+		var r records.Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			e.t.Fatalf("failed-records line %q: %v", sc.Text(), err)
 		}
@@ -364,7 +365,7 @@ func (e *env) failedRecords(bucket, key string) []imapi.Record {
 // checkDone checks a finished file: one report with exact counts, the failed
 // records exactly those whose tags the emulator still holds, every other
 // record's tags gone, and no state left.
-func (e *env) checkDone(bucket, key string, recs []imapi.Record) *job.FileReport {
+func (e *env) checkDone(bucket, key string, recs []records.Record) *job.FileReport {
 	e.t.Helper()
 	t := e.t
 	if got := e.fs.List(bucket, prefix+"reports/"); len(got) != 1 {
@@ -395,7 +396,7 @@ func (e *env) checkDone(bucket, key string, recs []imapi.Record) *job.FileReport
 	// record's tags may be gone too: a call sent ahead of the resume point in
 	// one invocation may have removed them before the record was sent again,
 	// and refused, in the next.)
-	inFailed := map[string]imapi.Record{}
+	inFailed := map[string]records.Record{}
 	for _, r := range failed {
 		if _, dup := inFailed[r.Account]; dup {
 			t.Errorf("failed record %s listed twice", r.Account)
@@ -411,7 +412,7 @@ func (e *env) checkDone(bucket, key string, recs []imapi.Record) *job.FileReport
 			}
 		}
 	}
-	byAccount := map[string]imapi.Record{}
+	byAccount := map[string]records.Record{}
 	for _, r := range recs {
 		byAccount[r.Account] = r
 	}

@@ -16,8 +16,9 @@ import (
 
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
@@ -61,7 +62,7 @@ func TestHTTP(t *testing.T) {
 	e := newEnv(t, envOptions{config: func(c *job.Config) { c.MaxBodyBytes = 64 << 10 }})
 	recs := e.records("h", 30)
 	e.put(s3Bucket, "in/small.csv", encode(t, "csv", recs[20:30]))
-	userTags := func(rs []imapi.Record) []byte { return mustMarshal(map[string][]imapi.Record{"UserTags": rs}) }
+	userTags := func(rs []records.Record) []byte { return mustMarshal(map[string][]records.Record{"UserTags": rs}) }
 
 	tests := []struct {
 		name    string
@@ -69,7 +70,7 @@ func TestHTTP(t *testing.T) {
 		method  string
 		headers map[string]string
 		body    []byte
-		script  []imapitest.Fault
+		script  []emulator.Fault
 		status  int
 		result  job.Status // Result.Status
 		calls   bool       // whether calls to IM are expected
@@ -129,14 +130,14 @@ func TestHTTP(t *testing.T) {
 			body:   gz(append(append([]byte(`{"UserTags":[{"To_Account":"h000010","Tags":["a"]}`), bytes.Repeat([]byte(" "), 1<<20)...), "]}"...)),
 			status: 400, result: job.StatusInvalid},
 		{name: "refused for good", method: "POST", headers: bearer(token), body: userTags(recs[9:10]),
-			script: []imapitest.Fault{{Code: 70107}}, status: 502, result: job.StatusDone, calls: true,
+			script: []emulator.Fault{{Code: 70107}}, status: 502, result: job.StatusDone, calls: true,
 			check: func(t *testing.T, r *job.Result) {
 				if r.Failed != 1 || len(r.Failures) != 1 || r.Failures[0].ErrorCode != 70107 || r.Failures[0].Accounts[0] != "h000009" {
 					t.Errorf("report %+v, want h000009 failed with 70107", r.Report)
 				}
 			}},
 		{name: "fatal", method: "POST", headers: bearer(token), body: userTags(recs[10:12]),
-			script: []imapitest.Fault{{Code: 70009}}, status: 502, result: job.StatusDone, calls: true},
+			script: []emulator.Fault{{Code: 70009}}, status: 502, result: job.StatusDone, calls: true},
 		{name: "stored file", method: "POST", headers: bearer(token), body: []byte(`{"Source":"s3://data/in/small.csv"}`),
 			status: 200, result: job.StatusDone, calls: true,
 			check: func(t *testing.T, r *job.Result) {
@@ -199,7 +200,7 @@ func TestHTTPPending(t *testing.T) {
 	// -race: some records are done, and many are pending, on any machine.
 	e := newEnv(t, envOptions{engine: imapi.EngineConfig{Rate: 10}})
 	recs := e.records("p", 6000)
-	body := mustMarshal(map[string][]imapi.Record{"UserTags": recs})
+	body := mustMarshal(map[string][]records.Record{"UserTags": recs})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	resp := serveHTTP(ctx, e.service(), httpRequest{Method: "POST", Headers: bearer(token), Body: body})
@@ -225,7 +226,7 @@ func TestHTTPPending(t *testing.T) {
 		}
 	}
 	resp = serveHTTP(context.Background(), e.service(), httpRequest{Method: "POST", Headers: bearer(token),
-		Body: mustMarshal(map[string][]imapi.Record{"UserTags": r.PendingUserTags})})
+		Body: mustMarshal(map[string][]records.Record{"UserTags": r.PendingUserTags})})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("sending the pending records again: status %d; %s", resp.StatusCode, clipBody(resp.Body))
 	}
@@ -238,7 +239,7 @@ func TestHTTPPending(t *testing.T) {
 func TestDirectAndTimerInline(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	recs := e.records("d", 4)
-	res, err := e.service().Direct(e.budgetCtx(), mustMarshal(map[string][]imapi.Record{"UserTags": recs[:2]}))
+	res, err := e.service().Direct(e.budgetCtx(), mustMarshal(map[string][]records.Record{"UserTags": recs[:2]}))
 	if err != nil || res.Status != job.StatusDone || res.Succeeded != 2 {
 		t.Fatalf("direct: %v, %+v", err, res)
 	}
@@ -300,7 +301,7 @@ func TestHTTPTokenSource(t *testing.T) {
 	src := &tokens{token: token}
 	e := newEnv(t, envOptions{})
 	recs := e.records("k", 3)
-	body := mustMarshal(map[string][]imapi.Record{"UserTags": recs})
+	body := mustMarshal(map[string][]records.Record{"UserTags": recs})
 	const rotated = "rotated-token-0123456789abcdef"
 	steps := []struct {
 		name   string
@@ -345,7 +346,7 @@ func TestSubmitRefusals(t *testing.T) {
 		msg    string
 	}{
 		{"too large", bytes.Repeat([]byte(" "), 1<<10+1), job.ErrTooLarge, job.StatusRefused, "the body is 1025 bytes, the limit is 1024"},
-		{"too many records", mustMarshal(map[string][]imapi.Record{"UserTags": recs}), job.ErrTooManyRecords, job.StatusRefused, "more than 2 records"},
+		{"too many records", mustMarshal(map[string][]records.Record{"UserTags": recs}), job.ErrTooManyRecords, job.StatusRefused, "more than 2 records"},
 		{"continuation", []byte(`{"removetag":"continue","Source":"s3://data/x.csv","ETag":"x","Chain":1}`), job.ErrContinuationRefused, job.StatusInvalid, "direct invocation only"},
 	}
 	for _, tt := range tests {
@@ -364,7 +365,7 @@ func TestSubmitRefusals(t *testing.T) {
 			}
 		})
 	}
-	res, err := e.service().Submit(e.budgetCtx(), mustMarshal(map[string][]imapi.Record{"UserTags": recs[:2]}), "http")
+	res, err := e.service().Submit(e.budgetCtx(), mustMarshal(map[string][]records.Record{"UserTags": recs[:2]}), "http")
 	if err != nil || res.Status != job.StatusDone || res.Succeeded != 2 {
 		t.Errorf("Submit at the limits: %+v, %v", res, err)
 	}

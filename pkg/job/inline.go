@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // runInline runs a job document held in memory: the records of an HTTP body,
@@ -29,10 +30,10 @@ func (s *Service) rejectInline(err error, trigger string) *Result {
 }
 
 // runRecords runs the decoded records of an inline job.
-func (s *Service) runRecords(ctx context.Context, recs []imapi.Record, trigger string) *Result {
+func (s *Service) runRecords(ctx context.Context, recs []records.Record, trigger string) *Result {
 	log := s.cfg.Logger.With("job", "inline", "trigger", trigger)
 	log.Info("job start", "records", len(recs))
-	src := imapi.NewSliceSource(recs)
+	src := records.NewSliceSource(recs)
 	rep, err := s.run(ctx, src)
 	if err != nil { // a SliceSource does not fail; keep the report anyway
 		log.Error("job run failed", "error", err.Error())
@@ -41,7 +42,7 @@ func (s *Service) runRecords(ctx context.Context, recs []imapi.Record, trigger s
 	rest := src.Rest()
 	if !rep.Done() {
 		res.Status = StatusPending
-		res.PendingUserTags = make([]imapi.Record, 0, len(rep.PendingRecords)+len(rest))
+		res.PendingUserTags = make([]records.Record, 0, len(rep.PendingRecords)+len(rest))
 		res.PendingUserTags = append(append(res.PendingUserTags, rep.PendingRecords...), rest...)
 	}
 	// Records never read count too: Total is the job's size.
@@ -52,15 +53,15 @@ func (s *Service) runRecords(ctx context.Context, recs []imapi.Record, trigger s
 }
 
 // ErrTooManyRecords is wrapped by the error of an inline job with more records
-// than Config.MaxInlineRecords; it is [imapi.ErrTooManyRecords].
-var ErrTooManyRecords = imapi.ErrTooManyRecords
+// than Config.MaxInlineRecords; it is [records.ErrTooManyRecords].
+var ErrTooManyRecords = records.ErrTooManyRecords
 
 // decodeInline reads a job document in either API form, gzip-compressed or not,
-// with imapi.ReadJob, bounding the decompressed size (records are held in
+// with records.ReadJob, bounding the decompressed size (records are held in
 // memory, and a small compressed body may inflate enormously) and the number of
 // records (Config.MaxInlineRecords; the error wraps ErrTooManyRecords).
-func (s *Service) decodeInline(body []byte) ([]imapi.Record, error) {
-	recs, err := imapi.ReadJob(bytes.NewReader(body), imapi.JobLimits{MaxBytes: 2 * s.cfg.MaxBodyBytes, MaxRecords: int64(s.cfg.MaxInlineRecords)})
+func (s *Service) decodeInline(body []byte) ([]records.Record, error) {
+	recs, err := records.ReadJob(bytes.NewReader(body), records.JobLimits{MaxBytes: 2 * s.cfg.MaxBodyBytes, MaxRecords: int64(s.cfg.MaxInlineRecords)})
 	if errors.Is(err, ErrTooManyRecords) {
 		return nil, fmt.Errorf("%w; upload them as a file and send {\"Source\":…} instead", err)
 	}
@@ -69,7 +70,7 @@ func (s *Service) decodeInline(body []byte) ([]imapi.Record, error) {
 
 // rejected is the answer to an input that could not be decoded or had invalid records.
 func rejected(err error) *Result {
-	var bad *imapi.InvalidInputError
+	var bad *records.InvalidInputError
 	if errors.As(err, &bad) {
 		return &Result{
 			Status:     StatusInvalid,
@@ -79,7 +80,7 @@ func rejected(err error) *Result {
 			ErrorCount: bad.Count,
 		}
 	}
-	if errors.Is(err, imapi.ErrInputTooLarge) {
+	if errors.Is(err, records.ErrInputTooLarge) {
 		return invalidResult("the job document is too large once decompressed: " + err.Error())
 	}
 	return invalidResult(err.Error())

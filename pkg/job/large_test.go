@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
 )
@@ -25,7 +25,7 @@ func TestLargeFileMemory(t *testing.T) {
 	}
 	const n = 1_000_000
 	e := newEnv(t, envOptions{
-		im:     &imapitest.Config{Rate: -1},
+		im:     &emulator.Config{Rate: -1},
 		engine: imapiEngineConfig(5000),
 	})
 	e.budget = 1500 * time.Millisecond

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // TestLimits sends inputs past each limit through every inline entry point:
@@ -25,13 +25,13 @@ func TestLimits(t *testing.T) {
 		c.MaxInlineRecords = maxRecords
 	}})
 	recs := e.records("l", maxRecords+1)
-	userTags := func(rs []imapi.Record) []byte { return mustMarshal(map[string][]imapi.Record{"UserTags": rs}) }
+	userTags := func(rs []records.Record) []byte { return mustMarshal(map[string][]records.Record{"UserTags": rs}) }
 	// Services with one limit raised, to reach another.
 	manyRecords := e.another(func(c *job.Config) { c.MaxInlineRecords = 1 << 30 })
 	bigBody := e.another(func(c *job.Config) { c.MaxBodyBytes = 1 << 20 })
 	// 500,000 records (16 MiB) in a job document: 39 KiB once compressed.
 	bomb := gz(append(append([]byte(`{"UserTags":[`), bytes.Repeat([]byte(`{"To_Account":"x","Tags":["a"]},`), 500_000)...), `{"To_Account":"x","Tags":["a"]}]}`...))
-	manyTags := make([]string, imapi.MaxTagsPerRecord+1)
+	manyTags := make([]string, records.MaxTagsPerRecord+1)
 	for i := range manyTags {
 		manyTags[i] = fmt.Sprintf("t%d", i)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Quota hands a run its share of the app's call rate, shared with every other
@@ -14,7 +15,7 @@ type Quota func(ctx context.Context) (lim imapi.Limiter, release func())
 
 // run runs the engine over src: on the run's share of the quota when one is
 // configured, else on the engine's own rate.
-func (s *Service) run(ctx context.Context, src imapi.Source, opts ...imapi.RunOption) (*imapi.Report, error) {
+func (s *Service) run(ctx context.Context, src records.Source, opts ...imapi.RunOption) (*imapi.Report, error) {
 	if s.cfg.Quota != nil {
 		lim, release := s.cfg.Quota(ctx)
 		defer release()

@@ -13,6 +13,7 @@ import (
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
 	"github.com/removetag/removetag/pkg/quota"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 const leasePrefix = prefix + "quota/"
@@ -83,16 +84,16 @@ func TestEveryJobHoldsALease(t *testing.T) {
 	e.svc.Store(svc) // continuations are delivered to it too
 
 	recs := e.records("q", 14300) // the upload: 140 calls, three invocations or more at the test rate
-	resp := serveHTTP(e.budgetCtx(), svc, httpRequest{Method: "POST", Headers: bearer(token), Body: mustMarshal(map[string][]imapi.Record{"UserTags": recs[:150]})})
+	resp := serveHTTP(e.budgetCtx(), svc, httpRequest{Method: "POST", Headers: bearer(token), Body: mustMarshal(map[string][]records.Record{"UserTags": recs[:150]})})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("HTTP: %d %s", resp.StatusCode, clipBody(resp.Body))
 	}
 	leases.check("HTTP", 1)
-	if res, err := svc.Direct(e.budgetCtx(), mustMarshal(map[string][]imapi.Record{"UserTags": recs[150:200]})); err != nil || res.Status != job.StatusDone {
+	if res, err := svc.Direct(e.budgetCtx(), mustMarshal(map[string][]records.Record{"UserTags": recs[150:200]})); err != nil || res.Status != job.StatusDone {
 		t.Fatalf("direct: %v, %+v", err, res)
 	}
 	leases.check("direct", 1)
-	if res, err := svc.Timer(e.budgetCtx(), string(mustMarshal(map[string][]imapi.Record{"UserTags": recs[200:300]}))); err != nil || res.Status != job.StatusDone {
+	if res, err := svc.Timer(e.budgetCtx(), string(mustMarshal(map[string][]records.Record{"UserTags": recs[200:300]}))); err != nil || res.Status != job.StatusDone {
 		t.Fatalf("timer: %v, %+v", err, res)
 	}
 	leases.check("timer", 1)

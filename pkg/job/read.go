@@ -9,6 +9,7 @@ import (
 
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // trackedBody is an object's stream that remembers a read error, to tell a
@@ -39,15 +40,15 @@ func (e *dataError) Unwrap() error { return e.err }
 // a JSON document's position has what the decoder needs to start inside it),
 // or, for gzip files, from their start, skipping the records done. An object
 // replaced since is storage.ErrChanged.
-func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *imapi.Decoder, error) {
+func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *records.Decoder, error) {
 	f, err := cp.format()
 	if err != nil {
 		return nil, nil, err
 	}
 	pos := cp.Position
-	opts := imapi.DecoderOptions{Format: f}
+	opts := records.DecoderOptions{Format: f}
 	var off int64
-	if pos.Offset > 0 && !cp.Compressed && (f != imapi.FormatJSON || pos.JSON != nil) {
+	if pos.Offset > 0 && !cp.Compressed && (f != records.FormatJSON || pos.JSON != nil) {
 		off, opts.Start = pos.Offset, pos
 	} else {
 		opts.SkipRecords = pos.Record
@@ -60,7 +61,7 @@ func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *imap
 		return nil, nil, fmt.Errorf("open the file at byte %d: %w", off, err)
 	}
 	body := &trackedBody{rc: rc}
-	dec, err := imapi.NewDecoder(body, opts)
+	dec, err := records.NewDecoder(body, opts)
 	if err == nil && opts.SkipRecords > 0 {
 		began := time.Now()
 		if err = dec.SkipNow(); err == nil && opts.SkipRecords >= minSkipMeasure {
@@ -109,22 +110,22 @@ func (j *fileJob) skipFits(ctx context.Context, cp *Checkpoint) (why string, nev
 // cutSource ends a validation pass early, as if at the end of the input, when
 // its time is up.
 type cutSource struct {
-	dec    *imapi.Decoder
+	dec    *records.Decoder
 	stopAt time.Time // zero: no limit
 	n      int
 	cut    bool
 }
 
-func (c *cutSource) Next() (imapi.Record, error) {
+func (c *cutSource) Next() (records.Record, error) {
 	if !c.stopAt.IsZero() && c.n%64 == 0 && time.Now().After(c.stopAt) {
 		c.cut = true
-		return imapi.Record{}, io.EOF
+		return records.Record{}, io.EOF
 	}
 	c.n++
 	return c.dec.Next()
 }
 
-func (c *cutSource) Pos() imapi.Position { return c.dec.Pos() }
+func (c *cutSource) Pos() records.Position { return c.dec.Pos() }
 
 // workEnd is when work (a validation pass, a skip) must be over to leave time
 // for the rest: the engine's reserve, a tenth of the time left (between 100 ms
@@ -144,7 +145,7 @@ func (j *fileJob) validate(ctx context.Context, cp *Checkpoint) (advanced, finis
 	body, dec, err := j.open(ctx, cp)
 	var de *dataError
 	if errors.As(err, &de) { // e.g. a corrupt gzip header
-		cp.addProblems(&imapi.InvalidInputError{Problems: []imapi.Problem{{Where: "input", Reason: de.Error()}}, Count: 1})
+		cp.addProblems(&records.InvalidInputError{Problems: []records.Problem{{Where: "input", Reason: de.Error()}}, Count: 1})
 		return true, true, nil
 	}
 	if err != nil {
@@ -153,19 +154,19 @@ func (j *fileJob) validate(ctx context.Context, cp *Checkpoint) (advanced, finis
 	defer body.Close()
 	src := &cutSource{dec: dec, stopAt: workEnd(ctx)}
 	began := time.Now()
-	n, cerr := imapi.Check(src)
+	n, cerr := records.Check(src)
 	if dec.Compressed() && cp.SkipRate == 0 && n >= minSkipMeasure {
 		// Validating is slower than skipping: a safe rate until a skip is timed.
 		cp.SkipRate = float64(n) / max(time.Since(began).Seconds(), 1e-6)
 	}
-	var bad *imapi.InvalidInputError
+	var bad *records.InvalidInputError
 	switch {
 	case errors.As(cerr, &bad):
 		cp.addProblems(bad)
 	case cerr != nil && body.err != nil:
 		return false, false, fmt.Errorf("read the file: %w", body.err)
 	case cerr != nil: // the document's structure is broken: nothing after it can be read
-		cp.addProblems(&imapi.InvalidInputError{Problems: []imapi.Problem{{Where: "input", Reason: cerr.Error()}}, Count: 1})
+		cp.addProblems(&records.InvalidInputError{Problems: []records.Problem{{Where: "input", Reason: cerr.Error()}}, Count: 1})
 		cp.Total += n
 		return true, true, nil
 	}
@@ -179,30 +180,30 @@ func (j *fileJob) validate(ctx context.Context, cp *Checkpoint) (advanced, finis
 }
 
 // addProblems adds a validation pass's problems to the checkpoint's.
-func (cp *Checkpoint) addProblems(bad *imapi.InvalidInputError) {
+func (cp *Checkpoint) addProblems(bad *records.InvalidInputError) {
 	cp.ProblemCount += bad.Count
-	room := imapi.MaxProblems - len(cp.Problems)
+	room := records.MaxProblems - len(cp.Problems)
 	cp.Problems = append(cp.Problems, bad.Problems[:min(room, len(bad.Problems))]...)
 }
 
 // trackingSource is the decoder the engine reads, noting where the input goes
 // on after the last record read.
 type trackingSource struct {
-	dec   *imapi.Decoder
-	after imapi.Position
+	dec   *records.Decoder
+	after records.Position
 }
 
-func (t *trackingSource) Next() (imapi.Record, error) {
+func (t *trackingSource) Next() (records.Record, error) {
 	rec, err := t.dec.Next()
 	if err == nil {
 		t.after = t.dec.Resume()
-	} else if _, ok := err.(*imapi.Problem); ok {
+	} else if _, ok := err.(*records.Problem); ok {
 		t.after = t.dec.Resume()
 	}
 	return rec, err
 }
 
-func (t *trackingSource) Pos() imapi.Position { return t.dec.Pos() }
+func (t *trackingSource) Pos() records.Position { return t.dec.Pos() }
 
 // sendOutcome is what a send pass did.
 type sendOutcome struct {
@@ -227,7 +228,7 @@ func (j *fileJob) send(ctx context.Context, cp *Checkpoint) (*sendOutcome, error
 	groups := imapi.NewFailureGroups(cp.Failures, imapi.DefaultMaxFailureAccounts)
 	fw := &failedWriter{}
 	defer fw.close()
-	rep, err := j.s.run(ctx, src, imapi.OnFailed(func(rec imapi.Record, reason error) {
+	rep, err := j.s.run(ctx, src, imapi.OnFailed(func(rec records.Record, reason error) {
 		groups.Add(rec.Account, reason)
 		fw.add(rec)
 	}))

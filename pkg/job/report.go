@@ -9,6 +9,7 @@ import (
 
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // FileReport is the report of a finished file job, stored as JSON at
@@ -32,8 +33,8 @@ type FileReport struct {
 	// Failures groups the failed records by error.
 	Failures []imapi.Failure `json:",omitempty"`
 	// Errors lists the first problems of an invalid file; ErrorCount counts all.
-	Errors     []imapi.Problem `json:",omitempty"`
-	ErrorCount int             `json:",omitempty"`
+	Errors     []records.Problem `json:",omitempty"`
+	ErrorCount int               `json:",omitempty"`
 	// Restarted is set when the file changed during the job, which started over.
 	Restarted bool `json:",omitempty"`
 	// Chain is the place of the last invocation in the file's chain: 0 when one
@@ -117,7 +118,7 @@ func (j *fileJob) rejectFormat(ctx context.Context, info storage.Info, ferr erro
 	now := time.Now().UTC()
 	rep := &FileReport{
 		Status: StatusInvalid, Source: j.loc.String(), ETag: info.ETag,
-		Errors: []imapi.Problem{{Where: "name", Reason: ferr.Error()}}, ErrorCount: 1,
+		Errors: []records.Problem{{Where: "name", Reason: ferr.Error()}}, ErrorCount: 1,
 		Message: "invalid file name: " + ferr.Error() + "; nothing was sent", Started: now,
 	}
 	if err := j.writeReport(ctx, rep); err != nil {

@@ -3,7 +3,7 @@
 // time limit: [NewLambda] on AWS, [NewSCF] on Tencent Cloud. Both implement
 // the job service's Invoker port (job.Invoker).
 //
-// Package invoketest holds local stand-ins of both invoke APIs.
+// Package loopback holds local stand-ins of both invoke APIs.
 package invoke
 
 import (

@@ -16,7 +16,7 @@ import (
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 
 	"github.com/removetag/removetag/pkg/adapters/invoke"
-	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
+	"github.com/removetag/removetag/pkg/adapters/invoke/loopback"
 	"github.com/removetag/removetag/pkg/job"
 )
 
@@ -67,7 +67,7 @@ func newLambdaClient(url string) *lambda.Client {
 
 func TestLambdaDelivers(t *testing.T) {
 	got := make(collector, 10)
-	api := invoketest.NewLambdaAPI(got.deliver)
+	api := loopback.NewLambdaAPI(got.deliver)
 	defer api.Close()
 	tests := []struct {
 		function      string
@@ -106,7 +106,7 @@ func TestLambdaDelivers(t *testing.T) {
 }
 
 func TestLambdaErrors(t *testing.T) {
-	api := invoketest.NewLambdaAPI(nil)
+	api := loopback.NewLambdaAPI(nil)
 	defer api.Close()
 	inv := invoke.NewLambda(newLambdaClient(api.URL()), "removetag")
 	ctx := t.Context()
@@ -164,7 +164,7 @@ func TestLambdaErrors(t *testing.T) {
 		}
 	})
 	t.Run("API down", func(t *testing.T) {
-		down := invoketest.NewLambdaAPI(nil)
+		down := loopback.NewLambdaAPI(nil)
 		down.Close()
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -176,7 +176,7 @@ func TestLambdaErrors(t *testing.T) {
 
 func TestNewLambdaClientEndpoint(t *testing.T) {
 	got := make(collector, 1)
-	api := invoketest.NewLambdaAPI(got.deliver)
+	api := loopback.NewLambdaAPI(got.deliver)
 	defer api.Close()
 	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", api.URL())
 	t.Setenv("AWS_REGION", "eu-west-1")
@@ -197,7 +197,7 @@ func TestNewLambdaClientEndpoint(t *testing.T) {
 	}
 }
 
-func newSCF(t *testing.T, api *invoketest.API, cfg invoke.SCFConfig) *invoke.SCF {
+func newSCF(t *testing.T, api *loopback.API, cfg invoke.SCFConfig) *invoke.SCF {
 	t.Helper()
 	cfg.SecretID, cfg.SecretKey, cfg.SessionToken = "AKIDtest", "secret", "token"
 	if cfg.Region == "" {
@@ -213,20 +213,20 @@ func newSCF(t *testing.T, api *invoketest.API, cfg invoke.SCFConfig) *invoke.SCF
 
 func TestSCFDelivers(t *testing.T) {
 	got := make(collector, 10)
-	api := invoketest.NewSCFAPI(got.deliver)
+	api := loopback.NewSCFAPI(got.deliver)
 	defer api.Close()
 	tests := []struct {
 		name      string
 		cfg       invoke.SCFConfig
 		namespace string // the invocation's own, from SCF's runtime
-		want      invoketest.Invocation
+		want      loopback.Invocation
 	}{
 		{"defaults", invoke.SCFConfig{FunctionName: "removetag"}, "",
-			invoketest.Invocation{FunctionName: "removetag", Namespace: "default", Qualifier: "$LATEST", Region: "ap-guangzhou"}},
+			loopback.Invocation{FunctionName: "removetag", Namespace: "default", Qualifier: "$LATEST", Region: "ap-guangzhou"}},
 		{"explicit", invoke.SCFConfig{FunctionName: "removetag", Namespace: "jobs", Qualifier: "3", Region: "ap-chengdu"}, "",
-			invoketest.Invocation{FunctionName: "removetag", Namespace: "jobs", Qualifier: "3", Region: "ap-chengdu"}},
+			loopback.Invocation{FunctionName: "removetag", Namespace: "jobs", Qualifier: "3", Region: "ap-chengdu"}},
 		{"the invocation's namespace", invoke.SCFConfig{FunctionName: "removetag"}, "batch",
-			invoketest.Invocation{FunctionName: "removetag", Namespace: "batch", Qualifier: "$LATEST", Region: "ap-guangzhou"}},
+			loopback.Invocation{FunctionName: "removetag", Namespace: "batch", Qualifier: "$LATEST", Region: "ap-guangzhou"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,7 +259,7 @@ func TestSCFDelivers(t *testing.T) {
 }
 
 func TestSCFErrors(t *testing.T) {
-	api := invoketest.NewSCFAPI(nil)
+	api := loopback.NewSCFAPI(nil)
 	defer api.Close()
 	inv := newSCF(t, api, invoke.SCFConfig{FunctionName: "removetag"})
 	ctx := t.Context()
@@ -308,7 +308,7 @@ func TestSCFErrors(t *testing.T) {
 		}
 	})
 	t.Run("API down", func(t *testing.T) {
-		down := invoketest.NewSCFAPI(nil)
+		down := loopback.NewSCFAPI(nil)
 		down.Close()
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()

@@ -8,13 +8,13 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
+	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
 	"github.com/removetag/removetag/pkg/job/storage"
 )
 
 // newVersionedCOSStore is a COS store on a bucket with versioning enabled,
 // where COS ignores x-cos-forbid-overwrite.
-func newVersionedCOSStore(t *testing.T) (storage.Store, *fakestore.Server) {
+func newVersionedCOSStore(t *testing.T) (storage.Store, *memstore.Server) {
 	t.Helper()
 	s, srv := newCOSStore(t)
 	if err := srv.EnableVersioning(strings.TrimPrefix(s.Name(), "cos://")); err != nil {
@@ -222,7 +222,7 @@ func testConcurrent(t *testing.T, s storage.Store, cond func(storage.Store) stor
 
 // conditionsWhileFailing asks a store's conditions while the server answers
 // every request with status.
-func conditionsWhileFailing(t *testing.T, s storage.Store, srv *fakestore.Server, status int) storage.Conditions {
+func conditionsWhileFailing(t *testing.T, s storage.Store, srv *memstore.Server, status int) storage.Conditions {
 	t.Helper()
 	srv.FailNext(100, status)
 	defer srv.FailNext(0, 0)

@@ -157,7 +157,7 @@ func parseBucketURL(s string) (*url.URL, error) {
 // ("http://127.0.0.1:9000/accounts-1250000000") is honoured too: the path is
 // put in front of every request's path after signing, so the signature is the
 // one COS itself would check. That serves gateways and the path-style local
-// stand-in of package fakestore; the bucket name is then the path's last
+// stand-in of package memstore; the bucket name is then the path's last
 // segment rather than the host's first label.
 func NewCOS(bucketURL string, cred COSCredentials, hc *http.Client) (storage.Store, error) {
 	u, err := parseBucketURL(bucketURL)

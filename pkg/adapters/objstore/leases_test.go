@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
 	"github.com/removetag/removetag/pkg/adapters/objstore/leasestore"
+	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/limitertest"
 	"github.com/removetag/removetag/pkg/job/storage"
@@ -60,10 +60,10 @@ func (k *killable) Delete(ctx context.Context, key string) error {
 type leaseWorld struct {
 	t     *testing.T
 	store storage.Store
-	srv   *fakestore.Server
+	srv   *memstore.Server
 }
 
-func newLeaseWorld(t *testing.T, newStore func(t *testing.T) (storage.Store, *fakestore.Server)) *leaseWorld {
+func newLeaseWorld(t *testing.T, newStore func(t *testing.T) (storage.Store, *memstore.Server)) *leaseWorld {
 	s, srv := newStore(t)
 	return &leaseWorld{t: t, store: s, srv: srv}
 }

@@ -4,7 +4,7 @@
 // Both implementations behave alike (a shared contract test suite runs against
 // both); the behaviour they share is written down in package storage.
 //
-// Package fakestore holds an in-memory server that both implementations can
+// Package memstore holds an in-memory server that both implementations can
 // talk to, for tests and local runs.
 package objstore
 

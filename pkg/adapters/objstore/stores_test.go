@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/removetag/removetag/pkg/adapters/objstore"
-	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
+	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
 	"github.com/removetag/removetag/pkg/job/storage"
 )
 
@@ -27,9 +27,9 @@ var bucketSeq atomic.Int64
 
 // newServer starts a fake store with one new bucket, named like a COS bucket
 // (which S3 accepts too).
-func newServer(t *testing.T) (*fakestore.Server, string) {
+func newServer(t *testing.T) (*memstore.Server, string) {
 	t.Helper()
-	srv := fakestore.New()
+	srv := memstore.New()
 	t.Cleanup(srv.Close)
 	bucket := fmt.Sprintf("test%d-1250000000", bucketSeq.Add(1))
 	if err := srv.CreateBucket(bucket); err != nil {
@@ -51,12 +51,12 @@ func newS3Client(endpoint string) *s3.Client {
 	})
 }
 
-func newS3Store(t *testing.T) (storage.Store, *fakestore.Server) {
+func newS3Store(t *testing.T) (storage.Store, *memstore.Server) {
 	srv, bucket := newServer(t)
 	return objstore.NewS3(newS3Client(srv.S3Endpoint()), bucket), srv
 }
 
-func newCOSStore(t *testing.T) (storage.Store, *fakestore.Server) {
+func newCOSStore(t *testing.T) (storage.Store, *memstore.Server) {
 	t.Helper()
 	srv, bucket := newServer(t)
 	u, err := objstore.COSBucketURL(srv.COSBucketURLTemplate(), bucket, "gz")
@@ -75,7 +75,7 @@ func newCOSStore(t *testing.T) (storage.Store, *fakestore.Server) {
 var backends = []struct {
 	name     string
 	scheme   string
-	newStore func(t *testing.T) (storage.Store, *fakestore.Server)
+	newStore func(t *testing.T) (storage.Store, *memstore.Server)
 	conds    storage.Conditions
 }{
 	{"S3", storage.SchemeS3, newS3Store, storage.Conditions{Create: true, IfMatch: true}},

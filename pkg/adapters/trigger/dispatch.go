@@ -29,8 +29,8 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/internal/redact"
-	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Dispatcher runs events on a [Service], with one log line per invocation
@@ -145,7 +145,7 @@ func invalid(where, reason string) *job.Result {
 	return &job.Result{
 		Status:     job.StatusInvalid,
 		Message:    reason,
-		Errors:     []imapi.Problem{{Where: where, Reason: reason}},
+		Errors:     []records.Problem{{Where: where, Reason: reason}},
 		ErrorCount: 1,
 	}
 }

@@ -9,7 +9,7 @@
 // Lines about 0.71× at the scanner's median speed. Figures and how to rerun:
 // docs/performance.md, "The JSON record parser: why hand-written".
 
-package imapi
+package records
 
 import (
 	"fmt"

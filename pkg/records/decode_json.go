@@ -1,4 +1,4 @@
-package imapi
+package records
 
 import (
 	"bufio"
@@ -214,7 +214,7 @@ func (j *jsonDecoder) open() error {
 	tok, err := j.token()
 	switch {
 	case err == io.EOF:
-		return fmt.Errorf("imapi: decode json: the document is empty: expected %s", jsonForms)
+		return fmt.Errorf("records: decode json: the document is empty: expected %s", jsonForms)
 	case err != nil:
 		return j.readErr(err, false)
 	case tok != json.Delim('{'):
@@ -461,7 +461,7 @@ func (j *jsonDecoder) errorf(format string, args ...any) error {
 
 // errorAt returns a fatal error at the offset off of the decoder's input.
 func (j *jsonDecoder) errorAt(off int64, format string, args ...any) error {
-	return fmt.Errorf("imapi: decode json: at line %d (byte offset %d): %s", j.t.lineAt(off), off+j.shift, fmt.Sprintf(format, args...))
+	return fmt.Errorf("records: decode json: at line %d (byte offset %d): %s", j.t.lineAt(off), off+j.shift, fmt.Sprintf(format, args...))
 }
 
 // readErr turns an error of the JSON decoder into a fatal error with its position.
@@ -481,7 +481,7 @@ func (j *jsonDecoder) readErr(err error, inValue bool) error {
 	case errors.Is(err, errValueTooLarge):
 		return j.errorAt(j.tokenStart(off), "a JSON value (or a run of white space) is longer than %d bytes", j.t.max)
 	}
-	return fmt.Errorf("imapi: decode json: reading after byte offset %d: %w", off+j.shift, err)
+	return fmt.Errorf("records: decode json: reading after byte offset %d: %w", off+j.shift, err)
 }
 
 // tokenStart returns the offset of the token that follows off, past white space

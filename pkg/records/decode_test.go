@@ -1,4 +1,4 @@
-package imapi
+package records
 
 import (
 	"bytes"

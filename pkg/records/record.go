@@ -1,16 +1,12 @@
-package imapi
+package records
 
 import (
 	"fmt"
 	"unicode/utf8"
 )
 
-// Limits of the API and of this package's inputs.
+// Limits of one record, the service's.
 const (
-	// MaxAccountsPerCall is the most accounts one im_remove_tag call may carry (more: error 90018).
-	MaxAccountsPerCall = 100
-	// MaxCallsPerSecond is the documented call rate limit of im_remove_tag.
-	MaxCallsPerSecond = 100
 	// MaxAccountBytes is the longest UserID the service accepts, in bytes.
 	MaxAccountBytes = 32
 	// MaxTagBytes is the longest tag the service accepts, in UTF-8 bytes.

@@ -1,4 +1,4 @@
-// Package fakestore runs an in-memory object storage server that speaks enough
+// Package memstore runs an in-memory object storage server that speaks enough
 // of S3 and of Tencent Cloud COS for the SDKs of both: gofakes3 with its s3mem
 // backend, behind a small handler that adds what COS clients expect.
 //
@@ -37,7 +37,7 @@
 // S3's conditional writes, If-None-Match: * and If-Match on PUT (412 when they
 // do not hold), checked and written under one lock; it ignores If-Match on
 // GET, so clients must compare ETags themselves.
-package fakestore
+package memstore
 
 import (
 	"bytes"
@@ -303,7 +303,7 @@ func (s *Server) crc(bucket, key string) (uint64, bool) {
 
 // fail answers an injected fault.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int) {
-	s.writeError(w, r, status, faultCode(status), "fault injected by fakestore")
+	s.writeError(w, r, status, faultCode(status), "fault injected by memstore")
 }
 
 // writeError answers with an S3- and COS-style XML error (no body for HEAD).
@@ -321,7 +321,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, 
 		Message   string
 		Resource  string
 		RequestID string `xml:"RequestId"`
-	}{Code: code, Message: message, Resource: r.URL.Path, RequestID: "fakestore"}
+	}{Code: code, Message: message, Resource: r.URL.Path, RequestID: "memstore"}
 	io.WriteString(w, xml.Header)
 	xml.NewEncoder(w).Encode(body)
 }

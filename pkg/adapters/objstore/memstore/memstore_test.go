@@ -1,4 +1,4 @@
-package fakestore_test
+package memstore_test
 
 import (
 	"crypto/md5"
@@ -10,14 +10,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
+	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
 )
 
 const bucket = "accounts-1250000000"
 
-func newServer(t *testing.T) *fakestore.Server {
+func newServer(t *testing.T) *memstore.Server {
 	t.Helper()
-	s := fakestore.New()
+	s := memstore.New()
 	t.Cleanup(s.Close)
 	if err := s.CreateBucket(bucket); err != nil {
 		t.Fatal(err)

@@ -1,16 +1,16 @@
-package imapitest
+package emulator
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
 
-	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // tagCall is a parsed UserTags body (of im_remove_tag or im_add_tag).
 type tagCall struct {
-	recs  []imapi.Record
+	recs  []records.Record
 	elems int    // elements of UserTags
 	dup   bool   // one To_Account appears twice
 	fail  answer // why the body is refused, if fail.ErrorCode != 0
@@ -38,12 +38,12 @@ func parseUserTags(body []byte) (tc tagCall) {
 	tc.elems = len(*b.UserTags)
 	seen := make(map[string]struct{}, tc.elems)
 	for i, e := range *b.UserTags {
-		var rec imapi.Record
+		var rec records.Record
 		if e.Account != nil {
 			rec.Account = *e.Account
 			if _, ok := seen[rec.Account]; ok && rec.Account != "" {
 				tc.dup = true
-				tc.refuse(imapi.CodeBadJSON, "UserTags[%d]: To_Account %q appears twice", i, rec.Account)
+				tc.refuse(CodeBadJSON, "UserTags[%d]: To_Account %q appears twice", i, rec.Account)
 			}
 			seen[rec.Account] = struct{}{}
 		}
@@ -51,20 +51,20 @@ func parseUserTags(body []byte) (tc tagCall) {
 			rec.Tags = *e.Tags
 		}
 		if p := checkUserTag(e.Account, e.Tags); p != "" {
-			tc.refuse(imapi.CodeBadJSON, "UserTags[%d]: %s", i, p)
+			tc.refuse(CodeBadJSON, "UserTags[%d]: %s", i, p)
 		}
 		tc.recs = append(tc.recs, rec)
 	}
 	switch {
 	case tc.elems > maxAccountsPerCall:
-		tc.fail = fail(imapi.CodeTooManyAccounts, "UserTags has %d accounts, the limit is %d", tc.elems, maxAccountsPerCall)
+		tc.fail = fail(CodeTooManyAccounts, "UserTags has %d accounts, the limit is %d", tc.elems, maxAccountsPerCall)
 	case err != nil:
 		tc.fail = badBody(err, "")
 	case tc.elems == 0:
-		tc.fail = fail(imapi.CodeBadJSON, "UserTags is empty")
+		tc.fail = fail(CodeBadJSON, "UserTags is empty")
 	case tc.fail.ErrorCode == 0:
 		if k := miscasedKey(body, "UserTags", "To_Account", "Tags"); k != "" {
-			tc.fail = fail(imapi.CodeBadJSON, "unknown key %q: keys are case-sensitive", k)
+			tc.fail = fail(CodeBadJSON, "unknown key %q: keys are case-sensitive", k)
 		}
 	}
 	return tc
@@ -92,7 +92,7 @@ func checkUserTag(account *string, tags *[]string) string {
 		return fmt.Sprintf("Tags has %d tags, the limit is %d", len(*tags), maxTagsPerAccount)
 	}
 	for _, t := range *tags {
-		if t == "" || len(t) > imapi.MaxTagBytes {
+		if t == "" || len(t) > records.MaxTagBytes {
 			return "a tag is empty, null, or over 50 bytes" // null decodes as ""
 		}
 	}
@@ -109,19 +109,19 @@ func parseAccounts(body []byte) ([]string, answer) {
 	case err != nil:
 		return nil, badBody(err, "")
 	case b.Accounts == nil:
-		return nil, fail(imapi.CodeBadJSON, "To_Account is missing or null")
+		return nil, fail(CodeBadJSON, "To_Account is missing or null")
 	case len(*b.Accounts) == 0:
-		return nil, fail(imapi.CodeBadJSON, "To_Account is empty")
+		return nil, fail(CodeBadJSON, "To_Account is empty")
 	case len(*b.Accounts) > maxAccountsPerCall:
-		return nil, fail(imapi.CodeTooManyAccounts, "To_Account has %d accounts, the limit is %d", len(*b.Accounts), maxAccountsPerCall)
+		return nil, fail(CodeTooManyAccounts, "To_Account has %d accounts, the limit is %d", len(*b.Accounts), maxAccountsPerCall)
 	}
 	for i, acc := range *b.Accounts {
 		if p := checkAccount(acc); p != "" {
-			return nil, fail(imapi.CodeBadJSON, "To_Account[%d]: %s", i, p)
+			return nil, fail(CodeBadJSON, "To_Account[%d]: %s", i, p)
 		}
 	}
 	if k := miscasedKey(body, "To_Account"); k != "" {
-		return nil, fail(imapi.CodeBadJSON, "unknown key %q: keys are case-sensitive", k)
+		return nil, fail(CodeBadJSON, "unknown key %q: keys are case-sensitive", k)
 	}
 	return *b.Accounts, answer{}
 }
@@ -132,13 +132,13 @@ func badBody(err error, problem string) answer {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &te) && te.Field == "":
-		return fail(imapi.CodeBadJSON, "the body is a JSON %s, not an object", te.Value)
+		return fail(CodeBadJSON, "the body is a JSON %s, not an object", te.Value)
 	case errors.As(err, &te):
-		return fail(imapi.CodeBadJSON, "%s: unexpected JSON %s", te.Field, te.Value)
+		return fail(CodeBadJSON, "%s: unexpected JSON %s", te.Field, te.Value)
 	case err != nil:
-		return fail(imapi.CodeBadJSON, "the body is not valid JSON: %v", err)
+		return fail(CodeBadJSON, "the body is not valid JSON: %v", err)
 	}
-	return fail(imapi.CodeBadJSON, "%s", problem)
+	return fail(CodeBadJSON, "%s", problem)
 }
 
 // checkAccount says what is wrong with a To_Account, or "".
@@ -146,8 +146,8 @@ func checkAccount(acc string) string {
 	switch {
 	case acc == "":
 		return "To_Account is empty"
-	case len(acc) > imapi.MaxAccountBytes:
-		return fmt.Sprintf("To_Account is %d bytes, the limit is %d", len(acc), imapi.MaxAccountBytes)
+	case len(acc) > records.MaxAccountBytes:
+		return fmt.Sprintf("To_Account is %d bytes, the limit is %d", len(acc), records.MaxAccountBytes)
 	}
 	return ""
 }

@@ -1,4 +1,4 @@
-package imapitest
+package emulator
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Codes answered where the API's document is silent; see the package documentation.
@@ -27,7 +28,7 @@ const (
 	codeUnknownAppID   = 70020 // SDKAppID not found
 	codeFeatureOff     = 90045 // the push-to-all feature is not enabled
 	maxBodyBytes       = 4 << 20
-	maxTagsPerAccount  = imapi.MaxTagsPerRecord
+	maxTagsPerAccount  = records.MaxTagsPerRecord
 	maxAccountsPerCall = imapi.MaxAccountsPerCall
 )
 
@@ -59,7 +60,7 @@ type answer struct {
 	ActionStatus string
 	ErrorInfo    string
 	ErrorCode    int
-	UserTags     []imapi.Record `json:",omitempty"`
+	UserTags     []records.Record `json:",omitempty"`
 }
 
 // fail returns a FAIL answer.
@@ -70,14 +71,14 @@ func fail(code int, format string, args ...any) answer {
 // faultInfo returns the ErrorInfo of a code answered by a fault.
 func faultInfo(code int) string {
 	switch code {
-	case imapi.CodeInternal:
+	case CodeInternal:
 		return "internal server error, please try again"
-	case imapi.CodeSigExpired:
+	case CodeSigExpired:
 		return "UserSig expired, please regenerate it"
-	case imapi.CodeRateLimited:
+	case CodeRateLimited:
 		// The text of the Chat error code table (server-side public error codes).
 		return "REST API call frequency exceeds the limit."
-	case imapi.CodeAppRateLimited, imapi.CodeTooManyRequests, imapi.CodeTooManyRequests2:
+	case CodeAppRateLimited, CodeTooManyRequests, CodeTooManyRequests2:
 		return "request frequency over limit"
 	}
 	return "injected fault"
@@ -99,7 +100,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	var tc tagCall
 	switch {
 	case err != nil:
-		tc.fail = fail(imapi.CodeBadJSON, "cannot read the request body: %v", err)
+		tc.fail = fail(CodeBadJSON, "cannot read the request body: %v", err)
 	case which != apiGet:
 		tc = parseUserTags(body)
 	}
@@ -211,11 +212,11 @@ func (s *Server) randomFault() Fault {
 	case d[2] < p.BadGateway:
 		f.HTTPStatus = http.StatusBadGateway
 	case d[3] < p.Internal:
-		f.Code = imapi.CodeInternal
+		f.Code = CodeInternal
 	case d[4] < p.RateLimit:
 		f.Code = s.cfg.RateLimitCode
 	case d[5] < p.Expired:
-		f.Code = imapi.CodeSigExpired
+		f.Code = CodeSigExpired
 	}
 	if d[6] < p.Spike {
 		f.Delay = p.SpikeLatency
@@ -238,7 +239,7 @@ func (s *Server) handle(which api, q url.Values, body []byte, tc tagCall) answer
 			if tags == nil {
 				tags = []string{}
 			}
-			a.UserTags = append(a.UserTags, imapi.Record{Account: acc, Tags: tags})
+			a.UserTags = append(a.UserTags, records.Record{Account: acc, Tags: tags})
 		}
 		return a
 	}

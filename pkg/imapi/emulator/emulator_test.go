@@ -1,4 +1,4 @@
-package imapitest_test
+package emulator_test
 
 import (
 	"cmp"
@@ -19,26 +19,27 @@ import (
 	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
 
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // env is an emulator with a client that signs as its admin.
 type env struct {
 	t   testing.TB
-	srv *imapitest.Server
-	cfg imapitest.Config
+	srv *emulator.Server
+	cfg emulator.Config
 	sig string
 	hc  *http.Client
 }
 
 // newEnv starts an emulator. Unless cfg sets a Rate, calls are not rate-limited,
 // since tests fire them fast.
-func newEnv(t testing.TB, cfg imapitest.Config) *env {
+func newEnv(t testing.TB, cfg emulator.Config) *env {
 	t.Helper()
 	if cfg.Rate == 0 {
 		cfg.Rate = -1
 	}
-	srv := imapitest.NewServer(cfg)
+	srv := emulator.NewServer(cfg)
 	t.Cleanup(srv.Close)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	t.Cleanup(tr.CloseIdleConnections)
@@ -80,7 +81,7 @@ type response struct {
 	ActionStatus string
 	ErrorCode    int
 	ErrorInfo    string
-	UserTags     []imapi.Record
+	UserTags     []records.Record
 }
 
 // outcome names the result for comparisons.
@@ -125,11 +126,11 @@ func (e *env) do(ctx context.Context, method, path string, q url.Values, body st
 // remove calls im_remove_tag with valid parameters.
 func (e *env) remove(body string) result {
 	e.t.Helper()
-	return e.do(context.Background(), http.MethodPost, imapitest.RemoveTagPath, e.query(), body)
+	return e.do(context.Background(), http.MethodPost, emulator.RemoveTagPath, e.query(), body)
 }
 
 // userTags returns an im_remove_tag body.
-func userTags(recs ...imapi.Record) string {
+func userTags(recs ...records.Record) string {
 	b, err := json.Marshal(map[string]any{"UserTags": recs})
 	if err != nil {
 		panic(err)
@@ -138,10 +139,10 @@ func userTags(recs ...imapi.Record) string {
 }
 
 // accounts returns n records of one tag "t" for accounts prefix0, prefix1, ...
-func accounts(prefix string, n int) []imapi.Record {
-	recs := make([]imapi.Record, n)
+func accounts(prefix string, n int) []records.Record {
+	recs := make([]records.Record, n)
 	for i := range recs {
-		recs[i] = imapi.Record{Account: fmt.Sprint(prefix, i), Tags: []string{"t"}}
+		recs[i] = records.Record{Account: fmt.Sprint(prefix, i), Tags: []string{"t"}}
 	}
 	return recs
 }
@@ -154,25 +155,25 @@ func wantCode(t *testing.T, r result, code int) {
 }
 
 func TestConfigDefaults(t *testing.T) {
-	s := imapitest.NewServer(imapitest.Config{})
+	s := emulator.NewServer(emulator.Config{})
 	defer s.Close()
 	c := s.Config()
 	if c.SDKAppID != 1400000000 || c.Key != "emulator-secret-key" || c.Admin != "administrator" ||
-		c.Rate != imapi.MaxCallsPerSecond || c.RateLimitCode != imapi.CodeRateLimited || c.Seed == 0 || c.Now == nil {
+		c.Rate != imapi.MaxCallsPerSecond || c.RateLimitCode != emulator.CodeRateLimited || c.Seed == 0 || c.Now == nil {
 		t.Errorf("defaults: %+v", c)
 	}
 	s.SetLatency(time.Millisecond, 2*time.Millisecond)
-	s.SetFaults(imapitest.Faults{Drop: 0.5})
+	s.SetFaults(emulator.Faults{Drop: 0.5})
 	if c := s.Config(); c.Latency != time.Millisecond || c.Jitter != 2*time.Millisecond || c.Faults.Drop != 0.5 {
 		t.Errorf("Config after SetLatency, SetFaults: %+v", c)
 	}
 }
 
 func TestStore(t *testing.T) {
-	s := imapitest.NewServer(imapitest.Config{})
+	s := emulator.NewServer(emulator.Config{})
 	defer s.Close()
-	s.Seed([]imapi.Record{{Account: "u1", Tags: []string{"b", "a"}}, {Account: "u2", Tags: []string{"x"}}})
-	s.Seed([]imapi.Record{{Account: "u1", Tags: []string{"c", "a"}}, {Account: "u3"}})
+	s.Seed([]records.Record{{Account: "u1", Tags: []string{"b", "a"}}, {Account: "u2", Tags: []string{"x"}}})
+	s.Seed([]records.Record{{Account: "u1", Tags: []string{"c", "a"}}, {Account: "u3"}})
 	if got := s.Tags("u1"); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Errorf("Tags(u1) = %q", got)
 	}
@@ -197,16 +198,16 @@ func TestStore(t *testing.T) {
 }
 
 func TestRemoveOK(t *testing.T) {
-	e := newEnv(t, imapitest.Config{})
-	e.srv.Seed([]imapi.Record{
+	e := newEnv(t, emulator.Config{})
+	e.srv.Seed([]records.Record{
 		{Account: "u1", Tags: []string{"a", "b", "c"}},
 		{Account: "u2", Tags: []string{"a", "x"}},
 		{Account: "u3", Tags: []string{"a"}},
 	})
 	r := e.remove(userTags(
-		imapi.Record{Account: "u1", Tags: []string{"a", "b"}},
-		imapi.Record{Account: "u2", Tags: []string{"a", "absent"}},
-		imapi.Record{Account: "nobody", Tags: []string{"a"}},
+		records.Record{Account: "u1", Tags: []string{"a", "b"}},
+		records.Record{Account: "u2", Tags: []string{"a", "absent"}},
+		records.Record{Account: "nobody", Tags: []string{"a"}},
 	))
 	wantCode(t, r, 0)
 	if r.resp.ErrorInfo != "" {
@@ -227,8 +228,8 @@ func TestRemoveOK(t *testing.T) {
 }
 
 func TestURLValidation(t *testing.T) {
-	e := newEnv(t, imapitest.Config{})
-	other := imapitest.Config{SDKAppID: 1400000001}
+	e := newEnv(t, emulator.Config{})
+	other := emulator.Config{SDKAppID: 1400000001}
 	tests := []struct {
 		name   string
 		method string
@@ -240,7 +241,7 @@ func TestURLValidation(t *testing.T) {
 		{name: "valid", change: func(url.Values) {}, code: 0},
 		{name: "GET", method: http.MethodGet, status: http.StatusMethodNotAllowed},
 		{name: "unknown path", path: "/v4/all_member_push/im_remove_tags", status: http.StatusNotFound},
-		{name: "trailing slash", path: imapitest.RemoveTagPath + "/", status: http.StatusNotFound},
+		{name: "trailing slash", path: emulator.RemoveTagPath + "/", status: http.StatusNotFound},
 		{name: "no sdkappid", change: func(q url.Values) { q.Del("sdkappid") }, code: 60012},
 		{name: "sdkappid not a number", change: func(q url.Values) { q.Set("sdkappid", "abc") }, code: 60006},
 		{name: "other sdkappid", change: func(q url.Values) { q.Set("sdkappid", "1400000001") }, code: 70020},
@@ -275,8 +276,8 @@ func TestURLValidation(t *testing.T) {
 			if tt.change != nil {
 				tt.change(q)
 			}
-			method, path := cmp.Or(tt.method, http.MethodPost), cmp.Or(tt.path, imapitest.RemoveTagPath)
-			r := e.do(context.Background(), method, path, q, userTags(imapi.Record{Account: "u1", Tags: []string{"a"}}))
+			method, path := cmp.Or(tt.method, http.MethodPost), cmp.Or(tt.path, emulator.RemoveTagPath)
+			r := e.do(context.Background(), method, path, q, userTags(records.Record{Account: "u1", Tags: []string{"a"}}))
 			if tt.status != 0 {
 				if r.status != tt.status {
 					t.Fatalf("got %s, want HTTP %d", r.outcome(), tt.status)
@@ -296,7 +297,7 @@ func TestURLValidation(t *testing.T) {
 }
 
 func TestBodyValidation(t *testing.T) {
-	e := newEnv(t, imapitest.Config{})
+	e := newEnv(t, emulator.Config{})
 	long := func(n int) string { return strings.Repeat("x", n) }
 	tagsN := func(n int) string {
 		tags := make([]string, n)
@@ -361,9 +362,9 @@ func TestBodyValidation(t *testing.T) {
 }
 
 func TestAccountLimit(t *testing.T) {
-	e := newEnv(t, imapitest.Config{})
+	e := newEnv(t, emulator.Config{})
 	e.srv.Seed(accounts("u", 101))
-	wantCode(t, e.remove(userTags(accounts("u", 101)...)), imapi.CodeTooManyAccounts)
+	wantCode(t, e.remove(userTags(accounts("u", 101)...)), emulator.CodeTooManyAccounts)
 	if got := e.srv.TagCount(); got != 101 {
 		t.Fatalf("TagCount = %d after 90018, want 101", got)
 	}
@@ -377,15 +378,15 @@ func TestAccountLimit(t *testing.T) {
 }
 
 func TestDuplicateAccount(t *testing.T) {
-	e := newEnv(t, imapitest.Config{})
+	e := newEnv(t, emulator.Config{})
 	e.srv.SetTags("u1", "a", "b")
 	body := userTags(
-		imapi.Record{Account: "u1", Tags: []string{"a"}},
-		imapi.Record{Account: "u2", Tags: []string{"a"}},
-		imapi.Record{Account: "u1", Tags: []string{"b"}},
+		records.Record{Account: "u1", Tags: []string{"a"}},
+		records.Record{Account: "u2", Tags: []string{"a"}},
+		records.Record{Account: "u1", Tags: []string{"b"}},
 	)
-	wantCode(t, e.remove(body), imapi.CodeBadJSON)
-	wantCode(t, e.remove(body), imapi.CodeBadJSON)
+	wantCode(t, e.remove(body), emulator.CodeBadJSON)
+	wantCode(t, e.remove(body), emulator.CodeBadJSON)
 	if got := e.srv.Tags("u1"); len(got) != 2 {
 		t.Errorf("Tags(u1) = %q, want both", got)
 	}
@@ -396,38 +397,38 @@ func TestDuplicateAccount(t *testing.T) {
 
 func TestExpiredSig(t *testing.T) {
 	var skew atomic.Int64
-	e := newEnv(t, imapitest.Config{Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
+	e := newEnv(t, emulator.Config{Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
 	cached := e.genSig(e.cfg.Key, e.cfg.Admin, 60)
 	fresh := e.genSig(e.cfg.Key, e.cfg.Admin, 60)
 	call := func(sig string) result {
 		q := e.query()
 		q.Set("usersig", sig)
-		return e.do(context.Background(), http.MethodPost, imapitest.RemoveTagPath, q, userTags(accounts("u", 1)...))
+		return e.do(context.Background(), http.MethodPost, emulator.RemoveTagPath, q, userTags(accounts("u", 1)...))
 	}
 	wantCode(t, call(cached), 0) // verified and cached
 	wantCode(t, call(cached), 0)
 	skew.Store(int64(2 * time.Minute))
-	wantCode(t, call(cached), imapi.CodeSigExpired)
-	wantCode(t, call(fresh), imapi.CodeSigExpired)
+	wantCode(t, call(cached), emulator.CodeSigExpired)
+	wantCode(t, call(fresh), emulator.CodeSigExpired)
 	wrongKey := e.genSig("wrong-key", e.cfg.Admin, 60)
-	wantCode(t, call(wrongKey), imapi.CodeSigExpired) // expiry is judged before the HMAC
+	wantCode(t, call(wrongKey), emulator.CodeSigExpired) // expiry is judged before the HMAC
 	skew.Store(0)
 	wantCode(t, call(cached), 0)
 	wantCode(t, call(wrongKey), 70009)
 }
 
 func TestScript(t *testing.T) {
-	e := newEnv(t, imapitest.Config{})
+	e := newEnv(t, emulator.Config{})
 	e.srv.Script(
-		imapitest.Fault{Drop: true},
-		imapitest.Fault{Drop: true, Apply: true},
-		imapitest.Fault{HTTPStatus: http.StatusBadGateway},
-		imapitest.Fault{Code: imapi.CodeInternal},
-		imapitest.Fault{Code: imapi.CodeRateLimited},
-		imapitest.Fault{Code: imapi.CodeSigExpired, Delay: 50 * time.Millisecond},
-		imapitest.Fault{Delay: 50 * time.Millisecond},
-		imapitest.Fault{},
-		imapitest.Fault{Code: imapi.CodeInternal}, // for an invalid request
+		emulator.Fault{Drop: true},
+		emulator.Fault{Drop: true, Apply: true},
+		emulator.Fault{HTTPStatus: http.StatusBadGateway},
+		emulator.Fault{Code: emulator.CodeInternal},
+		emulator.Fault{Code: emulator.CodeRateLimited},
+		emulator.Fault{Code: emulator.CodeSigExpired, Delay: 50 * time.Millisecond},
+		emulator.Fault{Delay: 50 * time.Millisecond},
+		emulator.Fault{},
+		emulator.Fault{Code: emulator.CodeInternal}, // for an invalid request
 	)
 	tests := []struct {
 		name    string
@@ -449,7 +450,7 @@ func TestScript(t *testing.T) {
 			acc := fmt.Sprint("u", i)
 			e.srv.SetTags(acc, "a", "b")
 			start := time.Now()
-			r := e.remove(userTags(imapi.Record{Account: acc, Tags: []string{"a"}}))
+			r := e.remove(userTags(records.Record{Account: acc, Tags: []string{"a"}}))
 			if r.outcome() != tt.outcome {
 				t.Fatalf("got %s (%v %q), want %s", r.outcome(), r.err, r.body, tt.outcome)
 			}
@@ -466,11 +467,11 @@ func TestScript(t *testing.T) {
 	}
 	q := e.query()
 	q.Set("usersig", "garbage")
-	r := e.do(context.Background(), http.MethodPost, imapitest.RemoveTagPath, q, "not JSON")
-	wantCode(t, r, imapi.CodeInternal)
+	r := e.do(context.Background(), http.MethodPost, emulator.RemoveTagPath, q, "not JSON")
+	wantCode(t, r, emulator.CodeInternal)
 	wantCode(t, e.remove(userTags(accounts("w", 1)...)), 0) // script used up
 	st := e.srv.Stats()
-	want := imapitest.Stats{
+	want := emulator.Stats{
 		Requests: 10, Applied: 4, AccountsApplied: 4, Dropped: 2, MaxAccountsPerCall: 1,
 		Codes:      map[int]int64{0: 3, 91000: 2, 60007: 1, 70001: 1},
 		HTTPStatus: map[int]int64{502: 1},
@@ -483,11 +484,11 @@ func TestScript(t *testing.T) {
 
 func TestRandomFaults(t *testing.T) {
 	const n = 2000
-	faults := imapitest.Faults{Drop: .05, DropAfterApply: .05, BadGateway: .05, Internal: .05, RateLimit: .05, Expired: .05}
-	run := func(seed int64, calls int) ([]string, imapitest.Stats) {
-		e := newEnv(t, imapitest.Config{Seed: seed, Faults: faults})
+	faults := emulator.Faults{Drop: .05, DropAfterApply: .05, BadGateway: .05, Internal: .05, RateLimit: .05, Expired: .05}
+	run := func(seed int64, calls int) ([]string, emulator.Stats) {
+		e := newEnv(t, emulator.Config{Seed: seed, Faults: faults})
 		outcomes := make([]string, calls)
-		body := userTags(imapi.Record{Account: "u", Tags: []string{"a"}})
+		body := userTags(records.Record{Account: "u", Tags: []string{"a"}})
 		for i := range outcomes {
 			outcomes[i] = e.remove(body).outcome()
 		}
@@ -507,9 +508,9 @@ func TestRandomFaults(t *testing.T) {
 		st.Dropped - (st.Applied - st.Codes[0]),
 		st.Applied - st.Codes[0],
 		st.HTTPStatus[502],
-		st.Codes[imapi.CodeInternal],
-		st.Codes[imapi.CodeRateLimited],
-		st.Codes[imapi.CodeSigExpired],
+		st.Codes[emulator.CodeInternal],
+		st.Codes[emulator.CodeRateLimited],
+		st.Codes[emulator.CodeSigExpired],
 	}
 	for k, g := range got {
 		want := n * .05 * math.Pow(.95, float64(k))
@@ -522,7 +523,7 @@ func TestRandomFaults(t *testing.T) {
 	}
 }
 
-func sumCodes(st imapitest.Stats) int64 {
+func sumCodes(st emulator.Stats) int64 {
 	var n int64
 	for _, c := range st.Codes {
 		n += c
@@ -531,13 +532,13 @@ func sumCodes(st imapitest.Stats) int64 {
 }
 
 func TestSpike(t *testing.T) {
-	e := newEnv(t, imapitest.Config{Faults: imapitest.Faults{Spike: 1, SpikeLatency: 50 * time.Millisecond}})
+	e := newEnv(t, emulator.Config{Faults: emulator.Faults{Spike: 1, SpikeLatency: 50 * time.Millisecond}})
 	start := time.Now()
 	wantCode(t, e.remove(userTags(accounts("u", 1)...)), 0)
 	if d := time.Since(start); d < 50*time.Millisecond {
 		t.Errorf("answered in %v, want at least 50ms", d)
 	}
-	e.srv.SetFaults(imapitest.Faults{})
+	e.srv.SetFaults(emulator.Faults{})
 	start = time.Now()
 	wantCode(t, e.remove(userTags(accounts("u", 1)...)), 0)
 	if d := time.Since(start); d >= 50*time.Millisecond {
@@ -548,14 +549,14 @@ func TestSpike(t *testing.T) {
 func TestRate(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  imapitest.Config
+		cfg  emulator.Config
 		rate int
 		code int
 		info string
 	}{
 		// The text of 60007 in the Chat error code table (server-side public error codes).
-		{"default code", imapitest.Config{Rate: 5}, 5, imapi.CodeRateLimited, "REST API call frequency exceeds the limit."},
-		{"SDKAppID code", imapitest.Config{Rate: 3, RateLimitCode: imapi.CodeAppRateLimited}, 3, imapi.CodeAppRateLimited, "request frequency over limit"},
+		{"default code", emulator.Config{Rate: 5}, 5, emulator.CodeRateLimited, "REST API call frequency exceeds the limit."},
+		{"SDKAppID code", emulator.Config{Rate: 3, RateLimitCode: emulator.CodeAppRateLimited}, 3, emulator.CodeAppRateLimited, "request frequency over limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -608,7 +609,7 @@ func TestRate(t *testing.T) {
 }
 
 func TestLatency(t *testing.T) {
-	e := newEnv(t, imapitest.Config{Latency: 40 * time.Millisecond})
+	e := newEnv(t, emulator.Config{Latency: 40 * time.Millisecond})
 	start := time.Now()
 	wantCode(t, e.remove(userTags(accounts("u", 1)...)), 0)
 	if d := time.Since(start); d < 40*time.Millisecond {
@@ -620,7 +621,7 @@ func TestLatency(t *testing.T) {
 	e.srv.SetTags("slow", "a")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	r := e.do(ctx, http.MethodPost, imapitest.RemoveTagPath, e.query(), userTags(imapi.Record{Account: "slow", Tags: []string{"a"}}))
+	r := e.do(ctx, http.MethodPost, emulator.RemoveTagPath, e.query(), userTags(records.Record{Account: "slow", Tags: []string{"a"}}))
 	if r.err == nil {
 		t.Fatalf("got %s, want a timeout", r.outcome())
 	}
@@ -635,7 +636,7 @@ func TestLatency(t *testing.T) {
 }
 
 func TestCloseDuringWait(t *testing.T) {
-	e := newEnv(t, imapitest.Config{Latency: 10 * time.Second})
+	e := newEnv(t, emulator.Config{Latency: 10 * time.Second})
 	done := make(chan result)
 	go func() { done <- e.remove(userTags(accounts("u", 1)...)) }()
 	for e.srv.Stats().Requests == 0 {
@@ -652,15 +653,15 @@ func TestCloseDuringWait(t *testing.T) {
 }
 
 func TestAddAndGetTag(t *testing.T) {
-	e := newEnv(t, imapitest.Config{Faults: imapitest.Faults{Drop: 1}}) // faults touch im_remove_tag only
+	e := newEnv(t, emulator.Config{Faults: emulator.Faults{Drop: 1}}) // faults touch im_remove_tag only
 	post := func(path, body string) result {
 		return e.do(context.Background(), http.MethodPost, path, e.query(), body)
 	}
-	wantCode(t, post(imapitest.AddTagPath, userTags(imapi.Record{Account: "u1", Tags: []string{"b", "a"}})), 0)
-	wantCode(t, post(imapitest.AddTagPath, `{"UserTags":[]}`), 90001)
-	r := post(imapitest.GetTagPath, `{"To_Account":["u1","u2"]}`)
+	wantCode(t, post(emulator.AddTagPath, userTags(records.Record{Account: "u1", Tags: []string{"b", "a"}})), 0)
+	wantCode(t, post(emulator.AddTagPath, `{"UserTags":[]}`), 90001)
+	r := post(emulator.GetTagPath, `{"To_Account":["u1","u2"]}`)
 	wantCode(t, r, 0)
-	want := []imapi.Record{{Account: "u1", Tags: []string{"a", "b"}}, {Account: "u2", Tags: []string{}}}
+	want := []records.Record{{Account: "u1", Tags: []string{"a", "b"}}, {Account: "u2", Tags: []string{}}}
 	if fmt.Sprint(r.resp.UserTags) != fmt.Sprint(want) || !strings.Contains(r.body, `{"To_Account":"u2","Tags":[]}`) {
 		t.Errorf("im_get_tag answered %s", r.body)
 	}
@@ -674,11 +675,11 @@ func TestAddAndGetTag(t *testing.T) {
 		userTags(accounts("u", 1)...): 90001,
 		string(many):                  90018,
 	} {
-		wantCode(t, post(imapitest.GetTagPath, body), code)
+		wantCode(t, post(emulator.GetTagPath, body), code)
 	}
 	q := e.query()
 	q.Set("identifier", "bob")
-	wantCode(t, e.do(context.Background(), http.MethodPost, imapitest.GetTagPath, q, `{"To_Account":["u1"]}`), 70013)
+	wantCode(t, e.do(context.Background(), http.MethodPost, emulator.GetTagPath, q, `{"To_Account":["u1"]}`), 70013)
 	if st := e.srv.Stats(); st.Applied != 0 || st.Dropped != 0 {
 		t.Errorf("stats: %+v", st)
 	}
@@ -686,16 +687,16 @@ func TestAddAndGetTag(t *testing.T) {
 
 func TestConcurrent(t *testing.T) {
 	const workers, calls, per = 8, 50, 10
-	e := newEnv(t, imapitest.Config{Jitter: time.Millisecond})
+	e := newEnv(t, emulator.Config{Jitter: time.Millisecond})
 	e.srv.Seed(accounts("u", workers*calls*per))
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for c := range calls {
 				from := (w*calls + c) * per
-				recs := make([]imapi.Record, per)
+				recs := make([]records.Record, per)
 				for i := range recs {
-					recs[i] = imapi.Record{Account: fmt.Sprint("u", from+i), Tags: []string{"t"}}
+					recs[i] = records.Record{Account: fmt.Sprint("u", from+i), Tags: []string{"t"}}
 				}
 				if r := e.remove(userTags(recs...)); r.outcome() != "code0" {
 					t.Errorf("got %s", r.outcome())
@@ -715,7 +716,7 @@ func TestConcurrent(t *testing.T) {
 
 // BenchmarkRemove measures the emulator's throughput with parallel clients.
 func BenchmarkRemove(b *testing.B) {
-	e := newEnv(b, imapitest.Config{})
+	e := newEnv(b, emulator.Config{})
 	body := userTags(accounts("u", imapi.MaxAccountsPerCall)...)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -730,39 +731,39 @@ func BenchmarkRemove(b *testing.B) {
 // on every API even though it verified (and was cached) before; one of the new
 // key verifies.
 func TestSetKey(t *testing.T) {
-	e := newEnv(t, imapitest.Config{})
+	e := newEnv(t, emulator.Config{})
 	call := func(path, sig, body string) result {
 		q := e.query()
 		q.Set("usersig", sig)
 		return e.do(context.Background(), http.MethodPost, path, q, body)
 	}
 	old := e.sig
-	wantCode(t, call(imapitest.RemoveTagPath, old, userTags(accounts("u", 1)...)), 0)
+	wantCode(t, call(emulator.RemoveTagPath, old, userTags(accounts("u", 1)...)), 0)
 	e.srv.SetKey("rotated-key-2")
 	if got := e.srv.Config().Key; got != "rotated-key-2" {
 		t.Errorf("Config().Key = %q after SetKey", got)
 	}
-	wantCode(t, call(imapitest.RemoveTagPath, old, userTags(accounts("u", 1)...)), 70009)
-	wantCode(t, call(imapitest.GetTagPath, old, `{"To_Account":["u1"]}`), 70009)
+	wantCode(t, call(emulator.RemoveTagPath, old, userTags(accounts("u", 1)...)), 70009)
+	wantCode(t, call(emulator.GetTagPath, old, `{"To_Account":["u1"]}`), 70009)
 	fresh := e.genSig("rotated-key-2", e.cfg.Admin, 60)
-	wantCode(t, call(imapitest.RemoveTagPath, fresh, userTags(accounts("u", 1)...)), 0)
-	wantCode(t, call(imapitest.GetTagPath, fresh, `{"To_Account":["u1"]}`), 0)
+	wantCode(t, call(emulator.RemoveTagPath, fresh, userTags(accounts("u", 1)...)), 0)
+	wantCode(t, call(emulator.GetTagPath, fresh, `{"To_Account":["u1"]}`), 0)
 }
 
 // TestPushToAllOff: with the feature off every API answers 90045, but only to a
 // request whose URL and UserSig are valid (a bad one still gets its own code).
 func TestPushToAllOff(t *testing.T) {
-	e := newEnv(t, imapitest.Config{})
+	e := newEnv(t, emulator.Config{})
 	e.srv.SetPushToAll(false)
 	post := func(path, body string) result {
 		return e.do(context.Background(), http.MethodPost, path, e.query(), body)
 	}
-	wantCode(t, post(imapitest.RemoveTagPath, userTags(accounts("u", 1)...)), 90045)
-	wantCode(t, post(imapitest.AddTagPath, userTags(accounts("u", 1)...)), 90045)
-	wantCode(t, post(imapitest.GetTagPath, `{"To_Account":["u1"]}`), 90045)
+	wantCode(t, post(emulator.RemoveTagPath, userTags(accounts("u", 1)...)), 90045)
+	wantCode(t, post(emulator.AddTagPath, userTags(accounts("u", 1)...)), 90045)
+	wantCode(t, post(emulator.GetTagPath, `{"To_Account":["u1"]}`), 90045)
 	q := e.query()
 	q.Set("usersig", e.genSig("wrong-key", e.cfg.Admin, 60))
-	wantCode(t, e.do(context.Background(), http.MethodPost, imapitest.GetTagPath, q, `{"To_Account":["u1"]}`), 70009)
+	wantCode(t, e.do(context.Background(), http.MethodPost, emulator.GetTagPath, q, `{"To_Account":["u1"]}`), 70009)
 	e.srv.SetPushToAll(true)
-	wantCode(t, post(imapitest.GetTagPath, `{"To_Account":["u1"]}`), 0)
+	wantCode(t, post(emulator.GetTagPath, `{"To_Account":["u1"]}`), 0)
 }

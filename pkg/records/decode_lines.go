@@ -1,4 +1,4 @@
-package imapi
+package records
 
 import (
 	"bufio"
@@ -142,7 +142,7 @@ func (d *lineDecoder) readLine() (line []byte, start int64, tooLong bool, err er
 	case err == io.EOF && len(line) == 0 && !tooLong:
 		return nil, start, false, io.EOF
 	case err != nil && err != io.EOF:
-		return nil, start, false, fmt.Errorf("imapi: decode %v: reading line %d: %w", d.format, d.line+1, err)
+		return nil, start, false, fmt.Errorf("records: decode %v: reading line %d: %w", d.format, d.line+1, err)
 	}
 	d.line++
 	if tooLong {

@@ -1,13 +1,14 @@
-// Package invoketest holds local stand-ins of the asynchronous invoke APIs of
-// AWS Lambda ([NewLambdaAPI]) and Tencent SCF ([NewSCFAPI]), for tests and
-// local runs.
+// Package loopback holds local stand-ins of the asynchronous invoke APIs of
+// AWS Lambda ([NewLambdaAPI]) and Tencent SCF ([NewSCFAPI]) that loop each
+// invocation back into the process: the CLI's local runs ship them, and tests
+// use them.
 //
 // A stand-in answers at once and hands each accepted payload to a deliver
 // function later, one at a time and in order, from a single goroutine: the
 // consumer (for example a Lambda Runtime Interface Emulator) may not take two
 // invocations at once. It records every invocation it receives, can lose
 // invocations (answer success, never deliver) and can answer API errors.
-package invoketest
+package loopback
 
 import (
 	"context"
@@ -169,7 +170,7 @@ func (a *API) accept(inv Invocation) (code, id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.seq++
-	id = fmt.Sprintf("invoketest-%06d", a.seq)
+	id = fmt.Sprintf("loopback-%06d", a.seq)
 	switch {
 	case a.failLeft > 0:
 		a.failLeft--
@@ -268,7 +269,7 @@ func (a *API) serveLambda(w http.ResponseWriter, r *http.Request) {
 	code, id := a.accept(inv)
 	w.Header().Set("X-Amzn-RequestId", id)
 	if code != "" {
-		lambdaError(w, lambdaStatus(code), code, "error injected by invoketest")
+		lambdaError(w, lambdaStatus(code), code, "error injected by loopback")
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
@@ -287,7 +288,7 @@ func scfAnswer(w http.ResponseWriter, id, code, msg string, result any) {
 }
 
 func (a *API) serveSCF(w http.ResponseWriter, r *http.Request) {
-	const badID = "invoketest-refused"
+	const badID = "loopback-refused"
 	switch {
 	case r.Method != http.MethodPost:
 		scfAnswer(w, badID, "InvalidParameter", "the stand-in serves only POST", nil)
@@ -339,7 +340,7 @@ func (a *API) serveSCF(w http.ResponseWriter, r *http.Request) {
 		Payload:      []byte(*params.ClientContext),
 	}
 	code, id := a.accept(inv)
-	scfAnswer(w, id, code, "error injected by invoketest", map[string]any{
+	scfAnswer(w, id, code, "error injected by loopback", map[string]any{
 		"FunctionRequestId": "fn-" + id,
 		"InvokeResult":      0,
 	})

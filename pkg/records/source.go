@@ -1,4 +1,4 @@
-package imapi
+package records
 
 import (
 	"errors"
@@ -173,7 +173,7 @@ func scan(src Source, limit int64, keep func(Record)) (int64, error) {
 		if limit > 0 && n >= limit {
 			return n, fmt.Errorf("%w: the job has more than %d records", ErrTooManyRecords, limit)
 		}
-		p, fatal := problemOf(pos, n, rec, err)
+		p, fatal := ProblemOf(pos, n, rec, err)
 		switch {
 		case fatal != nil:
 			return n, fatal
@@ -190,10 +190,12 @@ func scan(src Source, limit int64, keep func(Record)) (int64, error) {
 	return n, nil
 }
 
-// problemOf looks at what src.Next returned for record n (0-based): a problem
+// ProblemOf looks at what src.Next returned for record n (0-based): a problem
 // the source found or that Record.Validate finds (with its position, where src
 // knows it), or a fatal error that ends the input; both nil for a valid record.
-func problemOf(src Positioner, n int64, rec Record, err error) (problem *Problem, fatal error) {
+// src may be nil (a Source that knows no positions). Check, ReadJob and the
+// engine of package imapi judge records with it, so that they agree.
+func ProblemOf(src Positioner, n int64, rec Record, err error) (problem *Problem, fatal error) {
 	if err != nil {
 		if errors.As(err, &problem) {
 			return problem, nil
@@ -204,12 +206,13 @@ func problemOf(src Positioner, n int64, rec Record, err error) (problem *Problem
 	if verr == nil {
 		return nil, nil
 	}
-	at := positionOf(src, n)
+	at := PositionOf(src, n)
 	return &Problem{Pos: at, Where: whereOf(at), Reason: verr.Error()}, nil
 }
 
-// positionOf is where record n (0-based) of src starts, as far as src says.
-func positionOf(src Positioner, n int64) Position {
+// PositionOf is where record n (0-based) of src starts, as far as src says:
+// src's Pos, or for a nil src the record's index with no offset.
+func PositionOf(src Positioner, n int64) Position {
 	if src == nil {
 		return Position{Record: n, Offset: -1}
 	}

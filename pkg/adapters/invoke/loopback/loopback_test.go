@@ -1,4 +1,4 @@
-package invoketest_test
+package loopback_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
+	"github.com/removetag/removetag/pkg/adapters/invoke/loopback"
 )
 
 // post sends a raw request to a stand-in. It may run in a delivery
@@ -36,7 +36,7 @@ func post(t *testing.T, url, body string, header map[string]string) *http.Respon
 	return resp
 }
 
-func lambdaInvoke(t *testing.T, api *invoketest.API, payload string) *http.Response {
+func lambdaInvoke(t *testing.T, api *loopback.API, payload string) *http.Response {
 	t.Helper()
 	return post(t, api.URL()+"/2015-03-31/functions/fn/invocations", payload, map[string]string{
 		"Authorization":         "AWS4-HMAC-SHA256 Credential=x",
@@ -57,7 +57,7 @@ func scfBody(payload string) string {
 	return string(b)
 }
 
-func scfInvoke(t *testing.T, api *invoketest.API, payload string) *http.Response {
+func scfInvoke(t *testing.T, api *loopback.API, payload string) *http.Response {
 	t.Helper()
 	return post(t, api.URL(), scfBody(payload), scfHeaders)
 }
@@ -91,13 +91,13 @@ func scfError(t *testing.T, resp *http.Response) string {
 // reports whether the invocation was accepted.
 var standIns = []struct {
 	name   string
-	newAPI func(deliver func([]byte)) *invoketest.API
-	invoke func(t *testing.T, api *invoketest.API, payload string) bool
+	newAPI func(deliver func([]byte)) *loopback.API
+	invoke func(t *testing.T, api *loopback.API, payload string) bool
 }{
-	{"Lambda", invoketest.NewLambdaAPI, func(t *testing.T, api *invoketest.API, p string) bool {
+	{"Lambda", loopback.NewLambdaAPI, func(t *testing.T, api *loopback.API, p string) bool {
 		return lambdaInvoke(t, api, p).StatusCode == http.StatusAccepted
 	}},
-	{"SCF", invoketest.NewSCFAPI, func(t *testing.T, api *invoketest.API, p string) bool {
+	{"SCF", loopback.NewSCFAPI, func(t *testing.T, api *loopback.API, p string) bool {
 		return scfError(t, scfInvoke(t, api, p)) == ""
 	}},
 }
@@ -187,7 +187,7 @@ func TestLoseNext(t *testing.T) {
 func TestChain(t *testing.T) {
 	for _, si := range standIns {
 		t.Run(si.name, func(t *testing.T) {
-			var api *invoketest.API
+			var api *loopback.API
 			var depth atomic.Int32
 			api = si.newAPI(func(p []byte) {
 				if d := depth.Add(1); d < 5 {
@@ -209,7 +209,7 @@ func TestChain(t *testing.T) {
 
 func TestWaitIdleTimeout(t *testing.T) {
 	block := make(chan struct{})
-	api := invoketest.NewLambdaAPI(func([]byte) { <-block })
+	api := loopback.NewLambdaAPI(func([]byte) { <-block })
 	defer api.Close()
 	defer close(block)
 	lambdaInvoke(t, api, `{}`)
@@ -221,7 +221,7 @@ func TestWaitIdleTimeout(t *testing.T) {
 }
 
 func TestLambdaRefuses(t *testing.T) {
-	api := invoketest.NewLambdaAPI(nil)
+	api := loopback.NewLambdaAPI(nil)
 	defer api.Close()
 	invocations := api.URL() + "/2015-03-31/functions/fn/invocations"
 	tests := []struct {
@@ -257,7 +257,7 @@ func TestLambdaRefuses(t *testing.T) {
 }
 
 func TestSCFRefuses(t *testing.T) {
-	api := invoketest.NewSCFAPI(nil)
+	api := loopback.NewSCFAPI(nil)
 	defer api.Close()
 	with := func(k, v string) map[string]string {
 		h := map[string]string{}

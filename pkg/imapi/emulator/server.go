@@ -1,4 +1,4 @@
-// Package imapitest emulates the Tencent Cloud Chat REST API
+// Package emulator emulates the Tencent Cloud Chat REST API
 // v4/all_member_push/im_remove_tag, and its siblings im_add_tag and im_get_tag,
 // for tests, benchmarks and local demos. It works in any binary, not only under go test.
 //
@@ -71,7 +71,7 @@
 // tags sorted, [] for an account without tags. Both check the URL and the UserSig like
 // im_remove_tag and have their own rate window and latency; faults never touch them,
 // so that a demo can seed and inspect the store through HTTP.
-package imapitest
+package emulator
 
 import (
 	"maps"
@@ -83,6 +83,7 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Defaults of [Config].
@@ -92,6 +93,21 @@ const (
 	DefaultAdmin    = "administrator"
 	// DefaultRateSlack is the default Config.RateSlack.
 	DefaultRateSlack = 5 * time.Millisecond
+)
+
+// Error codes the emulator answers: the service's, as the API's pages and its
+// table of error codes give them. Package imapi classifies codes in a table of
+// its own (imapi.Classify); these are the emulator's, so that tests hold one
+// against the other.
+const (
+	CodeBadJSON          = 90001 // the request body is not valid JSON, or not the API's
+	CodeTooManyAccounts  = 90018 // more than 100 accounts in one call
+	CodeInternal         = 91000 // internal service error
+	CodeRateLimited      = 60007 // REST call frequency over limit
+	CodeAppRateLimited   = 60011 // SDKAppID call frequency over limit
+	CodeTooManyRequests  = 60018 // too many requests
+	CodeTooManyRequests2 = 60019 // too many requests
+	CodeSigExpired       = 70001 // the UserSig expired
 )
 
 // API paths served by the emulator, relative to [Server.URL].
@@ -112,7 +128,7 @@ type Config struct {
 	// Rate is the number of calls each API accepts in any sliding second:
 	// 0 means imapi.MaxCallsPerSecond, a negative value no limit.
 	Rate int
-	// RateLimitCode is the ErrorCode answered over the rate; default imapi.CodeRateLimited.
+	// RateLimitCode is the ErrorCode answered over the rate; default CodeRateLimited.
 	RateLimitCode int
 	// RateSlack is how early a call may arrive and still be accepted: a call is
 	// refused when Rate calls were accepted within the last second less RateSlack.
@@ -256,7 +272,7 @@ func newServer(cfg Config) *Server {
 		cfg.RateSlack = 0
 	}
 	if cfg.RateLimitCode == 0 {
-		cfg.RateLimitCode = imapi.CodeRateLimited
+		cfg.RateLimitCode = CodeRateLimited
 	}
 	if cfg.Seed == 0 {
 		cfg.Seed = 1
@@ -352,7 +368,7 @@ func (s *Server) SetLatency(latency, jitter time.Duration) {
 }
 
 // Seed adds each record's tags to its account.
-func (s *Server) Seed(recs []imapi.Record) { s.store.add(recs) }
+func (s *Server) Seed(recs []records.Record) { s.store.add(recs) }
 
 // SetTags replaces an account's tags; with no tags it deletes the account.
 func (s *Server) SetTags(account string, tags ...string) { s.store.set(account, tags) }
@@ -380,13 +396,13 @@ type store struct {
 	n    int // tags held by all accounts
 }
 
-func (st *store) add(recs []imapi.Record) {
+func (st *store) add(recs []records.Record) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.addLocked(recs)
 }
 
-func (st *store) addLocked(recs []imapi.Record) {
+func (st *store) addLocked(recs []records.Record) {
 	if st.tags == nil {
 		st.tags = map[string]map[string]struct{}{}
 	}
@@ -408,7 +424,7 @@ func (st *store) addLocked(recs []imapi.Record) {
 	}
 }
 
-func (st *store) remove(recs []imapi.Record) {
+func (st *store) remove(recs []records.Record) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, r := range recs {
@@ -435,7 +451,7 @@ func (st *store) set(account string, tags []string) {
 		st.n -= len(set)
 		delete(st.tags, account)
 	}
-	st.addLocked([]imapi.Record{{Account: account, Tags: tags}})
+	st.addLocked([]records.Record{{Account: account, Tags: tags}})
 }
 
 func (st *store) list(account string) []string {

@@ -1,4 +1,4 @@
-package imapi
+package records
 
 import (
 	"bytes"
@@ -64,9 +64,9 @@ func FormatOf(name string) (f Format, gz bool, err error) {
 		return f, gz, nil
 	}
 	if ext == "" {
-		return 0, gz, fmt.Errorf("imapi: input name %q has no format extension: use %s", name, acceptedExtensions)
+		return 0, gz, fmt.Errorf("records: input name %q has no format extension: use %s", name, acceptedExtensions)
 	}
-	return 0, gz, fmt.Errorf("imapi: input name %q has the unknown extension %q: use %s", name, ext, acceptedExtensions)
+	return 0, gz, fmt.Errorf("records: input name %q has the unknown extension %q: use %s", name, ext, acceptedExtensions)
 }
 
 // Defaults of DecoderOptions.
@@ -79,7 +79,7 @@ const (
 
 // ErrInputTooLarge is wrapped by the error a Decoder returns when its (decompressed)
 // input exceeds DecoderOptions.MaxBytes.
-var ErrInputTooLarge = errors.New("imapi: input too large")
+var ErrInputTooLarge = errors.New("records: input too large")
 
 // DecoderOptions configure NewDecoder.
 type DecoderOptions struct {
@@ -154,7 +154,7 @@ func NewDecoder(r io.Reader, opts DecoderOptions) (*Decoder, error) {
 		return nil, err
 	}
 	if gz && !opts.atBeginning() {
-		return nil, fmt.Errorf("imapi: gzip input must be read from its start (Start %+v): resume with SkipRecords", opts.Start)
+		return nil, fmt.Errorf("records: gzip input must be read from its start (Start %+v): resume with SkipRecords", opts.Start)
 	}
 	src = &limitedReader{r: src, max: opts.MaxBytes}
 	d := &Decoder{skip: opts.SkipRecords, gz: gz}
@@ -174,7 +174,7 @@ func (o DecoderOptions) normalize() (DecoderOptions, error) {
 	switch o.Format {
 	case FormatJSON, FormatJSONL, FormatCSV:
 	default:
-		return o, fmt.Errorf("imapi: decoder: unknown input format %v", o.Format)
+		return o, fmt.Errorf("records: decoder: unknown input format %v", o.Format)
 	}
 	if o.MaxLineBytes <= 0 {
 		o.MaxLineBytes = DefaultMaxLineBytes
@@ -184,15 +184,15 @@ func (o DecoderOptions) normalize() (DecoderOptions, error) {
 	}
 	switch {
 	case o.SkipRecords < 0:
-		return o, fmt.Errorf("imapi: decoder: SkipRecords is negative (%d)", o.SkipRecords)
+		return o, fmt.Errorf("records: decoder: SkipRecords is negative (%d)", o.SkipRecords)
 	case o.Start.Record < 0 || o.Start.Line < 0:
-		return o, fmt.Errorf("imapi: decoder: Start %+v is not a position", o.Start)
+		return o, fmt.Errorf("records: decoder: Start %+v is not a position", o.Start)
 	case o.Format == FormatJSON && !o.atBeginning() && (o.Start.JSON == nil || o.Start.Offset <= 0):
-		return o, fmt.Errorf("imapi: decoder: Start %+v is not a place inside a JSON document's array of records: resume with SkipRecords", o.Start)
+		return o, fmt.Errorf("records: decoder: Start %+v is not a place inside a JSON document's array of records: resume with SkipRecords", o.Start)
 	case o.Format == FormatJSON && o.Start.JSON != nil && !validJSONContext(o.Start.JSON):
-		return o, fmt.Errorf("imapi: decoder: Start has an unknown JSON context (array %q)", o.Start.JSON.Array)
+		return o, fmt.Errorf("records: decoder: Start has an unknown JSON context (array %q)", o.Start.JSON.Array)
 	case !o.atBeginning() && o.Start.Offset < 0:
-		return o, fmt.Errorf("imapi: decoder: Start %+v has no byte offset to start a %v input at", o.Start, o.Format)
+		return o, fmt.Errorf("records: decoder: Start %+v has no byte offset to start a %v input at", o.Start, o.Format)
 	}
 	if o.Start.Line == 0 {
 		o.Start.Line = 1
@@ -213,7 +213,7 @@ func decompress(r io.Reader) (io.Reader, bool, error) {
 	head := make([]byte, len(gzipMagic))
 	n, err := io.ReadFull(r, head)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return nil, false, fmt.Errorf("imapi: decoder: reading the input: %w", err)
+		return nil, false, fmt.Errorf("records: decoder: reading the input: %w", err)
 	}
 	src := io.MultiReader(bytes.NewReader(head[:n]), r)
 	if !bytes.Equal(head[:n], gzipMagic) {
@@ -221,7 +221,7 @@ func decompress(r io.Reader) (io.Reader, bool, error) {
 	}
 	zr, err := gzip.NewReader(src)
 	if err != nil {
-		return nil, true, fmt.Errorf("imapi: decoder: reading the gzip header: %w", err)
+		return nil, true, fmt.Errorf("records: decoder: reading the gzip header: %w", err)
 	}
 	return zr, true, nil
 }
@@ -265,7 +265,7 @@ func (d *Decoder) skipRecords() error {
 	for ; d.skipped < d.skip; d.skipped++ {
 		err := d.impl.skip()
 		if err == io.EOF {
-			return fmt.Errorf("imapi: decoder: cannot skip %d records: the input has only %d", d.skip, d.skipped)
+			return fmt.Errorf("records: decoder: cannot skip %d records: the input has only %d", d.skip, d.skipped)
 		}
 		if err != nil {
 			return err

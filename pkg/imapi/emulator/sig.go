@@ -1,4 +1,4 @@
-package imapitest
+package emulator
 
 import (
 	"bytes"
@@ -10,8 +10,6 @@ import (
 	"sync"
 
 	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
-
-	"github.com/removetag/removetag/pkg/imapi"
 )
 
 // maxCachedSigs bounds the signature cache; when full, it is emptied.
@@ -90,7 +88,7 @@ func (s *Server) verifySig(identifier, sig string) answer {
 	now := s.cfg.Now()
 	if e, ok := s.sigs.get(sig); ok && e.identifier == identifier {
 		if now.Unix() > e.expires {
-			return fail(imapi.CodeSigExpired, "UserSig expired")
+			return fail(CodeSigExpired, "UserSig expired")
 		}
 		return answer{}
 	}
@@ -109,7 +107,7 @@ func (s *Server) verifySig(identifier, sig string) answer {
 		s.sigs.put(sig, sigEntry{identifier: identifier, expires: doc.Time + doc.Expire})
 		return answer{}
 	case errors.Is(err, tencentyun.ErrExpired):
-		return fail(imapi.CodeSigExpired, "UserSig expired")
+		return fail(CodeSigExpired, "UserSig expired")
 	case errors.Is(err, tencentyun.ErrSigNotMatch):
 		return fail(codeSigWrongKey, "UserSig does not verify with the app's key")
 	}

@@ -1,4 +1,4 @@
-package imapitest
+package emulator
 
 import (
 	"testing"
