@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/removetag/removetag/pkg/records"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
+
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Defaults of [Config].

@@ -4,13 +4,14 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"github.com/removetag/removetag/pkg/records"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Caller makes one call of op with at most [MaxAccountsPerCall] distinct

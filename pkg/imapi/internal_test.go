@@ -3,13 +3,14 @@ package imapi
 import (
 	"context"
 	"fmt"
-	"github.com/removetag/removetag/pkg/records"
 	"math"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
+
+	"github.com/removetag/removetag/pkg/records"
 )
 
 func TestBatchMergesAccounts(t *testing.T) {

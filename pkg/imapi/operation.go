@@ -3,8 +3,9 @@ package imapi
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/removetag/removetag/pkg/records"
 	"path"
+
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Operation is an API of the service's all_member_push family, named by its

@@ -3,8 +3,9 @@ package imapi
 import (
 	"errors"
 	"fmt"
-	"github.com/removetag/removetag/pkg/records"
 	"slices"
+
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Counts are the outcomes of a job's records and the calls made for them: the
