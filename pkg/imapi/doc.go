@@ -13,7 +13,8 @@
 //     rate limit with a bounded number of calls in flight, retries what can be
 //     retried, stops in time for the context's deadline and returns a [Report]
 //     that accounts for every record.
-//     Its operation is [EngineConfig].Operation, im_remove_tag by default.
+//     Its operation is chosen per run ([WithOperation]), im_remove_tag by
+//     default, and an [Observer] may be told the outcome of every call.
 //   - Package emulator holds an emulator of the API for tests and local runs.
 //
 // The records themselves, their formats, decoders, resume positions and checks

@@ -36,9 +36,6 @@ const (
 
 // EngineConfig configures an [Engine]. The zero value is ready to use.
 type EngineConfig struct {
-	// Operation is the API the engine calls with the records; default
-	// [RemoveTag]. It must take records in im_remove_tag's form (see [Operation]).
-	Operation Operation
 	// Rate is the most calls per second of the engine's own token bucket, which
 	// its runs share unless [WithLimiter] gives one its own; default
 	// [MaxCallsPerSecond]. Set it lower when other jobs share the app's quota and
@@ -62,10 +59,12 @@ type EngineConfig struct {
 	MaxFailureAccounts int
 	// Logger receives a line per failed call (never a secret); default: no logging.
 	Logger *slog.Logger
+	// Observer, if set, is told the outcome of every call of every run (unless
+	// a run has its own, [WithObserver]); default: none.
+	Observer Observer
 }
 
 func (c EngineConfig) withDefaults() EngineConfig {
-	c.Operation = cmp.Or(c.Operation, RemoveTag)
 	c.Rate = positiveOr(c.Rate, MaxCallsPerSecond)
 	c.Concurrency = positiveOr(c.Concurrency, defaultConcurrency)
 	c.MaxAttempts = positiveOr(c.MaxAttempts, defaultMaxAttempts)
@@ -88,13 +87,14 @@ func positiveOr[T int | int64 | float64 | time.Duration](v, def T) T {
 }
 
 // Engine removes the tags of any number of records (or calls another
-// [Operation] with them): it merges them into calls of at most 100 distinct accounts, keeps under the rate with a bounded number of calls in
-// flight, retries what can be retried, slows down when the service says calls come
-// too fast, and stops in time for the context's deadline.
+// [Operation] with them, chosen per run: [WithOperation]): it merges them into
+// calls of at most 100 distinct accounts, keeps under the rate with a bounded
+// number of calls in flight, retries what can be retried, slows down when the
+// service says calls come too fast, and stops in time for the context's deadline.
 //
-// An Engine may run several jobs, one after another or at once: they share its rate
-// (a [TokenBucket] at [EngineConfig.Rate]), unless a run is given its own [Limiter]
-// with [WithLimiter].
+// An Engine may run several jobs, one after another or at once, of one
+// operation or several: they share its caller and its rate (a [TokenBucket] at
+// [EngineConfig.Rate]), unless a run is given its own [Limiter] with [WithLimiter].
 type Engine struct {
 	caller Caller
 	cfg    EngineConfig
@@ -120,6 +120,19 @@ func WithLimiter(lim Limiter) RunOption {
 			r.pace = newPacer(lim, r.cfg.SlowDown)
 		}
 	}
+}
+
+// WithOperation makes the run call op with the records instead of [RemoveTag],
+// the default. op must take records in im_remove_tag's form (see [Operation]);
+// "" keeps the default.
+func WithOperation(op Operation) RunOption {
+	return func(r *run) { r.op = cmp.Or(op, r.op) }
+}
+
+// WithObserver makes the run tell obs, instead of [EngineConfig].Observer, the
+// outcome of each of its calls; nil tells no one.
+func WithObserver(obs Observer) RunOption {
+	return func(r *run) { r.obs = obs }
 }
 
 // OnFailed makes Run call fn for each failed record, in input order, once every
@@ -165,6 +178,7 @@ type batch struct {
 	seq     int64
 	first   records.Position
 	entries []entry
+	valid   int              // entries that are sent (not invalid)
 	calls   []records.Record // distinct accounts, tags merged
 	index   map[string]int   // account → index in calls
 	shared  []bool           // calls[i].Tags is still the input record's slice
@@ -206,6 +220,7 @@ func (b *batch) add(rec records.Record, bad *records.Problem) {
 	if bad != nil {
 		return
 	}
+	b.valid++
 	i, ok := b.index[rec.Account]
 	if !ok {
 		b.index[rec.Account] = len(b.calls)
@@ -242,6 +257,8 @@ type run struct {
 	pos         records.Positioner // src, if it knows positions
 	next        records.Position   // where the record after the last one read starts, as far as known
 	start       time.Time
+	op          Operation // the API called, RemoveTag unless WithOperation
+	obs         Observer  // told each call's outcome; nil: no one
 	onFailed    func(records.Record, error)
 	pace        *pacer // the limiter the run waits on, with its slow-down
 
@@ -261,7 +278,10 @@ type run struct {
 }
 
 func newRun(ctx context.Context, e *Engine, src records.Source) *run {
-	r := &run{e: e, cfg: e.cfg, ctx: ctx, src: src, start: time.Now(), stopCh: make(chan struct{}), estimate: 500 * time.Millisecond, pace: e.pace}
+	r := &run{
+		e: e, cfg: e.cfg, ctx: ctx, src: src, start: time.Now(), op: RemoveTag, obs: e.cfg.Observer,
+		stopCh: make(chan struct{}), estimate: 500 * time.Millisecond, pace: e.pace,
+	}
 	r.pos, _ = src.(records.Positioner)
 	r.hardCtx, r.hardStop = context.WithCancel(ctx)
 	if deadline, ok := ctx.Deadline(); ok {
@@ -416,8 +436,10 @@ func (r *run) process(b *batch) {
 		}
 		b.attempts++
 		started := time.Now()
-		err := r.e.caller.Call(r.callCtx, r.cfg.Operation, b.calls)
-		r.observe(time.Since(started), b.attempts > 1, err)
+		err := r.e.caller.Call(r.callCtx, r.op, b.calls)
+		latency := time.Since(started)
+		r.observe(latency, b.attempts > 1, err)
+		r.tell(b, latency, err)
 		if err == nil {
 			b.outcome, b.err = succeeded, nil
 			r.pace.onSuccess(time.Now())
@@ -425,7 +447,7 @@ func (r *run) process(b *batch) {
 		}
 		b.err = err
 		class := Classify(err)
-		r.cfg.Logger.WarnContext(r.ctx, r.cfg.Operation.Name()+" call failed",
+		r.cfg.Logger.WarnContext(r.ctx, r.op.Name()+" call failed",
 			"error_code", ErrorCode(err), "class", class.String(), "accounts", len(b.calls),
 			"attempt", b.attempts, "error", err.Error())
 		switch class {

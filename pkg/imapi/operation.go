@@ -10,8 +10,8 @@ import (
 
 // Operation is an API of the service's all_member_push family, named by its
 // path under the base URL. A [Client] makes one call of any of them; an
-// [Engine] drives any that takes records in im_remove_tag's form (see
-// [EngineConfig].Operation).
+// [Engine] drives any that takes records in im_remove_tag's form, chosen per
+// run with [WithOperation].
 //
 // To add an operation: a constant here, its request body in body if it is not
 // {"UserTags":[…]}, and the emulator's strict version in package emulator.

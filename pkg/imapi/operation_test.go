@@ -11,8 +11,8 @@ import (
 	"github.com/removetag/removetag/pkg/records"
 )
 
-// TestEngineRunsAnotherOperation runs the engine on im_add_tag against the
-// emulator, which serves it strictly (URL, UserSig, body and limits checked as
+// TestEngineRunsAnotherOperation runs one engine on im_add_tag, then on the
+// default im_remove_tag, the operation chosen per run, against the emulator, which serves it strictly (URL, UserSig, body and limits checked as
 // for im_remove_tag): the same records, merged and sent the same way, add the
 // tags that the default operation then removes.
 func TestEngineRunsAnotherOperation(t *testing.T) {
@@ -23,7 +23,9 @@ func TestEngineRunsAnotherOperation(t *testing.T) {
 		recs[i] = records.Record{Account: fmt.Sprintf("a%d", i/2), Tags: []string{fmt.Sprintf("t%d", i%2)}}
 	}
 
-	add, err := imapi.NewEngine(client, imapi.EngineConfig{Operation: imapi.AddTag}).Run(context.Background(), records.NewSliceSource(recs))
+	// One engine, its operation chosen per run.
+	engine := imapi.NewEngine(client, imapi.EngineConfig{})
+	add, err := engine.Run(context.Background(), records.NewSliceSource(recs), imapi.WithOperation(imapi.AddTag))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +39,7 @@ func TestEngineRunsAnotherOperation(t *testing.T) {
 		t.Errorf("a7 holds %v after im_add_tag, want [t0 t1]", got)
 	}
 
-	remove, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(context.Background(), records.NewSliceSource(recs))
+	remove, err := engine.Run(context.Background(), records.NewSliceSource(recs))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,13 +13,13 @@ import (
 // a share is still given (see package quota).
 type Quota func(ctx context.Context) (lim imapi.Limiter, release func())
 
-// run runs the engine over src: on the run's share of the quota when one is
-// configured, else on the engine's own rate.
+// run runs the engine over src, removing tags: on the run's share of the quota
+// when one is configured, else on the engine's own rate.
 func (s *Service) run(ctx context.Context, src records.Source, opts ...imapi.RunOption) (*imapi.Report, error) {
 	if s.cfg.Quota != nil {
 		lim, release := s.cfg.Quota(ctx)
 		defer release()
 		opts = append(opts, imapi.WithLimiter(lim))
 	}
-	return s.cfg.Engine.Run(ctx, src, opts...)
+	return s.cfg.Engine.Run(ctx, src, append(opts, imapi.WithOperation(imapi.RemoveTag))...)
 }
