@@ -186,6 +186,7 @@ type batch struct {
 	outcome  outcome
 	err      error
 	attempts int
+	refused  bool  // pending because the service refused the configuration (Fatal)
 	dropped  int64 // succeeded entries dropped by compact
 }
 
@@ -463,7 +464,10 @@ func (r *run) process(b *batch) {
 				return
 			}
 		case Fatal:
-			b.outcome = failed
+			// A configuration refusal says nothing of the records: they stay
+			// pending, and the run's resume position before them, so that
+			// continuing once the configuration is fixed sends them.
+			b.refused = true
 			r.abort(StopFatal, fmt.Sprintf("fatal error %d: %s", ErrorCode(err), err.Error()))
 			return
 		default: // Permanent, or RenewSignature after the client renewed already
@@ -602,7 +606,7 @@ func (t *tally) add(b *batch) {
 			t.fails.Add(en.rec.Account, b.err)
 		default:
 			t.rep.Pending++
-			if b.err != nil && b.attempts >= t.maxAttempts {
+			if b.err != nil && (b.attempts >= t.maxAttempts || b.refused) {
 				t.pends.Add(en.rec.Account, b.err)
 			}
 		}

@@ -186,24 +186,47 @@ func TestEnginePermanentFailure(t *testing.T) {
 	}
 }
 
+// TestEngineFatalErrorStops: a configuration refusal (70016, the wrong region)
+// stops the run and leaves the refused call's records pending, with the resume
+// position before them, so that the run continued once the configuration is
+// fixed sends them; nothing is counted failed.
 func TestEngineFatalErrorStops(t *testing.T) {
 	srv, client := newEmulator(t, emulator.Config{})
 	recs := job(srv, 1000, 1000)
 	srv.Script(emulator.Fault{Code: 70016})
-	rep, err := imapi.NewEngine(client, imapi.EngineConfig{Concurrency: 1}).Run(context.Background(), records.NewSliceSource(recs))
+	obs := &recorder{}
+	engine := imapi.NewEngine(client, imapi.EngineConfig{Concurrency: 1, Observer: obs})
+	rep, err := engine.Run(context.Background(), records.NewSliceSource(recs))
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertBalanced(t, rep)
-	if rep.Calls != 1 || rep.Failed != 100 || rep.Succeeded != 0 || !strings.Contains(rep.Stopped, "70016") {
-		t.Fatalf("report = %s, want one failed call and a stop naming 70016", rep.Summary())
+	if rep.Calls != 1 || rep.Failed != 0 || rep.Succeeded != 0 || rep.StopReason != imapi.StopFatal || !strings.Contains(rep.Stopped, "70016") {
+		t.Fatalf("report = %s, want one refused call, nothing failed, a fatal stop naming 70016", rep.Summary())
 	}
-	if rep.Resume == nil || rep.Resume.Record != 100 || rep.Resume.Failed != 100 || rep.Resume.Succeeded != 0 {
-		t.Errorf("resume = %+v, want record 100 with 100 failed before it", rep.Resume)
+	if rep.Resume == nil || rep.Resume.Record != 0 || rep.Resume.Failed != 0 || rep.Resume.Succeeded != 0 {
+		t.Errorf("resume = %+v, want record 0 (before the refused call), nothing resolved before it", rep.Resume)
 	}
-	if rep.Failures[0].Class != "fatal" {
-		t.Errorf("class = %q, want fatal", rep.Failures[0].Class)
+	if len(rep.Failures) != 0 || len(rep.PendingErrors) != 1 || rep.PendingErrors[0].Class != imapi.Fatal ||
+		rep.PendingErrors[0].ErrorCode != 70016 || rep.PendingErrors[0].Records != 100 {
+		t.Errorf("failures %+v, pending errors %+v: want none failed, the refused call's 100 records pending with 70016", rep.Failures, rep.PendingErrors)
 	}
+	if got := obs.outcomes(); len(got) != 1 || got[0].Class != imapi.Fatal || got[0].ErrorCode != 70016 || got[0].RateLimited {
+		t.Errorf("observed %+v, want one fatal call answered 70016", got)
+	}
+	if !slices.Contains(srv.Tags("u0"), "t0") {
+		t.Fatalf("u0 holds %v: the refused call removed its tags", srv.Tags("u0"))
+	}
+
+	// The configuration fixed (the script is spent), the run continues from Resume.
+	rest, err := engine.Run(context.Background(), records.NewSliceSource(recs[rep.Resume.Record:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rest.Done() || rest.Succeeded != 1000 {
+		t.Fatalf("continued run = %s, want all 1000 records done", rest.Summary())
+	}
+	assertOnlyKeepLeft(t, srv, 1000)
 }
 
 func TestEngineStopsWhenServiceUnavailable(t *testing.T) {

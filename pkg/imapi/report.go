@@ -52,7 +52,9 @@ type Report struct {
 	Counts
 	// Failures groups the failed records by their error.
 	Failures []Failure `json:",omitempty"`
-	// PendingErrors groups the records left pending after their retries ran out, by the last error.
+	// PendingErrors groups the records left pending after their retries ran
+	// out, by the last error, and the records of a call the service refused
+	// for the configuration (class fatal: the run stopped, [StopFatal]).
 	PendingErrors []Failure `json:",omitempty"`
 	// EndOfInput is true when the source was read to its end.
 	EndOfInput bool
@@ -82,8 +84,9 @@ const (
 	StopDeadline StopReason = "deadline"
 	// StopCanceled: the context was canceled (or its deadline passed outright).
 	StopCanceled StopReason = "canceled"
-	// StopFatal: the service answered a configuration error (see Failures): every
-	// other call would fail the same way. Fix the configuration, then continue.
+	// StopFatal: the service answered a configuration error (see PendingErrors):
+	// every other call would fail the same way. The refused call's records stay
+	// pending, before Resume: fix the configuration, then continue from Resume.
 	StopFatal StopReason = "fatal"
 	// StopUnavailable: several calls in a row ran out of retries. Continue later.
 	StopUnavailable StopReason = "unavailable"

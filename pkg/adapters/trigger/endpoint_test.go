@@ -122,6 +122,7 @@ func TestHTTPStatusOfResults(t *testing.T) {
 		{"done, records refused for good", job.Result{Status: job.StatusDone, Report: imapi.Report{Counts: imapi.Counts{Failed: 1}}}, 502},
 		{"pending", job.Result{Status: job.StatusPending}, 202},
 		{"pending after a fatal refusal", job.Result{Status: job.StatusPending, Report: imapi.Report{Failures: fatal}}, 502},
+		{"pending after a fatal stop", job.Result{Status: job.StatusPending, Report: imapi.Report{StopReason: imapi.StopFatal}}, 502},
 		{"invalid", job.Result{Status: job.StatusInvalid}, 400},
 		{"own output", job.Result{Status: job.StatusIgnored}, 400},
 		{"file already done", job.Result{Status: job.StatusSkipped}, 200},

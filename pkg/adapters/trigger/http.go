@@ -144,6 +144,9 @@ func statusOf(r *job.Result) int {
 // hasFatal reports whether the service refused every call of the run
 // (configuration, plan or account problems): sending again will not help.
 func hasFatal(r *job.Result) bool {
+	if r.StopReason == imapi.StopFatal { // the refused call's records are pending
+		return true
+	}
 	for _, f := range r.Failures {
 		if f.Class == imapi.Fatal {
 			return true

@@ -1,0 +1,44 @@
+package job_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/job"
+	"github.com/removetag/removetag/pkg/job/storage"
+)
+
+// TestFileFatalRefusal: the service refuses a call of a file job for the
+// configuration (70009: a UserSig made with the wrong key). The job stops and is
+// left for the sweep with the refused records pending, none failed, none
+// written to the failed records; once the key is right (the script is spent)
+// the sweep takes the job on and every record is sent: nothing is skipped.
+func TestFileFatalRefusal(t *testing.T) {
+	e := newEnv(t, envOptions{scf: true, config: func(c *job.Config) { c.SweepAfter = sweepAfter }})
+	recs := e.records("k", 450)
+	key := "fatal/accounts.jsonl"
+	e.put(cosBucket, key, encode(t, "jsonl", recs))
+	e.im.Script(emulator.Fault{Code: 70009})
+	res, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "cos", Bucket: cosBucket, Key: key}, "gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != job.StatusPending || res.Continued || res.StopReason != imapi.StopFatal || res.Failed != 0 {
+		t.Fatalf("first invocation: %+v; want pending, left for the sweep after a fatal stop, nothing failed", res)
+	}
+	if got := e.fs.List(cosBucket, prefix+"parts/"); len(got) != 0 {
+		t.Errorf("failed-record parts %v written for a configuration refusal", got)
+	}
+
+	time.Sleep(sweepAfter + 50*time.Millisecond)
+	sw, err := e.service().Timer(e.budgetCtx(), "")
+	if err != nil || len(sw.Jobs) != 1 {
+		t.Fatalf("sweep: %v, %+v", err, sw)
+	}
+	e.waitChain()
+	if rep := e.checkDone(cosBucket, key, recs); rep.Failed != 0 || rep.Succeeded != int64(len(recs)) {
+		t.Errorf("report: %d succeeded, %d failed; want every record sent once the key is right", rep.Succeeded, rep.Failed)
+	}
+}
