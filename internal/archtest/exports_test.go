@@ -20,12 +20,22 @@ const maxCoreExports = 80
 // from its non-test files. Struct fields and interface methods are not counted.
 func exportedNames(t *testing.T, dir string) []string {
 	t.Helper()
+	var names []string
+	for _, f := range parseDir(t, token.NewFileSet(), dir) {
+		names = append(names, fileExports(f)...)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// parseDir parses the non-test Go files of dir.
+func parseDir(t *testing.T, fset *token.FileSet, dir string) []*ast.File {
+	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	fset := token.NewFileSet()
+	var files []*ast.File
 	for _, e := range entries {
 		n := e.Name()
 		if e.IsDir() || !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") {
@@ -35,10 +45,12 @@ func exportedNames(t *testing.T, dir string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		names = append(names, fileExports(f)...)
+		files = append(files, f)
 	}
-	slices.Sort(names)
-	return names
+	if len(files) == 0 {
+		t.Fatalf("no Go files in %s", dir)
+	}
+	return files
 }
 
 // fileExports lists the exported names that f declares at its top level.
