@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -23,19 +24,30 @@ type CacheConfig struct {
 	// Logger gets a warning when a periodic read fails (the values read
 	// before are kept); default: none.
 	Logger *slog.Logger
+	// OnRead, if set, is given the values of every successful read, rotated
+	// ones too: to keep them out of log lines, which cannot find them in the
+	// environment.
+	OnRead func(Values)
+	// TokenProblem, if set, says what is wrong with an HTTP token, or "" (it
+	// never quotes the token): [Cache.HTTPToken] refuses a token it finds
+	// wrong.
+	TokenProblem func(token string) string
 }
 
 // Cache keeps a secret's values for an instance: read on first use, read
 // again when they are older than MaxAge (if that read fails, the values
 // read before are kept and a warning logged), and read at once by
 // [Cache.Refresh] when IM refuses the key. It is the imapi.KeySource of the
-// IM client, and safe for concurrent use.
+// IM client and the token source of HTTP triggers ([Cache.HTTPToken]), and
+// safe for concurrent use.
 type Cache struct {
 	r      Reader
 	ref    Ref
 	maxAge time.Duration
 	now    func() time.Time
 	logger *slog.Logger
+	onRead func(Values)
+	token  func(string) string
 
 	reads atomic.Int64 // reads done, so that a Refresh that waited for one does not read again
 
@@ -56,7 +68,7 @@ func NewCache(r Reader, ref Ref, cfg CacheConfig) *Cache {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{r: r, ref: ref, maxAge: cfg.MaxAge, now: cfg.Now, logger: cfg.Logger}
+	return &Cache{r: r, ref: ref, maxAge: cfg.MaxAge, now: cfg.Now, logger: cfg.Logger, onRead: cfg.OnRead, token: cfg.TokenProblem}
 }
 
 // Secret returns the secret's reference.
@@ -82,6 +94,24 @@ func (c *Cache) Values(ctx context.Context) (Values, error) {
 func (c *Cache) Key(ctx context.Context) (string, error) {
 	v, err := c.Values(ctx)
 	return v.IMSecretKey, err
+}
+
+// HTTPToken returns the HTTP token (HTTP_TOKEN) as the cache has it now: a
+// rotated token is taken when the cache reads the secret again. It is ""
+// when the secret holds none (HTTP triggers are then off). A token that
+// CacheConfig.TokenProblem finds wrong is an error naming the secret, never
+// showing the token.
+func (c *Cache) HTTPToken(ctx context.Context) (string, error) {
+	v, err := c.Values(ctx)
+	if err != nil {
+		return "", err
+	}
+	if c.token != nil {
+		if msg := c.token(v.HTTPToken); msg != "" {
+			return "", fmt.Errorf("%s in secret %s %s", FieldToken, c.ref, msg)
+		}
+	}
+	return v.HTTPToken, nil
 }
 
 // Refresh reads the secret now, since IM refused a UserSig made with
@@ -111,6 +141,9 @@ func (c *Cache) readLocked(ctx context.Context) (Values, error) {
 	c.err = err
 	if err != nil {
 		return Values{}, err
+	}
+	if c.onRead != nil {
+		c.onRead(v)
 	}
 	if !c.read.IsZero() && v.IMSecretKey != c.vals.IMSecretKey {
 		c.logger.InfoContext(ctx, "secret: the IM key changed; signing with the new one", "secret", c.ref.String())

@@ -4,10 +4,14 @@
 //
 //   - [ParseRef] reads REMOVETAG_SECRET: secretsmanager:NAME (or an ARN) on AWS
 //     Secrets Manager, ssm:NAME on Tencent Cloud Secrets Manager (SSM).
-//   - [NewAWS] and [NewTencent] read a secret's current value from each store.
+//   - [NewAWS] and [NewTencent] read a secret's current value from each store:
+//     on AWS through a client made at the first read, on Tencent Cloud signed
+//     with the role's credentials of the moment.
 //   - [Cache] keeps the values for an instance, reads them again after
 //     [DefaultMaxAge] or at once when IM refuses the key, and is the
-//     imapi.KeySource of the IM client.
+//     imapi.KeySource of the IM client and the source of the HTTP token
+//     ([Cache.HTTPToken]); it gives every value it reads to an observer
+//     (CacheConfig.OnRead), for the log redaction.
 //
 // A secret holds JSON: {"IM_SECRET_KEY":"…","HTTP_TOKEN":"…"}. No error of
 // this package quotes a secret's value; each names the secret.

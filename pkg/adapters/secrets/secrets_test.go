@@ -214,3 +214,84 @@ func TestCache(t *testing.T) {
 		t.Error("a first read that fails gave no error")
 	}
 }
+
+// TestNewAWSMakesItsClient: without a client, the AWS reader makes one from
+// the SDK's default chain at its first read, not before: the endpoint set
+// after NewAWS is the one read.
+func TestNewAWSMakesItsClient(t *testing.T) {
+	srv := secretstest.NewAWS()
+	t.Cleanup(srv.Close)
+	ref := secrets.Ref{Store: secrets.StoreAWS, Name: "removetag"}
+	r := secrets.NewAWS(nil, ref)
+	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", srv.URL())
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-example")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	srv.PutKeys("removetag", key1, token)
+	if v, err := r.Read(t.Context()); err != nil || v.IMSecretKey != key1 {
+		t.Fatalf("Read = %+v, %v; want the stand-in's secret", v, err)
+	}
+}
+
+// TestCacheHTTPToken: the HTTP token as the cache has it (a rotated token is
+// taken once the cache reads the secret again); a token TokenProblem finds
+// wrong is an error naming the secret that shows no value; OnRead is given
+// every value read, and only those.
+func TestCacheHTTPToken(t *testing.T) {
+	const first, second = "first-token-0123456789abcdef", "second-token-0123456789abcdef"
+	now := time.Unix(1700000000, 0)
+	r := &fakeReader{v: secrets.Values{IMSecretKey: key1, HTTPToken: first}}
+	ref := secrets.Ref{Store: secrets.StoreTencent, Name: "removetag"}
+	var seen []secrets.Values
+	c := secrets.NewCache(r, ref, secrets.CacheConfig{
+		MaxAge: time.Minute,
+		Now:    func() time.Time { return now },
+		OnRead: func(v secrets.Values) { seen = append(seen, v) },
+		TokenProblem: func(tok string) string {
+			if tok != "" && len(tok) < 16 {
+				return "too short"
+			}
+			return ""
+		},
+	})
+	ctx := t.Context()
+	if got, err := c.HTTPToken(ctx); err != nil || got != first {
+		t.Fatalf("HTTPToken = %q, %v; want the secret's", got, err)
+	}
+	r.v.HTTPToken = second
+	if got, _ := c.HTTPToken(ctx); got != first {
+		t.Errorf("HTTPToken before the cache expires = %q, want the one read", got)
+	}
+	now = now.Add(2 * time.Minute)
+	if got, err := c.HTTPToken(ctx); err != nil || got != second {
+		t.Errorf("HTTPToken after the cache expired = %q, %v; want the rotated one", got, err)
+	}
+
+	r.v.HTTPToken = "tiny-tok"
+	now = now.Add(2 * time.Minute)
+	got, err := c.HTTPToken(ctx)
+	if err == nil || got != "" || !strings.Contains(err.Error(), ref.String()) || strings.Contains(err.Error(), "tiny-tok") {
+		t.Errorf("a bad token: %q, %v; want an error naming %s that shows no value", got, err, ref)
+	}
+	if k, err := c.Key(ctx); err != nil || k != key1 {
+		t.Errorf("Key with a bad token = %q, %v; want the key: a bad token refuses HTTP only", k, err)
+	}
+
+	r.v.HTTPToken = ""
+	now = now.Add(2 * time.Minute)
+	if got, err := c.HTTPToken(ctx); err != nil || got != "" {
+		t.Errorf("no token: %q, %v; want none and no error", got, err)
+	}
+
+	r.err = errors.New("store down")
+	fresh := secrets.NewCache(r, ref, secrets.CacheConfig{OnRead: func(v secrets.Values) { seen = append(seen, v) }})
+	if _, err := fresh.HTTPToken(ctx); err == nil {
+		t.Error("HTTPToken with the store down gave no error")
+	}
+	if len(seen) != 4 || seen[0].HTTPToken != first || seen[1].HTTPToken != second || seen[2].HTTPToken != "tiny-tok" {
+		t.Errorf("OnRead saw %d reads (%+v), want the 4 that succeeded", len(seen), seen)
+	}
+}

@@ -32,7 +32,7 @@ type TencentConfig struct {
 	// Credentials returns the credentials of the moment (SCF renews the
 	// role's): TENCENTCLOUD_SECRETID, TENCENTCLOUD_SECRETKEY and
 	// TENCENTCLOUD_SESSIONTOKEN on SCF. Required.
-	Credentials func() (secretID, secretKey, token string)
+	Credentials tencentapi.Credentials
 }
 
 // NewTencent returns a Reader of the secret ref on Tencent Cloud SSM: the
@@ -58,11 +58,10 @@ type tencentReader struct {
 
 // Read returns the values of the secret's newest version.
 func (t *tencentReader) Read(ctx context.Context) (Values, error) {
-	id, key, token := t.cfg.Credentials()
-	if id == "" || key == "" {
-		return Values{}, &Error{Secret: t.ref, Err: errors.New("no credentials to sign with (the function's role gives them)")}
+	client, err := tencentapi.Client(t.cfg.Credentials, t.cfg.Region, t.prof)
+	if err != nil {
+		return Values{}, &Error{Secret: t.ref, Err: err}
 	}
-	client := common.NewCommonClient(common.NewTokenCredential(id, key, token), t.cfg.Region, t.prof)
 
 	var versions struct {
 		Response struct {
