@@ -1,7 +1,9 @@
 // Package invoke hands an event to a new, asynchronous invocation of the
 // running function, so that a long job can continue past one invocation's
-// time limit: [NewLambda] on AWS, [NewSCF] on Tencent Cloud. Both implement
-// the job service's Invoker port (job.Invoker).
+// time limit: [NewLambda] on AWS (its client made at the first invocation),
+// [NewSCF] on Tencent Cloud (each call signed with the role's credentials of
+// the moment, to the namespace of the invocation being served). Both
+// implement the job service's Invoker port (job.Invoker).
 //
 // Package loopback holds local stand-ins of both invoke APIs.
 package invoke

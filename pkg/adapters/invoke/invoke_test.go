@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/smithy-go"
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
+	"github.com/tencentyun/scf-go-lib/functioncontext"
 
 	"github.com/removetag/removetag/pkg/adapters/invoke"
 	"github.com/removetag/removetag/pkg/adapters/invoke/loopback"
@@ -232,7 +233,10 @@ func TestSCFDelivers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			inv := newSCF(t, api, tt.cfg)
 			before := api.Count()
-			ctx := invoke.WithSCFNamespace(t.Context(), tt.namespace)
+			ctx := t.Context()
+			if tt.namespace != "" { // as scf-go-lib hands an invocation's context over
+				ctx = functioncontext.NewContext(ctx, &functioncontext.FunctionContext{Namespace: tt.namespace})
+			}
 			for _, p := range payloads {
 				if err := inv.InvokeAsync(ctx, []byte(p)); err != nil {
 					t.Fatalf("InvokeAsync: %v", err)
@@ -329,6 +333,12 @@ func TestNewSCFValidates(t *testing.T) {
 		{"no token needed", func(c *invoke.SCFConfig) { c.SessionToken = "" }, ""},
 		{"endpoint with path", func(c *invoke.SCFConfig) { c.Endpoint = "http://127.0.0.1:1/scf/" }, ""},
 		{"nothing", func(c *invoke.SCFConfig) { *c = invoke.SCFConfig{} }, "missing SecretID, SecretKey, Region, FunctionName"},
+		{"credentials of the moment", func(c *invoke.SCFConfig) {
+			c.SecretID, c.SecretKey, c.Credentials = "", "", func() (string, string, string) { return "", "", "" }
+		}, ""},
+		{"credentials of the moment, no region", func(c *invoke.SCFConfig) {
+			c.SecretID, c.SecretKey, c.Region, c.Credentials = "", "", "", func() (string, string, string) { return "", "", "" }
+		}, "missing Region"},
 		{"no key", func(c *invoke.SCFConfig) { c.SecretKey = "" }, "missing SecretKey"},
 		{"no function", func(c *invoke.SCFConfig) { c.FunctionName = "" }, "missing FunctionName"},
 		{"bad scheme", func(c *invoke.SCFConfig) { c.Endpoint = "ftp://x" }, "endpoint"},
@@ -347,5 +357,67 @@ func TestNewSCFValidates(t *testing.T) {
 				t.Errorf("NewSCF error = %v, want one saying %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestSCFCredentialsOfTheMoment: with SCFConfig.Credentials, each call is
+// signed with the credentials they give at that call (SCF renews the role's
+// while the process lives); a call when they give none is refused before
+// anything is sent, with an error naming the variables SCF sets them in and
+// no value.
+func TestSCFCredentialsOfTheMoment(t *testing.T) {
+	api := loopback.NewSCFAPI(nil)
+	defer api.Close()
+	id, key, reads := "AKIDfirst", "first-secret-key", 0
+	inv, err := invoke.NewSCF(invoke.SCFConfig{
+		Credentials: func() (string, string, string) {
+			reads++
+			return id, key, "session-token"
+		},
+		Region: "ap-guangzhou", FunctionName: "removetag", Endpoint: api.URL(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := inv.InvokeAsync(ctx, []byte(`{}`)); err != nil {
+		t.Fatalf("InvokeAsync: %v", err)
+	}
+	id, key = "AKIDrenewed", ""
+	err = inv.InvokeAsync(ctx, []byte(`{}`))
+	if err == nil || !strings.Contains(err.Error(), "TENCENTCLOUD_SECRETKEY") || strings.Contains(err.Error(), "AKIDrenewed") {
+		t.Errorf("without a key: %v; want an error naming TENCENTCLOUD_SECRETKEY, showing no value", err)
+	}
+	if n := api.Count(); n != 1 {
+		t.Errorf("%d calls reached the API, want 1: a call without credentials is not sent", n)
+	}
+	key = "renewed-secret-key"
+	if err := inv.InvokeAsync(ctx, []byte(`{}`)); err != nil {
+		t.Fatalf("InvokeAsync with renewed credentials: %v", err)
+	}
+	if reads != 3 {
+		t.Errorf("the credentials were read %d times for 3 calls, want once per call", reads)
+	}
+}
+
+// TestLambdaMakesItsClient: without a client, the Lambda invoker makes one
+// from the SDK's default chain at its first invocation, not before: the
+// endpoint set after NewLambda is the one invoked.
+func TestLambdaMakesItsClient(t *testing.T) {
+	got := make(collector, 1)
+	api := loopback.NewLambdaAPI(got.deliver)
+	defer api.Close()
+	inv := invoke.NewLambda(nil, "fn")
+	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", api.URL())
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKID")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "SECRET")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	if err := inv.InvokeAsync(t.Context(), []byte(`{"x":2}`)); err != nil {
+		t.Fatalf("InvokeAsync: %v", err)
+	}
+	if p := got.next(t); p != `{"x":2}` {
+		t.Errorf("delivered %s", p)
 	}
 }

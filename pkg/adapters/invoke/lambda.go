@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/removetag/removetag/internal/lazy"
 )
 
 // NewLambdaClient makes a Lambda client from the SDK's default configuration
@@ -25,14 +27,21 @@ func NewLambdaClient(ctx context.Context) (*lambda.Client, error) {
 
 // NewLambda returns the invoker that invokes the Lambda function functionName
 // (a name, an ARN, either with a :version or :alias suffix) with the Event
-// invocation type.
+// invocation type, through client; with a nil client, through one it makes
+// with [NewLambdaClient] at its first invocation (a failure is tried again at
+// the next).
 func NewLambda(client *lambda.Client, functionName string) *Lambda {
-	return &Lambda{client: client, function: functionName}
+	return &Lambda{function: functionName, client: lazy.New(func(ctx context.Context) (*lambda.Client, error) {
+		if client != nil {
+			return client, nil
+		}
+		return NewLambdaClient(ctx)
+	})}
 }
 
 // Lambda invokes a Lambda function asynchronously.
 type Lambda struct {
-	client   *lambda.Client
+	client   *lazy.Value[*lambda.Client]
 	function string
 }
 
@@ -45,7 +54,11 @@ func (l *Lambda) InvokeAsync(ctx context.Context, payload []byte) error {
 	if err := checkPayload(payload, MaxLambdaPayload); err != nil {
 		return fmt.Errorf("invoke Lambda function %s: %w", l.function, err)
 	}
-	out, err := l.client.Invoke(ctx, &lambda.InvokeInput{
+	client, err := l.client.Get(ctx)
+	if err != nil {
+		return fmt.Errorf("invoke Lambda function %s: %w", l.function, err)
+	}
+	out, err := client.Invoke(ctx, &lambda.InvokeInput{
 		FunctionName:   aws.String(l.function),
 		InvocationType: types.InvocationTypeEvent,
 		Payload:        payload,

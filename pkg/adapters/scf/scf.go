@@ -19,13 +19,9 @@
 package scf
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 
-	"github.com/tencentyun/scf-go-lib/functioncontext"
-
-	"github.com/removetag/removetag/pkg/adapters/invoke"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 )
 
@@ -46,17 +42,7 @@ func NewHandler(d *trigger.Dispatcher) *trigger.Handler {
 			trigger.ReplyAPIGateway:  gatewayReply,
 			trigger.ReplyFunctionURL: urlReply,
 		},
-		Context: withNamespace,
 	}}
-}
-
-// withNamespace sends the invocation's continuations to the namespace it
-// runs in.
-func withNamespace(ctx context.Context) context.Context {
-	if fc, ok := functioncontext.FromContext(ctx); ok {
-		return invoke.WithSCFNamespace(ctx, fc.Namespace)
-	}
-	return ctx
 }
 
 // decode tells an SCF payload's kind by its shape and makes its event.
