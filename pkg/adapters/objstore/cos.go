@@ -160,6 +160,19 @@ func parseBucketURL(s string) (*url.URL, error) {
 // stand-in of package memstore; the bucket name is then the path's last
 // segment rather than the host's first label.
 func NewCOS(bucketURL string, cred COSCredentials, hc *http.Client) (storage.Store, error) {
+	return newCOS(bucketURL, hc, func(next http.RoundTripper) http.RoundTripper {
+		return &cos.AuthorizationTransport{
+			SecretID:     cred.SecretID,
+			SecretKey:    cred.SecretKey,
+			SessionToken: cred.SessionToken,
+			Transport:    next,
+		}
+	})
+}
+
+// newCOS is [NewCOS] with sign, which puts the transport that signs each
+// request in front of next (nil: the SDK's choice of transport).
+func newCOS(bucketURL string, hc *http.Client, sign func(next http.RoundTripper) http.RoundTripper) (storage.Store, error) {
 	u, err := parseBucketURL(bucketURL)
 	if err != nil {
 		return nil, err
@@ -186,12 +199,7 @@ func NewCOS(bucketURL string, cred COSCredentials, hc *http.Client) (storage.Sto
 		}
 		transport = &pathPrefixTransport{prefix: prefix, next: transport}
 	}
-	client.Transport = &cos.AuthorizationTransport{
-		SecretID:     cred.SecretID,
-		SecretKey:    cred.SecretKey,
-		SessionToken: cred.SessionToken,
-		Transport:    transport,
-	}
+	client.Transport = sign(transport)
 	root := &url.URL{Scheme: u.Scheme, Host: u.Host}
 	return &cosStore{client: cos.NewClient(&cos.BaseURL{BucketURL: root}, client), name: name}, nil
 }

@@ -1,5 +1,7 @@
 // Package objstore implements the job service's object storage port
-// ([storage.Store]) for Amazon S3 ([NewS3]) and Tencent Cloud COS ([NewCOS]).
+// ([storage.Store]) for Amazon S3 ([NewS3]) and Tencent Cloud COS ([NewCOS]),
+// and its store-opening port (job.StoreOpener) with an [Opener] of buckets
+// by location, which owns the clients and reads the credentials.
 //
 // Both implementations behave alike (a shared contract test suite runs against
 // both); the behaviour they share is written down in package storage.

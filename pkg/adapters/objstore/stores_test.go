@@ -81,6 +81,31 @@ var backends = []struct {
 	{"S3", storage.SchemeS3, newS3Store, storage.Conditions{Create: true, IfMatch: true}},
 	{"COS", storage.SchemeCOS, newCOSStore, storage.Conditions{Create: true}},
 	{"COS versioned", storage.SchemeCOS, newVersionedCOSStore, storage.Conditions{}},
+	{"S3 opened", storage.SchemeS3, openedStore(storage.SchemeS3), storage.Conditions{Create: true, IfMatch: true}},
+	{"COS opened", storage.SchemeCOS, openedStore(storage.SchemeCOS), storage.Conditions{Create: true}},
+}
+
+// openedStore makes stores of the scheme as an Opener opens them: COS
+// requests signed with the credentials of the moment.
+func openedStore(scheme string) func(t *testing.T) (storage.Store, *memstore.Server) {
+	return func(t *testing.T) (storage.Store, *memstore.Server) {
+		t.Helper()
+		srv, bucket := newServer(t)
+		o, err := objstore.NewOpener(objstore.OpenerConfig{
+			COSBucketURL:   srv.COSBucketURLTemplate(),
+			COSRegion:      "ap-guangzhou",
+			COSCredentials: func() (string, string, string) { return "id", "key", "token" },
+			S3Client:       newS3Client(srv.S3Endpoint()),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := o.Open(t.Context(), storage.Location{Scheme: scheme, Bucket: bucket}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, srv
+	}
 }
 
 func TestContract(t *testing.T) {

@@ -16,22 +16,49 @@ import (
 // maxLeaseBytes bounds the read of one lease: a lease is about 150 bytes.
 const maxLeaseBytes = 64 << 10
 
-// store is a storage.Store seen as a quota.Store.
-type store struct{ s storage.Store }
+// Opener opens a bucket: objstore.Opener does.
+type Opener interface {
+	Open(ctx context.Context, loc storage.Location, region string) (storage.Store, error)
+}
+
+// store is a bucket seen as a quota.Store.
+type store struct {
+	// bucket returns the bucket's Store.
+	bucket func(ctx context.Context) (storage.Store, error)
+}
 
 var _ quota.Store = store{}
 
 // New returns s as the storage of quota leases.
-func New(s storage.Store) quota.Store { return store{s: s} }
+func New(s storage.Store) quota.Store {
+	return store{bucket: func(context.Context) (storage.Store, error) { return s, nil }}
+}
+
+// InBucket returns the storage of quota leases in loc's bucket, opened
+// through o at each call: opening makes no network call (o keeps the
+// clients), and a failure to open is that call's error, as any storage
+// error, tried again at the next. InBucket itself opens nothing.
+func InBucket(o Opener, loc storage.Location) quota.Store {
+	bucket := storage.Location{Scheme: loc.Scheme, Bucket: loc.Bucket}
+	return store{bucket: func(ctx context.Context) (storage.Store, error) { return o.Open(ctx, bucket, "") }}
+}
 
 // Put stores data under key.
 func (st store) Put(ctx context.Context, key string, data []byte) error {
-	return st.s.Put(ctx, key, bytes.NewReader(data), "application/json")
+	s, err := st.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, key, bytes.NewReader(data), "application/json")
 }
 
 // List lists the objects under prefix with their ETags.
 func (st store) List(ctx context.Context, prefix string) ([]quota.Object, error) {
-	infos, err := st.s.List(ctx, prefix)
+	s, err := st.bucket(ctx)
+	if err != nil {
+		return nil, err
+	}
+	infos, err := s.List(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +71,11 @@ func (st store) List(ctx context.Context, prefix string) ([]quota.Object, error)
 
 // Get reads an object whole; a missing one is quota.ErrNotFound.
 func (st store) Get(ctx context.Context, key string) ([]byte, string, error) {
-	rc, info, err := st.s.Open(ctx, key, 0, "")
+	s, err := st.bucket(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	rc, info, err := s.Open(ctx, key, 0, "")
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, "", fmt.Errorf("%w: %w", quota.ErrNotFound, err)
 	}
@@ -54,13 +85,19 @@ func (st store) Get(ctx context.Context, key string) ([]byte, string, error) {
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, maxLeaseBytes+1))
 	if err != nil {
-		return nil, "", fmt.Errorf("read %s/%s: %w", st.s.Name(), key, err)
+		return nil, "", fmt.Errorf("read %s/%s: %w", s.Name(), key, err)
 	}
 	if len(data) > maxLeaseBytes {
-		return nil, "", fmt.Errorf("read %s/%s: over %d bytes: not a lease", st.s.Name(), key, maxLeaseBytes)
+		return nil, "", fmt.Errorf("read %s/%s: over %d bytes: not a lease", s.Name(), key, maxLeaseBytes)
 	}
 	return data, info.ETag, nil
 }
 
 // Delete removes the object.
-func (st store) Delete(ctx context.Context, key string) error { return st.s.Delete(ctx, key) }
+func (st store) Delete(ctx context.Context, key string) error {
+	s, err := st.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Delete(ctx, key)
+}
