@@ -147,7 +147,7 @@ func runInput(ctx context.Context, t *target, in *input, o options, stderr io.Wr
 	stopProgress := startProgress(stderr, in, t.counter)
 	var opts []imapi.RunOption
 	if t.quota != nil {
-		lim, release := t.quota(ctx)
+		lim, release := t.quota.Share(ctx)
 		defer release()
 		opts = append(opts, imapi.WithLimiter(lim))
 	}

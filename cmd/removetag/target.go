@@ -110,7 +110,11 @@ func coordinate(cfg wiring.Config, bucket string, stderr io.Writer) (job.Quota, 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := wiring.NewStoreOpener(cfg)(ctx, loc, "")
+	opener, err := wiring.NewStoreOpener(cfg)
+	if err != nil {
+		return nil, &exitError{code: exitConfig, msg: err.Error()}
+	}
+	st, err := opener.Open(ctx, loc, "")
 	if err == nil {
 		_, err = st.List(ctx, cfg.OutputPrefix+"quota/")
 	}
@@ -118,7 +122,7 @@ func coordinate(cfg wiring.Config, bucket string, stderr io.Writer) (job.Quota, 
 		return nil, &exitError{code: exitConfig, msg: fmt.Sprintf("--coordinate %s: cannot list %squota/ there: %v", bucket, cfg.OutputPrefix, err)}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	q, err := wiring.NewQuota(cfg, loc, logger)
+	q, err := wiring.NewQuota(cfg, opener, loc, logger)
 	if err != nil {
 		return nil, &exitError{code: exitConfig, msg: err.Error()}
 	}

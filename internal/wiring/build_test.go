@@ -3,6 +3,7 @@ package wiring
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,9 @@ import (
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
 )
+
+// discard is a logger that writes nothing.
+var discard = slog.New(slog.DiscardHandler)
 
 const (
 	s3Bucket  = "inbox"
@@ -184,7 +188,11 @@ func TestStoreOpener(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := NewStoreOpener(cfg)(ctx, tt.loc, tt.region)
+			o, err := NewStoreOpener(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := o.Open(ctx, tt.loc, tt.region)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one naming %s", err, tt.wantErr)
@@ -204,7 +212,11 @@ func TestStoreOpener(t *testing.T) {
 	}
 	// The default COS template resolves the event's short region code.
 	cfg, _ := Load(w.env.with(EnvCOSBucketURL, "").get)
-	st, err := NewStoreOpener(cfg)(ctx, storage.Location{Scheme: "cos", Bucket: cosBucket}, "gz")
+	o, err := NewStoreOpener(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := o.Open(ctx, storage.Location{Scheme: "cos", Bucket: cosBucket}, "gz")
 	if err != nil || st.Name() != "cos://"+cosBucket {
 		t.Errorf("default template: %v, %v", st, err)
 	}
@@ -242,7 +254,7 @@ func TestNewInvoker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			inv := newInvoker(cfg)
+			inv := newInvoker(cfg, discard)
 			if tt.wantNil {
 				if inv != nil {
 					t.Fatalf("invoker %T, want none", inv)
@@ -271,7 +283,7 @@ func TestNewInvoker(t *testing.T) {
 	// SCF credentials are read at each invocation: the platform renews them.
 	e := w.env.with(EnvSCFFunctionName, "removetag", EnvSCFEndpoint, scfAPI.URL())
 	cfg, _ := Load(e.get)
-	inv := newInvoker(cfg)
+	inv := newInvoker(cfg, discard)
 	delete(e, EnvTencentSecretKey)
 	if err := inv.InvokeAsync(ctx, []byte(`{}`)); err == nil || !strings.Contains(err.Error(), EnvTencentSecretKey) {
 		t.Errorf("without credentials: %v, want an error naming %s", err, EnvTencentSecretKey)

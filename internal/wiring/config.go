@@ -239,10 +239,23 @@ func (s *seenValues) add(vals ...string) {
 	}
 }
 
+// record notes the values of a read of the secret.
+func (s *seenValues) record(v secrets.Values) { s.add(v.IMSecretKey, v.HTTPToken) }
+
 func (s *seenValues) list() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.vals)
+}
+
+// tencentCredentials returns the SCF role's credentials of the moment: the
+// platform renews them while the process lives, so they are read at each use
+// (COS requests, SSM reads, self-invocations), never kept.
+func (c Config) tencentCredentials() (secretID, secretKey, token string) {
+	if c.getenv == nil {
+		return "", "", ""
+	}
+	return c.getenv(EnvTencentSecretID), c.getenv(EnvTencentSecretKey), c.getenv(EnvTencentToken)
 }
 
 // checkToken says what is wrong with an HTTP token, or "".

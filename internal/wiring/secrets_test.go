@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/internal/logtest"
-	"github.com/removetag/removetag/pkg/adapters/secrets"
 	"github.com/removetag/removetag/pkg/adapters/secrets/secretstest"
+	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
 )
 
@@ -168,43 +168,47 @@ func TestSecretAtRunTime(t *testing.T) {
 	}
 }
 
-// TestSecretToken takes the HTTP token from the secret as the cache has it: a
-// rotated token is taken once the cache reads the secret again, and a token
-// the secret holds badly is an error that shows no value.
+// TestSecretToken: the cache NewSecrets wires is the HTTP side's token
+// source, and it checks the secret's token as REMOVETAG_HTTP_TOKEN is
+// checked: a token the secret holds badly is an error that names the secret
+// and shows no value, while the key still signs.
 func TestSecretToken(t *testing.T) {
-	newWorld(t) // AWS credentials and region for the SDK
+	w := newWorld(t) // AWS credentials and region for the SDK
 	st := secretstest.NewAWS()
 	t.Cleanup(st.Close)
 	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", st.URL())
-	client, err := secrets.NewAWSClient(t.Context())
+	cfg, err := Load(w.env.with(EnvSecretKey, "", EnvHTTPToken, "", EnvSecret, "secretsmanager:removetag").get)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := secrets.ParseRef("secretsmanager:removetag")
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	cache := secrets.NewCache(secrets.NewAWS(client, ref), ref, secrets.CacheConfig{MaxAge: time.Minute, Now: func() time.Time { return now }})
-	tok := secretToken{cache}
-
-	const first, second = "first-token-0123456789abcdef", "second-token-0123456789abcdef"
-	st.PutKeys("removetag", "key-0123456789", first)
-	if got, err := tok.HTTPToken(t.Context()); err != nil || got != first {
-		t.Fatalf("token = %q, %v; want the secret's", got, err)
-	}
-	st.PutKeys("removetag", "key-0123456789", second)
-	if got, _ := tok.HTTPToken(t.Context()); got != first {
-		t.Errorf("token before the cache expires = %q, want the one read", got)
-	}
-	now = now.Add(2 * time.Minute)
-	if got, err := tok.HTTPToken(t.Context()); err != nil || got != second {
-		t.Errorf("token after the cache expired = %q, %v; want the rotated one", got, err)
-	}
-	// A token the secret holds badly, read by a new instance.
-	st.PutKeys("removetag", "key-0123456789", "short\n")
-	fresh := secretToken{secrets.NewCache(secrets.NewAWS(client, ref), ref, secrets.CacheConfig{})}
-	if got, err := fresh.HTTPToken(t.Context()); err == nil || got != "" || strings.Contains(err.Error(), "short") {
-		t.Errorf("a bad token: %q, %v; want an error that shows no value", got, err)
+	const good = "good-token-0123456789abcdef"
+	for _, tt := range []struct {
+		name, token, want string
+	}{
+		{"good", good, good},
+		{"short", "tiny", ""},
+		{"white space", "two-words 0123456789abcdef", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st.PutKeys("removetag", "key-0123456789", tt.token)
+			cache, err := NewSecrets(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tokens trigger.TokenSource = cache
+			got, err := tokens.HTTPToken(t.Context())
+			if tt.want != "" {
+				if err != nil || got != tt.want {
+					t.Fatalf("token = %q, %v; want the secret's", got, err)
+				}
+				return
+			}
+			if err == nil || got != "" || !strings.Contains(err.Error(), "secretsmanager:removetag") || strings.Contains(err.Error(), tt.token) {
+				t.Errorf("a bad token: %q, %v; want an error naming the secret that shows no value", got, err)
+			}
+			if key, err := cache.Key(t.Context()); err != nil || key != "key-0123456789" {
+				t.Errorf("the key with a bad token: %q, %v; want the secret's", key, err)
+			}
+		})
 	}
 }

@@ -65,9 +65,13 @@ const (
 	DefaultSweepAfter = 20 * time.Minute
 )
 
-// StoreOpener opens the bucket of a location. region is the region an event named
-// (COS events carry a short code such as "gz"), or "" for the function's own.
-type StoreOpener func(ctx context.Context, loc storage.Location, region string) (storage.Store, error)
+// StoreOpener opens buckets; package objstore implements it on S3 and COS.
+type StoreOpener interface {
+	// Open returns the Store of loc's bucket. region is the region an event
+	// named (COS events carry a short code such as "gz"), or "" for the
+	// function's own.
+	Open(ctx context.Context, loc storage.Location, region string) (storage.Store, error)
+}
 
 // Invoker hands an event to a new asynchronous invocation of this function;
 // package invoke implements it on Lambda and SCF.

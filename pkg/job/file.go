@@ -36,7 +36,7 @@ type fileJob struct {
 
 // newFileJob opens the file's bucket.
 func (s *Service) newFileJob(ctx context.Context, loc storage.Location, region, trigger string) (*fileJob, error) {
-	store, err := s.cfg.OpenStore(ctx, loc, region)
+	store, err := s.cfg.OpenStore.Open(ctx, loc, region)
 	if err != nil {
 		return nil, fmt.Errorf("file job %s: open the bucket: %w", loc, err)
 	}

@@ -361,7 +361,7 @@ func TestFileDeleted(t *testing.T) {
 	e.put(s3Bucket, loc.Key, encode(t, "csv", recs))
 	e.hook = func(n int, _ []byte) bool {
 		if n == 2 {
-			store, err := e.cfg.OpenStore(context.Background(), loc, "")
+			store, err := e.cfg.OpenStore.Open(context.Background(), loc, "")
 			if err == nil {
 				err = store.Delete(context.Background(), loc.Key)
 			}

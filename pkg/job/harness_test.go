@@ -162,7 +162,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	t.Cleanup(e.api.Close)
 
 	e.cfg = job.Config{
-		Engine: e.engine, OpenStore: opener, Invoker: inv,
+		Engine: e.engine, OpenStore: openerFunc(opener), Invoker: inv,
 		Buckets: []storage.Location{{Scheme: storage.SchemeS3, Bucket: s3Bucket}, {Scheme: storage.SchemeCOS, Bucket: cosBucket}},
 		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -304,13 +304,20 @@ func encode(t testing.TB, format string, recs []records.Record) []byte {
 	return z.Bytes()
 }
 
+// openerFunc is a function as a job.StoreOpener.
+type openerFunc func(ctx context.Context, loc storage.Location, region string) (storage.Store, error)
+
+func (f openerFunc) Open(ctx context.Context, loc storage.Location, region string) (storage.Store, error) {
+	return f(ctx, loc, region)
+}
+
 // putS3 stores a file in the S3 bucket and returns its location, the bucket's
 // store as the service opens it, and the file's ETag.
 func (e *env) putS3(key string, data []byte) (storage.Location, storage.Store, string) {
 	e.t.Helper()
 	e.put(s3Bucket, key, data)
 	loc := storage.Location{Scheme: storage.SchemeS3, Bucket: s3Bucket, Key: key}
-	store, err := e.cfg.OpenStore(context.Background(), loc, "")
+	store, err := e.cfg.OpenStore.Open(context.Background(), loc, "")
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -7,17 +7,20 @@ import (
 	"github.com/removetag/removetag/pkg/records"
 )
 
-// Quota hands a run its share of the app's call rate, shared with every other
-// job of every instance (package quota keeps the leases), for as long as the
-// run lasts: release gives the share back. It never fails: without its storage
-// a share is still given (see package quota).
-type Quota func(ctx context.Context) (lim imapi.Limiter, release func())
+// Quota hands runs their share of the app's call rate, shared with every other
+// job of every instance; package quota implements it with leases in a bucket.
+type Quota interface {
+	// Share returns a run's share, for as long as the run lasts: the Limiter
+	// it runs on, and release, which gives the share back. It never fails:
+	// without its storage a share is still given (see package quota).
+	Share(ctx context.Context) (lim imapi.Limiter, release func())
+}
 
 // run runs the engine over src, removing tags: on the run's share of the quota
 // when one is configured, else on the engine's own rate.
 func (s *Service) run(ctx context.Context, src records.Source, opts ...imapi.RunOption) (*imapi.Report, error) {
 	if s.cfg.Quota != nil {
-		lim, release := s.cfg.Quota(ctx)
+		lim, release := s.cfg.Quota.Share(ctx)
 		defer release()
 		opts = append(opts, imapi.WithLimiter(lim))
 	}

@@ -18,6 +18,9 @@ import (
 
 const leasePrefix = prefix + "quota/"
 
+// The shared quota is the service's Quota port.
+var _ job.Quota = (*quota.Sharer)(nil)
+
 // leaseCounter is a job.Quota on a real quota.Sharer that counts the leases
 // taken and given back, and how many lease objects were stored while each was held.
 type leaseCounter struct {
@@ -31,7 +34,7 @@ type leaseCounter struct {
 	stored   []int // lease objects listed right after each join
 }
 
-func (c *leaseCounter) join(ctx context.Context) (imapi.Limiter, func()) {
+func (c *leaseCounter) Share(ctx context.Context) (imapi.Limiter, func()) {
 	l := c.sharer.Join(ctx)
 	n := len(c.e.fs.List(s3Bucket, leasePrefix))
 	c.mu.Lock()
@@ -80,7 +83,7 @@ func TestEveryJobHoldsALease(t *testing.T) {
 		t.Fatal(err)
 	}
 	leases := &leaseCounter{t: t, e: e, sharer: sharer}
-	svc := e.another(func(c *job.Config) { c.Quota = leases.join })
+	svc := e.another(func(c *job.Config) { c.Quota = leases })
 	e.svc.Store(svc) // continuations are delivered to it too
 
 	recs := e.records("q", 14300) // the upload: 140 calls, three invocations or more at the test rate

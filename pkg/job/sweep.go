@@ -52,7 +52,7 @@ func (s *Service) sweep(ctx context.Context) (*Result, error) {
 		found, alive, later int
 	)
 	for _, b := range s.cfg.Buckets {
-		store, err := s.cfg.OpenStore(ctx, b, "")
+		store, err := s.cfg.OpenStore.Open(ctx, b, "")
 		if err != nil {
 			errs = append(errs, fmt.Errorf("sweep %s: open the bucket: %w", b, err))
 			continue

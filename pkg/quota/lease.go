@@ -85,6 +85,13 @@ func (s *Sharer) Join(ctx context.Context) *Lease {
 	return l
 }
 
+// Share is [Sharer.Join] for a run of the job service (its Quota port): the
+// lease as the run's Limiter, and its Release.
+func (s *Sharer) Share(ctx context.Context) (imapi.Limiter, func()) {
+	l := s.Join(ctx)
+	return l, l.Release
+}
+
 // newHolderID returns 16 random hex digits.
 func newHolderID() string {
 	var b [8]byte
