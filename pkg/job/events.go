@@ -22,6 +22,8 @@ const continueMarker = "continue"
 type ContinueEvent struct {
 	// Removetag is always "continue": [ContinueEvent.Payload] sets it.
 	Removetag string `json:"removetag"`
+	// Kind is the job's kind; absent for removal (see [Kind]).
+	Kind Kind `json:",omitempty"`
 	// Source is the file: "s3://bucket/key" or "cos://bucket-appid/key".
 	Source string
 	// Region is the region of the upload event that started the job, if any.

@@ -74,7 +74,7 @@ func (j *fileJob) putPart(ctx context.Context, cp *Checkpoint, fw *failedWriter)
 	if err != nil || body == nil {
 		return err
 	}
-	key := j.partKey(cp.PartSeq)
+	key := j.st.keys.part(cp.PartSeq, j.st.owner)
 	if err := j.store.Put(ctx, key, body, "application/x-ndjson"); err != nil {
 		return fmt.Errorf("write failed records: %w", err)
 	}
@@ -103,7 +103,7 @@ func (j *fileJob) putFailed(ctx context.Context, cp *Checkpoint) error {
 	if _, err := out.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("gather failed records: %w", err)
 	}
-	if err := j.store.Put(ctx, j.failedKey(), out, "application/x-ndjson"); err != nil {
+	if err := j.store.Put(ctx, j.st.keys.failed(), out, "application/x-ndjson"); err != nil {
 		return fmt.Errorf("write failed records: %w", err)
 	}
 	return nil

@@ -151,3 +151,27 @@ func TestKindCheck(t *testing.T) {
 		t.Error("this version runs removal, and no other kind")
 	}
 }
+
+// TestContinueEventKind: removal's continuation event is the one of the
+// versions before kinds, with no Kind; another kind's names it, and its own
+// checkpoint; a continuation reads either back.
+func TestContinueEventKind(t *testing.T) {
+	cp := &Checkpoint{Source: "s3://data/in/a.csv", ETag: `"e1"`}
+	for _, tt := range []struct {
+		kind Kind
+		want string
+	}{
+		{KindRemoval, `{"removetag":"continue","Source":"s3://data/in/a.csv","Checkpoint":"removetag/state/in/a.csv.json","ETag":"\"e1\"","Chain":3}`},
+		{"undo", `{"removetag":"continue","Kind":"undo","Source":"s3://data/in/a.csv","Checkpoint":"removetag/undo/state/in/a.csv.json","ETag":"\"e1\"","Chain":3}`},
+	} {
+		j := &fileJob{kind: tt.kind, st: state{keys: keysOf(testPrefix, tt.kind, "in/a.csv")}}
+		payload := j.continueEvent(cp, 3).Payload()
+		if string(payload) != tt.want {
+			t.Errorf("%s: %s\nwant %s", tt.kind, payload, tt.want)
+		}
+		p := classify(payload)
+		if p.kind != kindContinue || eventKind(p.cont) != tt.kind {
+			t.Errorf("%s: read back as %v, kind %q", tt.kind, p.kind, eventKind(p.cont))
+		}
+	}
+}

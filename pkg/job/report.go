@@ -1,19 +1,17 @@
 package job
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/job/storage"
+
 	"github.com/removetag/removetag/pkg/records"
 )
 
 // FileReport is the report of a finished file job, stored as JSON at
-// {prefix}reports/{key}.report.json in the file's bucket: the whole file,
+// {prefix}reports/{key}.report.json in the file's bucket (for the removal
+// kind; see [Kind]): the whole file,
 // across its chain of invocations. Its ETag makes a repeated upload event for
 // the same version do nothing.
 type FileReport struct {
@@ -53,95 +51,6 @@ type FileReport struct {
 	Finished time.Time
 }
 
-// finish ends a job whose every record is resolved: the failed records, then
-// the report (which marks the version done), then the state is removed. A file
-// replaced in the meantime is storage.ErrChanged: the job starts over.
-func (j *fileJob) finish(ctx context.Context, cp *Checkpoint) (*Result, error) {
-	bctx, cancel := bookkeeping(ctx)
-	defer cancel()
-	info, err := j.store.Stat(bctx, j.loc.Key)
-	switch {
-	case errors.Is(err, storage.ErrNotFound): // deleted after it was read: report what was done
-	case err != nil:
-		return nil, fmt.Errorf("look at the file before the report: %w", err)
-	case info.ETag != cp.ETag:
-		return nil, fmt.Errorf("the file was replaced at the end of the job: %w", storage.ErrChanged)
-	}
-	if cp.Succeeded+cp.Failed != cp.Total {
-		j.log.Error("the counts do not add up", "total", cp.Total, "succeeded", cp.Succeeded, "failed", cp.Failed)
-	}
-	rep := &FileReport{
-		Status: StatusDone, Source: cp.Source, ETag: cp.ETag, Format: cp.Format,
-		Counts: cp.counts(), Failures: cp.Failures, Restarted: cp.Restarted,
-		Chain: cp.Chain, Invocations: cp.Invocations, Started: cp.Started,
-	}
-	if len(cp.Parts) > 0 {
-		if err := j.putFailed(bctx, cp); err != nil {
-			return nil, err
-		}
-		rep.FailedKey = j.failedKey()
-	} else if err := j.store.Delete(bctx, j.failedKey()); err != nil {
-		// A failed-records file of an older version would mislead.
-		return nil, fmt.Errorf("remove the failed records of an older version: %w", err)
-	}
-	if err := j.writeReport(bctx, rep); err != nil {
-		return nil, err
-	}
-	if err := j.deleteState(bctx); err != nil {
-		j.log.Warn("could not remove the job's state; the sweep removes it", "error", err.Error())
-	}
-	return j.reportResult(rep, StatusDone), nil
-}
-
-// finishInvalid ends a job whose validation found problems: nothing was sent.
-func (j *fileJob) finishInvalid(ctx context.Context, cp *Checkpoint) (*Result, error) {
-	bctx, cancel := bookkeeping(ctx)
-	defer cancel()
-	rep := &FileReport{
-		Status: StatusInvalid, Source: cp.Source, ETag: cp.ETag, Format: cp.Format,
-		Counts: cp.counts(), Errors: cp.Problems, ErrorCount: cp.ProblemCount,
-		Restarted: cp.Restarted, Chain: cp.Chain, Invocations: cp.Invocations, Started: cp.Started,
-		Message: fmt.Sprintf("invalid file: %d problem(s) in %d record(s); nothing was sent", cp.ProblemCount, cp.Total),
-	}
-	if err := j.writeReport(bctx, rep); err != nil {
-		return nil, err
-	}
-	if err := j.deleteState(bctx); err != nil {
-		j.log.Warn("could not remove the job's state; the sweep removes it", "error", err.Error())
-	}
-	j.log.Warn("invalid file: nothing sent", "problems", cp.ProblemCount, "records", cp.Total)
-	return j.reportResult(rep, StatusInvalid), nil
-}
-
-// rejectFormat reports a file whose name gives no known format.
-func (j *fileJob) rejectFormat(ctx context.Context, info storage.Info, ferr error, staleState bool) (*Result, error) {
-	now := time.Now().UTC()
-	rep := &FileReport{
-		Status: StatusInvalid, Source: j.loc.String(), ETag: info.ETag,
-		Errors: []records.Problem{{Where: "name", Reason: ferr.Error()}}, ErrorCount: 1,
-		Message: "invalid file name: " + ferr.Error() + "; nothing was sent", Started: now,
-	}
-	if err := j.writeReport(ctx, rep); err != nil {
-		return nil, err
-	}
-	if staleState {
-		if err := j.deleteState(ctx); err != nil {
-			j.log.Warn("could not remove the state of an older version", "error", err.Error())
-		}
-	}
-	j.log.Warn("invalid file name: nothing sent", "error", ferr.Error())
-	return j.reportResult(rep, StatusInvalid), nil
-}
-
-// writeReport stores the report, stamped now.
-func (j *fileJob) writeReport(ctx context.Context, rep *FileReport) error {
-	rep.Finished = time.Now().UTC()
-	if err := j.putJSON(ctx, j.reportKey(), rep); err != nil {
-		return fmt.Errorf("write the report: %w", err)
-	}
-	return nil
-}
-
 // skippedDone is the answer for a version already done.
 func (j *fileJob) skippedDone(rep *FileReport) *Result {
 	res := j.reportResult(rep, StatusSkipped)
@@ -155,15 +64,6 @@ func (j *fileJob) reportResult(rep *FileReport, status Status) *Result {
 		Status: status, Source: rep.Source, Restarted: rep.Restarted, Chain: rep.Chain,
 		Report: imapi.Report{Counts: rep.Counts, Failures: rep.Failures, EndOfInput: rep.Status == StatusDone},
 		Errors: rep.Errors, ErrorCount: rep.ErrorCount, Message: rep.Message,
-		ReportKey: j.reportKey(), FailedKey: rep.FailedKey,
+		ReportKey: j.st.keys.report(), FailedKey: rep.FailedKey,
 	}
-}
-
-// mustJSON encodes a value that always encodes.
-func mustJSON(v any) []byte {
-	data, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("job: encode %T: %v", v, err))
-	}
-	return data
 }

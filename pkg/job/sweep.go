@@ -29,8 +29,9 @@ func enoughFor(ctx context.Context, budget time.Duration, first bool) bool {
 	return time.Until(deadline) >= need
 }
 
-// sweep continues, one after another within the budget, the file jobs whose
-// checkpoints in the configured buckets went without an update for
+// sweep continues, one after another within the budget, the file jobs (of
+// every kind this version runs) whose checkpoints in the configured buckets
+// went without an update for
 // SweepAfter: their chain was lost (a self-invocation that never came, an
 // invocation that died) or handed to the sweep. A fresh checkpoint belongs
 // to a live chain and is left alone.
@@ -57,30 +58,32 @@ func (s *Service) sweep(ctx context.Context) (*Result, error) {
 			errs = append(errs, fmt.Errorf("sweep %s: open the bucket: %w", b, err))
 			continue
 		}
-		infos, err := store.List(ctx, s.cfg.OutputPrefix+"state/")
-		if err != nil {
-			errs = append(errs, fmt.Errorf("sweep %s: list checkpoints: %w", b, err))
-			continue
-		}
-		for _, info := range infos {
-			key, ok := s.sourceKey(info.Key)
-			if !ok {
+		for _, kind := range runKinds() {
+			infos, err := store.List(ctx, stateDir(s.cfg.OutputPrefix, kind))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("sweep %s: list checkpoints: %w", b, err))
 				continue
 			}
-			found++
-			if !enoughFor(ctx, budget, len(res.Jobs) == 0) {
-				later++
-				continue
-			}
-			loc := storage.Location{Scheme: b.Scheme, Bucket: b.Bucket, Key: key}
-			r, err := s.sweepOne(ctx, store, loc)
-			switch {
-			case err != nil:
-				errs = append(errs, err)
-			case r == nil:
-				alive++
-			default:
-				res.Jobs = append(res.Jobs, r)
+			for _, info := range infos {
+				k, key, ok := parseCheckpointKey(s.cfg.OutputPrefix, info.Key)
+				if !ok || k != kind {
+					continue
+				}
+				found++
+				if !enoughFor(ctx, budget, len(res.Jobs) == 0) {
+					later++
+					continue
+				}
+				loc := storage.Location{Scheme: b.Scheme, Bucket: b.Bucket, Key: key}
+				r, err := s.sweepOne(ctx, store, kind, loc)
+				switch {
+				case err != nil:
+					errs = append(errs, err)
+				case r == nil:
+					alive++
+				default:
+					res.Jobs = append(res.Jobs, r)
+				}
 			}
 		}
 	}
@@ -94,9 +97,9 @@ func (s *Service) sweep(ctx context.Context) (*Result, error) {
 }
 
 // sweepOne takes a stale checkpoint on; nil if it is fresh (its chain is alive) or gone.
-func (s *Service) sweepOne(ctx context.Context, store storage.Store, loc storage.Location) (*Result, error) {
-	j := s.fileJobIn(store, loc, "", "sweep")
-	cp, err := j.loadCheckpoint(ctx)
+func (s *Service) sweepOne(ctx context.Context, store storage.Store, kind Kind, loc storage.Location) (*Result, error) {
+	j := s.fileJobIn(store, kind, loc, "", "sweep")
+	cp, err := j.st.load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sweep %s: %w", loc, err)
 	}

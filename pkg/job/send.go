@@ -1,0 +1,87 @@
+package job
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/removetag/removetag/pkg/imapi"
+
+	"github.com/removetag/removetag/pkg/records"
+)
+
+// send runs the send phase: the engine over the file from the checkpoint's
+// position. The failed records before the run's resume point are stored as a
+// part; then the run's outcome goes into the checkpoint (in memory: the hand-on
+// or the finish phase saves it). done: every record of the file is resolved,
+// and the finish phase is next; else the run's report is the link's stopped.
+// A run cut short by a read error counts for nothing: its records are read and
+// sent again (removal is idempotent), so no record is counted twice.
+func (j *fileJob) send(ctx context.Context, cp *Checkpoint, l *link) (done bool, err error) {
+	body, dec, err := j.open(ctx, cp)
+	if err != nil {
+		return false, err
+	}
+	defer body.Close()
+	src := &trackingSource{dec: dec, after: cp.Position}
+	// The groups of the chain so far, copied: a run that counts for nothing leaves cp alone.
+	groups := imapi.NewFailureGroups(cp.Failures, imapi.DefaultMaxFailureAccounts)
+	fw := &failedWriter{}
+	defer fw.close()
+	rep, err := j.s.run(ctx, src, imapi.OnFailed(func(rec records.Record, reason error) {
+		groups.Add(rec.Account, reason)
+		fw.add(rec)
+	}))
+	if err != nil {
+		if body.err != nil {
+			return false, fmt.Errorf("read the file: %w", body.err)
+		}
+		return false, fmt.Errorf("decode the file after it was validated: %w", err)
+	}
+	if fw.err != nil {
+		return false, fw.err
+	}
+
+	done = rep.Done()
+	cur := imapi.Cursor{Position: src.after, Succeeded: rep.Succeeded, Failed: rep.Failed}
+	if !done && rep.Resume != nil {
+		cur = *rep.Resume
+	} // else done, or stopped between batches: every record read is resolved
+	l.progress = l.progress || cur.Succeeded+cur.Failed > 0
+	if fw.n != cur.Failed {
+		j.log.Error("failed records handed over do not match the failed count", "records", fw.n, "failed", cur.Failed)
+	}
+	bctx, cancel := bookkeeping(ctx)
+	defer cancel()
+	if err := j.putPart(bctx, cp, fw); err != nil {
+		return false, err
+	}
+	cp.Add(imapi.Counts{Succeeded: cur.Succeeded, Failed: cur.Failed, Calls: rep.Calls, Retries: rep.Retries})
+	cp.Failures = groups.List()
+	cp.Position = cur.Position
+	if done {
+		cp.Phase = PhaseFinish
+	} else {
+		l.stopped = rep
+	}
+	j.log.Info("send pass", append(countAttrs(rep), "chain", cp.Chain, "resolved", cur.Succeeded+cur.Failed, "next_record", cp.Position.Record)...)
+	return done, nil
+}
+
+// trackingSource is the decoder the engine reads, noting where the input goes
+// on after the last record read.
+type trackingSource struct {
+	dec   *records.Decoder
+	after records.Position
+}
+
+func (t *trackingSource) Next() (records.Record, error) {
+	rec, err := t.dec.Next()
+	if err == nil {
+		t.after = t.dec.Resume()
+	} else if _, ok := err.(*records.Problem); ok {
+		t.after = t.dec.Resume()
+	}
+	return rec, err
+}
+
+func (t *trackingSource) Pos() records.Position { return t.dec.Pos() }
