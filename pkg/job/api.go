@@ -12,12 +12,19 @@
 // then a send pass runs the engine. When the time budget runs out, the state goes
 // to a checkpoint and the rest to a new asynchronous invocation (a
 // [ContinueEvent]); the invocations of one file form a chain, numbered from 0.
-// Under the output prefix of the file's bucket:
+// Under the output prefix of the file's bucket, for a job of [KindRemoval]:
 //
 //	state/{key}.json             the Checkpoint, while the job runs
 //	parts/{digest}/NNNNNN-{owner}.jsonl  the failed records of each invocation, while the job runs
 //	reports/{key}.report.json    the FileReport, when the file is done (or rejected)
 //	failed/{key}.jsonl           the failed records, one {"To_Account":…,"Tags":[…]} per line
+//
+// and for a job of any other [Kind] the same under a segment of its own,
+// {kind}/state/{key}.json and so on: no two jobs of different kinds on one
+// file share an object. An invocation claims a job by a conditional write of
+// its checkpoint (where the store cannot, by a write read back), and each of
+// its later writes is conditional on its last: one that lost the job to
+// another learns it there and stops.
 //
 // Each invocation resumes at the checkpoint's position (a ranged GET at its byte
 // offset for every format; gzip files are read from the start, skipping the
