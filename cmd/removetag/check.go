@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/removetag/removetag/internal/wiring"
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/spf13/cobra"
 )
 
 // checkLine is one point of `removetag check`: what was checked, whether it
@@ -26,48 +27,79 @@ type checkLine struct {
 // checkReport is the answer of `removetag check`.
 type checkReport struct {
 	OK        bool        `json:"ok"`
+	Target    string      `json:"target,omitempty"`
+	App       *App        `json:"app,omitempty"`
 	ErrorCode int         `json:"errorCode,omitempty"`
 	Lines     []checkLine `json:"checks"`
+	// Error says why the check could not be made at all (the configuration).
+	Error string `json:"error,omitempty"`
 }
 
 // The points of a check, in the order the service checks them.
 const (
+	checkReach   = "endpoint"
 	checkApp     = "SDKAppID and region"
 	checkKey     = "key"
 	checkAdmin   = "admin"
 	checkFeature = "push to all users (tags)"
 )
 
-// checkCommand signs a UserSig and asks im_get_tag for the admin account's
-// tags (harmless: it changes nothing), then says, one line each, whether the
-// SDKAppID and region, the key, the admin and the push-to-all feature are
-// right. Exit status: 0 all right; 3 a configuration problem; 1 the service
-// could not be reached.
-func checkCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: exitInvalid}
+func newCheckCommand(env *cliEnv) *cobra.Command {
+	var (
+		asJSON  bool
+		timeout time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "check [flags]",
+		Short: "Check the configuration with a harmless call before a large job",
+		Long: `Signs a UserSig and asks the service something harmless (im_get_tag for the
+admin account), then says, one line each, whether the endpoint can be reached,
+and whether the SDKAppID and region, the key, the admin and the push-to-all
+feature are right. Exit status: 0 all right; 3 a configuration problem; 1 the
+service could not be reached (tried until --timeout).`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return checkConfig(c.Context(), env, asJSON, timeout)
+		},
 	}
-	if fs.NArg() != 0 {
-		return &exitError{code: exitInvalid, msg: "check takes no arguments"}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	c.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "keep trying to reach the endpoint this long")
+	return c
+}
+
+// checkConfig runs the check and prints it.
+func checkConfig(ctx context.Context, env *cliEnv, asJSON bool, timeout time.Duration) error {
+	if !configured(env.getenv) {
+		return printCheck(env, checkReport{Error: noCredentials, Lines: []checkLine{}}, asJSON, configErr("%s", noCredentials))
 	}
-	cfg, err := wiring.Load(getenv)
+	cfg, err := wiring.Load(env.getenv)
 	if err != nil {
-		return &exitError{code: exitConfig, msg: err.Error()}
+		return printCheck(env, checkReport{Error: err.Error(), Lines: []checkLine{}}, asJSON, configErr("%v", err))
 	}
-	client, err := newClient(cfg, stderr)
+	client, err := newClient(cfg, env.stderr)
 	if err != nil {
-		return &exitError{code: exitConfig, msg: err.Error()}
+		return printCheck(env, checkReport{Error: err.Error(), Lines: []checkLine{}}, asJSON, configErr("%v", err))
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	app := appOf(cfg, imapi.GetTag)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err = client.GetTags(ctx, []string{cfg.Admin})
-	rep := judge(cfg, err)
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
+	err = askUntil(ctx, func() error { _, err := client.GetTags(ctx, []string{cfg.Admin}); return err })
+	rep := judge(cfg, app, err, timeout)
+	rep.Target, rep.App = fmt.Sprintf("app %d", cfg.SDKAppID), app
+	var ex *exitError
+	switch {
+	case rep.OK:
+	case !reached(err) || imapi.Classify(err) == imapi.Retryable:
+		ex = &exitError{code: exitFailed}
+	default:
+		ex = &exitError{code: exitConfig}
+	}
+	return printCheck(env, rep, asJSON, ex)
+}
+
+func printCheck(env *cliEnv, rep checkReport, asJSON bool, ex *exitError) error {
+	if asJSON {
+		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rep)
 	} else {
@@ -79,28 +111,45 @@ func checkCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			case !l.OK:
 				mark = "FAIL"
 			}
-			fmt.Fprintf(stdout, "%s %-26s %s\n", mark, l.Check, l.Detail)
+			fmt.Fprintf(env.stdout, "%s %-26s %s\n", mark, l.Check, l.Detail)
 		}
 	}
-	switch {
-	case rep.OK:
+	if ex == nil {
 		return nil
-	case rep.ErrorCode == 0 && err != nil && imapi.Classify(err) == imapi.Retryable:
-		return &exitError{code: exitFailed}
 	}
-	return &exitError{code: exitConfig}
+	return ex
 }
 
-// judge turns the answer to im_get_tag into the check's lines. The service
-// checks the app, then the signature, then the admin, then the feature: a
-// failure leaves the points after it unknown.
-func judge(cfg wiring.Config, err error) checkReport {
-	where := string(cfg.Region)
-	if cfg.Endpoint != "" {
-		where = cfg.Endpoint
+// askUntil calls ask until it gets an answer (any error that is not a failure
+// to reach the service), or ctx ends; it returns the last error.
+func askUntil(ctx context.Context, ask func() error) error {
+	for {
+		err := ask()
+		if reached(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
 	}
+}
+
+// reached reports whether err is an answer of the endpoint (or nil): not a
+// connection that failed or an answer that did not come.
+func reached(err error) bool {
+	var te *imapi.TransportError
+	return err == nil || !errors.As(err, &te) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+}
+
+// judge turns the answer to im_get_tag into the check's lines. The endpoint
+// must answer first; then the service checks the app, the signature, the
+// admin, the feature: a failure leaves the points after it unknown.
+func judge(cfg wiring.Config, app *App, err error, timeout time.Duration) checkReport {
 	lines := []checkLine{
-		{Check: checkApp, OK: true, Detail: fmt.Sprintf("%d answers in %s", cfg.SDKAppID, where)},
+		{Check: checkReach, OK: true, Detail: app.Endpoint + " answers"},
+		{Check: checkApp, OK: true, Detail: fmt.Sprintf("%d answers in %s", cfg.SDKAppID, app.Region)},
 		{Check: checkKey, OK: true, Detail: "the UserSig verifies"},
 		{Check: checkAdmin, OK: true, Detail: fmt.Sprintf("%q is an app admin", cfg.Admin)},
 		{Check: checkFeature, OK: true, Detail: "on"},
@@ -116,20 +165,85 @@ func judge(cfg wiring.Config, err error) checkReport {
 		}
 		return rep
 	}
-	var ke *imapi.KeySourceError
+	var (
+		ke *imapi.KeySourceError
+		he *imapi.HTTPError
+	)
 	switch code := imapi.ErrorCode(err); {
+	case !reached(err):
+		return failAt(0, fmt.Sprintf("could not reach %s within %s: %s", app.Endpoint, timeout, oneLine(cause(err))))
+	case errors.As(err, &he):
+		return failAt(0, fmt.Sprintf("%s answered HTTP %d%s, not as the IM API does: check %s (and %s)", app.Endpoint, he.StatusCode, bodyNote(he.Body), wiring.EnvEndpoint, wiring.EnvRegion))
 	case errors.As(err, &ke):
-		return failAt(1, ke.Error())
-	case code == 70016 || code == 70020 || code == 60006 || code == 60012 || code == 70014:
-		return failAt(0, fmt.Sprintf("%d: the SDKAppID is not known here (%v): set IM_REGION to the app's region (or fix IM_SDKAPPID)", code, err))
-	case code == 70009 || code == 70003 || code == 70005 || code == 70002 || code == 70050:
-		return failAt(1, fmt.Sprintf("%d: the UserSig was refused (%v): the key is not the app's; set IM_SECRET_KEY (or the secret's IM_SECRET_KEY) to the key in the Chat console", code, err))
-	case code == 90009 || code == 60010 || code == 70013:
-		return failAt(2, fmt.Sprintf("%d: %q is not an app admin (%v): set IM_ADMIN to an admin account of the Chat console", code, cfg.Admin, err))
-	case code == 90045:
-		return failAt(3, fmt.Sprintf("90045: the push-to-all feature is off (%v): it needs the Premium edition, switched on in the Chat console (Feature Configuration, push to all users)", err))
+		return failAt(2, oneLine(ke.Error()))
 	case code != 0:
-		return failAt(0, fmt.Sprintf("%d: unexpected answer: %v", code, err))
+		point, hint := fixFor(code, cfg.Admin)
+		return failAt(point, fmt.Sprintf("%d: %s (%s)", code, hint, oneLine(err.Error())))
 	}
-	return failAt(0, fmt.Sprintf("the service could not be reached: %v", err))
+	return failAt(0, fmt.Sprintf("unexpected answer from %s: %s", app.Endpoint, oneLine(err.Error())))
+}
+
+// fixFor says which point of the check a refusal's code is about, and what to do.
+func fixFor(code int, admin string) (point int, hint string) {
+	switch code {
+	case 70016, 70020, 60006, 60012, 70014:
+		return 1, "the SDKAppID is not known here: set IM_REGION to the app's region (or fix IM_SDKAPPID)"
+	case 70009, 70003, 70005, 70002, 70050:
+		return 2, "the UserSig was refused: the key is not the app's; set IM_SECRET_KEY (or the secret's IM_SECRET_KEY) to the key in the Chat console"
+	case 90009, 60010, 70013:
+		return 3, fmt.Sprintf("%q is not an app admin: set IM_ADMIN to an admin account of the Chat console", admin)
+	case 90045:
+		return 4, "the push-to-all feature is off: it needs the Premium edition, switched on in the Chat console (Feature Configuration, push to all users)"
+	}
+	return 1, "an unexpected refusal"
+}
+
+// refusalHint says what a configuration refusal during a run means, what to
+// fix, and how to continue.
+func refusalHint(err error, cont string) string {
+	code := imapi.ErrorCode(err)
+	_, hint := fixFor(code, "IM_ADMIN")
+	if code == 0 {
+		hint = "fix the configuration"
+	}
+	msg := fmt.Sprintf("the service refused the configuration (%s): %s. The records of the refused calls and every later one are pending, not failed", oneLine(err.Error()), hint)
+	if cont != "" {
+		msg += "; once fixed (removetag check says so), continue with: " + cont
+	}
+	return msg
+}
+
+// cause is the innermost error's text: the reason a connection failed.
+func cause(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}
+
+var spaces = regexp.MustCompile(`\s+`)
+
+// oneLine keeps a text to one line of reasonable length.
+func oneLine(s string) string {
+	s = strings.TrimSpace(spaces.ReplaceAllString(s, " "))
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	return s
+}
+
+// bodyNote describes an HTTP answer's body for a line: an HTML page is named
+// as one, never shown; a short text is quoted.
+func bodyNote(body string) string {
+	b := strings.TrimSpace(body)
+	switch {
+	case b == "":
+		return ""
+	case strings.HasPrefix(b, "<") || strings.Contains(strings.ToLower(b), "<html"):
+		return " with an HTML page"
+	}
+	return fmt.Sprintf(" (%q)", oneLine(b)[:min(len(oneLine(b)), 80)])
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,12 +14,13 @@ import (
 	"github.com/removetag/removetag/internal/redact"
 	"github.com/removetag/removetag/internal/wiring"
 	"github.com/removetag/removetag/pkg/adapters/awslambda"
-	"github.com/removetag/removetag/pkg/adapters/invoke/loopback"
-	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
+	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
+	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
 	"github.com/removetag/removetag/pkg/adapters/scf"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
-	"github.com/removetag/removetag/pkg/imapi/emulator"
-	"github.com/removetag/removetag/pkg/records"
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/spf13/cobra"
 )
 
 // Names the sample events in examples/events use.
@@ -36,51 +36,83 @@ type invoker interface {
 	Invoke(ctx context.Context, payload []byte) ([]byte, error)
 }
 
-// invokeCommand runs the function's handler on a trigger event, the way
-// `sam local invoke` does. Without IM credentials it runs against local stand-ins.
-func invokeCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("removetag invoke", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	platform := fs.String("platform", "", "the handler to run: scf or lambda")
-	timeout := fs.Duration("timeout", 30*time.Second, "the invocation's time budget, as the function's timeout")
-	examples := fs.String("examples", "examples", "folder of sample input files the local stand-in bucket holds under incoming/")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: exitInvalid}
-	}
-	if fs.NArg() != 1 || (*platform != "scf" && *platform != "lambda") {
-		return &exitError{code: exitInvalid, msg: "usage: removetag invoke --platform scf|lambda EVENT.json"}
-	}
-	payload, err := os.ReadFile(fs.Arg(0))
-	if err != nil {
-		return &exitError{code: exitInvalid, msg: err.Error()}
-	}
+func newInvokeCommand(env *cliEnv) *cobra.Command {
+	o := &invokeFlags{}
+	c := &cobra.Command{
+		Use:   "invoke --platform scf|lambda [flags] EVENT.json",
+		Short: "Run the function's handler on a trigger event, as sam local invoke does",
+		Long: `Runs the function's own handler on a trigger event (samples: examples/events/),
+the way "sam local invoke" does, and prints its answer. The function is
+configured as on the chosen platform whatever the environment says.
 
+It works on the app of IM_SDKAPPID and IM_SECRET_KEY (or REMOVETAG_SECRET),
+named before the call, with the buckets and Invoke API of the environment;
+--emulator runs it against local stand-ins instead: the IM emulator, an
+in-memory S3/COS bucket holding the sample inputs of --examples under
+incoming/, and an Invoke API that loops continuations back into the process.`,
+		Args: exactArgs(1, "one EVENT.json file"),
+		RunE: func(c *cobra.Command, args []string) error {
+			return invokeEvent(c.Context(), env, o, args[0])
+		},
+	}
+	fs := c.Flags()
+	fs.StringVar(&o.platform, "platform", "", "the handler to run: scf or lambda")
+	fs.BoolVar(&o.emulator, "emulator", false, "run against local stand-ins (IM emulator, in-memory bucket, Invoke API): nothing is sent to the cloud")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "the invocation's time budget, as the function's timeout")
+	fs.StringVar(&o.examples, "examples", "examples", "folder of sample input files the stand-in bucket holds under incoming/ (--emulator)")
+	return c
+}
+
+// invokeFlags are the flags of "removetag invoke".
+type invokeFlags struct {
+	platform, examples string
+	emulator           bool
+	timeout            time.Duration
+}
+
+// invokeEvent runs the function's handler on a trigger event, the way
+// `sam local invoke` does.
+func invokeEvent(ctx context.Context, env *cliEnv, o *invokeFlags, event string) error {
+	if o.platform != "scf" && o.platform != "lambda" {
+		return usageErr("--platform %q: want scf or lambda", o.platform)
+	}
+	payload, err := os.ReadFile(event)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	getenv, stderr := env.getenv, env.stderr
 	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(stderr, nil), redact.Secrets(getenv, wiring.SecretVars()...)))
 	var local *standIns
-	if getenv(wiring.EnvSDKAppID) == "" && getenv(wiring.EnvSecretKey) == "" {
+	switch {
+	case o.emulator:
 		fmt.Fprint(stderr, standInNote)
-		if local, err = startStandIns(*platform, *examples); err != nil {
+		if local, err = startStandIns(o.platform, o.examples); err != nil {
 			return err
 		}
 		defer local.close()
 		getenv = local.getenv(getenv)
+	case !configured(getenv):
+		return configErr("%s", noCredentials)
 	}
-	getenv = platformEnv(*platform, getenv)
+	getenv = platformEnv(o.platform, getenv)
 	cfg, err := wiring.Load(getenv)
 	if err != nil {
-		return &exitError{code: exitConfig, msg: err.Error()}
+		return configErr("%v", err)
+	}
+	if local == nil {
+		fmt.Fprintf(stderr, "target: %s; buckets and Invoke API of the environment\n", appOf(cfg, imapi.RemoveTag))
 	}
 	svc, err := wiring.Build(cfg, logger)
 	if err != nil {
-		return &exitError{code: exitConfig, msg: err.Error()}
+		return configErr("%v", err)
 	}
 	d := trigger.NewDispatcher(svc, logger, redact.Secrets(getenv, wiring.SecretVars()...))
 	var h invoker = scf.NewHandler(d)
-	if *platform == "lambda" {
+	if o.platform == "lambda" {
 		h = awslambda.NewHandler(d)
 	}
 	invokeOnce := func(payload []byte) ([]byte, error) {
-		ictx, cancel := context.WithTimeout(ctx, *timeout)
+		ictx, cancel := context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 		return h.Invoke(ictx, payload)
 	}
@@ -94,14 +126,14 @@ func invokeCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	out, err := invokeOnce(payload)
 	if local != nil {
 		// Let a continuation chain started by the invocation run to its end.
-		wctx, cancel := context.WithTimeout(ctx, 20**timeout)
+		wctx, cancel := context.WithTimeout(ctx, 20*o.timeout)
 		if werr := local.invokeAPI.WaitIdle(wctx); werr != nil {
 			fmt.Fprintln(stderr, "continuations still running:", werr)
 		}
 		cancel()
 		local.report(stderr)
 	}
-	printJSON(stdout, out)
+	printJSON(env.stdout, out)
 	if err != nil {
 		return &exitError{code: exitFailed, msg: "the handler returned an error: " + err.Error()}
 	}
@@ -145,7 +177,7 @@ func printJSON(w io.Writer, b []byte) {
 
 const standInNote = `
   ┌──────────────────────────────────────────────────────────────────────┐
-  │ NO IM CREDENTIALS: invoking the handler against LOCAL STAND-INS: the │
+  │ --emulator: invoking the handler against LOCAL STAND-INS: the        │
   │ IM emulator, an in-memory S3/COS holding examples/ under incoming/,  │
   │ and an Invoke API looping continuations back into this process.      │
   └──────────────────────────────────────────────────────────────────────┘
@@ -153,24 +185,24 @@ const standInNote = `
 
 // standIns are the local services an invocation talks to without a cloud account.
 type standIns struct {
-	emu       *emulator.Server
-	store     *memstore.Server
-	invokeAPI *loopback.API
+	emu       *imapitest.Server
+	store     *fakestore.Server
+	invokeAPI *invoketest.API
 	deliver   func([]byte)
 	env       map[string]string
 }
 
 func startStandIns(platform, examples string) (*standIns, error) {
-	s := &standIns{emu: emulator.NewServer(emulator.Config{}), store: memstore.New()}
+	s := &standIns{emu: imapitest.NewServer(imapitest.Config{}), store: fakestore.New()}
 	fwd := func(p []byte) {
 		if s.deliver != nil {
 			s.deliver(p)
 		}
 	}
 	if platform == "lambda" {
-		s.invokeAPI = loopback.NewLambdaAPI(fwd)
+		s.invokeAPI = invoketest.NewLambdaAPI(fwd)
 	} else {
-		s.invokeAPI = loopback.NewSCFAPI(fwd)
+		s.invokeAPI = invoketest.NewSCFAPI(fwd)
 	}
 	if err := s.seed(examples); err != nil {
 		s.close()
@@ -224,11 +256,11 @@ func (s *standIns) seed(examples string) error {
 				return err
 			}
 		}
-		format, _, err := records.FormatOf(f)
+		format, _, err := imapi.FormatOf(f)
 		if err != nil {
 			continue
 		}
-		if dec, err := records.NewDecoder(bytes.NewReader(data), records.DecoderOptions{Format: format}); err == nil {
+		if dec, err := imapi.NewDecoder(bytes.NewReader(data), imapi.DecoderOptions{Format: format}); err == nil {
 			seedEmulator(s.emu, dec)
 		}
 	}

@@ -1,17 +1,18 @@
 // Command removetag removes user tags in Tencent Cloud Chat from files of accounts,
 // with the same engine as the serverless function.
 //
-//	removetag run [flags] FILE…   (FILE "-" reads standard input)
-//	removetag invoke --platform scf|lambda EVENT.json
-//	removetag check [--json]
+//	removetag run [flags] FILE…          (FILE "-" reads standard input)
+//	removetag invoke --platform scf|lambda [flags] EVENT.json
+//	removetag check [flags]
 //
-// With IM_SDKAPPID and IM_SECRET_KEY in the environment it works on the real
-// service (IM_REGION, IM_ADMIN, IM_ENDPOINT, IM_RATE_LIMIT as for the function).
-// Without them it runs against the built-in emulator, seeded from the input, and
-// says so.
+// With IM_SDKAPPID and IM_SECRET_KEY (or REMOVETAG_SECRET) in the environment it
+// works on that app (IM_REGION, IM_ADMIN, IM_ENDPOINT, IM_RATE_LIMIT as for the
+// function), and names it before the first call. With --emulator it runs
+// against the built-in emulator instead; without either it refuses to start.
 //
 // Exit status: 0 every record succeeded; 1 some failed or are pending; 2 invalid
-// input or usage; 3 configuration error.
+// input or usage; 3 configuration error (of the environment, or refused by the
+// service).
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 )
 
 // Exit statuses.
@@ -32,67 +34,57 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal the run stops and writes what is left; a second
+		// one ends the process at once (the default action is back).
+		<-ctx.Done()
+		stop()
+	}()
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 }
 
 // run is main without the process: testable.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitInvalid
-	}
-	var err error
-	switch args[0] {
-	case "run":
-		err = runCommand(ctx, args[1:], stdin, stdout, stderr, getenv)
-	case "invoke":
-		err = invokeCommand(ctx, args[1:], stdout, stderr, getenv)
-	case "check":
-		err = checkCommand(ctx, args[1:], stdout, stderr, getenv)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	env := &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	err := newRoot(ctx, env).Execute()
+	if err == nil {
 		return exitOK
-	default:
-		fmt.Fprintf(stderr, "removetag: unknown command %q\n%s", args[0], usage)
-		return exitInvalid
 	}
 	var ex *exitError
-	if errors.As(err, &ex) {
-		if ex.msg != "" {
-			fmt.Fprintln(stderr, "removetag:", ex.msg)
-		}
-		return ex.code
+	if !errors.As(err, &ex) {
+		// cobra's own errors: an unknown command or flag, a bad argument.
+		ex = &exitError{code: exitInvalid, msg: err.Error() + "\n(removetag --help lists the commands, removetag COMMAND --help their flags)"}
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "removetag:", err)
-		return exitFailed
+	if ex.msg != "" && !ex.shown {
+		fmt.Fprintln(stderr, "removetag:", ex.msg)
 	}
-	return exitOK
+	return ex.code
 }
 
-const usage = `Usage:
-  removetag run [flags] FILE…
-      Removes the tags listed in each FILE (.csv, .jsonl/.ndjson, .json, optionally
-      .gz; "-" reads standard input, see --format) from Tencent Cloud Chat users.
-  removetag invoke --platform scf|lambda [flags] EVENT.json
-      Runs the function's handler on a trigger event (samples: examples/events/),
-      as "sam local invoke" does, and prints its answer.
-  removetag check [--json] [--timeout D]
-      Asks the service something harmless (im_get_tag for the admin) and says
-      whether the SDKAppID and region, the key, the admin and the push-to-all
-      feature are right (exit 0), or which is not (exit 3).
+// cliEnv is what a command reads and writes: the process's streams and environment.
+type cliEnv struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
 
-Without IM_SDKAPPID and IM_SECRET_KEY both run against local stand-ins (the IM
-emulator; for invoke also an in-memory bucket and Invoke API). "-h" after a
-command lists its flags.
-`
-
-// exitError carries an exit status.
+// exitError carries an exit status, and the message to print (unless shown
+// already, as in a --json answer).
 type exitError struct {
-	code int
-	msg  string
+	code  int
+	msg   string
+	shown bool
 }
 
 func (e *exitError) Error() string { return e.msg }
+
+// usageErr is an error of the command line: exit status 2.
+func usageErr(format string, a ...any) *exitError {
+	return &exitError{code: exitInvalid, msg: fmt.Sprintf(format, a...)}
+}
+
+// configErr is a configuration error: exit status 3.
+func configErr(format string, a ...any) *exitError {
+	return &exitError{code: exitConfig, msg: fmt.Sprintf(format, a...)}
+}

@@ -2,279 +2,392 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strings"
-	"sync/atomic"
+	"math"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/records"
-	"golang.org/x/term"
+	"github.com/spf13/cobra"
 )
 
-// options are the flags of "removetag run".
-type options struct {
-	dryRun     bool
-	asJSON     bool
-	format     string
-	rate       float64
-	timeout    time.Duration
-	coordinate string
-	verify     int64 // accounts to read back after the run; verifyAll: every one
+// runFlags are the flags of "removetag run".
+type runFlags struct {
+	dryRun, asJSON, emulator, yes, allowEmpty bool
+	format                                    string
+	rate                                      float64
+	rateSet                                   bool
+	timeout                                   time.Duration
+	coordinate                                string
+	verify                                    int64 // accounts to read back after the run; verifyAll: every one
+	out                                       string
+	outSet                                    bool
 }
 
-func runCommand(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
-	var o options
-	fs := flag.NewFlagSet("removetag run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.BoolVar(&o.dryRun, "dry-run", false, "validate the input and show the calls it would make, without making them")
-	fs.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
-	fs.StringVar(&o.format, "format", "", "input format when the name does not tell (stdin): csv, jsonl or json")
-	fs.Float64Var(&o.rate, "rate", 0, "calls per second (default IM_RATE_LIMIT, or 100); with --coordinate, the quota shared")
-	fs.StringVar(&o.coordinate, "coordinate", "", "share the quota with the deployed function's jobs through leases in this bucket: s3://BUCKET or cos://BUCKET-APPID")
-	fs.DurationVar(&o.timeout, "timeout", 0, "stop after this long and report what is pending (0: no limit)")
-	fs.Var(verifyFlag{&o.verify}, "verify", "read the accounts back afterwards with im_get_tag and report any that still carry a removed tag: --verify for all, --verify=N for the first N")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: exitInvalid}
-	}
-	if fs.NArg() == 0 {
-		return &exitError{code: exitInvalid, msg: "no input: give one or more files, or - for standard input"}
-	}
+func newRunCommand(env *cliEnv) *cobra.Command {
+	f := &runFlags{}
+	c := &cobra.Command{
+		Use:   "run [flags] FILE…",
+		Short: "Remove the tags listed in files of accounts",
+		Long: `Removes the tags listed in each FILE (.csv, .jsonl/.ndjson, .json, optionally
+.gz; "-" reads standard input, see --format) from Tencent Cloud Chat users.
 
-	inputs, err := openInputs(fs.Args(), o.format, stdin)
-	if err != nil {
-		return &exitError{code: exitInvalid, msg: err.Error()}
+Every input is validated before a single call is made. The target (the app, or
+the emulator with --emulator) is named before the first call; on a terminal a
+run on a real app asks for confirmation (--yes does not). Records left by a run
+that stops (a signal, --timeout, a refusal) are written under --out in the
+API's JSON Lines form, and the summary names the command that continues.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			f.rateSet, f.outSet = changed(c.Flags(), "rate"), changed(c.Flags(), "out")
+			return runFiles(c.Context(), env, f, args)
+		},
 	}
-	defer closeInputs(inputs)
-	if err := validate(inputs, stderr); err != nil {
-		return err
-	}
+	fs := c.Flags()
+	fs.BoolVar(&f.emulator, "emulator", false, "run against the built-in emulator of the API, seeded from the input: nothing is sent to Tencent Cloud")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "validate the input and show the calls it would make, without making them")
+	fs.BoolVar(&f.yes, "yes", false, "do not ask for confirmation on a terminal (scripts never are asked)")
+	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON (one object, whatever the number of files)")
+	fs.StringVar(&f.format, "format", "", "input format when the name does not tell (stdin): csv, jsonl or json")
+	fs.BoolVar(&f.allowEmpty, "allow-empty", false, "accept an input without records (by default an error: a failed export looks like one)")
+	fs.Float64Var(&f.rate, "rate", 0, "calls per second, from 1 to the quota (IM_RATE_LIMIT, default 100); with --coordinate, the quota shared")
+	fs.StringVar(&f.coordinate, "coordinate", "", "share the quota with the deployed function's jobs through leases in this bucket: s3://BUCKET or cos://BUCKET-APPID")
+	fs.DurationVar(&f.timeout, "timeout", 0, "stop after this long and write what is left (0: no limit)")
+	fs.StringVar(&f.out, "out", ".", "folder for the files of pending and failed records a run leaves")
+	fs.Var(verifyFlag{&f.verify}, "verify", "read the accounts back afterwards with im_get_tag and report any that still carry a removed tag: --verify for all, --verify=N for the first N")
+	fs.Lookup("verify").NoOptDefVal = "all"
+	return c
+}
 
-	target, err := newTarget(getenv, o, inputs, stderr)
-	if err != nil {
-		return err
+// runFiles runs the inputs and prints the report, in one shape whatever happens.
+func runFiles(ctx context.Context, env *cliEnv, f *runFlags, names []string) error {
+	rep := &runReport{Target: targetNone, DryRun: f.dryRun, Files: []*fileReport{}}
+	err := runAll(ctx, env, f, names, rep)
+	var ex *exitError
+	switch {
+	case errors.As(err, &ex):
+	case err != nil:
+		ex = &exitError{code: exitFailed, msg: err.Error()}
+	case f.dryRun:
+		ex = &exitError{code: exitOK}
+		rep.Status = statusDryRun
+	case !rep.done():
+		ex = &exitError{code: exitFailed}
+	default:
+		ex = &exitError{code: exitOK}
+		rep.Status = statusDone
 	}
-	defer target.close()
+	if rep.Status == "" {
+		rep.Status = map[int]string{exitInvalid: statusInvalid, exitConfig: statusConfig}[ex.code]
+		if rep.Status == "" {
+			rep.Status = statusIncomplete
+		}
+	}
+	rep.ExitCode, rep.Error = ex.code, ex.msg
+	rep.print(env.stdout, f.asJSON)
+	if ex.code == exitOK {
+		return nil
+	}
+	return ex
+}
 
-	if o.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.timeout)
-		defer cancel()
+// done reports whether every record succeeded (and was found so, if verified).
+func (rep *runReport) done() bool {
+	for _, r := range rep.Files {
+		if r.Failed > 0 || r.Pending > 0 || (r.Verify != nil && r.Verify.StillTagged > 0) {
+			return false
+		}
 	}
-	var reports []*fileReport
-	for _, in := range inputs {
-		rep, err := runInput(ctx, target, in, o, stderr)
-		if err != nil {
+	return true
+}
+
+// runAll validates the inputs, names the target, asks (on a terminal), sends,
+// and writes what is left.
+func runAll(ctx context.Context, env *cliEnv, f *runFlags, names []string, rep *runReport) error {
+	switch {
+	case len(names) == 0:
+		return usageErr("no input: give one or more files, or - for standard input")
+	case f.rateSet && (math.IsNaN(f.rate) || f.rate < 1):
+		return usageErr("--rate %g: want calls per second from 1 to the app's quota (IM_RATE_LIMIT, default %d)", f.rate, imapi.MaxCallsPerSecond)
+	}
+	if !f.dryRun {
+		if err := checkOutDir(f.out); err != nil {
 			return err
 		}
-		if o.verify != 0 && target.tags != nil {
-			if err := verifyInput(ctx, target, in, rep, o.verify); err != nil {
-				return err
+	}
+	inputs, err := openInputs(names, f.format, env.stdin)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	defer closeInputs(inputs)
+	for _, in := range inputs {
+		rep.Files = append(rep.Files, &fileReport{File: in.name})
+	}
+	inv, err := validate(inputs, rep.Files, f.allowEmpty)
+	for _, fr := range rep.Files {
+		rep.Total += fr.Total
+	}
+	if err != nil {
+		return err
+	}
+	t, err := newTarget(env.getenv, f, inputs, env.stderr)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	rep.Target, rep.App = t.name, t.app
+	t.announce(env.stderr)
+	if t.real() && !f.dryRun && !f.yes && interactive(env) && !confirm(ctx, env, t, inv) {
+		rep.Pending = rep.Total
+		for _, fr := range rep.Files {
+			fr.Pending = fr.Total
+		}
+		return &exitError{code: exitFailed, msg: "not confirmed: nothing was sent"}
+	}
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
+	return sendAll(ctx, env, f, t, inputs, rep)
+}
+
+// sendAll runs the inputs one after the other, until one stops early, and
+// writes the records left.
+func sendAll(ctx context.Context, env *cliEnv, f *runFlags, t *target, inputs []*input, rep *runReport) error {
+	lo := newLeftovers(f.out, time.Now())
+	rep.Counts = imapi.Counts{}
+	var (
+		stopped *fileReport
+		refusal error
+		errs    []error
+	)
+	for i, in := range inputs {
+		fr := rep.Files[i]
+		var r inputResult
+		if stopped == nil {
+			var err error
+			if r, err = runInput(ctx, env, t, in, fr, lo, f); err != nil {
+				errs = append(errs, err)
+			}
+			if refusal == nil {
+				refusal = r.refusal
+			}
+			if fr.StopReason != "" || err != nil {
+				stopped = fr
+			}
+		} else {
+			fr.Pending, fr.Stopped = fr.Total, "not started: "+stopped.File+" stopped"
+		}
+		if !f.dryRun {
+			if err := lo.addPending(in, append(r.pending, r.held...), r.from); err != nil {
+				errs = append(errs, err)
 			}
 		}
-		reports = append(reports, rep)
+		rep.add(fr)
 	}
-	target.after(stderr)
-	printReports(stdout, reports, o.asJSON)
-	for _, r := range reports {
-		if r.Failed > 0 || r.Pending > 0 || !r.EndOfInput || (r.Verify != nil && r.Verify.StillTagged > 0) {
-			return &exitError{code: exitFailed}
-		}
+	t.after(env.stderr)
+	if err := lo.close(); err != nil {
+		errs = append(errs, fmt.Errorf("the records left could not all be written: %w", err))
 	}
-	return nil
-}
-
-// fileReport is one input's report.
-type fileReport struct {
-	File string
-	*imapi.Report
-	// Verify is what reading the accounts back found (--verify).
-	Verify *Verification `json:",omitempty"`
-}
-
-// verifyInput reads the accounts of in back after its run.
-func verifyInput(ctx context.Context, t *target, in *input, rep *fileReport, limit int64) error {
-	dec, err := in.decoder()
-	if err != nil {
-		return fmt.Errorf("%s: %w", in.name, err)
+	rep.setLeftovers(lo, f)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
-	v, err := verify(ctx, t.tags, dec, rep.Report, limit, t.rate)
-	if err != nil {
-		return &exitError{code: exitFailed, msg: fmt.Sprintf("%s: verify: %v", in.name, err)}
-	}
-	rep.Verify = v
-	return nil
-}
-
-// validate checks every input before any call is made.
-func validate(inputs []*input, stderr io.Writer) error {
-	bad := false
-	for _, in := range inputs {
-		dec, err := in.decoder()
-		if err != nil {
-			return &exitError{code: exitInvalid, msg: fmt.Sprintf("%s: %v", in.name, err)}
-		}
-		n, err := records.Check(dec)
-		var inv *records.InvalidInputError
-		switch {
-		case errors.As(err, &inv):
-			fmt.Fprintf(stderr, "%s: %v\n", in.name, inv)
-			bad = true
-		case err != nil:
-			return &exitError{code: exitInvalid, msg: fmt.Sprintf("%s: %v", in.name, err)}
-		}
-		in.records = n
-	}
-	if bad {
-		return &exitError{code: exitInvalid, msg: "invalid input: nothing was sent"}
+	if refusal != nil {
+		rep.Status = statusRefused
+		return &exitError{code: exitConfig, msg: refusalHint(refusal, rep.Continue)}
 	}
 	return nil
 }
 
-// runInput sends one input's records and shows progress.
-func runInput(ctx context.Context, t *target, in *input, o options, stderr io.Writer) (*fileReport, error) {
-	dec, err := in.decoder()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", in.name, err)
+// setLeftovers names the files of records left, and the command that continues.
+func (rep *runReport) setLeftovers(lo *leftovers, f *runFlags) {
+	if lo.failed.n > 0 {
+		rep.FailedFile = lo.failed.path
 	}
-	t.counter.calls.Store(0)
-	t.counter.accounts.Store(0)
-	stopProgress := startProgress(stderr, in, t.counter)
+	if lo.pending.n == 0 {
+		return
+	}
+	rep.PendingFile = lo.pending.path
+	cmd := "removetag run"
+	if f.emulator {
+		cmd += " --emulator"
+	}
+	if f.rateSet {
+		cmd += " --rate " + strconv.FormatFloat(f.rate, 'g', -1, 64)
+	}
+	if f.coordinate != "" {
+		cmd += " --coordinate " + shellQuote(f.coordinate)
+	}
+	if f.outSet {
+		cmd += " --out " + shellQuote(f.out)
+	}
+	if f.verify != 0 {
+		cmd += " --verify"
+		if f.verify != verifyAll {
+			cmd += "=" + strconv.FormatInt(f.verify, 10)
+		}
+	}
+	rep.Continue = cmd + " " + shellQuote(lo.pending.path)
+}
+
+// inputResult is what a run of one input leaves.
+type inputResult struct {
+	held    []imapi.Record // pending records the engine counted failed: refused for the configuration
+	from    int64          // the index of the first record not read
+	pending []imapi.Record // the records read and left pending
+	refusal error          // the configuration refusal that stopped the run, if one did
+}
+
+// outcomes keeps the records of calls refused with an answer: failed for
+// good (written to the failed file as they were sent, one line per account
+// and call), or refused for the configuration (held: pending). Calls are
+// answered concurrently.
+type outcomes struct {
+	mu      sync.Mutex
+	lo      *leftovers
+	held    []imapi.Record
+	refusal error
+}
+
+func (o *outcomes) refused(recs []imapi.Record, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if imapi.Classify(err) == imapi.Fatal {
+		// A configuration refusal says nothing of the records: they stay pending.
+		o.held = append(o.held, recs...)
+		if o.refusal == nil {
+			o.refusal = err
+		}
+		return
+	}
+	for _, r := range recs {
+		o.lo.failed.add(r)
+	}
+}
+
+// runInput sends one input's records, shows progress, and sets fr: every
+// record of the input is succeeded, failed (written to the failed file) or
+// pending (those read and left, those the configuration refused, and those
+// from the index where reading stopped).
+func runInput(ctx context.Context, env *cliEnv, t *target, in *input, fr *fileReport, lo *leftovers, f *runFlags) (inputResult, error) {
+	var res inputResult
+	dec, err := in.decoder(0)
+	if err != nil {
+		fr.Pending = fr.Total
+		return res, fmt.Errorf("%s: %w", in.name, err)
+	}
+	out := &outcomes{lo: lo}
 	var opts []imapi.RunOption
 	if t.quota != nil {
 		lim, release := t.quota.Share(ctx)
 		defer release()
 		opts = append(opts, imapi.WithLimiter(lim))
 	}
-	rep, err := t.engine.Run(ctx, dec, opts...)
+	t.counter.reset(out.refused)
+	stopProgress := func() {}
+	if !f.dryRun {
+		stopProgress = startProgress(env.stderr, displayOf(env.stderr, env.getenv), in, t.counter, t.app.Endpoint)
+	}
+	rep, runErr := t.engine.Run(ctx, dec, opts...)
 	stopProgress()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", in.name, err)
-	}
-	return &fileReport{File: in.name, Report: rep}, nil
-}
-
-// countingCaller counts calls and the accounts of successful calls, for progress.
-type countingCaller struct {
-	next     imapi.Caller
-	calls    atomic.Int64
-	accounts atomic.Int64
-}
-
-func (c *countingCaller) Call(ctx context.Context, op imapi.Operation, recs []records.Record) error {
-	c.calls.Add(1)
-	err := c.next.Call(ctx, op, recs)
-	if err == nil {
-		c.accounts.Add(int64(len(recs)))
-	}
-	return err
-}
-
-// startProgress shows accounts done, calls, users/s and ETA: a line redrawn in place
-// on a terminal, a log line every 5 s otherwise. It returns a function that stops it.
-func startProgress(w io.Writer, in *input, c *countingCaller) func() {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
-	every := 5 * time.Second
-	if tty {
-		every = 200 * time.Millisecond
-	}
-	start := time.Now()
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	line := func() string {
-		n, el := c.accounts.Load(), time.Since(start).Seconds()
-		speed := float64(n) / max(el, 1e-9)
-		eta := "?"
-		if speed > 0 && in.records > 0 {
-			eta = (time.Duration(float64(max(in.records-n, 0))/speed) * time.Second).Round(time.Second).String()
-		}
-		return fmt.Sprintf("%s %s %d/%d accounts, %d calls, %.0f users/s, ETA %s", in.name, bar(n, in.records, 20), n, in.records, c.calls.Load(), speed, eta)
-	}
-	go func() {
-		defer close(finished)
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				if tty {
-					fmt.Fprintf(w, "\r\033[K%s\n", line())
-				}
-				return
-			case <-tick.C:
-				if tty {
-					fmt.Fprintf(w, "\r\033[K%s", line())
-				} else {
-					fmt.Fprintln(w, line())
-				}
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
-}
-
-// bar draws done out of total as a bar of width cells.
-func bar(done, total int64, width int) string {
-	filled := width
-	if total > 0 {
-		filled = int(min(done, total) * int64(width) / total)
-	}
-	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
-}
-
-func printReports(w io.Writer, reports []*fileReport, asJSON bool) {
-	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if len(reports) == 1 {
-			_ = enc.Encode(reports[0])
+	res.from, res.pending, res.refusal = rep.Total, rep.PendingRecords, out.refusal
+	var fatal int64
+	for _, g := range rep.Failures {
+		if g.Class == imapi.Fatal {
+			fatal += g.Records
+			fr.PendingErrors = append(fr.PendingErrors, g)
 		} else {
-			_ = enc.Encode(reports)
-		}
-		return
-	}
-	for _, r := range reports {
-		fmt.Fprintf(w, "%s: %s\n", r.File, r.Summary())
-		for _, f := range r.Failures {
-			fmt.Fprintf(w, "  failed: %d records, ErrorCode %d (%s): %s; accounts: %s\n",
-				f.Records, f.ErrorCode, f.Class, f.ErrorInfo, strings.Join(f.Accounts[:min(len(f.Accounts), 10)], ", "))
-		}
-		for _, f := range r.PendingErrors {
-			fmt.Fprintf(w, "  pending after retries: %d records, last error %d: %s\n", f.Records, f.ErrorCode, f.ErrorInfo)
-		}
-		if r.Resume != nil {
-			fmt.Fprintf(w, "  resume from record %d (line %d)\n", r.Resume.Record+1, r.Resume.Line)
-		}
-		if v := r.Verify; v != nil {
-			fmt.Fprintf(w, "  verify: %d accounts read back", v.Checked)
-			if v.Skipped > 0 {
-				fmt.Fprintf(w, " (%d of failed or pending records not)", v.Skipped)
-			}
-			if v.StillTagged == 0 {
-				fmt.Fprintln(w, ": none carries a removed tag")
-			} else {
-				fmt.Fprintf(w, ": %d still carry a removed tag:", v.StillTagged)
-				for _, a := range v.Accounts[:min(len(v.Accounts), 10)] {
-					fmt.Fprintf(w, " %s %v", a.Account, a.Tags)
-				}
-				fmt.Fprintln(w)
-			}
+			fr.Failures = append(fr.Failures, g)
 		}
 	}
+	if fatal > 0 {
+		res.held = out.held // the engine counted them failed
+	}
+	for _, g := range rep.PendingErrors {
+		if g.Class == imapi.Fatal {
+			fatal += g.Records // the engine left them pending itself
+		}
+	}
+	fr.PendingErrors = append(fr.PendingErrors, rep.PendingErrors...)
+	fr.Succeeded, fr.Failed, fr.Refused = rep.Succeeded, rep.Failed, fatal
+	if res.held != nil {
+		fr.Failed -= fatal - countPending(rep.PendingErrors)
+	}
+	fr.Pending = fr.Total - fr.Succeeded - fr.Failed
+	fr.Calls, fr.Retries, fr.ElapsedSeconds = rep.Calls, rep.Retries, rep.ElapsedSeconds
+	fr.StopReason, fr.Stopped = rep.StopReason, rep.Stopped
+	if rep.StopReason == imapi.StopFatal && res.refusal == nil {
+		res.refusal = fatalOf(rep)
+	}
+	if f.dryRun {
+		fr.Planned, fr.PlannedCalls = fr.Succeeded, fr.Calls
+		fr.Succeeded, fr.Calls, fr.Pending = 0, 0, 0
+	}
+	if runErr != nil {
+		return res, fmt.Errorf("%s: %w", in.name, runErr)
+	}
+	if f.verify != 0 && t.tags != nil {
+		if err := verifyInput(ctx, t, in, fr, res, f.verify); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
 }
 
-// emulatorNote is printed when no credentials are configured.
-const emulatorNote = `
-  ┌──────────────────────────────────────────────────────────────────────┐
-  │ NO IM CREDENTIALS (IM_SDKAPPID, IM_SECRET_KEY): using the BUILT-IN   │
-  │ EMULATOR, seeded from the input. Nothing is sent to Tencent Cloud.   │
-  └──────────────────────────────────────────────────────────────────────┘
-`
+// countPending counts the records of fatal groups among pending ones.
+func countPending(groups []imapi.Failure) int64 {
+	var n int64
+	for _, g := range groups {
+		if g.Class == imapi.Fatal {
+			n += g.Records
+		}
+	}
+	return n
+}
+
+// fatalOf finds the configuration refusal a report stopped on, where the
+// engine keeps its records pending.
+func fatalOf(rep *imapi.Report) error {
+	for _, g := range append(append([]imapi.Failure(nil), rep.PendingErrors...), rep.Failures...) {
+		if g.Class == imapi.Fatal {
+			return &imapi.APIError{ErrorCode: g.ErrorCode, ErrorInfo: g.ErrorInfo, ActionStatus: "FAIL"}
+		}
+	}
+	return errors.New(rep.Stopped)
+}
+
+// verifyInput reads back the accounts of the records of in that were read,
+// but those of records failed or pending.
+func verifyInput(ctx context.Context, t *target, in *input, fr *fileReport, res inputResult, limit int64) error {
+	dec, err := in.decoder(0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in.name, err)
+	}
+	resolved := &imapi.Report{Failures: fr.Failures, PendingRecords: append(res.pending, res.held...)}
+	v, err := verify(ctx, t.tags, &firstN{src: dec, n: res.from}, resolved, limit, t.rate)
+	if err != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("%s: verify: %v", in.name, err)}
+	}
+	fr.Verify = v
+	return nil
+}
+
+// firstN reads the first n records of src.
+type firstN struct {
+	src  imapi.Source
+	n    int64
+	read int64
+}
+
+func (s *firstN) Next() (imapi.Record, error) {
+	if s.read >= s.n {
+		return imapi.Record{}, io.EOF
+	}
+	s.read++
+	return s.src.Next()
+}

@@ -11,25 +11,61 @@ import (
 
 	"github.com/removetag/removetag/internal/wiring"
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/imapi/imapitest"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
-	"github.com/removetag/removetag/pkg/records"
 )
 
-// target is where calls go: the real service, the built-in emulator, or nowhere
-// (dry run), through one engine for every input, so that they share its rate;
-// with --coordinate, each input's run holds a share of the quota the
-// function's jobs share instead.
+// Target names of the reports.
+const (
+	targetEmulator = "emulator"
+	targetNone     = "none" // a dry run with no app configured
+)
+
+// App describes the app a run changes (or would change): what an admin must
+// see before the first call.
+type App struct {
+	SDKAppID int
+	Region   string
+	Endpoint string
+	Admin    string
+	// API is the call the run makes.
+	API string
+}
+
+// appOf describes cfg's app.
+func appOf(cfg wiring.Config, op imapi.Operation) *App {
+	endpoint := cfg.Endpoint
+	if endpoint == "" {
+		endpoint = "https://" + cfg.Region.Domain()
+	}
+	return &App{SDKAppID: cfg.SDKAppID, Region: string(cfg.Region), Endpoint: endpoint, Admin: cfg.Admin, API: strings.TrimPrefix(string(op), "/")}
+}
+
+// String names the app in one line.
+func (a *App) String() string {
+	return fmt.Sprintf("app %d in %s at %s, admin %q, API %s", a.SDKAppID, a.Region, a.Endpoint, a.Admin, a.API)
+}
+
+// target is where calls go: an app of the real service, the built-in
+// emulator, or nowhere (a dry run), through one engine for every input, so
+// that they share its rate; with --coordinate, each input's run holds a share
+// of the quota the function's jobs share instead.
 type target struct {
+	name    string // "emulator", "app {SDKAppID}" or "none"
+	app     *App   // nil for "none"
+	dryRun  bool
 	caller  imapi.Caller
 	rate    float64
-	emu     *emulator.Server
+	emu     *imapitest.Server
 	counter *countingCaller
 	engine  *imapi.Engine
 	quota   job.Quota
 	tags    tagReader // reads accounts back (--verify); nil in a dry run
 }
+
+// real reports whether the target is an app of the real service.
+func (t *target) real() bool { return t.emu == nil && t.app != nil }
 
 // start makes the target's engine.
 func (t *target) start() *target {
@@ -38,45 +74,75 @@ func (t *target) start() *target {
 	return t
 }
 
-func newTarget(getenv func(string) string, o options, inputs []*input, stderr io.Writer) (*target, error) {
-	if o.dryRun {
-		return (&target{caller: &dryRunCaller{w: stderr}, rate: 1e6}).start(), nil
-	}
-	t := &target{}
-	if getenv(wiring.EnvSDKAppID) == "" && getenv(wiring.EnvSecretKey) == "" {
-		// No credentials: the built-in emulator stands in for the service, and the
-		// environment points at it.
-		fmt.Fprint(stderr, emulatorNote)
-		t.emu = emulator.NewServer(emulator.Config{})
-		for _, in := range inputs {
-			dec, err := in.decoder()
-			if err != nil {
-				t.close()
-				return nil, err
-			}
-			seedEmulator(t.emu, dec)
+// noCredentials is the answer to a run with no app configured and no --emulator.
+var noCredentials = fmt.Sprintf("no app configured: set %s and %s (or %s) to work on an app of Tencent Cloud Chat, or pass --emulator to run against the built-in emulator (nothing is sent to Tencent Cloud)",
+	wiring.EnvSDKAppID, wiring.EnvSecretKey, wiring.EnvSecret)
+
+// configured reports whether the environment names an app.
+func configured(getenv func(string) string) bool {
+	return getenv(wiring.EnvSDKAppID) != "" || getenv(wiring.EnvSecretKey) != "" || getenv(wiring.EnvSecret) != ""
+}
+
+func newTarget(getenv func(string) string, f *runFlags, inputs []*input, stderr io.Writer) (*target, error) {
+	t := &target{dryRun: f.dryRun}
+	switch {
+	case f.emulator:
+		if configured(getenv) {
+			fmt.Fprintf(stderr, "--emulator: the app of %s in the environment is left alone\n", wiring.EnvSDKAppID)
 		}
-		fmt.Fprintf(stderr, "emulator %s: before: %d tags\n", t.emu.URL(), t.emu.TagCount())
+		t.name, t.emu = targetEmulator, imapitest.NewServer(imapitest.Config{})
+		if !f.dryRun {
+			for _, in := range inputs {
+				dec, err := in.decoder(0)
+				if err != nil {
+					t.close()
+					return nil, err
+				}
+				seedEmulator(t.emu, dec)
+			}
+		}
 		getenv = emulatorEnv(t.emu, getenv)
+	case !configured(getenv) && f.dryRun:
+		t.name, t.caller, t.rate = targetNone, &dryRunCaller{w: stderr}, 1e6
+		return t.start(), nil
+	case !configured(getenv):
+		return nil, configErr("%s", noCredentials)
 	}
 	// The function's own configuration reader: the same variables, the same checks.
 	cfg, err := wiring.Load(getenv)
 	if err != nil {
 		t.close()
-		return nil, &exitError{code: exitConfig, msg: err.Error()}
+		return nil, configErr("%v", err)
 	}
+	if t.app = appOf(cfg, imapi.RemoveTag); t.name == "" {
+		t.name = fmt.Sprintf("app %d", cfg.SDKAppID)
+	}
+	t.rate = cfg.RateLimit
+	if f.rateSet {
+		if f.rate < 1 || f.rate > cfg.RateLimit {
+			t.close()
+			return nil, usageErr("--rate %g: want calls per second from 1 to the app's quota, %g (%s, default %d)", f.rate, cfg.RateLimit, wiring.EnvRateLimit, imapi.MaxCallsPerSecond)
+		}
+		t.rate = f.rate
+	}
+	if f.dryRun {
+		t.caller, t.rate = &dryRunCaller{w: stderr}, 1e6
+		return t.start(), nil
+	}
+	return t.connect(cfg, f.coordinate, stderr)
+}
+
+// connect makes the client and, with --coordinate, joins the shared quota.
+func (t *target) connect(cfg wiring.Config, bucket string, stderr io.Writer) (*target, error) {
 	client, err := newClient(cfg, stderr)
 	if err != nil {
 		t.close()
-		return nil, &exitError{code: exitConfig, msg: err.Error()}
+		return nil, configErr("%v", err)
 	}
-	t.caller, t.tags, t.rate = client, client, cfg.RateLimit
-	if o.rate > 0 {
-		t.rate = min(o.rate, imapi.MaxCallsPerSecond)
-	}
-	if o.coordinate != "" {
+	t.caller, t.tags = client, client
+	if bucket != "" {
 		cfg.RateLimit = t.rate
-		if t.quota, err = coordinate(cfg, o.coordinate, stderr); err != nil {
+		if t.quota, err = coordinate(cfg, bucket, stderr); err != nil {
 			t.close()
 			return nil, err
 		}
@@ -104,9 +170,9 @@ func coordinate(cfg wiring.Config, bucket string, stderr io.Writer) (job.Quota, 
 	loc, err := storage.ParseLocation(bucket)
 	switch {
 	case err != nil:
-		return nil, &exitError{code: exitInvalid, msg: "--coordinate: " + err.Error()}
+		return nil, usageErr("--coordinate: %v", err)
 	case loc.Key != "":
-		return nil, &exitError{code: exitInvalid, msg: fmt.Sprintf("--coordinate %s names an object: want a bucket, s3://BUCKET or cos://BUCKET-APPID", bucket)}
+		return nil, usageErr("--coordinate %s names an object: want a bucket, s3://BUCKET or cos://BUCKET-APPID", bucket)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -119,25 +185,27 @@ func coordinate(cfg wiring.Config, bucket string, stderr io.Writer) (job.Quota, 
 		_, err = st.List(ctx, cfg.OutputPrefix+"quota/")
 	}
 	if err != nil {
-		return nil, &exitError{code: exitConfig, msg: fmt.Sprintf("--coordinate %s: cannot list %squota/ there: %v", bucket, cfg.OutputPrefix, err)}
+		return nil, configErr("--coordinate %s: cannot list %squota/ there: %v", bucket, cfg.OutputPrefix, err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	q, err := wiring.NewQuota(cfg, opener, loc, logger)
 	if err != nil {
-		return nil, &exitError{code: exitConfig, msg: err.Error()}
+		return nil, configErr("%v", err)
 	}
 	fmt.Fprintf(stderr, "sharing %.0f calls/s with the jobs holding leases in %s/%squota/\n", cfg.RateLimit, loc, cfg.OutputPrefix)
 	return q, nil
 }
 
 // emulatorEnv overlays the emulator's credentials and address on getenv.
-func emulatorEnv(emu *emulator.Server, getenv func(string) string) func(string) string {
+func emulatorEnv(emu *imapitest.Server, getenv func(string) string) func(string) string {
 	c := emu.Config()
 	env := map[string]string{
 		wiring.EnvSDKAppID:  fmt.Sprint(c.SDKAppID),
 		wiring.EnvSecretKey: c.Key,
+		wiring.EnvSecret:    "",
 		wiring.EnvAdmin:     c.Admin,
 		wiring.EnvEndpoint:  emu.URL(),
+		wiring.EnvRegion:    "",
 	}
 	return func(k string) string {
 		if v, ok := env[k]; ok {
@@ -149,7 +217,7 @@ func emulatorEnv(emu *emulator.Server, getenv func(string) string) func(string) 
 
 // seedEmulator gives every account of src its records' tags plus one tag the input
 // does not name, so that a run visibly removes exactly what it should.
-func seedEmulator(emu *emulator.Server, src records.Source) {
+func seedEmulator(emu *imapitest.Server, src imapi.Source) {
 	for {
 		rec, err := src.Next()
 		if err == io.EOF {
@@ -162,9 +230,23 @@ func seedEmulator(emu *emulator.Server, src records.Source) {
 	}
 }
 
+// announce names the target on w before the first call.
+func (t *target) announce(w io.Writer) {
+	switch {
+	case t.name == targetNone:
+		fmt.Fprintln(w, "dry run: no app configured; nothing is sent anywhere")
+	case t.emu != nil:
+		fmt.Fprintf(w, "target: the BUILT-IN EMULATOR at %s (--emulator): nothing is sent to Tencent Cloud; before: %d tags\n", t.emu.URL(), t.emu.TagCount())
+	case t.dryRun:
+		fmt.Fprintf(w, "dry run against %s: nothing is sent\n", t.app)
+	default:
+		fmt.Fprintf(w, "target: %s, at %g calls/s\n", t.app, t.rate)
+	}
+}
+
 // after reports the emulator's store after the run.
 func (t *target) after(w io.Writer) {
-	if t.emu != nil {
+	if t.emu != nil && !t.dryRun {
 		st := t.emu.Stats()
 		fmt.Fprintf(w, "emulator: after: %d tags (the \"untouched\" ones); %d calls (%d refused for the rate), at most %d in one second\n",
 			t.emu.TagCount(), st.Requests, st.Refused, st.MaxPerSecond)
@@ -183,7 +265,7 @@ type dryRunCaller struct {
 	n atomic.Int64
 }
 
-func (d *dryRunCaller) Call(_ context.Context, op imapi.Operation, recs []records.Record) error {
+func (d *dryRunCaller) Call(_ context.Context, op imapi.Operation, recs []imapi.Record) error {
 	n := d.n.Add(1)
 	show := make([]string, 0, 3)
 	for _, r := range recs[:min(len(recs), 3)] {

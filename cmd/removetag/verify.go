@@ -143,3 +143,6 @@ func verify(ctx context.Context, tags tagReader, src records.Source, rep *imapi.
 	}
 	return v, flush()
 }
+
+// Type names the flag's value for --help.
+func (f verifyFlag) Type() string { return "N" }
