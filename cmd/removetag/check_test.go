@@ -27,7 +27,7 @@ func TestCheck(t *testing.T) {
 		{"wrong key", map[string]string{"IM_SECRET_KEY": "not-the-app-key-0123"}, nil, exitConfig, checkKey, "70009"},
 		{"not an admin", map[string]string{"IM_ADMIN": "bob"}, nil, exitConfig, checkAdmin, "IM_ADMIN"},
 		{"feature off", nil, func(s *emulator.Server) { s.SetPushToAll(false) }, exitConfig, checkFeature, "90045"},
-		{"unreachable", map[string]string{"IM_ENDPOINT": "http://127.0.0.1:1"}, nil, exitFailed, checkApp, "could not be reached"},
+		{"unreachable", map[string]string{"IM_ENDPOINT": "http://127.0.0.1:1"}, nil, exitFailed, checkReach, "could not reach http://127.0.0.1:1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,7 +45,7 @@ func TestCheck(t *testing.T) {
 				env[k] = v
 			}
 			var out, errb bytes.Buffer
-			code := run(context.Background(), []string{"check", "--json", "--timeout", "5s"}, nil, &out, &errb, func(k string) string { return env[k] })
+			code := run(context.Background(), []string{"check", "--json", "--timeout", "2s"}, nil, &out, &errb, func(k string) string { return env[k] })
 			if code != tt.wantExit {
 				t.Fatalf("exit %d, want %d; stdout %s stderr %s", code, tt.wantExit, out.String(), errb.String())
 			}
@@ -53,7 +53,7 @@ func TestCheck(t *testing.T) {
 			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 				t.Fatalf("--json output: %v: %s", err, out.String())
 			}
-			if len(rep.Lines) != 4 || rep.OK != (tt.failAt == "") {
+			if len(rep.Lines) != 5 || rep.OK != (tt.failAt == "") {
 				t.Fatalf("report %+v", rep)
 			}
 			failed := false
@@ -75,7 +75,7 @@ func TestCheck(t *testing.T) {
 			}
 
 			out.Reset()
-			if code := run(context.Background(), []string{"check", "--timeout", "5s"}, nil, &out, &errb, func(k string) string { return env[k] }); code != tt.wantExit || strings.Count(out.String(), "\n") != 4 {
+			if code := run(context.Background(), []string{"check", "--timeout", "2s"}, nil, &out, &errb, func(k string) string { return env[k] }); code != tt.wantExit || strings.Count(out.String(), "\n") != 5 {
 				t.Errorf("text output (exit %d): %s", code, out.String())
 			}
 		})

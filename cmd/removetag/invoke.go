@@ -14,12 +14,12 @@ import (
 	"github.com/removetag/removetag/internal/redact"
 	"github.com/removetag/removetag/internal/wiring"
 	"github.com/removetag/removetag/pkg/adapters/awslambda"
-	"github.com/removetag/removetag/pkg/adapters/invoke/invoketest"
-	"github.com/removetag/removetag/pkg/adapters/objstore/fakestore"
+	"github.com/removetag/removetag/pkg/adapters/invoke/loopback"
+	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
 	"github.com/removetag/removetag/pkg/adapters/scf"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/spf13/cobra"
 )
 
@@ -185,24 +185,24 @@ const standInNote = `
 
 // standIns are the local services an invocation talks to without a cloud account.
 type standIns struct {
-	emu       *imapitest.Server
-	store     *fakestore.Server
-	invokeAPI *invoketest.API
+	emu       *emulator.Server
+	store     *memstore.Server
+	invokeAPI *loopback.API
 	deliver   func([]byte)
 	env       map[string]string
 }
 
 func startStandIns(platform, examples string) (*standIns, error) {
-	s := &standIns{emu: imapitest.NewServer(imapitest.Config{}), store: fakestore.New()}
+	s := &standIns{emu: emulator.NewServer(emulator.Config{}), store: memstore.New()}
 	fwd := func(p []byte) {
 		if s.deliver != nil {
 			s.deliver(p)
 		}
 	}
 	if platform == "lambda" {
-		s.invokeAPI = invoketest.NewLambdaAPI(fwd)
+		s.invokeAPI = loopback.NewLambdaAPI(fwd)
 	} else {
-		s.invokeAPI = invoketest.NewSCFAPI(fwd)
+		s.invokeAPI = loopback.NewSCFAPI(fwd)
 	}
 	if err := s.seed(examples); err != nil {
 		s.close()

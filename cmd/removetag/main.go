@@ -34,20 +34,35 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// After the first signal the run stops and writes what is left; a second
-		// one ends the process at once (the default action is back).
-		<-ctx.Done()
-		stop()
-	}()
-	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+	os.Exit(run(onSignal(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 }
+
+// onSignal returns a context canceled by SIGINT or SIGTERM, with the signal
+// as its cause: the run then stops, reports and writes what is left. A second
+// signal ends the process at once (the default action is back).
+func onSignal() context.Context {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		signal.Stop(sigs)
+		cancel(&signalError{sig})
+	}()
+	return ctx
+}
+
+// signalError is the cause of a run's end by a signal.
+type signalError struct{ sig os.Signal }
+
+func (e *signalError) Error() string { return "stopped by a signal (" + e.sig.String() + ")" }
 
 // run is main without the process: testable.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	env := &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
-	err := newRoot(ctx, env).Execute()
+	root := newRoot(ctx, env)
+	root.SetArgs(args)
+	err := root.Execute()
 	if err == nil {
 		return exitOK
 	}

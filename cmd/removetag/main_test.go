@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -41,14 +42,15 @@ func TestRun(t *testing.T) {
 		wantOut    string
 		wantErrOut string
 	}{
-		{"emulator", []string{"run", good}, "", nil, exitOK, "3 records: 3 succeeded", "BUILT-IN"},
-		{"stdin needs a format", []string{"run", "-"}, "u1,a\n", nil, exitInvalid, "", "--format"},
-		{"stdin jsonl", []string{"run", "--format", "jsonl", "-"}, `{"To_Account":"u1","Tags":["a"]}` + "\n", nil, exitOK, "1 records: 1 succeeded", ""},
-		{"dry run makes no call", []string{"run", "--dry-run", good}, "", nil, exitOK, "3 succeeded", "call 1: im_remove_tag with 2 accounts"},
-		{"invalid input", []string{"run", good, bad}, "", nil, exitInvalid, "", "line 2"},
-		{"unknown extension", []string{"run", writeFile(t, "x.txt", "u1,a\n")}, "", nil, exitInvalid, "", ".txt"},
+		{"emulator", []string{"run", "--emulator", good}, "", nil, exitOK, "3 records: 3 succeeded", "BUILT-IN"},
+		{"stdin needs a format", []string{"run", "--emulator", "-"}, "u1,a\n", nil, exitInvalid, "", "--format"},
+		{"stdin jsonl", []string{"run", "--emulator", "--format", "jsonl", "-"}, `{"To_Account":"u1","Tags":["a"]}` + "\n", nil, exitOK, "1 records: 1 succeeded", ""},
+		{"dry run makes no call", []string{"run", "--dry-run", good}, "", nil, exitOK, "dry run, nothing sent: 3 records", "call 1: im_remove_tag with 2 accounts"},
+		{"invalid input", []string{"run", "--emulator", good, bad}, "", nil, exitInvalid, "", "line 2"},
+		{"unknown extension", []string{"run", "--emulator", writeFile(t, "x.txt", "u1,a\n")}, "", nil, exitInvalid, "", ".txt"},
 		{"bad config", []string{"run", good}, "", map[string]string{"IM_SDKAPPID": "abc", "IM_SECRET_KEY": "s3cret"}, exitConfig, "", "IM_SDKAPPID"},
-		{"bad rate", []string{"run", good}, "", map[string]string{"IM_RATE_LIMIT": "500"}, exitConfig, "", "IM_RATE_LIMIT"},
+		{"no credentials", []string{"run", good}, "", nil, exitConfig, "", "--emulator"},
+		{"bad rate", []string{"run", "--emulator", good}, "", map[string]string{"IM_RATE_LIMIT": "500"}, exitConfig, "", "IM_RATE_LIMIT"},
 		{"no files", []string{"run"}, "", nil, exitInvalid, "", "no input"},
 		{"unknown command", []string{"frobnicate"}, "", nil, exitInvalid, "", "unknown command"},
 	}
@@ -111,10 +113,10 @@ func TestExampleInputs(t *testing.T) {
 		t.Fatalf("examples: %v %v", files, err)
 	}
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), append([]string{"run"}, files...), nil, &out, &errOut, env(nil)); code != exitOK {
+	if code := run(context.Background(), append([]string{"run", "--emulator"}, files...), nil, &out, &errOut, env(nil)); code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
-	if got := strings.Count(out.String(), "0 failed, 0 pending"); got != len(files) {
+	if got := strings.Count(out.String(), "0 failed, 0 pending;"); got != len(files) {
 		t.Errorf("%d of %d inputs fully succeeded:\n%s", got, len(files), out.String())
 	}
 }
@@ -138,7 +140,7 @@ func TestInvokeExamples(t *testing.T) {
 		for _, p := range platforms {
 			t.Run(p+"/"+name, func(t *testing.T) {
 				var out, errOut bytes.Buffer
-				args := []string{"invoke", "--platform", p, "--examples", "../../examples", "--timeout", "10s", ev}
+				args := []string{"invoke", "--emulator", "--platform", p, "--examples", "../../examples", "--timeout", "10s", ev}
 				if code := run(context.Background(), args, nil, &out, &errOut, env(nil)); code != exitOK {
 					t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 				}
@@ -198,7 +200,7 @@ func TestInvokeContinues(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.platform, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			args := []string{"invoke", "--platform", tt.platform, "--examples", "../../examples", "--timeout", "1s", "../../examples/events/" + tt.event}
+			args := []string{"invoke", "--emulator", "--platform", tt.platform, "--examples", "../../examples", "--timeout", "1s", "../../examples/events/" + tt.event}
 			// A Lambda runtime variable in the environment must not make an SCF invocation a Lambda one.
 			e := env(map[string]string{"IM_RATE_LIMIT": "20", "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"})
 			if code := run(context.Background(), args, nil, &out, &errOut, e); code != exitOK {
@@ -291,7 +293,7 @@ func TestRunCoordinate(t *testing.T) {
 			var out, errOut bytes.Buffer
 			done := make(chan int)
 			go func() {
-				done <- run(context.Background(), []string{"run", "--json", "--coordinate", tt.location, in}, nil, &out, &errOut, env(vars))
+				done <- run(context.Background(), []string{"run", "--emulator", "--json", "--coordinate", tt.location, in}, nil, &out, &errOut, env(vars))
 			}()
 			leases := 0
 			for code := -1; code == -1; {
@@ -337,10 +339,31 @@ func TestRunCoordinate(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			code := run(context.Background(), []string{"run", "--coordinate", tt.location, in}, nil, &out, &errOut, env(vars))
+			code := run(context.Background(), []string{"run", "--emulator", "--coordinate", tt.location, in}, nil, &out, &errOut, env(vars))
 			if code != tt.code || !strings.Contains(errOut.String(), tt.want) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut.String(), tt.code, tt.want)
 			}
 		})
+	}
+}
+
+func TestDescribeBuild(t *testing.T) {
+	tests := []struct {
+		name     string
+		settings []debug.BuildSetting
+		version  string
+		want     string
+	}{
+		{"clean", []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123456789abcdef01234567"}, {Key: "vcs.time", Value: "2026-12-01T10:00:00Z"}}, "v1.2.3",
+			"removetag v1.2.3 commit 0123456789abcdef0123456789abcdef01234567 2026-12-01T10:00:00Z, go1.26.8"},
+		{"modified", []debug.BuildSetting{{Key: "vcs.revision", Value: "abc"}, {Key: "vcs.modified", Value: "true"}}, "(devel)",
+			"removetag (devel) commit abc (modified), go1.26.8"},
+		{"no vcs", nil, "(devel)", "removetag (devel) commit unknown (built without version control information), go1.26.8"},
+	}
+	for _, tt := range tests {
+		info := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: tt.version}, Settings: tt.settings}
+		if got := describeBuild(info); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

@@ -39,7 +39,9 @@ type runReport struct {
 	imapi.Counts
 	Planned      int64 `json:",omitempty"`
 	PlannedCalls int64 `json:",omitempty"`
-	Files        []*fileReport
+	// ElapsedSeconds is the time spent sending, every file together.
+	ElapsedSeconds float64
+	Files          []*fileReport
 	// PendingFile and FailedFile hold the records left, in the API's JSON
 	// Lines form; Continue is the command that sends the pending ones.
 	PendingFile string `json:",omitempty"`
@@ -60,9 +62,9 @@ type fileReport struct {
 	PendingErrors []imapi.Failure `json:",omitempty"`
 	// Refused counts the pending records of calls the service refused for the
 	// configuration (a fatal error: 70009, 70016, 90009, 90045, …).
-	Refused    int64             `json:",omitempty"`
-	StopReason imapi.StopReason  `json:",omitempty"`
-	Stopped    string            `json:",omitempty"`
+	Refused    int64                    `json:",omitempty"`
+	StopReason imapi.StopReason         `json:",omitempty"`
+	Stopped    string                   `json:",omitempty"`
 	Errors     *imapi.InvalidInputError `json:",omitempty"`
 	// Verify is what reading the accounts back found (--verify).
 	Verify         *Verification `json:",omitempty"`
@@ -87,6 +89,7 @@ func (rep *runReport) add(f *fileReport) {
 	rep.Counts.Add(f.Counts)
 	rep.Planned += f.Planned
 	rep.PlannedCalls += f.PlannedCalls
+	rep.ElapsedSeconds += f.ElapsedSeconds
 }
 
 func (rep *runReport) print(w io.Writer, asJSON bool) {

@@ -321,6 +321,9 @@ func runInput(ctx context.Context, env *cliEnv, t *target, in *input, fr *fileRe
 	fr.Pending = fr.Total - fr.Succeeded - fr.Failed
 	fr.Calls, fr.Retries, fr.ElapsedSeconds = rep.Calls, rep.Retries, rep.ElapsedSeconds
 	fr.StopReason, fr.Stopped = rep.StopReason, rep.Stopped
+	if fr.StopReason == "" && !rep.Done() && ctx.Err() != nil {
+		fr.StopReason, fr.Stopped = imapi.StopCanceled, context.Cause(ctx).Error()
+	}
 	if rep.StopReason == imapi.StopFatal && res.refusal == nil {
 		res.refusal = fatalOf(rep)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/removetag/removetag/internal/wiring"
 	"github.com/removetag/removetag/pkg/imapi"
-	"github.com/removetag/removetag/pkg/imapi/imapitest"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
 )
@@ -57,7 +57,7 @@ type target struct {
 	dryRun  bool
 	caller  imapi.Caller
 	rate    float64
-	emu     *imapitest.Server
+	emu     *emulator.Server
 	counter *countingCaller
 	engine  *imapi.Engine
 	quota   job.Quota
@@ -90,7 +90,7 @@ func newTarget(getenv func(string) string, f *runFlags, inputs []*input, stderr 
 		if configured(getenv) {
 			fmt.Fprintf(stderr, "--emulator: the app of %s in the environment is left alone\n", wiring.EnvSDKAppID)
 		}
-		t.name, t.emu = targetEmulator, imapitest.NewServer(imapitest.Config{})
+		t.name, t.emu = targetEmulator, emulator.NewServer(emulator.Config{})
 		if !f.dryRun {
 			for _, in := range inputs {
 				dec, err := in.decoder(0)
@@ -197,7 +197,7 @@ func coordinate(cfg wiring.Config, bucket string, stderr io.Writer) (job.Quota, 
 }
 
 // emulatorEnv overlays the emulator's credentials and address on getenv.
-func emulatorEnv(emu *imapitest.Server, getenv func(string) string) func(string) string {
+func emulatorEnv(emu *emulator.Server, getenv func(string) string) func(string) string {
 	c := emu.Config()
 	env := map[string]string{
 		wiring.EnvSDKAppID:  fmt.Sprint(c.SDKAppID),
@@ -217,7 +217,7 @@ func emulatorEnv(emu *imapitest.Server, getenv func(string) string) func(string)
 
 // seedEmulator gives every account of src its records' tags plus one tag the input
 // does not name, so that a run visibly removes exactly what it should.
-func seedEmulator(emu *imapitest.Server, src imapi.Source) {
+func seedEmulator(emu *emulator.Server, src imapi.Source) {
 	for {
 		rec, err := src.Next()
 		if err == io.EOF {

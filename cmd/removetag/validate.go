@@ -51,7 +51,7 @@ func (v *inventory) accounts() string {
 		if v.records > int64(len(v.first))+1 {
 			s += ", …"
 		}
-		s += ", " + v.last
+		s += ", " + strconv.Quote(v.last)
 	}
 	return s + ")"
 }

@@ -71,21 +71,23 @@ func TestVerify(t *testing.T) {
 // --verify value is a usage error.
 func TestRunVerify(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"run", "--verify", "../../examples/accounts.csv"}, nil, &out, &errOut, env(nil)); code != exitOK {
+	if code := run(context.Background(), []string{"run", "--emulator", "--verify", "../../examples/accounts.csv"}, nil, &out, &errOut, env(nil)); code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 	if !strings.Contains(out.String(), "verify: 5000 accounts read back: none carries a removed tag") {
 		t.Errorf("text report:\n%s", out.String())
 	}
 	out.Reset()
-	if code := run(context.Background(), []string{"run", "--verify=7", "--json", "../../examples/accounts.csv"}, nil, &out, &errOut, env(nil)); code != exitOK {
+	if code := run(context.Background(), []string{"run", "--emulator", "--verify=7", "--json", "../../examples/accounts.csv"}, nil, &out, &errOut, env(nil)); code != exitOK {
 		t.Fatalf("exit %d\n%s", code, errOut.String())
 	}
-	var rep struct{ Verify *Verification }
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.Verify == nil || rep.Verify.Checked != 7 || rep.Verify.StillTagged != 0 {
+	var rep struct {
+		Files []struct{ Verify *Verification }
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || len(rep.Files) != 1 || rep.Files[0].Verify == nil || rep.Files[0].Verify.Checked != 7 || rep.Files[0].Verify.StillTagged != 0 {
 		t.Errorf("JSON report: %v %s", err, out.String())
 	}
-	if code := run(context.Background(), []string{"run", "--verify=0", "../../examples/accounts.csv"}, nil, &out, &errOut, env(nil)); code != exitInvalid {
+	if code := run(context.Background(), []string{"run", "--emulator", "--verify=0", "../../examples/accounts.csv"}, nil, &out, &errOut, env(nil)); code != exitInvalid {
 		t.Errorf("--verify=0: exit %d, want %d", code, exitInvalid)
 	}
 }
