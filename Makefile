@@ -45,7 +45,7 @@ test:
 	$(GO) test -race ./...
 
 demo:
-	$(GO) run ./cmd/removetag run examples/accounts.csv
+	$(GO) run ./cmd/removetag run --emulator examples/accounts.csv
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./pkg/imapi/

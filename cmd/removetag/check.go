@@ -80,7 +80,7 @@ func checkConfig(ctx context.Context, env *cliEnv, asJSON bool, timeout time.Dur
 	if err != nil {
 		return printCheck(env, checkReport{Error: err.Error(), Lines: []checkLine{}}, asJSON, configErr("%v", err))
 	}
-	app := appOf(cfg, imapi.GetTag)
+	app := appOf(cfg, client, imapi.GetTag)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err = askUntil(ctx, func() error { _, err := client.GetTags(ctx, []string{cfg.Admin}); return err })
@@ -138,10 +138,7 @@ func askUntil(ctx context.Context, ask func() error) error {
 
 // reached reports whether err is an answer of the endpoint (or nil): not a
 // connection that failed or an answer that did not come.
-func reached(err error) bool {
-	var te *imapi.TransportError
-	return err == nil || !errors.As(err, &te) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
-}
+func reached(err error) bool { return !noAnswer(err) }
 
 // judge turns the answer to im_get_tag into the check's lines. The endpoint
 // must answer first; then the service checks the app, the signature, the
@@ -165,15 +162,13 @@ func judge(cfg wiring.Config, app *App, err error, timeout time.Duration) checkR
 		}
 		return rep
 	}
-	var (
-		ke *imapi.KeySourceError
-		he *imapi.HTTPError
-	)
+	var ke *imapi.KeySourceError
+	status, body := httpStatusOf(err)
 	switch code := imapi.ErrorCode(err); {
 	case !reached(err):
 		return failAt(0, fmt.Sprintf("could not reach %s within %s: %s", app.Endpoint, timeout, oneLine(cause(err))))
-	case errors.As(err, &he):
-		return failAt(0, fmt.Sprintf("%s answered HTTP %d%s, not as the IM API does: check %s (and %s)", app.Endpoint, he.StatusCode, bodyNote(he.Body), wiring.EnvEndpoint, wiring.EnvRegion))
+	case status != 0:
+		return failAt(0, fmt.Sprintf("%s answered HTTP %d%s, not as the IM API does: check %s (and %s)", app.Endpoint, status, bodyNote(body), wiring.EnvEndpoint, wiring.EnvRegion))
 	case errors.As(err, &ke):
 		return failAt(2, oneLine(ke.Error()))
 	case code != 0:

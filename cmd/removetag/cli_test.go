@@ -653,17 +653,25 @@ func TestFinding5StopIsResumable(t *testing.T) {
 }
 
 // Finding 6: an input without records is an error (exit 2) unless
-// --allow-empty; nothing is sent.
-func TestFinding6EmptyInput(t *testing.T) {
+// --allow-empty, and a first row that looks like a header of another name is
+// refused with a hint unless --header or --no-header says what it is;
+// nothing is sent.
+func TestFinding6EmptyInputAndHeaders(t *testing.T) {
 	for _, tt := range []struct {
 		name, content string
 		args          []string
 		code          int
+		total         int64
+		hint          string
 	}{
-		{"nothing on stdin", "", []string{"--format", "csv", "-"}, exitInvalid},
-		{"header only", "To_Account,Tag\n", []string{"--format", "csv", "-"}, exitInvalid},
-		{"blank lines", "\n\n  \n", []string{"--format", "jsonl", "-"}, exitInvalid},
-		{"empty, allowed", "", []string{"--allow-empty", "--format", "csv", "-"}, exitOK},
+		{"nothing on stdin", "", []string{"--format", "csv", "-"}, exitInvalid, 0, "--allow-empty"},
+		{"header only", "To_Account,Tag\n", []string{"--format", "csv", "-"}, exitInvalid, 0, "--allow-empty"},
+		{"blank lines", "\n\n  \n", []string{"--format", "jsonl", "-"}, exitInvalid, 0, "--allow-empty"},
+		{"empty, allowed", "", []string{"--allow-empty", "--format", "csv", "-"}, exitOK, 0, ""},
+		{"UserID,Tag", "UserID,Tag\nu1,vip\n", []string{"--format", "csv", "-"}, exitInvalid, 2, "--header"},
+		{"Account,Tags", "Account,Tags\nu1,vip\n", []string{"--format", "csv", "-"}, exitInvalid, 2, "--no-header"},
+		{"UserID,Tag --header", "UserID,Tag\nu1,vip\n", []string{"--header", "--format", "csv", "-"}, exitOK, 1, ""},
+		{"UserID,Tag --no-header", "UserID,Tag\nu1,vip\n", []string{"--no-header", "--format", "csv", "-"}, exitOK, 2, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := newUser(t, nil).run(strings.NewReader(tt.content), append([]string{"run", "--emulator", "--json"}, tt.args...)...)
@@ -671,11 +679,11 @@ func TestFinding6EmptyInput(t *testing.T) {
 				t.Fatalf("exit %d, want %d\n%s\n%s", code, tt.code, out, errOut)
 			}
 			rep := report(t, out)
-			if rep.Succeeded != 0 || rep.Calls != 0 {
+			if rep.Total != tt.total || (tt.code != exitOK && (rep.Succeeded != 0 || rep.Calls != 0)) {
 				t.Errorf("report %+v", rep)
 			}
-			if tt.code == exitInvalid && (rep.Status != statusInvalid || !strings.Contains(errOut, "--allow-empty")) {
-				t.Errorf("status %s; stderr %q does not name --allow-empty", rep.Status, errOut)
+			if tt.code == exitInvalid && (rep.Status != statusInvalid || !strings.Contains(errOut, tt.hint)) {
+				t.Errorf("status %s; stderr %q does not name %s", rep.Status, errOut, tt.hint)
 			}
 		})
 	}
@@ -899,6 +907,16 @@ func TestFinding10Conventions(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a cut gzip says gzip", func(t *testing.T) {
+		gz, err := os.ReadFile(examples(t, "accounts.csv.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := newUser(t, nil).run(bytes.NewReader(gz[:len(gz)/2]), "run", "--emulator", "--json", "--format", "csv", "-")
+		if code != exitInvalid || !strings.Contains(errOut, "gzip") || !strings.Contains(report(t, out).Error, "gzip") {
+			t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+		}
+	})
 	t.Run("one JSON shape", func(t *testing.T) {
 		u := newUser(t, nil)
 		bad := filepath.Join(u.dir, "bad.csv")

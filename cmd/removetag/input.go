@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // input is one file to process. Standard input is spooled to a temporary
@@ -19,15 +19,16 @@ type input struct {
 	path    string   // "" for standard input: read through spool
 	spool   *os.File // standard input's copy, already unlinked
 	remove  string   // the copy's name, where it could not be unlinked while open
-	format  imapi.Format
+	format  records.Format
+	header  records.HeaderMode
 	records int64    // counted by the validation pass
 	open    *os.File // the file behind the current decoder
 }
 
-func openInputs(names []string, format string, stdin io.Reader) ([]*input, error) {
+func openInputs(names []string, format string, header records.HeaderMode, stdin io.Reader) ([]*input, error) {
 	var inputs []*input
 	for _, name := range names {
-		in := &input{name: name, path: name}
+		in := &input{name: name, path: name, header: header}
 		if name == "-" {
 			in.name, in.path = "stdin", ""
 			if slices.ContainsFunc(inputs, func(i *input) bool { return i.spool != nil }) {
@@ -71,9 +72,9 @@ func spool(r io.Reader) (f *os.File, remove string, err error) {
 }
 
 // formatOf picks the format: the flag first, else the file name.
-func formatOf(in *input, flagFormat string) (imapi.Format, error) {
+func formatOf(in *input, flagFormat string) (records.Format, error) {
 	if flagFormat != "" {
-		f, _, err := imapi.FormatOf("x." + strings.TrimPrefix(strings.ToLower(flagFormat), "."))
+		f, _, err := records.FormatOf("x." + strings.TrimPrefix(strings.ToLower(flagFormat), "."))
 		if err != nil {
 			return 0, fmt.Errorf("--format %q: want csv, jsonl or json", flagFormat)
 		}
@@ -82,7 +83,7 @@ func formatOf(in *input, flagFormat string) (imapi.Format, error) {
 	if in.spool != nil {
 		return 0, fmt.Errorf("standard input: give its format with --format csv|jsonl|json")
 	}
-	f, _, err := imapi.FormatOf(in.name)
+	f, _, err := records.FormatOf(in.name)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w (or give --format)", in.name, err)
 	}
@@ -91,7 +92,7 @@ func formatOf(in *input, flagFormat string) (imapi.Format, error) {
 
 // decoder opens the input afresh and returns a decoder over it (gzip is
 // detected) that skips its first skip records.
-func (in *input) decoder(skip int64) (*imapi.Decoder, error) {
+func (in *input) decoder(skip int64) (*records.Decoder, error) {
 	if in.open != nil && in.open != in.spool {
 		in.open.Close()
 	}
@@ -109,7 +110,7 @@ func (in *input) decoder(skip int64) (*imapi.Decoder, error) {
 		}
 	}
 	in.open = f
-	return imapi.NewDecoder(f, imapi.DecoderOptions{Format: in.format, SkipRecords: skip})
+	return records.NewDecoder(f, records.DecoderOptions{Format: in.format, Header: in.header, SkipRecords: skip})
 }
 
 func closeInputs(inputs []*input) {

@@ -20,6 +20,7 @@ import (
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/records"
 	"github.com/spf13/cobra"
 )
 
@@ -100,7 +101,11 @@ func invokeEvent(ctx context.Context, env *cliEnv, o *invokeFlags, event string)
 		return configErr("%v", err)
 	}
 	if local == nil {
-		fmt.Fprintf(stderr, "target: %s; buckets and Invoke API of the environment\n", appOf(cfg, imapi.RemoveTag))
+		client, err := newClient(cfg, stderr)
+		if err != nil {
+			return configErr("%v", err)
+		}
+		fmt.Fprintf(stderr, "target: %s; buckets and Invoke API of the environment\n", appOf(cfg, client, imapi.RemoveTag))
 	}
 	svc, err := wiring.Build(cfg, logger)
 	if err != nil {
@@ -256,11 +261,11 @@ func (s *standIns) seed(examples string) error {
 				return err
 			}
 		}
-		format, _, err := imapi.FormatOf(f)
+		format, _, err := records.FormatOf(f)
 		if err != nil {
 			continue
 		}
-		if dec, err := imapi.NewDecoder(bytes.NewReader(data), imapi.DecoderOptions{Format: format}); err == nil {
+		if dec, err := records.NewDecoder(bytes.NewReader(data), records.DecoderOptions{Format: format}); err == nil {
 			seedEmulator(s.emu, dec)
 		}
 	}

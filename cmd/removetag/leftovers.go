@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // leftovers are the records a run leaves: the pending ones (not sent, or
@@ -47,7 +47,7 @@ func checkOutDir(dir string) error {
 }
 
 // addPending writes held, then the records of in from index from to its end.
-func (l *leftovers) addPending(in *input, held []imapi.Record, from int64) error {
+func (l *leftovers) addPending(in *input, held []records.Record, from int64) error {
 	for _, r := range held {
 		l.pending.add(r)
 	}
@@ -84,7 +84,7 @@ type jsonlFile struct {
 	err  error
 }
 
-func (j *jsonlFile) add(rec imapi.Record) {
+func (j *jsonlFile) add(rec records.Record) {
 	if j.err != nil {
 		return
 	}

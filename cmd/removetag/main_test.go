@@ -95,7 +95,7 @@ func TestRunAgainstService(t *testing.T) {
 	}
 	// The second call is refused for good: exit status 1 and the failure reported.
 	out.Reset()
-	if code := run(context.Background(), []string{"run", in}, nil, &out, &errOut, e); code != exitFailed {
+	if code := run(context.Background(), []string{"run", "--out", t.TempDir(), in}, nil, &out, &errOut, e); code != exitFailed {
 		t.Errorf("exit %d, want %d", code, exitFailed)
 	}
 	if !strings.Contains(out.String(), "70107") {

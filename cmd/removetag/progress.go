@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 	"golang.org/x/term"
 )
 
@@ -28,20 +28,19 @@ type countingCaller struct {
 	mu        sync.Mutex
 	lastErr   error // the last call that got no answer (connection refused, timeout…)
 	lastErrAt time.Time
-	refused   func([]imapi.Record, error) // sees the records of every call refused with an answer
+	refused   func([]records.Record, error) // sees the records of every call refused with an answer
 }
 
-func (c *countingCaller) Call(ctx context.Context, op imapi.Operation, recs []imapi.Record) error {
+func (c *countingCaller) Call(ctx context.Context, op imapi.Operation, recs []records.Record) error {
 	c.calls.Add(1)
 	c.inFlight.Add(1)
 	err := c.next.Call(ctx, op, recs)
 	c.inFlight.Add(-1)
-	var te *imapi.TransportError
 	switch {
 	case err == nil:
 		c.accounts.Add(int64(len(recs)))
 		c.answered.Store(time.Now().UnixNano())
-	case errors.As(err, &te):
+	case noAnswer(err):
 		if ctx.Err() == nil {
 			c.mu.Lock()
 			c.lastErr, c.lastErrAt = err, time.Now()
@@ -62,7 +61,7 @@ func (c *countingCaller) Call(ctx context.Context, op imapi.Operation, recs []im
 }
 
 // reset starts the counts afresh for another input, whose refused calls go to refused.
-func (c *countingCaller) reset(refused func([]imapi.Record, error)) {
+func (c *countingCaller) reset(refused func([]records.Record, error)) {
 	c.calls.Store(0)
 	c.accounts.Store(0)
 	c.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Statuses of a run's report.
@@ -62,10 +63,10 @@ type fileReport struct {
 	PendingErrors []imapi.Failure `json:",omitempty"`
 	// Refused counts the pending records of calls the service refused for the
 	// configuration (a fatal error: 70009, 70016, 90009, 90045, …).
-	Refused    int64                    `json:",omitempty"`
-	StopReason imapi.StopReason         `json:",omitempty"`
-	Stopped    string                   `json:",omitempty"`
-	Errors     *imapi.InvalidInputError `json:",omitempty"`
+	Refused    int64                      `json:",omitempty"`
+	StopReason imapi.StopReason           `json:",omitempty"`
+	Stopped    string                     `json:",omitempty"`
+	Errors     *records.InvalidInputError `json:",omitempty"`
 	// Verify is what reading the accounts back found (--verify).
 	Verify         *Verification `json:",omitempty"`
 	ElapsedSeconds float64

@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 	"github.com/spf13/cobra"
 )
 
 // runFlags are the flags of "removetag run".
 type runFlags struct {
 	dryRun, asJSON, emulator, yes, allowEmpty bool
+	header, noHeader                          bool
 	format                                    string
 	rate                                      float64
 	rateSet                                   bool
@@ -52,6 +54,9 @@ API's JSON Lines form, and the summary names the command that continues.`,
 	fs.BoolVar(&f.yes, "yes", false, "do not ask for confirmation on a terminal (scripts never are asked)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON (one object, whatever the number of files)")
 	fs.StringVar(&f.format, "format", "", "input format when the name does not tell (stdin): csv, jsonl or json")
+	fs.BoolVar(&f.header, "header", false, "a CSV input's first row is a header: skip it, whatever it holds")
+	fs.BoolVar(&f.noHeader, "no-header", false, "a CSV input's first row is a record, even if it looks like a header")
+	c.MarkFlagsMutuallyExclusive("header", "no-header")
 	fs.BoolVar(&f.allowEmpty, "allow-empty", false, "accept an input without records (by default an error: a failed export looks like one)")
 	fs.Float64Var(&f.rate, "rate", 0, "calls per second, from 1 to the quota (IM_RATE_LIMIT, default 100); with --coordinate, the quota shared")
 	fs.StringVar(&f.coordinate, "coordinate", "", "share the quota with the deployed function's jobs through leases in this bucket: s3://BUCKET or cos://BUCKET-APPID")
@@ -60,6 +65,17 @@ API's JSON Lines form, and the summary names the command that continues.`,
 	fs.Var(verifyFlag{&f.verify}, "verify", "read the accounts back afterwards with im_get_tag and report any that still carry a removed tag: --verify for all, --verify=N for the first N")
 	fs.Lookup("verify").NoOptDefVal = "all"
 	return c
+}
+
+// headerMode is what --header and --no-header say.
+func (f *runFlags) headerMode() records.HeaderMode {
+	switch {
+	case f.header:
+		return records.HeaderPresent
+	case f.noHeader:
+		return records.HeaderAbsent
+	}
+	return records.HeaderAuto
 }
 
 // runFiles runs the inputs and prints the report, in one shape whatever happens.
@@ -118,7 +134,7 @@ func runAll(ctx context.Context, env *cliEnv, f *runFlags, names []string, rep *
 			return err
 		}
 	}
-	inputs, err := openInputs(names, f.format, env.stdin)
+	inputs, err := openInputs(names, f.format, f.headerMode(), env.stdin)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -237,10 +253,10 @@ func (rep *runReport) setLeftovers(lo *leftovers, f *runFlags) {
 
 // inputResult is what a run of one input leaves.
 type inputResult struct {
-	held    []imapi.Record // pending records the engine counted failed: refused for the configuration
-	from    int64          // the index of the first record not read
-	pending []imapi.Record // the records read and left pending
-	refusal error          // the configuration refusal that stopped the run, if one did
+	held    []records.Record // pending records the engine counted failed: refused for the configuration
+	from    int64            // the index of the first record not read
+	pending []records.Record // the records read and left pending
+	refusal error            // the configuration refusal that stopped the run, if one did
 }
 
 // outcomes keeps the records of calls refused with an answer: failed for
@@ -250,11 +266,11 @@ type inputResult struct {
 type outcomes struct {
 	mu      sync.Mutex
 	lo      *leftovers
-	held    []imapi.Record
+	held    []records.Record
 	refusal error
 }
 
-func (o *outcomes) refused(recs []imapi.Record, err error) {
+func (o *outcomes) refused(recs []records.Record, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if imapi.Classify(err) == imapi.Fatal {
@@ -382,14 +398,14 @@ func verifyInput(ctx context.Context, t *target, in *input, fr *fileReport, res 
 
 // firstN reads the first n records of src.
 type firstN struct {
-	src  imapi.Source
+	src  records.Source
 	n    int64
 	read int64
 }
 
-func (s *firstN) Next() (imapi.Record, error) {
+func (s *firstN) Next() (records.Record, error) {
 	if s.read >= s.n {
-		return imapi.Record{}, io.EOF
+		return records.Record{}, io.EOF
 	}
 	s.read++
 	return s.src.Next()

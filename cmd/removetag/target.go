@@ -14,6 +14,7 @@ import (
 	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Target names of the reports.
@@ -33,13 +34,9 @@ type App struct {
 	API string
 }
 
-// appOf describes cfg's app.
-func appOf(cfg wiring.Config, op imapi.Operation) *App {
-	endpoint := cfg.Endpoint
-	if endpoint == "" {
-		endpoint = "https://" + cfg.Region.Domain()
-	}
-	return &App{SDKAppID: cfg.SDKAppID, Region: string(cfg.Region), Endpoint: endpoint, Admin: cfg.Admin, API: strings.TrimPrefix(string(op), "/")}
+// appOf describes the app of cfg that client calls.
+func appOf(cfg wiring.Config, client *imapi.Client, op imapi.Operation) *App {
+	return &App{SDKAppID: cfg.SDKAppID, Region: string(cfg.Region), Endpoint: client.BaseURL(), Admin: cfg.Admin, API: strings.TrimPrefix(string(op), "/")}
 }
 
 // String names the app in one line.
@@ -114,7 +111,12 @@ func newTarget(getenv func(string) string, f *runFlags, inputs []*input, stderr 
 		t.close()
 		return nil, configErr("%v", err)
 	}
-	if t.app = appOf(cfg, imapi.RemoveTag); t.name == "" {
+	client, err := newClient(cfg, stderr)
+	if err != nil {
+		t.close()
+		return nil, configErr("%v", err)
+	}
+	if t.app = appOf(cfg, client, imapi.RemoveTag); t.name == "" {
 		t.name = fmt.Sprintf("app %d", cfg.SDKAppID)
 	}
 	t.rate = cfg.RateLimit
@@ -129,18 +131,14 @@ func newTarget(getenv func(string) string, f *runFlags, inputs []*input, stderr 
 		t.caller, t.rate = &dryRunCaller{w: stderr}, 1e6
 		return t.start(), nil
 	}
-	return t.connect(cfg, f.coordinate, stderr)
+	return t.connect(cfg, client, f.coordinate, stderr)
 }
 
-// connect makes the client and, with --coordinate, joins the shared quota.
-func (t *target) connect(cfg wiring.Config, bucket string, stderr io.Writer) (*target, error) {
-	client, err := newClient(cfg, stderr)
-	if err != nil {
-		t.close()
-		return nil, configErr("%v", err)
-	}
+// connect calls through client and, with --coordinate, joins the shared quota.
+func (t *target) connect(cfg wiring.Config, client *imapi.Client, bucket string, stderr io.Writer) (*target, error) {
 	t.caller, t.tags = client, client
 	if bucket != "" {
+		var err error
 		cfg.RateLimit = t.rate
 		if t.quota, err = coordinate(cfg, bucket, stderr); err != nil {
 			t.close()
@@ -217,7 +215,7 @@ func emulatorEnv(emu *emulator.Server, getenv func(string) string) func(string) 
 
 // seedEmulator gives every account of src its records' tags plus one tag the input
 // does not name, so that a run visibly removes exactly what it should.
-func seedEmulator(emu *emulator.Server, src imapi.Source) {
+func seedEmulator(emu *emulator.Server, src records.Source) {
 	for {
 		rec, err := src.Next()
 		if err == io.EOF {
@@ -265,7 +263,7 @@ type dryRunCaller struct {
 	n atomic.Int64
 }
 
-func (d *dryRunCaller) Call(_ context.Context, op imapi.Operation, recs []imapi.Record) error {
+func (d *dryRunCaller) Call(_ context.Context, op imapi.Operation, recs []records.Record) error {
 	n := d.n.Add(1)
 	show := make([]string, 0, 3)
 	for _, r := range recs[:min(len(recs), 3)] {

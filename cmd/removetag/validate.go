@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // maxDistinctTags caps the distinct tags a validation pass keeps, to show
@@ -26,7 +26,7 @@ type inventory struct {
 }
 
 // add notes one valid record.
-func (v *inventory) add(rec imapi.Record) {
+func (v *inventory) add(rec records.Record) {
 	v.records++
 	if len(v.first) < 3 {
 		v.first = append(v.first, rec.Account)
@@ -80,11 +80,11 @@ func join(ss []string, sep string) string {
 
 // tap is a Source that shows each valid record to fn on its way.
 type tap struct {
-	*imapi.Decoder
-	fn func(imapi.Record)
+	*records.Decoder
+	fn func(records.Record)
 }
 
-func (t tap) Next() (imapi.Record, error) {
+func (t tap) Next() (records.Record, error) {
 	rec, err := t.Decoder.Next()
 	if err == nil {
 		t.fn(rec)
@@ -103,12 +103,16 @@ func validate(inputs []*input, reports []*fileReport, allowEmpty bool) (*invento
 		if err != nil {
 			return inv, usageErr("%s: %v", in.name, err)
 		}
-		n, err := imapi.Check(tap{dec, inv.add})
-		var invalid *imapi.InvalidInputError
+		n, err := records.Check(tap{dec, inv.add})
+		var invalid *records.InvalidInputError
 		switch {
 		case errors.As(err, &invalid):
 			reports[i].Errors = invalid
-			bad = append(bad, fmt.Sprintf("%s: %v", in.name, invalid))
+			msg := fmt.Sprintf("%s: %v", in.name, invalid)
+			if strings.Contains(msg, "looks like a header") {
+				msg += "\n  (--header skips the first row of a CSV input, --no-header sends it as a record)"
+			}
+			bad = append(bad, msg)
 		case err != nil && !errors.Is(err, io.EOF):
 			return inv, usageErr("%s: %v", in.name, err)
 		case n == 0 && !allowEmpty:

@@ -110,6 +110,10 @@ func NewClient(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// BaseURL returns the URL the client calls the API at: Config.BaseURL, or the
+// region's domain; for showing where the calls go.
+func (c *Client) BaseURL() string { return c.base }
+
 func baseURL(cfg Config) (string, error) {
 	if cfg.BaseURL != "" {
 		u, err := url.Parse(cfg.BaseURL)

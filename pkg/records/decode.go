@@ -103,11 +103,31 @@ type DecoderOptions struct {
 	// with SkipRecords. A CSV header row is only looked for when Start.Line is at
 	// most 1.
 	Start Position
+	// Header says whether a CSV input's first row that is not blank is a
+	// header: HeaderAuto (the zero value) skips it if its first cell is
+	// To_Account and refuses it, as a Problem, if it looks like a header of
+	// another name (UserID,Tag; Account,Tags; …) rather than send it as a
+	// record; HeaderPresent skips it whatever it holds; HeaderAbsent reads it
+	// as a record whatever it holds. Other formats have no header.
+	Header HeaderMode
 	// SkipRecords is how many records to read and discard before the first record
 	// Next returns (invalid ones included), to resume where byte offsets cannot be
 	// used (gzip input). The records returned keep their numbering.
 	SkipRecords int64
 }
+
+// HeaderMode says how a CSV input's first row is read (DecoderOptions.Header).
+type HeaderMode int
+
+// The header modes.
+const (
+	// HeaderAuto skips a To_Account header and refuses one of another name.
+	HeaderAuto HeaderMode = iota
+	// HeaderPresent skips the first row.
+	HeaderPresent
+	// HeaderAbsent reads the first row as a record.
+	HeaderAbsent
+)
 
 // recordDecoder is one format's reader behind a Decoder.
 type recordDecoder interface {
@@ -223,8 +243,36 @@ func decompress(r io.Reader) (io.Reader, bool, error) {
 	if err != nil {
 		return nil, true, fmt.Errorf("records: decoder: reading the gzip header: %w", err)
 	}
-	return zr, true, nil
+	return gzipReader{zr}, true, nil
 }
+
+// gzipReader says that an error reading a gzip stream is one of the
+// compression: a file cut short (unexpected EOF) or damaged (checksum,
+// invalid data) otherwise reads as a problem of the text inside.
+type gzipReader struct{ zr *gzip.Reader }
+
+func (g gzipReader) Read(p []byte) (int, error) {
+	n, err := g.zr.Read(p)
+	if err != nil && err != io.EOF {
+		err = &GzipError{Err: err}
+	}
+	return n, err
+}
+
+// GzipError is a gzip-compressed input that could not be decompressed to
+// its end: cut short, or damaged. It wraps the decompressor's error.
+type GzipError struct{ Err error }
+
+// Error says that the gzip stream is at fault.
+func (e *GzipError) Error() string {
+	if errors.Is(e.Err, io.ErrUnexpectedEOF) {
+		return "the gzip-compressed input is cut short (unexpected end of the gzip stream): the file is truncated"
+	}
+	return "the gzip-compressed input is damaged: " + e.Err.Error()
+}
+
+// Unwrap returns the decompressor's error.
+func (e *GzipError) Unwrap() error { return e.Err }
 
 // Next returns the next record, or io.EOF after the last one. A *Problem concerns
 // one invalid record (which counts in the numbering), and reading may go on; with it

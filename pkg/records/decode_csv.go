@@ -3,6 +3,10 @@ package records
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
 )
 
 // csvParser decodes CSV rows: account,tag[,tag…].
@@ -141,6 +145,45 @@ func (p *csvParser) header(line []byte) bool {
 	}
 	s = s[skipSpace(s, 0):]
 	return len(s) == 0 || s[0] == ','
+}
+
+// headerWords are the names a header row of another program gives the
+// account column and the tag columns, lower case, without spaces,
+// underscores or hyphens (for a tag column, a number of one or two digits
+// may follow: Tag1, Tag2).
+var (
+	accountWords = []string{"account", "accounts", "accountid", "toaccount", "user", "users", "userid", "userids", "username", "uid", "id", "identifier", "member", "memberid", "imuserid"}
+	tagWords     = []string{"tag", "tags", "tagname", "tagnames", "tagstoremove", "label", "labels"}
+)
+
+// foreignHeader says why a first row looks like a header of another name:
+// its first cell names the account column (UserID, Account, …) or a later
+// cell names a tag column (Tag, Tags, Tag1, …). "" if it does not.
+func (p *csvParser) foreignHeader(line []byte) string {
+	if p.split(line) != "" || len(p.cells) == 0 {
+		return ""
+	}
+	word := func(c []byte) string {
+		return strings.Map(func(r rune) rune {
+			if r == ' ' || r == '_' || r == '-' {
+				return -1
+			}
+			return unicode.ToLower(r)
+		}, string(c))
+	}
+	var named []string
+	if slices.Contains(accountWords, word(p.cells[0])) {
+		named = append(named, strconv.Quote(string(p.cells[0])))
+	}
+	for _, c := range p.cells[1:] {
+		if w := word(c); slices.Contains(tagWords, w) || slices.Contains(tagWords, strings.TrimRightFunc(w, unicode.IsDigit)) && len(w) <= len("tag")+2 {
+			named = append(named, strconv.Quote(string(c)))
+		}
+	}
+	if len(named) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the first row looks like a header (%s), not an account and its tags: it is not sent; say whether the input has a header row", strings.Join(named, ", "))
 }
 
 // skipSpace returns the index of the first byte at or after i that is not a space or tab.

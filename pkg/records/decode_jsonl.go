@@ -42,3 +42,6 @@ func (p *jsonlParser) blank(line []byte) bool { return isBlank(line) }
 
 // header reports false: JSON Lines have no header.
 func (p *jsonlParser) header([]byte) bool { return false }
+
+// foreignHeader reports "": JSON Lines have no header.
+func (p *jsonlParser) foreignHeader([]byte) string { return "" }

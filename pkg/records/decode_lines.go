@@ -20,6 +20,9 @@ type lineParser interface {
 	blank(line []byte) bool
 	// header reports whether the first line that is not blank is a header row.
 	header(line []byte) bool
+	// foreignHeader says why the first line that is not blank looks like a
+	// header row of another name than header knows; "" if it does not.
+	foreignHeader(line []byte) string
 }
 
 // lineDecoder reads one record per line: CSV and JSON Lines.
@@ -35,6 +38,8 @@ type lineDecoder struct {
 	off      int64    // offset of the next line
 	bom      bool     // a BOM may come first
 	inHeader bool     // the next line that is not blank may be a header row
+	headers  HeaderMode
+	refused  string // why the current line, the first, looks like a header row
 }
 
 func newLineDecoder(r io.Reader, opts DecoderOptions, p lineParser) *lineDecoder {
@@ -52,6 +57,7 @@ func newLineDecoder(r io.Reader, opts DecoderOptions, p lineParser) *lineDecoder
 		off:      opts.Start.Offset,
 		bom:      atStart,
 		inHeader: opts.Start.Line <= 1,
+		headers:  opts.Header,
 	}
 }
 
@@ -63,6 +69,9 @@ func (d *lineDecoder) next() (Record, error) {
 	}
 	if tooLong {
 		return Record{}, d.problem(fmt.Sprintf("the line is longer than %d bytes", d.max))
+	}
+	if d.refused != "" {
+		return Record{}, d.problem(d.refused)
 	}
 	if !utf8.Valid(line) {
 		return Record{}, d.problem("the line is not valid UTF-8")
@@ -108,9 +117,10 @@ func (d *lineDecoder) advance() (line []byte, tooLong bool, err error) {
 		if !tooLong && d.parser.blank(line) {
 			continue
 		}
+		d.refused = ""
 		if d.inHeader {
 			d.inHeader = false
-			if !tooLong && d.parser.header(line) {
+			if !tooLong && d.isHeader(line) {
 				continue
 			}
 		}
@@ -118,6 +128,24 @@ func (d *lineDecoder) advance() (line []byte, tooLong bool, err error) {
 		d.nextRec++
 		return line, tooLong, nil
 	}
+}
+
+// isHeader reports whether the first line that is not blank is a header row
+// to skip; one that looks like a header of another name is noted in d.refused.
+func (d *lineDecoder) isHeader(line []byte) bool {
+	switch {
+	case d.format != FormatCSV:
+		return d.parser.header(line)
+	case d.headers == HeaderPresent:
+		return true
+	case d.headers == HeaderAbsent:
+		return false
+	}
+	if d.parser.header(line) {
+		return true
+	}
+	d.refused = d.parser.foreignHeader(line)
+	return false
 }
 
 // readLine reads one line and returns it without its line break (LF or CR LF),
