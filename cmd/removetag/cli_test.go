@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -311,16 +312,24 @@ func (s *standIn) serve(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","UserTags":[]}`)
 }
 
+// set changes how the stand-in answers.
+func (s *standIn) set(change func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	change()
+}
+
 func (s *standIn) callCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls
 }
 
+// removed returns a copy of the accounts sent so far, with their tags.
 func (s *standIn) removed() map[string][]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.accounts
+	return maps.Clone(s.accounts)
 }
 
 // app is the environment of an app served by the stand-in.
@@ -765,7 +774,7 @@ func TestFinding8Rate(t *testing.T) {
 func TestFinding9Unanswered(t *testing.T) {
 	t.Run("run, silent endpoint", func(t *testing.T) {
 		s := newStandIn(t, nil)
-		s.silent = true
+		s.set(func() { s.silent = true })
 		u := newUser(t, s.app())
 		p := u.start(nil, "run", "--json", examples(t, "accounts.csv"))
 		// The default retries take about a minute before the run gives up.
@@ -793,9 +802,9 @@ func TestFinding9Unanswered(t *testing.T) {
 		failAt    string
 		want, not string
 	}{
-		{"silent", nil, func(s *standIn) { s.silent = true }, "8s", 7500 * time.Millisecond, exitFailed, checkReach, "could not reach", "SDKAppID"},
+		{"silent", nil, func(s *standIn) { s.set(func() { s.silent = true }) }, "8s", 7500 * time.Millisecond, exitFailed, checkReach, "could not reach", "SDKAppID"},
 		{"refused connection", func(*standIn) string { return closedURL }, nil, "2s", 0, exitFailed, checkReach, "could not reach " + closedURL, "region"},
-		{"HTML page", nil, func(s *standIn) { s.html = true }, "5s", 0, exitFailed, checkReach, "HTTP 502 with an HTML page", "<"},
+		{"HTML page", nil, func(s *standIn) { s.set(func() { s.html = true }) }, "5s", 0, exitFailed, checkReach, "HTTP 502 with an HTML page", "<"},
 		{"wrong key", nil, nil, "5s", 0, exitConfig, checkKey, "70009", "could not reach"},
 	} {
 		t.Run("check, "+tt.name, func(t *testing.T) {
