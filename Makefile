@@ -4,7 +4,7 @@ GO      ?= go
 LDFLAGS := -s -w -buildid=
 BUILD   := CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)'
 
-.PHONY: package scf lambda deploy-scf check-scf-env test demo bench clean
+.PHONY: package scf lambda deploy-scf check-scf-env build-RemoveTagFunction install test demo bench clean
 package: scf lambda
 	@ls -l dist/scf/main.zip dist/lambda/bootstrap.zip
 
@@ -37,9 +37,17 @@ check-scf-env:
 		echo "deploy-scf: not set:$$missing (serverless.yml reads them; see README, Tencent SCF)" >&2; exit 1; \
 	fi
 
-# SAM's "makefile" build method calls build-<LogicalId> with ARTIFACTS_DIR set.
+# SAM's "makefile" build method calls build-<LogicalId> with ARTIFACTS_DIR set; without it
+# (make run by hand) the binary would go to /bootstrap, so it refuses: use `make lambda`.
 build-RemoveTagFunction:
+	@if [ -z "$(ARTIFACTS_DIR)" ]; then \
+		echo "build-RemoveTagFunction: ARTIFACTS_DIR is not set: sam build sets it; by hand, run make lambda (dist/lambda/bootstrap)" >&2; exit 2; \
+	fi
 	GOOS=linux GOARCH=arm64 $(BUILD) -tags lambda.norpc -o $(ARTIFACTS_DIR)/bootstrap ./functions/removetag
+
+# The command-line tool, into $(go env GOPATH)/bin.
+install:
+	$(GO) install ./cmd/removetag
 
 test:
 	$(GO) test -race ./...

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -47,6 +46,8 @@ func samFunction(t *testing.T) *serverless.Function {
 	}
 	delete(props, "LoggingConfig")
 	delete(props, "RecursiveLoop")
+	delete(props, "ReservedConcurrentExecutions") // an !If: TestSAMReservedConcurrency reads it
+
 	js, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +152,6 @@ func TestSAMTemplate(t *testing.T) {
 	if first, _, _ := strings.Cut(vars["REMOVETAG_BUCKETS"], ","); first != "s3://${BucketName}" {
 		t.Errorf("REMOVETAG_BUCKETS = %q: the first bucket must be the function's own (it holds the quota leases)", vars["REMOVETAG_BUCKETS"])
 	}
-	checkConcurrency(t, "template.yaml", fn.ReservedConcurrentExecutions)
 
 	// What goformation drops: logging, recursion, secrets.
 	props := path(rawSAM(t), "Resources", "RemoveTagFunction", "Properties")
@@ -336,20 +336,122 @@ func TestServerlessYML(t *testing.T) {
 	}
 }
 
-// concurrencyRE finds the reserved concurrency the README states.
-var concurrencyRE = regexp.MustCompile(`ReservedConcurrentExecutions: (\d+)`)
-
-// checkConcurrency holds the reserved concurrency to the quota's sharing: at
-// least 2 (a job need not wait for another to end), at most 10 (each job keeps
-// a tenth of the quota), and as the README says.
-func checkConcurrency(t *testing.T, where string, n *int) {
-	t.Helper()
-	if n == nil || *n < 2 || *n > 10 {
-		t.Fatalf("%s: ReservedConcurrentExecutions %v: want 2 to 10 instances sharing the quota", where, n)
+// TestSAMReservedConcurrency: no reservation by default (a new AWS account,
+// whose quota is below the 100 Lambda keeps unreserved, could not deploy
+// one), an optional one through the ReservedConcurrency parameter, 2 to 10
+// where it is set (the instances share the quota), and the README says so.
+func TestSAMReservedConcurrency(t *testing.T) {
+	doc := rawSAM(t)
+	param, _ := path(doc, "Parameters", "ReservedConcurrency").(map[string]any)
+	if param == nil || param["Default"] != "" {
+		t.Fatalf("parameter ReservedConcurrency %v: want one, empty by default", param)
 	}
-	m := concurrencyRE.FindStringSubmatch(string(readFile(t, "README.md")))
-	if m == nil || m[1] != strconv.Itoa(*n) {
-		t.Errorf("%s sets ReservedConcurrentExecutions %d; the README says %v", where, *n, m)
+	re := regexp.MustCompile(fmt.Sprint(param["AllowedPattern"]))
+	for v, ok := range map[string]bool{"": true, "4": true, "10": true, "0": false, "-1": false, "four": false, "4.5": false} {
+		if re.MatchString(v) != ok {
+			t.Errorf("ReservedConcurrency %q: accepted %v, want %v", v, !ok, ok)
+		}
+	}
+	got := path(doc, "Resources", "RemoveTagFunction", "Properties", "ReservedConcurrentExecutions")
+	want := []any{"HasReservedConcurrency", "ReservedConcurrency", "AWS::NoValue"}
+	if l, ok := got.([]any); !ok || len(l) != 3 || fmt.Sprint(l) != fmt.Sprint(want) {
+		t.Errorf("ReservedConcurrentExecutions = %v, want !If %v", got, want)
+	}
+	cond := fmt.Sprint(path(doc, "Conditions", "HasReservedConcurrency"))
+	if !strings.Contains(cond, "ReservedConcurrency") {
+		t.Errorf("condition HasReservedConcurrency = %s", cond)
+	}
+	readme := string(readFile(t, "README.md"))
+	for _, w := range []string{"ReservedConcurrency=4", "minus 100", "New AWS accounts have reduced concurrency"} {
+		if !strings.Contains(readme, w) {
+			t.Errorf("README.md does not say %q", w)
+		}
+	}
+}
+
+// TestSAMNightlySourceReadable: the template accepts a NightlySource only
+// where the role may read it as a source (incoming/ of the bucket, not the
+// function's own output), and refuses the rest.
+func TestSAMNightlySourceReadable(t *testing.T) {
+	doc := rawSAM(t)
+	pattern := fmt.Sprint(path(doc, "Parameters", "NightlySource", "AllowedPattern"))
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		t.Fatalf("NightlySource AllowedPattern %q: %v", pattern, err)
+	}
+	stmts := samStatements(t)
+	for _, v := range []string{"", "s3://my-bucket/incoming/accounts.csv", "s3://my-bucket/incoming/nightly/a.jsonl.gz",
+		"s3://my-bucket/accounts.csv", "s3://my-bucket/removetag/failed/a.jsonl", "s3://my-bucket/nightly/incoming/a.csv", "cos://x-1250000000/incoming/a.csv"} {
+		key, readable := strings.CutPrefix(v, "s3://my-bucket/")
+		// The function's own output is readable, but never processed as a source.
+		readable = readable && stmts.allow("s3:GetObject", "arn:aws:s3:::my-bucket/"+key, "") && !strings.HasPrefix(key, outputPrefix)
+		if accepted := re.MatchString(v); accepted != (v == "" || readable) {
+			t.Errorf("NightlySource %q: accepted %v, but the role can read it as a source: %v", v, accepted, readable)
+		}
+	}
+}
+
+// TestSAMBuildTargetNeedsSAM: `make build-RemoveTagFunction` without SAM's
+// ARTIFACTS_DIR refuses, writing nothing (it would write /bootstrap); with
+// it, it builds there.
+func TestSAMBuildTargetNeedsSAM(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make:", err)
+	}
+	makefile, err := filepath.Abs(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("make", "-s", "-f", makefile, "build-RemoveTagFunction")
+	cmd.Dir, cmd.Env = t.TempDir(), []string{"PATH=" + os.Getenv("PATH"), "GO=false"}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "ARTIFACTS_DIR is not set") || !strings.Contains(string(out), "make lambda") {
+		t.Errorf("without ARTIFACTS_DIR: %v, %q; want a refusal pointing at make lambda", err, out)
+	}
+	dir := t.TempDir()
+	cmd = exec.Command("make", "-n", "-f", makefile, "build-RemoveTagFunction", "ARTIFACTS_DIR="+dir)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	out, err = cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "-o "+dir+"/bootstrap ./functions/removetag") {
+		t.Errorf("with ARTIFACTS_DIR: %v, %q", err, out)
+	}
+}
+
+// TestREADMEDeploySteps: the Lambda steps define every shell variable they
+// use, answer sam deploy --guided's question about the unauthenticated route,
+// and say how to install the command-line tool and which Go it needs.
+func TestREADMEDeploySteps(t *testing.T) {
+	readme := string(readFile(t, "README.md"))
+	start := strings.Index(readme, "### AWS Lambda (SAM)")
+	end := strings.Index(readme, "## Troubleshooting")
+	if start < 0 || end < start {
+		t.Fatal("README.md has no AWS Lambda (SAM) section")
+	}
+	aws := readme[start:end]
+	defined := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)\b([A-Z][A-Z0-9_]*)=\$\(`).FindAllStringSubmatch(aws, -1) {
+		defined[m[1]] = true
+	}
+	for _, m := range regexp.MustCompile(`\$\{?([A-Z][A-Z0-9_]*)`).FindAllStringSubmatch(aws, -1) {
+		if !defined[m[1]] && m[1] != "HTTP_TOKEN" {
+			t.Errorf("the Lambda steps use $%s without defining it", m[1])
+		}
+	}
+	if !strings.Contains(aws, "OutputKey=='Bucket'") {
+		t.Error("the Lambda steps do not read the bucket from the stack's outputs")
+	}
+	for _, w := range []string{"has no authentication. Is this okay? [y/N]", "**`y`**", "Security Constraints Not Satisfied!", "Allow SAM CLI IAM role creation"} {
+		if !strings.Contains(aws, w) {
+			t.Errorf("the Lambda steps do not say %q", w)
+		}
+	}
+	gomod := string(readFile(t, "go.mod"))
+	goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(gomod)
+	if goVersion == nil || !strings.Contains(readme, "Go "+goVersion[1]+" or later") {
+		t.Errorf("README.md does not state the Go version go.mod needs (%v)", goVersion)
+	}
+	if !strings.Contains(readme, "go install ./cmd/removetag") {
+		t.Error("README.md does not say how to install the command-line tool")
 	}
 }
 
