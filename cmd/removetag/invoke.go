@@ -107,11 +107,11 @@ func invokeEvent(ctx context.Context, env *cliEnv, o *invokeFlags, event string)
 		}
 		fmt.Fprintf(stderr, "target: %s; buckets and Invoke API of the environment\n", appOf(cfg, client, imapi.RemoveTag))
 	}
-	svc, err := wiring.Build(cfg, logger)
+	app, err := wiring.Build(cfg, logger)
 	if err != nil {
 		return configErr("%v", err)
 	}
-	d := trigger.NewDispatcher(svc, logger, redact.Secrets(getenv, wiring.SecretVars()...))
+	d := trigger.NewDispatcher(app, logger, redact.Secrets(getenv, wiring.SecretVars()...))
 	var h invoker = scf.NewHandler(d)
 	if o.platform == "lambda" {
 		h = awslambda.NewHandler(d)

@@ -57,10 +57,10 @@ func main() {
 		os.Exit(2)
 	}
 
-	svc := trigger.Lazy(func() (trigger.Service, error) {
+	app := trigger.Lazy(func() (trigger.App, error) {
 		cfg, err := wiring.Load(os.Getenv)
 		if err != nil {
-			return nil, err
+			return trigger.App{}, err
 		}
 		loaded.Store(&cfg)
 		for _, w := range cfg.Warnings() {
@@ -69,9 +69,9 @@ func main() {
 		logger.Info("configuration", "config", cfg)
 		return wiring.Build(cfg, logger)
 	}, logger)
-	_ = trigger.Prepare(svc) // an error is logged here, and answered to every invocation
+	_ = trigger.Prepare(app) // an error is logged here, and answered to every invocation
 
-	d := trigger.NewDispatcher(svc, logger, secrets)
+	d := trigger.NewDispatcher(app, logger, secrets)
 	if platform == wiring.PlatformLambda {
 		lambda.Start(awslambda.NewHandler(d))
 		return

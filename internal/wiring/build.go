@@ -21,18 +21,18 @@ import (
 // object stores, the self-invoker, the quota shared with every instance (leases
 // in the first of cfg.Buckets, see [NewQuota]), the job service, and in front of
 // it the HTTP semantics (the token, HTTP jobs bounded by cfg.HTTPTimeout; see
-// [trigger.NewService]). It makes no network call but one read of the secret
+// [trigger.NewApp]). It makes no network call but one read of the secret
 // (see [serviceConfig]): the adapters make their clients on first use.
-func Build(cfg Config, logger *slog.Logger) (trigger.Service, error) {
+func Build(cfg Config, logger *slog.Logger) (trigger.App, error) {
 	jc, hc, err := serviceConfig(cfg, logger)
 	if err != nil {
-		return nil, err
+		return trigger.App{}, err
 	}
 	svc, err := job.New(jc)
 	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
+		return trigger.App{}, fmt.Errorf("configuration: %w", err)
 	}
-	return trigger.NewService(svc, hc), nil
+	return trigger.NewApp(svc, hc), nil
 }
 
 // secretReadTimeout bounds the first read of the secret.

@@ -64,7 +64,7 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func (w *world) service(t *testing.T, e env) trigger.Service {
+func (w *world) service(t *testing.T, e env) trigger.App {
 	t.Helper()
 	cfg, err := Load(e.get)
 	if err != nil {
@@ -105,15 +105,15 @@ func TestBuildRunsJobs(t *testing.T) {
 		run  func() (*job.Result, error)
 	}{
 		{"direct", func() (*job.Result, error) {
-			return svc.Direct(ctx, []byte(`{"UserTags":[{"To_Account":"u0000","Tags":["vip"]}]}`))
+			return svc.Service.Handle(ctx, job.Direct([]byte(`{"UserTags":[{"To_Account":"u0000","Tags":["vip"]}]}`)))
 		}},
 		{"s3 upload", func() (*job.Result, error) {
-			return svc.ObjectCreated(ctx, storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "incoming/a.csv"}, "")
+			return svc.Service.Handle(ctx, job.Upload(storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "incoming/a.csv"}, ""))
 		}},
 		{"cos upload", func() (*job.Result, error) {
-			return svc.ObjectCreated(ctx, storage.Location{Scheme: "cos", Bucket: cosBucket, Key: "incoming/a.csv"}, "gz")
+			return svc.Service.Handle(ctx, job.Upload(storage.Location{Scheme: "cos", Bucket: cosBucket, Key: "incoming/a.csv"}, "gz"))
 		}},
-		{"sweep", func() (*job.Result, error) { return svc.Timer(ctx, "") }},
+		{"sweep", func() (*job.Result, error) { return svc.Service.Handle(ctx, job.Timer("")) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -336,10 +336,10 @@ func TestBuildSharesTheQuota(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			results := make(chan *job.Result, 2)
-			instances := []trigger.Service{w.service(t, e), w.service(t, e)}
+			instances := []trigger.App{w.service(t, e), w.service(t, e)}
 			for i, svc := range instances {
 				go func() {
-					res, err := svc.Direct(ctx, []byte(`{"UserTags":[`+bodies[i].String()+`]}`))
+					res, err := svc.Service.Handle(ctx, job.Direct([]byte(`{"UserTags":[`+bodies[i].String()+`]}`)))
 					if err != nil {
 						t.Error(err)
 					}

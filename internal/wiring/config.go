@@ -6,7 +6,7 @@
 //   - [Build] wires the core from it: the IM client and engine, the object
 //     stores (S3 and COS), the self-invoker (Lambda or SCF), the quota shared
 //     by every instance (package quota) and the application service of
-//     package job, as the [trigger.Service] the platform adapters run events
+//     package job, as the [trigger.App] the platform adapters run events
 //     on. Clients that cost time to make are made on first use.
 //   - [SecretVars] names the variables whose values must never be logged or
 //     answered, for redact.Secrets.

@@ -115,7 +115,7 @@ func TestSecretAtRunTime(t *testing.T) {
 				} else {
 					close(done)
 				}
-				res, err := svc.Direct(ctx, []byte(body))
+				res, err := svc.Handle(ctx, job.Direct([]byte(body)))
 				<-done
 				if err != nil {
 					t.Fatal(err)

@@ -5,6 +5,10 @@
 // reports and failed records. It knows no platform event types: the adapters in
 // pkg/adapters/scf and pkg/adapters/awslambda convert those.
 //
+// It has one entry, [Service.Handle]: a [Request] in (a job document from a
+// caller that waits, a direct payload, a timer's message, an uploaded object),
+// a [Result] or a typed refusal ([RefusedError], [SourceError]) out.
+//
 // # File jobs
 //
 // A stored file is read twice, streamed: a validation pass checks every record
@@ -132,7 +136,8 @@ type Config struct {
 // Status says what became of a request's job: the Status of a [Result] and of a [FileReport].
 type Status string
 
-// Statuses of a [Result].
+// Statuses of a [Result]. The driving side may answer in statuses of its own
+// (pkg/adapters/trigger's HTTP answers add "refused" and "error").
 const (
 	// StatusDone: every record was handled (some may have failed for good; see Failed).
 	StatusDone Status = "done"
@@ -147,12 +152,6 @@ const (
 	StatusIgnored Status = "ignored"
 	// StatusSwept: the result of a sweep; see Jobs.
 	StatusSwept Status = "swept"
-	// StatusRefused: an HTTP request refused before any work (401, 405, 413, 503).
-	StatusRefused Status = "refused"
-	// StatusError: an HTTP request whose job failed in a way a retry may help
-	// (object storage unreachable); see Message. Direct, timer and upload
-	// invocations return an error instead.
-	StatusError Status = "error"
 )
 
 // Result is the answer of every kind of request: the report of the records it
@@ -160,8 +159,7 @@ const (
 type Result struct {
 	// Status is one of: "done", "pending" (records left; see PendingUserTags or
 	// Continued), "invalid" (rejected before any call; see Errors), "skipped"
-	// (already done or in progress), "ignored" (the function's own output), "swept";
-	// for HTTP answers also "refused" and "error".
+	// (already done or in progress), "ignored" (the function's own output), "swept".
 	Status Status
 	// Message explains the status for people, where there is more to say.
 	Message string `json:",omitempty"`
@@ -189,7 +187,8 @@ type Result struct {
 	Jobs []*Result `json:",omitempty"`
 }
 
-// Service handles the function's requests. It is safe for concurrent use.
+// Service handles the function's requests ([Service.Handle]). It is safe for
+// concurrent use.
 type Service struct {
 	cfg Config
 }
@@ -232,27 +231,4 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	return &Service{cfg: cfg}, nil
-}
-
-// Direct handles a direct invocation: a job document (either API form), a
-// {"Source":…} document, or a continuation event. The error is non-nil only where
-// a platform retry can help (object storage unreachable); bad input is a Result.
-func (s *Service) Direct(ctx context.Context, payload []byte) (*Result, error) {
-	return s.dispatch(ctx, payload, "direct")
-}
-
-// Timer handles a schedule: message is a job document, or empty for the sweep,
-// which continues every checkpoint left behind in the configured buckets.
-func (s *Service) Timer(ctx context.Context, message string) (*Result, error) {
-	if strings.TrimSpace(message) == "" {
-		return s.sweep(ctx)
-	}
-	return s.dispatch(ctx, []byte(message), "timer")
-}
-
-// ObjectCreated handles an upload event: it streams the object and runs it,
-// with checkpoints and continuation when the budget runs out. region is the
-// event's region (may be a COS short code) or "".
-func (s *Service) ObjectCreated(ctx context.Context, loc storage.Location, region string) (*Result, error) {
-	return s.startFile(ctx, loc, region, "upload")
 }

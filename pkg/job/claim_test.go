@@ -179,7 +179,7 @@ func TestClaimTwoDeliveries(t *testing.T) {
 			results := make([]*job.Result, 2)
 			errs := make([]error, 2)
 			for i := range 2 {
-				wg.Go(func() { results[i], errs[i] = e.service().ObjectCreated(e.budgetCtx(), loc, "gz") })
+				wg.Go(func() { results[i], errs[i] = e.service().Handle(e.budgetCtx(), job.Upload(loc, "gz")) })
 			}
 			wg.Wait()
 
@@ -246,7 +246,7 @@ func TestClaimLostMidRun(t *testing.T) {
 		// The first invocation has just claimed the job: the sweep takes it
 		// over and runs one invocation's share, handing the rest on.
 		var err error
-		if sweep, err = impatient.Timer(e.budgetCtx(), ""); err != nil {
+		if sweep, err = impatient.Handle(e.budgetCtx(), job.Timer("")); err != nil {
 			t.Errorf("sweep: %v", err)
 		}
 		// The first invocation's next calls: two refused for good.
@@ -260,7 +260,7 @@ func TestClaimLostMidRun(t *testing.T) {
 	// seconds of its own: too short for the whole file.
 	ctx, cancel := context.WithTimeout(context.Background(), e.budget+2*time.Second)
 	defer cancel()
-	res, err := e.service().ObjectCreated(ctx, storage.Location{Scheme: storage.SchemeS3, Bucket: s3Bucket, Key: key}, "")
+	res, err := e.service().Handle(ctx, job.Upload(storage.Location{Scheme: storage.SchemeS3, Bucket: s3Bucket, Key: key}, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func TestClaimAnswerLost(t *testing.T) {
 			recs := e.records("a", 500)
 			e.put(s3Bucket, key, encode(t, "csv", recs))
 			loc := storage.Location{Scheme: storage.SchemeS3, Bucket: s3Bucket, Key: key}
-			res, err := e.service().ObjectCreated(e.budgetCtx(), loc, "")
+			res, err := e.service().Handle(e.budgetCtx(), job.Upload(loc, ""))
 			if written {
 				if err != nil || res.Status != job.StatusDone {
 					t.Fatalf("claim whose answer was lost: %v, %+v; want the job done", err, res)
@@ -394,7 +394,7 @@ func TestClaimAnswerLost(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), "no invocation holds the job") || e.calls() != 0 {
 					t.Fatalf("conflict nobody won: %v, %+v, %d calls; want an error and no call", err, res, e.calls())
 				}
-				if res, err = e.service().ObjectCreated(e.budgetCtx(), loc, ""); err != nil || res.Status != job.StatusDone {
+				if res, err = e.service().Handle(e.budgetCtx(), job.Upload(loc, "")); err != nil || res.Status != job.StatusDone {
 					t.Fatalf("the platform's retry: %v, %+v", err, res)
 				}
 			}

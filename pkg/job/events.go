@@ -2,12 +2,10 @@ package job
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 
-	"github.com/removetag/removetag/pkg/job/storage"
 	"github.com/removetag/removetag/pkg/records"
 )
 
@@ -128,32 +126,6 @@ func strictUnmarshal(data []byte, v any) error {
 		return err
 	}
 	return nil
-}
-
-// dispatch runs a direct or timer payload.
-func (s *Service) dispatch(ctx context.Context, payload []byte, trigger string) (*Result, error) {
-	if int64(len(payload)) > s.cfg.MaxBodyBytes {
-		return invalidResult(fmt.Sprintf("the payload is %d bytes, the limit is %d", len(payload), s.cfg.MaxBodyBytes)), nil
-	}
-	p := classify(payload)
-	switch p.kind {
-	case kindBad:
-		return invalidResult(p.reason), nil
-	case kindContinue:
-		return s.continueFile(ctx, p.cont)
-	case kindSource:
-		return s.sourceJob(ctx, p.source, trigger)
-	}
-	return s.runInline(ctx, payload, trigger), nil
-}
-
-// sourceJob runs a {"Source":…} document.
-func (s *Service) sourceJob(ctx context.Context, doc sourceDoc, trigger string) (*Result, error) {
-	loc, err := storage.ParseLocation(doc.Source)
-	if err != nil {
-		return invalidResult(err.Error()), nil
-	}
-	return s.startFile(ctx, loc, doc.Region, trigger)
 }
 
 // invalidResult is the answer to an input rejected as a whole, with one reason.

@@ -21,7 +21,7 @@ func TestFileFatalRefusal(t *testing.T) {
 	key := "fatal/accounts.jsonl"
 	e.put(cosBucket, key, encode(t, "jsonl", recs))
 	e.im.Script(emulator.Fault{Code: 70009})
-	res, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "cos", Bucket: cosBucket, Key: key}, "gz")
+	res, err := e.service().Handle(e.budgetCtx(), job.Upload(storage.Location{Scheme: "cos", Bucket: cosBucket, Key: key}, "gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestFileFatalRefusal(t *testing.T) {
 	}
 
 	time.Sleep(sweepAfter + 50*time.Millisecond)
-	sw, err := e.service().Timer(e.budgetCtx(), "")
+	sw, err := e.service().Handle(e.budgetCtx(), job.Timer(""))
 	if err != nil || len(sw.Jobs) != 1 {
 		t.Fatalf("sweep: %v, %+v", err, sw)
 	}

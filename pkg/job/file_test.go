@@ -49,7 +49,7 @@ func TestFileChain(t *testing.T) {
 			e.put(tt.bucket, key, encode(t, tt.format, recs))
 			refusals(e)
 
-			res, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: tt.scheme, Bucket: tt.bucket, Key: key}, "gz")
+			res, err := e.service().Handle(e.budgetCtx(), job.Upload(storage.Location{Scheme: tt.scheme, Bucket: tt.bucket, Key: key}, "gz"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +96,7 @@ func TestFileChain(t *testing.T) {
 
 			// A repeated upload event for the same version does nothing.
 			before := e.calls()
-			res, err = e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: tt.scheme, Bucket: tt.bucket, Key: key}, "gz")
+			res, err = e.service().Handle(e.budgetCtx(), job.Upload(storage.Location{Scheme: tt.scheme, Bucket: tt.bucket, Key: key}, "gz"))
 			if err != nil || res.Status != job.StatusSkipped || res.Total != n {
 				t.Errorf("repeated upload event: %v, %+v", err, res)
 			}
@@ -132,7 +132,7 @@ func TestFileDuplicateContinuation(t *testing.T) {
 		}
 		return true
 	}
-	if _, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "dup.csv"}, ""); err != nil {
+	if _, err := e.service().Handle(e.budgetCtx(), job.Upload(storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "dup.csv"}, "")); err != nil {
 		t.Fatal(err)
 	}
 	e.waitChain()
@@ -157,7 +157,7 @@ func TestFileReplaced(t *testing.T) {
 				}
 				return true
 			}
-			if _, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: key}, ""); err != nil {
+			if _, err := e.service().Handle(e.budgetCtx(), job.Upload(storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: key}, "")); err != nil {
 				t.Fatal(err)
 			}
 			e.waitChain()
@@ -205,7 +205,7 @@ func TestFileRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
 			before := e.calls()
-			res, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "cos", Bucket: cosBucket, Key: tt.key}, "gz")
+			res, err := e.service().Handle(e.budgetCtx(), job.Upload(storage.Location{Scheme: "cos", Bucket: cosBucket, Key: tt.key}, "gz"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +221,7 @@ func TestFileRefusals(t *testing.T) {
 					t.Errorf("report %+v", rep)
 				}
 				// The same version again: skipped.
-				again, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "cos", Bucket: cosBucket, Key: tt.key}, "gz")
+				again, err := e.service().Handle(e.budgetCtx(), job.Upload(storage.Location{Scheme: "cos", Bucket: cosBucket, Key: tt.key}, "gz"))
 				if err != nil || again.Status != job.StatusSkipped {
 					t.Errorf("again: %v, %+v", err, again)
 				}
@@ -248,13 +248,13 @@ func TestFileStorageFailing(t *testing.T) {
 			loc := storage.Location{Scheme: scheme, Bucket: bucket, Key: "x.csv"}
 			for _, status := range []int{http.StatusForbidden, http.StatusInternalServerError} {
 				e.fs.FailNext(100, status)
-				res, err := e.service().ObjectCreated(e.budgetCtx(), loc, "")
+				res, err := e.service().Handle(e.budgetCtx(), job.Upload(loc, ""))
 				e.fs.FailNext(0, 0)
 				if err == nil || errors.Is(err, storage.ErrNotFound) {
 					t.Errorf("status %d: error %v, result %+v; want an error", status, err, res)
 				}
 			}
-			res, err := e.service().ObjectCreated(e.budgetCtx(), loc, "")
+			res, err := e.service().Handle(e.budgetCtx(), job.Upload(loc, ""))
 			if err != nil || res.Status != job.StatusDone {
 				t.Fatalf("after the failures: %v, %+v", err, res)
 			}
@@ -297,7 +297,7 @@ func TestFileRetryAfterError(t *testing.T) {
 		retried.Store(true)
 		return true // the platform retries the event
 	}
-	if _, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "retry.csv"}, ""); err != nil {
+	if _, err := e.service().Handle(e.budgetCtx(), job.Upload(storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "retry.csv"}, "")); err != nil {
 		t.Fatal(err)
 	}
 	e.waitChain()
@@ -317,7 +317,7 @@ func TestFileRetryAfterError(t *testing.T) {
 func TestFileEdgeCases(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.put(s3Bucket, "empty.csv", []byte("To_Account,Tag\n\n"))
-	res, err := e.service().ObjectCreated(e.roomyCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "empty.csv"}, "")
+	res, err := e.service().Handle(e.roomyCtx(), job.Upload(storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "empty.csv"}, ""))
 	if err != nil || res.Status != job.StatusInvalid || res.ErrorCount != 1 || !strings.Contains(res.Errors[0].Reason, "no records") {
 		t.Errorf("empty file: %v, %+v", err, res)
 	}
@@ -325,7 +325,7 @@ func TestFileEdgeCases(t *testing.T) {
 	recs := e.records("c", 40)
 	e.put(s3Bucket, "damaged.jsonl", encode(t, "jsonl", recs))
 	e.put(s3Bucket, prefix+"state/damaged.jsonl.json", []byte("{not json"))
-	res, err = e.service().ObjectCreated(e.roomyCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "damaged.jsonl"}, "")
+	res, err = e.service().Handle(e.roomyCtx(), job.Upload(storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "damaged.jsonl"}, ""))
 	if err != nil || res.Status != job.StatusDone {
 		t.Fatalf("damaged checkpoint: %v, %+v", err, res)
 	}
@@ -371,7 +371,7 @@ func TestFileDeleted(t *testing.T) {
 		}
 		return true
 	}
-	if _, err := e.service().ObjectCreated(e.budgetCtx(), loc, ""); err != nil {
+	if _, err := e.service().Handle(e.budgetCtx(), job.Upload(loc, "")); err != nil {
 		t.Fatal(err)
 	}
 	e.waitChain()

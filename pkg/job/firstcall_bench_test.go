@@ -85,7 +85,7 @@ func firstCall(b *testing.B, e *env, store storage.Store, loc storage.Location, 
 		defer close(done)
 		// Canceled once its first call is seen, the continuation may fail to read
 		// on: that is not what is measured.
-		if _, err := e.service().Direct(ctx, ev); err != nil && ctx.Err() == nil {
+		if _, err := e.service().Handle(ctx, job.Direct(ev)); err != nil && ctx.Err() == nil {
 			b.Error(err)
 		}
 	}()

@@ -220,7 +220,7 @@ func (e *env) deliver(payload []byte) {
 func (e *env) invoke(payload []byte) (*job.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.budget)
 	defer cancel()
-	return e.service().Direct(ctx, payload)
+	return e.service().Handle(ctx, job.Direct(payload))
 }
 
 // deliveries returns the continuations delivered so far.

@@ -42,7 +42,7 @@ func serveHTTP(ctx context.Context, svc *job.Service, req httpRequest) httpAnswe
 
 // serveHTTPWith is serveHTTP with cfg.
 func serveHTTPWith(ctx context.Context, svc *job.Service, cfg trigger.HTTPConfig, req httpRequest) httpAnswer {
-	resp := trigger.NewService(svc, cfg).HTTP(ctx, req)
+	resp := trigger.NewHTTP(svc, cfg)(ctx, req)
 	body, err := json.Marshal(resp.Result)
 	if err != nil {
 		panic(err)
@@ -78,18 +78,18 @@ func TestHTTP(t *testing.T) {
 		check   func(t *testing.T, r *job.Result)
 	}{
 		{name: "no token configured", noToken: true, method: "POST", headers: bearer(token), body: userTags(recs[:1]),
-			status: 503, result: job.StatusRefused},
+			status: 503, result: trigger.StatusRefused},
 		{name: "no token configured beats method and size", noToken: true, method: "GET", body: bytes.Repeat([]byte("x"), 100<<10),
-			status: 503, result: job.StatusRefused},
-		{name: "missing token", method: "POST", body: userTags(recs[:1]), status: 401, result: job.StatusRefused,
+			status: 503, result: trigger.StatusRefused},
+		{name: "missing token", method: "POST", body: userTags(recs[:1]), status: 401, result: trigger.StatusRefused,
 			header: [2]string{"WWW-Authenticate", `Bearer realm="removetag"`}},
-		{name: "wrong token", method: "POST", headers: bearer(token + "x"), body: userTags(recs[:1]), status: 401, result: job.StatusRefused},
-		{name: "token prefix", method: "POST", headers: bearer(token[:10]), body: userTags(recs[:1]), status: 401, result: job.StatusRefused},
+		{name: "wrong token", method: "POST", headers: bearer(token + "x"), body: userTags(recs[:1]), status: 401, result: trigger.StatusRefused},
+		{name: "token prefix", method: "POST", headers: bearer(token[:10]), body: userTags(recs[:1]), status: 401, result: trigger.StatusRefused},
 		{name: "other scheme", method: "POST", headers: map[string]string{"Authorization": "Basic " + token}, body: userTags(recs[:1]),
-			status: 401, result: job.StatusRefused},
-		{name: "token checked before method", method: "GET", headers: bearer("nope"), status: 401, result: job.StatusRefused},
-		{name: "method", method: "GET", headers: bearer(token), status: 405, result: job.StatusRefused, header: [2]string{"Allow", "POST"}},
-		{name: "too large", method: "POST", headers: bearer(token), body: bytes.Repeat([]byte(" "), 64<<10+1), status: 413, result: job.StatusRefused},
+			status: 401, result: trigger.StatusRefused},
+		{name: "token checked before method", method: "GET", headers: bearer("nope"), status: 401, result: trigger.StatusRefused},
+		{name: "method", method: "GET", headers: bearer(token), status: 405, result: trigger.StatusRefused, header: [2]string{"Allow", "POST"}},
+		{name: "too large", method: "POST", headers: bearer(token), body: bytes.Repeat([]byte(" "), 64<<10+1), status: 413, result: trigger.StatusRefused},
 		{name: "not JSON", method: "POST", headers: bearer(token), body: []byte("To_Account,a\nu1,b\n"), status: 400, result: job.StatusInvalid},
 		{name: "empty", method: "POST", headers: bearer(token), body: nil, status: 400, result: job.StatusInvalid},
 		{name: "no records", method: "POST", headers: bearer(token), body: []byte(`{"UserTags":[]}`), status: 400, result: job.StatusInvalid},
@@ -244,19 +244,19 @@ func TestHTTPPending(t *testing.T) {
 func TestDirectAndTimerInline(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	recs := e.records("d", 4)
-	res, err := e.service().Direct(e.budgetCtx(), mustMarshal(map[string][]records.Record{"UserTags": recs[:2]}))
+	res, err := e.service().Handle(e.budgetCtx(), job.Direct(mustMarshal(map[string][]records.Record{"UserTags": recs[:2]})))
 	if err != nil || res.Status != job.StatusDone || res.Succeeded != 2 {
 		t.Fatalf("direct: %v, %+v", err, res)
 	}
-	res, err = e.service().Timer(e.budgetCtx(), `{"To_Account":["d000002","d000003"],"Tags":["a","b"]}`)
+	res, err = e.service().Handle(e.budgetCtx(), job.Timer(`{"To_Account":["d000002","d000003"],"Tags":["a","b"]}`))
 	if err != nil || res.Status != job.StatusDone || res.Succeeded != 2 {
 		t.Fatalf("timer: %v, %+v", err, res)
 	}
-	res, err = e.service().Direct(e.budgetCtx(), []byte(`{"UserTags":[{"To_Account":"d1"}]}`))
+	res, err = e.service().Handle(e.budgetCtx(), job.Direct([]byte(`{"UserTags":[{"To_Account":"d1"}]}`)))
 	if err != nil || res.Status != job.StatusInvalid || res.ErrorCount != 1 {
 		t.Fatalf("invalid direct: %v, %+v", err, res)
 	}
-	res, err = e.service().Direct(e.budgetCtx(), []byte(`{"removetag":"explode"}`))
+	res, err = e.service().Handle(e.budgetCtx(), job.Direct([]byte(`{"removetag":"explode"}`)))
 	if err != nil || res.Status != job.StatusInvalid || !strings.Contains(res.Message, "explode") {
 		t.Fatalf("unknown event: %v, %+v", err, res)
 	}
@@ -337,7 +337,7 @@ func TestHTTPTokenSource(t *testing.T) {
 	}
 }
 
-// TestSubmitRefusals holds the typed refusals of Submit, the errors the
+// TestSubmitRefusals holds the typed refusals of a caller's document (job.Submit), the errors the
 // HTTP answers 413 and 400 come from: nothing is sent, and the error carries
 // the answer.
 func TestSubmitRefusals(t *testing.T) {
@@ -350,14 +350,14 @@ func TestSubmitRefusals(t *testing.T) {
 		status job.Status
 		msg    string
 	}{
-		{"too large", bytes.Repeat([]byte(" "), 1<<10+1), job.ErrTooLarge, job.StatusRefused, "the body is 1025 bytes, the limit is 1024"},
-		{"too many records", mustMarshal(map[string][]records.Record{"UserTags": recs}), job.ErrTooManyRecords, job.StatusRefused, "more than 2 records"},
+		{"too large", bytes.Repeat([]byte(" "), 1<<10+1), job.ErrTooLarge, job.StatusInvalid, "the body is 1025 bytes, the limit is 1024"},
+		{"too many records", mustMarshal(map[string][]records.Record{"UserTags": recs}), job.ErrTooManyRecords, job.StatusInvalid, "more than 2 records"},
 		{"continuation", []byte(`{"removetag":"continue","Source":"s3://data/x.csv","ETag":"x","Chain":1}`), job.ErrContinuationRefused, job.StatusInvalid, "direct invocation only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := e.calls()
-			res, err := e.service().Submit(e.budgetCtx(), tt.body, "http")
+			res, err := e.service().Handle(e.budgetCtx(), job.Submit(tt.body, "http"))
 			var refused *job.RefusedError
 			if res != nil || !errors.As(err, &refused) || !errors.Is(err, tt.reason) {
 				t.Fatalf("Submit: %+v, %v; want a refusal for %v", res, err, tt.reason)
@@ -370,7 +370,7 @@ func TestSubmitRefusals(t *testing.T) {
 			}
 		})
 	}
-	res, err := e.service().Submit(e.budgetCtx(), mustMarshal(map[string][]records.Record{"UserTags": recs[:2]}), "http")
+	res, err := e.service().Handle(e.budgetCtx(), job.Submit(mustMarshal(map[string][]records.Record{"UserTags": recs[:2]}), "http"))
 	if err != nil || res.Status != job.StatusDone || res.Succeeded != 2 {
 		t.Errorf("Submit at the limits: %+v, %v", res, err)
 	}

@@ -26,7 +26,7 @@ func TestKindsApart(t *testing.T) {
 	undo := fmt.Appendf(nil, checkpointOfMain, etag)
 	e.put(s3Bucket, undoKey, bytes.ReplaceAll(undo, []byte("in/older.csv"), []byte(key)))
 
-	sw, err := e.service().Timer(e.roomyCtx(), "")
+	sw, err := e.service().Handle(e.roomyCtx(), job.Timer(""))
 	if err != nil || len(sw.Jobs) != 0 || !strings.HasPrefix(sw.Message, "0 checkpoint(s)") {
 		t.Fatalf("sweep: %v, %+v", err, sw)
 	}
@@ -42,18 +42,18 @@ func TestKindsApart(t *testing.T) {
 		{"a kind this version does not run", job.ContinueEvent{Kind: "undo", Source: loc.String(), Checkpoint: undoKey, ETag: etag, Chain: 1}, `kind "undo"`},
 		{"a kind named as a layout segment", job.ContinueEvent{Kind: "state", Source: loc.String(), ETag: etag, Chain: 1}, `kind "state"`},
 	} {
-		res, err := e.service().Direct(e.roomyCtx(), tt.ev.Payload())
+		res, err := e.service().Handle(e.roomyCtx(), job.Direct(tt.ev.Payload()))
 		if err != nil || res.Status != job.StatusInvalid || !strings.Contains(res.Message, tt.want) {
 			t.Errorf("%s: %v, %+v", tt.name, err, res)
 		}
 	}
 	// Removal named outright is removal: here, a job not begun yet.
-	res, err := e.service().Direct(e.roomyCtx(), job.ContinueEvent{Kind: job.KindRemoval, Source: loc.String(), ETag: etag}.Payload())
+	res, err := e.service().Handle(e.roomyCtx(), job.Direct(job.ContinueEvent{Kind: job.KindRemoval, Source: loc.String(), ETag: etag}.Payload()))
 	if err != nil || res.Status != job.StatusSkipped || !strings.Contains(res.Message, "no checkpoint") {
 		t.Errorf("a removal event naming its kind: %v, %+v", err, res)
 	}
 
-	res, err = e.service().ObjectCreated(e.roomyCtx(), loc, "")
+	res, err = e.service().Handle(e.roomyCtx(), job.Upload(loc, ""))
 	want := imapi.Counts{Total: 300, Succeeded: 300, Calls: 3}
 	if err != nil || res.Status != job.StatusDone || res.Chain != 0 || res.Counts != want {
 		t.Fatalf("removal job: %v, %s chain %d %+v (%s); want done at chain 0, %+v", err, res.Status, res.Chain, res.Counts, res.Message, want)

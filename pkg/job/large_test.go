@@ -61,7 +61,7 @@ func TestLargeFileMemory(t *testing.T) {
 		}
 	})
 	start := time.Now()
-	res, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "big.csv"}, "")
+	res, err := e.service().Handle(e.budgetCtx(), job.Upload(storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: "big.csv"}, ""))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/records"
 )
@@ -46,12 +47,12 @@ func TestLimits(t *testing.T) {
 		message string     // in Result.Message
 		calls   bool
 	}{
-		{"body size", nil, "http", bytes.Repeat([]byte(" "), maxBody+1), 413, job.StatusRefused, "the limit is 65536: upload large jobs as files", false},
+		{"body size", nil, "http", bytes.Repeat([]byte(" "), maxBody+1), 413, trigger.StatusRefused, "the limit is 65536: upload large jobs as files", false},
 		{"payload size", nil, "direct", bytes.Repeat([]byte(" "), maxBody+1), 0, job.StatusInvalid, "the limit is 65536", false},
-		{"records per request", nil, "http", userTags(recs), 413, job.StatusRefused, "more than 5 records; upload them as a file", false},
+		{"records per request", nil, "http", userTags(recs), 413, trigger.StatusRefused, "more than 5 records; upload them as a file", false},
 		{"records per request, bulk form", nil, "http",
-			[]byte(`{"To_Account":["a","b","c","d","e","f"],"Tags":["x"]}`), 413, job.StatusRefused, "more than 5 records", false},
-		{"records per request, gzip", nil, "http", gz(userTags(recs)), 413, job.StatusRefused, "more than 5 records", false},
+			[]byte(`{"To_Account":["a","b","c","d","e","f"],"Tags":["x"]}`), 413, trigger.StatusRefused, "more than 5 records", false},
+		{"records per request, gzip", nil, "http", gz(userTags(recs)), 413, trigger.StatusRefused, "more than 5 records", false},
 		{"records per direct payload", nil, "direct", userTags(recs), 0, job.StatusInvalid, "more than 5 records; upload them as a file", false},
 		{"records per timer message", nil, "timer", userTags(recs), 0, job.StatusInvalid, "more than 5 records", false},
 		{"records at the limit", nil, "http", userTags(recs[:maxRecords]), 200, job.StatusDone, "", true},
@@ -60,7 +61,7 @@ func TestLimits(t *testing.T) {
 		{"tags per record", nil, "http", mustMarshal(map[string]any{"UserTags": []map[string]any{{"To_Account": "l1", "Tags": manyTags}}}),
 			400, job.StatusInvalid, "", false},
 		{"body size before value length", nil, "http", []byte(`{"UserTags":[{"To_Account":"` + strings.Repeat("u", 100<<10) + `","Tags":["a"]}]}`),
-			413, job.StatusRefused, "the limit is 65536", false},
+			413, trigger.StatusRefused, "the limit is 65536", false},
 		{"value length", bigBody, "http", []byte(`{"UserTags":[{"To_Account":"` + strings.Repeat("u", 100<<10) + `","Tags":["a"]}]}`),
 			400, job.StatusInvalid, "longer than 65536 bytes", false},
 	}
@@ -85,9 +86,9 @@ func TestLimits(t *testing.T) {
 						res = new(job.Result)
 						err = json.Unmarshal(resp.Body, res)
 					case "direct":
-						res, err = svc.Direct(ctx, tt.body)
+						res, err = svc.Handle(ctx, job.Direct(tt.body))
 					case "timer":
-						res, err = svc.Timer(ctx, string(tt.body))
+						res, err = svc.Handle(ctx, job.Timer(string(tt.body)))
 					}
 				})
 			)
@@ -100,7 +101,7 @@ func TestLimits(t *testing.T) {
 			if res.Status != tt.result || !strings.Contains(res.Message, tt.message) {
 				t.Errorf("result %s %q, want %s with %q", res.Status, res.Message, tt.result, tt.message)
 			}
-			if tt.status != 200 && res.Status != job.StatusRefused && len(res.Errors) == 0 {
+			if tt.status != 200 && res.Status != trigger.StatusRefused && len(res.Errors) == 0 {
 				t.Errorf("no Errors in the result: %+v", res)
 			}
 			if called := e.calls() > before; called != tt.calls {

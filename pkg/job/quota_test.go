@@ -92,16 +92,16 @@ func TestEveryJobHoldsALease(t *testing.T) {
 		t.Fatalf("HTTP: %d %s", resp.StatusCode, clipBody(resp.Body))
 	}
 	leases.check("HTTP", 1)
-	if res, err := svc.Direct(e.budgetCtx(), mustMarshal(map[string][]records.Record{"UserTags": recs[150:200]})); err != nil || res.Status != job.StatusDone {
+	if res, err := svc.Handle(e.budgetCtx(), job.Direct(mustMarshal(map[string][]records.Record{"UserTags": recs[150:200]}))); err != nil || res.Status != job.StatusDone {
 		t.Fatalf("direct: %v, %+v", err, res)
 	}
 	leases.check("direct", 1)
-	if res, err := svc.Timer(e.budgetCtx(), string(mustMarshal(map[string][]records.Record{"UserTags": recs[200:300]}))); err != nil || res.Status != job.StatusDone {
+	if res, err := svc.Handle(e.budgetCtx(), job.Timer(string(mustMarshal(map[string][]records.Record{"UserTags": recs[200:300]})))); err != nil || res.Status != job.StatusDone {
 		t.Fatalf("timer: %v, %+v", err, res)
 	}
 	leases.check("timer", 1)
 	// Nothing to send, nothing held: an invalid job takes no lease.
-	if res, _ := svc.Direct(e.budgetCtx(), []byte(`{"UserTags":[{"To_Account":"q1"}]}`)); res.Status != job.StatusInvalid {
+	if res, _ := svc.Handle(e.budgetCtx(), job.Direct([]byte(`{"UserTags":[{"To_Account":"q1"}]}`))); res.Status != job.StatusInvalid {
 		t.Fatalf("invalid direct: %+v", res)
 	}
 	leases.check("invalid job", 0)
@@ -112,13 +112,13 @@ func TestEveryJobHoldsALease(t *testing.T) {
 	e.put(cosBucket, key, encode(t, "csv", recs[300:]))
 	e.api.LoseNext(1)
 	loc := storage.Location{Scheme: storage.SchemeCOS, Bucket: cosBucket, Key: key}
-	if res, err := svc.ObjectCreated(e.budgetCtx(), loc, "gz"); err != nil || res.Status != job.StatusPending || !res.Continued {
+	if res, err := svc.Handle(e.budgetCtx(), job.Upload(loc, "gz")); err != nil || res.Status != job.StatusPending || !res.Continued {
 		t.Fatalf("upload: %v, %+v", err, res)
 	}
 	e.waitChain()
 	leases.check("upload", 1)
 	time.Sleep(sweepAfter + 50*time.Millisecond)
-	sw, err := svc.Timer(e.budgetCtx(), "")
+	sw, err := svc.Handle(e.budgetCtx(), job.Timer(""))
 	if err != nil || len(sw.Jobs) != 1 {
 		t.Fatalf("sweep: %v, %+v", err, sw)
 	}

@@ -24,7 +24,7 @@ func TestSweepLostInvocation(t *testing.T) {
 	e.put(cosBucket, key, encode(t, "jsonl", recs))
 	loc := storage.Location{Scheme: "cos", Bucket: cosBucket, Key: key}
 	e.api.LoseNext(1)
-	res, err := e.service().ObjectCreated(e.budgetCtx(), loc, "gz")
+	res, err := e.service().Handle(e.budgetCtx(), job.Upload(loc, "gz"))
 	if err != nil || res.Status != job.StatusPending || !res.Continued {
 		t.Fatalf("first invocation: %v, %+v", err, res)
 	}
@@ -38,12 +38,12 @@ func TestSweepLostInvocation(t *testing.T) {
 
 	// While the checkpoint is fresh, the job counts as alive.
 	before := e.calls()
-	again, err := e.service().ObjectCreated(e.budgetCtx(), loc, "gz")
+	again, err := e.service().Handle(e.budgetCtx(), job.Upload(loc, "gz"))
 	if err != nil || again.Status != job.StatusSkipped || !strings.Contains(again.Message, "in progress") {
 		t.Errorf("upload event while in progress: %v, %+v", err, again)
 	}
 	patient := e.another(func(c *job.Config) { c.SweepAfter = time.Hour })
-	sw, err := patient.Timer(e.budgetCtx(), "")
+	sw, err := patient.Handle(e.budgetCtx(), job.Timer(""))
 	if err != nil || sw.Status != job.StatusSwept || len(sw.Jobs) != 0 {
 		t.Errorf("sweep of a fresh checkpoint: %v, %+v", err, sw)
 	}
@@ -52,7 +52,7 @@ func TestSweepLostInvocation(t *testing.T) {
 	}
 
 	time.Sleep(sweepAfter + 50*time.Millisecond)
-	sw, err = e.service().Timer(e.budgetCtx(), "")
+	sw, err = e.service().Handle(e.budgetCtx(), job.Timer(""))
 	if err != nil || len(sw.Jobs) != 1 {
 		t.Fatalf("sweep: %v, %+v", err, sw)
 	}
@@ -69,7 +69,7 @@ func TestSweepLostInvocation(t *testing.T) {
 	if rep.Invocations != rep.Chain+1 {
 		t.Errorf("report: chain %d, invocations %d", rep.Chain, rep.Invocations)
 	}
-	sw, err = e.service().Timer(e.budgetCtx(), "")
+	sw, err = e.service().Handle(e.budgetCtx(), job.Timer(""))
 	if err != nil || len(sw.Jobs) != 0 {
 		t.Errorf("sweep after the end: %v, %+v", err, sw)
 	}
@@ -82,7 +82,7 @@ func TestSweepChainLimit(t *testing.T) {
 	recs := e.records("m", 14000) // three invocations or more at the test rate
 	key := "limit.csv"
 	e.put(s3Bucket, key, encode(t, "csv", recs))
-	if _, err := e.service().ObjectCreated(e.budgetCtx(), storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: key}, ""); err != nil {
+	if _, err := e.service().Handle(e.budgetCtx(), job.Upload(storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: key}, "")); err != nil {
 		t.Fatal(err)
 	}
 	e.waitChain()
@@ -96,7 +96,7 @@ func TestSweepChainLimit(t *testing.T) {
 		}
 		time.Sleep(sweepAfter + 20*time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), e.budget)
-		sw, err := e.service().Timer(ctx, "")
+		sw, err := e.service().Handle(ctx, job.Timer(""))
 		cancel()
 		if err != nil {
 			t.Fatal(err)

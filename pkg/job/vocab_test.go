@@ -48,7 +48,7 @@ func TestCheckpointOfMainIsContinued(t *testing.T) {
 	cpKey := prefix + "state/" + key + ".json"
 	e.put(s3Bucket, cpKey, fmt.Appendf(nil, checkpointOfMain, etag))
 
-	res, err := e.service().Direct(e.roomyCtx(), job.ContinueEvent{Source: loc.String(), Checkpoint: cpKey, ETag: etag, Chain: 1}.Payload())
+	res, err := e.service().Handle(e.roomyCtx(), job.Direct(job.ContinueEvent{Source: loc.String(), Checkpoint: cpKey, ETag: etag, Chain: 1}.Payload()))
 	if err != nil {
 		t.Fatal(err)
 	}

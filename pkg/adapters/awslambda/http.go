@@ -36,11 +36,11 @@ type v2Request struct {
 func decodeV2(payload []byte) trigger.Event {
 	var req v2Request
 	err := json.Unmarshal(payload, &req)
-	name, reply := eventHTTPAPI, trigger.ReplyAPIGatewayV2
+	name := eventHTTPAPI
 	if err == nil && strings.Contains(req.RequestContext.DomainName, ".lambda-url.") {
-		name, reply = eventFunctionURL, trigger.ReplyFunctionURL
+		name = eventFunctionURL // function URLs use payload format 2.0
 	}
-	return trigger.HTTPEvent(name, reply, "an HTTP API request", trigger.GatewayRequest{
+	return trigger.HTTPEvent(name, trigger.HTTPShape(v2Reply), "an HTTP API request", trigger.GatewayRequest{
 		Method: req.RequestContext.HTTP.Method, Headers: req.Headers, Body: req.Body, IsBase64: req.IsBase64,
 	}, err, payload)
 }
@@ -59,7 +59,7 @@ type v1Request struct {
 func decodeV1(payload []byte) trigger.Event {
 	var req v1Request
 	err := json.Unmarshal(payload, &req)
-	return trigger.HTTPEvent(eventRESTAPI, trigger.ReplyAPIGateway, "a REST API request", trigger.GatewayRequest{
+	return trigger.HTTPEvent(eventRESTAPI, trigger.HTTPShape(v1Reply), "a REST API request", trigger.GatewayRequest{
 		Method: req.Method, Headers: req.Headers.With(req.MultiValueHeaders), Body: req.Body, IsBase64: req.IsBase64,
 	}, err, payload)
 }

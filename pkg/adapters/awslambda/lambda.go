@@ -6,6 +6,7 @@
 //	HTTP API (payload 2.0), function URL  {"version":"2.0","requestContext":{"http":…}}     → events.APIGatewayV2HTTPResponse
 //	REST API, HTTP API payload 1.0        {"httpMethod","requestContext",…}                 → events.APIGatewayProxyResponse
 //	S3 notification                       {"Records":[{"eventSource":"aws:s3","s3":…}]}     → the report (keys URL-decoded)
+//	other Records (SQS, …): unknown, saying the records' eventSource (records: a source → its decoder)
 //	S3 through EventBridge                {"source":"aws.s3","detail-type":"Object Created","detail":{"bucket","object"}} → the report
 //	EventBridge schedule, no Input        {"detail-type":"Scheduled Event","source",…}      → the sweep's report
 //	anything else that is a JSON object: a direct invocation, a schedule's Input or a continuation → the report
@@ -14,12 +15,15 @@
 // trigger.Headers): a field it does not use, such as an object's size or an
 // event's time, can never fail an event, whatever its type.
 //
-// Files: this one routes a payload by its shape; http.go reads HTTP requests
+// Files: this one routes a payload by its shape, and a Records event by its
+// records' eventSource (the table of records); http.go reads HTTP requests
 // and shapes their replies; s3.go reads S3 notifications, directly or through
 // EventBridge.
 package awslambda
 
 import (
+	"encoding/json"
+	"fmt"
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -43,18 +47,14 @@ const (
 // NewHandler returns the handler of the function's events on Lambda; pass it
 // to lambda.Start, which hands it the raw payload.
 func NewHandler(d *trigger.Dispatcher) *trigger.Handler {
-	return &trigger.Handler{Dispatcher: d, Platform: trigger.Platform{
-		Decode: decode,
-		Replies: map[trigger.ReplyKind]func(trigger.HTTPReply) any{
-			trigger.ReplyAPIGatewayV2: v2Reply,
-			trigger.ReplyFunctionURL:  v2Reply, // function URLs use payload format 2.0
-			trigger.ReplyAPIGateway:   v1Reply,
-		},
-	}}
+	return &trigger.Handler{Dispatcher: d, Platform: trigger.Platform{Decode: decode}}
 }
 
 // decode tells a Lambda payload's kind by its shape and makes its event.
-func decode(payload []byte) trigger.Event {
+func decode(payload []byte) trigger.Event { return decodeWith(records(), payload) }
+
+// decodeWith is decode with the table of record sources rs.
+func decodeWith(rs trigger.Records, payload []byte) trigger.Event {
 	p, problem := trigger.NewProbe(payload)
 	switch {
 	case p == nil:
@@ -64,15 +64,47 @@ func decode(payload []byte) trigger.Event {
 	case p.Has("requestContext") && p.Has("httpMethod"):
 		return decodeV1(payload)
 	case p.Has("Records"):
-		return trigger.Uploads(eventS3, "an S3 notification", payload, p, recordObject)
+		return rs.Decode(payload, p)
 	case p.String("Event") == "s3:TestEvent":
 		loc := storage.Location{Scheme: storage.SchemeS3, Bucket: p.String("Bucket")}
-		return trigger.Event{Kind: trigger.KindUpload, Name: eventS3Test,
-			Objects: []trigger.Object{{Location: loc, Skip: "S3's test event: the notification is set up"}}}
+		return trigger.Objects(eventS3Test, trigger.Object{Location: loc, Skip: "S3's test event: the notification is set up"})
 	case p.Has("detail-type") && p.Has("source"):
 		return decodeEventBridge(payload)
 	}
 	return trigger.Direct(payload)
+}
+
+// sourceS3 is the eventSource of an S3 notification's records.
+const sourceS3 = "aws:s3"
+
+// records is the table of the record sources the function handles on Lambda,
+// by each record's eventSource: S3 notifications. A new kind of record (an
+// SQS message, "aws:sqs") is one entry.
+func records() trigger.Records {
+	return trigger.Records{
+		Name:     eventS3,
+		SourceOf: eventSource,
+		Decoders: map[string]func([]byte, *trigger.Probe) trigger.Event{
+			sourceS3: func(payload []byte, p *trigger.Probe) trigger.Event {
+				return trigger.Uploads(eventS3, "an S3 notification", payload, p, recordObject)
+			},
+		},
+		Refusal: func(source string) string {
+			if source == "" {
+				source = "none"
+			}
+			return fmt.Sprintf("eventSource %s: this function handles S3 notifications (%s) only", source, sourceS3)
+		},
+	}
+}
+
+// eventSource returns a record's eventSource, "" if it has none.
+func eventSource(record json.RawMessage) string {
+	var r struct {
+		EventSource string `json:"eventSource"`
+	}
+	_ = json.Unmarshal(record, &r) // a field of another type is left empty
+	return r.EventSource
 }
 
 // NewLogHandler returns Lambda's slog handler (lambdacontext): JSON when the

@@ -49,20 +49,20 @@ func TestDecode(t *testing.T) {
 		{"rest api unreadable", `{"httpMethod":1,"requestContext":{}}`, trigger.KindUnknown, eventRESTAPI, nil},
 		{"s3 upload, key URL-decoded", s3Event, trigger.KindUpload, eventS3, func(t *testing.T, ev trigger.Event) {
 			want := []trigger.Object{{Location: storage.Location{Scheme: "s3", Bucket: "inbox", Key: "incoming/a b+中.csv"}, Region: "us-east-1"}}
-			if fmt.Sprint(ev.Objects) != fmt.Sprint(want) {
-				t.Errorf("objects %+v, want %+v", ev.Objects, want)
+			if fmt.Sprint(ev.Objects()) != fmt.Sprint(want) {
+				t.Errorf("objects %+v, want %+v", ev.Objects(), want)
 			}
 		}},
 		{"s3 removal: skipped", strings.Replace(s3Event, "ObjectCreated:Put", "ObjectRemoved:Delete", 1), trigger.KindUpload, eventS3,
 			func(t *testing.T, ev trigger.Event) {
-				if ev.Objects[0].Skip == "" {
+				if ev.Objects()[0].Skip == "" {
 					t.Error("not skipped")
 				}
 			}},
 		{"s3 test event", `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-01-01T00:00:00.000Z","Bucket":"inbox","RequestId":"r","HostId":"h"}`,
 			trigger.KindUpload, eventS3Test, func(t *testing.T, ev trigger.Event) {
-				if len(ev.Objects) != 1 || ev.Objects[0].Skip == "" {
-					t.Errorf("objects %+v", ev.Objects)
+				if len(ev.Objects()) != 1 || ev.Objects()[0].Skip == "" {
+					t.Errorf("objects %+v", ev.Objects())
 				}
 			}},
 		{"sqs records", `{"Records":[{"messageId":"m","eventSource":"aws:sqs","body":"x"}]}`, trigger.KindUnknown, eventS3,
@@ -74,8 +74,8 @@ func TestDecode(t *testing.T) {
 		{"s3 bad key escape", strings.Replace(s3Event, "incoming/a+b", "incoming/%zz", 1), trigger.KindUnknown, eventS3, nil},
 		{"s3 upload, size and time of other types", strings.NewReplacer(`"size":9`, `"size":"9"`, `"eventTime":"2024-01-01T00:00:00.000Z"`, `"eventTime":1704067200`).Replace(s3Event),
 			trigger.KindUpload, eventS3, func(t *testing.T, ev trigger.Event) {
-				if len(ev.Objects) != 1 || ev.Objects[0].Location.Key != "incoming/a b+中.csv" {
-					t.Errorf("objects %+v", ev.Objects)
+				if len(ev.Objects()) != 1 || ev.Objects()[0].Location.Key != "incoming/a b+中.csv" {
+					t.Errorf("objects %+v", ev.Objects())
 				}
 			}},
 		{"rest api, header only in multiValueHeaders, and a single header winning over it",
@@ -87,14 +87,14 @@ func TestDecode(t *testing.T) {
 			}},
 		{"s3 through eventbridge, key URL-decoded", s3EventBridgeEvent, trigger.KindUpload, eventS3EventBridge, func(t *testing.T, ev trigger.Event) {
 			want := []trigger.Object{{Location: storage.Location{Scheme: "s3", Bucket: "inbox", Key: "incoming/a b+中.csv"}, Region: "eu-west-1"}}
-			if fmt.Sprint(ev.Objects) != fmt.Sprint(want) {
-				t.Errorf("objects %+v, want %+v", ev.Objects, want)
+			if fmt.Sprint(ev.Objects()) != fmt.Sprint(want) {
+				t.Errorf("objects %+v, want %+v", ev.Objects(), want)
 			}
 		}},
 		{"s3 deletion through eventbridge: skipped", strings.Replace(s3EventBridgeEvent, "Object Created", "Object Deleted", 1),
 			trigger.KindUpload, eventS3EventBridge, func(t *testing.T, ev trigger.Event) {
-				if len(ev.Objects) != 1 || ev.Objects[0].Skip != "not an upload: Object Deleted" {
-					t.Errorf("objects %+v", ev.Objects)
+				if len(ev.Objects()) != 1 || ev.Objects()[0].Skip != "not an upload: Object Deleted" {
+					t.Errorf("objects %+v", ev.Objects())
 				}
 			}},
 		{"s3 through eventbridge without a bucket", `{"source":"aws.s3","detail-type":"Object Created","detail":{}}`,
@@ -104,8 +104,8 @@ func TestDecode(t *testing.T) {
 				}
 			}},
 		{"schedule envelope: the sweep", scheduleEvent, trigger.KindTimer, eventSchedule, func(t *testing.T, ev trigger.Event) {
-			if ev.Message != "" {
-				t.Errorf("message %q", ev.Message)
+			if triggertest.Message(ev) != "" {
+				t.Errorf("message %q", triggertest.Message(ev))
 			}
 		}},
 		{"other eventbridge event", strings.Replace(scheduleEvent, "Scheduled Event", "EC2 Instance State-change Notification", 1),

@@ -14,10 +14,9 @@ import (
 // s3Record is what the function reads of an S3 notification's record; the
 // rest (size, eventTime, …) is not read, so its type cannot fail an event.
 type s3Record struct {
-	EventSource string `json:"eventSource"`
-	EventName   string `json:"eventName"`
-	AWSRegion   string `json:"awsRegion"`
-	S3          struct {
+	EventName string `json:"eventName"`
+	AWSRegion string `json:"awsRegion"`
+	S3        struct {
 		Bucket s3Bucket `json:"bucket"`
 		Object s3Object `json:"object"`
 	} `json:"s3"`
@@ -32,15 +31,12 @@ type (
 	}
 )
 
-// recordObject makes the object of an S3 notification's record; a record of
-// another event than an upload is skipped.
+// recordObject makes the object of an S3 notification's record (its
+// eventSource is aws:s3: records() routes it here); a record of another
+// event than an upload is skipped.
 func recordObject(r s3Record) (trigger.Object, error) {
-	if r.EventSource != "aws:s3" || r.S3.Bucket.Name == "" {
-		src := r.EventSource
-		if src == "" {
-			src = "none"
-		}
-		return trigger.Object{}, fmt.Errorf("eventSource %s: this function handles S3 notifications (aws:s3) only", src)
+	if r.S3.Bucket.Name == "" {
+		return trigger.Object{}, errors.New("an S3 record without s3.bucket.name")
 	}
 	o, err := s3Upload(r.S3.Bucket.Name, r.S3.Object.Key, r.AWSRegion)
 	if err != nil {
@@ -86,7 +82,7 @@ func decodeEventBridge(payload []byte) trigger.Event {
 	}
 	switch {
 	case ev.DetailType == "Scheduled Event":
-		return trigger.Event{Kind: trigger.KindTimer, Name: eventSchedule}
+		return trigger.Timer(eventSchedule, "")
 	case ev.Source == "aws.s3":
 		return decodeS3EventBridge(ev, payload)
 	}
@@ -115,6 +111,5 @@ func decodeS3EventBridge(ev eventBridgeEvent, payload []byte) trigger.Event {
 	if err != nil {
 		return trigger.Unknown(eventS3EventBridge, "an S3 event from EventBridge: "+err.Error(), payload)
 	}
-	o = trigger.Skipped(o, ev.DetailType == "Object Created", ev.DetailType)
-	return trigger.Event{Kind: trigger.KindUpload, Name: eventS3EventBridge, Objects: []trigger.Object{o}}
+	return trigger.Objects(eventS3EventBridge, trigger.Skipped(o, ev.DetailType == "Object Created", ev.DetailType))
 }

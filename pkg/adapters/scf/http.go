@@ -32,9 +32,9 @@ type httpRequest struct {
 // (integrated response) when it has a requestContext. A request that cannot
 // be read is answered in the trigger's shape too.
 func decodeHTTP(payload []byte, p *trigger.Probe) trigger.Event {
-	name, what, reply := eventFunctionURL, "a function URL request", trigger.ReplyFunctionURL
+	name, what, reply := eventFunctionURL, "a function URL request", trigger.HTTPShape(urlReply)
 	if p.Has("requestContext") {
-		name, what, reply = eventAPIGateway, "an API gateway request", trigger.ReplyAPIGateway
+		name, what, reply = eventAPIGateway, "an API gateway request", trigger.HTTPShape(gatewayReply)
 	}
 	var req httpRequest
 	err := json.Unmarshal(payload, &req)
@@ -42,7 +42,7 @@ func decodeHTTP(payload []byte, p *trigger.Probe) trigger.Event {
 	// The API gateway says how long it waits for the function.
 	if s, ok := ev.HTTP.Headers["endpoint-timeout"]; ok && ev.Kind == trigger.KindHTTP {
 		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
-			ev.Timeout = max(time.Duration(n)*time.Second-gatewayMargin, time.Second)
+			ev.HTTP.Timeout = max(time.Duration(n)*time.Second-gatewayMargin, time.Second)
 		}
 	}
 	return ev

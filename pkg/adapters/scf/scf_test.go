@@ -38,8 +38,8 @@ func TestDecode(t *testing.T) {
 			if ev.HTTP.Method != "POST" || ev.HTTP.Headers["authorization"] != "Bearer tok" || string(ev.HTTP.Body) != `{"To_Account":["a"],"Tags":["x"]}` {
 				t.Errorf("request %+v", ev.HTTP)
 			}
-			if ev.Timeout != 13*time.Second {
-				t.Errorf("timeout %v, want endpoint-timeout 15 s less the margin", ev.Timeout)
+			if ev.HTTP.Timeout != 13*time.Second {
+				t.Errorf("timeout %v, want endpoint-timeout 15 s less the margin", ev.HTTP.Timeout)
 			}
 		}},
 		{"api gateway, base64 body, odd query string",
@@ -57,8 +57,8 @@ func TestDecode(t *testing.T) {
 			if ev.HTTP.Method != "POST" || ev.HTTP.Headers["authorization"] != "Bearer tok" || string(ev.HTTP.Body) != `{"To_Account":["a"],"Tags":["x"]}` {
 				t.Errorf("request %+v", ev.HTTP)
 			}
-			if ev.Timeout != 0 {
-				t.Errorf("timeout %v without an endpoint-timeout header", ev.Timeout)
+			if ev.HTTP.Timeout != 0 {
+				t.Errorf("timeout %v without an endpoint-timeout header", ev.HTTP.Timeout)
 			}
 		}},
 		{"function url, header names in any case", strings.Replace(urlEvent, `"authorization"`, `"Authorization"`, 1),
@@ -84,39 +84,39 @@ func TestDecode(t *testing.T) {
 			}
 		}},
 		{"timer, empty message: the sweep", timerEvent, trigger.KindTimer, eventTimer, func(t *testing.T, ev trigger.Event) {
-			if ev.Message != "" {
-				t.Errorf("message %q", ev.Message)
+			if triggertest.Message(ev) != "" {
+				t.Errorf("message %q", triggertest.Message(ev))
 			}
 		}},
 		{"timer with a job", `{"Type":"Timer","TriggerName":"t","Time":"","Message":"{\"Source\":\"cos://files-1250000000/a.csv\"}"}`,
 			trigger.KindTimer, eventTimer, func(t *testing.T, ev trigger.Event) {
-				if ev.Message != `{"Source":"cos://files-1250000000/a.csv"}` {
-					t.Errorf("message %q", ev.Message)
+				if triggertest.Message(ev) != `{"Source":"cos://files-1250000000/a.csv"}` {
+					t.Errorf("message %q", triggertest.Message(ev))
 				}
 			}},
 		{"timer, type in lower case", strings.Replace(timerEvent, `"Timer"`, `"timer"`, 1), trigger.KindTimer, eventTimer, nil},
 		{"timer, message as a JSON object", `{"Type":"Timer","Message":{"Source":"cos://files-1250000000/a.csv"}}`,
 			trigger.KindTimer, eventTimer, func(t *testing.T, ev trigger.Event) {
-				if ev.Message != `{"Source":"cos://files-1250000000/a.csv"}` {
-					t.Errorf("message %q", ev.Message)
+				if triggertest.Message(ev) != `{"Source":"cos://files-1250000000/a.csv"}` {
+					t.Errorf("message %q", triggertest.Message(ev))
 				}
 			}},
 		{"cos upload, size, time and appid of other types", strings.NewReplacer(`"size": 9`, `"size": "9"`, `"eventTime": 1566028555`, `"eventTime": "1970-01-01T00:00:00.000Z"`, `"appid": "1250000000"`, `"appid": 1250000000`).Replace(cosEvent),
 			trigger.KindUpload, eventCOS, func(t *testing.T, ev trigger.Event) {
-				if len(ev.Objects) != 1 || ev.Objects[0].Location.Bucket != "files-1250000000" || ev.Objects[0].Location.Key != "incoming/a b+.csv" {
-					t.Errorf("objects %+v", ev.Objects)
+				if len(ev.Objects()) != 1 || ev.Objects()[0].Location.Bucket != "files-1250000000" || ev.Objects()[0].Location.Key != "incoming/a b+.csv" {
+					t.Errorf("objects %+v", ev.Objects())
 				}
 			}},
 		{"cos upload", cosEvent, trigger.KindUpload, eventCOS, func(t *testing.T, ev trigger.Event) {
 			want := []trigger.Object{{Location: storage.Location{Scheme: "cos", Bucket: "files-1250000000", Key: "incoming/a b+.csv"}, Region: "gz"}}
-			if fmt.Sprint(ev.Objects) != fmt.Sprint(want) {
-				t.Errorf("objects %+v, want %+v", ev.Objects, want)
+			if fmt.Sprint(ev.Objects()) != fmt.Sprint(want) {
+				t.Errorf("objects %+v, want %+v", ev.Objects(), want)
 			}
 		}},
 		{"cos removal: skipped", strings.Replace(cosEvent, "cos:ObjectCreated:Put", "cos:ObjectRemove:Delete", 1),
 			trigger.KindUpload, eventCOS, func(t *testing.T, ev trigger.Event) {
-				if !strings.Contains(ev.Objects[0].Skip, "cos:ObjectRemove:Delete") {
-					t.Errorf("skip %q", ev.Objects[0].Skip)
+				if !strings.Contains(ev.Objects()[0].Skip, "cos:ObjectRemove:Delete") {
+					t.Errorf("skip %q", ev.Objects()[0].Skip)
 				}
 			}},
 		{"records of another kind", `{"Records":[{"eventSource":"aws:sqs","body":"x"}]}`, trigger.KindUnknown, eventCOS, func(t *testing.T, ev trigger.Event) {

@@ -9,7 +9,7 @@ import (
 
 // statusRank orders statuses from the one that most needs attention.
 var statusRank = []job.Status{
-	job.StatusError, job.StatusPending, job.StatusInvalid, job.StatusRefused,
+	StatusError, job.StatusPending, job.StatusInvalid, StatusRefused,
 	job.StatusDone, job.StatusSwept, job.StatusSkipped, job.StatusIgnored,
 }
 

@@ -1,30 +1,30 @@
 // Package trigger is the one platform skeleton of the function: a platform
-// adapter (pkg/adapters/scf, pkg/adapters/awslambda) gives a [Platform] —
-// how it reads its events and how it shapes each kind of reply — and a
-// [Handler] runs every invocation the same way: decode → run → reply.
+// adapter (pkg/adapters/scf, pkg/adapters/awslambda) gives a [Platform] — how
+// it reads its events — and a [Handler] runs every invocation the same way:
+// decode → run → reply.
 //
 //   - The adapter tells a platform event's kind by its shape ([Probe]) and
-//     makes an [Event] of it: what the event asks, in neutral terms ([Kind]),
-//     and the shape of the answer the platform expects ([ReplyKind]). Unknown
-//     events say what arrived ([Unknown]); upload notifications share
+//     makes an [Event] of it: what the event asks, in neutral terms (its
+//     [Request]s of the service, or an HTTP request), and how its answer is
+//     shaped ([Reply]: the job.Result, an HTTP shape, answers per item).
+//     Unknown events say what arrived ([Unknown]); a Records notification is
+//     routed by its records' source ([Records]), upload notifications share
 //     [Uploads], gateways' HTTP requests [HTTPEvent].
-//   - A [Dispatcher] runs the Event on a [Service]: one log line per
-//     invocation, secrets kept out of returned errors, panics turned into
-//     errors, the results of several objects of an upload summed in one.
-//   - [NewService] puts the HTTP semantics (bearer token, method, status of a
-//     result or refusal, one JSON writer) in front of the job service ([Jobs],
-//     *job.Service in production).
-//   - [Lazy] builds the Service on the first invocation, and while the
+//   - A [Dispatcher] runs the Event on an [App]: each request on the one port
+//     into the application ([Service], *job.Service in production), an HTTP
+//     request through the HTTP semantics ([NewHTTP]: bearer token, method,
+//     one timeout, the status of a result or refusal, one JSON writer); one
+//     recover and one log line per invocation, secrets kept out of its
+//     errors.
+//   - [Lazy] builds the App on the first invocation, and while the
 //     configuration is wrong answers every invocation with the error instead
 //     of crashing (retrying at the next one).
 package trigger
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"runtime/debug"
 	"time"
 
@@ -33,111 +33,78 @@ import (
 	"github.com/removetag/removetag/pkg/records"
 )
 
-// Dispatcher runs events on a [Service], with one log line per invocation
+// Dispatcher runs events on an [App], with one log line per invocation
 // (trigger, result, counts, duration), secrets kept out of logs and errors,
 // and panics turned into errors. It is safe for concurrent use.
 type Dispatcher struct {
-	svc     Service
+	app     App
 	logger  *slog.Logger
 	secrets func() []string
 }
 
-// NewDispatcher returns a Dispatcher. logger may be nil (no logs); secrets,
-// if not nil, lists the values to redact from returned errors (logs are
-// redacted by the logger's handler, see [redact.NewHandler]).
-func NewDispatcher(svc Service, logger *slog.Logger, secrets func() []string) *Dispatcher {
+// NewDispatcher returns a Dispatcher running events on app (an App without
+// HTTP answers HTTP requests as [NewHTTP] does without a token: 503). logger
+// may be nil (no logs); secrets, if not nil, lists the values to redact from
+// returned errors (logs are redacted by the logger's handler, see
+// [redact.NewHandler]).
+func NewDispatcher(app App, logger *slog.Logger, secrets func() []string) *Dispatcher {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if secrets == nil {
 		secrets = func() []string { return nil }
 	}
-	return &Dispatcher{svc: svc, logger: logger, secrets: secrets}
+	if app.HTTP == nil {
+		app.HTTP = NewHTTP(app.Service, HTTPConfig{})
+	}
+	return &Dispatcher{app: app, logger: logger, secrets: secrets}
 }
 
-// HTTP runs an HTTP event and returns the answer. An event of another kind
-// (an HTTP event that could not be read: KindUnknown) is answered 400 with
-// the reason.
-func (d *Dispatcher) HTTP(ctx context.Context, ev Event) (resp HTTPResponse) {
-	if ev.Kind != KindHTTP {
-		res, err := d.Run(ctx, ev)
-		if err != nil {
-			return errorResponse(http.StatusInternalServerError, err.Error())
-		}
-		return HTTPResponse{StatusCode: http.StatusBadRequest, Result: res}
-	}
+// Run runs an event: an HTTP request through the App's HTTP semantics, every
+// other event's requests one after another on its Service (an error of one
+// does not stop the others; skipped ones are not run). It never fails: what
+// went wrong is in the Outcome, for the event's Reply.
+func (d *Dispatcher) Run(ctx context.Context, ev Event) (o Outcome) {
 	start := time.Now()
+	o.Kind = ev.Kind
 	defer func() {
 		if p := recover(); p != nil {
-			err := d.panicked(ctx, p)
-			resp = errorResponse(http.StatusInternalServerError, err.Error())
+			o.Err = d.redact(d.panicked(ctx, p))
 		}
-		d.logHTTP(ctx, ev, resp, time.Since(start))
-	}()
-	if ev.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, ev.Timeout)
-		defer cancel()
-	}
-	return d.svc.HTTP(ctx, ev.HTTP)
-}
-
-// Run runs a non-HTTP event and returns its result. The error is non-nil only
-// where a platform retry can help; bad input and unknown events are results
-// with Status "invalid".
-func (d *Dispatcher) Run(ctx context.Context, ev Event) (res *job.Result, err error) {
-	start := time.Now()
-	defer func() {
-		if p := recover(); p != nil {
-			res, err = nil, d.panicked(ctx, p)
-		}
-		if err != nil {
-			if msg := redact.String(err.Error(), d.secrets()); msg != err.Error() {
-				err = &redactedError{msg: msg, err: err}
-			}
-		}
-		d.logRun(ctx, ev, res, err, time.Since(start))
+		d.log(ctx, ev, o, time.Since(start))
 	}()
 	switch ev.Kind {
-	case KindTimer:
-		return d.svc.Timer(ctx, ev.Message)
-	case KindUpload:
-		return d.objects(ctx, ev.Objects)
-	case KindDirect:
-		return d.svc.Direct(ctx, ev.Payload)
 	case KindHTTP:
-		return nil, errors.New("an HTTP event must go through Dispatcher.HTTP")
+		o.HTTP = d.app.HTTP(ctx, ev.HTTP)
+	case KindUnknown:
+		o.Problem = redact.String(ev.Problem, d.secrets())
+	default:
+		o.Done = make([]Done, 0, len(ev.Requests))
+		for _, r := range ev.Requests {
+			o.Done = append(o.Done, d.request(ctx, r))
+		}
 	}
-	return invalid("event", redact.String(ev.Problem, d.secrets())), nil
+	return o
 }
 
-// objects runs every object of an upload event, one after another; an error
-// of one does not stop the others. A retry of the whole event is harmless:
-// finished objects are skipped.
-func (d *Dispatcher) objects(ctx context.Context, objs []Object) (*job.Result, error) {
-	if len(objs) == 0 {
-		return invalid("event", "the upload event lists no object"), nil
+// request runs one request of an event, unless it is skipped.
+func (d *Dispatcher) request(ctx context.Context, r Request) Done {
+	if r.Skip != "" {
+		return Done{Request: r, Result: &job.Result{Status: job.StatusIgnored, Source: r.ID, Message: r.Skip}}
 	}
-	var (
-		results []*job.Result
-		errs    []error
-	)
-	for _, o := range objs {
-		if o.Skip != "" {
-			results = append(results, &job.Result{Status: job.StatusIgnored, Source: o.Location.String(), Message: o.Skip})
-			continue
-		}
-		r, err := d.svc.ObjectCreated(ctx, o.Location, o.Region)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", o.Location, err))
-			continue
-		}
-		results = append(results, r)
+	res, err := d.app.Service.Handle(ctx, r.Job)
+	return Done{Request: r, Result: res, Err: d.redact(err)}
+}
+
+// redact returns err with the secrets removed from its text (nil for nil).
+func (d *Dispatcher) redact(err error) error {
+	if err == nil {
+		return nil
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if msg := redact.String(err.Error(), d.secrets()); msg != err.Error() {
+		return &redactedError{msg: msg, err: err}
 	}
-	return aggregate(results), nil
+	return err
 }
 
 // invalid is the result of an event the function does not handle.

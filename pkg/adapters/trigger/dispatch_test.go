@@ -44,38 +44,28 @@ func (f *fakeService) record(call string) (*job.Result, error) {
 	return &job.Result{Status: job.StatusDone}, nil
 }
 
-func (f *fakeService) HTTP(ctx context.Context, req trigger.HTTPRequest) trigger.HTTPResponse {
-	if dl, ok := ctx.Deadline(); ok {
-		f.deadline = time.Until(dl)
+// Handle records "submit VIA DOCUMENT" (and the context's deadline),
+// "direct PAYLOAD", "timer MESSAGE" or "object LOCATION REGION".
+func (f *fakeService) Handle(ctx context.Context, req job.Request) (*job.Result, error) {
+	switch req.Kind {
+	case job.RequestSubmit:
+		if dl, ok := ctx.Deadline(); ok {
+			f.deadline = time.Until(dl)
+		}
+		return f.record("submit " + req.Via + " " + string(req.Document))
+	case job.RequestDirect:
+		return f.record("direct " + string(req.Document))
+	case job.RequestTimer:
+		return f.record("timer " + string(req.Document))
 	}
-	res, _ := f.record("http " + req.Method + " " + string(req.Body))
-	return trigger.HTTPResponse{StatusCode: http.StatusOK, Result: res}
-}
-
-func (f *fakeService) Submit(ctx context.Context, body []byte, via string) (*job.Result, error) {
-	if dl, ok := ctx.Deadline(); ok {
-		f.deadline = time.Until(dl)
-	}
-	return f.record("submit " + via + " " + string(body))
-}
-
-func (f *fakeService) Direct(_ context.Context, payload []byte) (*job.Result, error) {
-	return f.record("direct " + string(payload))
-}
-
-func (f *fakeService) Timer(_ context.Context, message string) (*job.Result, error) {
-	return f.record("timer " + message)
-}
-
-func (f *fakeService) ObjectCreated(_ context.Context, loc storage.Location, region string) (*job.Result, error) {
-	return f.record("object " + loc.String() + " " + region)
+	return f.record("object " + req.Object.String() + " " + req.Region)
 }
 
 func newTestDispatcher(svc trigger.Service) (*trigger.Dispatcher, *bytes.Buffer) {
 	var buf bytes.Buffer
 	secrets := func() []string { return []string{testKey} }
 	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(&buf, nil), secrets))
-	return trigger.NewDispatcher(svc, logger, secrets), &buf
+	return trigger.NewDispatcher(trigger.NewApp(svc, trigger.HTTPConfig{Token: testToken}), logger, secrets), &buf
 }
 
 func loc(s string) storage.Location {
@@ -98,32 +88,31 @@ func TestDispatcherRun(t *testing.T) {
 	}{
 		{
 			name:       "timer",
-			ev:         trigger.Event{Kind: trigger.KindTimer, Name: "t", Message: `{"To_Account":["a"],"Tags":["x"]}`},
+			ev:         trigger.Timer("t", `{"To_Account":["a"],"Tags":["x"]}`),
 			wantCalls:  []string{`timer {"To_Account":["a"],"Tags":["x"]}`},
 			wantStatus: job.StatusDone,
 			wantLog:    []string{`"trigger":"timer"`, `"event":"t"`, `"status":"done"`},
 		},
 		{
 			name:       "direct",
-			ev:         trigger.Event{Kind: trigger.KindDirect, Name: "direct", Payload: []byte(`{"a":1}`)},
+			ev:         trigger.Direct([]byte(`{"a":1}`)),
 			wantCalls:  []string{`direct {"a":1}`},
 			wantStatus: job.StatusDone,
 		},
 		{
-			name: "one object",
-			ev: trigger.Event{Kind: trigger.KindUpload, Name: "cos", Objects: []trigger.Object{
-				{Location: loc("cos://in-1250000000/a.csv"), Region: "gz"}}},
+			name:       "one object",
+			ev:         trigger.Objects("cos", trigger.Object{Location: loc("cos://in-1250000000/a.csv"), Region: "gz"}),
 			wantCalls:  []string{"object cos://in-1250000000/a.csv gz"},
 			wantStatus: job.StatusDone,
 			wantLog:    []string{`"objects":1`},
 		},
 		{
 			name: "objects summed, skipped ones not run",
-			ev: trigger.Event{Kind: trigger.KindUpload, Name: "s3", Objects: []trigger.Object{
-				{Location: loc("s3://inbox/a.csv")},
-				{Location: loc("s3://inbox/b.csv"), Skip: "not an upload: ObjectRemoved:Delete"},
-				{Location: loc("s3://inbox/c.csv")},
-			}},
+			ev: trigger.Objects("s3",
+				trigger.Object{Location: loc("s3://inbox/a.csv")},
+				trigger.Object{Location: loc("s3://inbox/b.csv"), Skip: "not an upload: ObjectRemoved:Delete"},
+				trigger.Object{Location: loc("s3://inbox/c.csv")},
+			),
 			result: func(call string) (*job.Result, error) {
 				if strings.Contains(call, "c.csv") {
 					return &job.Result{Status: job.StatusPending, Continued: true}, nil
@@ -135,8 +124,7 @@ func TestDispatcherRun(t *testing.T) {
 		},
 		{
 			name: "an object's error: the others still run, the error names the object, secrets redacted",
-			ev: trigger.Event{Kind: trigger.KindUpload, Name: "s3", Objects: []trigger.Object{
-				{Location: loc("s3://inbox/a.csv")}, {Location: loc("s3://inbox/b.csv")}}},
+			ev:   trigger.Objects("s3", trigger.Object{Location: loc("s3://inbox/a.csv")}, trigger.Object{Location: loc("s3://inbox/b.csv")}),
 			result: func(call string) (*job.Result, error) {
 				if strings.Contains(call, "a.csv") {
 					return nil, errors.New("storage unreachable with key " + testKey)
@@ -163,7 +151,7 @@ func TestDispatcherRun(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			svc := &fakeService{result: tt.result}
 			d, logs := newTestDispatcher(svc)
-			res, err := d.Run(context.Background(), tt.ev)
+			res, err := d.Run(context.Background(), tt.ev).Result()
 			if fmt.Sprint(svc.calls) != fmt.Sprint(tt.wantCalls) {
 				t.Errorf("calls %q, want %q", svc.calls, tt.wantCalls)
 			}
@@ -229,8 +217,8 @@ func TestAggregate(t *testing.T) {
 func TestDispatcherHTTP(t *testing.T) {
 	svc := &fakeService{}
 	d, logs := newTestDispatcher(svc)
-	resp := d.HTTP(context.Background(), trigger.Event{Kind: trigger.KindHTTP, Name: "apigw", Timeout: 3 * time.Second,
-		HTTP: trigger.HTTPRequest{Method: "POST", Body: []byte("{}")}})
+	resp := d.Run(context.Background(), trigger.Event{Kind: trigger.KindHTTP, Name: "apigw",
+		HTTP: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken), Body: []byte("{}"), Timeout: 3 * time.Second}}).HTTPAnswer()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("status %d", resp.StatusCode)
 	}
@@ -244,7 +232,7 @@ func TestDispatcherHTTP(t *testing.T) {
 	// An HTTP event that could not be read: 400, the service not called.
 	svc = &fakeService{}
 	d, _ = newTestDispatcher(svc)
-	resp = d.HTTP(context.Background(), trigger.Unknown("apigw", "an API gateway request that cannot be read", []byte(`{"httpMethod":1}`)))
+	resp = d.Run(context.Background(), trigger.Unknown("apigw", "an API gateway request that cannot be read", []byte(`{"httpMethod":1}`))).HTTPAnswer()
 	if resp.StatusCode != http.StatusBadRequest || len(svc.calls) != 0 || !strings.Contains(resp.Result.Message, "cannot be read") {
 		t.Errorf("unreadable HTTP event: %d %+v, calls %q", resp.StatusCode, resp.Result, svc.calls)
 	}
@@ -253,11 +241,12 @@ func TestDispatcherHTTP(t *testing.T) {
 func TestDispatcherPanics(t *testing.T) {
 	svc := &fakeService{panics: true}
 	d, logs := newTestDispatcher(svc)
-	_, err := d.Run(context.Background(), trigger.Event{Kind: trigger.KindDirect, Payload: []byte("{}")})
+	_, err := d.Run(context.Background(), trigger.Direct([]byte("{}"))).Result()
 	if err == nil || !strings.Contains(err.Error(), "internal error: boom [redacted]") {
 		t.Errorf("error %v", err)
 	}
-	resp := d.HTTP(context.Background(), trigger.Event{Kind: trigger.KindHTTP})
+	resp := d.Run(context.Background(), trigger.Event{Kind: trigger.KindHTTP,
+		HTTP: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)}}).HTTPAnswer()
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("HTTP status %d after a panic", resp.StatusCode)
 	}

@@ -21,7 +21,7 @@ type TokenSource interface {
 	HTTPToken(ctx context.Context) (string, error)
 }
 
-// HTTPConfig is how a [Service] answers HTTP requests.
+// HTTPConfig is how [NewHTTP] answers HTTP requests.
 type HTTPConfig struct {
 	// Token is the bearer token requests must carry. Empty: HTTP answers 503.
 	Token string
@@ -29,58 +29,78 @@ type HTTPConfig struct {
 	// store, read again after a while: a rotated token is taken without a
 	// redeploy). A token that cannot be read is answered 503.
 	Tokens TokenSource
-	// Timeout, if positive, bounds each HTTP job (and the invocation's own
-	// deadline, if sooner), so that the caller gets its answer before the
-	// gateway gives up.
+	// Timeout, if positive, bounds each HTTP job (and the request's own
+	// Timeout and the invocation's deadline, if sooner), so that the caller
+	// gets its answer before the gateway gives up.
 	Timeout time.Duration
 	// Logger receives the refusals (never a secret); default: discard.
 	Logger *slog.Logger
 }
 
-// NewService returns the Service of jobs whose HTTP requests are answered
-// per cfg: the bearer token first, then the method (POST), then the job
-// document, submitted to jobs, whose result or refusal makes the status.
-func NewService(jobs Jobs, cfg HTTPConfig) Service {
+// NewHTTP returns the HTTP semantics in front of svc, per cfg: the bearer
+// token first, then the method (POST), then the job document, submitted to
+// svc (a job.Submit request), whose result or refusal makes the status.
+// Nothing is done for a request refused on the way. The job runs within one
+// timeout: the sooner of cfg.Timeout and the request's.
+func NewHTTP(svc Service, cfg HTTPConfig) func(context.Context, HTTPRequest) HTTPResponse {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &endpoint{Jobs: jobs, cfg: cfg, log: cfg.Logger.With("trigger", string(KindHTTP))}
+	e := &endpoint{svc: svc, cfg: cfg, log: cfg.Logger.With("trigger", string(KindHTTP))}
+	return e.serve
 }
 
-// endpoint is the Service of [NewService].
+// endpoint is the HTTP semantics of [NewHTTP].
 type endpoint struct {
-	Jobs
+	svc Service
 	cfg HTTPConfig
 	log *slog.Logger
 }
 
-// HTTP checks the token, then the method, then submits the body; nothing is
-// done for a request refused on the way.
-func (e *endpoint) HTTP(ctx context.Context, req HTTPRequest) HTTPResponse {
-	if e.cfg.Timeout > 0 {
+// serve checks the token, then the method, then submits the body.
+func (e *endpoint) serve(ctx context.Context, req HTTPRequest) HTTPResponse {
+	if limit := e.timeout(req); limit > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, e.cfg.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, limit)
 		defer cancel()
 	}
 	if resp, ok := e.admit(ctx, req); !ok {
 		return resp
 	}
-	res, err := e.Submit(ctx, req.Body, string(KindHTTP))
+	res, err := e.svc.Handle(ctx, job.Submit(req.Body, string(KindHTTP)))
+	return e.answer(res, err, len(req.Body))
+}
+
+// timeout is the sooner of the configured and the request's timeouts (0:
+// none).
+func (e *endpoint) timeout(req HTTPRequest) time.Duration {
+	limit := e.cfg.Timeout
+	if req.Timeout > 0 && (limit <= 0 || req.Timeout < limit) {
+		limit = req.Timeout
+	}
+	return limit
+}
+
+// answer is the HTTP answer of a submitted job: the status of its result, or
+// of its refusal.
+func (e *endpoint) answer(res *job.Result, err error, bodyBytes int) HTTPResponse {
 	var (
 		refused *job.RefusedError
 		failed  *job.SourceError
 	)
 	switch {
 	case errors.As(err, &refused):
-		if errors.Is(err, job.ErrTooLarge) {
-			e.log.Warn("http request refused: body too large", "status", http.StatusRequestEntityTooLarge, "bytes", len(req.Body))
-		}
 		if errors.Is(err, job.ErrContinuationRefused) {
 			return HTTPResponse{StatusCode: http.StatusBadRequest, Result: refused.Result}
 		}
-		return HTTPResponse{StatusCode: http.StatusRequestEntityTooLarge, Result: refused.Result}
+		if errors.Is(err, job.ErrTooLarge) {
+			e.log.Warn("http request refused: body too large", "status", http.StatusRequestEntityTooLarge, "bytes", bodyBytes)
+		}
+		body := *refused.Result
+		body.Status = StatusRefused
+		return HTTPResponse{StatusCode: http.StatusRequestEntityTooLarge, Result: &body}
 	case errors.As(err, &failed):
-		return HTTPResponse{StatusCode: http.StatusBadGateway, Result: &job.Result{Status: job.StatusError,
+		return HTTPResponse{StatusCode: http.StatusBadGateway, Result: &job.Result{Status: StatusError,
 			Source: failed.Source, Message: "the job could not go on, try again: " + err.Error()}}
 	case err != nil:
 		return errorResponse(http.StatusBadGateway, "the job could not go on, try again: "+err.Error())

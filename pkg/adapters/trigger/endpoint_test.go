@@ -32,7 +32,7 @@ func (s tokenSource) HTTPToken(context.Context) (string, error) { return s.token
 // the service's refusals) and the answer of each: status, headers, a Result
 // body saying why, and nothing run.
 func TestHTTPRefusals(t *testing.T) {
-	tooMany := &job.RefusedError{Reason: job.ErrTooManyRecords, Result: &job.Result{Status: job.StatusRefused, Message: "too many records for one request: …"}}
+	tooMany := &job.RefusedError{Reason: job.ErrTooManyRecords, Result: &job.Result{Status: trigger.StatusRefused, Message: "too many records for one request: …"}}
 	tests := []struct {
 		name    string
 		cfg     trigger.HTTPConfig
@@ -46,37 +46,37 @@ func TestHTTPRefusals(t *testing.T) {
 		called  bool
 	}{
 		{name: "no token configured beats method and size", req: trigger.HTTPRequest{Method: "GET", Body: bytes.Repeat([]byte("x"), 100)},
-			status: 503, result: job.StatusRefused, message: "no token is configured (REMOVETAG_HTTP_TOKEN)", log: "no token configured"},
+			status: 503, result: trigger.StatusRefused, message: "no token is configured (REMOVETAG_HTTP_TOKEN)", log: "no token configured"},
 		{name: "token unreadable", cfg: trigger.HTTPConfig{Token: testToken, Tokens: tokenSource{err: errors.New("secret x: store down")}},
-			req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)}, status: 503, result: job.StatusRefused,
+			req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)}, status: 503, result: trigger.StatusRefused,
 			message: "the HTTP token cannot be read now (secret x: store down)", log: `"level":"ERROR"`},
 		{name: "token source says none", cfg: trigger.HTTPConfig{Token: testToken, Tokens: tokenSource{}},
-			req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)}, status: 503, result: job.StatusRefused},
+			req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)}, status: 503, result: trigger.StatusRefused},
 		{name: "missing token", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST"},
-			status: 401, result: job.StatusRefused, header: [2]string{"WWW-Authenticate", `Bearer realm="removetag"`}, log: "missing or wrong bearer token"},
+			status: 401, result: trigger.StatusRefused, header: [2]string{"WWW-Authenticate", `Bearer realm="removetag"`}, log: "missing or wrong bearer token"},
 		{name: "wrong token", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken + "x")},
-			status: 401, result: job.StatusRefused},
+			status: 401, result: trigger.StatusRefused},
 		{name: "token prefix", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken[:10])},
-			status: 401, result: job.StatusRefused},
+			status: 401, result: trigger.StatusRefused},
 		{name: "other scheme", cfg: trigger.HTTPConfig{Token: testToken},
-			req: trigger.HTTPRequest{Method: "POST", Headers: map[string]string{"Authorization": "Basic " + testToken}}, status: 401, result: job.StatusRefused},
+			req: trigger.HTTPRequest{Method: "POST", Headers: map[string]string{"Authorization": "Basic " + testToken}}, status: 401, result: trigger.StatusRefused},
 		{name: "token checked before method", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "GET", Headers: bearer("nope")},
-			status: 401, result: job.StatusRefused},
+			status: 401, result: trigger.StatusRefused},
 		{name: "method", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "GET", Headers: bearer(testToken)},
-			status: 405, result: job.StatusRefused, header: [2]string{"Allow", "POST"}, message: "method GET not allowed", log: `"method":"GET"`},
+			status: 405, result: trigger.StatusRefused, header: [2]string{"Allow", "POST"}, message: "method GET not allowed", log: `"method":"GET"`},
 		{name: "rotated token from the source", cfg: trigger.HTTPConfig{Token: "old-token-0123456789abcdef", Tokens: tokenSource{token: testToken}},
 			req: trigger.HTTPRequest{Method: "post", Headers: map[string]string{"authorization": "bearer " + testToken}}, status: 200, result: job.StatusDone, called: true},
 		{name: "too large", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken), Body: []byte("{}")},
-			submit: &job.RefusedError{Reason: job.ErrTooLarge, Result: &job.Result{Status: job.StatusRefused, Message: "the body is 2 bytes, the limit is 1"}},
-			status: 413, result: job.StatusRefused, message: "the limit is 1", log: `"bytes":2`, called: true},
+			submit: &job.RefusedError{Reason: job.ErrTooLarge, Result: &job.Result{Status: trigger.StatusRefused, Message: "the body is 2 bytes, the limit is 1"}},
+			status: 413, result: trigger.StatusRefused, message: "the limit is 1", log: `"bytes":2`, called: true},
 		{name: "too many records", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)},
-			submit: tooMany, status: 413, result: job.StatusRefused, message: "too many records", called: true},
+			submit: tooMany, status: 413, result: trigger.StatusRefused, message: "too many records", called: true},
 		{name: "continuation", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)},
 			submit: &job.RefusedError{Reason: job.ErrContinuationRefused, Result: &job.Result{Status: job.StatusInvalid, Message: job.ErrContinuationRefused.Error()}},
 			status: 400, result: job.StatusInvalid, message: "direct invocation only", called: true},
 		{name: "file job failed", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)},
 			submit: &job.SourceError{Source: "s3://b/k.csv", Err: errors.New("storage unreachable")},
-			status: 502, result: job.StatusError, message: "the job could not go on, try again: storage unreachable", called: true},
+			status: 502, result: trigger.StatusError, message: "the job could not go on, try again: storage unreachable", called: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,7 +86,7 @@ func TestHTTPRefusals(t *testing.T) {
 			}
 			var logs bytes.Buffer
 			tt.cfg.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
-			resp := trigger.NewService(fake, tt.cfg).HTTP(context.Background(), tt.req)
+			resp := trigger.NewHTTP(fake, tt.cfg)(context.Background(), tt.req)
 			if resp.StatusCode != tt.status || resp.Result.Status != tt.result || !strings.Contains(resp.Result.Message, tt.message) {
 				t.Errorf("answer %d %s %q, want %d %s with %q", resp.StatusCode, resp.Result.Status, resp.Result.Message, tt.status, tt.result, tt.message)
 			}
@@ -131,7 +131,7 @@ func TestHTTPStatusOfResults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := &fakeService{result: func(string) (*job.Result, error) { return &tt.result, nil }}
-			resp := trigger.NewService(fake, trigger.HTTPConfig{Token: testToken}).HTTP(context.Background(),
+			resp := trigger.NewHTTP(fake, trigger.HTTPConfig{Token: testToken})(context.Background(),
 				trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken), Body: []byte(`{"UserTags":[]}`)})
 			if resp.StatusCode != tt.status || resp.Result != &tt.result {
 				t.Errorf("status %d, want %d (result %+v)", resp.StatusCode, tt.status, resp.Result)
@@ -143,62 +143,84 @@ func TestHTTPStatusOfResults(t *testing.T) {
 	}
 }
 
-// TestHTTPTimeout bounds the job by HTTPConfig.Timeout.
+// TestHTTPTimeout bounds the job by one timeout: the sooner of
+// HTTPConfig.Timeout and the request's (the gateway's wait).
 func TestHTTPTimeout(t *testing.T) {
-	fake := &fakeService{}
-	trigger.NewService(fake, trigger.HTTPConfig{Token: testToken, Timeout: time.Second}).HTTP(context.Background(),
-		trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)})
-	if fake.deadline <= 0 || fake.deadline > time.Second {
-		t.Errorf("deadline in %v, want within 1 s", fake.deadline)
+	tests := []struct {
+		name            string
+		config, request time.Duration
+		want            time.Duration // 0: no deadline
+	}{
+		{"configured", time.Second, 0, time.Second},
+		{"the request's, sooner", time.Hour, time.Second, time.Second},
+		{"the configured, sooner", time.Second, time.Hour, time.Second},
+		{"the request's alone", 0, time.Second, time.Second},
+		{"none", 0, 0, 0},
 	}
-	fake = &fakeService{}
-	trigger.NewService(fake, trigger.HTTPConfig{Token: testToken}).HTTP(context.Background(),
-		trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken)})
-	if fake.deadline != 0 {
-		t.Errorf("deadline in %v without a timeout", fake.deadline)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &fakeService{}
+			trigger.NewHTTP(fake, trigger.HTTPConfig{Token: testToken, Timeout: tt.config})(context.Background(),
+				trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken), Timeout: tt.request})
+			if tt.want == 0 && fake.deadline != 0 || tt.want > 0 && (fake.deadline <= 0 || fake.deadline > tt.want) {
+				t.Errorf("deadline in %v, want within %v (0: none)", fake.deadline, tt.want)
+			}
+		})
 	}
 }
 
-// TestHandlerReplies runs a Handler over a small platform: each reply kind
-// is shaped by the platform's encoder, with the Result as a JSON body and a
-// JSON Content-Type; a reply kind the platform does not shape is an error.
+// TestHandlerReplies runs a Handler over a small platform: each event's
+// Reply shapes its answer: the Result by default; an HTTP shape with the
+// Result as a JSON body and a JSON Content-Type; answers per request.
 func TestHandlerReplies(t *testing.T) {
-	const gateway, url, missing = trigger.ReplyAPIGateway, trigger.ReplyFunctionURL, trigger.ReplyAPIGatewayV2
-	shape := func(tag string) func(trigger.HTTPReply) any {
-		return func(r trigger.HTTPReply) any {
+	shape := func(tag string) trigger.Reply {
+		return trigger.HTTPShape(func(r trigger.HTTPReply) any {
 			return map[string]any{"shape": tag, "status": r.StatusCode, "headers": r.Headers, "body": r.Body}
-		}
+		})
 	}
-	for _, reply := range []trigger.ReplyKind{trigger.ReplyResult, gateway, url, missing} {
-		t.Run(fmt.Sprint(reply), func(t *testing.T) {
-			h := &trigger.Handler{Dispatcher: trigger.NewDispatcher(&fakeService{}, nil, nil), Platform: trigger.Platform{
+	perItem := func(o trigger.Outcome) (any, error) {
+		var ids []string
+		for _, d := range o.Done {
+			ids = append(ids, d.ID+":"+string(d.Result.Status))
+		}
+		return map[string]any{"items": ids}, nil
+	}
+	for _, reply := range []string{"result", "gateway", "url", "per item"} {
+		t.Run(reply, func(t *testing.T) {
+			app := trigger.NewApp(&fakeService{}, trigger.HTTPConfig{Token: testToken})
+			h := &trigger.Handler{Dispatcher: trigger.NewDispatcher(app, nil, nil), Platform: trigger.Platform{
 				Decode: func(p []byte) trigger.Event {
-					if reply == trigger.ReplyResult {
-						return trigger.Event{Kind: trigger.KindDirect, Name: "direct", Payload: p}
+					switch reply {
+					case "result":
+						return trigger.Direct(p)
+					case "per item":
+						ev := trigger.Objects("s3", trigger.Object{Location: loc("s3://inbox/x")}, trigger.Object{Location: loc("s3://inbox/y"), Skip: "no"})
+						ev.Reply = perItem
+						return ev
 					}
-					return trigger.Event{Kind: trigger.KindHTTP, Reply: reply, Name: "web", HTTP: trigger.HTTPRequest{Method: "POST", Body: p}}
+					return trigger.Event{Kind: trigger.KindHTTP, Reply: shape(reply), Name: "web",
+						HTTP: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken), Body: p}}
 				},
-				Replies: map[trigger.ReplyKind]func(trigger.HTTPReply) any{gateway: shape("gateway"), url: shape("url")},
 			}}
 			out, err := h.Invoke(context.Background(), []byte(`{}`))
-			if reply == missing {
-				if err == nil {
-					t.Errorf("no error for a reply kind the platform does not shape: %s", out)
-				}
-				return
-			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got struct {
-				Shape, Body string
-				Headers     map[string]string
-			}
-			if reply == trigger.ReplyResult {
+			switch reply {
+			case "result":
 				if !strings.HasPrefix(string(out), `{"Status":"done",`) {
 					t.Errorf("answer %s, want the Result", out)
 				}
 				return
+			case "per item":
+				if want := `{"items":["s3://inbox/x:done","s3://inbox/y:ignored"]}`; string(out) != want {
+					t.Errorf("answer %s, want %s", out, want)
+				}
+				return
+			}
+			var got struct {
+				Shape, Body string
+				Headers     map[string]string
 			}
 			var m map[string]json.RawMessage
 			if err := json.Unmarshal(out, &m); err != nil {
@@ -207,8 +229,8 @@ func TestHandlerReplies(t *testing.T) {
 			_ = json.Unmarshal(m["shape"], &got.Shape)
 			_ = json.Unmarshal(m["body"], &got.Body)
 			_ = json.Unmarshal(m["headers"], &got.Headers)
-			if want := map[trigger.ReplyKind]string{gateway: "gateway", url: "url"}[reply]; got.Shape != want ||
-				!strings.HasPrefix(got.Body, `{"Status":"done",`) || got.Headers["Content-Type"] != "application/json" || string(m["status"]) != "200" {
+			if got.Shape != reply || !strings.HasPrefix(got.Body, `{"Status":"done",`) ||
+				got.Headers["Content-Type"] != "application/json" || string(m["status"]) != "200" {
 				t.Errorf("answer %s", out)
 			}
 		})

@@ -10,10 +10,6 @@ var (
 // MaxRecords is maxRecords, for its external tests.
 const MaxRecords = maxRecords
 
-// Unavailable returns the Service of a function that cannot run: every
-// request is answered with err.
-func Unavailable(err error) Service { return unavailable{err} }
-
 // Len returns p.arrayLen(name).
 func (p *Probe) Len(name string) int { return p.arrayLen(name) }
 

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
@@ -20,7 +21,20 @@ type HTTPRequest struct {
 	Headers map[string]string
 	// Body, already base64-decoded by the adapter.
 	Body []byte
+	// Timeout, if positive, bounds the job: the gateway's own wait (SCF's
+	// API gateway says it in the endpoint-timeout header), less a margin.
+	Timeout time.Duration
 }
+
+// Statuses of HTTP answers, besides the job's (job.Status).
+const (
+	// StatusRefused: an HTTP request refused before any work (401, 405, 413, 503).
+	StatusRefused job.Status = "refused"
+	// StatusError: an HTTP request whose job failed in a way a retry may help
+	// (object storage unreachable, the function not configured); see
+	// Message. Other triggers return an error instead.
+	StatusError job.Status = "error"
+)
 
 // decodeBody returns an HTTP event's body: as it is, or base64-decoded when
 // the gateway says so (standard or URL alphabet, padded or not).
@@ -47,11 +61,11 @@ type GatewayRequest struct {
 }
 
 // HTTPEvent makes the event of a gateway's request read from payload: name
-// and reply are the event's name and reply kind, what says what it is in
-// problems. readErr, if not nil, is why the request could not be read; the
-// event is then unknown, as it is when the body is marked base64 but is not,
-// and answered in the same reply shape.
-func HTTPEvent(name string, reply ReplyKind, what string, req GatewayRequest, readErr error, payload []byte) Event {
+// and reply are the event's name and Reply (an [HTTPShape]), what says what
+// it is in problems. readErr, if not nil, is why the request could not be
+// read; the event is then unknown, as it is when the body is marked base64
+// but is not, and answered in the same reply shape.
+func HTTPEvent(name string, reply Reply, what string, req GatewayRequest, readErr error, payload []byte) Event {
 	err := readErr
 	var body []byte
 	if err == nil {
@@ -105,12 +119,12 @@ func (r HTTPResponse) encode() HTTPReply {
 
 // refusal is the answer to a request refused before any work.
 func refusal(status int, msg string) HTTPResponse {
-	return HTTPResponse{StatusCode: status, Result: &job.Result{Status: job.StatusRefused, Message: msg}}
+	return HTTPResponse{StatusCode: status, Result: &job.Result{Status: StatusRefused, Message: msg}}
 }
 
 // errorResponse is an HTTP answer with a message in a Result of Status "error".
 func errorResponse(status int, msg string) HTTPResponse {
-	return HTTPResponse{StatusCode: status, Result: &job.Result{Status: job.StatusError, Message: msg}}
+	return HTTPResponse{StatusCode: status, Result: &job.Result{Status: StatusError, Message: msg}}
 }
 
 // statusOf maps a job's result to its HTTP status: 200 done (or a file
@@ -122,7 +136,7 @@ func statusOf(r *job.Result) int {
 	switch r.Status {
 	case job.StatusInvalid, job.StatusIgnored:
 		return http.StatusBadRequest
-	case job.StatusError:
+	case StatusError:
 		return http.StatusBadGateway
 	case job.StatusPending:
 		if hasFatal(r) {

@@ -8,46 +8,41 @@ import (
 	"github.com/removetag/removetag/pkg/job"
 )
 
-// logRun writes the invocation's line.
-func (d *Dispatcher) logRun(ctx context.Context, ev Event, res *job.Result, err error, elapsed time.Duration) {
+// log writes the invocation's one line: the trigger and event, then for an
+// HTTP event its status and result, for any other the result or the error.
+func (d *Dispatcher) log(ctx context.Context, ev Event, o Outcome, elapsed time.Duration) {
 	attrs := []slog.Attr{slog.String("trigger", string(ev.Kind)), slog.String("event", ev.Name)}
+	objs := ev.Objects()
 	if ev.Kind == KindUpload {
-		attrs = append(attrs, slog.Int("objects", len(ev.Objects)))
+		attrs = append(attrs, slog.Int("objects", len(objs)))
+	} else if len(ev.Requests) > 1 {
+		attrs = append(attrs, slog.Int("requests", len(ev.Requests)))
 	}
 	level := slog.LevelInfo
-	switch {
-	case err != nil:
+	if ev.Kind == KindHTTP {
+		resp := o.HTTPAnswer()
+		attrs = append(attrs, slog.Int("httpStatus", resp.StatusCode))
+		if resp.Result != nil {
+			attrs = append(attrs, resultAttrs(resp.Result)...)
+		}
+		if resp.StatusCode >= 500 {
+			level = slog.LevelError
+		} else if resp.StatusCode >= 400 {
+			level = slog.LevelWarn
+		}
+	} else if res, err := o.Result(); err != nil {
 		level = slog.LevelError
-		if len(ev.Objects) == 1 {
-			attrs = append(attrs, slog.String("source", ev.Objects[0].Location.String()))
+		if len(objs) == 1 {
+			attrs = append(attrs, slog.String("source", objs[0].Location.String()))
 		}
 		attrs = append(attrs, slog.String("error", err.Error()))
-	case res != nil:
+	} else {
 		attrs = append(attrs, resultAttrs(res)...)
 		if res.Status == job.StatusInvalid {
 			level = slog.LevelWarn
 		}
 	}
 	attrs = append(attrs, slog.Int64("durationMs", elapsed.Milliseconds()))
-	d.logger.LogAttrs(ctx, level, "invocation", attrs...)
-}
-
-// logHTTP writes the invocation's line for an HTTP event.
-func (d *Dispatcher) logHTTP(ctx context.Context, ev Event, resp HTTPResponse, elapsed time.Duration) {
-	attrs := []slog.Attr{
-		slog.String("trigger", string(ev.Kind)), slog.String("event", ev.Name),
-		slog.Int("httpStatus", resp.StatusCode),
-	}
-	if resp.Result != nil {
-		attrs = append(attrs, resultAttrs(resp.Result)...)
-	}
-	attrs = append(attrs, slog.Int64("durationMs", elapsed.Milliseconds()))
-	level := slog.LevelInfo
-	if resp.StatusCode >= 500 {
-		level = slog.LevelError
-	} else if resp.StatusCode >= 400 {
-		level = slog.LevelWarn
-	}
 	d.logger.LogAttrs(ctx, level, "invocation", attrs...)
 }
 

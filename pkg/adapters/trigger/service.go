@@ -7,136 +7,102 @@ import (
 	"sync"
 
 	"github.com/removetag/removetag/pkg/job"
-	"github.com/removetag/removetag/pkg/job/storage"
 )
 
-// Jobs is the application service as the adapters use it; *job.Service
-// implements it.
-type Jobs interface {
-	// Submit runs a job document from a caller that waits for the answer; see
-	// job.Service.Submit for its typed refusals.
-	Submit(ctx context.Context, body []byte, via string) (*job.Result, error)
-	// Direct runs a direct invocation's payload: a job document or a continuation.
-	Direct(ctx context.Context, payload []byte) (*job.Result, error)
-	// Timer runs a schedule's message: a job document, or "" for the sweep.
-	Timer(ctx context.Context, message string) (*job.Result, error)
-	// ObjectCreated runs an uploaded object; region is the event's, or "".
-	ObjectCreated(ctx context.Context, loc storage.Location, region string) (*job.Result, error)
-}
-
-var _ Jobs = (*job.Service)(nil)
-
-// Service is what a [Dispatcher] runs events on: the jobs, and HTTP requests
-// answered with their HTTP semantics. [NewService] makes one of a [Jobs];
-// [Lazy] builds one when first needed, and answers with the error while it
-// cannot.
+// Service is the one port from the driving side into the application: a
+// job request in, a result or a typed refusal (job.RefusedError,
+// job.SourceError) out. *job.Service implements it.
 type Service interface {
-	// HTTP answers an HTTP trigger's request.
-	HTTP(ctx context.Context, req HTTPRequest) HTTPResponse
-	// Direct runs a direct invocation's payload: a job document or a continuation.
-	Direct(ctx context.Context, payload []byte) (*job.Result, error)
-	// Timer runs a schedule's message: a job document, or "" for the sweep.
-	Timer(ctx context.Context, message string) (*job.Result, error)
-	// ObjectCreated runs an uploaded object; region is the event's, or "".
-	ObjectCreated(ctx context.Context, loc storage.Location, region string) (*job.Result, error)
+	// Handle runs a request; see job.Service.Handle.
+	Handle(ctx context.Context, req job.Request) (*job.Result, error)
 }
 
-// unavailable is a Service that does nothing and answers every request
-// with err: HTTP requests with 500 and the error in the body, the others by
-// returning it, so that the platform shows it. err must hold no secret
-// (errors of wiring.Load never do).
-type unavailable struct{ err error }
+var _ Service = (*job.Service)(nil)
 
-// HTTP answers 500 with the error in a Result body.
-func (u unavailable) HTTP(context.Context, HTTPRequest) HTTPResponse {
-	return errorResponse(http.StatusInternalServerError, "the function cannot run: "+u.err.Error())
+// App is what a [Dispatcher] runs events on: the service, and the HTTP
+// semantics in front of it.
+type App struct {
+	// Service runs every request.
+	Service Service
+	// HTTP answers an HTTP request (see [NewHTTP]); nil: as NewHTTP does
+	// without a token (503).
+	HTTP func(ctx context.Context, req HTTPRequest) HTTPResponse
 }
 
-// Direct returns the error.
-func (u unavailable) Direct(context.Context, []byte) (*job.Result, error) { return nil, u.err }
-
-// Timer returns the error.
-func (u unavailable) Timer(context.Context, string) (*job.Result, error) { return nil, u.err }
-
-// ObjectCreated returns the error.
-func (u unavailable) ObjectCreated(context.Context, storage.Location, string) (*job.Result, error) {
-	return nil, u.err
+// NewApp returns the App of svc, its HTTP requests answered per cfg.
+func NewApp(svc Service, cfg HTTPConfig) App {
+	return App{Service: svc, HTTP: NewHTTP(svc, cfg)}
 }
 
-// Lazy returns a Service that builds the real one with build when first
+// Lazy returns an App that builds the real one with build when first
 // needed and keeps it. While build fails, each request is answered with the
 // error (HTTP: 500 with it in the body; the others return it, so that the
 // platform shows it), the error is logged, and the next request tries again:
 // a platform that applies the environment per invocation (SCF) or a fixed
-// setting then takes effect without a restart. Call [Prepare] at start to
-// build early (and log the error once at start).
-func Lazy(build func() (Service, error), logger *slog.Logger) Service {
+// setting then takes effect without a restart. The error must hold no secret
+// (errors of wiring.Load never do). Call [Prepare] at start to build early
+// (and log the error once at start).
+func Lazy(build func() (App, error), logger *slog.Logger) App {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &lazyService{build: build, logger: logger}
+	l := &lazy{build: build, logger: logger}
+	return App{Service: l, HTTP: l.serveHTTP}
 }
 
-// Prepare builds a [Lazy] service now, and reports the error, if any. For
-// any other Service it does nothing.
-func Prepare(s Service) error {
-	if l, ok := s.(*lazyService); ok {
+// Prepare builds a [Lazy] App now, and reports the error, if any. For any
+// other App it does nothing.
+func Prepare(app App) error {
+	if l, ok := app.Service.(*lazy); ok {
 		_, err := l.get(context.Background())
 		return err
 	}
 	return nil
 }
 
-// lazyService is the Service of [Lazy].
-type lazyService struct {
-	build  func() (Service, error)
+// lazy is the Service of [Lazy].
+type lazy struct {
+	build  func() (App, error)
 	logger *slog.Logger
 
-	mu  sync.Mutex
-	svc Service
+	mu    sync.Mutex
+	built *App
 }
 
-// get returns the service, built now if it is not yet.
-func (l *lazyService) get(ctx context.Context) (Service, error) {
+// get returns the App, built now if it is not yet.
+func (l *lazy) get(ctx context.Context) (*App, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.svc != nil {
-		return l.svc, nil
+	if l.built != nil {
+		return l.built, nil
 	}
-	svc, err := l.build()
+	app, err := l.build()
 	if err != nil {
 		l.logger.ErrorContext(ctx, "the function is not configured: every invocation answers this error until it is fixed", "error", err.Error())
 		return nil, err
 	}
-	l.svc = svc
-	return svc, nil
-}
-
-// current returns the service, or an unavailable one with the build error.
-func (l *lazyService) current(ctx context.Context) Service {
-	svc, err := l.get(ctx)
-	if err != nil {
-		return unavailable{err}
+	if app.HTTP == nil {
+		app.HTTP = NewHTTP(app.Service, HTTPConfig{})
 	}
-	return svc
+	l.built = &app
+	return l.built, nil
 }
 
-// HTTP answers the request on the service, or as an unavailable Service.
-func (l *lazyService) HTTP(ctx context.Context, req HTTPRequest) HTTPResponse {
-	return l.current(ctx).HTTP(ctx, req)
+// Handle runs the request on the App's service, or returns the build error.
+func (l *lazy) Handle(ctx context.Context, req job.Request) (*job.Result, error) {
+	app, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return app.Service.Handle(ctx, req)
 }
 
-// Direct runs the payload on the service, or returns the build error.
-func (l *lazyService) Direct(ctx context.Context, payload []byte) (*job.Result, error) {
-	return l.current(ctx).Direct(ctx, payload)
-}
-
-// Timer runs the message on the service, or returns the build error.
-func (l *lazyService) Timer(ctx context.Context, message string) (*job.Result, error) {
-	return l.current(ctx).Timer(ctx, message)
-}
-
-// ObjectCreated runs the object on the service, or returns the build error.
-func (l *lazyService) ObjectCreated(ctx context.Context, loc storage.Location, region string) (*job.Result, error) {
-	return l.current(ctx).ObjectCreated(ctx, loc, region)
+// serveHTTP answers the request with the App's HTTP semantics, or 500 with
+// the build error.
+func (l *lazy) serveHTTP(ctx context.Context, req HTTPRequest) HTTPResponse {
+	app, err := l.get(ctx)
+	if err != nil {
+		return errorResponse(http.StatusInternalServerError, "the function cannot run: "+err.Error())
+	}
+	return app.HTTP(ctx, req)
 }

@@ -15,18 +15,14 @@ import (
 
 func TestUnavailableAndLazy(t *testing.T) {
 	cfgErr := &wiring.ConfigurationError{Problems: []string{"IM_SDKAPPID: required"}}
-	u := trigger.Unavailable(cfgErr)
-	if _, err := u.Direct(context.Background(), nil); !errors.Is(err, cfgErr) {
-		t.Errorf("Direct: %v", err)
-	}
-	if _, err := u.Timer(context.Background(), ""); !errors.Is(err, cfgErr) {
-		t.Errorf("Timer: %v", err)
-	}
-	if _, err := u.ObjectCreated(context.Background(), loc("s3://b-b/k"), ""); !errors.Is(err, cfgErr) {
-		t.Errorf("ObjectCreated: %v", err)
+	u := trigger.Lazy(func() (trigger.App, error) { return trigger.App{}, cfgErr }, nil)
+	for _, req := range []job.Request{job.Direct(nil), job.Timer(""), job.Upload(loc("s3://b-b/k"), ""), job.Submit(nil, "http")} {
+		if _, err := u.Service.Handle(context.Background(), req); !errors.Is(err, cfgErr) {
+			t.Errorf("%s: %v", req.Kind, err)
+		}
 	}
 	resp := u.HTTP(context.Background(), trigger.HTTPRequest{})
-	if resp.StatusCode != 500 || resp.Result.Status != job.StatusError || !strings.Contains(resp.Result.Message, "IM_SDKAPPID: required") {
+	if resp.StatusCode != 500 || resp.Result.Status != trigger.StatusError || !strings.Contains(resp.Result.Message, "IM_SDKAPPID: required") {
 		t.Errorf("HTTP: %d %+v", resp.StatusCode, resp.Result)
 	}
 
@@ -34,22 +30,22 @@ func TestUnavailableAndLazy(t *testing.T) {
 	builds, fail := 0, true
 	real := &fakeService{}
 	var logs bytes.Buffer
-	l := trigger.Lazy(func() (trigger.Service, error) {
+	l := trigger.Lazy(func() (trigger.App, error) {
 		builds++
 		if fail {
-			return nil, cfgErr
+			return trigger.App{}, cfgErr
 		}
-		return real, nil
+		return trigger.App{Service: real}, nil
 	}, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err := trigger.Prepare(l); !errors.Is(err, cfgErr) {
 		t.Errorf("Prepare: %v", err)
 	}
-	if _, err := l.Direct(context.Background(), []byte("{}")); !errors.Is(err, cfgErr) {
+	if _, err := l.Service.Handle(context.Background(), job.Direct([]byte("{}"))); !errors.Is(err, cfgErr) {
 		t.Errorf("Direct while failing: %v", err)
 	}
 	fail = false
 	for range 3 {
-		if _, err := l.Timer(context.Background(), ""); err != nil {
+		if _, err := l.Service.Handle(context.Background(), job.Timer("")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -59,7 +55,7 @@ func TestUnavailableAndLazy(t *testing.T) {
 	if !strings.Contains(logs.String(), "IM_SDKAPPID: required") {
 		t.Errorf("the configuration error is not logged: %s", logs.String())
 	}
-	if trigger.Prepare(real) != nil {
+	if trigger.Prepare(trigger.App{Service: real}) != nil {
 		t.Error("Prepare of a plain service")
 	}
 }

@@ -11,38 +11,40 @@ import (
 
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/job"
-	"github.com/removetag/removetag/pkg/job/storage"
 )
 
-// recorder is a job service that records each call, one line per call, and
-// answers it as done; HTTP requests get HTTPStatus (default 200).
+// recorder is a job service that records each request, one line per
+// request, and answers it as done (a timer as swept).
 type recorder struct {
-	HTTPStatus int
-	Calls      []string
+	Calls []string
 }
 
-// HTTP records "http METHOD".
-func (s *recorder) HTTP(_ context.Context, req trigger.HTTPRequest) trigger.HTTPResponse {
-	s.Calls = append(s.Calls, "http "+req.Method)
-	return trigger.HTTPResponse{StatusCode: cmpOr(s.HTTPStatus, http.StatusOK), Result: &job.Result{Status: job.StatusDone}}
-}
-
-// Direct records "direct PAYLOAD".
-func (s *recorder) Direct(_ context.Context, p []byte) (*job.Result, error) {
-	s.Calls = append(s.Calls, "direct "+string(p))
+// Handle records "direct PAYLOAD", "timer MESSAGE", "object LOCATION
+// REGION" (no trailing space without a region) or "submit VIA DOCUMENT".
+func (s *recorder) Handle(_ context.Context, req job.Request) (*job.Result, error) {
+	switch req.Kind {
+	case job.RequestDirect:
+		s.Calls = append(s.Calls, "direct "+string(req.Document))
+	case job.RequestTimer:
+		s.Calls = append(s.Calls, "timer "+string(req.Document))
+		return &job.Result{Status: job.StatusSwept}, nil
+	case job.RequestUpload:
+		s.Calls = append(s.Calls, strings.TrimSpace("object "+req.Object.String()+" "+req.Region))
+		return &job.Result{Status: job.StatusDone, Source: req.Object.String()}, nil
+	default:
+		s.Calls = append(s.Calls, "submit "+req.Via+" "+string(req.Document))
+	}
 	return &job.Result{Status: job.StatusDone}, nil
 }
 
-// Timer records "timer MESSAGE".
-func (s *recorder) Timer(_ context.Context, m string) (*job.Result, error) {
-	s.Calls = append(s.Calls, "timer "+m)
-	return &job.Result{Status: job.StatusSwept}, nil
-}
-
-// ObjectCreated records "object LOCATION REGION" (no trailing space without a region).
-func (s *recorder) ObjectCreated(_ context.Context, loc storage.Location, region string) (*job.Result, error) {
-	s.Calls = append(s.Calls, strings.TrimSpace("object "+loc.String()+" "+region))
-	return &job.Result{Status: job.StatusDone, Source: loc.String()}, nil
+// standIn is an HTTP semantics that records "http METHOD" in s and answers
+// with status (default 200) and a done Result: the platforms' tests check
+// their HTTP shapes, package trigger the semantics.
+func standIn(s *recorder, status int) func(context.Context, trigger.HTTPRequest) trigger.HTTPResponse {
+	return func(_ context.Context, req trigger.HTTPRequest) trigger.HTTPResponse {
+		s.Calls = append(s.Calls, "http "+req.Method)
+		return trigger.HTTPResponse{StatusCode: cmpOr(status, http.StatusOK), Result: &job.Result{Status: job.StatusDone}}
+	}
 }
 
 func cmpOr(v, def int) int {
@@ -70,12 +72,14 @@ type InvokeCase struct {
 }
 
 // RunInvoke runs the case, as a subtest, through a handler made by newHandler
-// over a dispatcher of a fresh recorder answering HTTP with httpStatus.
+// over a dispatcher of a fresh recorder, HTTP requests answered with
+// httpStatus.
 func RunInvoke(t *testing.T, tt InvokeCase, httpStatus int, newHandler func(*trigger.Dispatcher) Invoker) {
 	t.Helper()
 	t.Run(tt.Name, func(t *testing.T) {
-		svc := &recorder{HTTPStatus: httpStatus}
-		out, err := newHandler(trigger.NewDispatcher(svc, nil, nil)).Invoke(context.Background(), []byte(tt.Payload))
+		svc := &recorder{}
+		app := trigger.App{Service: svc, HTTP: standIn(svc, httpStatus)}
+		out, err := newHandler(trigger.NewDispatcher(app, nil, nil)).Invoke(context.Background(), []byte(tt.Payload))
 		if err != nil {
 			t.Fatal(err)
 		}

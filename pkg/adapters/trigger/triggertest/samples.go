@@ -26,11 +26,19 @@ func summary(ev trigger.Event) string {
 	case trigger.KindHTTP:
 		return ev.HTTP.Method + " " + string(ev.HTTP.Body)
 	case trigger.KindTimer:
-		return ev.Message
+		return Message(ev)
 	case trigger.KindUpload:
-		return fmt.Sprint(ev.Objects)
+		return fmt.Sprint(ev.Objects())
 	}
 	return ev.Problem
+}
+
+// Message returns the message of a timer event (of its one request).
+func Message(ev trigger.Event) string {
+	if len(ev.Requests) != 1 {
+		return fmt.Sprintf("(%d requests)", len(ev.Requests))
+	}
+	return string(ev.Requests[0].Job.Document)
 }
 
 // RunSamples decodes each sample, as a subtest, and checks its kind and

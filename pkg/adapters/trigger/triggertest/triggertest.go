@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/removetag/removetag/pkg/adapters/trigger"
+	"github.com/removetag/removetag/pkg/job"
 )
 
 // maxProblemBytes bounds an unknown event's Problem, whatever the payload:
@@ -26,10 +27,10 @@ const (
 )
 
 // checkEvent reports how ev, decoded from payload, breaks the decoders'
-// promises: its Trigger is a known kind, with the fields of that kind; an
-// unknown event's Problem describes the payload (its size in bytes) within
-// maxProblemBytes; and nothing it holds is more than a few times the
-// payload's size.
+// promises: it has a kind and a name; an unknown event's Problem describes the
+// payload (its size in bytes) within maxProblemBytes; an HTTP event has the
+// Reply of its shape; any other asks something (its requests); and nothing it
+// holds is more than a few times the payload's size.
 func checkEvent(payload []byte, ev trigger.Event) error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -50,41 +51,52 @@ func checkEvent(payload []byte, ev trigger.Event) error {
 		if n := len(ev.HTTP.Body) + len(ev.HTTP.Method); n > limit {
 			bad("HTTP event holds %d bytes from a %d-byte payload", n, len(payload))
 		}
-	case trigger.KindTimer:
-		if len(ev.Message) > limit {
-			bad("timer message is %d bytes from a %d-byte payload", len(ev.Message), len(payload))
+		if ev.Reply == nil {
+			bad("HTTP event %q without a Reply: it would be answered as a Result, which no gateway takes", ev.Name)
 		}
-	case trigger.KindUpload:
-		if len(ev.Objects) == 0 {
-			bad("upload event without objects")
-		}
-		size := 0
-		for i, o := range ev.Objects {
-			if o.Skip == "" && o.Location.Bucket == "" {
-				bad("Objects[%d] %+v has no bucket", i, o)
-			}
-			if o.Skip == "" && o.Location.Key == "" {
-				bad("Objects[%d] %+v has no key and is not skipped", i, o)
-			}
-			if len(o.Skip) > maxProblemBytes {
-				bad("Objects[%d] Skip is %d bytes (limit %d)", i, len(o.Skip), maxProblemBytes)
-			}
-			size += len(o.Location.Bucket) + len(o.Location.Key) + len(o.Region)
-		}
-		if size > limit {
-			bad("upload event holds %d bytes from a %d-byte payload", size, len(payload))
-		}
-	case trigger.KindDirect:
-		if string(ev.Payload) != string(payload) {
-			bad("direct event's payload differs from the invocation's")
-		}
+	case "":
+		bad("event %q has no kind", ev.Name)
 	default:
-		bad("unknown trigger %q (event %q)", ev.Kind, ev.Name)
+		errs = append(errs, checkRequests(payload, ev, limit)...)
 	}
 	if ev.Kind != trigger.KindUnknown && ev.Problem != "" {
 		bad("%s event has a problem: %.200q", ev.Kind, ev.Problem)
 	}
 	return errors.Join(errs...)
+}
+
+// checkRequests reports how the requests of ev break the promises: there is
+// at least one (a timer or a direct invocation: exactly one, of its kind, a
+// direct one with the invocation's payload); an object has a bucket and a key
+// unless skipped; and they hold at most limit bytes (their IDs apart).
+func checkRequests(payload []byte, ev trigger.Event, limit int) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	one := map[trigger.Kind]job.RequestKind{trigger.KindTimer: job.RequestTimer, trigger.KindDirect: job.RequestDirect}
+	if want, ok := one[ev.Kind]; ok && (len(ev.Requests) != 1 || ev.Requests[0].Job.Kind != want) {
+		bad("%s event with %d requests, want one of kind %s", ev.Kind, len(ev.Requests), want)
+	}
+	if len(ev.Requests) == 0 {
+		bad("%s event asks nothing (no requests)", ev.Kind)
+	}
+	if ev.Kind == trigger.KindDirect && len(ev.Requests) == 1 && string(ev.Requests[0].Job.Document) != string(payload) {
+		bad("direct event's payload differs from the invocation's")
+	}
+	size, ids := 0, 0
+	for i, r := range ev.Requests {
+		if o := r.Job.Object; r.Job.Kind == job.RequestUpload && r.Skip == "" && (o.Bucket == "" || o.Key == "") {
+			bad("Requests[%d] %+v is an object without a bucket or a key, not skipped", i, r)
+		}
+		if len(r.Skip) > maxProblemBytes {
+			bad("Requests[%d] Skip is %d bytes (limit %d)", i, len(r.Skip), maxProblemBytes)
+		}
+		size += len(r.Job.Document) + len(r.Job.Object.Bucket) + len(r.Job.Object.Key) + len(r.Job.Region) + len(r.Job.Via)
+		ids += len(r.ID)
+	}
+	if size > limit || ids > limit {
+		bad("%s event holds %d bytes (and %d of IDs) from a %d-byte payload", ev.Kind, size, ids, len(payload))
+	}
+	return errs
 }
 
 // allocated returns the bytes allocated while f ran. Other goroutines'
