@@ -3,26 +3,34 @@ package main_test
 // The shared quota (issue 10) through the built function under both runtimes:
 // 1, 2 and 4 instances, each given its own file, uploaded 0.5 s apart, all
 // sharing one IM app whose emulator refuses (60007) any call past 100 in a
-// sliding second, at 20 ms per call; and 4 instances of which one is killed
-// mid-run. The instances share IM_RATE_LIMIT=100 through leases in the bucket
+// sliding second, at 20 ms per call; 4 instances of which one is killed
+// mid-run; and (issue 18) a short second job: files of 30,000 and 10,000 rows
+// uploaded 1 s apart, so that a job joins and leaves while the other runs. The
+// instances share IM_RATE_LIMIT=100 through leases in the bucket
 // (REMOVETAG_BUCKETS). Heavy (about 4 minutes per runtime), so it runs only
 // when REMOVETAG_QUOTA=1:
 //
 //	REMOVETAG_QUOTA=1 go test -run '^$' -bench Quota -benchtime 1x -timeout 30m ./functions/removetag/
 //
-// REMOVETAG_QUOTA_RECORDS sets each file's size (default 100,000: 1,000 calls).
+// REMOVETAG_QUOTA_RECORDS sets each file's size (default 100,000: 1,000 calls)
+// but the short-second-job case's.
 // The killed instance is killed at 40% of the time the four jobs need together.
 // docs/performance.md has the results and what they mean.
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -70,7 +78,9 @@ func quotaRecords(b *testing.B) int {
 // (calls the emulator refused for the rate, of all calls), max-calls/s (calls
 // that arrived in the busiest sliding second) and, with a killed instance,
 // takeover-s (from the kill until the survivors together are back at 95
-// accepted calls per second or more).
+// accepted calls per second or more), lease-req/job-h (the requests the
+// object store received under the leases' prefix, per hour of the jobs'
+// time from upload to answer, all jobs together).
 func BenchmarkQuota(b *testing.B) {
 	records := quotaRecords(b)
 	for _, p := range []*platform{lambdaPlatform, scfPlatform} {
@@ -80,6 +90,7 @@ func BenchmarkQuota(b *testing.B) {
 			{instances: 4, kill: -1},
 			{instances: 4, kill: 1},
 			{instances: 4, kill: -1, uncoordinated: true},
+			{instances: 2, kill: -1, sizes: []int{30_000, 10_000}, stagger: time.Second},
 		} {
 			name := fmt.Sprintf("%s/instances=%d", p.name, tc.instances)
 			switch {
@@ -87,6 +98,8 @@ func BenchmarkQuota(b *testing.B) {
 				name += "/one-killed"
 			case tc.uncoordinated:
 				name += "/uncoordinated"
+			case tc.sizes != nil:
+				name += "/short-second"
 			}
 			b.Run(name, func(b *testing.B) {
 				for range b.N {
@@ -104,6 +117,39 @@ type quotaCase struct {
 	// uncoordinated runs the instances without REMOVETAG_BUCKETS: each uses the
 	// whole IM_RATE_LIMIT, as before the quota was shared, for comparison.
 	uncoordinated bool
+	// sizes are the instances' file sizes (nil: each REMOVETAG_QUOTA_RECORDS).
+	sizes []int
+	// stagger is the time between two uploads (0: quotaStagger).
+	stagger time.Duration
+}
+
+// size is the number of records of instance i's file.
+func (tc quotaCase) size(i, perFile int) int {
+	if tc.sizes != nil {
+		return tc.sizes[i]
+	}
+	return perFile
+}
+
+// leaseCounter is the object store as the function processes see it: every
+// request is passed to the stand-in, and those under the leases' prefix
+// (a lease's key, or a listing of the prefix) are counted.
+type leaseCounter struct {
+	next     http.Handler
+	prefix   string // of the lease keys, in the bucket
+	requests atomic.Int64
+}
+
+func (c *leaseCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Path-style addressing under both stand-ins: /{bucket}/{key}.
+	_, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if k, err := url.PathUnescape(key); err == nil {
+		key = k
+	}
+	if strings.HasPrefix(key, c.prefix) || strings.HasPrefix(r.URL.Query().Get("prefix"), c.prefix) {
+		c.requests.Add(1)
+	}
+	c.next.ServeHTTP(w, r)
 }
 
 // quotaInstance is one instance of the function and the file it is given.
@@ -126,18 +172,25 @@ type sample struct {
 }
 
 // runQuota is one run of BenchmarkQuota on platform p.
-func runQuota(b *testing.B, p *platform, tc quotaCase, nrec int) {
+func runQuota(b *testing.B, p *platform, tc quotaCase, perFile int) {
 	b.StopTimer()
 	n, kill := tc.instances, tc.kill
+	stagger := cmp.Or(tc.stagger, quotaStagger)
 	im := emulator.NewServer(emulator.Config{Key: imKey, Latency: 20 * time.Millisecond})
 	b.Cleanup(im.Close)
 	w := &world{p: p, im: im, fs: newStore(b, s3Bucket, cosBucket), d: &deliverer{}, out: &logtest.Buffer{}}
 	w.api = p.newAPI(w.d.deliver)
 	b.Cleanup(w.api.Close)
+	counter := &leaseCounter{next: w.fs, prefix: outPrefix + "quota/"}
+	counted := httptest.NewServer(counter)
+	b.Cleanup(counted.Close)
 
 	insts := make([]*quotaInstance, n)
 	dir := b.TempDir()
+	total := 0
 	for i := range insts {
+		nrec := tc.size(i, perFile)
+		total += nrec
 		in := &quotaInstance{out: &logtest.Buffer{}, key: fmt.Sprintf("incoming/accounts-%d.csv.gz", i)}
 		in.accs = make([]string, nrec)
 		for j := range in.accs {
@@ -162,7 +215,7 @@ func runQuota(b *testing.B, p *platform, tc quotaCase, nrec int) {
 		env = append(env, "GOMEMLIMIT="+scaleMemLimit, instanceVar+"="+strconv.Itoa(i))
 		for _, kv := range p.env(w) {
 			if !tc.uncoordinated || !strings.HasPrefix(kv, "REMOVETAG_BUCKETS=") {
-				env = append(env, kv)
+				env = append(env, strings.Replace(kv, w.fs.URL(), counted.URL, 1))
 			}
 		}
 		if p == lambdaPlatform {
@@ -192,7 +245,7 @@ func runQuota(b *testing.B, p *platform, tc quotaCase, nrec int) {
 	stopSampling := sampleAccepted(im, start)
 	var wg sync.WaitGroup
 	for i, in := range insts {
-		time.Sleep(time.Until(start.Add(time.Duration(i) * quotaStagger)))
+		time.Sleep(time.Until(start.Add(time.Duration(i) * stagger)))
 		w.putObject(b, in.key, in.data)
 		in.start = time.Now()
 		wg.Go(func() {
@@ -203,7 +256,7 @@ func runQuota(b *testing.B, p *platform, tc quotaCase, nrec int) {
 	var killed time.Duration
 	if kill >= 0 {
 		// At 40% of the time all the jobs need together at the full quota.
-		killAt := time.Duration(0.4 * float64(n*nrec) / imapi.MaxAccountsPerCall / imapi.MaxCallsPerSecond * float64(time.Second))
+		killAt := time.Duration(0.4 * float64(total) / imapi.MaxAccountsPerCall / imapi.MaxCallsPerSecond * float64(time.Second))
 		time.Sleep(time.Until(start.Add(max(killAt, 2*time.Second))))
 		if err := killInstance(kill); err != nil {
 			b.Fatal(err)
@@ -225,11 +278,16 @@ func runQuota(b *testing.B, p *platform, tc quotaCase, nrec int) {
 	series := stopSampling()
 
 	// Every survivor's job is done within its time, its report exact, its tags gone.
-	var end time.Time
+	var (
+		end     time.Time
+		jobTime time.Duration // of every job, from its upload to its end
+	)
 	for i, in := range insts {
 		if i == kill {
 			continue
 		}
+		nrec := len(in.accs)
+		jobTime += in.end.Sub(in.start)
 		if in.err != nil {
 			b.Fatalf("instance %d: %v", i, in.err)
 		}
@@ -275,6 +333,11 @@ func runQuota(b *testing.B, p *platform, tc quotaCase, nrec int) {
 	b.ReportMetric(refusedPct, "refused-pct")
 	b.ReportMetric(float64(st.MaxPerSecond), "max-calls/s")
 	b.ReportMetric(wall.Seconds(), "wall-s")
+	leaseRequests := counter.requests.Load()
+	perJobHour := float64(leaseRequests) / max(jobTime.Hours(), 1e-9)
+	if !tc.uncoordinated {
+		b.ReportMetric(perJobHour, "lease-req/job-h")
+	}
 	b.ReportMetric(0, "ns/op")
 	var extra string
 	if kill >= 0 {
@@ -286,9 +349,9 @@ func runQuota(b *testing.B, p *platform, tc quotaCase, nrec int) {
 		}
 	}
 	b.Logf("%s, %d instances: %d calls accepted in %v (%.3f of the ceiling), %d refused of %d (%.2f%%), max %d calls and %d accepted in a sliding second, "+
-		"accepted per second %v%s; load average before %s, after %s",
+		"accepted per second %v%s; %d lease requests in %v of jobs (%.0f per job-hour); load average before %s, after %s",
 		p.name, n, accepted, wall.Round(time.Millisecond), ratio, st.Refused, st.Requests, refusedPct, st.MaxPerSecond, st.MaxAcceptedPerSecond,
-		perSecond(series), extra, loadBefore, loadAvg())
+		perSecond(series), extra, leaseRequests, jobTime.Round(time.Millisecond), perJobHour, loadBefore, loadAvg())
 }
 
 // sampleAccepted samples the emulator's accepted calls every 50 ms from start
