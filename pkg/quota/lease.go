@@ -50,13 +50,16 @@ type Lease struct {
 	// Owned by Join, then by the renewal loop.
 	seq    int64
 	peers  map[string]*peer
-	listed bool // the prefix was listed once: the rate follows the leases
-	fails  int  // storage errors in a row
+	listed bool      // the prefix was listed once: the rate follows the leases
+	fails  int       // storage errors in a row
+	said   float64   // the least the stored lease may say (a failed write may or may not have landed)
+	wrote  time.Time // the last write, tried or done
 
 	mu      sync.Mutex // guards the fields below, read by Rate and Holders
 	rate    float64    // granted, and said in the lease once written
-	fair    float64    // the equal share at the last listing
 	holders int        // live holders at the last listing, this one included
+	waiting time.Time  // since when the lease has less than its equal share (zero: it does not)
+	rephase bool       // the shares changed at the last listing: draw the next listing's phase
 }
 
 // Join takes a lease for one job. It writes the lease, reads the others' and
@@ -66,6 +69,13 @@ type Lease struct {
 // documentation). Renewals go on until [Lease.Release]; ctx bounds only the
 // first requests.
 func (s *Sharer) Join(ctx context.Context) *Lease {
+	l := s.join(ctx)
+	go l.loop(context.WithoutCancel(ctx))
+	return l
+}
+
+// join is Join without the renewals: the lease after its first listing.
+func (s *Sharer) join(ctx context.Context) *Lease {
 	id := newHolderID()
 	l := &Lease{
 		s:      s,
@@ -81,7 +91,6 @@ func (s *Sharer) Join(ctx context.Context) *Lease {
 	rate, holders := l.Rate(), l.Holders()
 	s.cfg.Logger.InfoContext(ctx, "quota lease taken", "lease", l.key, "holders", holders,
 		"calls_per_second", round(rate), "quota", s.cfg.Rate, "took", time.Since(start).Round(time.Millisecond).String())
-	go l.loop(context.WithoutCancel(ctx))
 	return l
 }
 
@@ -126,7 +135,7 @@ func (l *Lease) Holders() int {
 func (l *Lease) Key() string { return l.key }
 
 // Release ends the renewals and deletes the lease: the other holders take its
-// share at their next renewal. Waits after Release are held (rate zero) until
+// share at their next listing. Waits after Release are held (rate zero) until
 // their context ends. Release may be called more than once.
 //
 // A renewal under way is let finish (each of its requests is bounded by
@@ -151,11 +160,11 @@ func (l *Lease) Release() {
 	})
 }
 
-// loop renews the lease until Release: about every Renew, eight times as
-// often while the lease has less than its equal share and waits for room.
+// loop lists the leases and renews this one until Release, at the times of
+// [Lease.next].
 func (l *Lease) loop(ctx context.Context) {
 	defer close(l.done)
-	t := time.NewTimer(l.interval())
+	t := time.NewTimer(l.next(l.s.now()))
 	defer t.Stop()
 	for {
 		select {
@@ -164,25 +173,57 @@ func (l *Lease) loop(ctx context.Context) {
 		case <-t.C:
 		}
 		l.tick(ctx)
-		t.Reset(l.interval())
+		t.Reset(l.next(l.s.now()))
 	}
 }
 
-func (l *Lease) interval() time.Duration {
+// next is the time until the next listing: an interval, or after a change of
+// the shares a random part of one. Without it, holders list in step with the
+// change that set their phase, and a job whose share lasts a whole number of
+// intervals (100 calls at 50 a second: 2 s, 8 intervals of 250 ms) ends just
+// after the others' listing every time, its share unused for a whole interval
+// instead of half of one on average. The draw only shortens an interval.
+func (l *Lease) next(now time.Time) time.Duration {
+	every := l.interval(now)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.listed && l.rate < l.fair*0.999 {
-		return l.s.cfg.Renew / 8
+	if l.rephase {
+		l.rephase = false
+		every = time.Duration(float64(every) * (1 - l.s.rand())) // in (0, every]
 	}
-	return l.s.cfg.Renew
+	return every
 }
+
+// interval is the time from one listing to the next: see the package
+// documentation (What it costs). Before a first listing, a renewal: the holder
+// tries again to join.
+func (l *Lease) interval(now time.Time) time.Duration {
+	cfg := l.s.cfg
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.listed {
+		return cfg.Renew
+	}
+	every := max(cfg.Renew/time.Duration(l.holders+2), cfg.Renew/maxListings)
+	if !l.waiting.IsZero() && now.Sub(l.waiting) < cfg.Expiry {
+		every = min(every, cfg.Renew/waitListings)
+	}
+	return every
+}
+
+// Listings per renewal: at most maxListings in any case, waitListings while a
+// holder waits for room (see the package documentation).
+const (
+	maxListings  = 8
+	waitListings = 40
+)
 
 // opTimeout bounds each storage request.
 func (l *Lease) opTimeout() time.Duration { return 2 * l.s.cfg.Renew }
 
-// tick is one renewal: list the leases, read those that changed, set the rate
-// and write the lease. A lower rate is set before it is written, a higher one
-// only once written.
+// tick is one listing: list the leases, read those that changed and set the
+// rate, writing the lease when the rate changes or its renewal is due. A
+// lower rate is set before it is written, a higher one only once written.
 func (l *Lease) tick(ctx context.Context) {
 	cfg := l.s.cfg
 	if !l.listed {
@@ -190,20 +231,10 @@ func (l *Lease) tick(ctx context.Context) {
 		// when joining).
 		_ = l.write(ctx, l.Rate())
 	}
-	now := time.Now()
+	now := l.s.now()
 	objs, err := l.list(ctx)
 	if err != nil {
-		if !l.listed && l.Rate() == 0 {
-			// Cannot join: run as without coordination, and say so if the lease
-			// can be written.
-			_ = l.write(ctx, cfg.Rate)
-			l.setRate(cfg.Rate)
-			cfg.Logger.WarnContext(ctx, "quota: cannot read the leases; running at the full quota, as without coordination",
-				"prefix", cfg.Prefix, "calls_per_second", cfg.Rate, "error", err.Error())
-		}
-		if l.listed {
-			_ = l.write(ctx, l.Rate()) // stay alive at the last known rate
-		}
+		l.listFailed(ctx, err, now)
 		return
 	}
 	others, partial := l.observe(ctx, objs, now)
@@ -212,20 +243,61 @@ func (l *Lease) tick(ctx context.Context) {
 	if partial && l.listed {
 		want = min(want, cur) // never more than the last known share on missing information
 	}
+	fair := cfg.Rate / float64(len(others)+1)
 	l.mu.Lock()
-	l.listed, l.holders, l.fair = true, len(others)+1, cfg.Rate/float64(len(others)+1)
+	l.rephase = l.listed && (l.holders != len(others)+1 || want != cur)
+	l.listed, l.holders = true, len(others)+1
+	switch {
+	case want >= fair*0.999:
+		l.waiting = time.Time{}
+	case l.waiting.IsZero():
+		l.waiting = now
+	}
 	l.mu.Unlock()
+	l.apply(ctx, cur, want, now)
+	if want != cur {
+		cfg.Logger.DebugContext(ctx, "quota share", "lease", l.key, "holders", len(others)+1, "calls_per_second", round(l.Rate()))
+	}
+}
+
+// apply moves the rate from cur to want: lower at once, then said; said, then
+// higher. The lease is written when it may say something else than want, or
+// when its renewal is due.
+func (l *Lease) apply(ctx context.Context, cur, want float64, now time.Time) {
 	if want < cur {
 		l.setRate(want)
 	}
-	if err := l.write(ctx, want); err != nil {
-		return // a higher rate is not taken before the lease says so
+	if want != l.said || l.due(now) {
+		if err := l.write(ctx, want); err != nil {
+			return // a higher rate is not taken before the lease says so
+		}
 	}
 	if want > cur {
 		l.setRate(want)
 	}
-	if want != cur {
-		cfg.Logger.DebugContext(ctx, "quota share", "lease", l.key, "holders", len(others)+1, "calls_per_second", round(want))
+}
+
+// due reports whether the lease's renewal is due: at the listing nearest to
+// Renew after the last write.
+func (l *Lease) due(now time.Time) bool {
+	return now.Sub(l.wrote) >= l.s.cfg.Renew-l.interval(now)/2
+}
+
+// listFailed handles a failed listing: a holder that never listed and uses
+// nothing runs as without coordination; one that did keeps its rate and its
+// lease alive.
+func (l *Lease) listFailed(ctx context.Context, err error, now time.Time) {
+	cfg := l.s.cfg
+	switch {
+	case !l.listed && l.Rate() == 0:
+		// Cannot join: run as without coordination, and say so if the lease
+		// can be written.
+		_ = l.write(ctx, cfg.Rate)
+		l.setRate(cfg.Rate)
+		cfg.Logger.WarnContext(ctx, "quota: cannot read the leases; running at the full quota, as without coordination",
+			"prefix", cfg.Prefix, "calls_per_second", cfg.Rate, "error", err.Error())
+	case l.listed && (l.said < l.Rate() || l.due(now)):
+		_ = l.write(ctx, l.Rate()) // stay alive at the last known rate
 	}
 }
 
@@ -237,16 +309,24 @@ func (l *Lease) setRate(r float64) {
 	l.bucket.SetRate(r)
 }
 
-// write stores the lease saying rate.
+// write stores the lease saying rate. A failed write may still land: the
+// lease is then known to say at least the lower of rate and what it said.
 func (l *Lease) write(ctx context.Context, rate float64) error {
 	l.seq++
-	data, err := json.Marshal(record{Holder: l.holder, Seq: l.seq, Rate: rate, Quota: l.s.cfg.Rate, Time: time.Now().UTC()})
+	now := l.s.now()
+	data, err := json.Marshal(record{Holder: l.holder, Seq: l.seq, Rate: rate, Quota: l.s.cfg.Rate, Time: now.UTC()})
 	if err != nil {
 		return fmt.Errorf("quota: encode the lease: %w", err) // cannot happen: plain fields
 	}
 	octx, cancel := context.WithTimeout(ctx, l.opTimeout())
 	defer cancel()
-	return l.noteError(ctx, "write the lease", l.s.cfg.Store.Put(octx, l.key, data))
+	l.wrote = now
+	if err := l.noteError(ctx, "write the lease", l.s.cfg.Store.Put(octx, l.key, data)); err != nil {
+		l.said = min(l.said, rate)
+		return err
+	}
+	l.said = rate
+	return nil
 }
 
 // list lists the prefix.
@@ -364,7 +444,7 @@ func (l *Lease) read(ctx context.Context, keys []string, now time.Time) (failed 
 		})
 	}
 	wg.Wait()
-	wall := time.Now()
+	wall := l.s.now()
 	for _, res := range results {
 		p := l.peers[res.key]
 		switch {

@@ -2,9 +2,6 @@ package quota
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,8 +11,7 @@ import (
 // store's can: a write the client gives up on (its context canceled) is still
 // applied when the store gets to it.
 type lateStore struct {
-	mu      sync.Mutex
-	objs    map[string][]byte
+	*memStore
 	hold    bool          // hold the next write until unhold is closed
 	entered chan struct{} // closed when the held write arrives
 	unhold  chan struct{}
@@ -28,60 +24,21 @@ func (s *lateStore) Put(ctx context.Context, key string, data []byte) error {
 	s.hold = false
 	s.mu.Unlock()
 	if !hold {
-		s.apply(key, data)
-		return nil
+		return s.memStore.Put(ctx, key, data)
 	}
 	close(s.entered)
 	select {
 	case <-s.unhold:
-		s.apply(key, data)
-		return nil
+		return s.memStore.Put(ctx, key, data)
 	case <-ctx.Done():
 		s.applied.Add(1)
 		go func() {
 			defer s.applied.Done()
 			<-s.unhold
-			s.apply(key, data)
+			_ = s.memStore.Put(context.Background(), key, data)
 		}()
 		return ctx.Err()
 	}
-}
-
-func (s *lateStore) apply(key string, data []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.objs[key] = data
-}
-
-func (s *lateStore) List(_ context.Context, prefix string) ([]Object, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Object
-	for k, v := range s.objs {
-		if strings.HasPrefix(k, prefix) {
-			sum := md5.Sum(v)
-			out = append(out, Object{Key: k, ETag: hex.EncodeToString(sum[:])})
-		}
-	}
-	return out, nil
-}
-
-func (s *lateStore) Get(_ context.Context, key string) ([]byte, string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.objs[key]
-	if !ok {
-		return nil, "", ErrNotFound
-	}
-	sum := md5.Sum(v)
-	return v, hex.EncodeToString(sum[:]), nil
-}
-
-func (s *lateStore) Delete(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.objs, key)
-	return nil
 }
 
 // TestReleaseLeavesNoLease: a lease released while a renewal's write is under
@@ -89,7 +46,7 @@ func (s *lateStore) Delete(_ context.Context, key string) error {
 // could apply it after the delete, and every holder joining later would count
 // a rate nobody uses until the leftover expired.
 func TestReleaseLeavesNoLease(t *testing.T) {
-	store := &lateStore{objs: map[string][]byte{}, entered: make(chan struct{}), unhold: make(chan struct{})}
+	store := &lateStore{memStore: newMemStore(), entered: make(chan struct{}), unhold: make(chan struct{})}
 	s, err := New(Config{Store: store, Prefix: "leases/", Rate: 100, Renew: 200 * time.Millisecond}) // each request may take 400 ms
 	if err != nil {
 		t.Fatal(err)
