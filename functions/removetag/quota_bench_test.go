@@ -80,7 +80,7 @@ func quotaRecords(b *testing.B) int {
 // takeover-s (from the kill until the survivors together are back at 95
 // accepted calls per second or more), lease-req/job-h (the requests the
 // object store received under the leases' prefix, per hour of the jobs'
-// time from upload to answer, all jobs together).
+// time from upload to answer or kill, all jobs together).
 func BenchmarkQuota(b *testing.B) {
 	records := quotaRecords(b)
 	for _, p := range []*platform{lambdaPlatform, scfPlatform} {
@@ -284,6 +284,7 @@ func runQuota(b *testing.B, p *platform, tc quotaCase, perFile int) {
 	)
 	for i, in := range insts {
 		if i == kill {
+			jobTime += start.Add(killed).Sub(in.start) // its requests until then are counted
 			continue
 		}
 		nrec := len(in.accs)
