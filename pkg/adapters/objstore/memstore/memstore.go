@@ -68,6 +68,39 @@ type Server struct {
 	failLeft   int
 	failStatus int
 	crcs       map[string]uint64 // CRC-64/ECMA by MD5 (hex) of the content
+	objects    map[string]*objectLock
+}
+
+// objectLock serializes the whole-object calls of one key (see ServeHTTP);
+// users counts the calls holding or waiting for it.
+type objectLock struct {
+	sync.Mutex
+	users int
+}
+
+// lockObject locks the object named bucket/key and returns its unlock, which
+// may be called more than once.
+func (s *Server) lockObject(name string) (unlock func()) {
+	s.mu.Lock()
+	l := s.objects[name]
+	if l == nil {
+		l = &objectLock{}
+		s.objects[name] = l
+	}
+	l.users++
+	s.mu.Unlock()
+	l.Lock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.Unlock()
+			s.mu.Lock()
+			if l.users--; l.users == 0 {
+				delete(s.objects, name)
+			}
+			s.mu.Unlock()
+		})
+	}
 }
 
 // New starts a server on a loopback port. Close it when done.
@@ -76,6 +109,7 @@ func New() *Server {
 		backend: s3mem.New(),
 		table:   crc64.MakeTable(crc64.ECMA),
 		crcs:    make(map[string]uint64),
+		objects: make(map[string]*objectLock),
 	}
 	s.s3 = gofakes3.New(s.backend, gofakes3.WithTimeSkewLimit(0)).Server()
 	s.http = httptest.NewServer(s)
@@ -191,8 +225,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	// The CRC header is computed from a second read of the object: no other
+	// write of it may land between the handler's own read or write and that
+	// one, or a client checking the CRC (the COS SDK does) sees a mismatch
+	// that no real COS would give. The object's lock is held until the
+	// header is sent; a GET's body then streams without it.
+	unlock := s.lockObject(bucket + "/" + key)
+	defer unlock()
 	hw := &headerHook{ResponseWriter: w, before: func(status int) {
 		s.decorate(w.Header(), status, bucket, key)
+		unlock()
 	}}
 	if r.Method == http.MethodPut && s.forbidsOverwrite(r, bucket) {
 		// Checked by gofakes3 as an If-None-Match: *, atomically with the write.

@@ -4,10 +4,14 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/xml"
+	"fmt"
+	"hash/crc64"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
@@ -269,5 +273,63 @@ func TestConditionalPut(t *testing.T) {
 				t.Errorf("object = %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestCRCWhileWritten: the CRC of a whole-object answer is the CRC of that
+// answer's own content, even while other writes of the object land at the
+// same time (the COS SDK checks it; a stand-in that computed it from a later
+// version made TestClaimTwoDeliveries fail now and then).
+func TestCRCWhileWritten(t *testing.T) {
+	s := newServer(t)
+	url := s.URL() + "/" + bucket + "/state/race.json"
+	table := crc64.MakeTable(crc64.ECMA)
+	const writers, rounds = 4, 50
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []string
+	)
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, fmt.Sprintf(format, args...))
+	}
+	check := func(what string, resp *http.Response, body string) {
+		want := strconv.FormatUint(crc64.Checksum([]byte(body), table), 10)
+		if got := resp.Header.Get("x-cos-hash-crc64ecma"); got != want {
+			fail("%s: x-cos-hash-crc64ecma %s, the content's is %s", what, got, want)
+		}
+	}
+	for w := range writers {
+		wg.Go(func() {
+			for i := range rounds {
+				body := fmt.Sprintf(`{"writer":%d,"round":%d,"pad":%q}`, w, i, strings.Repeat("x", w*i))
+				req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					fail("PUT: %v", err)
+					return
+				}
+				resp.Body.Close()
+				check("PUT", resp, body)
+				resp, err = http.Get(url)
+				if err != nil {
+					fail("GET: %v", err)
+					return
+				}
+				got, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					fail("GET: %v", err)
+					return
+				}
+				check("GET", resp, string(got))
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d answers carry another content's CRC; first: %s", len(errs), 2*writers*rounds, errs[0])
 	}
 }
