@@ -207,9 +207,18 @@ func TestLeases(t *testing.T) {
 				stop := func() float64 { return 0 }
 				for i, wantEach := range []float64{100, 50, 100.0 / 3, 25} {
 					l := w.join(w.sharer(nil))
-					// A newcomer sends only within what the others leave unused.
-					if i > 0 && l.Rate() > 0.01 {
-						t.Errorf("holder %d joined at %v beside holders using the whole quota", i+1, l.Rate())
+					// A newcomer sends only within what the others leave unused:
+					// nothing, unless they saw its lease and made room before
+					// its first listing (they list several times a renewal),
+					// and never more than its equal share.
+					if i > 0 {
+						sum := l.Rate()
+						for _, o := range ls {
+							sum += o.Rate()
+						}
+						if l.Rate() > wantEach+0.01 || sum > leaseQuota+0.01 {
+							t.Errorf("holder %d joined at %v beside holders at %s: over its share or the quota", i+1, l.Rate(), rates(ls...))
+						}
 					}
 					stop()
 					ls = append(ls, l)
@@ -224,7 +233,7 @@ func TestLeases(t *testing.T) {
 					})
 					t.Logf("%d holders: equal shares after %v", len(ls), took.Round(time.Millisecond))
 				}
-				// Leaving: the lease is gone at once, the others take its share at their next renewal.
+				// Leaving: the lease is gone at once, the others take its share at their next listing.
 				for len(ls) > 1 {
 					gone := ls[0]
 					gone.Release()
