@@ -5,8 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
-	"regexp"
-	"strconv"
+
+	"github.com/removetag/removetag/pkg/imapi"
 )
 
 // noAnswer reports whether a call's error means the service did not answer
@@ -20,21 +20,6 @@ func noAnswer(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))
 }
 
-// httpStatus matches what imapi says of an answer that was not HTTP 200
-// ("im_get_tag: HTTP 502 Bad Gateway: <body>"); the rest is its body.
-var httpStatus = regexp.MustCompile(`^[a-z_]+: HTTP (\d{3})\b[^:]*(?:: )?`)
-
 // httpStatusOf returns the status and body of an answer that was not HTTP
 // 200; 0 for any other error.
-func httpStatusOf(err error) (status int, body string) {
-	if err == nil {
-		return 0, ""
-	}
-	msg := err.Error()
-	m := httpStatus.FindStringSubmatchIndex(msg)
-	if m == nil {
-		return 0, ""
-	}
-	status, _ = strconv.Atoi(msg[m[2]:m[3]])
-	return status, msg[m[1]:]
-}
+func httpStatusOf(err error) (status int, body string) { return imapi.HTTPStatus(err) }

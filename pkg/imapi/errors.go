@@ -208,3 +208,14 @@ func ErrorCode(err error) int {
 	}
 	return 0
 }
+
+// HTTPStatus returns the HTTP status and the start of the body of an answer
+// that was not HTTP 200 (a gateway's error page, say) anywhere in err's
+// chain; 0 and "" for any other error.
+func HTTPStatus(err error) (status int, body string) {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he.StatusCode, he.Body
+	}
+	return 0, ""
+}
