@@ -8,7 +8,6 @@ import (
 
 	"github.com/removetag/removetag/pkg/adapters/invoke"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
-	"github.com/removetag/removetag/pkg/adapters/objstore/leasestore"
 	"github.com/removetag/removetag/pkg/adapters/secrets"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
@@ -152,13 +151,13 @@ func NewSecrets(cfg Config, logger *slog.Logger) (*secrets.Cache, error) {
 // NewQuota returns the app's quota, cfg.RateLimit calls per second, shared by
 // every job that joins it through leases in the bucket loc under
 // {OutputPrefix}quota/ (see package quota), opened through open at each
-// lease operation (leasestore.InBucket).
-func NewQuota(cfg Config, open leasestore.Opener, loc storage.Location, logger *slog.Logger) (job.Quota, error) {
+// lease operation (objstore.LeasesIn).
+func NewQuota(cfg Config, open objstore.BucketOpener, loc storage.Location, logger *slog.Logger) (job.Quota, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	sharer, err := quota.New(quota.Config{
-		Store:  leasestore.InBucket(open, loc),
+		Store:  objstore.LeasesIn(open, loc),
 		Prefix: cfg.OutputPrefix + "quota/",
 		Rate:   cfg.RateLimit,
 		Logger: logger.With("coordination", loc.Scheme+"://"+loc.Bucket),

@@ -13,7 +13,6 @@ import (
 
 	"github.com/removetag/removetag/pkg/adapters/invoke"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
-	"github.com/removetag/removetag/pkg/adapters/objstore/leasestore"
 	"github.com/removetag/removetag/pkg/adapters/secrets"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
@@ -25,13 +24,13 @@ import (
 // driven adapters may not import the service or the driving side, so the
 // checks of the ports they cannot name are here.
 var (
-	_ trigger.TokenSource = (*secrets.Cache)(nil)
-	_ imapi.KeySource     = (*secrets.Cache)(nil)
-	_ job.StoreOpener     = (*objstore.Opener)(nil)
-	_ leasestore.Opener   = (*objstore.Opener)(nil)
-	_ job.Quota           = (*quota.Sharer)(nil)
-	_ job.Invoker         = (*invoke.Lambda)(nil)
-	_ job.Invoker         = (*invoke.SCF)(nil)
+	_ trigger.TokenSource   = (*secrets.Cache)(nil)
+	_ imapi.KeySource       = (*secrets.Cache)(nil)
+	_ job.StoreOpener       = (*objstore.Opener)(nil)
+	_ objstore.BucketOpener = (*objstore.Opener)(nil)
+	_ job.Quota             = (*quota.Sharer)(nil)
+	_ job.Invoker           = (*invoke.Lambda)(nil)
+	_ job.Invoker           = (*invoke.SCF)(nil)
 )
 
 const module = "github.com/removetag/removetag"

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/adapters/objstore"
-	"github.com/removetag/removetag/pkg/adapters/objstore/leasestore"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
@@ -78,7 +77,7 @@ func TestEveryJobHoldsALease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sharer, err := quota.New(quota.Config{Store: leasestore.New(objstore.NewS3(s3c, s3Bucket)), Prefix: leasePrefix, Rate: testRate})
+	sharer, err := quota.New(quota.Config{Store: objstore.Leases(objstore.NewS3(s3c, s3Bucket)), Prefix: leasePrefix, Rate: testRate})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/adapters/objstore/leasestore"
+	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/limitertest"
@@ -72,7 +72,7 @@ func newLeaseWorld(t *testing.T, newStore func(t *testing.T) (storage.Store, *me
 func (w *leaseWorld) sharer(st quota.Store) *quota.Sharer {
 	w.t.Helper()
 	if st == nil {
-		st = leasestore.New(w.store)
+		st = objstore.Leases(w.store)
 	}
 	s, err := quota.New(quota.Config{Store: st, Prefix: leasePrefix, Rate: leaseQuota, Renew: leaseRenew, Expiry: leaseExpiry})
 	if err != nil {
@@ -261,7 +261,7 @@ func TestLeases(t *testing.T) {
 			t.Run("KilledHolder", func(t *testing.T) {
 				t.Parallel()
 				w := newLeaseWorld(t, b.newStore)
-				victimStore := &killable{Store: leasestore.New(w.store)}
+				victimStore := &killable{Store: objstore.Leases(w.store)}
 				victim := w.join(w.sharer(victimStore))
 				l := w.join(w.sharer(nil))
 				eventually(t, 3*time.Second, "two holders at 50 (rates "+rates(victim, l)+")", func() bool {
@@ -413,7 +413,7 @@ func TestLeaseLimiterContract(t *testing.T) {
 			t.Parallel()
 			limitertest.Run(t, func(t *testing.T, perSecond float64) (imapi.Limiter, func(float64)) {
 				w := newLeaseWorld(t, b.newStore)
-				s, err := quota.New(quota.Config{Store: leasestore.New(w.store), Prefix: leasePrefix, Rate: perSecond})
+				s, err := quota.New(quota.Config{Store: objstore.Leases(w.store), Prefix: leasePrefix, Rate: perSecond})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,7 +1,7 @@
 // Package storage is the object storage port of the job service: one bucket,
 // seen through [Store], addressed by [Location]. The service declares it; the
 // adapters implement it (package objstore for Amazon S3 and Tencent Cloud COS,
-// package leasestore presents a Store to package quota).
+// objstore.Leases presents a Store to package quota).
 //
 // Every implementation behaves alike (objstore's contract test suite runs
 // against each): missing keys are [ErrNotFound], reads pinned to an ETag that

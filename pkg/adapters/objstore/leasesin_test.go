@@ -1,4 +1,4 @@
-package leasestore_test
+package objstore_test
 
 import (
 	"context"
@@ -6,18 +6,17 @@ import (
 	"testing"
 
 	"github.com/removetag/removetag/pkg/adapters/objstore"
-	"github.com/removetag/removetag/pkg/adapters/objstore/leasestore"
 	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
 	"github.com/removetag/removetag/pkg/job/storage"
 	"github.com/removetag/removetag/pkg/quota"
 )
 
-// The Opener that opens the function's buckets is the one leasestore takes.
-var _ leasestore.Opener = (*objstore.Opener)(nil)
+// The Opener that opens the function's buckets is the one LeasesIn takes.
+var _ objstore.BucketOpener = (*objstore.Opener)(nil)
 
 // countingOpener counts the buckets opened and fails the first fail opens.
 type countingOpener struct {
-	next  leasestore.Opener
+	next  objstore.BucketOpener
 	fail  int
 	opens []storage.Location
 }
@@ -30,10 +29,10 @@ func (c *countingOpener) Open(ctx context.Context, loc storage.Location, region 
 	return c.next.Open(ctx, loc, region)
 }
 
-// TestInBucket: the leases' bucket is opened at each call, not before; a
+// TestLeasesIn: the leases' bucket is opened at each call, not before; a
 // failure to open it is that call's error, and the next call opens it again;
 // the location's key is not part of the bucket opened.
-func TestInBucket(t *testing.T) {
+func TestLeasesIn(t *testing.T) {
 	srv := memstore.New()
 	t.Cleanup(srv.Close)
 	const bucket = "leases-1250000000"
@@ -45,7 +44,7 @@ func TestInBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	opener := &countingOpener{next: o, fail: 1}
-	st := leasestore.InBucket(opener, storage.Location{Scheme: storage.SchemeCOS, Bucket: bucket, Key: "ignored"})
+	st := objstore.LeasesIn(opener, storage.Location{Scheme: storage.SchemeCOS, Bucket: bucket, Key: "ignored"})
 	if len(opener.opens) != 0 {
 		t.Fatal("the bucket was opened before the first call")
 	}

@@ -1,6 +1,7 @@
-// Package leasestore presents a bucket (a storage.Store) as the storage of the
-// quota leases of package quota, which knows nothing of object storage SDKs.
-package leasestore
+package objstore
+
+// A bucket (a storage.Store) as the storage of the quota leases of package
+// quota, which knows nothing of object storage SDKs.
 
 import (
 	"bytes"
@@ -16,35 +17,35 @@ import (
 // maxLeaseBytes bounds the read of one lease: a lease is about 150 bytes.
 const maxLeaseBytes = 64 << 10
 
-// Opener opens a bucket: objstore.Opener does.
-type Opener interface {
+// BucketOpener opens a bucket: [Opener] does.
+type BucketOpener interface {
 	Open(ctx context.Context, loc storage.Location, region string) (storage.Store, error)
 }
 
-// store is a bucket seen as a quota.Store.
-type store struct {
+// leases is a bucket seen as a quota.Store.
+type leases struct {
 	// bucket returns the bucket's Store.
 	bucket func(ctx context.Context) (storage.Store, error)
 }
 
-var _ quota.Store = store{}
+var _ quota.Store = leases{}
 
-// New returns s as the storage of quota leases.
-func New(s storage.Store) quota.Store {
-	return store{bucket: func(context.Context) (storage.Store, error) { return s, nil }}
+// Leases returns s as the storage of quota leases.
+func Leases(s storage.Store) quota.Store {
+	return leases{bucket: func(context.Context) (storage.Store, error) { return s, nil }}
 }
 
-// InBucket returns the storage of quota leases in loc's bucket, opened
+// LeasesIn returns the storage of quota leases in loc's bucket, opened
 // through o at each call: opening makes no network call (o keeps the
 // clients), and a failure to open is that call's error, as any storage
 // error, tried again at the next. InBucket itself opens nothing.
-func InBucket(o Opener, loc storage.Location) quota.Store {
+func LeasesIn(o BucketOpener, loc storage.Location) quota.Store {
 	bucket := storage.Location{Scheme: loc.Scheme, Bucket: loc.Bucket}
-	return store{bucket: func(ctx context.Context) (storage.Store, error) { return o.Open(ctx, bucket, "") }}
+	return leases{bucket: func(ctx context.Context) (storage.Store, error) { return o.Open(ctx, bucket, "") }}
 }
 
 // Put stores data under key.
-func (st store) Put(ctx context.Context, key string, data []byte) error {
+func (st leases) Put(ctx context.Context, key string, data []byte) error {
 	s, err := st.bucket(ctx)
 	if err != nil {
 		return err
@@ -53,7 +54,7 @@ func (st store) Put(ctx context.Context, key string, data []byte) error {
 }
 
 // List lists the objects under prefix with their ETags.
-func (st store) List(ctx context.Context, prefix string) ([]quota.Object, error) {
+func (st leases) List(ctx context.Context, prefix string) ([]quota.Object, error) {
 	s, err := st.bucket(ctx)
 	if err != nil {
 		return nil, err
@@ -70,7 +71,7 @@ func (st store) List(ctx context.Context, prefix string) ([]quota.Object, error)
 }
 
 // Get reads an object whole; a missing one is quota.ErrNotFound.
-func (st store) Get(ctx context.Context, key string) ([]byte, string, error) {
+func (st leases) Get(ctx context.Context, key string) ([]byte, string, error) {
 	s, err := st.bucket(ctx)
 	if err != nil {
 		return nil, "", err
@@ -94,7 +95,7 @@ func (st store) Get(ctx context.Context, key string) ([]byte, string, error) {
 }
 
 // Delete removes the object.
-func (st store) Delete(ctx context.Context, key string) error {
+func (st leases) Delete(ctx context.Context, key string) error {
 	s, err := st.bucket(ctx)
 	if err != nil {
 		return err
