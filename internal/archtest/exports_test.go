@@ -4,11 +4,12 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/removetag/removetag/internal/gosource"
 )
 
 // maxCoreExports caps what pkg/imapi exports (issue 16): the client, the
@@ -31,24 +32,9 @@ func exportedNames(t *testing.T, dir string) []string {
 // parseDir parses the non-test Go files of dir.
 func parseDir(t *testing.T, fset *token.FileSet, dir string) []*ast.File {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
+	files, err := gosource.ParseDir(fset, dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var files []*ast.File
-	for _, e := range entries {
-		n := e.Name()
-		if e.IsDir() || !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, filepath.Join(dir, n), nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, f)
-	}
-	if len(files) == 0 {
-		t.Fatalf("no Go files in %s", dir)
 	}
 	return files
 }

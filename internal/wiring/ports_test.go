@@ -4,13 +4,13 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/removetag/removetag/internal/gosource"
 	"github.com/removetag/removetag/pkg/adapters/invoke"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/secrets"
@@ -89,22 +89,9 @@ func interfaces(f *ast.File) map[string]*ast.InterfaceType {
 // parseDir parses the non-test Go files of dir.
 func parseDir(t *testing.T, dir string) []*ast.File {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
+	files, err := gosource.ParseDir(token.NewFileSet(), dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var files []*ast.File
-	fset := token.NewFileSet()
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, f)
 	}
 	return files
 }
