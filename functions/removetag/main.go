@@ -7,6 +7,8 @@
 // It reads its configuration from the environment (see package
 // internal/wiring) and never crashes on a bad one: it logs the error,
 // naming the variable, and answers every invocation with it until it is fixed.
+// Package internal/sizing first fits the Go runtime to the function's
+// configured memory (a soft memory limit below it).
 // Every event goes through package pkg/adapters/trigger; package
 // internal/redact keeps secrets out of its logs.
 package main
@@ -20,6 +22,7 @@ import (
 	"github.com/tencentyun/scf-go-lib/cloudfunction"
 
 	"github.com/removetag/removetag/internal/redact"
+	"github.com/removetag/removetag/internal/sizing"
 	"github.com/removetag/removetag/internal/wiring"
 	"github.com/removetag/removetag/pkg/adapters/awslambda"
 	"github.com/removetag/removetag/pkg/adapters/scf"
@@ -50,6 +53,13 @@ func main() {
 		base = scf.NewLogHandler(os.Stdout, slog.LevelInfo)
 	}
 	logger := slog.New(redact.NewHandler(base, secrets))
+
+	// The Go runtime fitted to the function's memory (a soft limit below it).
+	size, err := sizing.Apply(os.Getenv)
+	if err != nil {
+		logger.Warn("runtime settings", "error", err)
+	}
+	logger.Info("runtime settings", "runtime", size)
 
 	if platform == wiring.PlatformSCF && os.Getenv(scfPortVar) == "" {
 		logger.Error("not started by a serverless runtime: AWS Lambda sets " + wiring.EnvLambdaRuntimeAPI +
