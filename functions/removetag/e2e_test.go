@@ -63,6 +63,7 @@ var bin struct {
 }
 
 func TestMain(m *testing.M) {
+	cgroupWrapper() // as the wrapper of BenchmarkShipped, execs the function and never returns
 	flag.Parse()
 	code := m.Run()
 	if bin.dir != "" {
@@ -205,11 +206,18 @@ type lambdaRuntime struct {
 // timeout (whole seconds).
 func startLambda(t testing.TB, out *logtest.Buffer, env []string, timeout time.Duration) *lambdaRuntime {
 	t.Helper()
+	return startLambdaCmd(t, out, env, timeout, bin.function)
+}
+
+// startLambdaCmd runs the program command as the bootstrap the emulator
+// starts (and starts again after a timeout or a crash).
+func startLambdaCmd(t testing.TB, out *logtest.Buffer, env []string, timeout time.Duration, command string) *lambdaRuntime {
+	t.Helper()
 	emu := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env = append(env, fmt.Sprintf("AWS_LAMBDA_FUNCTION_TIMEOUT=%d", int(timeout.Seconds())))
 	cmd := startProcess(t, out, env, bin.rie,
-		"--runtime-interface-emulator-address", emu, "--runtime-api-address", api, bin.function)
+		"--runtime-interface-emulator-address", emu, "--runtime-api-address", api, command)
 	waitListening(t, emu, cmd, out)
 	return &lambdaRuntime{
 		url:     "http://" + emu + "/2015-03-31/functions/function/invocations",
@@ -259,22 +267,35 @@ type scfRuntime struct {
 
 func startSCF(t testing.TB, out *logtest.Buffer, env []string, budget time.Duration) *scfRuntime {
 	t.Helper()
+	return startSCFCmd(t, out, env, budget, bin.function)
+}
+
+// startSCFCmd starts the program command as SCF's runtime starts the function.
+func startSCFCmd(t testing.TB, out *logtest.Buffer, env []string, budget time.Duration, command string) *scfRuntime {
+	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env = append(env, "_LAMBDA_SERVER_PORT="+addr[strings.LastIndex(addr, ":")+1:])
-	cmd := startProcess(t, out, env, bin.function)
+	cmd := startProcess(t, out, env, command)
 	waitListening(t, addr, cmd, out)
-	client, err := rpc.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	deadline := time.Now().Add(5 * time.Second)
-	for client.Call("Function.Ping", &messages.PingRequest{}, &messages.PingResponse{}) != nil {
+	// A connection that broke (a call answered with an error) is not used
+	// again: every later call on it would fail the same way.
+	deadline := time.Now().Add(10 * time.Second)
+	var client *rpc.Client
+	for {
+		c, err := rpc.Dial("tcp", addr)
+		if err == nil {
+			if err = c.Call("Function.Ping", &messages.PingRequest{}, &messages.PingResponse{}); err == nil {
+				client = c
+				break
+			}
+			c.Close()
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Function.Ping never answered\n%s", out)
+			t.Fatalf("Function.Ping never answered: %v\n%s", err, out)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	t.Cleanup(func() { client.Close() })
 	return &scfRuntime{client: client, budget: budget}
 }
 

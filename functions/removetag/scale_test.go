@@ -13,6 +13,7 @@ package main_test
 
 import (
 	"bufio"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/removetag/removetag/internal/logtest"
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/records"
 )
@@ -99,14 +101,10 @@ func writeScaleFile(path string, accs []string) error {
 	return nil
 }
 
-// BenchmarkScale uploads a file of REMOVETAG_SCALE_RECORDS distinct accounts
-// (CSV, gzip) and lets the built function remove their tag vip from an upload
-// event, under each runtime: a 60 s time limit, GOMEMLIMIT=100MiB, the IM
-// emulator at 20 ms per call enforcing 100 calls/s, and the continuation chain
-// through the Invoke API stand-in until the report is written.
-func BenchmarkScale(b *testing.B) {
-	scaleEnabled(b)
-	n := scaleRecords(b)
+// scaleFile writes the file of n distinct accounts (writeScaleFile) in a
+// temporary directory of b and returns the accounts and the file's bytes.
+func scaleFile(b *testing.B, n int) ([]string, []byte) {
+	b.Helper()
 	accs := scaleAccounts(n)
 	path := filepath.Join(b.TempDir(), fmt.Sprintf("accounts-%d.csv.gz", n))
 	if err := writeScaleFile(path, accs); err != nil {
@@ -116,7 +114,19 @@ func BenchmarkScale(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("%d records, %.1f MB gzip-compressed, in %s", n, float64(len(data))/1e6, path)
+	return accs, data
+}
+
+// BenchmarkScale uploads a file of REMOVETAG_SCALE_RECORDS distinct accounts
+// (CSV, gzip) and lets the built function remove their tag vip from an upload
+// event, under each runtime: a 60 s time limit, GOMEMLIMIT=100MiB, the IM
+// emulator at 20 ms per call enforcing 100 calls/s, and the continuation chain
+// through the Invoke API stand-in until the report is written.
+func BenchmarkScale(b *testing.B) {
+	scaleEnabled(b)
+	n := scaleRecords(b)
+	accs, data := scaleFile(b, n)
+	b.Logf("%d records, %.1f MB gzip-compressed", n, float64(len(data))/1e6)
 	for _, p := range []*platform{lambdaPlatform, scfPlatform} {
 		b.Run(p.name, func(b *testing.B) {
 			for range b.N {
@@ -128,6 +138,47 @@ func BenchmarkScale(b *testing.B) {
 
 // runScale is one run of BenchmarkScale on platform p.
 func runScale(b *testing.B, p *platform, accs []string, data []byte) {
+	r := runFile(b, p, accs, data, fileRun{env: []string{"GOMEMLIMIT=" + scaleMemLimit}})
+	r.report(b)
+	b.ReportMetric(float64(r.coldStart.Microseconds())/1000, "cold-start-ms")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("%s: %s", p.name, r.summary())
+}
+
+// fileRun is how runFile starts the function: what it adds to the function's
+// environment, the program the runtime starts, and what runs just before the
+// upload and just after the report (the timer stopped).
+type fileRun struct {
+	env     []string
+	command string // default bin.function
+	before  func()
+	after   func()
+}
+
+// fileResult is what one file through the function gave.
+type fileResult struct {
+	n           int
+	wall        time.Duration
+	coldStart   time.Duration
+	rt          *measuredRuntime
+	invocations int
+	times       []string // each invocation's duration
+	stats       emulator.Stats
+	minCalls    int
+	refused     int64 // calls answered with a nonzero ErrorCode
+	out         string
+	loadBefore  string
+	loadAfter   string
+}
+
+// runFile uploads data (the CSV of accs, gzip) and lets the built function
+// remove every account's tag vip from the upload event, under platform p's
+// runtime: a 60 s time limit, the IM emulator at 20 ms per call enforcing 100
+// calls/s, and the continuation chain through the Invoke API stand-in until
+// the report is written. It checks the outcome exactly (the report, every tag
+// vip gone, every keep kept, every invocation within its time, no checkpoint
+// left) and fails b otherwise.
+func runFile(b *testing.B, p *platform, accs []string, data []byte, run fileRun) fileResult {
 	b.StopTimer()
 	n := len(accs)
 	w := &world{p: p, im: newIM(b), fs: newStore(b, s3Bucket, cosBucket), d: &deliverer{}, out: &logtest.Buffer{}}
@@ -143,9 +194,9 @@ func runScale(b *testing.B, p *platform, accs []string, data []byte) {
 	w.putObject(b, key, data)
 
 	env := append(baseEnv(), imEnv(w.im, imapi.MaxCallsPerSecond)...)
-	env = append(env, "GOMEMLIMIT="+scaleMemLimit)
 	env = append(env, p.env(w)...)
-	rt, coldStart := startMeasured(b, p, w.out, env)
+	env = append(env, run.env...)
+	rt, coldStart := startMeasured(b, p, w.out, env, cmp.Or(run.command, bin.function))
 	w.d.mu.Lock()
 	w.d.rt = rt
 	w.d.mu.Unlock()
@@ -155,7 +206,10 @@ func runScale(b *testing.B, p *platform, accs []string, data []byte) {
 		}
 	})
 
-	loadBefore := loadAvg()
+	r := fileResult{n: n, coldStart: coldStart, rt: rt, loadBefore: loadAvg()}
+	if run.before != nil {
+		run.before()
+	}
 	b.StartTimer()
 	start := time.Now()
 	first, err := rt.invoke(p.upload(key))
@@ -167,8 +221,11 @@ func runScale(b *testing.B, p *platform, accs []string, data []byte) {
 		b.Fatalf("the upload invocation answered %s: %.500s", r.Status, first.payload)
 	}
 	rep, err := w.waitReport(key, time.Duration(n/ceilingRate)*3*time.Second+5*time.Minute)
-	wall := time.Since(start)
+	r.wall = time.Since(start)
 	b.StopTimer()
+	if run.after != nil {
+		run.after()
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -216,32 +273,46 @@ func runScale(b *testing.B, p *platform, accs []string, data []byte) {
 			b.Errorf("keep the function's output: %v", err)
 		}
 	}
-	st := w.im.Stats()
-	minCalls := (n + imapi.MaxAccountsPerCall - 1) / imapi.MaxAccountsPerCall
-	refused := int64(0)
-	for code, c := range st.Codes {
+	r.stats = w.im.Stats()
+	r.minCalls = (n + imapi.MaxAccountsPerCall - 1) / imapi.MaxAccountsPerCall
+	for code, c := range r.stats.Codes {
 		if code != 0 {
-			refused += c
+			r.refused += c
 		}
 	}
-	b.ReportMetric(wall.Seconds(), "wall-s")
-	b.ReportMetric(float64(n)/ceilingRate/wall.Seconds(), "ceiling-ratio")
-	b.ReportMetric(float64(n)/wall.Seconds(), "users/s")
-	b.ReportMetric(float64(rt.peakKB())/1024, "peak-RSS-MiB")
-	b.ReportMetric(float64(len(ds)+1), "invocations")
-	b.ReportMetric(float64(st.Requests), "calls")
-	b.ReportMetric(float64(minCalls), "min-calls")
-	b.ReportMetric(float64(refused), "refused-calls")
-	b.ReportMetric(float64(coldStart.Microseconds())/1000, "cold-start-ms")
-	b.ReportMetric(0, "ns/op")
-	times := []string{first.elapsed.Round(time.Millisecond).String()}
+	r.invocations = len(ds) + 1
+	r.times = []string{first.elapsed.Round(time.Millisecond).String()}
 	for _, d := range ds {
-		times = append(times, d.answer.elapsed.Round(time.Millisecond).String())
+		r.times = append(r.times, d.answer.elapsed.Round(time.Millisecond).String())
 	}
-	b.Logf("%s: %d records in %v; %d invocations of %v, RSS peaks %v MiB; %d calls (minimum %d), %d refused, "+
+	r.out = w.out.String()
+	r.loadAfter = loadAvg()
+	return r
+}
+
+// ceilingRatio is the accounts done per second over the API's ceiling.
+func (r fileResult) ceilingRatio() float64 {
+	return float64(r.n) / ceilingRate / r.wall.Seconds()
+}
+
+// report reports the run's metrics shared by every file benchmark.
+func (r fileResult) report(b *testing.B) {
+	b.ReportMetric(r.wall.Seconds(), "wall-s")
+	b.ReportMetric(r.ceilingRatio(), "ceiling-ratio")
+	b.ReportMetric(float64(r.n)/r.wall.Seconds(), "users/s")
+	b.ReportMetric(float64(r.rt.peakKB())/1024, "peak-RSS-MiB")
+	b.ReportMetric(float64(r.invocations), "invocations")
+	b.ReportMetric(float64(r.stats.Requests), "calls")
+	b.ReportMetric(float64(r.minCalls), "min-calls")
+	b.ReportMetric(float64(r.refused), "refused-calls")
+}
+
+// summary tells the run in one line.
+func (r fileResult) summary() string {
+	return fmt.Sprintf("%d records in %v; %d invocations of %v, RSS peaks %v MiB; %d calls (minimum %d), %d refused, "+
 		"%d slow-downs logged, max %d calls in a second; load average before %s, after %s",
-		p.name, n, wall.Round(time.Millisecond), len(ds)+1, times, rt.peaksMiB(), st.Requests, minCalls, refused,
-		strings.Count(w.out.String(), "slowing down"), st.MaxPerSecond, loadBefore, loadAvg())
+		r.n, r.wall.Round(time.Millisecond), r.invocations, r.times, r.rt.peaksMiB(), r.stats.Requests, r.minCalls, r.refused,
+		strings.Count(r.out, "slowing down"), r.stats.MaxPerSecond, r.loadBefore, r.loadAfter)
 }
 
 // putObject stores data under key in the platform's bucket.
@@ -287,7 +358,7 @@ func BenchmarkScaleColdStart(b *testing.B) {
 				b.Cleanup(w.api.Close)
 				env := append(baseEnv(), imEnv(w.im, imapi.MaxCallsPerSecond)...)
 				env = append(env, "GOMEMLIMIT="+scaleMemLimit)
-				_, d := startMeasured(b, p, w.out, append(env, p.env(w)...))
+				_, d := startMeasured(b, p, w.out, append(env, p.env(w)...), bin.function)
 				total += d
 			}
 			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "cold-start-ms")
@@ -296,18 +367,18 @@ func BenchmarkScaleColdStart(b *testing.B) {
 	}
 }
 
-// startMeasured starts the function under p's runtime with a 60 s limit and
-// answers its first invocation (an event of no known shape); it returns the
+// startMeasured starts the program command (the built function, or a wrapper
+// that execs it) under p's runtime with a 60 s limit and answers its first invocation (an event of no known shape); it returns the
 // runtime, which measures the peak RSS of every invocation, and the time from
 // the start to that first answer.
-func startMeasured(b *testing.B, p *platform, out *logtest.Buffer, env []string) (*measuredRuntime, time.Duration) {
+func startMeasured(b *testing.B, p *platform, out *logtest.Buffer, env []string, command string) (*measuredRuntime, time.Duration) {
 	b.Helper()
 	start := time.Now()
 	var inner runtimeProc
 	if p == lambdaPlatform {
-		inner = startLambda(b, out, env, scaleTimeout)
+		inner = startLambdaCmd(b, out, env, scaleTimeout, command)
 	} else {
-		inner = startSCF(b, out, env, scaleTimeout)
+		inner = startSCFCmd(b, out, env, scaleTimeout, command)
 	}
 	a, err := inner.invoke([]byte(`{"cold":"start"}`))
 	cold := time.Since(start)
