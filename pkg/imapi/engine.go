@@ -28,7 +28,7 @@ const (
 	defaultBackoffBase        = 100 * time.Millisecond
 	defaultBackoffMax         = 5 * time.Second
 	defaultSlowDown           = 2 * time.Second
-	DefaultMaxFailureAccounts = 1000
+	defaultMaxFailureAccounts = 1000
 	// unavailableAfter is how many batches in a row may run out of retries before
 	// the run stops, judging the service unavailable.
 	unavailableAfter = 3
@@ -71,7 +71,7 @@ func (c EngineConfig) withDefaults() EngineConfig {
 	c.BackoffBase = positiveOr(c.BackoffBase, defaultBackoffBase)
 	c.BackoffMax = positiveOr(c.BackoffMax, defaultBackoffMax)
 	c.SlowDown = positiveOr(c.SlowDown, defaultSlowDown)
-	c.MaxFailureAccounts = positiveOr(c.MaxFailureAccounts, DefaultMaxFailureAccounts)
+	c.MaxFailureAccounts = positiveOr(c.MaxFailureAccounts, defaultMaxFailureAccounts)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -188,6 +188,9 @@ type batch struct {
 	attempts int
 	refused  bool  // pending because the service refused the configuration (Fatal)
 	dropped  int64 // succeeded entries dropped by compact
+
+	done      doneFunc // from the run's prepare (BeforeSend); told the outcome once
+	uncertain bool     // a call of the batch may have been applied unseen (see noteAttempt)
 }
 
 func newBatch(seq int64, first records.Position) *batch {
@@ -263,6 +266,8 @@ type run struct {
 	onFailed    func(records.Record, error)
 	pace        *pacer // the limiter the run waits on, with its slow-down
 
+	prepare prepareFunc // BeforeSend's; nil: none
+
 	stopOnce sync.Once
 	stopCh   chan struct{}      // closed by any stop: read no more, start no more calls
 	reason   string             // why the run stopped; written once before stopCh closes
@@ -337,11 +342,16 @@ func (r *run) execute() (*Report, error) {
 		eof = r.read(batches)
 		close(batches)
 	}()
+	workers := r.cfg.Concurrency
+	if r.prepare != nil {
+		workers *= 2 // a batch holds its worker for its read and its call (see BeforeSend)
+	}
 	var wg sync.WaitGroup
-	for range r.cfg.Concurrency {
+	for range workers {
 		wg.Go(func() {
 			for b := range batches {
 				r.process(b)
+				b.finished()
 				results <- b
 			}
 		})
@@ -431,6 +441,9 @@ func (r *run) process(b *batch) {
 		b.outcome = succeeded
 		return
 	}
+	if !r.prepared(b) {
+		return
+	}
 	for {
 		if !r.acquire() {
 			return
@@ -439,6 +452,7 @@ func (r *run) process(b *batch) {
 		started := time.Now()
 		err := r.e.caller.Call(r.callCtx, r.op, b.calls)
 		latency := time.Since(started)
+		b.noteAttempt(err)
 		r.observe(latency, b.attempts > 1, err)
 		r.tell(b, latency, err)
 		if err == nil {

@@ -166,10 +166,10 @@ type FailureGroups struct {
 
 // NewFailureGroups returns groups that go on from list, the groups of the
 // parts before (nil for none; list itself is not changed), listing at most
-// maxAccounts accounts per group (0 or less: [DefaultMaxFailureAccounts]).
+// maxAccounts accounts per group (0 or less: 1000).
 func NewFailureGroups(list []Failure, maxAccounts int) *FailureGroups {
 	if maxAccounts <= 0 {
-		maxAccounts = DefaultMaxFailureAccounts
+		maxAccounts = defaultMaxFailureAccounts
 	}
 	g := &FailureGroups{maxAccounts: maxAccounts, index: map[failureKey]int{}, seen: map[failureKey]map[string]struct{}{}}
 	for _, f := range list {

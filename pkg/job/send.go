@@ -24,7 +24,7 @@ func (j *fileJob) send(ctx context.Context, cp *Checkpoint, l *link) (done bool,
 	defer body.Close()
 	src := &trackingSource{dec: dec, after: cp.Position}
 	// The groups of the chain so far, copied: a run that counts for nothing leaves cp alone.
-	groups := imapi.NewFailureGroups(cp.Failures, imapi.DefaultMaxFailureAccounts)
+	groups := imapi.NewFailureGroups(cp.Failures, 0)
 	fw := &failedWriter{}
 	defer fw.close()
 	rep, err := j.s.run(ctx, src, imapi.OnFailed(func(rec records.Record, reason error) {

@@ -1,0 +1,84 @@
+package imapi
+
+import (
+	"context"
+	"errors"
+
+	"github.com/removetag/removetag/pkg/records"
+)
+
+// BeforeSend makes the run hand each batch to prepare before the batch's first
+// call, and tell the function prepare returns how the batch ended: the seam of
+// a journal of the tags a run really removes (package journal), which reads the
+// accounts' tags and writes them ahead before they are removed.
+//
+// prepare is called by the worker that then sends the batch, so the read of
+// one batch goes on beside the calls of the others: the run has twice the
+// workers when prepare is set (a batch holds its worker for its read and its
+// call), and the removals stay paced by the run's Limiter alone. calls are the
+// batch's distinct accounts with their tags merged, as they will be sent; they
+// must not be changed. An error from prepare keeps the batch from being sent:
+// it is classed like a call's ([Classify]): retryable leaves the batch pending,
+// fatal stops the run as a configuration refusal does, anything else fails the
+// batch's records with it.
+//
+// done, if not nil, is called once, when the batch's outcome in this run is
+// final, with applied: for each account of calls, whether the service applied
+// the call to it (applied) and whether that is known (known). An account is
+// known not applied when every call sent for it was refused by an answer of
+// the service (or none was sent); a call that timed out, was cut off or got an
+// HTTP error may have been applied, so such an account is not known unless a
+// later call of the batch succeeded.
+func BeforeSend(prepare func(ctx context.Context, calls []records.Record) (done func(applied func(account string) (applied, known bool)), err error)) RunOption {
+	return func(r *run) { r.prepare = prepare }
+}
+
+// prepareFunc and doneFunc are BeforeSend's functions.
+type (
+	prepareFunc = func(ctx context.Context, calls []records.Record) (doneFunc, error)
+	doneFunc    = func(applied func(account string) (applied, known bool))
+)
+
+// prepared runs the run's prepare for b, if any; false if b is not to be sent
+// (its outcome is set).
+func (r *run) prepared(b *batch) bool {
+	if r.prepare == nil {
+		return true
+	}
+	done, err := r.prepare(r.callCtx, b.calls)
+	b.done = done
+	if err == nil {
+		return true
+	}
+	b.err = err
+	switch Classify(err) {
+	case Retryable:
+		b.outcome = pending
+	case Fatal:
+		b.outcome, b.refused = pending, true
+		r.abort(StopFatal, "fatal error before sending: "+err.Error())
+	default:
+		b.outcome = failed
+	}
+	return false
+}
+
+// noteAttempt remembers whether a call of b may have been applied without the
+// client knowing: any answer but the service's own refusal.
+func (b *batch) noteAttempt(err error) {
+	var ae *APIError
+	if err != nil && !errors.As(err, &ae) {
+		b.uncertain = true
+	}
+}
+
+// finished tells the batch's done, if any, its outcome.
+func (b *batch) finished() {
+	if b.done == nil {
+		return
+	}
+	done := b.done
+	b.done = nil
+	ok := b.outcome == succeeded
+	done(func(string) (bool, bool) { return ok, ok || !b.uncertain })
+}

@@ -1,0 +1,106 @@
+package imapi_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/records"
+)
+
+// outcomeLog keeps what a BeforeSend hook was told, per batch.
+type outcomeLog struct {
+	mu       sync.Mutex
+	prepared int
+	done     int
+	told     map[string][2]bool // account → applied, known
+	sentTags map[string]int     // account → tags on it when prepare read them
+}
+
+func (l *outcomeLog) hook(srv *emulator.Server, fail error) func(context.Context, []records.Record) (func(func(string) (bool, bool)), error) {
+	return func(_ context.Context, calls []records.Record) (func(func(string) (bool, bool)), error) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.prepared++
+		for _, c := range calls {
+			l.sentTags[c.Account] = len(srv.Tags(c.Account)) // before any call of the batch
+		}
+		if fail != nil {
+			return nil, fail
+		}
+		return func(applied func(string) (bool, bool)) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.done++
+			for _, c := range calls {
+				a, k := applied(c.Account)
+				l.told[c.Account] = [2]bool{a, k}
+			}
+		}, nil
+	}
+}
+
+func TestBeforeSendIsToldEachBatchsOutcome(t *testing.T) {
+	fast := imapi.EngineConfig{Concurrency: 1, MaxAttempts: 2, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond, SlowDown: time.Millisecond}
+	for _, tc := range []struct {
+		name               string
+		script             []emulator.Fault
+		prepErr            error
+		succeeded, failed  int64
+		pending            int64
+		applied, known     bool
+		wantDone, wantSent bool
+	}{
+		{name: "applied", applied: true, known: true, succeeded: 100, wantDone: true, wantSent: true},
+		{name: "applied on a retry after a lost answer", script: []emulator.Fault{{Drop: true, Apply: true}},
+			applied: true, known: true, succeeded: 100, wantDone: true, wantSent: true},
+		{name: "refused by the service: known not applied", script: []emulator.Fault{{Code: 70107}},
+			applied: false, known: true, failed: 100, wantDone: true, wantSent: true},
+		{name: "answer lost twice: unknown", script: []emulator.Fault{{Drop: true, Apply: true}, {Drop: true}},
+			applied: false, known: false, pending: 100, wantDone: true, wantSent: true},
+		{name: "refused twice for the rate: known not applied", script: []emulator.Fault{{Code: emulator.CodeRateLimited}, {Code: emulator.CodeRateLimited}},
+			applied: false, known: true, pending: 100, wantDone: true, wantSent: true},
+		{name: "prepare fails retryably: pending, nothing sent", prepErr: &imapi.APIError{ErrorCode: 91000, ActionStatus: "FAIL"}, pending: 100},
+		{name: "prepare fails for good: failed, nothing sent", prepErr: errors.New("journal: broken"), failed: 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, client := newEmulator(t, emulator.Config{})
+			recs := job(srv, 100, 100)
+			srv.Script(tc.script...)
+			l := &outcomeLog{told: map[string][2]bool{}, sentTags: map[string]int{}}
+			rep, err := imapi.NewEngine(client, fast).Run(context.Background(), records.NewSliceSource(recs), imapi.BeforeSend(l.hook(srv, tc.prepErr)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertBalanced(t, rep)
+			if rep.Succeeded != tc.succeeded || rep.Failed != tc.failed || rep.Pending != tc.pending {
+				t.Fatalf("report = %s, want %d succeeded, %d failed, %d pending", rep.Summary(), tc.succeeded, tc.failed, tc.pending)
+			}
+			if l.prepared != 1 {
+				t.Fatalf("prepare called %d times for one batch, want once (retries reuse it)", l.prepared)
+			}
+			if l.sentTags["u0"] != 2 {
+				t.Errorf("prepare saw %d tags on u0, want 2: it runs before the batch's first call", l.sentTags["u0"])
+			}
+			if sent := srv.Stats().Requests > 0; sent != tc.wantSent {
+				t.Errorf("calls sent = %v, want %v", sent, tc.wantSent)
+			}
+			if !tc.wantDone {
+				if l.done != 0 {
+					t.Errorf("done called %d times, want never (prepare failed)", l.done)
+				}
+				return
+			}
+			if l.done != 1 {
+				t.Fatalf("done called %d times, want once", l.done)
+			}
+			if got := l.told["u0"]; got != [2]bool{tc.applied, tc.known} {
+				t.Errorf("told applied, known = %v, want %v", got, [2]bool{tc.applied, tc.known})
+			}
+		})
+	}
+}
