@@ -1,0 +1,59 @@
+// Package journal records the tags a job really removes, so that the job can
+// say what it changed and be undone exactly: one {"To_Account":"u1","Tags":[…]}
+// line per account that lost tags, in the API's own form, ready to be added back.
+//
+// # Why the tags are read first
+//
+// Removing a tag an account does not carry succeeds silently, and the input
+// lists the tags to remove, not the tags the accounts had: neither the answers
+// nor the input say what changed. So before a batch is removed its accounts'
+// tags are read (im_get_tag, at most 100 accounts a call, on the get API's own
+// rate: each tag API's page states its own 100 calls/s), and the listed tags
+// each account carries are the batch's intent.
+//
+// # Exact under retries, hand-offs, duplicates and takeovers
+//
+// A removal's outcome is not always known: an answer is lost after the call
+// was applied, an invocation is killed mid-call, a continuation is delivered
+// twice, the sweep takes over a job whose owner still runs. The journal does
+// not depend on knowing it, by writing ahead and resolving later:
+//
+//  1. Write-ahead. A batch's intent (the pairs read present) is appended to
+//     the invocation's log and is durable ([Sink.Append] returned) before the
+//     batch's first call is sent. Whatever happens after, the pairs that call
+//     could remove are on record.
+//  2. Outcome. When the engine knows the batch's outcome it is appended too, per
+//     account: applied (an OK answer), known not applied (every call refused by
+//     an answer of the service, or none sent), or unknown (a lost answer, an
+//     HTTP error, a kill: no line at all).
+//  3. Merge ([Merge], at the job's end, over every invocation's log). A pair is
+//     in the journal when an intent holding it was applied, or, when no intent
+//     holding it is known applied and one may have been, when a read at the
+//     merge finds the tag gone: it was present when that intent was read, so a
+//     call of this job removed it since (the journal assumes, as the whole
+//     product does, that nothing else changes the listed tags meanwhile).
+//     Known not applied intents are not read again: their pairs were not
+//     removed by them, and a removal by another attempt has its own intent.
+//  4. Once. Pairs are deduplicated across the whole job, so a pair read present
+//     by two attempts (a call retried in a later invocation after its first
+//     attempt landed, the same batch sent by a lost owner and by the sweep,
+//     the same account listed twice in the file) is in the journal once.
+//
+// So a tag is in the journal exactly when a job of this file removed it from
+// that account: every removal is preceded by a durable read that holds it, and
+// every pair on record is either confirmed by the service's answer or by a read
+// after the fact. No batch identity or ordering between invocations is needed:
+// the rule is per pair, and the logs of invocations that lost the job, were
+// killed or ran twice are merged like any other.
+//
+// # Cost
+//
+// The read runs in the worker that then sends the batch, before it waits for
+// its turn on the removal's rate (imapi.BeforeSend gives the run twice the
+// workers): the reads of some batches go on beside the removals of others, on
+// the get API's own rate, and the removals keep the run's pace. Intents are
+// written by group commit: one write carries every intent ready at that
+// moment, so the log costs a few object writes a second however many batches
+// wait on it. The merge reads again only the pairs whose outcome was never
+// known, and holds at most a partition of the pairs in memory at once.
+package journal

@@ -1,0 +1,201 @@
+package journal_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/imapi/emulator"
+	"github.com/removetag/removetag/pkg/journal"
+	"github.com/removetag/removetag/pkg/records"
+)
+
+// memSink keeps a log in memory; lose drops what was appended after a mark,
+// as a kill loses what an invocation had not written.
+type memSink struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	chunks int
+}
+
+func (m *memSink) Append(_ context.Context, chunk []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.buf.Write(chunk)
+	m.chunks++
+	return nil
+}
+
+func newEmulator(t testing.TB, cfg emulator.Config) (*emulator.Server, *imapi.Client) {
+	t.Helper()
+	srv := emulator.NewServer(cfg)
+	t.Cleanup(srv.Close)
+	c := srv.Config()
+	client, err := imapi.NewClient(imapi.Config{SDKAppID: c.SDKAppID, SecretKey: c.Key, Admin: c.Admin, BaseURL: srv.URL(), CallTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, client
+}
+
+// world seeds n accounts: every one holds "keep" and "a"; two in three hold
+// "b" too. The records list "a" and "b" for each account, and list a tenth of
+// the accounts a second time (with "b"), so the file lists pairs twice.
+func world(srv *emulator.Server, n int) (recs []records.Record, want map[string][]string) {
+	want = map[string][]string{}
+	for i := range n {
+		acct := fmt.Sprintf("u%05d", i)
+		tags := []string{"a", "keep"}
+		removed := []string{"a"}
+		if i%3 != 0 {
+			tags = append(tags, "b")
+			removed = append(removed, "b")
+		}
+		srv.SetTags(acct, tags...)
+		slices.Sort(removed)
+		want[acct] = removed
+		recs = append(recs, records.Record{Account: acct, Tags: []string{"a", "b"}})
+		if i%10 == 0 {
+			recs = append(recs, records.Record{Account: acct, Tags: []string{"b"}})
+		}
+	}
+	return recs, want
+}
+
+// readJournal parses a merged journal, failing on an account given twice.
+func readJournal(t *testing.T, b []byte) map[string][]string {
+	t.Helper()
+	got := map[string][]string{}
+	dec, err := records.NewDecoder(bytes.NewReader(b), records.DecoderOptions{Format: records.FormatJSONL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r, err := dec.Next()
+		if err != nil {
+			break
+		}
+		if _, dup := got[r.Account]; dup {
+			t.Fatalf("account %s is in the journal twice", r.Account)
+		}
+		got[r.Account] = r.Tags
+	}
+	return got
+}
+
+func diff(t *testing.T, got, want map[string][]string) {
+	t.Helper()
+	n := 0
+	for _, a := range slices.Sorted(maps.Keys(want)) {
+		if !slices.Equal(got[a], want[a]) && n < 10 {
+			t.Errorf("%s: journal has %v, want %v", a, got[a], want[a])
+			n++
+		}
+	}
+	for a := range got {
+		if _, ok := want[a]; !ok && n < 10 {
+			t.Errorf("%s: in the journal (%v), but lost no tag", a, got[a])
+			n++
+		}
+	}
+}
+
+// TestJournalExactUnderFaults runs a job as a chain of invocations over an
+// emulator that loses answers before and after applying calls: each run ends
+// with batches pending (two attempts at most), the next goes on from the
+// first pending record, and one run in the middle is "killed": its outcomes
+// are never written. The merged journal holds exactly the pairs removed.
+func TestJournalExactUnderFaults(t *testing.T) {
+	srv, client := newEmulator(t, emulator.Config{Rate: -1, Faults: emulator.Faults{DropAfterApply: 0.2, Drop: 0.1}, Seed: 7})
+	recs, want := world(srv, 3000)
+	eng := imapi.NewEngine(client, imapi.EngineConfig{MaxAttempts: 2, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond, SlowDown: time.Millisecond, Rate: 1e6})
+	var logs bytes.Buffer
+	src := recs
+	for inv := 0; len(src) > 0; inv++ {
+		if inv > 30 {
+			t.Fatalf("still %d records left after 30 invocations", len(src))
+		}
+		sink := &memSink{}
+		rec, err := journal.NewRecorder(journal.Config{Reader: client, Sink: sink, Attempt: fmt.Sprintf("%06d-test", inv), Limiter: imapi.NewTokenBucket(1e6)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := eng.Run(context.Background(), records.NewSliceSource(src), rec.Option())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inv != 1 { // invocation 1 is killed after its calls: its outcomes are lost
+			if _, err := rec.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		logs.Write(sink.buf.Bytes())
+		if rep.Resume == nil {
+			break
+		}
+		src = src[rep.Resume.Position.Record:]
+		if inv == 0 {
+			srv.SetFaults(emulator.Faults{DropAfterApply: 0.3})
+		}
+	}
+	srv.SetFaults(emulator.Faults{})
+	var out bytes.Buffer
+	st, err := journal.Merge(context.Background(), bytes.NewReader(logs.Bytes()), int64(logs.Len()), client, nil, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readJournal(t, out.Bytes())
+	diff(t, got, want)
+	pairs := 0
+	for _, tags := range want {
+		pairs += len(tags)
+	}
+	if st.Changed != int64(len(want)) || st.TagsRemoved != int64(pairs) {
+		t.Errorf("counts = %+v, want %d changed, %d pairs", st.Counts, len(want), pairs)
+	}
+	if st.Unknown == 0 {
+		t.Errorf("no pair was resolved by a read: the faults did not test the unknown outcomes")
+	}
+	t.Logf("merge: %+v", st)
+}
+
+// TestMergeCountsALineOnce gives the merge the same log twice, as a sealed
+// log and its chunks left behind would: nothing counts twice.
+func TestMergeCountsALineOnce(t *testing.T) {
+	log := `{"I":"0/1","UserTags":[{"To_Account":"u1","Tags":["a","b"]},{"To_Account":"u2","Tags":["a"]}]}
+{"O":"0/1","S":"ok"}
+{"I":"0/2","UserTags":[{"To_Account":"u3","Tags":["a"]}]}
+{"O":"0/2","S":"no"}
+{"I":"1/1","UserTags":[{"To_Account":"u1","Tags":["b","c"]}]}
+{"O":"1/1","Ok":["u1"]}
+`
+	twice := log + log
+	var out bytes.Buffer
+	st, err := journal.Merge(context.Background(), bytes.NewReader([]byte(twice)), int64(len(twice)), nil, nil, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "{\"To_Account\":\"u1\",\"Tags\":[\"a\",\"b\",\"c\"]}\n{\"To_Account\":\"u2\",\"Tags\":[\"a\"]}\n"
+	if out.String() != want || st.Changed != 2 || st.TagsRemoved != 4 || st.Unknown != 0 {
+		t.Errorf("journal = %q, %+v; want %q, 2 changed, 4 pairs", out.String(), st, want)
+	}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+	}
+}
+
+// TestMergeRefusesAForeignLine: a line that is not the log's is an error that says where.
+func TestMergeRefusesAForeignLine(t *testing.T) {
+	log := "{\"I\":\"0/1\",\"UserTags\":[]}\n{\"To_Account\":\"u1\"}\n"
+	_, err := journal.Merge(context.Background(), bytes.NewReader([]byte(log)), int64(len(log)), nil, nil, &bytes.Buffer{})
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("line 2")) {
+		t.Fatalf("err = %v, want one naming line 2", err)
+	}
+}

@@ -1,0 +1,331 @@
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/records"
+)
+
+// Reader reads accounts' tags, at most imapi.MaxAccountsPerCall at a time:
+// *imapi.Client's GetTags.
+type Reader interface {
+	GetTags(ctx context.Context, accounts []string) ([]records.Record, error)
+}
+
+// Sink keeps an invocation's log durably.
+type Sink interface {
+	// Append stores the next chunk of the log: when it returns nil, the chunk
+	// outlives the process.
+	Append(ctx context.Context, chunk []byte) error
+}
+
+// Sealer is a Sink that can replace its chunks by one object when the log is
+// complete (the object stores: one object to read per invocation at the merge
+// instead of one per chunk). Seal is given the whole log.
+type Sealer interface {
+	Sink
+	Seal(ctx context.Context, log io.ReadSeeker) error
+}
+
+// Config configures a [Recorder].
+type Config struct {
+	// Reader reads the tags before a batch is removed. Required.
+	Reader Reader
+	// Sink keeps the log. Required.
+	Sink Sink
+	// Limiter paces the reads: the get API's own rate. Default: a token bucket
+	// at imapi.MaxCallsPerSecond (each tag API's page states 100 calls/s of its own).
+	Limiter imapi.Limiter
+	// Attempt names this recorder's entries apart from every other
+	// invocation's: the chain number and the owner, say. Required.
+	Attempt string
+	// MaxReads bounds the reads of one batch, retries included; default 5.
+	MaxReads int
+}
+
+// Recorder writes one invocation's log: each batch's intent before it is
+// sent, and its outcome after. Its Prepare is an imapi.BeforeSend function.
+type Recorder struct {
+	cfg  Config
+	seal Sealer // cfg.Sink, if it seals
+	copy *os.File
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	pending  []byte // lines not yet handed to the sink
+	gen      int64  // generation of pending: flushed once durable >= gen
+	durable  int64  // last generation the sink stored
+	writing  bool
+	err      error // the first failed Append: every later Prepare fails
+	next     int   // intents numbered so far
+	intents  int64
+	pairs    int64
+	appended int64 // chunks appended
+}
+
+// NewRecorder returns a recorder for one run.
+func NewRecorder(cfg Config) (*Recorder, error) {
+	if cfg.Reader == nil || cfg.Sink == nil || cfg.Attempt == "" {
+		return nil, errors.New("journal: Reader, Sink and Attempt are required")
+	}
+	if cfg.Limiter == nil {
+		cfg.Limiter = imapi.NewTokenBucket(imapi.MaxCallsPerSecond)
+	}
+	if cfg.MaxReads <= 0 {
+		cfg.MaxReads = 5
+	}
+	r := &Recorder{cfg: cfg}
+	r.cond = sync.NewCond(&r.mu)
+	if s, ok := cfg.Sink.(Sealer); ok {
+		f, err := os.CreateTemp("", "removetag-journal-*.jsonl")
+		if err != nil {
+			return nil, fmt.Errorf("journal: keep the log: %w", err)
+		}
+		r.seal, r.copy = s, f
+	}
+	return r, nil
+}
+
+// Option is the run option that journals a run: imapi.BeforeSend(r.Prepare).
+func (r *Recorder) Option() imapi.RunOption { return imapi.BeforeSend(r.Prepare) }
+
+// intent is a log line: the pairs read present before a batch was sent.
+type intent struct {
+	I        string           // the intent's ID: Attempt/n
+	UserTags []records.Record `json:",omitempty"`
+}
+
+// outcome is a log line: how the batch of intent O ended, per account of
+// its pairs. S is "ok" (every account applied) or "no" (every account known
+// not applied); else Ok and No list them, and an account in neither is unknown.
+type outcome struct {
+	O  string
+	S  string   `json:",omitempty"`
+	Ok []string `json:",omitempty"`
+	No []string `json:",omitempty"`
+}
+
+// Prepare reads the accounts of calls, writes their listed tags that are
+// present ahead, and returns once that is durable: imapi.BeforeSend's
+// function. A batch none of whose listed tags is present writes nothing.
+func (r *Recorder) Prepare(ctx context.Context, calls []records.Record) (func(func(string) (bool, bool)), error) {
+	present, err := r.read(ctx, calls)
+	if err != nil {
+		return nil, err
+	}
+	if len(present) == 0 {
+		return nil, nil
+	}
+	r.mu.Lock()
+	r.next++
+	id := r.cfg.Attempt + "/" + strconv.Itoa(r.next)
+	r.mu.Unlock()
+	line, err := json.Marshal(intent{I: id, UserTags: present})
+	if err != nil {
+		return nil, fmt.Errorf("journal: encode an intent: %w", err)
+	}
+	if err := r.write(ctx, line, true); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.intents++
+	for _, p := range present {
+		r.pairs += int64(len(p.Tags))
+	}
+	r.mu.Unlock()
+	return func(applied func(string) (bool, bool)) { r.done(id, present, applied) }, nil
+}
+
+// read returns, for each call, the listed tags its account carries now.
+func (r *Recorder) read(ctx context.Context, calls []records.Record) ([]records.Record, error) {
+	accounts := make([]string, len(calls))
+	for i, c := range calls {
+		accounts[i] = c.Account
+	}
+	var (
+		have []records.Record
+		err  error
+	)
+	for attempt := 1; ; attempt++ {
+		if err = r.cfg.Limiter.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("journal: wait to read tags: %w", err)
+		}
+		if have, err = r.cfg.Reader.GetTags(ctx, accounts); err == nil {
+			break
+		}
+		if imapi.Classify(err) != imapi.Retryable || attempt >= r.cfg.MaxReads {
+			return nil, fmt.Errorf("journal: read the tags before removing them: %w", err)
+		}
+		d := min(50*time.Millisecond<<attempt, 2*time.Second)
+		select {
+		case <-time.After(d/2 + rand.N(d/2+1)):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("journal: read the tags before removing them: %w", err)
+		}
+	}
+	return Present(calls, have), nil
+}
+
+// Present returns, for each listed record, the tags of it that the account
+// carries in have, in the listed order; accounts that carry none are left out.
+func Present(listed, have []records.Record) []records.Record {
+	tags := make(map[string][]string, len(have))
+	for _, h := range have {
+		tags[h.Account] = h.Tags
+	}
+	var out []records.Record
+	for _, c := range listed {
+		var on []string
+		for _, t := range c.Tags {
+			if slices.Contains(tags[c.Account], t) && !slices.Contains(on, t) {
+				on = append(on, t)
+			}
+		}
+		if len(on) > 0 {
+			out = append(out, records.Record{Account: c.Account, Tags: on})
+		}
+	}
+	return out
+}
+
+// done appends a batch's outcome; it is made durable with the next intent's
+// write, or at Close.
+func (r *Recorder) done(id string, present []records.Record, applied func(string) (bool, bool)) {
+	o := outcome{O: id}
+	for _, p := range present {
+		switch ok, known := applied(p.Account); {
+		case ok:
+			o.Ok = append(o.Ok, p.Account)
+		case known:
+			o.No = append(o.No, p.Account)
+		}
+	}
+	switch {
+	case len(o.Ok) == len(present):
+		o.S, o.Ok = "ok", nil
+	case len(o.No) == len(present):
+		o.S, o.No = "no", nil
+	case len(o.Ok) == 0 && len(o.No) == 0:
+		return // unknown: the merge reads again
+	}
+	line, err := json.Marshal(o)
+	if err == nil {
+		err = r.write(context.Background(), line, false)
+	}
+	_ = err // a lost outcome only costs a read at the merge
+}
+
+// write adds a line to the log; with wait, it returns once the line is durable.
+func (r *Recorder) write(ctx context.Context, line []byte, wait bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	r.pending = append(append(r.pending, line...), '\n')
+	gen := r.gen + 1
+	if !wait {
+		return nil
+	}
+	if !r.writing {
+		r.writing = true
+		go r.flushLoop()
+	}
+	for r.durable < gen && r.err == nil {
+		r.cond.Wait()
+	}
+	return r.err
+}
+
+// flushLoop hands the pending lines to the sink, one chunk at a time, while
+// there are any: every intent that arrives while a chunk is written goes into
+// the next (group commit).
+func (r *Recorder) flushLoop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.pending) > 0 && r.err == nil {
+		chunk := r.pending
+		r.pending = nil
+		r.gen++
+		gen := r.gen
+		r.mu.Unlock()
+		err := r.append(chunk)
+		r.mu.Lock()
+		if err != nil {
+			r.err = fmt.Errorf("journal: write the log ahead of the removal: %w", err)
+		} else {
+			r.durable = gen
+		}
+		r.cond.Broadcast()
+	}
+	r.writing = false
+}
+
+// append stores a chunk in the sink, and in the local copy a sealer needs.
+func (r *Recorder) append(chunk []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.cfg.Sink.Append(ctx, chunk); err != nil {
+		return err
+	}
+	r.appended++
+	if r.copy != nil {
+		if _, err := r.copy.Write(chunk); err != nil {
+			return fmt.Errorf("keep a copy of the log: %w", err)
+		}
+	}
+	return nil
+}
+
+// Stats are what a recorder wrote.
+type Stats struct {
+	// Intents counts the batches written ahead; Pairs the account–tag pairs
+	// they held (read present, before removal: an upper bound of the pairs the
+	// run removed until the merge resolves them).
+	Intents, Pairs int64
+	// Chunks counts the writes to the sink.
+	Chunks int64
+}
+
+// Close makes the outcomes durable and, for a Sealer, replaces the chunks by
+// the whole log. Call it after the run, before the job's progress is saved.
+func (r *Recorder) Close(ctx context.Context) (Stats, error) {
+	r.mu.Lock()
+	for r.writing {
+		r.cond.Wait()
+	}
+	chunk := r.pending
+	r.pending = nil
+	err := r.err
+	r.mu.Unlock()
+	if err == nil && len(chunk) > 0 {
+		err = r.append(chunk)
+	}
+	st := Stats{Intents: r.intents, Pairs: r.pairs, Chunks: r.appended}
+	if r.copy != nil {
+		defer func() {
+			r.copy.Close()
+			os.Remove(r.copy.Name())
+		}()
+		if err == nil && r.appended > 0 {
+			if _, err = r.copy.Seek(0, io.SeekStart); err == nil {
+				err = r.seal.Seal(ctx, r.copy)
+			}
+		}
+	}
+	if err != nil {
+		return st, fmt.Errorf("journal: close the log: %w", err)
+	}
+	return st, nil
+}
