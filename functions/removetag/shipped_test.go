@@ -15,7 +15,7 @@ package main_test
 // (default 100,000); REMOVETAG_SHIPPED_LARGE the size of the one more file at
 // 128 MB (default 1,000,000; 0 leaves it out); REMOVETAG_SHIPPED_FUNCTION_ENV
 // adds variables to the function's environment (KEY=VALUE separated by
-// spaces, e.g. "GOMAXPROCS=1 GOGC=200"), to compare settings.
+// spaces, e.g. "GOMAXPROCS=2 GOGC=200"), to compare settings.
 // docs/performance.md has the results and what they mean.
 //
 // Each run makes a group in each of /sys/fs/cgroup/{cpu,cpuacct,memory},
@@ -438,9 +438,9 @@ func TestCFSQuota(t *testing.T) {
 
 func TestStartupSettings(t *testing.T) {
 	lambda := `{"timestamp":"2026-12-02T01:02:11Z","level":"INFO","message":"runtime settings","runtime":{"memory_mb":128,` +
-		`"memory_var":"AWS_LAMBDA_FUNCTION_MEMORY_SIZE","gomaxprocs":2,"memory_limit":107374182,"memory_limit_from":"AWS_LAMBDA_FUNCTION_MEMORY_SIZE"}}`
+		`"memory_var":"AWS_LAMBDA_FUNCTION_MEMORY_SIZE","gomaxprocs":2,"gomaxprocs_from":"","memory_limit":107374182,"memory_limit_from":"AWS_LAMBDA_FUNCTION_MEMORY_SIZE"}}`
 	scf := `{"time":"2026-12-02T01:03:02Z","level":"INFO","msg":"runtime settings","runtime":{"memory_mb":512,"memory_var":"FUNCTION_MEMORY_SIZE",` +
-		`"gomaxprocs":1,"memory_limit":429496729,"memory_limit_from":"FUNCTION_MEMORY_SIZE"}}`
+		`"gomaxprocs":1,"gomaxprocs_from":"FUNCTION_MEMORY_SIZE","memory_limit":429496729,"memory_limit_from":"FUNCTION_MEMORY_SIZE"}}`
 	other := `{"time":"2026-12-02T01:03:02Z","level":"INFO","msg":"configuration","config":{"gomaxprocs":7,"memory_limit":5}}`
 	for _, tt := range []struct {
 		name, out string

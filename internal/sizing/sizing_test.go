@@ -63,33 +63,47 @@ func TestLimit(t *testing.T) {
 	}
 }
 
-// TestApply sets the process's soft memory limit, so it restores the one
-// before after each case.
+// TestApply sets the process's soft memory limit and GOMAXPROCS, so it
+// restores both after each case.
 func TestApply(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	if procs < 2 {
+		procs = 2 // whatever the machine, a default above one shows that Apply lowers it
+	}
 	tests := []struct {
 		name      string
 		env       map[string]string
 		preset    int64 // the limit in effect before Apply (as GOMEMLIMIT would have set it)
 		wantLimit int64
 		wantFrom  string
+		wantProcs int
+		procsFrom string
 		wantErr   bool
 	}{
 		{name: "lambda 128", env: map[string]string{EnvLambdaMemory: "128"}, preset: math.MaxInt64,
-			wantLimit: Limit(128), wantFrom: EnvLambdaMemory},
+			wantLimit: Limit(128), wantFrom: EnvLambdaMemory, wantProcs: 1, procsFrom: EnvLambdaMemory},
 		{name: "scf 512", env: map[string]string{EnvSCFMemory: "512"}, preset: math.MaxInt64,
-			wantLimit: Limit(512), wantFrom: EnvSCFMemory},
-		{name: "GOMEMLIMIT wins", env: map[string]string{EnvLambdaMemory: "128", EnvGOMEMLIMIT: "50MiB"}, preset: 50 << 20,
-			wantLimit: 50 << 20, wantFrom: EnvGOMEMLIMIT},
+			wantLimit: Limit(512), wantFrom: EnvSCFMemory, wantProcs: 1, procsFrom: EnvSCFMemory},
+		{name: "just under a CPU", env: map[string]string{EnvLambdaMemory: "1768"}, preset: math.MaxInt64,
+			wantLimit: Limit(1768), wantFrom: EnvLambdaMemory, wantProcs: 1, procsFrom: EnvLambdaMemory},
+		{name: "a whole CPU keeps the runtime's", env: map[string]string{EnvLambdaMemory: "1769"}, preset: math.MaxInt64,
+			wantLimit: Limit(1769), wantFrom: EnvLambdaMemory, wantProcs: procs},
+		{name: "GOMEMLIMIT and GOMAXPROCS win", env: map[string]string{EnvLambdaMemory: "128", EnvGOMEMLIMIT: "50MiB", EnvGOMAXPROCS: "2"},
+			preset: 50 << 20, wantLimit: 50 << 20, wantFrom: EnvGOMEMLIMIT, wantProcs: procs, procsFrom: EnvGOMAXPROCS},
 		{name: "GOMEMLIMIT=off", env: map[string]string{EnvLambdaMemory: "128", EnvGOMEMLIMIT: "off"}, preset: math.MaxInt64,
-			wantLimit: math.MaxInt64},
-		{name: "no memory variable", env: nil, preset: math.MaxInt64, wantLimit: math.MaxInt64},
+			wantLimit: math.MaxInt64, wantProcs: 1, procsFrom: EnvLambdaMemory},
+		{name: "no memory variable", env: nil, preset: math.MaxInt64, wantLimit: math.MaxInt64, wantProcs: procs},
 		{name: "bad memory variable", env: map[string]string{EnvSCFMemory: "lots"}, preset: math.MaxInt64,
-			wantLimit: math.MaxInt64, wantErr: true},
+			wantLimit: math.MaxInt64, wantProcs: procs, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := debug.SetMemoryLimit(tt.preset)
-			t.Cleanup(func() { debug.SetMemoryLimit(before) })
+			beforeProcs := runtime.GOMAXPROCS(procs)
+			t.Cleanup(func() {
+				debug.SetMemoryLimit(before)
+				runtime.GOMAXPROCS(beforeProcs)
+			})
 			s, err := Apply(env(tt.env))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("error %v, want one: %v", err, tt.wantErr)
@@ -100,8 +114,8 @@ func TestApply(t *testing.T) {
 			if s.MemoryLimit != tt.wantLimit || s.MemoryLimitFrom != tt.wantFrom {
 				t.Errorf("settings say %d from %q, want %d from %q", s.MemoryLimit, s.MemoryLimitFrom, tt.wantLimit, tt.wantFrom)
 			}
-			if s.GOMAXPROCS != runtime.GOMAXPROCS(0) {
-				t.Errorf("settings say GOMAXPROCS %d, the runtime %d", s.GOMAXPROCS, runtime.GOMAXPROCS(0))
+			if got := runtime.GOMAXPROCS(0); got != tt.wantProcs || s.GOMAXPROCS != got || s.GOMAXPROCSFrom != tt.procsFrom {
+				t.Errorf("GOMAXPROCS %d, settings say %d from %q; want %d from %q", got, s.GOMAXPROCS, s.GOMAXPROCSFrom, tt.wantProcs, tt.procsFrom)
 			}
 		})
 	}
