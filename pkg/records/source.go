@@ -197,8 +197,11 @@ func scan(src Source, limit int64, keep func(Record)) (int64, error) {
 // engine of package imapi judge records with it, so that they agree.
 func ProblemOf(src Positioner, n int64, rec Record, err error) (problem *Problem, fatal error) {
 	if err != nil {
-		if errors.As(err, &problem) {
-			return problem, nil
+		// A variable of this block: its address taken, it is on the heap, and
+		// so only for an error (named results are allocated at every call).
+		var p *Problem
+		if errors.As(err, &p) {
+			return p, nil
 		}
 		return nil, err
 	}
