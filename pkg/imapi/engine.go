@@ -193,8 +193,28 @@ type batch struct {
 	uncertain bool     // a call of the batch may have been applied unseen (see noteAttempt)
 }
 
-func newBatch(seq int64, first records.Position) *batch {
-	return &batch{seq: seq, first: first, index: make(map[string]int, MaxAccountsPerCall)}
+// newBatch starts a batch at first. Its slices have room for a full call, so
+// that filling it allocates nothing more; index, emptied, is the account index
+// of a batch handed on before (see seal), or nil for a new one.
+func newBatch(seq int64, first records.Position, index map[string]int) *batch {
+	if index == nil {
+		index = make(map[string]int, MaxAccountsPerCall)
+	}
+	clear(index)
+	return &batch{
+		seq: seq, first: first, index: index,
+		entries: make([]entry, 0, MaxAccountsPerCall),
+		calls:   make([]records.Record, 0, MaxAccountsPerCall),
+		shared:  make([]bool, 0, MaxAccountsPerCall),
+	}
+}
+
+// seal ends the filling of a batch about to be handed on, and returns its
+// account index for the next batch: only the reader uses it.
+func (b *batch) seal() map[string]int {
+	index := b.index
+	b.index = nil
+	return index
 }
 
 // fits reports whether rec can join the batch without a 101st account or more than
@@ -383,9 +403,10 @@ type resumer interface {
 // read fills batches from the source until its end (true) or a stop (false).
 func (r *run) read(out chan<- *batch) bool {
 	var (
-		seq int64
-		n   int64
-		cur *batch
+		seq   int64
+		n     int64
+		cur   *batch
+		index map[string]int // the account index of the batch handed on last, reused
 	)
 	res, _ := r.src.(resumer)
 	r.next = records.Position{Offset: -1}
@@ -419,11 +440,12 @@ func (r *run) read(out chan<- *batch) bool {
 		pos := records.PositionOf(r.pos, n)
 		n++
 		if cur != nil && p == nil && !cur.fits(rec) {
+			index = cur.seal()
 			out <- cur
 			cur = nil
 		}
 		if cur == nil {
-			cur = newBatch(seq, pos)
+			cur = newBatch(seq, pos, index)
 			seq++
 		}
 		cur.add(rec, p)

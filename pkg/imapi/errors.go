@@ -171,6 +171,9 @@ func isRateLimit(err error) bool {
 // a canceled context and other HTTP statuses are Permanent; nil is Permanent too,
 // since there is nothing to retry.
 func Classify(err error) Class {
+	if err == nil {
+		return Permanent // at once: the targets of errors.As below are allocated
+	}
 	var ke *KeySourceError
 	if errors.As(err, &ke) {
 		return Retryable

@@ -35,7 +35,7 @@ func TestBatchMergesAccounts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newBatch(0, records.Position{})
+			b := newBatch(0, records.Position{}, nil)
 			for i, r := range tt.recs {
 				if !b.fits(r) {
 					if i != tt.wantRefuse {
@@ -58,7 +58,7 @@ func TestBatchMergesAccounts(t *testing.T) {
 func TestBatchDoesNotMutateInput(t *testing.T) {
 	first := records.Record{Account: "a", Tags: make([]string, 1, 10)}
 	first.Tags[0] = "x"
-	b := newBatch(0, records.Position{})
+	b := newBatch(0, records.Position{}, nil)
 	b.add(first, nil)
 	if !b.fits(records.Record{Account: "a", Tags: []string{"z"}}) {
 		t.Fatal("a second tag for the account does not fit")
@@ -76,7 +76,7 @@ func TestBatchDoesNotMutateInput(t *testing.T) {
 }
 
 func TestBatchLimits(t *testing.T) {
-	b := newBatch(0, records.Position{})
+	b := newBatch(0, records.Position{}, nil)
 	for i := range MaxAccountsPerCall {
 		r := records.Record{Account: fmt.Sprintf("u%d", i), Tags: []string{"t"}}
 		if !b.fits(r) {
@@ -95,7 +95,7 @@ func TestBatchLimits(t *testing.T) {
 	for i := range many {
 		many[i] = fmt.Sprintf("t%d", i)
 	}
-	b = newBatch(0, records.Position{})
+	b = newBatch(0, records.Position{}, nil)
 	b.add(records.Record{Account: "a", Tags: many}, nil)
 	if !b.fits(records.Record{Account: "a", Tags: many[:5]}) {
 		t.Error("tags already held do not fit")
