@@ -43,13 +43,7 @@ func newWorld(t *testing.T) *world {
 			t.Fatal(err)
 		}
 	}
-	// The AWS SDK reads the process environment.
-	t.Setenv("AWS_ENDPOINT_URL_S3", w.fs.S3Endpoint())
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-test-secret")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	setAWSEnv(t, w.fs.S3Endpoint())
 	w.env = env{
 		EnvSDKAppID:         fmt.Sprint(emulator.DefaultSDKAppID),
 		EnvSecretKey:        emulator.DefaultKey,
@@ -62,6 +56,18 @@ func newWorld(t *testing.T) *world {
 		EnvTencentRegion:    "ap-guangzhou",
 	}
 	return w
+}
+
+// setAWSEnv points the AWS SDK, which reads the process environment, at the
+// fake store's S3 endpoint, with test credentials and no files or metadata.
+func setAWSEnv(t testing.TB, s3Endpoint string) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", s3Endpoint)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-test-secret")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 }
 
 func (w *world) service(t *testing.T, e env) trigger.App {

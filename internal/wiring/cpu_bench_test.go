@@ -211,14 +211,7 @@ func BenchmarkCPU(b *testing.B) {
 		}
 	}
 	w := startCPUWorld(b, n)
-	// The AWS SDK reads the process environment.
-	b.Setenv("AWS_ENDPOINT_URL_S3", w.info.S3)
-	b.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	b.Setenv("AWS_SECRET_ACCESS_KEY", "aws-test-secret")
-	b.Setenv("AWS_REGION", "us-east-1")
-	b.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	b.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	b.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	setAWSEnv(b, w.info.S3)
 	b.Setenv("AWS_CA_BUNDLE", "") // as on Lambda: the system's roots, not a bundle parsed per client
 	base := env{
 		EnvSDKAppID:         fmt.Sprint(emulator.DefaultSDKAppID),
