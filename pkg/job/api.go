@@ -167,6 +167,15 @@ type Result struct {
 	Source string `json:",omitempty"`
 	// Report counts the records (for file jobs: the whole file so far, across the chain).
 	imapi.Report
+	// Invocation counts this invocation's own part of the work (see
+	// [Result.Ended] and [Result.LeftForSweep] for what became of the job):
+	// for a file job, what its link added to the file's counts; for an
+	// inline job, its Report's; for a sweep, the sum over its Jobs; nothing
+	// for a request it skipped or refused. Succeeded, Failed, Calls and
+	// Retries are the flows (summed over a chain's invocations they give the
+	// report's, unless the file changed and the job started over); Total is
+	// Succeeded + Failed, and Pending 0: the records left are the Report's.
+	Invocation imapi.Counts `json:",omitzero"`
 	// Errors lists the problems of a rejected input (first 20; ErrorCount counts all).
 	Errors     []records.Problem `json:",omitempty"`
 	ErrorCount int               `json:",omitempty"`

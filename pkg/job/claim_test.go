@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
@@ -297,6 +298,15 @@ func TestClaimLostMidRun(t *testing.T) {
 	if rep.Failed != 0 || rep.Invocations != 2+len(ds) {
 		t.Errorf("report: %d failed, %d invocations; want none failed and %d invocations", rep.Failed, rep.Invocations, 2+len(ds))
 	}
+	// The lost invocation's work counts in nobody's part: the owner's chain redid it.
+	if res.Invocation != (imapi.Counts{}) || res.Ended() {
+		t.Errorf("the invocation that lost the job: own part %+v, ended %v; want none", res.Invocation, res.Ended())
+	}
+	answers := []*job.Result{sweep.Jobs[0]}
+	for _, d := range ds {
+		answers = append(answers, d.res)
+	}
+	checkShares(t, rep, answers...)
 	if !strings.Contains(e.logs.String(), "job lost") {
 		t.Error("the loss is not logged")
 	}

@@ -28,6 +28,9 @@ func TestFileFatalRefusal(t *testing.T) {
 	if res.Status != job.StatusPending || res.Continued || res.StopReason != imapi.StopFatal || res.Failed != 0 {
 		t.Fatalf("first invocation: %+v; want pending, left for the sweep after a fatal stop, nothing failed", res)
 	}
+	if !res.LeftForSweep() || res.Ended() {
+		t.Errorf("first invocation: left for the sweep %v, ended %v; want left, not ended", res.LeftForSweep(), res.Ended())
+	}
 	if got := e.fs.List(cosBucket, prefix+"parts/"); len(got) != 0 {
 		t.Errorf("failed-record parts %v written for a configuration refusal", got)
 	}
@@ -38,7 +41,17 @@ func TestFileFatalRefusal(t *testing.T) {
 		t.Fatalf("sweep: %v, %+v", err, sw)
 	}
 	e.waitChain()
-	if rep := e.checkDone(cosBucket, key, recs); rep.Failed != 0 || rep.Succeeded != int64(len(recs)) {
+	rep := e.checkDone(cosBucket, key, recs)
+	if rep.Failed != 0 || rep.Succeeded != int64(len(recs)) {
 		t.Errorf("report: %d succeeded, %d failed; want every record sent once the key is right", rep.Succeeded, rep.Failed)
+	}
+	// The refused call counts among the calls, in the first invocation's part.
+	answers := []*job.Result{res, sw.Jobs[0]}
+	for _, d := range e.deliveries() {
+		answers = append(answers, d.res)
+	}
+	checkShares(t, rep, answers...)
+	if sw.Invocation != sw.Jobs[0].Invocation || res.Invocation.Calls == 0 {
+		t.Errorf("sweep's own part %+v, its job's %+v; first invocation's %+v", sw.Invocation, sw.Jobs[0].Invocation, res.Invocation)
 	}
 }

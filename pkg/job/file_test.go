@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
@@ -80,6 +81,14 @@ func TestFileChain(t *testing.T) {
 				t.Errorf("continuation event %s: %v", ds[0].payload, err)
 			}
 			rep := e.checkDone(tt.bucket, key, recs)
+			answers := []*job.Result{res}
+			for _, d := range ds {
+				answers = append(answers, d.res)
+				if d.res.LeftForSweep() {
+					t.Errorf("chain %d: left for the sweep (%s)", d.res.Chain, d.res.Message)
+				}
+			}
+			checkShares(t, rep, answers...)
 			if rep.Failed == 0 || rep.Chain != len(ds) || rep.Invocations != len(ds)+1 || rep.Restarted {
 				t.Errorf("report: failed %d, chain %d, invocations %d, restarted %v; want failures, chain %d",
 					rep.Failed, rep.Chain, rep.Invocations, rep.Restarted, len(ds))
@@ -99,6 +108,8 @@ func TestFileChain(t *testing.T) {
 			res, err = e.service().Handle(e.budgetCtx(), job.Upload(storage.Location{Scheme: tt.scheme, Bucket: tt.bucket, Key: key}, "gz"))
 			if err != nil || res.Status != job.StatusSkipped || res.Total != n {
 				t.Errorf("repeated upload event: %v, %+v", err, res)
+			} else if res.Invocation != (imapi.Counts{}) || res.Ended() {
+				t.Errorf("repeated upload event: own part %+v, ended %v; it did nothing", res.Invocation, res.Ended())
 			}
 			// So does a continuation event delivered again.
 			res, err = e.invoke(ds[0].payload)

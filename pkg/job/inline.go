@@ -48,6 +48,7 @@ func (s *Service) runRecords(ctx context.Context, recs []records.Record, trigger
 	// Records never read count too: Total is the job's size.
 	res.Add(imapi.Counts{Total: int64(len(rest)), Pending: int64(len(rest))})
 	res.PendingRecords, res.Resume = nil, nil
+	res.Invocation = share(res.Counts, imapi.Counts{})
 	log.Info("job end", append(countAttrs(&res.Report), "status", res.Status, "stopped", rep.Stopped)...)
 	return res
 }

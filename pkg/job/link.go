@@ -21,6 +21,9 @@ type link struct {
 	// stopped is the report of the send pass that stopped before the end of
 	// the file, if the link ends with one.
 	stopped *imapi.Report
+	// base is the job's counts the link's own are measured from: the
+	// checkpoint's as it was claimed, none once the job started over.
+	base imapi.Counts
 }
 
 // claimAndRun makes this invocation the job's owner and runs one link of its chain.
@@ -73,7 +76,8 @@ func (j *fileJob) runLink(ctx context.Context, cp *Checkpoint) (*Result, error) 
 	j.log.Info("job start", "chain", cp.Chain, "phase", cp.Phase, "etag", cp.ETag, "total", cp.Total,
 		"succeeded", cp.Succeeded, "failed", cp.Failed, "position", cp.Position.Record)
 	claimed := *cp
-	res, err := j.work(ctx, cp)
+	l := &link{chain: cp.Chain, base: cp.counts()}
+	res, err := j.work(ctx, cp, l)
 	if errors.Is(err, errClaimLost) {
 		return j.lost(ctx, &claimed, cp), nil
 	}
@@ -85,6 +89,7 @@ func (j *fileJob) runLink(ctx context.Context, cp *Checkpoint) (*Result, error) 
 		return nil, fmt.Errorf("file job %s (chain %d): %w", j.loc, cp.Chain, err)
 	}
 	res.ElapsedSeconds = time.Since(start).Seconds()
+	res.Invocation = share(res.Counts, l.base)
 	j.log.Info("job end", append(countAttrs(&res.Report), "status", res.Status, "chain", res.Chain,
 		"continued", res.Continued, "restarted", res.Restarted, "message", res.Message)...)
 	return res, nil
@@ -94,10 +99,9 @@ func (j *fileJob) runLink(ctx context.Context, cp *Checkpoint) (*Result, error) 
 const maxRestarts = 2
 
 // work moves the job through its phases as far as the budget allows, and
-// ends the link: the job handed on, or finished. A phase that finds the file
-// changed starts the job over; one that finds it deleted ends it.
-func (j *fileJob) work(ctx context.Context, cp *Checkpoint) (*Result, error) {
-	l := &link{chain: cp.Chain}
+// ends the link l: the job handed on, or finished. A phase that finds the
+// file changed starts the job over; one that finds it deleted ends it.
+func (j *fileJob) work(ctx context.Context, cp *Checkpoint, l *link) (*Result, error) {
 	if why, never := j.skipFits(ctx, cp); never {
 		why += "; no invocation of this length can resume the file: raise the function's timeout, or upload the file uncompressed (it is then resumed at a byte offset)"
 		return j.handOn(ctx, cp, l, why)
@@ -147,7 +151,7 @@ func (j *fileJob) work(ctx context.Context, cp *Checkpoint) (*Result, error) {
 		} else if err != nil {
 			return nil, err
 		}
-		l.progress = true
+		l.progress, l.base = true, imapi.Counts{}
 		if restarts++; restarts > maxRestarts {
 			return j.handOn(ctx, cp, l, "")
 		}

@@ -83,6 +83,7 @@ func (s *Service) sweep(ctx context.Context) (*Result, error) {
 					alive++
 				default:
 					res.Jobs = append(res.Jobs, r)
+					res.Invocation.Add(r.Invocation)
 				}
 			}
 		}
