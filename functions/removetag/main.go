@@ -77,7 +77,9 @@ func main() {
 			logger.Warn("configuration", "warning", w)
 		}
 		logger.Info("configuration", "config", cfg)
-		return wiring.Build(cfg, logger)
+		// The metrics (CloudWatch EMF on Lambda, CLS lines on SCF) go to
+		// standard output, which both platforms send to their logs.
+		return wiring.BuildMetered(cfg, logger, wiring.MetricsOutput{Out: os.Stdout, Secrets: secrets})
 	}, logger)
 	_ = trigger.Prepare(app) // an error is logged here, and answered to every invocation
 

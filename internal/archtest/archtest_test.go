@@ -52,6 +52,16 @@ var rules = []rule{
 		},
 	},
 	{
+		name: "the metrics depend on no platform library or SDK: they write text, the platforms read it",
+		pkgs: []string{module + "/pkg/adapters/metrics/..."},
+		forbidden: func(dep string) bool {
+			if strings.HasPrefix(dep, module+"/") {
+				return within(dep, "/internal/wiring", "/pkg/adapters/scf", "/pkg/adapters/awslambda", "/pkg/adapters/objstore", "/pkg/adapters/invoke", "/pkg/adapters/secrets")
+			}
+			return dep != signingLibrary
+		},
+	},
+	{
 		name: "the records depend on the standard library only: not on the IM client, a platform, an SDK or storage",
 		pkgs: []string{module + "/pkg/records"},
 		// nonStandardDeps lists the package itself: anything else is forbidden.

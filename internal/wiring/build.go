@@ -3,11 +3,15 @@ package wiring
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
+	"github.com/removetag/removetag/pkg/adapters/awslambda"
 	"github.com/removetag/removetag/pkg/adapters/invoke"
+	"github.com/removetag/removetag/pkg/adapters/metrics"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
+	"github.com/removetag/removetag/pkg/adapters/scf"
 	"github.com/removetag/removetag/pkg/adapters/secrets"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
@@ -23,7 +27,31 @@ import (
 // [trigger.NewApp]). It makes no network call but one read of the secret
 // (see [serviceConfig]): the adapters make their clients on first use.
 func Build(cfg Config, logger *slog.Logger) (trigger.App, error) {
-	jc, hc, err := serviceConfig(cfg, logger)
+	return BuildMetered(cfg, logger, MetricsOutput{})
+}
+
+// MetricsOutput is where the function's metrics go.
+type MetricsOutput struct {
+	// Out receives them, a record a line: the process's standard output,
+	// which each platform sends to its logs; nil: no metrics.
+	Out io.Writer
+	// Secrets, if set, lists values redacted from every line.
+	Secrets func() []string
+}
+
+// BuildMetered is [Build] for the function's process: unless cfg.Metrics is
+// off or out.Out is nil, the App's Meter (see [NewMeter]) is told of every
+// call the engine makes and writes each invocation's figures to out.Out.
+func BuildMetered(cfg Config, logger *slog.Logger, out MetricsOutput) (trigger.App, error) {
+	meter, err := NewMeter(cfg, out)
+	if err != nil {
+		return trigger.App{}, err
+	}
+	var obs imapi.Observer
+	if meter != nil {
+		obs = meter
+	}
+	jc, hc, err := serviceConfig(cfg, logger, obs)
 	if err != nil {
 		return trigger.App{}, err
 	}
@@ -31,19 +59,46 @@ func Build(cfg Config, logger *slog.Logger) (trigger.App, error) {
 	if err != nil {
 		return trigger.App{}, fmt.Errorf("configuration: %w", err)
 	}
-	return trigger.NewApp(svc, hc), nil
+	app := trigger.NewApp(svc, hc)
+	if meter != nil {
+		app.Meter = meter
+	}
+	return app, nil
+}
+
+// NewMeter returns the meter of cfg's platform writing to out.Out, or nil
+// when cfg.Metrics is off or out.Out is nil: CloudWatch EMF records on
+// Lambda, CLS lines on SCF, in cfg.MetricsNamespace, the FunctionName
+// dimension the running function's name, each record with the platform's
+// request id.
+func NewMeter(cfg Config, out MetricsOutput) (*metrics.Meter, error) {
+	if !cfg.Metrics || out.Out == nil {
+		return nil, nil
+	}
+	mc := metrics.Config{Namespace: cfg.MetricsNamespace, Out: out.Out, Secrets: out.Secrets}
+	switch cfg.Platform {
+	case PlatformLambda:
+		mc.Format, mc.FunctionName, mc.RequestID = metrics.FormatEMF, cfg.LambdaFunctionName, awslambda.RequestID
+	default:
+		mc.Format, mc.FunctionName, mc.RequestID = metrics.FormatCLS, cfg.SCFFunctionName, scf.RequestID
+	}
+	m, err := metrics.New(mc)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %s, %s: %w", EnvMetrics, EnvMetricsNS, err)
+	}
+	return m, nil
 }
 
 // secretReadTimeout bounds the first read of the secret.
 const secretReadTimeout = 30 * time.Second
 
 // serviceConfig makes the configuration of the job service and of its HTTP
-// side from cfg. With REMOVETAG_SECRET, it reads the secret once (a network
+// side from cfg, the engine telling obs (if not nil) of every call. With REMOVETAG_SECRET, it reads the secret once (a network
 // call) for the HTTP token, and the IM client takes its key from the same
 // cache, read again after a few minutes or when IM refuses the key; a secret
 // that cannot be read is an error naming it (the function answers it and
 // builds again at the next invocation).
-func serviceConfig(cfg Config, logger *slog.Logger) (job.Config, trigger.HTTPConfig, error) {
+func serviceConfig(cfg Config, logger *slog.Logger, obs imapi.Observer) (job.Config, trigger.HTTPConfig, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -78,7 +133,7 @@ func serviceConfig(cfg Config, logger *slog.Logger) (job.Config, trigger.HTTPCon
 		}
 	}
 	return job.Config{
-		Engine:       imapi.NewEngine(client, imapi.EngineConfig{Rate: cfg.RateLimit, Logger: logger}),
+		Engine:       imapi.NewEngine(client, imapi.EngineConfig{Rate: cfg.RateLimit, Logger: logger, Observer: obs}),
 		Quota:        shared,
 		OpenStore:    opener,
 		Invoker:      newInvoker(cfg, logger),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/adapters/invoke/loopback"
+	"github.com/removetag/removetag/pkg/adapters/metrics/metricstest"
 	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
@@ -305,7 +306,7 @@ func TestBuildErrors(t *testing.T) {
 	if _, err := Build(cfg, nil); err == nil || !strings.Contains(err.Error(), EnvSDKAppID) {
 		t.Errorf("Build: %v", err)
 	}
-	jc, _, err := serviceConfig(Config{SDKAppID: 1, SecretKey: "k", Region: imapi.RegionChina, Platform: PlatformSCF}, nil)
+	jc, _, err := serviceConfig(Config{SDKAppID: 1, SecretKey: "k", Region: imapi.RegionChina, Platform: PlatformSCF}, nil, nil)
 	if err != nil || jc.Engine == nil || jc.OpenStore == nil || jc.Invoker != nil {
 		t.Errorf("serviceConfig: %+v, %v", jc, err)
 	}
@@ -394,7 +395,7 @@ func TestJobConfigQuota(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			jc, _, err := serviceConfig(cfg, nil)
+			jc, _, err := serviceConfig(cfg, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -403,4 +404,79 @@ func TestJobConfigQuota(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBuildMetered: the function's build measures its invocations in the
+// platform's format (EMF on Lambda, CLS lines on SCF), named after the
+// function; REMOVETAG_METRICS=off, or no output, measures nothing.
+func TestBuildMetered(t *testing.T) {
+	w := newWorld(t)
+	w.seed(3)
+	doc := []byte(`{"UserTags":[{"To_Account":"u0000","Tags":["vip"]},{"To_Account":"u0001","Tags":["vip"]}]}`)
+	run := func(t *testing.T, e env, out MetricsOutput) (*job.Result, string) {
+		t.Helper()
+		cfg, err := Load(e.get)
+		if err != nil {
+			t.Fatal(err)
+		}
+		app, err := BuildMetered(cfg, nil, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		o := trigger.NewDispatcher(app, nil, nil).Run(ctx, trigger.Event{Kind: trigger.KindDirect, Requests: []trigger.Request{{Job: job.Direct(doc)}}})
+		res, err := o.Result()
+		if err != nil || res.Status != job.StatusDone {
+			t.Fatalf("%v %+v", err, res)
+		}
+		if buf, ok := out.Out.(*strings.Builder); ok {
+			return res, buf.String()
+		}
+		return res, ""
+	}
+	for _, tt := range []struct {
+		name string
+		env  env
+		read func(string) ([]metricstest.Record, error)
+		fn   string
+	}{
+		{"lambda", w.env.with(EnvLambdaRuntimeAPI, "127.0.0.1:9001", EnvLambdaFunctionName, "rt-lambda", EnvMetricsNS, "Acme"),
+			func(s string) ([]metricstest.Record, error) { return metricstest.EMF(s, time.Now()) }, "rt-lambda"},
+		{"scf", w.env.with(EnvSCFFunctionName, "rt-scf", EnvMetricsNS, "Acme"), metricstest.CLS, "rt-scf"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			res, text := run(t, tt.env, MetricsOutput{Out: &out})
+			recs, err := tt.read(text)
+			if err != nil || len(recs) != 2 {
+				t.Fatalf("%v: %d records in %q", err, len(recs), text)
+			}
+			inv := recs[0]
+			if inv.Namespace != "Acme" || inv.Texts["FunctionName"] != tt.fn || inv.Texts["Trigger"] != "direct" ||
+				inv.Values["RecordsSucceeded"] != 2 || inv.Values["Calls"] != float64(res.Calls) || inv.Values["CallLatencyMax"] <= 0 {
+				t.Errorf("invocation record %v %v; result %+v", inv.Texts, inv.Values, res.Counts)
+			}
+			if recs[1].Scope() != "job" || recs[1].Values["JobRecordsSucceeded"] != 2 {
+				t.Errorf("job record %v", recs[1].Values)
+			}
+		})
+	}
+	var out strings.Builder
+	if _, text := run(t, w.env.with(EnvMetrics, "off"), MetricsOutput{Out: &out}); text != "" {
+		t.Errorf("REMOVETAG_METRICS=off wrote %q", text)
+	}
+	app, err := Build(mustLoad(t, w.env), nil)
+	if err != nil || app.Meter != nil {
+		t.Errorf("Build (no output): %v, meter %v", err, app.Meter)
+	}
+}
+
+func mustLoad(t *testing.T, e env) Config {
+	t.Helper()
+	cfg, err := Load(e.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

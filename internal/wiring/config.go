@@ -49,6 +49,8 @@ const (
 	EnvMaxBodyBytes = "REMOVETAG_MAX_BODY_BYTES"
 	EnvSecret       = "REMOVETAG_SECRET"
 	EnvSSMEndpoint  = "REMOVETAG_SSM_ENDPOINT"
+	EnvMetrics      = "REMOVETAG_METRICS"
+	EnvMetricsNS    = "REMOVETAG_METRICS_NAMESPACE"
 
 	// Set by Tencent SCF.
 	EnvSCFFunctionName    = "SCF_FUNCTIONNAME"
@@ -167,6 +169,14 @@ type Config struct {
 	// before the timer sweep takes its job over (REMOVETAG_SWEEP_AFTER);
 	// default 20 minutes. It must exceed the function's timeout.
 	SweepAfter time.Duration
+
+	// Metrics says whether the function writes each invocation's figures in
+	// its platform's format (REMOVETAG_METRICS, "on" by default, or "off"):
+	// CloudWatch EMF records on Lambda, CLS lines on SCF (package metrics).
+	Metrics bool
+	// MetricsNamespace is their CloudWatch namespace
+	// (REMOVETAG_METRICS_NAMESPACE); default metrics.DefaultNamespace.
+	MetricsNamespace string
 
 	// SCFFunctionName, SCFNamespace and SCFFunctionVersion name the running
 	// SCF function (SCF_FUNCTIONNAME, SCF_NAMESPACE, SCF_FUNCTIONVERSION).
@@ -338,6 +348,8 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("buckets", strings.Join(buckets, ",")),
 		slog.Int64("maxBodyBytes", c.MaxBodyBytes),
 		slog.String("sweepAfter", c.SweepAfter.String()),
+		slog.Bool("metrics", c.Metrics),
+		slog.String("metricsNamespace", c.MetricsNamespace),
 	}
 	switch c.Platform {
 	case PlatformSCF:

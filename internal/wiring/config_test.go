@@ -48,17 +48,19 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Platform:     PlatformSCF,
-		SDKAppID:     1400000001,
-		SecretKey:    testKey,
-		Admin:        imapi.DefaultAdmin,
-		Region:       imapi.RegionChina,
-		RateLimit:    imapi.MaxCallsPerSecond,
-		HTTPTimeout:  DefaultHTTPTimeout,
-		OutputPrefix: "removetag/",
-		SCFNamespace: DefaultSCFNamespace,
-		SweepAfter:   20 * time.Minute,
-		MaxBodyBytes: job.DefaultMaxBodyBytes,
+		Platform:         PlatformSCF,
+		SDKAppID:         1400000001,
+		SecretKey:        testKey,
+		Admin:            imapi.DefaultAdmin,
+		Region:           imapi.RegionChina,
+		RateLimit:        imapi.MaxCallsPerSecond,
+		HTTPTimeout:      DefaultHTTPTimeout,
+		OutputPrefix:     "removetag/",
+		SCFNamespace:     DefaultSCFNamespace,
+		SweepAfter:       20 * time.Minute,
+		MaxBodyBytes:     job.DefaultMaxBodyBytes,
+		Metrics:          true,
+		MetricsNamespace: "RemoveTag",
 	}
 	c.getenv = nil
 	if fmt.Sprint(c) != fmt.Sprint(want) {
@@ -86,6 +88,8 @@ func TestLoadValues(t *testing.T) {
 		EnvLambdaFunctionVersion, "7",
 		EnvSweepAfter, "90s",
 		EnvMaxBodyBytes, "1048576",
+		EnvMetrics, "Off",
+		EnvMetricsNS, "Acme/Chat jobs",
 	)
 	c, err := Load(e.get)
 	if err != nil {
@@ -113,6 +117,8 @@ func TestLoadValues(t *testing.T) {
 		{"LambdaFunctionVersion", c.LambdaFunctionVersion, "7"},
 		{"SweepAfter", c.SweepAfter, 90 * time.Second},
 		{"MaxBodyBytes", c.MaxBodyBytes, int64(1 << 20)},
+		{"Metrics", c.Metrics, false},
+		{"MetricsNamespace", c.MetricsNamespace, "Acme/Chat jobs"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -158,6 +164,9 @@ func TestLoadErrors(t *testing.T) {
 		{"max body huge", minimal.with(EnvMaxBodyBytes, "1000000000"), []string{"REMOVETAG_MAX_BODY_BYTES: "}},
 		{"max body over what a platform delivers", minimal.with(EnvMaxBodyBytes, "6291457"), []string{"REMOVETAG_MAX_BODY_BYTES: \"6291457\": want a number of bytes from 1 to 6291456"}},
 		{"max body text", minimal.with(EnvMaxBodyBytes, "6MB"), []string{"REMOVETAG_MAX_BODY_BYTES: "}},
+		{"metrics", minimal.with(EnvMetrics, "yes"), []string{`REMOVETAG_METRICS: "yes": want on (the default) or off`}},
+		{"metrics namespace reserved", minimal.with(EnvMetricsNS, "AWS/Lambda"), []string{"REMOVETAG_METRICS_NAMESPACE: namespace \"AWS/Lambda\": the prefix AWS/ is reserved"}},
+		{"metrics namespace character", minimal.with(EnvMetricsNS, "jobs{1}"), []string{"REMOVETAG_METRICS_NAMESPACE: "}},
 		{"all at once", env{EnvRegion: "mars", EnvRateLimit: "x"}, []string{"IM_SDKAPPID", "IM_SECRET_KEY", "IM_REGION", "IM_RATE_LIMIT"}},
 	}
 	for _, tt := range tests {

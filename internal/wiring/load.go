@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/removetag/removetag/pkg/adapters/metrics"
 	"github.com/removetag/removetag/pkg/adapters/objstore"
 	"github.com/removetag/removetag/pkg/adapters/secrets"
 	"github.com/removetag/removetag/pkg/imapi"
@@ -38,6 +39,7 @@ func Load(getenv func(string) string) (Config, error) {
 	l.http(&c)
 	l.storage(&c)
 	l.platform(&c)
+	l.metrics(&c)
 	return c, l.bad.err()
 }
 
@@ -183,6 +185,25 @@ func (l *loader) platform(c *Config) {
 	}
 	if c.SCFNamespace == "" {
 		c.SCFNamespace = DefaultSCFNamespace
+	}
+}
+
+// metrics reads whether the function writes its metrics, and their namespace.
+func (l *loader) metrics(c *Config) {
+	switch s := strings.ToLower(l.get(EnvMetrics)); s {
+	case "", "on":
+		c.Metrics = true
+	case "off":
+	default:
+		l.bad.add(EnvMetrics, "%q: want on (the default) or off", clip(s))
+	}
+	c.MetricsNamespace = metrics.DefaultNamespace
+	if s := l.get(EnvMetricsNS); s != "" {
+		if err := metrics.CheckNamespace(s); err != nil {
+			l.bad.add(EnvMetricsNS, "%v", err)
+		} else {
+			c.MetricsNamespace = s
+		}
 	}
 }
 

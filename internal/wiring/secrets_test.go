@@ -86,7 +86,7 @@ func TestSecretAtRunTime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			jc, hc, err := serviceConfig(cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+			jc, hc, err := serviceConfig(cfg, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -22,6 +22,7 @@
 package awslambda
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -111,3 +112,11 @@ func eventSource(record json.RawMessage) string {
 // function's log format is JSON (AWS_LAMBDA_LOG_FORMAT), with the request id
 // of the invocation in each record logged with its context.
 func NewLogHandler() slog.Handler { return lambdacontext.NewLogHandler() }
+
+// RequestID returns the request id of ctx's invocation, or "" outside one.
+func RequestID(ctx context.Context) string {
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		return lc.AwsRequestID
+	}
+	return ""
+}

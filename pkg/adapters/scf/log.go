@@ -15,13 +15,21 @@ func NewLogHandler(w io.Writer, level slog.Leveler) slog.Handler {
 	return &requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})}
 }
 
+// RequestID returns the request id of ctx's invocation, or "" outside one.
+func RequestID(ctx context.Context) string {
+	if fc, ok := functioncontext.FromContext(ctx); ok {
+		return fc.RequestID
+	}
+	return ""
+}
+
 // requestIDHandler adds the invocation's request id to each record.
 type requestIDHandler struct{ slog.Handler }
 
 // Handle adds the request id of ctx's invocation, if any.
 func (h *requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if fc, ok := functioncontext.FromContext(ctx); ok && fc.RequestID != "" {
-		r.AddAttrs(slog.String("requestId", fc.RequestID))
+	if id := RequestID(ctx); id != "" {
+		r.AddAttrs(slog.String("requestId", id))
 	}
 	return h.Handler.Handle(ctx, r)
 }

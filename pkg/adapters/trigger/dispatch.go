@@ -34,8 +34,9 @@ import (
 )
 
 // Dispatcher runs events on an [App], with one log line per invocation
-// (trigger, result, counts, duration), secrets kept out of logs and errors,
-// and panics turned into errors. It is safe for concurrent use.
+// (trigger, result, counts, duration) and, with the App's Meter, its
+// measure; secrets kept out of logs and errors, and panics turned into
+// errors. It is safe for concurrent use.
 type Dispatcher struct {
 	app     App
 	logger  *slog.Logger
@@ -67,11 +68,18 @@ func NewDispatcher(app App, logger *slog.Logger, secrets func() []string) *Dispa
 func (d *Dispatcher) Run(ctx context.Context, ev Event) (o Outcome) {
 	start := time.Now()
 	o.Kind = ev.Kind
+	if d.app.Meter != nil {
+		ctx = d.app.Meter.Begin(ctx, ev)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			o.Err = d.redact(d.panicked(ctx, p))
 		}
-		d.log(ctx, ev, o, time.Since(start))
+		elapsed := time.Since(start)
+		d.log(ctx, ev, o, elapsed)
+		if d.app.Meter != nil {
+			d.app.Meter.End(ctx, ev, o, elapsed)
+		}
 	}()
 	switch ev.Kind {
 	case KindHTTP:

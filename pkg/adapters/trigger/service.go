@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/removetag/removetag/pkg/job"
 )
@@ -27,6 +28,20 @@ type App struct {
 	// HTTP answers an HTTP request (see [NewHTTP]); nil: as NewHTTP does
 	// without a token (503).
 	HTTP func(ctx context.Context, req HTTPRequest) HTTPResponse
+	// Meter, if set, measures every invocation (see [Meter]).
+	Meter Meter
+}
+
+// Meter measures the invocations a [Dispatcher] runs: the seam of the
+// platforms' metrics (package metrics). Begin is called before an event
+// runs and returns the context to run it in (where the meter can count what
+// the run does, e.g. the calls its engine's imapi.Observer is told of); End
+// is called with that context once the event has run, with its outcome and
+// its duration. Both are called once per invocation, End even after a panic;
+// they must be safe for concurrent use.
+type Meter interface {
+	Begin(ctx context.Context, ev Event) context.Context
+	End(ctx context.Context, ev Event, o Outcome, elapsed time.Duration)
 }
 
 // NewApp returns the App of svc, its HTTP requests answered per cfg.
@@ -47,7 +62,7 @@ func Lazy(build func() (App, error), logger *slog.Logger) App {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	l := &lazy{build: build, logger: logger}
-	return App{Service: l, HTTP: l.serveHTTP}
+	return App{Service: l, HTTP: l.serveHTTP, Meter: lazyMeter{l}}
 }
 
 // Prepare builds a [Lazy] App now, and reports the error, if any. For any
@@ -86,6 +101,36 @@ func (l *lazy) get(ctx context.Context) (*App, error) {
 	}
 	l.built = &app
 	return l.built, nil
+}
+
+// current returns the App if it is built, else nil: it builds nothing.
+func (l *lazy) current() *App {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.built
+}
+
+// lazyMeter is the Meter of [Lazy]: the built App's, once there is one. It
+// never builds (an invocation that builds the App, or fails to, goes
+// unmeasured), so that a failing build is not tried twice an invocation.
+type lazyMeter struct{ l *lazy }
+
+// begunKey holds, in the context lazyMeter.Begin returns, the Meter that began.
+type begunKey struct{}
+
+// Begin begins the built App's measure, if any.
+func (m lazyMeter) Begin(ctx context.Context, ev Event) context.Context {
+	if app := m.l.current(); app != nil && app.Meter != nil {
+		return context.WithValue(app.Meter.Begin(ctx, ev), begunKey{}, app.Meter)
+	}
+	return ctx
+}
+
+// End ends the measure Begin began, if any.
+func (m lazyMeter) End(ctx context.Context, ev Event, o Outcome, elapsed time.Duration) {
+	if began, ok := ctx.Value(begunKey{}).(Meter); ok {
+		began.End(ctx, ev, o, elapsed)
+	}
 }
 
 // Handle runs the request on the App's service, or returns the build error.
