@@ -98,6 +98,9 @@ func testMetrics(t *testing.T, w *world) {
 			httpInv = &recs[i]
 		default:
 			file = append(file, r)
+			if r.Texts["Source"] != w.source(key) {
+				t.Errorf("record %d: Source %q, want the file's", i, r.Texts["Source"])
+			}
 			for name, v := range r.Values {
 				sum[name] += v
 			}
@@ -108,7 +111,7 @@ func testMetrics(t *testing.T, w *world) {
 	}
 	for name, want := range map[string]int64{
 		"RecordsSucceeded": rep.Succeeded, "RecordsFailed": rep.Failed, "Calls": rep.Calls, "Retries": rep.Retries,
-		"JobsEnded": 1, "JobsLeftForSweep": 1, "RequestErrors": 0,
+		"JobsEnded": 1, "JobsLeftForSweep": 1, "JobsSwept": 1, "RequestErrors": 0,
 	} {
 		if sum[name] != float64(want) {
 			t.Errorf("the invocations' %s sum to %v; the report says %d", name, sum[name], want)

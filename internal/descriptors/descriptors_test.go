@@ -15,6 +15,8 @@ import (
 	"github.com/awslabs/goformation/v7"
 	"github.com/awslabs/goformation/v7/cloudformation/serverless"
 	"gopkg.in/yaml.v3"
+
+	"github.com/removetag/removetag/pkg/adapters/metrics"
 )
 
 // root is the repository's top directory.
@@ -47,6 +49,12 @@ func samFunction(t *testing.T) *serverless.Function {
 	delete(props, "LoggingConfig")
 	delete(props, "RecursiveLoop")
 	delete(props, "ReservedConcurrentExecutions") // an !If: TestSAMReservedConcurrency reads it
+	resources, _ := path(doc, "Resources").(map[string]any)
+	for name, r := range resources {
+		if path(r, "Type") == "AWS::CloudWatch::Alarm" {
+			delete(resources, name) // their !If actions: TestSAMAlarms reads them
+		}
+	}
 
 	js, err := json.Marshal(doc)
 	if err != nil {
@@ -366,6 +374,104 @@ func TestSAMReservedConcurrency(t *testing.T) {
 		if !strings.Contains(readme, w) {
 			t.Errorf("README.md does not say %q", w)
 		}
+	}
+}
+
+// TestSAMAlarms: the alarms on failed records and on jobs left for the sweep
+// are off by default (the Alarms parameter, behind the AlarmsOn condition),
+// read metrics the function writes, in the namespace it writes them to, by a
+// dimension set it writes, and notify a topic only when one is given.
+func TestSAMAlarms(t *testing.T) {
+	doc := rawSAM(t)
+	param, _ := path(doc, "Parameters", "Alarms").(map[string]any)
+	if param == nil || param["Default"] != "false" || fmt.Sprint(param["AllowedValues"]) != "[true false]" {
+		t.Fatalf("parameter Alarms %v: want 'true' or 'false', 'false' by default", param)
+	}
+	if got := fmt.Sprint(path(doc, "Conditions", "AlarmsOn")); got != "[Alarms true]" {
+		t.Errorf("condition AlarmsOn = %s, want !Equals [!Ref Alarms, 'true']", got)
+	}
+	if got := fmt.Sprint(path(doc, "Conditions", "AlarmsNotify")); !strings.Contains(got, "AlarmsOn") || !strings.Contains(got, "AlarmTopicArn") {
+		t.Errorf("condition AlarmsNotify = %s: want AlarmsOn and a topic", got)
+	}
+	ns, _ := path(doc, "Parameters", "MetricsNamespace").(map[string]any)
+	if ns == nil || ns["Default"] != metrics.DefaultNamespace {
+		t.Fatalf("parameter MetricsNamespace %v: want one, %q by default", ns, metrics.DefaultNamespace)
+	}
+	if got := path(doc, "Resources", "RemoveTagFunction", "Properties", "Environment", "Variables", "REMOVETAG_METRICS_NAMESPACE"); got != "MetricsNamespace" {
+		t.Errorf("REMOVETAG_METRICS_NAMESPACE = %v, want !Ref MetricsNamespace", got)
+	}
+	// The parameter never accepts what the function refuses (it refuses less).
+	re := regexp.MustCompile(fmt.Sprint(ns["AllowedPattern"]))
+	for v, accept := range map[string]bool{"RemoveTag": true, "A": true, "AW": true, "AWS": true, "AWSome/jobs": true, "AWx/y": true,
+		"Acme/Chat jobs#1:prod": true, strings.Repeat("n", 255): true, "aws/lower": true,
+		"AWS/Lambda": false, "": false, " lead": false, "tab\there": false, "jobs{1}": false, strings.Repeat("n", 256): false} {
+		if re.MatchString(v) != accept {
+			t.Errorf("MetricsNamespace %q: accepted %v, want %v", v, !accept, accept)
+		}
+		if re.MatchString(v) && metrics.CheckNamespace(v) != nil {
+			t.Errorf("MetricsNamespace %q: the template accepts it, the function refuses it: %v", v, metrics.CheckNamespace(v))
+		}
+	}
+
+	written := map[string]bool{}
+	for _, m := range metrics.Metrics() {
+		written[m.Name] = m.Scope == metrics.ScopeInvocation
+	}
+	alarmed := map[string]bool{}
+	for name, r := range path(doc, "Resources").(map[string]any) {
+		if path(r, "Type") != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		p := path(r, "Properties")
+		metric := fmt.Sprint(path(p, "MetricName"))
+		alarmed[metric] = true
+		if path(r, "Condition") != "AlarmsOn" {
+			t.Errorf("alarm %s is not behind the AlarmsOn condition", name)
+		}
+		if !written[metric] {
+			t.Errorf("alarm %s reads %s, which the function writes in no invocation record", name, metric)
+		}
+		if path(p, "Namespace") != "MetricsNamespace" {
+			t.Errorf("alarm %s: namespace %v, want !Ref MetricsNamespace", name, path(p, "Namespace"))
+		}
+		dims, _ := path(p, "Dimensions").([]any)
+		var keys []string
+		for _, d := range dims {
+			keys = append(keys, fmt.Sprint(path(d, "Name")))
+			if path(d, "Name") == "FunctionName" && path(d, "Value") != "RemoveTagFunction" {
+				t.Errorf("alarm %s: FunctionName %v, want !Ref RemoveTagFunction", name, path(d, "Value"))
+			}
+		}
+		if !slices.ContainsFunc(metrics.DimensionSets(), func(set []string) bool { return slices.Equal(set, keys) }) {
+			t.Errorf("alarm %s: dimensions %v, a set the function does not write (%v)", name, keys, metrics.DimensionSets())
+		}
+		if path(p, "Statistic") != "Sum" || path(p, "ComparisonOperator") != "GreaterThanThreshold" || fmt.Sprint(path(p, "Threshold")) != "0" ||
+			path(p, "TreatMissingData") != "notBreaching" {
+			t.Errorf("alarm %s: want the Sum above 0, missing data not breaching: %v", name, p)
+		}
+		if got := fmt.Sprint(path(p, "AlarmActions")); got != "[AlarmsNotify [AlarmTopicArn] AWS::NoValue]" {
+			t.Errorf("alarm %s: actions %s, want !If [AlarmsNotify, [!Ref AlarmTopicArn], !Ref AWS::NoValue]", name, got)
+		}
+	}
+	for _, m := range []string{"RecordsFailed", "JobsLeftForSweep"} {
+		if !alarmed[m] {
+			t.Errorf("no alarm on %s", m)
+		}
+	}
+}
+
+// TestMetricsDocumented: the README names every metric the function writes,
+// and the SCF descriptor uses the namespace the template defaults to.
+func TestMetricsDocumented(t *testing.T) {
+	var names []string
+	for _, m := range metrics.Metrics() {
+		names = append(names, m.Name)
+	}
+	for _, n := range undocumented(t, names) {
+		t.Errorf("metric %s is not documented in README.md", n)
+	}
+	if got := scfConfig(t).Inputs.Environment.Variables["REMOVETAG_METRICS_NAMESPACE"]; got != metrics.DefaultNamespace {
+		t.Errorf("serverless.yml: REMOVETAG_METRICS_NAMESPACE = %q, want %q as on Lambda", got, metrics.DefaultNamespace)
 	}
 }
 

@@ -31,6 +31,16 @@ const maxMetricsPerDirective = 100
 // function need not name the triggers).
 var dimensionSets = [][]string{{"FunctionName", "Trigger"}, {"FunctionName"}}
 
+// DimensionSets returns the dimension sets every metric is published with
+// (an alarm names one of them).
+func DimensionSets() [][]string {
+	out := make([][]string, len(dimensionSets))
+	for i, set := range dimensionSets {
+		out[i] = append([]string(nil), set...)
+	}
+	return out
+}
+
 // appendEMF appends r as an EMF document and a new line.
 func appendEMF(b []byte, namespace string, r record, now time.Time) []byte {
 	b = append(b, `{"_aws":{"Timestamp":`...)

@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/removetag/removetag/pkg/adapters/trigger"
@@ -50,6 +51,7 @@ var catalogue = []Metric{
 	{"CallLatencyMax", unitMillis, ScopeInvocation, "longest call"},
 	{"UsersPerSecond", unitPerSecond, ScopeInvocation, "records resolved (succeeded or failed) a second of the invocation"},
 	{"JobsEnded", unitCount, ScopeInvocation, "jobs that ended in this invocation (each has a record of scope job)"},
+	{"JobsSwept", unitCount, ScopeInvocation, "file jobs the timer sweep took over in this invocation: left for it, or whose chain was lost (a continuation that never came, an invocation that died)"},
 	{"JobsLeftForSweep", unitCount, ScopeInvocation, "file jobs whose rest this invocation left for the timer sweep (a fatal stop, an unavailable service, the chain's limit, no or a failed self-invocation)"},
 	{"RequestErrors", unitCount, ScopeInvocation, "requests of the invocation that failed with an error (the platform retries; the sweep takes a file job on)"},
 	{"JobRecordsTotal", unitCount, ScopeJob, "the job's records"},
@@ -131,13 +133,20 @@ func (r *record) add(name string, v float64) {
 func figures(ev trigger.Event, o trigger.Outcome, c calls, elapsed time.Duration) []record {
 	results, errs := outcomeResults(o)
 	var (
-		own                  imapi.Counts
-		pending, ended, left int64
-		jobs                 []record
+		own                         imapi.Counts
+		pending, ended, left, swept int64
+		jobs                        []record
+		sources                     []string
 	)
 	for _, r := range results {
 		own.Add(r.Invocation) // a sweep's is the sum of its jobs'
+		if r.Status == job.StatusSwept {
+			swept += int64(len(r.Jobs))
+		}
 		for _, u := range units(r) {
+			if u.Source != "" && !slices.Contains(sources, u.Source) {
+				sources = append(sources, u.Source)
+			}
 			pending += u.Pending
 			if u.LeftForSweep() {
 				left++
@@ -151,6 +160,9 @@ func figures(ev trigger.Event, o trigger.Outcome, c calls, elapsed time.Duration
 	inv := record{props: []prop{{"Scope", ScopeInvocation}}}
 	if ev.Name != "" {
 		inv.props = append(inv.props, prop{"Event", ev.Name})
+	}
+	if len(sources) == 1 { // the file the invocation worked on, to follow one job
+		inv.props = append(inv.props, prop{"Source", sources[0]})
 	}
 	for _, f := range ownFlows {
 		inv.add(f.name, float64(f.get(own)))
@@ -169,6 +181,7 @@ func figures(ev trigger.Event, o trigger.Outcome, c calls, elapsed time.Duration
 	}
 	inv.add("UsersPerSecond", math.Round(rate*100)/100)
 	inv.add("JobsEnded", float64(ended))
+	inv.add("JobsSwept", float64(swept))
 	inv.add("JobsLeftForSweep", float64(left))
 	inv.add("RequestErrors", float64(errs))
 	return append([]record{inv}, jobs...)

@@ -100,7 +100,7 @@ func TestEMF(t *testing.T) {
 	want := map[string]float64{
 		"RecordsSucceeded": 2295, "RecordsFailed": 5, "Calls": 24, "Retries": 1, "RecordsPending": 3000,
 		"RateRefusals": 2, "CallLatencyAverage": 12.5, "CallLatencyMax": 24,
-		"UsersPerSecond": 1150, "JobsEnded": 1, "JobsLeftForSweep": 0, "RequestErrors": 1,
+		"UsersPerSecond": 1150, "JobsEnded": 1, "JobsLeftForSweep": 0, "JobsSwept": 0, "RequestErrors": 1,
 	}
 	for name, v := range want {
 		if inv.Values[name] != v {
@@ -110,7 +110,7 @@ func TestEMF(t *testing.T) {
 	if p50, p99 := inv.Values["CallLatencyP50"], inv.Values["CallLatencyP99"]; math.Abs(p50-12) > 12*0.05+0.001 || p99 > 24 || p99 < 24*0.95 {
 		t.Errorf("latency p50 %v, p99 %v; want 12 and 24 within 5 %%", p50, p99)
 	}
-	if inv.Scope() != metrics.ScopeInvocation || inv.Texts["Event"] != "s3" {
+	if inv.Scope() != metrics.ScopeInvocation || inv.Texts["Event"] != "s3" || inv.Texts["Source"] != "" {
 		t.Errorf("invocation record texts %v", inv.Texts)
 	}
 	wantJob := map[string]float64{"JobRecordsTotal": 1000, "JobRecordsSucceeded": 990, "JobRecordsFailed": 10, "JobRecordsPending": 0,
@@ -146,7 +146,7 @@ func TestCLS(t *testing.T) {
 	}
 	inv := recs[0]
 	for name, v := range map[string]float64{"RecordsSucceeded": 60, "RecordsFailed": 10, "Calls": 3, "RecordsPending": 500,
-		"JobsEnded": 1, "JobsLeftForSweep": 1, "RequestErrors": 0, "RateRefusals": 0, "UsersPerSecond": 70} {
+		"JobsEnded": 1, "JobsLeftForSweep": 1, "JobsSwept": 2, "RequestErrors": 0, "RateRefusals": 0, "UsersPerSecond": 70} {
 		if inv.Values[name] != v {
 			t.Errorf("%s = %v, want %v", name, inv.Values[name], v)
 		}
@@ -186,6 +186,14 @@ func TestHTTPOutcome(t *testing.T) {
 	}
 	if r := recs[2]; r.Values["RequestErrors"] != 1 || r.Values["JobsEnded"] != 0 {
 		t.Errorf("500's invocation: %v", r.Values)
+	}
+	// An invocation of one file job names it.
+	out.Reset()
+	one := &job.Result{Status: job.StatusPending, Source: "s3://b/k.csv", Continued: true, CheckpointKey: "c"}
+	ctx = m.Begin(context.Background(), ev)
+	m.End(ctx, ev, trigger.Outcome{Kind: trigger.KindHTTP, HTTP: trigger.HTTPResponse{StatusCode: 202, Result: one}}, time.Second)
+	if recs, err := metricstest.EMF(out.String(), now); err != nil || len(recs) != 1 || recs[0].Texts["Source"] != "s3://b/k.csv" {
+		t.Errorf("an invocation of one file: %v, %+v", err, recs)
 	}
 }
 
