@@ -255,18 +255,27 @@ func (rec *Record) members(root map[string]json.RawMessage) error {
 		if k == "_aws" {
 			continue
 		}
-		var s string
-		var f float64
-		switch {
-		case strict(raw, &s) == nil:
-			rec.Texts[k] = s
-		case strict(raw, &f) == nil:
-			rec.Values[k] = f
-		case !json.Valid(raw):
+		if !rec.note(k, raw) && !json.Valid(raw) {
 			return fmt.Errorf("member %q is not a JSON value", k)
 		}
 	}
 	return nil
+}
+
+// note keeps member k among the Texts or the Values if it is a string or a
+// number, and reports whether it was.
+func (rec *Record) note(k string, raw json.RawMessage) bool {
+	var s string
+	var f float64
+	switch {
+	case strict(raw, &s) == nil:
+		rec.Texts[k] = s
+	case strict(raw, &f) == nil:
+		rec.Values[k] = f
+	default:
+		return false
+	}
+	return true
 }
 
 // ParseCLS reads one CLS line: a JSON object whose every member is a string
@@ -279,14 +288,7 @@ func ParseCLS(line []byte) (Record, error) {
 	}
 	rec := Record{Values: map[string]float64{}, Texts: map[string]string{}}
 	for k, raw := range root {
-		var s string
-		var f float64
-		switch {
-		case strict(raw, &s) == nil:
-			rec.Texts[k] = s
-		case strict(raw, &f) == nil:
-			rec.Values[k] = f
-		default:
+		if !rec.note(k, raw) {
 			return Record{}, fmt.Errorf("member %q = %.80s: CLS indexes only the strings and numbers of the first level", k, raw)
 		}
 	}
