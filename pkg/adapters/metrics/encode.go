@@ -23,7 +23,11 @@ import (
 // Unit); every name a directive references is a member of the root node,
 // a dimension's a string, a metric's a number (or an array of at most 100).
 // On Lambda, a document written alone on a line of standard output is
-// enough.
+// enough; with the function's log format JSON (template.yaml's LoggingConfig)
+// too: Lambda does not encode again a line that is JSON already, and on an
+// OS-only runtime (provided.al2023) it leaves the function's own lines as
+// they are ("Configuring JSON and plain text log formats", AWS Lambda
+// Developer Guide, looked up 1 December 2026).
 const maxMetricsPerDirective = 100
 
 // dimensionSets are the dimensions every metric is published with: by
