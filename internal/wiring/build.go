@@ -17,6 +17,7 @@ import (
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/journal"
 	"github.com/removetag/removetag/pkg/quota"
 )
 
@@ -132,7 +133,12 @@ func serviceConfig(cfg Config, logger *slog.Logger, obs imapi.Observer) (job.Con
 			return job.Config{}, trigger.HTTPConfig{}, err
 		}
 	}
+	var journal journalReader
+	if !cfg.NoJournal {
+		journal = client
+	}
 	return job.Config{
+		Journal:      journal,
 		Engine:       imapi.NewEngine(client, imapi.EngineConfig{Rate: cfg.RateLimit, Logger: logger, Observer: obs}),
 		Quota:        shared,
 		OpenStore:    opener,
@@ -279,3 +285,6 @@ func newInvoker(cfg Config, logger *slog.Logger) job.Invoker {
 	}
 	return nil
 }
+
+// journalReader is job.Config.Journal's type: nil, not a nil *imapi.Client, when off.
+type journalReader = journal.Reader

@@ -51,6 +51,7 @@ const (
 	EnvSSMEndpoint  = "REMOVETAG_SSM_ENDPOINT"
 	EnvMetrics      = "REMOVETAG_METRICS"
 	EnvMetricsNS    = "REMOVETAG_METRICS_NAMESPACE"
+	EnvJournal      = "REMOVETAG_JOURNAL"
 
 	// Set by Tencent SCF.
 	EnvSCFFunctionName    = "SCF_FUNCTIONNAME"
@@ -169,6 +170,10 @@ type Config struct {
 	// before the timer sweep takes its job over (REMOVETAG_SWEEP_AFTER);
 	// default 20 minutes. It must exceed the function's timeout.
 	SweepAfter time.Duration
+	// NoJournal turns the journal off (REMOVETAG_JOURNAL=off): file jobs then
+	// read no tags before removing them, and their reports have no Changed,
+	// TagsRemoved or journal. On by default ("on").
+	NoJournal bool
 
 	// Metrics says whether the function writes each invocation's figures in
 	// its platform's format (REMOVETAG_METRICS, "on" by default, or "off"):
@@ -350,6 +355,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("sweepAfter", c.SweepAfter.String()),
 		slog.Bool("metrics", c.Metrics),
 		slog.String("metricsNamespace", c.MetricsNamespace),
+		slog.Bool("journal", !c.NoJournal),
 	}
 	switch c.Platform {
 	case PlatformSCF:

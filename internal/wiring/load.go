@@ -128,6 +128,13 @@ func (l *loader) credentials(c *Config) {
 func (l *loader) http(c *Config) {
 	c.HTTPTimeout = l.duration(EnvHTTPTimeout, DefaultHTTPTimeout, false)
 	c.MaxBodyBytes = job.DefaultMaxBodyBytes
+	switch s := strings.ToLower(l.get(EnvJournal)); s {
+	case "", "on":
+	case "off":
+		c.NoJournal = true
+	default:
+		l.bad.add(EnvJournal, "%q: want on (the default) or off", clip(s))
+	}
 	if s := l.get(EnvMaxBodyBytes); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1 || n > MaxBodyLimit {

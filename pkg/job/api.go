@@ -51,6 +51,7 @@ import (
 
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/journal"
 	"github.com/removetag/removetag/pkg/records"
 )
 
@@ -131,6 +132,14 @@ type Config struct {
 	SweepAfter time.Duration
 	// Logger receives structured logs (never a secret); default: discard.
 	Logger *slog.Logger
+	// Journal, if set, reads the accounts' tags before each batch is
+	// removed (the IM client), and the file jobs keep a journal of the tags
+	// they really removed (package journal): the report's Changed and
+	// TagsRemoved, and journal/{key}.jsonl. nil: no journal.
+	Journal journal.Reader
+	// JournalLimiter paces the journal's reads (the get API's own rate);
+	// default: a token bucket at 100 calls/s per run.
+	JournalLimiter imapi.Limiter
 }
 
 // Status says what became of a request's job: the Status of a [Result] and of a [FileReport].
@@ -188,9 +197,13 @@ type Result struct {
 	Continued bool `json:",omitempty"`
 	// Chain is the invocation's place in the file's continuation chain (0: the first).
 	Chain int `json:",omitempty"`
-	// ReportKey, FailedKey and CheckpointKey name the objects written in the source's bucket.
+	// Changed and TagsRemoved say what a journaled file job changed: the
+	// accounts that lost a tag, the account–tag pairs removed (see FileReport).
+	journal.Changes
+	// ReportKey, FailedKey, JournalKey and CheckpointKey name the objects written in the source's bucket.
 	ReportKey     string `json:",omitempty"`
 	FailedKey     string `json:",omitempty"`
+	JournalKey    string `json:",omitempty"`
 	CheckpointKey string `json:",omitempty"`
 	// Jobs holds the results of the files a sweep continued.
 	Jobs []*Result `json:",omitempty"`

@@ -48,9 +48,14 @@ func (j *fileJob) finish(ctx context.Context, cp *Checkpoint) (*Result, error) {
 		// A failed-records file of an older version would mislead.
 		return nil, fmt.Errorf("remove the failed records of an older version: %w", err)
 	}
+	var logs []storage.Info
+	if rep.JournalKey, rep.Changes, logs, err = j.mergeJournal(bctx); err != nil {
+		return nil, err
+	}
 	if err := j.st.writeReport(bctx, rep); err != nil {
 		return nil, err
 	}
+	j.dropLogs(bctx, logs)
 	if err := j.st.remove(bctx); err != nil {
 		j.log.Warn("could not remove the job's state; the sweep removes it", "error", err.Error())
 	}

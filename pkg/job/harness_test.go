@@ -78,6 +78,8 @@ type envOptions struct {
 	store  func(storage.Store) storage.Store // wraps every store opened
 	im     *emulator.Config                  // the emulator's, instead of 5-20 ms latency at 100 calls/s
 	engine imapi.EngineConfig
+	// journal: the service journals removals, reading the tags through the emulator's client.
+	journal bool
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -165,6 +167,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Engine: e.engine, OpenStore: openerFunc(opener), Invoker: inv,
 		Buckets: []storage.Location{{Scheme: storage.SchemeS3, Bucket: s3Bucket}, {Scheme: storage.SchemeCOS, Bucket: cosBucket}},
 		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if o.journal {
+		e.cfg.Journal = client
 	}
 	if o.config != nil {
 		o.config(&e.cfg)

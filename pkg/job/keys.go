@@ -41,8 +41,9 @@ func (k Kind) check() error {
 	}
 	switch s {
 	case "state", "reports", "failed", "parts", // a file job's objects
-		"quota",             // the shared quota's leases (internal/wiring)
-		"journal", "cancel": // kept for the journal and cancellations to come
+		"quota",                    // the shared quota's leases (internal/wiring)
+		"journal", "journal-parts", // the journal and its logs (journal.go)
+		"cancel": // kept for cancellations to come
 		return fmt.Errorf("job kind %q: the name is a segment of the output layout", s)
 	}
 	return nil
@@ -66,6 +67,8 @@ func stateDir(prefix string, k Kind) string { return kindRoot(prefix, k) + "stat
 //	{root}parts/{digest}/NNNNNN-{owner}.jsonl    the failed records of each invocation, while it runs
 //	{root}reports/{key}.report.json              the FileReport, when the file is done (or rejected)
 //	{root}failed/{key}.jsonl                     the failed records of the whole file
+//	{root}journal-parts/{digest}/NNNNNN-{owner}… the journal's log of each invocation, while it runs
+//	{root}journal/{key}.jsonl                    the journal: the tags the job removed
 //
 // where {root} is the output prefix for removal and {prefix}{kind}/ for any
 // other kind (see kindRoot). A kind's name has no slash and is never a
@@ -90,6 +93,16 @@ func (fk fileKeys) report() string { return fk.root + "reports/" + fk.key + ".re
 
 // failed is where the failed records of the whole file go.
 func (fk fileKeys) failed() string { return fk.root + "failed/" + fk.key + ".jsonl" }
+
+// journal is where the journal of the whole file goes.
+func (fk fileKeys) journal() string { return fk.root + "journal/" + fk.key + ".jsonl" }
+
+// journalParts holds the logs of the journal, named by a digest of the key as
+// partsDir is.
+func (fk fileKeys) journalParts() string {
+	sum := sha256.Sum256([]byte(fk.key))
+	return fk.root + "journal-parts/" + hex.EncodeToString(sum[:16]) + "/"
+}
 
 // partsDir holds the parts of the failed records. Its name is a digest of the
 // key: no listing of one file's parts can hold another file's.

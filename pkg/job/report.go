@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/journal"
 
 	"github.com/removetag/removetag/pkg/records"
 )
@@ -44,6 +45,14 @@ type FileReport struct {
 	// FailedKey names the object holding the failed records, one
 	// {"To_Account":…,"Tags":[…]} per line, ready to upload again.
 	FailedKey string `json:",omitempty"`
+	// Changed counts the accounts that lost at least one tag, TagsRemoved
+	// the account–tag pairs removed: what the job changed, where Succeeded
+	// counts the records the service accepted (removing an absent tag succeeds
+	// too). Set when the job kept a journal.
+	journal.Changes
+	// JournalKey names the journal: one {"To_Account":…,"Tags":[…]} per
+	// account that lost tags, the tags it lost, ready to add back (undo).
+	JournalKey string `json:",omitempty"`
 	// Message explains an invalid file.
 	Message string `json:",omitempty"`
 	// Started and Finished bound the job.
@@ -64,6 +73,6 @@ func (j *fileJob) reportResult(rep *FileReport, status Status) *Result {
 		Status: status, Source: rep.Source, Restarted: rep.Restarted, Chain: rep.Chain,
 		Report: imapi.Report{Counts: rep.Counts, Failures: rep.Failures, EndOfInput: rep.Status == StatusDone},
 		Errors: rep.Errors, ErrorCount: rep.ErrorCount, Message: rep.Message,
-		ReportKey: j.st.keys.report(), FailedKey: rep.FailedKey,
+		ReportKey: j.st.keys.report(), FailedKey: rep.FailedKey, JournalKey: rep.JournalKey, Changes: rep.Changes,
 	}
 }

@@ -27,10 +27,19 @@ func (j *fileJob) send(ctx context.Context, cp *Checkpoint, l *link) (done bool,
 	groups := imapi.NewFailureGroups(cp.Failures, 0)
 	fw := &failedWriter{}
 	defer fw.close()
-	rep, err := j.s.run(ctx, src, imapi.OnFailed(func(rec records.Record, reason error) {
+	jr, err := j.recorder(cp)
+	if err != nil {
+		return false, err
+	}
+	rep, err := j.s.run(ctx, src, journalOpts(jr, imapi.OnFailed(func(rec records.Record, reason error) {
 		groups.Add(rec.Account, reason)
 		fw.add(rec)
-	}))
+	}))...)
+	bctx, cancel := bookkeeping(ctx)
+	defer cancel()
+	if jerr := j.closeRecorder(bctx, jr); jerr != nil {
+		return false, jerr // nothing moves on: the next invocation redoes the run, and the log holds what this one did
+	}
 	if err != nil {
 		if body.err != nil {
 			return false, fmt.Errorf("read the file: %w", body.err)
@@ -50,8 +59,6 @@ func (j *fileJob) send(ctx context.Context, cp *Checkpoint, l *link) (done bool,
 	if fw.n != cur.Failed {
 		j.log.Error("failed records handed over do not match the failed count", "records", fw.n, "failed", cur.Failed)
 	}
-	bctx, cancel := bookkeeping(ctx)
-	defer cancel()
 	if err := j.putPart(bctx, cp, fw); err != nil {
 		return false, err
 	}

@@ -158,7 +158,7 @@ func TestJournalExactUnderFaults(t *testing.T) {
 		pairs += len(tags)
 	}
 	if st.Changed != int64(len(want)) || st.TagsRemoved != int64(pairs) {
-		t.Errorf("counts = %+v, want %d changed, %d pairs", st.Counts, len(want), pairs)
+		t.Errorf("counts = %+v, want %d changed, %d pairs", st.Changes, len(want), pairs)
 	}
 	if st.Unknown == 0 {
 		t.Errorf("no pair was resolved by a read: the faults did not test the unknown outcomes")

@@ -17,8 +17,8 @@ import (
 	"github.com/removetag/removetag/pkg/records"
 )
 
-// Counts says what a job changed, from its merged journal.
-type Counts struct {
+// Changes says what a job changed, from its merged journal.
+type Changes struct {
 	// Changed counts the accounts that lost at least one tag.
 	Changed int64 `json:",omitempty"`
 	// TagsRemoved counts the account–tag pairs removed.
@@ -27,7 +27,7 @@ type Counts struct {
 
 // MergeStats tell how a merge resolved the log.
 type MergeStats struct {
-	Counts
+	Changes
 	// Unknown counts the pairs whose removal was not confirmed by an answer
 	// and were read again; Reads the get calls that took.
 	Unknown, Reads int64
@@ -63,7 +63,7 @@ func Merge(ctx context.Context, logs io.ReadSeeker, size int64, rd Reader, lim i
 	if err := resolve(ctx, unknown, rd, lim, parts, &st); err != nil {
 		return st, err
 	}
-	st.Counts, err = parts.write(out)
+	st.Changes, err = parts.write(out)
 	return st, err
 }
 
@@ -264,8 +264,8 @@ func (p *partitions) add(account, tag string) error {
 }
 
 // write writes every partition's accounts, deduplicated and sorted, to out.
-func (p *partitions) write(out io.Writer) (Counts, error) {
-	var c Counts
+func (p *partitions) write(out io.Writer) (Changes, error) {
+	var c Changes
 	bw := bufio.NewWriterSize(out, 64<<10)
 	for i, f := range p.files {
 		if err := p.ws[i].Flush(); err != nil {

@@ -45,7 +45,9 @@ type Config struct {
 	// Sink keeps the log. Required.
 	Sink Sink
 	// Limiter paces the reads: the get API's own rate. Default: a token bucket
-	// at imapi.MaxCallsPerSecond (each tag API's page states 100 calls/s of its own).
+	// at imapi.MaxCallsPerSecond: "Maximum call frequency: 100 times/second" on
+	// im_get_tag's own page (tencentcloud.com 1047/37172, updated 2024-07-16;
+	// looked up 2026-12-02), a window of its own beside im_remove_tag's.
 	Limiter imapi.Limiter
 	// Attempt names this recorder's entries apart from every other
 	// invocation's: the chain number and the owner, say. Required.
