@@ -177,6 +177,7 @@ type entry struct {
 type batch struct {
 	seq     int64
 	first   records.Position
+	end     int64 // the index (Position.Record) after its last record
 	entries []entry
 	valid   int              // entries that are sent (not invalid)
 	calls   []records.Record // distinct accounts, tags merged
@@ -449,6 +450,7 @@ func (r *run) read(out chan<- *batch) bool {
 			seq++
 		}
 		cur.add(rec, p)
+		cur.end = pos.Record + 1
 	}
 	if cur != nil {
 		out <- cur
@@ -685,7 +687,8 @@ func (r *run) advance(cursor *Cursor, b *batch) {
 }
 
 // collect tallies the batches' outcomes into a report and keeps the resume cursor:
-// outcomes are final only in input order, up to the first unresolved batch.
+// outcomes are final only in input order, up to the first unresolved batch; the
+// batches that succeeded after it are the cursor's Ahead.
 func (r *run) collect(results <-chan *batch) *Report {
 	t := &tally{
 		rep:         &Report{},
@@ -698,10 +701,12 @@ func (r *run) collect(results <-chan *batch) *Report {
 		next    int64                // lowest sequence not yet resolved in order
 		held    = map[int64]*batch{} // resolved out of order, waiting for next
 		blocked *batch               // the first pending batch: the cursor stops before it
+		ahead   records.Spans        // the batches after it that succeeded
 	)
 	for b := range results {
 		t.add(b)
 		if blocked != nil {
+			ahead = ahead.Add(b.span())
 			continue
 		}
 		if b.seq != next {
@@ -711,6 +716,9 @@ func (r *run) collect(results <-chan *batch) *Report {
 		for b != nil {
 			if b.outcome == pending {
 				blocked = b
+				for _, h := range held {
+					ahead = ahead.Add(h.span())
+				}
 				clear(held)
 				break
 			}
@@ -722,10 +730,19 @@ func (r *run) collect(results <-chan *batch) *Report {
 	}
 	t.finish()
 	if blocked != nil {
-		cursor.Position = blocked.first
+		cursor.Position, cursor.Ahead = blocked.first, ahead
 		t.rep.Resume = &cursor
 	}
 	return t.rep
+}
+
+// span is the records of a batch that succeeded, none of them invalid, by
+// index; empty for any other batch.
+func (b *batch) span() records.Span {
+	if b.outcome != succeeded || slices.ContainsFunc(b.entries, func(en entry) bool { return en.bad != nil }) {
+		return records.Span{}
+	}
+	return records.Span{From: b.first.Record, To: b.end}
 }
 
 func (r *run) notifyFailed(rec records.Record, reason error) {

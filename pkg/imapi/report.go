@@ -64,8 +64,9 @@ type Report struct {
 	Stopped    string     `json:",omitempty"`
 	// Resume is where to continue reading the same input: every record before
 	// Resume.Position is resolved, and Resume counts their outcomes. Records at or
-	// after it must be read and sent again (removal is idempotent). Nil only when
-	// the input was read to its end and every record resolved.
+	// after it must be read and sent again (removal is idempotent), but for those
+	// of Resume.Ahead, which succeeded. Nil only when the input was read to its
+	// end and every record resolved.
 	Resume *Cursor `json:",omitempty"`
 	// ElapsedSeconds is the run's wall time.
 	ElapsedSeconds float64
@@ -103,6 +104,16 @@ type Cursor struct {
 	// Succeeded and Failed count the records before Position.
 	Succeeded int64
 	Failed    int64
+	// Ahead are the records after Position that succeeded as well (the
+	// records of the calls that succeeded after it, none of them invalid), by
+	// index as the source's positions number them: a run resumed at Position
+	// may read past them rather than send them again. Report.Succeeded less
+	// Succeeded counts them. A span holds every index from a call's first
+	// record to its last, so a source that passes over records of its own (a
+	// job's records done already) has them inside. Failed and pending records
+	// after Position are not here: they are sent again, and [OnFailed] is told
+	// of a failed record only once it comes before a cursor.
+	Ahead records.Spans `json:",omitempty"`
 }
 
 // Failure is a group of failed records that share an error.
