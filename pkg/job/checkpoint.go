@@ -1,6 +1,7 @@
 package job
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
@@ -31,7 +32,7 @@ const (
 // Checkpoint is the durable state of a file job between invocations, stored
 // as JSON at {prefix}state/{key}.json in the file's bucket (for the removal
 // kind; see [Kind]). Counts are of the records before Position, accumulated
-// across the chain.
+// across the chain; SucceededAhead holds the records after it that succeeded.
 type Checkpoint struct {
 	// Version is the checkpoint format's version, 1.
 	Version int
@@ -53,12 +54,20 @@ type Checkpoint struct {
 	// Phase is "validate", "send" or "finish".
 	Phase Phase
 	// Counts: Total counts the records of the file (in the validate phase:
-	// those checked so far); Succeeded, Failed, Calls and Retries the work done
-	// so far; Pending the rest of Total. Checkpoints written before Pending was
-	// stored have none: it is worked out again (see counts).
+	// those checked so far); Succeeded and Failed the records before Position
+	// that succeeded or failed, Calls and Retries the calls made so far;
+	// Pending the rest of Total, less SucceededAhead. Checkpoints written
+	// before Pending was stored have none: it is worked out again (see counts).
 	imapi.Counts
 	// Position is where to go on reading: the first record not done.
 	Position records.Position
+	// SucceededAhead are the records after Position that succeeded already, by
+	// index (records.Position.Record), sorted, at most maxAhead spans: the next
+	// invocation reads past them rather than send them again. Succeeded does
+	// not count them, so that a version of this program that knows nothing of
+	// them (checkpoints before it have none) sends them again and counts them
+	// once; forgetting a span is always safe. See counts.
+	SucceededAhead records.Spans `json:",omitempty"`
 	// Failures groups the failed records by error.
 	Failures []imapi.Failure `json:",omitempty"`
 	// Problems and ProblemCount are what the validate phase found so far.
@@ -90,9 +99,50 @@ type Checkpoint struct {
 
 const checkpointVersion = 1
 
-// counts returns the checkpoint's counts, Pending being the records of Total
-// not yet resolved.
-func (cp *Checkpoint) counts() imapi.Counts { return cp.Counts.Balanced() }
+// counts returns the checkpoint's counts, Succeeded including SucceededAhead
+// and Pending being the records of Total not yet resolved.
+func (cp *Checkpoint) counts() imapi.Counts {
+	c := cp.Counts
+	c.Succeeded += cp.SucceededAhead.Len()
+	return c.Balanced()
+}
+
+// maxAhead bounds the spans of SucceededAhead a checkpoint keeps: each is a
+// gap of unresolved records behind it (calls waiting for a retry or cut at the
+// deadline), a few per invocation, and the next invocation fills them.
+const maxAhead = 512
+
+// checkAhead says why SucceededAhead cannot be used, if it cannot.
+func (cp *Checkpoint) checkAhead() error {
+	if err := cp.SucceededAhead.Check(); err != nil {
+		return err
+	}
+	if len(cp.SucceededAhead) > 0 && cp.SucceededAhead[0].From < cp.Position.Record {
+		return fmt.Errorf("a span starts at record %d, before the position, record %d", cp.SucceededAhead[0].From, cp.Position.Record)
+	}
+	return nil
+}
+
+// advance moves the checkpoint to the run's cursor, cur: the spans of
+// SucceededAhead before it count as succeeded, those of cur after it join the
+// rest (cur.Ahead may hold the spans that the run read past). It returns how
+// many records of cur.Ahead were not ahead already: the records of the run
+// that succeeded after its cursor.
+func (cp *Checkpoint) advance(cur imapi.Cursor) (fresh int64) {
+	passed, ahead := cp.SucceededAhead.Split(cur.Record)
+	before := ahead.Len()
+	for _, sp := range cur.Ahead {
+		ahead = ahead.Add(sp)
+	}
+	fresh = ahead.Len() - before
+	if len(ahead) > maxAhead {
+		ahead = ahead[:maxAhead:maxAhead] // the farthest are sent again
+	}
+	cp.Succeeded += passed.Len() + cur.Succeeded
+	cp.Failed += cur.Failed
+	cp.Position, cp.SucceededAhead = cur.Position, ahead
+	return fresh
+}
 
 // fresh reports whether the checkpoint was written less than SweepAfter ago.
 func (s *Service) fresh(cp *Checkpoint) bool {

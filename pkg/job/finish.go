@@ -31,8 +31,8 @@ func (j *fileJob) finish(ctx context.Context, cp *Checkpoint) (*Result, error) {
 	case info.ETag != cp.ETag:
 		return nil, fmt.Errorf("the file was replaced at the end of the job: %w", storage.ErrChanged)
 	}
-	if cp.Succeeded+cp.Failed != cp.Total {
-		j.log.Error("the counts do not add up", "total", cp.Total, "succeeded", cp.Succeeded, "failed", cp.Failed)
+	if c := cp.counts(); c.Succeeded+c.Failed != c.Total {
+		j.log.Error("the counts do not add up", "total", c.Total, "succeeded", c.Succeeded, "failed", c.Failed)
 	}
 	rep := &FileReport{
 		Status: StatusDone, Source: cp.Source, ETag: cp.ETag, Format: cp.Format,

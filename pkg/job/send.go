@@ -10,19 +10,21 @@ import (
 )
 
 // send runs the send phase: the engine over the file from the checkpoint's
-// position. The failed records before the run's resume point are stored as a
-// part; then the run's outcome goes into the checkpoint (in memory: the hand-on
-// or the finish phase saves it). done: every record of the file is resolved,
-// and the finish phase is next; else the run's report is the link's stopped.
-// A run cut short by a read error counts for nothing: its records are read and
-// sent again (removal is idempotent), so no record is counted twice.
+// position, reading past the records that succeeded ahead of it. The failed
+// records before the run's resume point are stored as a part; then the run's
+// outcome goes into the checkpoint (in memory: the hand-on or the finish phase
+// saves it): its resume point, and the records that succeeded after it, which
+// the next invocation reads past in turn. done: every record of the file is
+// resolved, and the finish phase is next; else the run's report is the link's
+// stopped. A run cut short by a read error counts for nothing: its records are
+// read and sent again (removal is idempotent), so no record is counted twice.
 func (j *fileJob) send(ctx context.Context, cp *Checkpoint, l *link) (done bool, err error) {
 	body, dec, err := j.open(ctx, cp)
 	if err != nil {
 		return false, err
 	}
 	defer body.Close()
-	src := &trackingSource{dec: dec, after: cp.Position}
+	src := &trackingSource{dec: dec, after: cp.Position, ahead: cp.SucceededAhead}
 	// The groups of the chain so far, copied: a run that counts for nothing leaves cp alone.
 	groups := imapi.NewFailureGroups(cp.Failures, 0)
 	fw := &failedWriter{}
@@ -62,33 +64,59 @@ func (j *fileJob) send(ctx context.Context, cp *Checkpoint, l *link) (done bool,
 	if err := j.putPart(bctx, cp, fw); err != nil {
 		return false, err
 	}
-	cp.Add(imapi.Counts{Succeeded: cur.Succeeded, Failed: cur.Failed, Calls: rep.Calls, Retries: rep.Retries})
+	cp.Calls, cp.Retries = cp.Calls+rep.Calls, cp.Retries+rep.Retries
+	if ahead := cp.advance(cur); ahead != rep.Succeeded-cur.Succeeded {
+		j.log.Error("records succeeded after the resume point do not match the succeeded count",
+			"ahead", ahead, "succeeded", rep.Succeeded-cur.Succeeded)
+	}
 	cp.Failures = groups.List()
-	cp.Position = cur.Position
 	if done {
+		// Every record is resolved: any read past at the end count as before.
+		cp.Succeeded, cp.SucceededAhead = cp.Succeeded+cp.SucceededAhead.Len(), nil
 		cp.Phase = PhaseFinish
 	} else {
 		l.stopped = rep
 	}
-	j.log.Info("send pass", append(countAttrs(rep), "chain", cp.Chain, "resolved", cur.Succeeded+cur.Failed, "next_record", cp.Position.Record)...)
+	j.log.Info("send pass", append(countAttrs(rep), "chain", cp.Chain, "resolved", cur.Succeeded+cur.Failed,
+		"next_record", cp.Position.Record, "ahead", cp.SucceededAhead.Len(), "ahead_spans", len(cp.SucceededAhead), "read_past", src.passed)...)
 	return done, nil
 }
 
 // trackingSource is the decoder the engine reads, noting where the input goes
-// on after the last record read.
+// on after the last record read, and reading past the records in ahead (which
+// succeeded already).
 type trackingSource struct {
-	dec   *records.Decoder
-	after records.Position
+	dec    *records.Decoder
+	after  records.Position
+	ahead  records.Spans // sorted: the spans before the record last read are dropped
+	passed int64         // records read past
 }
 
 func (t *trackingSource) Next() (records.Record, error) {
-	rec, err := t.dec.Next()
-	if err == nil {
+	for {
+		rec, err := t.dec.Next()
+		_, problem := err.(*records.Problem)
+		if err != nil && !problem {
+			return rec, err
+		}
+		if t.skip(t.dec.Pos().Record) {
+			t.passed++
+			continue
+		}
 		t.after = t.dec.Resume()
-	} else if _, ok := err.(*records.Problem); ok {
-		t.after = t.dec.Resume()
+		return rec, err
 	}
-	return rec, err
+}
+
+// skip reports whether record i, of a series read in order, is ahead.
+func (t *trackingSource) skip(i int64) bool {
+	for len(t.ahead) > 0 && t.ahead[0].To <= i {
+		t.ahead = t.ahead[1:]
+	}
+	return len(t.ahead) > 0 && t.ahead[0].From <= i
 }
 
 func (t *trackingSource) Pos() records.Position { return t.dec.Pos() }
+
+// Resume is where to go on reading after the record last returned.
+func (t *trackingSource) Resume() records.Position { return t.after }

@@ -59,6 +59,11 @@ func (st *state) load(ctx context.Context) (*Checkpoint, error) {
 		st.log.Warn("checkpoint of another version: ignored", "checkpoint", key, "version", cp.Version)
 		return nil, nil
 	}
+	if err := cp.checkAhead(); err != nil {
+		// Succeeded does not count them: they are sent again.
+		st.log.Warn("checkpoint's records done ahead unusable: forgotten", "checkpoint", key, "error", err.Error())
+		cp.SucceededAhead = nil
+	}
 	return &cp, nil
 }
 
@@ -76,7 +81,7 @@ func (st *state) update(ctx context.Context, change func(*Checkpoint)) error {
 func (st *state) save(ctx context.Context) error {
 	cp := st.cp
 	cp.Version = checkpointVersion
-	cp.Counts = cp.counts()
+	cp.Pending = cp.counts().Pending
 	cp.UpdatedAt = time.Now().UTC()
 	key := st.keys.checkpoint()
 	c, ok := st.condition(ctx)
