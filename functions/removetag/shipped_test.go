@@ -298,7 +298,8 @@ type shippedFile struct {
 // in the cgroups of a 128, 256 and 512 MB function (and a larger file at 128
 // MB), as runFile does BenchmarkScale's. Metrics, besides runFile's:
 // cpu-ms/call (the groups' CPU time from the upload to the report over the
-// calls made), cpu-s, periods and throttled-periods (CFS periods in which the
+// calls made, of every API), cpu-ms/100-accounts (the same over the minimum
+// number of im_remove_tag calls, one per 100 accounts), cpu-s, periods and throttled-periods (CFS periods in which the
 // function was runnable, and those in which it ran out of quota: cpu.stat),
 // throttled-s, cgroup-peak-MiB (memory.max_usage_in_bytes, the groups' peak
 // memory, page cache included), mem-limit-hits (memory.failcnt), refused-pct
@@ -381,6 +382,7 @@ func runShipped(b *testing.B, p *platform, memMB int, f shippedFile, self string
 	periods, throttled := after.periods-before.periods, after.throttled-before.throttled
 	refusedPct := 100 * float64(r.stats.Refused) / float64(calls)
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(calls), "cpu-ms/call")
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(r.minCalls), "cpu-ms/100-accounts")
 	b.ReportMetric(cpu.Seconds(), "cpu-s")
 	b.ReportMetric(float64(periods), "periods")
 	b.ReportMetric(float64(throttled), "throttled-periods")
@@ -396,10 +398,10 @@ func runShipped(b *testing.B, p *platform, memMB int, f shippedFile, self string
 		b.ReportMetric(float64(limit)/(1<<20), "memlimit-MiB")
 	}
 	b.ReportMetric(0, "ns/op")
-	b.Logf("%s at %d MB (quota %d of %d µs; extra environment %q): %s; CPU %v (%.3f ms per call), throttled in %d of %d periods "+
+	b.Logf("%s at %d MB (quota %d of %d µs; extra environment %q): %s; CPU %v (%.3f ms per call, %.3f per 100 accounts), throttled in %d of %d periods "+
 		"(%v), cgroup peak %.1f MiB, memory limit hit %d times, %.2f%% refused; GOMAXPROCS %d, soft memory limit %d bytes",
 		p.name, memMB, cfsQuota(memMB), cfsPeriod, extra, r.summary(), cpu.Round(time.Millisecond),
-		float64(cpu.Microseconds())/1000/float64(calls), throttled, periods,
+		float64(cpu.Microseconds())/1000/float64(calls), float64(cpu.Microseconds())/1000/float64(r.minCalls), throttled, periods,
 		time.Duration(after.throttledNS-before.throttledNS).Round(time.Millisecond),
 		float64(after.peakBytes)/(1<<20), after.failcnt, refusedPct, procs, limit)
 }
