@@ -80,10 +80,10 @@ func checkConfig(ctx context.Context, env *cliEnv, asJSON bool, timeout time.Dur
 	if err != nil {
 		return printCheck(env, checkReport{Error: err.Error(), Lines: []checkLine{}}, asJSON, configErr("%v", err))
 	}
-	app := appOf(cfg, client, imapi.GetTag)
+	app := appOf(cfg, client, imapi.AllMemberPush.GetTag())
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err = askUntil(ctx, func() error { _, err := client.GetTags(ctx, []string{cfg.Admin}); return err })
+	err = askUntil(ctx, func() error { _, _, err := client.GetTags(ctx, imapi.AllMemberPush, []string{cfg.Admin}); return err })
 	rep := judge(cfg, app, err, timeout)
 	rep.Target, rep.App = fmt.Sprintf("app %d", cfg.SDKAppID), app
 	var ex *exitError

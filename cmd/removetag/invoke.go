@@ -105,7 +105,7 @@ func invokeEvent(ctx context.Context, env *cliEnv, o *invokeFlags, event string)
 		if err != nil {
 			return configErr("%v", err)
 		}
-		fmt.Fprintf(stderr, "target: %s; buckets and Invoke API of the environment\n", appOf(cfg, client, imapi.RemoveTag))
+		fmt.Fprintf(stderr, "target: %s; buckets and Invoke API of the environment\n", appOf(cfg, client, imapi.AllMemberPush.RemoveTag()))
 	}
 	app, err := wiring.Build(cfg, logger)
 	if err != nil {

@@ -388,7 +388,7 @@ func verifyInput(ctx context.Context, t *target, in *input, fr *fileReport, res 
 		return fmt.Errorf("%s: %w", in.name, err)
 	}
 	resolved := &imapi.Report{Failures: fr.Failures, PendingRecords: append(res.pending, res.held...)}
-	v, err := verify(ctx, t.tags, &firstN{src: dec, n: res.from}, resolved, limit, t.rate)
+	v, err := verify(ctx, t.tags, t.api, &firstN{src: dec, n: res.from}, resolved, limit, t.rate)
 	if err != nil {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("%s: verify: %v", in.name, err)}
 	}

@@ -36,7 +36,7 @@ type App struct {
 
 // appOf describes the app of cfg that client calls.
 func appOf(cfg wiring.Config, client *imapi.Client, op imapi.Operation) *App {
-	return &App{SDKAppID: cfg.SDKAppID, Region: string(cfg.Region), Endpoint: client.BaseURL(), Admin: cfg.Admin, API: strings.TrimPrefix(string(op), "/")}
+	return &App{SDKAppID: cfg.SDKAppID, Region: string(cfg.Region), Endpoint: client.BaseURL(), Admin: cfg.Admin, API: op.String()}
 }
 
 // String names the app in one line.
@@ -59,6 +59,7 @@ type target struct {
 	engine  *imapi.Engine
 	quota   job.Quota
 	tags    tagReader // reads accounts back (--verify); nil in a dry run
+	api     imapi.API // the tag API family the calls go to
 }
 
 // real reports whether the target is an app of the real service.
@@ -116,7 +117,7 @@ func newTarget(getenv func(string) string, f *runFlags, inputs []*input, stderr 
 		t.close()
 		return nil, configErr("%v", err)
 	}
-	if t.app = appOf(cfg, client, imapi.RemoveTag); t.name == "" {
+	if t.app = appOf(cfg, client, imapi.AllMemberPush.RemoveTag()); t.name == "" {
 		t.name = fmt.Sprintf("app %d", cfg.SDKAppID)
 	}
 	t.rate = cfg.RateLimit

@@ -52,6 +52,10 @@ type Verification struct {
 	// Skipped counts the accounts not read back: their records failed or are
 	// pending, so their tags may well be there.
 	Skipped int64 `json:",omitempty"`
+	// Unreadable counts the accounts the service would not read back: the
+	// answer's ErrorList named them (an account the Push service does not know
+	// is 70107); they are not checked.
+	Unreadable int64 `json:",omitempty"`
 	// StillTagged counts the accounts that still carry a tag their records removed.
 	StillTagged int64
 	// Accounts lists them (the first 100), with the tags left.
@@ -63,14 +67,14 @@ const maxListed = 100
 
 // tagReader reads accounts' tags: *imapi.Client.
 type tagReader interface {
-	GetTags(ctx context.Context, accounts []string) ([]records.Record, error)
+	GetTags(ctx context.Context, api imapi.API, accounts []string) ([]records.Record, []*imapi.APIError, error)
 }
 
-// verify reads back, with im_get_tag at most rate calls per second, the
+// verify reads back, with api's get operation at most rate calls per second, the
 // accounts of src (the first limit of them, or all), leaving out those of
 // records the report says failed or are pending, and reports the accounts that
 // still carry a tag their records removed.
-func verify(ctx context.Context, tags tagReader, src records.Source, rep *imapi.Report, limit int64, rate float64) (*Verification, error) {
+func verify(ctx context.Context, tags tagReader, api imapi.API, src records.Source, rep *imapi.Report, limit int64, rate float64) (*Verification, error) {
 	unresolved := map[string]bool{}
 	for _, f := range rep.Failures {
 		for _, a := range f.Accounts {
@@ -91,11 +95,12 @@ func verify(ctx context.Context, tags tagReader, src records.Source, rep *imapi.
 		if err := lim.Wait(ctx); err != nil {
 			return err
 		}
-		got, err := tags.GetTags(ctx, order)
+		got, unread, err := tags.GetTags(ctx, api, order)
 		if err != nil {
 			return fmt.Errorf("read back %d accounts: %w", len(order), err)
 		}
-		v.Checked += int64(len(order))
+		v.Checked += int64(len(order) - len(unread))
+		v.Unreadable += int64(len(unread))
 		for _, r := range got {
 			var left []string
 			for _, t := range r.Tags {

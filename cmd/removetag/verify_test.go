@@ -52,7 +52,7 @@ func TestVerify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, err := verify(context.Background(), client, records.NewSliceSource(recs), rep, tt.limit, 100)
+			v, err := verify(context.Background(), client, imapi.AllMemberPush, records.NewSliceSource(recs), rep, tt.limit, 100)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -128,7 +128,7 @@ func addBack(t *testing.T, w *world, jr map[string][]string, before map[string][
 	}
 	eng := imapi.NewEngine(client, imapi.EngineConfig{})
 	for round := range 2 {
-		rep, err := eng.Run(context.Background(), records.NewSliceSource(recs), imapi.WithOperation(imapi.AddTag))
+		rep, err := eng.Run(context.Background(), records.NewSliceSource(recs), imapi.WithOperation(imapi.AllMemberPush.AddTag(false)))
 		if err != nil || !rep.Done() || rep.Failed != 0 {
 			t.Fatalf("add back, round %d: %v %s", round+1, err, rep.Summary())
 		}

@@ -101,7 +101,7 @@ func TestLoadValues(t *testing.T) {
 	}{
 		{"Platform", c.Platform, PlatformLambda},
 		{"Admin", c.Admin, "boss"},
-		{"Region", c.Region, imapi.RegionSingapore},
+		{"Region", c.Region, imapi.Region("singapore")},
 		{"Endpoint", c.Endpoint, "http://127.0.0.1:8080"},
 		{"RateLimit", c.RateLimit, 12.5},
 		{"HTTPToken", c.HTTPToken, testToken},

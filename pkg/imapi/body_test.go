@@ -52,7 +52,7 @@ func TestBodyIsEncodingJSONs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, op := range []Operation{RemoveTag, AddTag} {
+			for _, op := range []Operation{AllMemberPush.RemoveTag(), AllMemberPush.AddTag(false)} {
 				got, err := op.body(tt.recs)
 				if err != nil {
 					t.Fatal(err)
@@ -72,7 +72,7 @@ func FuzzBody(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, account, tag1, tag2 string) {
 		recs := []records.Record{{Account: account, Tags: []string{tag1, tag2}}, {Account: tag2, Tags: []string{account}}}
-		got, err := RemoveTag.body(recs)
+		got, err := AllMemberPush.RemoveTag().body(recs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func BenchmarkBody(b *testing.B) {
 	b.Run("hand-written", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := RemoveTag.body(recs); err != nil {
+			if _, err := AllMemberPush.RemoveTag().body(recs); err != nil {
 				b.Fatal(err)
 			}
 		}

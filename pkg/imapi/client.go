@@ -48,7 +48,7 @@ type Config struct {
 	// Region selects the API domain; default China. Ignored when BaseURL is set.
 	Region Region
 	// BaseURL overrides the domain for private endpoints and tests, e.g. "http://127.0.0.1:8080":
-	// calls then go to {BaseURL}/v4/all_member_push/im_remove_tag.
+	// calls then go to {BaseURL}/v4/all_member_push/im_remove_tag (or another [Operation]'s path).
 	BaseURL string
 	// CallTimeout bounds one call (never past the caller's deadline); default 6 s.
 	CallTimeout time.Duration
@@ -61,8 +61,9 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
-// Client calls im_remove_tag (and its sibling [Operation]s). It is safe for
-// concurrent use; make one and reuse it.
+// Client calls the tag APIs of either family ([Operation]: im_remove_tag,
+// timpush's remove_tag and their siblings). It is safe for concurrent use;
+// make one and reuse it.
 type Client struct {
 	base    string // base URL, without a path
 	fixedQS string // identifier, sdkappid: the same for every call
@@ -178,6 +179,10 @@ func (c *Client) stats() clientStats {
 //
 // The error, if any, is an *APIError, an error for an HTTP status, a transport error (the outcome
 // is unknown) or a *KeySourceError (nothing sent); [Classify] says what to do about it.
+// An answer with ActionStatus OK and an ErrorList is an error that wraps one
+// *APIError per listed account (Account set, its own code): the call was
+// applied to every other account. An [Engine] fails or retries the listed
+// accounts' records by their codes and counts the others as succeeded.
 func (c *Client) Call(ctx context.Context, op Operation, recs []records.Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -195,32 +200,57 @@ func (c *Client) callRecords(ctx context.Context, op Operation, recs []records.R
 	if err != nil {
 		return nil, err
 	}
-	return c.send(ctx, op, body)
+	raw, err := c.send(ctx, op, body)
+	if partial, ok := err.(accountErrors); ok {
+		if stray := partial.outside(recs); stray != "" {
+			// An ErrorList of accounts the call did not carry says nothing
+			// trustworthy of those it did: the outcome is unknown.
+			return nil, &transportError{Op: op.errorOp(), Err: fmt.Errorf("the answer's ErrorList names %q, an account the call did not carry", stray)}
+		}
+	}
+	return raw, err
 }
 
-// GetTags lists the tags of at most [MaxAccountsPerCall] accounts through
-// v4/all_member_push/im_get_tag ([GetTag]), signed as [Client.Call] signs (and
-// re-signed on the same answers). It changes nothing: `removetag check` asks it
-// to learn whether the configuration works. Errors are as Call's.
-func (c *Client) GetTags(ctx context.Context, accounts []string) ([]records.Record, error) {
+// GetTags lists the tags of at most [MaxAccountsPerCall] accounts through the
+// family's get operation (api.GetTag(): v4/all_member_push/im_get_tag or
+// v4/timpush/get_tag), signed as [Client.Call] signs (and re-signed on the same
+// answers). It changes nothing: `removetag check` asks it to learn whether the
+// configuration works, a journal what a removal will take away.
+//
+// tags holds each account the service answered for, with its tags (none:
+// an empty Tags). failed holds the accounts of the answer's ErrorList, each
+// an *APIError with Account set and its own code (the Push service answers
+// 70107 for an account it does not know): [Classify] says whether asking
+// again may help. err is a failure of the whole call, as Call's errors.
+func (c *Client) GetTags(ctx context.Context, api API, accounts []string) (tags []records.Record, failed []*APIError, err error) {
+	op := api.GetTag()
 	if len(accounts) == 0 || len(accounts) > MaxAccountsPerCall {
-		return nil, fmt.Errorf("imapi: im_get_tag takes 1 to %d accounts, not %d", MaxAccountsPerCall, len(accounts))
+		return nil, nil, fmt.Errorf("imapi: %s takes 1 to %d accounts, not %d", op.Name(), MaxAccountsPerCall, len(accounts))
 	}
 	recs := make([]records.Record, len(accounts))
 	for i, a := range accounts {
 		recs[i].Account = a
 	}
-	raw, err := c.callRecords(ctx, GetTag, recs)
+	raw, err := c.callRecords(ctx, op, recs)
+	var partial accountErrors
+	if errors.As(err, &partial) {
+		failed, err = partial, nil
+	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out struct {
 		UserTags []records.Record
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, &transportError{Op: GetTag.errorOp(), Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
+		return nil, nil, &transportError{Op: op.errorOp(), Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
 	}
-	return out.UserTags, nil
+	for i := range out.UserTags {
+		if out.UserTags[i].Tags == nil {
+			out.UserTags[i].Tags = []string{}
+		}
+	}
+	return out.UserTags, failed, nil
 }
 
 // send makes one call of op with a current UserSig, and sends it once more
@@ -232,6 +262,9 @@ func (c *Client) send(ctx context.Context, op Operation, body []byte) ([]byte, e
 		return nil, err
 	}
 	raw, err := c.call(ctx, op, sig, body)
+	if _, partial := err.(accountErrors); partial {
+		return raw, err // applied to the call's other accounts: never sent again
+	}
 	switch {
 	case Classify(err) == RenewSignature:
 		if sig, rerr := c.sig.renew(sig); rerr == nil {
@@ -254,13 +287,23 @@ type answer struct {
 	ActionStatus string
 	ErrorCode    int
 	ErrorInfo    string
+	// ErrorList names the accounts an answer OK did not apply to.
+	ErrorList []struct {
+		Account   string `json:"To_Account"`
+		ErrorCode int
+		ErrorInfo string
+	}
 }
 
 func (c *Client) call(ctx context.Context, operation Operation, sig string, body []byte) ([]byte, error) {
 	op := operation.errorOp()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	u := c.base + string(operation) + "?usersig=" + sig + c.fixedQS + "&random=" + strconv.FormatUint(uint64(rand.Uint32()), 10) + "&contenttype=json"
+	path := operation.urlPath()
+	if path == "" {
+		return nil, fmt.Errorf("imapi: %s has no %s", operation.family(), operation)
+	}
+	u := c.base + path + "?usersig=" + sig + c.fixedQS + "&random=" + strconv.FormatUint(uint64(rand.Uint32()), 10) + "&contenttype=json"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("imapi: build request: %w", err)
@@ -286,6 +329,13 @@ func (c *Client) call(ctx context.Context, operation Operation, sig string, body
 	if a.ErrorCode != 0 || a.ActionStatus != "OK" {
 		return nil, &APIError{Op: op, ActionStatus: a.ActionStatus, ErrorCode: a.ErrorCode, ErrorInfo: a.ErrorInfo}
 	}
+	if len(a.ErrorList) > 0 {
+		errs := make(accountErrors, len(a.ErrorList))
+		for i, e := range a.ErrorList {
+			errs[i] = &APIError{Op: op, ActionStatus: a.ActionStatus, ErrorCode: e.ErrorCode, ErrorInfo: e.ErrorInfo, Account: e.Account}
+		}
+		return raw, errs
+	}
 	return raw, nil
 }
 
@@ -293,7 +343,7 @@ func (c *Client) call(ctx context.Context, operation Operation, sig string, body
 func redactURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		path := string(RemoveTag)
+		path := AllMemberPush.RemoveTag().urlPath()
 		if u, perr := url.Parse(ue.URL); perr == nil {
 			path = u.Path
 		}

@@ -30,7 +30,7 @@ func TestClientRemovesTags(t *testing.T) {
 	srv, client := newEmulator(t, emulator.Config{})
 	srv.SetTags("u1", "a", "b", "keep")
 	srv.SetTags("u2", "a")
-	err := client.Call(context.Background(), imapi.RemoveTag, []records.Record{
+	err := client.Call(context.Background(), imapi.AllMemberPush.RemoveTag(), []records.Record{
 		{Account: "u1", Tags: []string{"a", "b"}},
 		{Account: "u2", Tags: []string{"a", "absent"}},
 	})
@@ -54,7 +54,7 @@ func TestClientRefusesOversizedCall(t *testing.T) {
 	for i := range recs {
 		recs[i] = records.Record{Account: "u" + strings.Repeat("x", i%30), Tags: []string{"t"}}
 	}
-	if err := client.Call(context.Background(), imapi.RemoveTag, recs); err == nil {
+	if err := client.Call(context.Background(), imapi.AllMemberPush.RemoveTag(), recs); err == nil {
 		t.Fatal("101 accounts accepted")
 	}
 	if srv.Stats().Requests != 0 {
@@ -87,7 +87,7 @@ func TestClientClassifiesAnswers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, client := newEmulator(t, emulator.Config{})
 			srv.Script(tt.fault)
-			err := client.Call(context.Background(), imapi.RemoveTag, []records.Record{{Account: "u1", Tags: []string{"a"}}})
+			err := client.Call(context.Background(), imapi.AllMemberPush.RemoveTag(), []records.Record{{Account: "u1", Tags: []string{"a"}}})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -128,7 +128,7 @@ func TestClientRenewsSignatureOnce(t *testing.T) {
 	srv, client := newEmulator(t, emulator.Config{})
 	srv.SetTags("u1", "a")
 	srv.Script(emulator.Fault{Code: emulator.CodeSigExpired})
-	if err := client.Call(context.Background(), imapi.RemoveTag, []records.Record{{Account: "u1", Tags: []string{"a"}}}); err != nil {
+	if err := client.Call(context.Background(), imapi.AllMemberPush.RemoveTag(), []records.Record{{Account: "u1", Tags: []string{"a"}}}); err != nil {
 		t.Fatalf("after one 70001: %v", err)
 	}
 	if st := client.Stats(); st.Requests != 2 || st.Renewals != 1 {
@@ -140,7 +140,7 @@ func TestClientRenewsSignatureOnce(t *testing.T) {
 
 	// Twice in a row: renew once, then give the error back.
 	srv.Script(emulator.Fault{Code: emulator.CodeSigExpired}, emulator.Fault{Code: emulator.CodeSigExpired})
-	err := client.Call(context.Background(), imapi.RemoveTag, []records.Record{{Account: "u1", Tags: []string{"a"}}})
+	err := client.Call(context.Background(), imapi.AllMemberPush.RemoveTag(), []records.Record{{Account: "u1", Tags: []string{"a"}}})
 	if imapi.ErrorCode(err) != emulator.CodeSigExpired {
 		t.Fatalf("err = %v, want 70001", err)
 	}
@@ -153,11 +153,11 @@ func TestClientExpiredSignatureByClock(t *testing.T) {
 	var offset atomic.Int64
 	_, client := newEmulator(t, emulator.Config{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
 	rec := []records.Record{{Account: "u1", Tags: []string{"a"}}}
-	if err := client.Call(context.Background(), imapi.RemoveTag, rec); err != nil {
+	if err := client.Call(context.Background(), imapi.AllMemberPush.RemoveTag(), rec); err != nil {
 		t.Fatal(err)
 	}
 	offset.Store(int64(48 * time.Hour)) // the emulator's clock is past the client's 24-hour signature
-	err := client.Call(context.Background(), imapi.RemoveTag, rec)
+	err := client.Call(context.Background(), imapi.AllMemberPush.RemoveTag(), rec)
 	if imapi.ErrorCode(err) != emulator.CodeSigExpired {
 		t.Fatalf("err = %v, want 70001", err)
 	}
@@ -175,7 +175,7 @@ func TestClientTimeoutIsOutcomeUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	err = client.Call(context.Background(), imapi.RemoveTag, []records.Record{{Account: "u1", Tags: []string{"a"}}})
+	err = client.Call(context.Background(), imapi.AllMemberPush.RemoveTag(), []records.Record{{Account: "u1", Tags: []string{"a"}}})
 	if !outcomeUnknown(err) || imapi.Classify(err) != imapi.Retryable {
 		t.Fatalf("err = %v, want a retryable unknown outcome", err)
 	}
@@ -187,7 +187,7 @@ func TestClientTimeoutIsOutcomeUnknown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start = time.Now()
-	if err := client.Call(ctx, imapi.RemoveTag, []records.Record{{Account: "u1", Tags: []string{"a"}}}); !outcomeUnknown(err) {
+	if err := client.Call(ctx, imapi.AllMemberPush.RemoveTag(), []records.Record{{Account: "u1", Tags: []string{"a"}}}); !outcomeUnknown(err) {
 		t.Fatalf("err = %v, want unknown outcome", err)
 	}
 	if time.Since(start) > time.Second {
@@ -205,7 +205,7 @@ func TestNewClientConfig(t *testing.T) {
 		{"no key", imapi.Config{SDKAppID: 1}, "SecretKey"},
 		{"bad base URL", imapi.Config{SDKAppID: 1, SecretKey: "k", BaseURL: "ftp://x"}, "BaseURL"},
 		{"unknown region", imapi.Config{SDKAppID: 1, SecretKey: "k", Region: "mars"}, "region"},
-		{"region", imapi.Config{SDKAppID: 1, SecretKey: "k", Region: imapi.RegionSingapore}, ""},
+		{"region", imapi.Config{SDKAppID: 1, SecretKey: "k", Region: imapi.Region("singapore")}, ""},
 		{"default region", imapi.Config{SDKAppID: 1, SecretKey: "k"}, ""},
 	}
 	for _, tt := range tests {
@@ -226,13 +226,13 @@ func TestRegions(t *testing.T) {
 	}{
 		{"", imapi.RegionChina, "console.tim.qq.com"},
 		{"China", imapi.RegionChina, "console.tim.qq.com"},
-		{"sgp", imapi.RegionSingapore, "adminapisgp.im.qcloud.com"},
-		{"ap-seoul", imapi.RegionSeoul, "adminapikr.im.qcloud.com"},
-		{"frankfurt", imapi.RegionFrankfurt, "adminapiger.im.qcloud.com"},
-		{"usa", imapi.RegionSiliconValley, "adminapiusa.im.qcloud.com"},
-		{"jakarta", imapi.RegionJakarta, "adminapiidn.im.qcloud.com"},
-		{"tokyo", imapi.RegionTokyo, "adminapijpn.im.qcloud.com"},
-		{"ind", imapi.RegionMumbai, "adminapiind.im.qcloud.com"},
+		{"sgp", imapi.Region("singapore"), "adminapisgp.im.qcloud.com"},
+		{"ap-seoul", imapi.Region("seoul"), "adminapikr.im.qcloud.com"},
+		{"frankfurt", imapi.Region("frankfurt"), "adminapiger.im.qcloud.com"},
+		{"usa", imapi.Region("siliconvalley"), "adminapiusa.im.qcloud.com"},
+		{"jakarta", imapi.Region("jakarta"), "adminapiidn.im.qcloud.com"},
+		{"tokyo", imapi.Region("tokyo"), "adminapijpn.im.qcloud.com"},
+		{"ind", imapi.Region("mumbai"), "adminapiind.im.qcloud.com"},
 	}
 	for _, tt := range tests {
 		got, err := imapi.ParseRegion(tt.in)
@@ -250,17 +250,17 @@ func TestRegions(t *testing.T) {
 func TestClientGetTags(t *testing.T) {
 	srv, client := newEmulator(t, emulator.Config{})
 	srv.SetTags("u1", "a", "b")
-	got, err := client.GetTags(context.Background(), []string{"u1"})
+	got, _, err := client.GetTags(context.Background(), imapi.AllMemberPush, []string{"u1"})
 	if err != nil || len(got) != 1 || got[0].Account != "u1" || strings.Join(got[0].Tags, ",") != "a,b" {
 		t.Fatalf("GetTags = %+v, %v", got, err)
 	}
 	srv.SetPushToAll(false)
-	_, err = client.GetTags(context.Background(), []string{"u1"})
+	_, _, err = client.GetTags(context.Background(), imapi.AllMemberPush, []string{"u1"})
 	var apiErr *imapi.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode != 90045 || !strings.HasPrefix(err.Error(), "im_get_tag: ErrorCode 90045") {
 		t.Errorf("GetTags with the feature off: %v", err)
 	}
-	if _, err := client.GetTags(context.Background(), nil); err == nil {
+	if _, _, err := client.GetTags(context.Background(), imapi.AllMemberPush, nil); err == nil {
 		t.Error("GetTags of no account: no error")
 	}
 }

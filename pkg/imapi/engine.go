@@ -3,6 +3,7 @@ package imapi
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -122,11 +123,13 @@ func WithLimiter(lim Limiter) RunOption {
 	}
 }
 
-// WithOperation makes the run call op with the records instead of [RemoveTag],
-// the default. op must take records in im_remove_tag's form (see [Operation]);
-// "" keeps the default.
+// WithOperation makes the run call op with the records instead of
+// AllMemberPush.RemoveTag(), the default (the zero Operation keeps it). The
+// records are judged by op's rule: an account and its tags for the operations
+// that send tags (at most 10 of them for an add without Replace), the account
+// alone for GetTag and ClearAllTags.
 func WithOperation(op Operation) RunOption {
-	return func(r *run) { r.op = cmp.Or(op, r.op) }
+	return func(r *run) { r.op = op.api.op(op.verb) }
 }
 
 // WithObserver makes the run tell obs, instead of [EngineConfig].Observer, the
@@ -184,6 +187,12 @@ type batch struct {
 	index   map[string]int   // account → index in calls
 	shared  []bool           // calls[i].Tags is still the input record's slice
 
+	maxTags int // tags of one account one call may carry; 0: records.MaxTagsPerRecord
+	// accts holds the accounts an answer's ErrorList resolved apart from the
+	// rest of the batch (the others of that call succeeded); nil: none did.
+	// An account not in it has the batch's outcome.
+	accts map[string]acctResult
+
 	outcome  outcome
 	err      error
 	attempts int
@@ -192,6 +201,21 @@ type batch struct {
 
 	done      doneFunc // from the run's prepare (BeforeSend); told the outcome once
 	uncertain bool     // a call of the batch may have been applied unseen (see noteAttempt)
+}
+
+// acctResult is the outcome of one account of a batch, resolved apart from the rest.
+type acctResult struct {
+	outcome outcome
+	err     error
+}
+
+// outcomeOf is the outcome of a valid entry: its account's own, if an answer
+// resolved it apart, else the batch's.
+func (b *batch) outcomeOf(en entry) (outcome, error) {
+	if a, ok := b.accts[en.rec.Account]; ok {
+		return a.outcome, a.err
+	}
+	return b.outcome, b.err
 }
 
 // newBatch starts a batch at first. Its slices have room for a full call, so
@@ -225,8 +249,8 @@ func (b *batch) fits(rec records.Record) bool {
 	if !ok {
 		return len(b.calls) < MaxAccountsPerCall
 	}
-	have := b.calls[i].Tags
-	return len(have)+len(rec.Tags) <= records.MaxTagsPerRecord || len(have)+missing(have, rec.Tags) <= records.MaxTagsPerRecord
+	have, limit := b.calls[i].Tags, cmp.Or(b.maxTags, records.MaxTagsPerRecord)
+	return len(have)+len(rec.Tags) <= limit || len(have)+missing(have, rec.Tags) <= limit
 }
 
 // missing counts the tags of b that a does not hold.
@@ -282,7 +306,7 @@ type run struct {
 	pos         records.Positioner // src, if it knows positions
 	next        records.Position   // where the record after the last one read starts, as far as known
 	start       time.Time
-	op          Operation // the API called, RemoveTag unless WithOperation
+	op          Operation // the API called, AllMemberPush.RemoveTag() unless WithOperation
 	obs         Observer  // told each call's outcome; nil: no one
 	onFailed    func(records.Record, error)
 	pace        *pacer // the limiter the run waits on, with its slow-down
@@ -306,7 +330,7 @@ type run struct {
 
 func newRun(ctx context.Context, e *Engine, src records.Source) *run {
 	r := &run{
-		e: e, cfg: e.cfg, ctx: ctx, src: src, start: time.Now(), op: RemoveTag, obs: e.cfg.Observer,
+		e: e, cfg: e.cfg, ctx: ctx, src: src, start: time.Now(), op: AllMemberPush.RemoveTag(), obs: e.cfg.Observer,
 		stopCh: make(chan struct{}), estimate: 500 * time.Millisecond, pace: e.pace,
 	}
 	r.pos, _ = src.(records.Positioner)
@@ -430,7 +454,7 @@ func (r *run) read(out chan<- *batch) bool {
 			}
 			return true
 		}
-		p, fatal := records.ProblemOf(r.pos, n, rec, err)
+		p, fatal := records.ProblemBy(r.pos, n, rec, err, r.op.validate)
 		if fatal != nil {
 			r.mu.Lock()
 			r.sourceError = fmt.Errorf("imapi: read input after %d records: %w", n, fatal)
@@ -447,6 +471,7 @@ func (r *run) read(out chan<- *batch) bool {
 		}
 		if cur == nil {
 			cur = newBatch(seq, pos, index)
+			cur.maxTags = r.op.maxTags()
 			seq++
 		}
 		cur.add(rec, p)
@@ -483,6 +508,24 @@ func (r *run) process(b *batch) {
 			b.outcome, b.err = succeeded, nil
 			r.pace.onSuccess(time.Now())
 			return
+		}
+		if partial, ok := partialOf(err); ok {
+			r.pace.onSuccess(time.Now())
+			if r.settle(b, partial) {
+				b.outcome, b.err = succeeded, nil
+				return
+			}
+			if b.refused {
+				return
+			}
+			if b.attempts >= r.cfg.MaxAttempts {
+				r.exhaust(b.err)
+				return
+			}
+			if !r.sleep(r.backoff(b.attempts)) {
+				return
+			}
+			continue
 		}
 		b.err = err
 		class := Classify(err)
@@ -523,7 +566,7 @@ func (r *run) observe(d time.Duration, retry bool, err error) {
 	if retry {
 		r.retries++
 	}
-	if err == nil {
+	if _, partial := partialOf(err); err == nil || partial {
 		r.exhausted = 0
 	}
 	// The estimate is twice a moving average of call times: a call is started only
@@ -633,19 +676,21 @@ type tally struct {
 func (t *tally) add(b *batch) {
 	for _, en := range b.entries {
 		t.rep.Total++
-		switch {
-		case en.bad != nil:
+		if en.bad != nil {
 			t.rep.Failed++
 			t.fails.Add(en.rec.Account, en.bad)
-		case b.outcome == succeeded:
+			continue
+		}
+		switch o, err := b.outcomeOf(en); o {
+		case succeeded:
 			t.rep.Succeeded++
-		case b.outcome == failed:
+		case failed:
 			t.rep.Failed++
-			t.fails.Add(en.rec.Account, b.err)
+			t.fails.Add(en.rec.Account, err)
 		default:
 			t.rep.Pending++
-			if b.err != nil && (b.attempts >= t.maxAttempts || b.refused) {
-				t.pends.Add(en.rec.Account, b.err)
+			if err != nil && (b.attempts >= t.maxAttempts || b.refused) {
+				t.pends.Add(en.rec.Account, err)
 			}
 		}
 	}
@@ -661,7 +706,7 @@ func (t *tally) finish() {
 	slices.SortFunc(t.pendBs, func(a, b *batch) int { return cmp.Compare(a.seq, b.seq) })
 	for _, b := range t.pendBs {
 		for _, en := range b.entries {
-			if en.bad == nil {
+			if o, _ := b.outcomeOf(en); en.bad == nil && o == pending {
 				t.rep.PendingRecords = append(t.rep.PendingRecords, en.rec)
 			}
 		}
@@ -673,14 +718,15 @@ func (t *tally) finish() {
 func (r *run) advance(cursor *Cursor, b *batch) {
 	cursor.Succeeded += b.dropped
 	for _, en := range b.entries {
-		switch {
-		case en.bad != nil:
+		if en.bad != nil {
 			cursor.Failed++
 			r.notifyFailed(en.rec, en.bad)
-		case b.outcome == failed:
+			continue
+		}
+		if o, err := b.outcomeOf(en); o == failed {
 			cursor.Failed++
-			r.notifyFailed(en.rec, b.err)
-		default:
+			r.notifyFailed(en.rec, err)
+		} else {
 			cursor.Succeeded++
 		}
 	}
@@ -736,10 +782,10 @@ func (r *run) collect(results <-chan *batch) *Report {
 	return t.rep
 }
 
-// span is the records of a batch that succeeded, none of them invalid, by
-// index; empty for any other batch.
+// span is the records of a batch that succeeded, none of them invalid or
+// failed on its own (an answer's ErrorList), by index; empty for any other batch.
 func (b *batch) span() records.Span {
-	if b.outcome != succeeded || slices.ContainsFunc(b.entries, func(en entry) bool { return en.bad != nil }) {
+	if b.outcome != succeeded || slices.ContainsFunc(b.entries, func(en entry) bool { o, _ := b.outcomeOf(en); return en.bad != nil || o != succeeded }) {
 		return records.Span{}
 	}
 	return records.Span{From: b.first.Record, To: b.end}
@@ -760,7 +806,7 @@ func (b *batch) compact() *batch {
 	}
 	kept := b.entries[:0]
 	for _, en := range b.entries {
-		if en.bad != nil {
+		if o, _ := b.outcomeOf(en); en.bad != nil || o == failed {
 			kept = append(kept, en)
 		} else {
 			b.dropped++
@@ -768,4 +814,63 @@ func (b *batch) compact() *batch {
 	}
 	b.entries = slices.Clip(kept)
 	return b
+}
+
+// partialOf returns the accounts' errors of an answer that named some accounts
+// of the call in its ErrorList: the call was applied to the others.
+func partialOf(err error) (accountErrors, bool) {
+	var partial accountErrors
+	if err == nil || !errors.As(err, &partial) {
+		return nil, false
+	}
+	return partial, true
+}
+
+// settle takes an answer whose ErrorList named some accounts of b's call:
+// every other account of the call succeeded; a listed account's records fail
+// with its own error, or stay to be sent again, alone, when its code says retry
+// (or pending, the run stopped, when it says the configuration is refused). It
+// returns whether no account is left to send.
+func (r *run) settle(b *batch, partial accountErrors) bool {
+	listed := make(map[string]*APIError, len(partial))
+	for _, ae := range partial {
+		if _, dup := listed[ae.Account]; !dup {
+			listed[ae.Account] = ae
+		}
+	}
+	if b.accts == nil {
+		b.accts = make(map[string]acctResult, len(b.calls))
+	}
+	var retry, fatal error
+	kept := make([]records.Record, 0, len(listed))
+	for _, c := range b.calls {
+		ae, bad := listed[c.Account]
+		switch {
+		case !bad:
+			b.accts[c.Account] = acctResult{outcome: succeeded}
+		case classOfCode(ae.ErrorCode) == Retryable:
+			kept, retry = append(kept, c), cmp.Or(retry, error(ae))
+		case classOfCode(ae.ErrorCode) == Fatal:
+			kept, fatal = append(kept, c), cmp.Or(fatal, error(ae))
+		default:
+			b.accts[c.Account] = acctResult{outcome: failed, err: ae}
+		}
+	}
+	b.calls, b.index, b.shared = kept, nil, nil
+	b.valid = 0
+	for _, en := range b.entries {
+		if _, done := b.accts[en.rec.Account]; en.bad == nil && !done {
+			b.valid++
+		}
+	}
+	r.cfg.Logger.WarnContext(r.ctx, r.op.Name()+" call: accounts failed (ErrorList)",
+		"failed", len(partial), "retried", len(kept), "error", partial.Error())
+	switch {
+	case fatal != nil:
+		b.err, b.refused = fatal, true
+		r.abort(StopFatal, fmt.Sprintf("fatal error %d: %s", ErrorCode(fatal), fatal.Error()))
+	case len(kept) > 0:
+		b.err = retry
+	}
+	return len(kept) == 0
 }

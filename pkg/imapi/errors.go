@@ -1,11 +1,15 @@
 package imapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
+
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // Error codes that this package treats specially. The full table is in [Classify].
@@ -51,18 +55,71 @@ const (
 // String returns the class's name.
 func (c Class) String() string { return string(c) }
 
-// APIError is an answer of the service whose ErrorCode is not 0 (or whose ActionStatus is not OK).
+// APIError is an answer of the service whose ErrorCode is not 0 (or whose
+// ActionStatus is not OK), or, with Account set, one element of an answer's
+// ErrorList: the call was applied to the other accounts, not to this one.
 type APIError struct {
 	// Op is the API called, such as "im_get_tag"; "" means im_remove_tag.
 	Op           string
 	ActionStatus string
 	ErrorCode    int
 	ErrorInfo    string
+	// Account is the To_Account of an ErrorList element; "" for an answer
+	// about the whole call.
+	Account string `json:",omitempty"`
 }
 
 // Error returns the code and the service's text.
 func (e *APIError) Error() string {
+	if e.Account != "" {
+		return fmt.Sprintf("%s: account %q: ErrorCode %d: %s", opName(e.Op), e.Account, e.ErrorCode, e.info())
+	}
 	return fmt.Sprintf("%s: ErrorCode %d (%s): %s", opName(e.Op), e.ErrorCode, e.ActionStatus, e.ErrorInfo)
+}
+
+// info is the service's text, or for an ErrorList element without one (the
+// pages say it may be empty) where the code came from.
+func (e *APIError) info() string {
+	if e.ErrorInfo == "" && e.Account != "" {
+		return "listed in the answer's ErrorList"
+	}
+	return e.ErrorInfo
+}
+
+// accountErrors is an answer with ActionStatus OK and an ErrorList: the
+// service applied the call to every account of it but those listed, each with
+// its own code (an *APIError with Account set). The Push service's pages show
+// it (1047/60567: get_tag answers {"ErrorList":[{"ErrorCode":70107,
+// "To_Account":"Mary"}]} beside the others' UserTags; 67822 remove_tag, 67821
+// add_tag with 90035, 60570 clear_all_tags: "partially successful", ErrorInfo
+// "may be empty"); all_member_push answers are parsed the same way.
+type accountErrors []*APIError
+
+// Error names how many accounts failed, and the first of them.
+func (e accountErrors) Error() string {
+	if len(e) == 1 {
+		return e[0].Error()
+	}
+	return fmt.Sprintf("%d accounts failed, the first: %s", len(e), e[0].Error())
+}
+
+// outside returns the first listed account that is not one of recs', or "".
+func (e accountErrors) outside(recs []records.Record) string {
+	for _, ae := range e {
+		if !slices.ContainsFunc(recs, func(r records.Record) bool { return r.Account == ae.Account }) {
+			return cmp.Or(ae.Account, `""`)
+		}
+	}
+	return ""
+}
+
+// Unwrap returns the accounts' errors.
+func (e accountErrors) Unwrap() []error {
+	errs := make([]error, len(e))
+	for i, ae := range e {
+		errs[i] = ae
+	}
+	return errs
 }
 
 // opName names the API an error is about.

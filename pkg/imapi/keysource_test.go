@@ -81,12 +81,12 @@ func TestClientFollowsRotatedKey(t *testing.T) {
 	ctx := context.Background()
 	rec := []records.Record{{Account: "u1", Tags: []string{"a"}}}
 
-	if err := client.Call(ctx, imapi.RemoveTag, rec); err != nil {
+	if err := client.Call(ctx, imapi.AllMemberPush.RemoveTag(), rec); err != nil {
 		t.Fatal(err)
 	}
 	srv.SetKey(k2)
 	keys.set(k2, nil)
-	if err := client.Call(ctx, imapi.RemoveTag, rec); err != nil {
+	if err := client.Call(ctx, imapi.AllMemberPush.RemoveTag(), rec); err != nil {
 		t.Fatalf("after the rotation: %v", err)
 	}
 	if st := client.Stats(); st.Requests != 3 || st.KeyChanges != 1 {
@@ -94,13 +94,13 @@ func TestClientFollowsRotatedKey(t *testing.T) {
 	}
 
 	srv.SetKey("third-key-0123456789") // rotated at the service, not in the store
-	err := client.Call(ctx, imapi.RemoveTag, rec)
+	err := client.Call(ctx, imapi.AllMemberPush.RemoveTag(), rec)
 	if imapi.ErrorCode(err) != 70009 || imapi.Classify(err) != imapi.Fatal {
 		t.Errorf("store behind the service: err = %v, want 70009, fatal", err)
 	}
 
 	keys.set("", errors.New("secret ssm:removetag: the store is down"))
-	err = client.Call(ctx, imapi.RemoveTag, rec)
+	err = client.Call(ctx, imapi.AllMemberPush.RemoveTag(), rec)
 	var ke *imapi.KeySourceError
 	if !errors.As(err, &ke) || imapi.Classify(err) != imapi.Retryable || imapi.KeyRejected(ke.Rejected) != true {
 		t.Fatalf("store down: err = %v (%T), want a retryable *KeySourceError after a rejected key", err, err)
@@ -125,7 +125,7 @@ func TestClientWithKeysReadsOnFirstCall(t *testing.T) {
 	if keys.reads.Load() != 0 {
 		t.Errorf("NewClient read the key %d times", keys.reads.Load())
 	}
-	err := client.Call(context.Background(), imapi.RemoveTag, []records.Record{{Account: "u1", Tags: []string{"a"}}})
+	err := client.Call(context.Background(), imapi.AllMemberPush.RemoveTag(), []records.Record{{Account: "u1", Tags: []string{"a"}}})
 	var ke *imapi.KeySourceError
 	if !errors.As(err, &ke) || imapi.Classify(err) != imapi.Retryable || srv.Stats().Requests != 0 {
 		t.Errorf("err = %v, requests %d; want a retryable *KeySourceError and nothing sent", err, srv.Stats().Requests)

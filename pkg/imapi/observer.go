@@ -35,6 +35,10 @@ type CallOutcome struct {
 	// RateLimited says the service refused the call for the rate (60007 and
 	// its kin 60011, 60018, 60019): the run slows down.
 	RateLimited bool
+	// FailedAccounts is the number of accounts the answer's ErrorList named:
+	// the call was applied to the others. Class and ErrorCode are then the
+	// first listed account's.
+	FailedAccounts int
 }
 
 // tell gives the run's observer, if any, the outcome of b's last call.
@@ -46,6 +50,9 @@ func (r *run) tell(b *batch, latency time.Duration, err error) {
 	if err != nil {
 		key, _ := describe(err)
 		c.Class, c.ErrorCode, c.HTTPStatus, c.RateLimited = key.class, key.code, key.status, isRateLimit(err)
+		if partial, ok := partialOf(err); ok {
+			c.FailedAccounts = len(partial)
+		}
 	}
 	r.obs.ObserveCall(r.ctx, c)
 }

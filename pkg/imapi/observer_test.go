@@ -67,7 +67,7 @@ func TestObserverSeesEveryCall(t *testing.T) {
 		faults        []fault
 	)
 	for _, c := range calls {
-		if c.Operation != imapi.RemoveTag || c.Latency <= 0 || c.Accounts < 1 || c.Accounts > imapi.MaxAccountsPerCall || c.Records < c.Accounts || c.Attempt < 1 {
+		if c.Operation != imapi.AllMemberPush.RemoveTag() || c.Latency <= 0 || c.Accounts < 1 || c.Accounts > imapi.MaxAccountsPerCall || c.Records < c.Accounts || c.Attempt < 1 {
 			t.Errorf("observed %+v: want im_remove_tag, a latency, 1 to 100 accounts, at least as many records, an attempt", c)
 		}
 		if c.Attempt > 1 {
@@ -105,7 +105,7 @@ func TestObserverPerRun(t *testing.T) {
 	recs := job(srv, 150, 150)
 	engineObs, runObs := &recorder{}, &recorder{}
 	engine := imapi.NewEngine(client, imapi.EngineConfig{Observer: engineObs})
-	rep, err := engine.Run(context.Background(), records.NewSliceSource(recs), imapi.WithOperation(imapi.AddTag), imapi.WithObserver(runObs))
+	rep, err := engine.Run(context.Background(), records.NewSliceSource(recs), imapi.WithOperation(imapi.AllMemberPush.AddTag(false)), imapi.WithObserver(runObs))
 	if err != nil || !rep.Done() {
 		t.Fatalf("run: %v, %s", err, rep.Summary())
 	}
@@ -115,7 +115,7 @@ func TestObserverPerRun(t *testing.T) {
 			len(engineObs.outcomes()), len(got), rep.Calls)
 	}
 	for _, c := range got {
-		if c.Operation != imapi.AddTag || c.Class != "" {
+		if c.Operation != imapi.AllMemberPush.AddTag(false) || c.Class != "" {
 			t.Errorf("observed %+v, want a successful im_add_tag call", c)
 		}
 	}

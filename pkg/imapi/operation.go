@@ -4,68 +4,255 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/removetag/removetag/pkg/records"
 )
 
-// Operation is an API of the service's all_member_push family, named by its
-// path under the base URL. A [Client] makes one call of any of them; an
-// [Engine] drives any that takes records in im_remove_tag's form, chosen per
-// run with [WithOperation].
+// API is a family of the service's tag APIs: the same operations at paths of
+// their own. Both take the same URL parameters, admin UserSig and regional
+// domains, at most [MaxAccountsPerCall] accounts and [MaxCallsPerSecond] calls
+// per second each; an answer of either may name failed accounts in an
+// ErrorList (see [Client.Call]).
 //
-// To add an operation: a constant here, its request body in body if it is not
-// {"UserTags":[…]}, and the emulator's strict version in package emulator.
-type Operation string
+// Sources (tencentcloud.com, product 1047; looked up 2026-12-02, "last
+// updated" as the pages said): all_member_push: 37174 "Deleting User Tags"
+// (2024-06-11; Premium edition and the console's "Push to all users" switch),
+// 37175 im_remove_all_tags; timpush, the Push service: 60567 and 67820 get_tag,
+// 60568 and 67821 add_tag, 60569 and 67822 remove_tag (2024-07-16), 60570
+// (2024-12-30) and 67823 clear_all_tags, 74196 the Push service's error codes
+// (2026-03-10); cloud.tencent.com product 269 docs 45940 (get_tag), 111047 and
+// 100633 list the same timpush APIs.
+type API string
 
-// The operations this package knows. Sources: the Chat REST API's pages of the
-// all_member_push family, e.g. "添加用户标签" (cloud.tencent.com/document/product/1212/45941:
-// im_add_tag takes im_remove_tag's body, 100 accounts and 100 calls/s, and at most
-// 10 tags per account) and "获取用户标签" for im_get_tag.
+// The API families.
 const (
-	// RemoveTag removes tags: {"UserTags":[{"To_Account":"u1","Tags":["a"]},…]}. The engine's default.
-	RemoveTag Operation = "/v4/all_member_push/im_remove_tag"
-	// AddTag adds tags; its body is RemoveTag's. The decoders check records
-	// against im_remove_tag's limits; the service refuses more than 10 tags per
-	// account in an add, which a caller adding tags must check itself.
-	AddTag Operation = "/v4/all_member_push/im_add_tag"
-	// GetTag lists accounts' tags: {"To_Account":["u1",…]} (the records' Tags are not sent),
-	// answered with their UserTags (see [Client.GetTags]).
-	GetTag Operation = "/v4/all_member_push/im_get_tag"
+	// AllMemberPush is v4/all_member_push/im_*: the seed's family, the default.
+	AllMemberPush API = "all_member_push"
+	// TimPush is v4/timpush/*: the Push service's tag API, Tencent's current
+	// home for tags. To_Account may be a UserID or a Push RegistrationID.
+	TimPush API = "timpush"
 )
 
-// Limits of one call and of the call rate.
+// ParseAPI accepts an API family's name: "all_member_push" or "timpush"
+// (case-insensitive); "" means [AllMemberPush], the default.
+func ParseAPI(s string) (API, error) {
+	switch a := API(strings.ToLower(strings.TrimSpace(s))); a {
+	case "":
+		return AllMemberPush, nil
+	case AllMemberPush, TimPush:
+		return a, nil
+	}
+	return "", fmt.Errorf("unknown IM tag API %q (known: %s, %s)", s, AllMemberPush, TimPush)
+}
+
+// family returns a, with "" meaning AllMemberPush.
+func (a API) family() API {
+	if a == "" {
+		return AllMemberPush
+	}
+	return a
+}
+
+// RemoveTag is the family's removal of tags, the engine's default operation:
+// {"UserTags":[{"To_Account":"u1","Tags":["a"]},…]}, at most
+// records.MaxTagsPerRecord tags per account.
+func (a API) RemoveTag() Operation { return a.op(verbRemove) }
+
+// AddTag is the family's addition of tags, in RemoveTag's body. Without
+// replace it adds to the account's tags, at most [maxAddTags] (10) per account
+// per call; with replace (timpush only: {"Replace":1,…}) the record's tags,
+// at most 100, replace all of the account's. A user holds at most 100 tags, an
+// app at most 1,000 distinct ones (1047/60568, 67821).
+func (a API) AddTag(replace bool) Operation {
+	if replace {
+		return a.op(verbReplace)
+	}
+	return a.op(verbAdd)
+}
+
+// op is the family's operation of v. all_member_push's are stored with no
+// family, so that the zero Operation is its removal.
+func (a API) op(v verb) Operation {
+	if a.family() == AllMemberPush {
+		a = ""
+	}
+	return Operation{api: a, verb: v}
+}
+
+// GetTag reads accounts' tags: {"To_Account":["u1",…]}, answered with their
+// UserTags (see [Client.GetTags]). Its records are accounts alone.
+func (a API) GetTag() Operation { return a.op(verbGet) }
+
+// ClearAllTags removes every tag of the accounts: {"To_Account":["u1",…]}
+// (timpush clear_all_tags, all_member_push im_remove_all_tags). Its records
+// are accounts alone.
+func (a API) ClearAllTags() Operation { return a.op(verbClear) }
+
+// Operation is one tag operation of one [API] family, such as
+// TimPush.RemoveTag(). A [Client] makes one call of any of them; an [Engine]
+// drives any of them over records, chosen per run with [WithOperation]. The
+// zero Operation is AllMemberPush.RemoveTag(), the default.
+//
+// To add an operation: a verb and its row in verbs (body, tags per account),
+// its path per family in paths, and the emulator serving it strictly.
+type Operation struct {
+	api  API
+	verb verb
+}
+
+// verb is what an operation does, whatever its family.
+type verb uint8
+
+// The verbs. The zero verb is the default operation's.
 const (
-	// MaxAccountsPerCall is the most accounts one im_remove_tag call may carry (more: error 90018).
+	verbRemove verb = iota
+	verbAdd
+	verbReplace
+	verbGet
+	verbClear
+)
+
+// body is the shape of a request body.
+type body uint8
+
+const (
+	bodyUserTags body = iota // {"UserTags":[{"To_Account","Tags"},…]}
+	bodyReplace              // {"Replace":1,"UserTags":[…]}
+	bodyAccounts             // {"To_Account":["u1",…]}
+)
+
+// maxAddTags is the most tags an add without Replace takes per account and call:
+// 10 (1047/60568, 67821; more is 90032 on the Push service's error page 74196).
+const maxAddTags = 10
+
+// verbInfo is what a verb sends: its body and how many tags of one account one
+// call may carry (0: none, the records are accounts alone).
+type verbInfo struct {
+	body    body
+	maxTags int
+}
+
+// verbs is the table of the verbs.
+var verbs = map[verb]verbInfo{
+	verbRemove:  {bodyUserTags, records.MaxTagsPerRecord},
+	verbAdd:     {bodyUserTags, maxAddTags},
+	verbReplace: {bodyReplace, records.MaxTagsPerRecord},
+	verbGet:     {bodyAccounts, 0},
+	verbClear:   {bodyAccounts, 0},
+}
+
+// paths is the table of the operations' paths, per family. all_member_push has
+// no Replace; its siblings are im_add_tag (1212/45941: im_remove_tag's body, 10
+// tags per account), im_get_tag and im_remove_all_tags (1047/37175).
+var paths = map[API]map[verb]string{
+	AllMemberPush: {
+		verbRemove: "v4/all_member_push/im_remove_tag",
+		verbAdd:    "v4/all_member_push/im_add_tag",
+		verbGet:    "v4/all_member_push/im_get_tag",
+		verbClear:  "v4/all_member_push/im_remove_all_tags",
+	},
+	TimPush: {
+		verbRemove:  "v4/timpush/remove_tag",
+		verbAdd:     "v4/timpush/add_tag",
+		verbReplace: "v4/timpush/add_tag",
+		verbGet:     "v4/timpush/get_tag",
+		verbClear:   "v4/timpush/clear_all_tags",
+	},
+}
+
+// Limits of one call and of the call rate, the same in both families.
+const (
+	// MaxAccountsPerCall is the most accounts one call may carry (more: error 90018).
 	MaxAccountsPerCall = 100
-	// MaxCallsPerSecond is the documented call rate limit of im_remove_tag.
+	// MaxCallsPerSecond is the documented call rate limit of each tag API.
 	MaxCallsPerSecond = 100
 )
 
-// Name returns the API's name, the last element of its path: "im_remove_tag".
-func (o Operation) Name() string { return path.Base(string(o)) }
+// family returns the operation's family.
+func (o Operation) family() API { return o.api.family() }
+
+// urlPath is the operation's path on the domain ("/v4/timpush/remove_tag"), or
+// "" if its family has none (all_member_push's add with Replace).
+func (o Operation) urlPath() string {
+	p := paths[o.family()][o.verb]
+	if p == "" {
+		return ""
+	}
+	return "/" + p
+}
+
+// String names the operation as the documentation does, by its path:
+// "v4/timpush/remove_tag"; an add with Replace says so.
+func (o Operation) String() string {
+	p := paths[o.family()][o.verb]
+	if p == "" {
+		p = fmt.Sprintf("v4/%s/(no operation %d)", o.family(), o.verb)
+	}
+	if o.verb == verbReplace {
+		p += " (Replace 1)"
+	}
+	return p
+}
+
+// Name returns the API's name, the last element of its path: "im_remove_tag",
+// "remove_tag".
+func (o Operation) Name() string { return path.Base(strings.TrimSuffix(o.String(), " (Replace 1)")) }
 
 // errorOp is the operation's name in errors' Op field: "" for im_remove_tag.
 func (o Operation) errorOp() string {
-	if o == RemoveTag {
+	if o.family() == AllMemberPush && o.verb == verbRemove {
 		return ""
 	}
 	return o.Name()
 }
 
+// maxTags is how many tags of one account one call may carry; 0: none.
+func (o Operation) maxTags() int { return verbs[o.verb].maxTags }
+
+// validate judges one record for the operation: records.Record.Validate for the
+// operations that send tags, and at most maxTags of them; the account alone
+// (no tags) for the others.
+func (o Operation) validate(r records.Record) error {
+	limit := o.maxTags()
+	if limit == 0 {
+		return r.ValidateAccount()
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if len(r.Tags) > limit {
+		return fmt.Errorf("account %q has %d tags, %s takes at most %d per account and call", r.Account, len(r.Tags), o.Name(), limit)
+	}
+	return nil
+}
+
 // body encodes the records of one call as the operation's request body.
 func (o Operation) body(recs []records.Record) ([]byte, error) {
-	if o != GetTag {
+	if o.urlPath() == "" {
+		return nil, fmt.Errorf("imapi: %s has no %s", o.family(), o)
+	}
+	var v any
+	switch verbs[o.verb].body {
+	case bodyUserTags:
 		// The hot path: by hand, as encoding/json would, without reflection.
 		return appendUserTags(make([]byte, 0, userTagsSize(recs)), recs), nil
+	case bodyAccounts:
+		accounts := make([]string, len(recs))
+		for i, r := range recs {
+			accounts[i] = r.Account
+		}
+		v = struct {
+			To []string `json:"To_Account"`
+		}{accounts}
+	case bodyReplace:
+		v = struct {
+			Replace  int              `json:"Replace"`
+			UserTags []records.Record `json:"UserTags"`
+		}{1, recs}
 	}
-	accounts := make([]string, len(recs))
-	for i, r := range recs {
-		accounts[i] = r.Account
-	}
-	body, err := json.Marshal(struct {
-		To []string `json:"To_Account"`
-	}{accounts})
+	body, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("imapi: encode %s request: %w", o.Name(), err)
 	}

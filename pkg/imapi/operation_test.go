@@ -25,7 +25,7 @@ func TestEngineRunsAnotherOperation(t *testing.T) {
 
 	// One engine, its operation chosen per run.
 	engine := imapi.NewEngine(client, imapi.EngineConfig{})
-	add, err := engine.Run(context.Background(), records.NewSliceSource(recs), imapi.WithOperation(imapi.AddTag))
+	add, err := engine.Run(context.Background(), records.NewSliceSource(recs), imapi.WithOperation(imapi.AllMemberPush.AddTag(false)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,9 +50,9 @@ func TestEngineRunsAnotherOperation(t *testing.T) {
 
 func TestOperationName(t *testing.T) {
 	for op, want := range map[imapi.Operation]string{
-		imapi.RemoveTag: "im_remove_tag",
-		imapi.AddTag:    "im_add_tag",
-		imapi.GetTag:    "im_get_tag",
+		imapi.AllMemberPush.RemoveTag():   "im_remove_tag",
+		imapi.AllMemberPush.AddTag(false): "im_add_tag",
+		imapi.AllMemberPush.GetTag():      "im_get_tag",
 	} {
 		if got := op.Name(); got != want {
 			t.Errorf("%s: Name() = %q, want %q", op, got, want)

@@ -26,9 +26,11 @@ import (
 // final, with applied: for each account of calls, whether the service applied
 // the call to it (applied) and whether that is known (known). An account is
 // known not applied when every call sent for it was refused by an answer of
-// the service (or none was sent); a call that timed out, was cut off or got an
-// HTTP error may have been applied, so such an account is not known unless a
-// later call of the batch succeeded.
+// the service (or none was sent), its own ErrorList element included; a call
+// that timed out, was cut off or got an HTTP error may have been applied, so
+// such an account is not known unless a later call of the batch succeeded for
+// it. An answer OK with an ErrorList applied the call to every account it did
+// not list.
 func BeforeSend(prepare func(ctx context.Context, calls []records.Record) (done func(applied func(account string) (applied, known bool)), err error)) RunOption {
 	return func(r *run) { r.prepare = prepare }
 }
@@ -79,6 +81,14 @@ func (b *batch) finished() {
 	}
 	done := b.done
 	b.done = nil
-	ok := b.outcome == succeeded
-	done(func(string) (bool, bool) { return ok, ok || !b.uncertain })
+	done(func(account string) (bool, bool) {
+		// An account an answer's ErrorList resolved apart: applied if the
+		// answer did not list it; not applied if it did, known so unless an
+		// earlier call of the batch may have been applied unseen.
+		if a, ok := b.accts[account]; ok {
+			return a.outcome == succeeded, a.outcome == succeeded || !b.uncertain
+		}
+		ok := b.outcome == succeeded
+		return ok, ok || !b.uncertain
+	})
 }

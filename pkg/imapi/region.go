@@ -10,16 +10,17 @@ import (
 // calling another region's domain fails with 70016/70020-style errors.
 type Region string
 
-// The regions of the service.
+// The regions of the service: RegionChina, the default, by name; the others
+// are ParseRegion's and RegionNames' (the package keeps its exported names few).
 const (
 	RegionChina         Region = "china"
-	RegionSingapore     Region = "singapore"
-	RegionSeoul         Region = "seoul"
-	RegionFrankfurt     Region = "frankfurt"
-	RegionSiliconValley Region = "siliconvalley"
-	RegionJakarta       Region = "jakarta"
-	RegionTokyo         Region = "tokyo"
-	RegionMumbai        Region = "mumbai"
+	regionSingapore     Region = "singapore"
+	regionSeoul         Region = "seoul"
+	regionFrankfurt     Region = "frankfurt"
+	regionSiliconValley Region = "siliconvalley"
+	regionJakarta       Region = "jakarta"
+	regionTokyo         Region = "tokyo"
+	regionMumbai        Region = "mumbai"
 )
 
 type regionInfo struct {
@@ -32,13 +33,13 @@ type regionInfo struct {
 // regions maps each region to its domains and the other names people use for it.
 var regions = map[Region]regionInfo{
 	RegionChina:         {"console.tim.qq.com", "adminapi.my-imcloud.com", []string{"cn", "zh", "ap-guangzhou", "ap-shanghai", "ap-beijing"}},
-	RegionSingapore:     {"adminapisgp.im.qcloud.com", "adminapisgp.my-imcloud.com", []string{"sgp", "sg", "ap-singapore"}},
-	RegionSeoul:         {"adminapikr.im.qcloud.com", "adminapikr.my-imcloud.com", []string{"kr", "ap-seoul", "korea"}},
-	RegionFrankfurt:     {"adminapiger.im.qcloud.com", "adminapiger.my-imcloud.com", []string{"ger", "de", "eu-frankfurt", "germany"}},
-	RegionSiliconValley: {"adminapiusa.im.qcloud.com", "adminapiusa.my-imcloud.com", []string{"usa", "us", "na-siliconvalley", "silicon-valley", "silicon valley"}},
-	RegionJakarta:       {"adminapiidn.im.qcloud.com", "adminapiidn.my-imcloud.com", []string{"idn", "id", "ap-jakarta", "indonesia"}},
-	RegionTokyo:         {"adminapijpn.im.qcloud.com", "", []string{"jpn", "jp", "ap-tokyo", "japan"}},
-	RegionMumbai:        {"adminapiind.im.qcloud.com", "adminapiind.my-imcloud.com", []string{"ind", "in", "ap-mumbai", "india"}},
+	regionSingapore:     {"adminapisgp.im.qcloud.com", "adminapisgp.my-imcloud.com", []string{"sgp", "sg", "ap-singapore"}},
+	regionSeoul:         {"adminapikr.im.qcloud.com", "adminapikr.my-imcloud.com", []string{"kr", "ap-seoul", "korea"}},
+	regionFrankfurt:     {"adminapiger.im.qcloud.com", "adminapiger.my-imcloud.com", []string{"ger", "de", "eu-frankfurt", "germany"}},
+	regionSiliconValley: {"adminapiusa.im.qcloud.com", "adminapiusa.my-imcloud.com", []string{"usa", "us", "na-siliconvalley", "silicon-valley", "silicon valley"}},
+	regionJakarta:       {"adminapiidn.im.qcloud.com", "adminapiidn.my-imcloud.com", []string{"idn", "id", "ap-jakarta", "indonesia"}},
+	regionTokyo:         {"adminapijpn.im.qcloud.com", "", []string{"jpn", "jp", "ap-tokyo", "japan"}},
+	regionMumbai:        {"adminapiind.im.qcloud.com", "adminapiind.my-imcloud.com", []string{"ind", "in", "ap-mumbai", "india"}},
 }
 
 // ParseRegion accepts a region's name (case-insensitive) or a common alias such as

@@ -105,10 +105,12 @@ type Cursor struct {
 	Succeeded int64
 	Failed    int64
 	// Ahead are the records after Position that succeeded as well (the
-	// records of the calls that succeeded after it, none of them invalid), by
-	// index as the source's positions number them: a run resumed at Position
-	// may read past them rather than send them again. Report.Succeeded less
-	// Succeeded counts them. A span holds every index from a call's first
+	// records of the calls that succeeded after it, none of them invalid or
+	// failed on its own in an answer's ErrorList), by index as the source's
+	// positions number them: a run resumed at Position may read past them
+	// rather than send them again. Report.Succeeded less Succeeded counts
+	// them, and the records that succeeded in a call some of whose accounts
+	// an ErrorList failed or left pending (those are sent again). A span holds every index from a call's first
 	// record to its last, so a source that passes over records of its own (a
 	// job's records done already) has them inside. Failed and pending records
 	// after Position are not here: they are sent again, and [OnFailed] is told
@@ -153,7 +155,7 @@ func describe(err error) (failureKey, string) {
 	)
 	switch {
 	case errors.As(err, &ae):
-		return failureKey{code: ae.ErrorCode, class: classOfCode(ae.ErrorCode)}, ae.ErrorInfo
+		return failureKey{code: ae.ErrorCode, class: classOfCode(ae.ErrorCode)}, ae.info()
 	case errors.As(err, &he):
 		return failureKey{status: he.StatusCode, class: Classify(err)}, he.Error()
 	case errors.As(err, &p):

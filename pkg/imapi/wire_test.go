@@ -53,7 +53,7 @@ func TestOneWritePerCall(t *testing.T) {
 	}
 	const calls = 5
 	for range calls {
-		if err := c.Call(context.Background(), RemoveTag, recs); err != nil {
+		if err := c.Call(context.Background(), AllMemberPush.RemoveTag(), recs); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -24,5 +24,5 @@ func (s *Service) run(ctx context.Context, src records.Source, opts ...imapi.Run
 		defer release()
 		opts = append(opts, imapi.WithLimiter(lim))
 	}
-	return s.cfg.Engine.Run(ctx, src, append(opts, imapi.WithOperation(imapi.RemoveTag))...)
+	return s.cfg.Engine.Run(ctx, src, append(opts, imapi.WithOperation(imapi.AllMemberPush.RemoveTag()))...)
 }

@@ -17,10 +17,11 @@ import (
 	"github.com/removetag/removetag/pkg/records"
 )
 
-// Reader reads accounts' tags, at most imapi.MaxAccountsPerCall at a time:
-// *imapi.Client's GetTags.
+// Reader reads accounts' tags, at most imapi.MaxAccountsPerCall at a time,
+// through api's get operation: *imapi.Client's GetTags. failed are the
+// accounts the answer's ErrorList named, each with its own code.
 type Reader interface {
-	GetTags(ctx context.Context, accounts []string) ([]records.Record, error)
+	GetTags(ctx context.Context, api imapi.API, accounts []string) (tags []records.Record, failed []*imapi.APIError, err error)
 }
 
 // Sink keeps an invocation's log durably.
@@ -42,6 +43,9 @@ type Sealer interface {
 type Config struct {
 	// Reader reads the tags before a batch is removed. Required.
 	Reader Reader
+	// API is the tag API family the reads go to: the removals' (IM_TAG_API);
+	// "" is imapi.AllMemberPush.
+	API imapi.API
 	// Sink keeps the log. Required.
 	Sink Sink
 	// Limiter paces the reads: the get API's own rate. Default: a token bucket
@@ -163,7 +167,16 @@ func (r *Recorder) read(ctx context.Context, calls []records.Record) ([]records.
 		if err = r.cfg.Limiter.Wait(ctx); err != nil {
 			return nil, fmt.Errorf("journal: wait to read tags: %w", err)
 		}
-		if have, err = r.cfg.Reader.GetTags(ctx, accounts); err == nil {
+		var failed []*imapi.APIError
+		if have, failed, err = r.cfg.Reader.GetTags(ctx, r.cfg.API, accounts); err == nil {
+			// An account the service would not read for good (70107: it does
+			// not know it) carries no tag to journal, and its removal fails
+			// alike; one it may read if asked again makes the read retried.
+			if i := slices.IndexFunc(failed, func(e *imapi.APIError) bool { return imapi.Classify(e) == imapi.Retryable }); i >= 0 {
+				err = failed[i]
+			}
+		}
+		if err == nil {
 			break
 		}
 		if imapi.Classify(err) != imapi.Retryable || attempt >= r.cfg.MaxReads {

@@ -28,15 +28,10 @@ type Record struct {
 // The rules are the service's: an account of 1 to 32 bytes, 1 to 100 tags of
 // 1 to 50 bytes each, all valid UTF-8 without control characters in the account.
 func (r Record) Validate() error {
+	if err := r.validAccount(); err != nil {
+		return err
+	}
 	switch {
-	case r.Account == "":
-		return fmt.Errorf("To_Account is empty")
-	case len(r.Account) > MaxAccountBytes:
-		return fmt.Errorf("To_Account %q is %d bytes, the limit is %d", clip(r.Account), len(r.Account), MaxAccountBytes)
-	case !utf8.ValidString(r.Account):
-		return fmt.Errorf("To_Account %q is not valid UTF-8", clip(r.Account))
-	case hasControl(r.Account):
-		return fmt.Errorf("To_Account %q contains a control character", clip(r.Account))
 	case len(r.Tags) == 0:
 		return fmt.Errorf("account %q has no tags", r.Account)
 	case len(r.Tags) > MaxTagsPerRecord:
@@ -51,6 +46,35 @@ func (r Record) Validate() error {
 		case !utf8.ValidString(t):
 			return fmt.Errorf("tag %d of account %q is not valid UTF-8", i+1, r.Account)
 		}
+	}
+	return nil
+}
+
+// ValidateAccount reports the first reason the record is not an account alone,
+// or nil: Validate's rules for the account, and no tags at all. It is the rule
+// of the inputs of accounts alone (a job clearing every tag of its accounts),
+// where a record naming tags is refused rather than read as "these tags only".
+func (r Record) ValidateAccount() error {
+	if err := r.validAccount(); err != nil {
+		return err
+	}
+	if len(r.Tags) > 0 {
+		return fmt.Errorf("account %q names %d tag(s): this input takes accounts alone (every tag of each is removed)", r.Account, len(r.Tags))
+	}
+	return nil
+}
+
+// validAccount applies the rules of To_Account.
+func (r Record) validAccount() error {
+	switch {
+	case r.Account == "":
+		return fmt.Errorf("To_Account is empty")
+	case len(r.Account) > MaxAccountBytes:
+		return fmt.Errorf("To_Account %q is %d bytes, the limit is %d", clip(r.Account), len(r.Account), MaxAccountBytes)
+	case !utf8.ValidString(r.Account):
+		return fmt.Errorf("To_Account %q is not valid UTF-8", clip(r.Account))
+	case hasControl(r.Account):
+		return fmt.Errorf("To_Account %q contains a control character", clip(r.Account))
 	}
 	return nil
 }

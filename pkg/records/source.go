@@ -196,6 +196,13 @@ func scan(src Source, limit int64, keep func(Record)) (int64, error) {
 // src may be nil (a Source that knows no positions). Check, ReadJob and the
 // engine of package imapi judge records with it, so that they agree.
 func ProblemOf(src Positioner, n int64, rec Record, err error) (problem *Problem, fatal error) {
+	return ProblemBy(src, n, rec, err, Record.Validate)
+}
+
+// ProblemBy is ProblemOf with another rule than Record.Validate: valid judges
+// the record when the source found no problem, such as Record.ValidateAccount
+// for an input of accounts alone, or a stricter rule of one operation.
+func ProblemBy(src Positioner, n int64, rec Record, err error, valid func(Record) error) (problem *Problem, fatal error) {
 	if err != nil {
 		// A variable of this block: its address taken, it is on the heap, and
 		// so only for an error (named results are allocated at every call).
@@ -205,7 +212,7 @@ func ProblemOf(src Positioner, n int64, rec Record, err error) (problem *Problem
 		}
 		return nil, err
 	}
-	verr := rec.Validate()
+	verr := valid(rec)
 	if verr == nil {
 		return nil, nil
 	}

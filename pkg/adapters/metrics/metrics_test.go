@@ -57,7 +57,7 @@ func uploadOutcome() trigger.Outcome {
 // tenth refused for the rate.
 func observe(m *metrics.Meter, ctx context.Context, n int) {
 	for i := 1; i <= n; i++ {
-		m.ObserveCall(ctx, imapi.CallOutcome{Operation: imapi.RemoveTag, Accounts: 100, Records: 100,
+		m.ObserveCall(ctx, imapi.CallOutcome{Operation: imapi.AllMemberPush.RemoveTag(), Accounts: 100, Records: 100,
 			Latency: time.Duration(i) * time.Millisecond, Attempt: 1, RateLimited: i%10 == 0})
 	}
 }

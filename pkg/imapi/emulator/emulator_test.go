@@ -82,6 +82,11 @@ type response struct {
 	ErrorCode    int
 	ErrorInfo    string
 	UserTags     []records.Record
+	ErrorList    []struct {
+		Account   string `json:"To_Account"`
+		ErrorCode int
+		ErrorInfo string
+	}
 }
 
 // outcome names the result for comparisons.

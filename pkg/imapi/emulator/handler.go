@@ -26,34 +26,13 @@ const (
 	codeSigIdentifier  = 70013 // identifier does not match the UserSig
 	codeSigAppID       = 70014 // SDKAppID does not match the UserSig
 	codeUnknownAppID   = 70020 // SDKAppID not found
-	codeFeatureOff     = 90045 // the push-to-all feature is not enabled
+	codeFeatureOff     = 90045 // the push-to-all feature (all_member_push), or the Push service's tag push (timpush), is not enabled
+	codeTooManyAddTags = 90032 // more than 10 tags for one account in an add (1047/74196)
+	maxAddTags         = 10    // tags per account in an add without Replace (1047/60568, 67821)
 	maxBodyBytes       = 4 << 20
 	maxTagsPerAccount  = records.MaxTagsPerRecord
 	maxAccountsPerCall = imapi.MaxAccountsPerCall
 )
-
-// api is one of the served APIs.
-type api int
-
-const (
-	apiRemove api = iota
-	apiAdd
-	apiGet
-	numAPIs
-)
-
-// apiOf returns the API served at path.
-func apiOf(path string) (api, bool) {
-	switch path {
-	case RemoveTagPath:
-		return apiRemove, true
-	case AddTagPath:
-		return apiAdd, true
-	case GetTagPath:
-		return apiGet, true
-	}
-	return 0, false
-}
 
 // answer is the JSON body of an HTTP 200 answer.
 type answer struct {
@@ -61,6 +40,16 @@ type answer struct {
 	ErrorInfo    string
 	ErrorCode    int
 	UserTags     []records.Record `json:",omitempty"`
+	ErrorList    []listed         `json:",omitempty"`
+}
+
+// listed is an ErrorList element: an account the call was not applied to, in
+// the form of the Push service's pages ({"ErrorCode":70107,"To_Account":"Mary"};
+// ErrorInfo "may be empty").
+type listed struct {
+	ErrorCode int
+	Account   string `json:"To_Account"`
+	ErrorInfo string `json:",omitempty"`
 }
 
 // fail returns a FAIL answer.
@@ -80,6 +69,8 @@ func faultInfo(code int) string {
 		return "REST API call frequency exceeds the limit."
 	case CodeAppRateLimited, CodeTooManyRequests, CodeTooManyRequests2:
 		return "request frequency over limit"
+	case CodeNoAccount:
+		return "the UserID does not exist"
 	}
 	return "injected fault"
 }
@@ -101,10 +92,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		tc.fail = fail(CodeBadJSON, "cannot read the request body: %v", err)
-	case which != apiGet:
-		tc = parseUserTags(body)
+	case which.accountsBody():
+		tc = parseAccounts(body)
+	default:
+		tc = parseUserTags(body, which.info())
 	}
-	if which == apiRemove {
+	if which.removes() {
 		s.observe(tc)
 	}
 
@@ -118,7 +111,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case f.Code != 0:
 		a = fail(f.Code, "%s", faultInfo(f.Code))
 	default:
-		a = s.handle(which, r.URL.Query(), body, tc)
+		a = s.handle(which, r.URL.Query(), tc)
 	}
 	if !s.wait(r.Context(), f.Delay) {
 		s.count(func(st *Stats) { st.Canceled++ })
@@ -153,7 +146,7 @@ func (s *Server) arrive() {
 	s.stats.MaxPerSecond = max(s.stats.MaxPerSecond, n)
 }
 
-// observe records what an im_remove_tag body carried.
+// observe records what a removal's body carried.
 func (s *Server) observe(tc tagCall) {
 	s.count(func(st *Stats) {
 		st.MaxAccountsPerCall = max(st.MaxAccountsPerCall, tc.elems)
@@ -178,9 +171,10 @@ func (s *Server) admit(which api) (f Fault, limited bool) {
 			w.add(now)
 		}
 	}
-	if !limited && which == apiRemove {
-		n := s.accepted.len(now, time.Second) + 1
-		s.accepted.add(now)
+	if !limited && which.removes() {
+		w := &s.accepted[which]
+		n := w.len(now, time.Second) + 1
+		w.add(now)
 		s.stats.MaxAcceptedPerSecond = max(s.stats.MaxAcceptedPerSecond, n)
 		if len(s.script) > 0 {
 			f = s.script[0]
@@ -224,42 +218,79 @@ func (s *Server) randomFault() Fault {
 	return f
 }
 
-// handle validates a call and applies it.
-func (s *Server) handle(which api, q url.Values, body []byte, tc tagCall) answer {
-	if a := s.authorize(q); a.ErrorCode != 0 {
-		return a
-	}
-	if which == apiGet {
-		accounts, a := parseAccounts(body)
-		if a.ErrorCode != 0 {
-			return a
-		}
-		for _, acc := range accounts {
-			tags := s.store.list(acc)
-			if tags == nil {
-				tags = []string{}
-			}
-			a.UserTags = append(a.UserTags, records.Record{Account: acc, Tags: tags})
-		}
+// handle validates a call and applies it to the accounts it may be applied
+// to; the others are answered in the ErrorList (see accountFaults).
+func (s *Server) handle(which api, q url.Values, tc tagCall) answer {
+	info := which.info()
+	if a := s.authorize(q, info.family); a.ErrorCode != 0 {
 		return a
 	}
 	if tc.fail.ErrorCode != 0 {
 		return tc.fail
 	}
-	if which == apiAdd {
-		s.store.add(tc.recs)
-		return answer{}
+	recs, errs := s.accountFaults(info.family, tc.recs)
+	a := answer{ErrorList: errs}
+	switch info.verb {
+	case verbGet:
+		for _, r := range recs {
+			tags := s.store.list(r.Account)
+			if tags == nil {
+				tags = []string{}
+			}
+			a.UserTags = append(a.UserTags, records.Record{Account: r.Account, Tags: tags})
+		}
+	case verbAdd:
+		if tc.replace {
+			s.store.replace(recs)
+		} else {
+			s.store.add(recs)
+		}
+	case verbRemove:
+		s.store.remove(recs)
+		s.count(func(st *Stats) {
+			st.Applied++
+			st.AccountsApplied += int64(len(recs))
+		})
+	case verbClear:
+		s.store.clear(recs)
+		s.count(func(st *Stats) {
+			st.Cleared++
+			st.AccountsCleared += int64(len(recs))
+		})
 	}
-	s.store.remove(tc.recs)
-	s.count(func(st *Stats) {
-		st.Applied++
-		st.AccountsApplied += int64(len(tc.recs))
-	})
-	return answer{}
+	return a
 }
 
-// authorize checks the URL parameters and the UserSig.
-func (s *Server) authorize(q url.Values) answer {
+// accountFaults splits a call's records into those it is applied to and the
+// ErrorList of the others: an account with a fault of its own (FailAccount)
+// gets its code, and for timpush an account the app does not know gets 70107,
+// as the Push service's pages show; all_member_push's pages show no ErrorList,
+// so its unknown accounts are applied to (a no-op) as before.
+func (s *Server) accountFaults(family imapi.API, recs []records.Record) (applied []records.Record, errs []listed) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	applied = recs[:0:0]
+	for _, r := range recs {
+		switch f, ok := s.acctFaults[r.Account]; {
+		case ok && f.times != 0:
+			if f.times > 0 {
+				f.times--
+			}
+			s.acctFaults[r.Account] = f
+			errs = append(errs, listed{ErrorCode: f.code, Account: r.Account, ErrorInfo: faultInfo(f.code)})
+		case family == imapi.TimPush && r.Account != s.cfg.Admin && !s.store.isKnown(r.Account):
+			errs = append(errs, listed{ErrorCode: CodeNoAccount, Account: r.Account})
+		default:
+			applied = append(applied, r)
+		}
+	}
+	s.stats.AccountErrors += int64(len(errs))
+	return applied, errs
+}
+
+// authorize checks the URL parameters and the UserSig, then that the family's
+// feature is on.
+func (s *Server) authorize(q url.Values, family imapi.API) answer {
 	appid := q.Get("sdkappid")
 	if appid == "" {
 		return fail(codeNoAppID, "sdkappid is missing in the URL")
@@ -292,9 +323,13 @@ func (s *Server) authorize(q url.Values) answer {
 		return fail(codeNotAdmin, "identifier %q is not the app admin", id)
 	}
 	s.mu.Lock()
-	off := s.featureOff
+	off := s.featureOff[family]
 	s.mu.Unlock()
-	if off {
+	switch {
+	case off && family == imapi.TimPush:
+		// 1047/74196: "Push notification feature for all users/Tag/single push is not enabled."
+		return fail(codeFeatureOff, "the Push service's tag push is not enabled for this app")
+	case off:
 		return fail(codeFeatureOff, "the push-to-all feature is not enabled for this app")
 	}
 	return answer{}

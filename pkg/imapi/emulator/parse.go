@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/records"
 )
 
-// tagCall is a parsed UserTags body (of im_remove_tag or im_add_tag).
+// tagCall is a parsed body: UserTags (remove, add), or To_Account (get,
+// clear: records without tags).
 type tagCall struct {
-	recs  []records.Record
-	elems int    // elements of UserTags
-	dup   bool   // one To_Account appears twice
-	fail  answer // why the body is refused, if fail.ErrorCode != 0
+	recs    []records.Record
+	elems   int    // elements of UserTags or To_Account
+	dup     bool   // one To_Account appears twice
+	replace bool   // an add with "Replace":1 (timpush)
+	fail    answer // why the body is refused, if fail.ErrorCode != 0
 }
 
 // userTagsBody is the body of im_remove_tag and im_add_tag. Pointers tell
@@ -25,9 +28,45 @@ type userTagsBody struct {
 	} `json:"UserTags"`
 }
 
-// parseUserTags parses {"UserTags":[{"To_Account":"u1","Tags":["a"]},...]} strictly.
+// parseUserTags parses the UserTags body of api (remove, add) strictly: see
+// userTagsOf; an add takes at most 10 tags per account (timpush without
+// Replace: 90032, 1047/74196; all_member_push's page 37173 states the 10 but no
+// code, so the emulator answers the Push service's), and timpush's add an
+// optional "Replace": 0 or 1 (1047/67821: with 1, at most 100 tags per
+// account, and they replace all of the account's).
+func parseUserTags(body []byte, api apiInfo) tagCall {
+	tc := userTagsOf(body, "UserTags", "To_Account", "Tags")
+	if api.verb != verbAdd || tc.fail.ErrorCode != 0 {
+		return tc
+	}
+	if api.family == imapi.TimPush {
+		var r struct {
+			Replace *int
+		}
+		err := json.Unmarshal(body, &r)
+		switch k := miscasedKey(body, "Replace"); {
+		case k != "":
+			return tagCall{fail: fail(CodeBadJSON, "unknown key %q: keys are case-sensitive", k)}
+		case err != nil:
+			return tagCall{fail: badBody(err, "")}
+		case r.Replace != nil && *r.Replace != 0 && *r.Replace != 1:
+			return tagCall{fail: fail(CodeBadJSON, "Replace is %d: 0 or 1", *r.Replace)}
+		case r.Replace != nil && *r.Replace == 1:
+			tc.replace = true
+			return tc
+		}
+	}
+	for i, r := range tc.recs {
+		if len(r.Tags) > maxAddTags {
+			return tagCall{fail: fail(codeTooManyAddTags, "UserTags[%d]: %d tags to add, the limit is %d", i, len(r.Tags), maxAddTags)}
+		}
+	}
+	return tc
+}
+
+// userTagsOf parses {"UserTags":[{"To_Account":"u1","Tags":["a"]},...]} strictly.
 // It reads all elements even after a bad one, so that elems and dup describe the whole body.
-func parseUserTags(body []byte) (tc tagCall) {
+func userTagsOf(body []byte, keys ...string) (tc tagCall) {
 	var b userTagsBody
 	err := json.Unmarshal(body, &b)
 	var syntax *json.SyntaxError
@@ -63,7 +102,7 @@ func parseUserTags(body []byte) (tc tagCall) {
 	case tc.elems == 0:
 		tc.fail = fail(CodeBadJSON, "UserTags is empty")
 	case tc.fail.ErrorCode == 0:
-		if k := miscasedKey(body, "UserTags", "To_Account", "Tags"); k != "" {
+		if k := miscasedKey(body, keys...); k != "" {
 			tc.fail = fail(CodeBadJSON, "unknown key %q: keys are case-sensitive", k)
 		}
 	}
@@ -99,31 +138,43 @@ func checkUserTag(account *string, tags *[]string) string {
 	return ""
 }
 
-// parseAccounts parses the body of im_get_tag: {"To_Account":["u1",...]}.
-func parseAccounts(body []byte) ([]string, answer) {
+// parseAccounts parses the body of get and clear: {"To_Account":["u1",...]},
+// 1 to 100 distinct accounts; the records it returns have no tags.
+func parseAccounts(body []byte) tagCall {
 	var b struct {
 		Accounts *[]string `json:"To_Account"`
 	}
 	err := json.Unmarshal(body, &b)
 	switch {
 	case err != nil:
-		return nil, badBody(err, "")
+		return tagCall{fail: badBody(err, "")}
 	case b.Accounts == nil:
-		return nil, fail(CodeBadJSON, "To_Account is missing or null")
-	case len(*b.Accounts) == 0:
-		return nil, fail(CodeBadJSON, "To_Account is empty")
-	case len(*b.Accounts) > maxAccountsPerCall:
-		return nil, fail(CodeTooManyAccounts, "To_Account has %d accounts, the limit is %d", len(*b.Accounts), maxAccountsPerCall)
+		return tagCall{fail: fail(CodeBadJSON, "To_Account is missing or null")}
 	}
+	tc := tagCall{elems: len(*b.Accounts)}
+	seen := make(map[string]struct{}, tc.elems)
 	for i, acc := range *b.Accounts {
+		if _, ok := seen[acc]; ok && acc != "" {
+			tc.dup = true
+			tc.refuse(CodeBadJSON, "To_Account[%d]: %q appears twice", i, acc)
+		}
+		seen[acc] = struct{}{}
 		if p := checkAccount(acc); p != "" {
-			return nil, fail(CodeBadJSON, "To_Account[%d]: %s", i, p)
+			tc.refuse(CodeBadJSON, "To_Account[%d]: %s", i, p)
+		}
+		tc.recs = append(tc.recs, records.Record{Account: acc})
+	}
+	switch {
+	case tc.elems == 0:
+		tc.fail = fail(CodeBadJSON, "To_Account is empty")
+	case tc.elems > maxAccountsPerCall:
+		tc.fail = fail(CodeTooManyAccounts, "To_Account has %d accounts, the limit is %d", tc.elems, maxAccountsPerCall)
+	case tc.fail.ErrorCode == 0:
+		if k := miscasedKey(body, "To_Account"); k != "" {
+			tc.fail = fail(CodeBadJSON, "unknown key %q: keys are case-sensitive", k)
 		}
 	}
-	if k := miscasedKey(body, "To_Account"); k != "" {
-		return nil, fail(CodeBadJSON, "unknown key %q: keys are case-sensitive", k)
-	}
-	return *b.Accounts, answer{}
+	return tc
 }
 
 // badBody returns the 90001 answer for a decoding error, or for the problem

@@ -1,33 +1,42 @@
-// Package emulator emulates the Tencent Cloud Chat REST API
-// v4/all_member_push/im_remove_tag, and its siblings im_add_tag and im_get_tag,
-// for tests, benchmarks and local demos. It works in any binary, not only under go test.
+// Package emulator emulates the Tencent Cloud Chat REST API's tag APIs, both
+// families of them: v4/all_member_push/im_remove_tag and its siblings
+// im_add_tag, im_get_tag and im_remove_all_tags, and the Push service's
+// v4/timpush/remove_tag, add_tag, get_tag and clear_all_tags; for tests,
+// benchmarks and local demos. It works in any binary, not only under go test.
 //
 // The emulator is as strict as the real service is known to be, and stricter where
 // a request could only come from a faulty client: it checks every URL parameter,
-// verifies the UserSig, enforces the call rate and the limits on the body, and
-// can inject faults, scripted or random, and latency.
+// verifies the UserSig, enforces each API's call rate and the limits on the body,
+// and can inject faults, scripted or random, per call or per account, and latency.
 //
 // # Handling of a request
 //
 // Every request goes through these steps, in this order:
 //
 //  1. It is counted in [Stats.Requests] and [Stats.MaxPerSecond]. A path other than
-//     the three APIs is answered HTTP 404, a method other than POST HTTP 405, at once.
-//  2. The body is read (at most 4 MiB). An im_remove_tag body is inspected for
-//     [Stats.MaxAccountsPerCall] and [Stats.DuplicateAccountCalls] whatever the answer:
-//     those describe what the client sent.
-//  3. Rate: each API accepts at most [Config.Rate] calls in any sliding second; a call
-//     over it is refused: answered [Config.RateLimitCode] (60007, "REST API call
-//     frequency exceeds the limit", by default) and goes no further. Only accepted
-//     calls count toward the rate; refusals are counted in [Stats.Refused], so that
-//     clients sharing the quota see their collisions.
-//  4. Faults, for im_remove_tag only: the next scripted [Fault] if any, else the random
-//     [Faults]. A fault that answers (a code, an HTTP status, a dropped connection)
-//     does so whether the request is valid or not; it is decided before validation.
-//  5. Validation: URL parameters and UserSig first, then the body (see the codes below).
-//  6. The call is applied to the tag store (a [Fault] with Drop and Apply applies it too,
-//     if the request is valid).
-//  7. The latency passes (Latency, jitter, the fault's Delay, a spike), then the answer
+//     the eight APIs is answered HTTP 404, a method other than POST HTTP 405, at once.
+//  2. The body is read (at most 4 MiB). A removal's body (remove or clear, either
+//     family) is inspected for [Stats.MaxAccountsPerCall] and
+//     [Stats.DuplicateAccountCalls] whatever the answer: those describe what the
+//     client sent.
+//  3. Rate: each API (each path: the families do not share) accepts at most
+//     [Config.Rate] calls in any sliding second; a call over it is refused:
+//     answered [Config.RateLimitCode] (60007, "REST API call frequency exceeds the
+//     limit", by default) and goes no further. Only accepted calls count toward
+//     the rate; refusals are counted in [Stats.Refused], so that clients sharing
+//     the quota see their collisions.
+//  4. Faults, for the removals only (remove and clear of either family): the next
+//     scripted [Fault] if any, else the random [Faults]. A fault that answers (a
+//     code, an HTTP status, a dropped connection) does so whether the request is
+//     valid or not; it is decided before validation.
+//  5. Validation: URL parameters and UserSig first, then the family's feature
+//     switch ([Server.SetAPI]), then the body (see the codes below).
+//  6. Accounts: an account with a fault of its own ([Server.FailAccount]), and for
+//     timpush an account the app does not know (70107), is left out of the call
+//     and named in the answer's ErrorList; the answer is still ActionStatus OK.
+//  7. The call is applied to the tag store for the other accounts (a [Fault] with
+//     Drop and Apply applies it too, if the request is valid).
+//  8. The latency passes (Latency, jitter, the fault's Delay, a spike), then the answer
 //     is written or the connection closed. The call is applied before the wait: a client
 //     that gives up waiting does not know whether it was applied, as with the real
 //     service. A wait cut short by the client or by [Server.Close] ends with the
@@ -35,7 +44,8 @@
 //
 // # Error codes
 //
-// The API's document lists 90001, 90009, 90018 and 91000; for the rest the emulator
+// The API's documents list 90001, 90009, 90018 and 91000 (the Push service's
+// error page, 1047/74196, also 90032 and 90045); for the rest the emulator
 // answers the public code whose documented meaning fits best:
 //
 //	60002  identifier missing; random missing or not a 32-bit unsigned integer; contenttype not "json"
@@ -49,28 +59,43 @@
 //	70013  UserSig made for another identifier
 //	70014  UserSig made for another SDKAppID
 //	70020  sdkappid is not the configured one
+//	70107  (in the ErrorList, timpush) the account is not known to the app
 //	90001  body unreadable or not JSON; UserTags missing, not an array or empty; an element
 //	       not an object; To_Account missing, not a string, empty or over 32 bytes; Tags
 //	       missing, not an array of strings, empty or over 100 tags; a tag empty or over
 //	       50 bytes; the same To_Account twice in one call; a key that differs from
-//	       UserTags, To_Account or Tags only in case. Unknown keys are ignored.
-//	90018  more than 100 elements in UserTags (checked before the elements)
-//	90045  the push-to-all feature is off ([Server.SetPushToAll]), after the URL and UserSig checks
+//	       UserTags, To_Account, Tags or Replace only in case; Replace not 0 or 1.
+//	       Unknown keys are ignored. The To_Account body of get and clear likewise:
+//	       an array of 1 to 100 distinct valid accounts.
+//	90018  more than 100 elements in UserTags or To_Account (checked before the elements)
+//	90032  an add (without Replace) of more than 10 tags for one account
+//	90045  the family's feature is off ([Server.SetAPI]), after the URL and UserSig checks
 //
 // [Server.SetKey] rotates the app's key, as the console does: UserSigs signed
 // with the old key are answered 70009 from then on.
 //
 // Answers are HTTP 200 with {"ActionStatus":"OK"|"FAIL","ErrorInfo":"…","ErrorCode":N},
-// except for HTTP faults and the 404 and 405 above, which have an HTML-ish body.
+// and an "ErrorList":[{"ErrorCode":N,"To_Account":"u1","ErrorInfo":"…"}] when
+// accounts were left out (ErrorInfo omitted for 70107, as the pages' example
+// has it); except for HTTP faults and the 404 and 405 above, which have an
+// HTML-ish body.
 //
-// # Sibling APIs
+// # Operations
 //
-// im_add_tag takes the body of im_remove_tag, with the same limits, and adds the tags.
-// im_get_tag takes {"To_Account":["u1",...]} (1 to 100 accounts) and answers
+// Remove and add take {"UserTags":[{"To_Account":"u1","Tags":[…]},…]}; an add
+// takes at most 10 tags per account, and timpush's add an optional
+// "Replace":1, with which the tags (at most 100) replace all of the account's.
+// Get and clear take {"To_Account":["u1",…]}; get answers
 // {"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0,"UserTags":[{"To_Account":"u1","Tags":[...]}]},
-// tags sorted, [] for an account without tags. Both check the URL and the UserSig like
-// im_remove_tag and have their own rate window and latency; faults never touch them,
-// so that a demo can seed and inspect the store through HTTP.
+// tags sorted, [] for an account without tags (an account of the ErrorList is
+// not in UserTags); clear removes every tag of the accounts. All check the URL
+// and the UserSig alike and have their own rate window and latency; faults
+// (scripted and random) touch the removals only, so that a demo can seed and
+// inspect the store through HTTP, but an account's own faults touch every API.
+//
+// The accounts the app knows are those given tags by [Server.Seed],
+// [Server.SetTags] or an add, and the admin; removing tags does not make an
+// account unknown, SetTags with no tags does.
 package emulator
 
 import (
@@ -108,13 +133,7 @@ const (
 	CodeTooManyRequests  = 60018 // too many requests
 	CodeTooManyRequests2 = 60019 // too many requests
 	CodeSigExpired       = 70001 // the UserSig expired
-)
-
-// API paths served by the emulator, relative to [Server.URL].
-const (
-	RemoveTagPath = "/v4/all_member_push/im_remove_tag"
-	AddTagPath    = "/v4/all_member_push/im_add_tag"
-	GetTagPath    = "/v4/all_member_push/im_get_tag"
+	CodeNoAccount        = 70107 // the UserID does not exist: an ErrorList element (1047/60567)
 )
 
 // Config sets up a [Server]. The zero value is usable: every field has a default.
@@ -141,7 +160,7 @@ type Config struct {
 	Latency time.Duration
 	// Jitter adds a uniform random latency in [0, Jitter) to every API call.
 	Jitter time.Duration
-	// Faults are random faults injected into im_remove_tag calls.
+	// Faults are random faults injected into removal calls (remove and clear, either family).
 	Faults Faults
 	// Seed seeds the random source of faults and jitter; 0 means a fixed default (1),
 	// so runs are reproducible when calls arrive one after another.
@@ -151,7 +170,7 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Faults are random faults of im_remove_tag calls. Each is a probability in [0,1];
+// Faults are random faults of removal calls (remove and clear, either family). Each is a probability in [0,1];
 // all are drawn independently for every call (so the draws of a call do not depend
 // on the outcome), and the first that hits, in field order, decides the answer.
 // Spike is independent of the others: it adds latency to whatever the answer is.
@@ -194,10 +213,15 @@ type Fault struct {
 type Stats struct {
 	// Requests counts every HTTP request that reached the handler.
 	Requests int64
-	// Applied counts im_remove_tag calls that removed tags (answered OK, or dropped after applying).
+	// Applied counts remove calls (either family) that removed tags (answered
+	// OK, or dropped after applying).
 	Applied int64
-	// AccountsApplied counts the accounts of the applied calls.
+	// AccountsApplied counts the accounts of the applied calls (not those of their ErrorLists).
 	AccountsApplied int64
+	// Cleared counts clear calls (either family) applied, AccountsCleared their accounts.
+	Cleared, AccountsCleared int64
+	// AccountErrors counts the ErrorList elements answered: accounts left out of a call.
+	AccountErrors int64
 	// Codes counts JSON answers by ErrorCode (0 is OK).
 	Codes map[int]int64
 	// HTTPStatus counts non-200 answers by HTTP status.
@@ -212,12 +236,13 @@ type Stats struct {
 	// Refused counts the calls, of any API, refused because the rate window was full
 	// (answered Config.RateLimitCode; a scripted or random rate-limit fault is not counted).
 	Refused int64
-	// MaxAcceptedPerSecond is the largest number of im_remove_tag calls accepted by the
-	// rate window within one sliding second.
+	// MaxAcceptedPerSecond is the largest number of calls of one removal API
+	// (each family's remove and clear: each has its own window) accepted within
+	// one sliding second.
 	MaxAcceptedPerSecond int
-	// MaxAccountsPerCall is the largest number of UserTags elements in one im_remove_tag body.
+	// MaxAccountsPerCall is the largest number of UserTags (or To_Account) elements in one removal's body.
 	MaxAccountsPerCall int
-	// DuplicateAccountCalls counts im_remove_tag bodies that carried one To_Account twice.
+	// DuplicateAccountCalls counts removal bodies that carried one To_Account twice.
 	DuplicateAccountCalls int64
 }
 
@@ -231,17 +256,18 @@ type Server struct {
 	store store
 	sigs  sigCache
 
-	mu         sync.Mutex // guards the fields below; held only briefly
-	key        string     // the app's key now (SetKey rotates it)
-	featureOff bool       // push to all users switched off: every API answers 90045
+	mu         sync.Mutex           // guards the fields below; held only briefly
+	key        string               // the app's key now (SetKey rotates it)
+	featureOff map[imapi.API]bool   // a family switched off: its every API answers 90045
+	acctFaults map[string]acctFault // faults of one account (FailAccount)
 	faults     Faults
 	latency    time.Duration
 	jitter     time.Duration
 	script     []Fault
 	rng        *rand.Rand
-	rate       [numAPIs]window // accepted calls of the last second (less the slack), per API
-	accepted   window          // accepted im_remove_tag calls of the last second
-	arrivals   window          // requests of the last second
+	rate       []window // accepted calls of the last second (less the slack), per API
+	accepted   []window // accepted calls of the last second, per API (the removals' only)
+	arrivals   window   // requests of the last second
 	stats      Stats
 }
 
@@ -290,6 +316,11 @@ func newServer(cfg Config) *Server {
 		jitter:  cfg.Jitter,
 		rng:     rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
 		stats:   Stats{Codes: map[int]int64{}, HTTPStatus: map[int]int64{}},
+
+		featureOff: map[imapi.API]bool{},
+		acctFaults: map[string]acctFault{},
+		rate:       make([]window, len(served)),
+		accepted:   make([]window, len(served)),
 	}
 }
 
@@ -335,17 +366,42 @@ func (s *Server) SetKey(key string) {
 	s.sigs.reset()
 }
 
-// SetPushToAll switches the app's push-to-all (tag) feature on or off. Off,
-// every call of the three APIs whose URL and UserSig are valid is answered
-// 90045, as the service answers when the feature is not enabled in the console.
-// It is on by default.
-func (s *Server) SetPushToAll(on bool) {
+// SetPushToAll switches the app's push-to-all (tag) feature, which the
+// all_member_push family needs, on or off: SetAPI(imapi.AllMemberPush, on).
+func (s *Server) SetPushToAll(on bool) { s.SetAPI(imapi.AllMemberPush, on) }
+
+// SetAPI switches a family's tag APIs on or off for the app: all_member_push
+// needs the console's "Push to all users" (Premium edition, 1047/37174),
+// timpush the Push service. Off, every call of the family whose URL and
+// UserSig are valid is answered 90045, as the service answers when the feature
+// is not enabled (the Push service's error page 1047/74196 gives 90045 for
+// it). Both are on by default.
+func (s *Server) SetAPI(family imapi.API, on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.featureOff = !on
+	s.featureOff[family] = !on
 }
 
-// Script queues faults: the next len(faults) im_remove_tag calls that pass the rate
+// acctFault is the fault of one account: times calls left to answer code for it.
+type acctFault struct {
+	code, times int
+}
+
+// FailAccount makes the next times calls of any tag API (either family) that
+// name account leave it out and answer it in the ErrorList with code (91000,
+// say, which a client retries, or 70107); the call is applied to its other
+// accounts. times < 0: every call from now on; 0: none (clears the fault).
+func (s *Server) FailAccount(account string, code, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if times == 0 {
+		delete(s.acctFaults, account)
+		return
+	}
+	s.acctFaults[account] = acctFault{code: code, times: times}
+}
+
+// Script queues faults: the next len(faults) removal calls that pass the rate
 // window get them, in arrival order, instead of random faults.
 func (s *Server) Script(faults ...Fault) {
 	s.mu.Lock()
@@ -367,7 +423,8 @@ func (s *Server) SetLatency(latency, jitter time.Duration) {
 	s.mu.Unlock()
 }
 
-// Seed adds each record's tags to its account.
+// Seed adds each record's tags to its account, and makes the account known (a
+// record without tags only does that).
 func (s *Server) Seed(recs []records.Record) { s.store.add(recs) }
 
 // SetTags replaces an account's tags; with no tags it deletes the account.
@@ -389,11 +446,12 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// store maps accounts to their sets of tags.
+// store maps accounts to their sets of tags, and knows the accounts of the app.
 type store struct {
-	mu   sync.RWMutex
-	tags map[string]map[string]struct{}
-	n    int // tags held by all accounts
+	mu    sync.RWMutex
+	tags  map[string]map[string]struct{}
+	known map[string]struct{} // accounts of the app, with tags or not
+	n     int                 // tags held by all accounts
 }
 
 func (st *store) add(recs []records.Record) {
@@ -405,8 +463,10 @@ func (st *store) add(recs []records.Record) {
 func (st *store) addLocked(recs []records.Record) {
 	if st.tags == nil {
 		st.tags = map[string]map[string]struct{}{}
+		st.known = map[string]struct{}{}
 	}
 	for _, r := range recs {
+		st.known[r.Account] = struct{}{}
 		if len(r.Tags) == 0 {
 			continue
 		}
@@ -447,11 +507,46 @@ func (st *store) remove(recs []records.Record) {
 func (st *store) set(account string, tags []string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.clearLocked(account)
+	if len(tags) == 0 {
+		delete(st.known, account)
+		return
+	}
+	st.addLocked([]records.Record{{Account: account, Tags: tags}})
+}
+
+// replace makes each record's tags all of its account's (an add with Replace).
+func (st *store) replace(recs []records.Record) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, r := range recs {
+		st.clearLocked(r.Account)
+	}
+	st.addLocked(recs)
+}
+
+// clear removes every tag of the records' accounts; they stay known.
+func (st *store) clear(recs []records.Record) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, r := range recs {
+		st.clearLocked(r.Account)
+	}
+}
+
+func (st *store) clearLocked(account string) {
 	if set, ok := st.tags[account]; ok {
 		st.n -= len(set)
 		delete(st.tags, account)
 	}
-	st.addLocked([]records.Record{{Account: account, Tags: tags}})
+}
+
+// isKnown reports whether the app knows account.
+func (st *store) isKnown(account string) bool {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	_, ok := st.known[account]
+	return ok
 }
 
 func (st *store) list(account string) []string {
