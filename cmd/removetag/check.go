@@ -26,9 +26,14 @@ type checkLine struct {
 
 // checkReport is the answer of `removetag check`.
 type checkReport struct {
-	OK        bool        `json:"ok"`
-	Target    string      `json:"target,omitempty"`
-	App       *App        `json:"app,omitempty"`
+	OK     bool   `json:"ok"`
+	Target string `json:"target,omitempty"`
+	App    *App   `json:"app,omitempty"`
+	// API is the tag API family checked: IM_TAG_API's, or --api's.
+	API imapi.API `json:"api,omitempty"`
+	// Usable are the families whose get answered for the app: the one to set
+	// in IM_TAG_API if API is not among them.
+	Usable    []imapi.API `json:"usable,omitempty"`
 	ErrorCode int         `json:"errorCode,omitempty"`
 	Lines     []checkLine `json:"checks"`
 	// Error says why the check could not be made at all (the configuration).
@@ -41,34 +46,38 @@ const (
 	checkApp     = "SDKAppID and region"
 	checkKey     = "key"
 	checkAdmin   = "admin"
-	checkFeature = "push to all users (tags)"
+	checkFeature = "tag API (IM_TAG_API)"
 )
 
 func newCheckCommand(env *cliEnv) *cobra.Command {
 	var (
 		asJSON  bool
 		timeout time.Duration
+		api     string
 	)
 	c := &cobra.Command{
 		Use:   "check [flags]",
 		Short: "Check the configuration with a harmless call before a large job",
-		Long: `Signs a UserSig and asks the service something harmless (im_get_tag for the
-admin account), then says, one line each, whether the endpoint can be reached,
-and whether the SDKAppID and region, the key, the admin and the push-to-all
-feature are right. Exit status: 0 all right; 3 a configuration problem; 1 the
-service could not be reached (tried until --timeout).`,
+		Long: `Signs a UserSig and asks the service something harmless (the get operation of
+the tag API, im_get_tag or timpush's get_tag, for the admin account), then says,
+one line each, whether the endpoint can be reached, and whether the SDKAppID and
+region, the key, the admin and the tag API are right. The other tag API family
+is asked too, so that the last line says which of them the app can use and what
+to set (IM_TAG_API, or --api). Exit status: 0 all right; 3 a configuration
+problem; 1 the service could not be reached (tried until --timeout).`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return checkConfig(c.Context(), env, asJSON, timeout)
+			return checkConfig(c.Context(), env, api, asJSON, timeout)
 		},
 	}
+	c.Flags().StringVar(&api, "api", "", "the tag API family to check: all_member_push or timpush (default IM_TAG_API, else all_member_push)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	c.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "keep trying to reach the endpoint this long")
 	return c
 }
 
 // checkConfig runs the check and prints it.
-func checkConfig(ctx context.Context, env *cliEnv, asJSON bool, timeout time.Duration) error {
+func checkConfig(ctx context.Context, env *cliEnv, apiFlag string, asJSON bool, timeout time.Duration) error {
 	if !configured(env.getenv) {
 		return printCheck(env, checkReport{Error: noCredentials, Lines: []checkLine{}}, asJSON, configErr("%s", noCredentials))
 	}
@@ -80,12 +89,27 @@ func checkConfig(ctx context.Context, env *cliEnv, asJSON bool, timeout time.Dur
 	if err != nil {
 		return printCheck(env, checkReport{Error: err.Error(), Lines: []checkLine{}}, asJSON, configErr("%v", err))
 	}
-	app := appOf(cfg, client, imapi.AllMemberPush.GetTag())
+	api := cfg.TagAPI
+	if apiFlag != "" {
+		if api, err = imapi.ParseAPI(apiFlag); err != nil {
+			return printCheck(env, checkReport{Error: "--api: " + err.Error(), Lines: []checkLine{}}, asJSON, usageErr("--api: %v", err))
+		}
+	}
+	app := appOf(cfg, client, api.GetTag())
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err = askUntil(ctx, func() error { _, _, err := client.GetTags(ctx, imapi.AllMemberPush, []string{cfg.Admin}); return err })
+	ask := func(api imapi.API) error {
+		_, _, err := client.GetTags(ctx, api, []string{cfg.Admin})
+		return err
+	}
+	err = askUntil(ctx, func() error { return ask(api) })
+	var other error
+	if reached(err) && (err == nil || imapi.ErrorCode(err) == codeFeatureOff) {
+		other = ask(otherAPI(api)) // the endpoint answers: one more call, to say which family works
+	}
 	rep := judge(cfg, app, err, timeout)
-	rep.Target, rep.App = fmt.Sprintf("app %d", cfg.SDKAppID), app
+	rep.Target, rep.App, rep.API = fmt.Sprintf("app %d", cfg.SDKAppID), app, api
+	judgeAPI(&rep, api, err, other)
 	var ex *exitError
 	switch {
 	case rep.OK:
@@ -187,10 +211,54 @@ func fixFor(code int, admin string) (point int, hint string) {
 		return 2, "the UserSig was refused: the key is not the app's; set IM_SECRET_KEY (or the secret's IM_SECRET_KEY) to the key in the Chat console"
 	case 90009, 60010, 70013:
 		return 3, fmt.Sprintf("%q is not an app admin: set IM_ADMIN to an admin account of the Chat console", admin)
-	case 90045:
-		return 4, "the push-to-all feature is off: it needs the Premium edition, switched on in the Chat console (Feature Configuration, push to all users)"
+	case codeFeatureOff:
+		return 4, "the tag API is off for the app: all_member_push needs the Premium edition, switched on in the Chat console (Feature Configuration, push to all users); timpush the Push service, activated for the app (" + wiring.EnvTagAPI + " picks the family; removetag check says which answers)"
 	}
 	return 1, "an unexpected refusal"
+}
+
+// codeFeatureOff is the answer of a tag API the app has not switched on: for
+// all_member_push, push to all users is off (1047/37174: Premium edition and
+// the console's switch); for timpush, the Push service's "push notification
+// feature for all users/Tag/single push is not enabled" (its error codes,
+// 1047/74196, looked up 2026-12-02).
+const codeFeatureOff = 90045
+
+// otherAPI is the family that is not api.
+func otherAPI(api imapi.API) imapi.API {
+	if api == imapi.TimPush {
+		return imapi.AllMemberPush
+	}
+	return imapi.TimPush
+}
+
+// judgeAPI fills the tag API line from the answers of both families' get:
+// err is the checked family's, other the other's (nil and unasked alike when
+// err was not a success or a feature-off code: then the line stays as judge
+// left it). It says which families the app can use and what to set.
+func judgeAPI(rep *checkReport, api imapi.API, err, other error) {
+	if err != nil && imapi.ErrorCode(err) != codeFeatureOff {
+		return
+	}
+	alt := otherAPI(api)
+	if err == nil {
+		rep.Usable = append(rep.Usable, api)
+	}
+	if other == nil {
+		rep.Usable = append(rep.Usable, alt)
+	}
+	line := &rep.Lines[len(rep.Lines)-1]
+	switch {
+	case err == nil && other == nil:
+		line.Detail = fmt.Sprintf("%s answers (the one set); %s answers too", api, alt)
+	case err == nil:
+		line.Detail = fmt.Sprintf("%s answers (the one set); %s does not (%s)", api, alt, oneLine(other.Error()))
+	case other == nil:
+		line.Detail = fmt.Sprintf("%s is off for the app (%d); %s answers: set %s=%s (or --api %s)", api, codeFeatureOff, alt, wiring.EnvTagAPI, alt, alt)
+	default:
+		_, hint := fixFor(codeFeatureOff, "")
+		line.Detail = fmt.Sprintf("neither family answers: %s %d, %s %s: %s", api, codeFeatureOff, alt, oneLine(other.Error()), hint)
+	}
 }
 
 // refusalHint says what a configuration refusal during a run means, what to

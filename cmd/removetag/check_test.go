@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/emulator"
 )
 
@@ -21,13 +23,21 @@ func TestCheck(t *testing.T) {
 		wantExit int
 		failAt   string // the check that fails, "" none
 		wantText string
+		api      imapi.API   // the family checked: IM_TAG_API's ("": the default)
+		usable   []imapi.API // the families that answered
 	}{
-		{"right", nil, nil, exitOK, "", ""},
-		{"wrong region (SDKAppID not found)", map[string]string{"IM_SDKAPPID": "1400000999"}, nil, exitConfig, checkApp, "set IM_REGION"},
-		{"wrong key", map[string]string{"IM_SECRET_KEY": "not-the-app-key-0123"}, nil, exitConfig, checkKey, "70009"},
-		{"not an admin", map[string]string{"IM_ADMIN": "bob"}, nil, exitConfig, checkAdmin, "IM_ADMIN"},
-		{"feature off", nil, func(s *emulator.Server) { s.SetPushToAll(false) }, exitConfig, checkFeature, "90045"},
-		{"unreachable", map[string]string{"IM_ENDPOINT": "http://127.0.0.1:1"}, nil, exitFailed, checkReach, "could not reach http://127.0.0.1:1"},
+		{"right", nil, nil, exitOK, "", "", imapi.AllMemberPush, []imapi.API{imapi.AllMemberPush, imapi.TimPush}},
+		{"right, timpush", map[string]string{"IM_TAG_API": "timpush"}, nil, exitOK, "", "", imapi.TimPush, []imapi.API{imapi.TimPush, imapi.AllMemberPush}},
+		{"all_member_push off: timpush answers", nil, func(s *emulator.Server) { s.SetPushToAll(false) }, exitConfig, checkFeature,
+			"all_member_push is off for the app (90045); timpush answers: set IM_TAG_API=timpush (or --api timpush)", imapi.AllMemberPush, []imapi.API{imapi.TimPush}},
+		{"timpush set, only all_member_push on", map[string]string{"IM_TAG_API": "timpush"}, func(s *emulator.Server) { s.SetAPI(imapi.TimPush, false) }, exitConfig, checkFeature,
+			"set IM_TAG_API=all_member_push", imapi.TimPush, []imapi.API{imapi.AllMemberPush}},
+		{"timpush set, timpush answers, all_member_push off", map[string]string{"IM_TAG_API": "timpush"}, func(s *emulator.Server) { s.SetPushToAll(false) }, exitOK, "", "", imapi.TimPush, []imapi.API{imapi.TimPush}},
+		{"both off", nil, func(s *emulator.Server) { s.SetPushToAll(false); s.SetAPI(imapi.TimPush, false) }, exitConfig, checkFeature, "neither family answers", imapi.AllMemberPush, nil},
+		{"wrong region (SDKAppID not found)", map[string]string{"IM_SDKAPPID": "1400000999"}, nil, exitConfig, checkApp, "set IM_REGION", imapi.AllMemberPush, nil},
+		{"wrong key", map[string]string{"IM_SECRET_KEY": "not-the-app-key-0123"}, nil, exitConfig, checkKey, "70009", imapi.AllMemberPush, nil},
+		{"not an admin", map[string]string{"IM_ADMIN": "bob"}, nil, exitConfig, checkAdmin, "IM_ADMIN", imapi.AllMemberPush, nil},
+		{"unreachable", map[string]string{"IM_ENDPOINT": "http://127.0.0.1:1"}, nil, exitFailed, checkReach, "could not reach http://127.0.0.1:1", imapi.AllMemberPush, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +65,12 @@ func TestCheck(t *testing.T) {
 			}
 			if len(rep.Lines) != 5 || rep.OK != (tt.failAt == "") {
 				t.Fatalf("report %+v", rep)
+			}
+			if rep.API != tt.api || !slices.Equal(rep.Usable, tt.usable) || !strings.HasSuffix(rep.App.API, string(tt.api)+"/"+map[imapi.API]string{imapi.AllMemberPush: "im_get_tag", imapi.TimPush: "get_tag"}[tt.api]) {
+				t.Errorf("api %q, usable %v, app %+v; want %q, %v", rep.API, rep.Usable, rep.App, tt.api, tt.usable)
+			}
+			if tt.failAt == "" && !strings.Contains(rep.Lines[4].Detail, string(tt.api)+" answers (the one set)") {
+				t.Errorf("tag API line: %+v", rep.Lines[4])
 			}
 			failed := false
 			for _, l := range rep.Lines {

@@ -18,7 +18,6 @@ import (
 	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
 	"github.com/removetag/removetag/pkg/adapters/scf"
 	"github.com/removetag/removetag/pkg/adapters/trigger"
-	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/records"
 	"github.com/spf13/cobra"
@@ -105,7 +104,7 @@ func invokeEvent(ctx context.Context, env *cliEnv, o *invokeFlags, event string)
 		if err != nil {
 			return configErr("%v", err)
 		}
-		fmt.Fprintf(stderr, "target: %s; buckets and Invoke API of the environment\n", appOf(cfg, client, imapi.AllMemberPush.RemoveTag()))
+		fmt.Fprintf(stderr, "target: %s; buckets and Invoke API of the environment\n", appOf(cfg, client, cfg.TagAPI.RemoveTag()))
 	}
 	app, err := wiring.Build(cfg, logger)
 	if err != nil {

@@ -24,7 +24,8 @@ type runFlags struct {
 	rateSet                                   bool
 	timeout                                   time.Duration
 	coordinate                                string
-	verify                                    int64 // accounts to read back after the run; verifyAll: every one
+	api                                       string // --api: the tag API family, over IM_TAG_API
+	verify                                    int64  // accounts to read back after the run; verifyAll: every one
 	out                                       string
 	outSet                                    bool
 }
@@ -59,6 +60,7 @@ API's JSON Lines form, and the summary names the command that continues.`,
 	c.MarkFlagsMutuallyExclusive("header", "no-header")
 	fs.BoolVar(&f.allowEmpty, "allow-empty", false, "accept an input without records (by default an error: a failed export looks like one)")
 	fs.Float64Var(&f.rate, "rate", 0, "calls per second, from 1 to the quota (IM_RATE_LIMIT, default 100); with --coordinate, the quota shared")
+	fs.StringVar(&f.api, "api", "", "the tag API family: all_member_push or timpush (the Push service's v4/timpush/*); default IM_TAG_API, else all_member_push; `removetag check` says which the app can use")
 	fs.StringVar(&f.coordinate, "coordinate", "", "share the quota with the deployed function's jobs through leases in this bucket: s3://BUCKET or cos://BUCKET-APPID")
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop after this long and write what is left (0: no limit)")
 	fs.StringVar(&f.out, "out", ".", "folder for the files of pending and failed records a run leaves")
@@ -236,6 +238,9 @@ func (rep *runReport) setLeftovers(lo *leftovers, f *runFlags) {
 	if f.rateSet {
 		cmd += " --rate " + strconv.FormatFloat(f.rate, 'g', -1, 64)
 	}
+	if f.api != "" {
+		cmd += " --api " + shellQuote(f.api)
+	}
 	if f.coordinate != "" {
 		cmd += " --coordinate " + shellQuote(f.coordinate)
 	}
@@ -298,7 +303,7 @@ func runInput(ctx context.Context, env *cliEnv, t *target, in *input, fr *fileRe
 		return res, fmt.Errorf("%s: %w", in.name, err)
 	}
 	out := &outcomes{lo: lo}
-	var opts []imapi.RunOption
+	opts := []imapi.RunOption{imapi.WithOperation(t.op())}
 	if t.quota != nil {
 		lim, release := t.quota.Share(ctx)
 		defer release()

@@ -62,6 +62,9 @@ type target struct {
 	api     imapi.API // the tag API family the calls go to
 }
 
+// op is the operation the target's runs call: its family's removal.
+func (t *target) op() imapi.Operation { return t.api.RemoveTag() }
+
 // real reports whether the target is an app of the real service.
 func (t *target) real() bool { return t.emu == nil && t.app != nil }
 
@@ -83,6 +86,13 @@ func configured(getenv func(string) string) bool {
 
 func newTarget(getenv func(string) string, f *runFlags, inputs []*input, stderr io.Writer) (*target, error) {
 	t := &target{dryRun: f.dryRun}
+	if f.api != "" {
+		api, err := imapi.ParseAPI(f.api)
+		if err != nil {
+			return nil, usageErr("--api: %v", err)
+		}
+		t.api = api
+	}
 	switch {
 	case f.emulator:
 		if configured(getenv) {
@@ -117,7 +127,10 @@ func newTarget(getenv func(string) string, f *runFlags, inputs []*input, stderr 
 		t.close()
 		return nil, configErr("%v", err)
 	}
-	if t.app = appOf(cfg, client, imapi.AllMemberPush.RemoveTag()); t.name == "" {
+	if f.api == "" {
+		t.api = cfg.TagAPI
+	}
+	if t.app = appOf(cfg, client, t.op()); t.name == "" {
 		t.name = fmt.Sprintf("app %d", cfg.SDKAppID)
 	}
 	t.rate = cfg.RateLimit
@@ -235,7 +248,7 @@ func (t *target) announce(w io.Writer) {
 	case t.name == targetNone:
 		fmt.Fprintln(w, "dry run: no app configured; nothing is sent anywhere")
 	case t.emu != nil:
-		fmt.Fprintf(w, "target: the BUILT-IN EMULATOR at %s (--emulator): nothing is sent to Tencent Cloud; before: %d tags\n", t.emu.URL(), t.emu.TagCount())
+		fmt.Fprintf(w, "target: the BUILT-IN EMULATOR at %s (--emulator), API %s: nothing is sent to Tencent Cloud; before: %d tags\n", t.emu.URL(), t.op(), t.emu.TagCount())
 	case t.dryRun:
 		fmt.Fprintf(w, "dry run against %s: nothing is sent\n", t.app)
 	default:

@@ -138,6 +138,7 @@ func serviceConfig(cfg Config, logger *slog.Logger, obs imapi.Observer) (job.Con
 		journal = client
 	}
 	return job.Config{
+		API:          cfg.TagAPI,
 		Journal:      journal,
 		Engine:       imapi.NewEngine(client, imapi.EngineConfig{Rate: cfg.RateLimit, Logger: logger, Observer: obs}),
 		Quota:        shared,

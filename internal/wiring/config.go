@@ -39,6 +39,7 @@ const (
 	EnvRegion       = "IM_REGION"
 	EnvEndpoint     = "IM_ENDPOINT"
 	EnvRateLimit    = "IM_RATE_LIMIT"
+	EnvTagAPI       = "IM_TAG_API"
 	EnvHTTPToken    = "REMOVETAG_HTTP_TOKEN"
 	EnvHTTPTimeout  = "REMOVETAG_HTTP_TIMEOUT"
 	EnvOutputPrefix = "REMOVETAG_OUTPUT_PREFIX"
@@ -143,6 +144,11 @@ type Config struct {
 	// by the jobs of every instance through the first of Buckets; without
 	// Buckets each instance uses all of it. Default 100.
 	RateLimit float64
+	// TagAPI is the tag API family every call goes to (IM_TAG_API):
+	// imapi.AllMemberPush ("all_member_push", the default) or imapi.TimPush
+	// ("timpush", the Push service's v4/timpush/*); the removals, the reads
+	// of the journal and of `removetag check` follow it.
+	TagAPI imapi.API
 
 	// HTTPToken is the bearer token HTTP triggers require
 	// (REMOVETAG_HTTP_TOKEN). Empty: HTTP triggers answer 503. Secret.
@@ -346,6 +352,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("region", string(c.Region)),
 		slog.String("endpoint", c.Endpoint),
 		slog.Float64("rateLimit", c.RateLimit),
+		slog.String("tagAPI", string(c.TagAPI)),
 		slog.String("httpToken", secret(c.HTTPToken)),
 		slog.String("httpTimeout", c.HTTPTimeout.String()),
 		slog.String("outputPrefix", c.OutputPrefix),

@@ -54,6 +54,7 @@ func TestLoadDefaults(t *testing.T) {
 		Admin:            imapi.DefaultAdmin,
 		Region:           imapi.RegionChina,
 		RateLimit:        imapi.MaxCallsPerSecond,
+		TagAPI:           imapi.AllMemberPush,
 		HTTPTimeout:      DefaultHTTPTimeout,
 		OutputPrefix:     "removetag/",
 		SCFNamespace:     DefaultSCFNamespace,
@@ -90,6 +91,7 @@ func TestLoadValues(t *testing.T) {
 		EnvMaxBodyBytes, "1048576",
 		EnvMetrics, "Off",
 		EnvMetricsNS, "Acme/Chat jobs",
+		EnvTagAPI, "TimPush",
 	)
 	c, err := Load(e.get)
 	if err != nil {
@@ -119,6 +121,7 @@ func TestLoadValues(t *testing.T) {
 		{"MaxBodyBytes", c.MaxBodyBytes, int64(1 << 20)},
 		{"Metrics", c.Metrics, false},
 		{"MetricsNamespace", c.MetricsNamespace, "Acme/Chat jobs"},
+		{"TagAPI", c.TagAPI, imapi.TimPush},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -135,6 +138,7 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"nothing", env{}, []string{"IM_SDKAPPID: required", "IM_SECRET_KEY: required"}},
 		{"appid not a number", minimal.with(EnvSDKAppID, "abc"), []string{`IM_SDKAPPID: "abc" is not an SDKAppID`}},
+		{"tag API unknown", minimal.with(EnvTagAPI, "v4/timpush"), []string{`IM_TAG_API: "v4/timpush" is not a tag API: want all_member_push (the default) or timpush`}},
 		{"appid zero", minimal.with(EnvSDKAppID, "0"), []string{"IM_SDKAPPID: "}},
 		{"appid negative", minimal.with(EnvSDKAppID, "-5"), []string{"IM_SDKAPPID: "}},
 		{"appid too big", minimal.with(EnvSDKAppID, "99999999999"), []string{"IM_SDKAPPID: "}},

@@ -79,6 +79,11 @@ func (l *loader) app(c *Config) {
 		l.checkURL(EnvEndpoint, c.Endpoint)
 		c.Endpoint = strings.TrimRight(c.Endpoint, "/")
 	}
+	if a, err := imapi.ParseAPI(l.get(EnvTagAPI)); err != nil {
+		l.bad.add(EnvTagAPI, "%q is not a tag API: want %s (the default) or %s (the Push service's v4/timpush/*); `removetag check` says which the app can use", clip(l.get(EnvTagAPI)), imapi.AllMemberPush, imapi.TimPush)
+	} else {
+		c.TagAPI = a
+	}
 	c.RateLimit = imapi.MaxCallsPerSecond
 	if s := l.get(EnvRateLimit); s != "" {
 		f, err := strconv.ParseFloat(s, 64)

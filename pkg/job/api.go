@@ -97,6 +97,10 @@ type Invoker interface {
 type Config struct {
 	// Engine runs the calls; shared by every request the process serves.
 	Engine *imapi.Engine
+	// API is the tag API family every run calls, and the journal reads:
+	// imapi.AllMemberPush (the default, "") or imapi.TimPush. Reports and
+	// results name the operation called.
+	API imapi.API
 	// Quota, if set, gives every run (file, continuation, sweep, HTTP, timer,
 	// direct) its share of the app's rate, shared with the jobs of every
 	// instance; nil: each run uses the engine's own rate.
@@ -174,6 +178,9 @@ type Result struct {
 	Message string `json:",omitempty"`
 	// Source is the stored file, for file jobs.
 	Source string `json:",omitempty"`
+	// API is the operation the job called (see FileReport.API); empty when
+	// none was called.
+	API string `json:",omitempty"`
 	// Report counts the records (for file jobs: the whole file so far, across the chain).
 	imapi.Report
 	// Invocation counts this invocation's own part of the work (see

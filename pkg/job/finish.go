@@ -35,7 +35,7 @@ func (j *fileJob) finish(ctx context.Context, cp *Checkpoint) (*Result, error) {
 		j.log.Error("the counts do not add up", "total", c.Total, "succeeded", c.Succeeded, "failed", c.Failed)
 	}
 	rep := &FileReport{
-		Status: StatusDone, Source: cp.Source, ETag: cp.ETag, Format: cp.Format,
+		Status: StatusDone, Source: cp.Source, ETag: cp.ETag, Format: cp.Format, API: j.s.removal().String(),
 		Counts: cp.counts(), Failures: cp.Failures, Restarted: cp.Restarted,
 		Chain: cp.Chain, Invocations: cp.Invocations, Started: cp.Started,
 	}

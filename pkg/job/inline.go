@@ -38,7 +38,7 @@ func (s *Service) runRecords(ctx context.Context, recs []records.Record, trigger
 	if err != nil { // a SliceSource does not fail; keep the report anyway
 		log.Error("job run failed", "error", err.Error())
 	}
-	res := &Result{Status: StatusDone, Report: *rep}
+	res := &Result{Status: StatusDone, API: s.removal().String(), Report: *rep}
 	rest := src.Rest()
 	if !rep.Done() {
 		res.Status = StatusPending

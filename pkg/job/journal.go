@@ -76,7 +76,7 @@ func (j *fileJob) recorder(cp *Checkpoint) (*journal.Recorder, error) {
 	}
 	ls := j.newLogSink(cp.Chain)
 	return journal.NewRecorder(journal.Config{
-		Reader: j.s.cfg.Journal, Sink: ls, Limiter: j.s.cfg.JournalLimiter,
+		Reader: j.s.cfg.Journal, API: j.s.cfg.API, Sink: ls, Limiter: j.s.cfg.JournalLimiter,
 		Attempt: fmt.Sprintf("%06d-%s", cp.Chain, j.st.owner),
 	})
 }
@@ -121,7 +121,7 @@ func (j *fileJob) mergeJournal(ctx context.Context) (string, journal.Changes, []
 		out.Close()
 		os.Remove(out.Name())
 	}()
-	st, err := journal.Merge(ctx, all, size, j.s.cfg.Journal, j.s.cfg.JournalLimiter, out)
+	st, err := journal.Merge(ctx, all, size, j.s.cfg.Journal, j.s.cfg.API, j.s.cfg.JournalLimiter, out)
 	if err != nil {
 		return "", c, nil, err
 	}

@@ -24,5 +24,9 @@ func (s *Service) run(ctx context.Context, src records.Source, opts ...imapi.Run
 		defer release()
 		opts = append(opts, imapi.WithLimiter(lim))
 	}
-	return s.cfg.Engine.Run(ctx, src, append(opts, imapi.WithOperation(imapi.AllMemberPush.RemoveTag()))...)
+	return s.cfg.Engine.Run(ctx, src, append(opts, imapi.WithOperation(s.removal()))...)
 }
+
+// removal is the operation the service's runs call: the configured family's
+// removal of tags.
+func (s *Service) removal() imapi.Operation { return s.cfg.API.RemoveTag() }

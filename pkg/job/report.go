@@ -25,6 +25,9 @@ type FileReport struct {
 	ETag string
 	// Format is the file's format: "csv", "jsonl" or "json".
 	Format string `json:",omitempty"`
+	// API is the operation the job called, as Tencent's pages name it:
+	// "v4/all_member_push/im_remove_tag", "v4/timpush/remove_tag" (IM_TAG_API).
+	API string `json:",omitempty"`
 	// Counts: Total == Succeeded + Failed + Pending; Pending is 0 for a done
 	// file, and counts every record of an invalid one (none was sent). Calls and
 	// Retries count the calls made for the file.
@@ -70,7 +73,7 @@ func (j *fileJob) skippedDone(rep *FileReport) *Result {
 // reportResult is a result that tells a stored report.
 func (j *fileJob) reportResult(rep *FileReport, status Status) *Result {
 	return &Result{
-		Status: status, Source: rep.Source, Restarted: rep.Restarted, Chain: rep.Chain,
+		Status: status, Source: rep.Source, API: rep.API, Restarted: rep.Restarted, Chain: rep.Chain,
 		Report: imapi.Report{Counts: rep.Counts, Failures: rep.Failures, EndOfInput: rep.Status == StatusDone},
 		Errors: rep.Errors, ErrorCount: rep.ErrorCount, Message: rep.Message,
 		ReportKey: j.st.keys.report(), FailedKey: rep.FailedKey, JournalKey: rep.JournalKey, Changes: rep.Changes,

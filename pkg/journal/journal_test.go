@@ -147,7 +147,7 @@ func TestJournalExactUnderFaults(t *testing.T) {
 	}
 	srv.SetFaults(emulator.Faults{})
 	var out bytes.Buffer
-	st, err := journal.Merge(context.Background(), bytes.NewReader(logs.Bytes()), int64(logs.Len()), client, nil, &out)
+	st, err := journal.Merge(context.Background(), bytes.NewReader(logs.Bytes()), int64(logs.Len()), client, imapi.AllMemberPush, nil, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestMergeCountsALineOnce(t *testing.T) {
 `
 	twice := log + log
 	var out bytes.Buffer
-	st, err := journal.Merge(context.Background(), bytes.NewReader([]byte(twice)), int64(len(twice)), nil, nil, &out)
+	st, err := journal.Merge(context.Background(), bytes.NewReader([]byte(twice)), int64(len(twice)), nil, "", nil, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestMergeCountsALineOnce(t *testing.T) {
 // TestMergeRefusesAForeignLine: a line that is not the log's is an error that says where.
 func TestMergeRefusesAForeignLine(t *testing.T) {
 	log := "{\"I\":\"0/1\",\"UserTags\":[]}\n{\"To_Account\":\"u1\"}\n"
-	_, err := journal.Merge(context.Background(), bytes.NewReader([]byte(log)), int64(len(log)), nil, nil, &bytes.Buffer{})
+	_, err := journal.Merge(context.Background(), bytes.NewReader([]byte(log)), int64(len(log)), nil, "", nil, &bytes.Buffer{})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("line 2")) {
 		t.Fatalf("err = %v, want one naming line 2", err)
 	}

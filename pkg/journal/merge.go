@@ -41,11 +41,11 @@ const partitionBytes = 16 << 20
 
 // Merge reads the logs of every invocation of a job (concatenated, in any
 // order; a line given twice counts once), resolves the pairs whose outcome is
-// unknown by reading the accounts again (rd, paced by lim; nil: the get API's
-// 100 calls/s), and writes the journal to out: one {"To_Account","Tags"} line
+// unknown by reading the accounts again (rd, through api's get operation, paced
+// by lim; nil: the get API's 100 calls/s), and writes the journal to out: one {"To_Account","Tags"} line
 // per account that lost tags, accounts and tags sorted within each of a few
 // partitions. See the package documentation for the rule.
-func Merge(ctx context.Context, logs io.ReadSeeker, size int64, rd Reader, lim imapi.Limiter, out io.Writer) (MergeStats, error) {
+func Merge(ctx context.Context, logs io.ReadSeeker, size int64, rd Reader, api imapi.API, lim imapi.Limiter, out io.Writer) (MergeStats, error) {
 	var st MergeStats
 	outcomes, err := readOutcomes(logs)
 	if err != nil {
@@ -60,7 +60,7 @@ func Merge(ctx context.Context, logs io.ReadSeeker, size int64, rd Reader, lim i
 	if err != nil {
 		return st, err
 	}
-	if err := resolve(ctx, unknown, rd, lim, parts, &st); err != nil {
+	if err := resolve(ctx, unknown, rd, api, lim, parts, &st); err != nil {
 		return st, err
 	}
 	st.Changes, err = parts.write(out)
@@ -187,7 +187,7 @@ func union(a, b []string) []string {
 
 // resolve reads the accounts of unknown pairs again: a tag gone now was
 // removed by the job (it was present when the intent was read).
-func resolve(ctx context.Context, unknown map[string][]string, rd Reader, lim imapi.Limiter, parts *partitions, st *MergeStats) error {
+func resolve(ctx context.Context, unknown map[string][]string, rd Reader, api imapi.API, lim imapi.Limiter, parts *partitions, st *MergeStats) error {
 	if len(unknown) == 0 {
 		return nil
 	}
@@ -198,7 +198,7 @@ func resolve(ctx context.Context, unknown map[string][]string, rd Reader, lim im
 		lim = imapi.NewTokenBucket(imapi.MaxCallsPerSecond)
 	}
 	accounts := slices.Sorted(maps.Keys(unknown))
-	rec := &Recorder{cfg: Config{Reader: rd, Limiter: lim, MaxReads: 8}}
+	rec := &Recorder{cfg: Config{Reader: rd, API: api, Limiter: lim, MaxReads: 8}}
 	for chunk := range slices.Chunk(accounts, imapi.MaxAccountsPerCall) {
 		listed := make([]records.Record, len(chunk))
 		for i, a := range chunk {
