@@ -94,7 +94,7 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Transport: newTransport(cfg.MaxConns)}
+		hc = &http.Client{Transport: newConnPool(cfg.MaxConns)}
 	}
 	c := &Client{
 		base:    base,
