@@ -110,9 +110,10 @@ type Cursor struct {
 	// positions number them: a run resumed at Position may read past them
 	// rather than send them again. Report.Succeeded less Succeeded counts
 	// them, and the records that succeeded in a call some of whose accounts
-	// an ErrorList failed or left pending (those are sent again). A span holds every index from a call's first
-	// record to its last, so a source that passes over records of its own (a
-	// job's records done already) has them inside. Failed and pending records
+	// an ErrorList failed or left pending (those are sent again). A span
+	// holds every index from a call's first record to its last, so a source
+	// that passes over records of its own (a job's records done already) has
+	// them inside. Failed and pending records
 	// after Position are not here: they are sent again, and [OnFailed] is told
 	// of a failed record only once it comes before a cursor.
 	Ahead records.Spans `json:",omitempty"`

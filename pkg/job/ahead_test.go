@@ -77,24 +77,32 @@ func (e *env) checkpoint(bucket, key string) *job.Checkpoint {
 // continuation, or the sweep taking over a job whose continuation was lost)
 // sends the pending call and the rest, and none of the calls that succeeded:
 // the emulator receives each call once, in every format (gzip resumed by
-// skipping records), and the report counts each record once.
+// skipping records), and the report counts each record once. A call after
+// the pending one whose answer failed one account (an ErrorList) is not
+// ahead: it is sent again, and the failed record is in the failed records
+// once.
 func TestHandOffSendsAheadOnce(t *testing.T) {
 	const n = 3000
 	const calls = n / imapi.MaxAccountsPerCall
 	tests := []struct {
 		format string
 		sweep  bool
+		fail   int // a record whose account the service refuses (70107) in every call; 0: none
 	}{
-		{"csv", false},
-		{"jsonl", false},
-		{"json", false},
-		{"csv.gz", false},
-		{"csv", true},
+		{"csv", false, 0},
+		{"jsonl", false, 0},
+		{"json", false, 0},
+		{"csv.gz", false, 0},
+		{"csv", true, 0},
+		{"csv", false, 2050},
 	}
 	for _, tt := range tests {
 		name := tt.format
 		if tt.sweep {
 			name += "/sweep"
+		}
+		if tt.fail > 0 {
+			name += "/failed-ahead"
 		}
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, envOptions{})
@@ -110,6 +118,9 @@ func TestHandOffSendsAheadOnce(t *testing.T) {
 			e.svc.Store(e.another(func(*job.Config) {}))
 
 			recs := e.records("h", n)
+			if tt.fail > 0 {
+				e.im.FailAccount(recs[tt.fail].Account, 70107, -1)
+			}
 			key := "ahead/accounts." + tt.format
 			loc := storage.Location{Scheme: storage.SchemeS3, Bucket: s3Bucket, Key: key}
 			e.put(s3Bucket, key, encode(t, tt.format, recs))
@@ -153,12 +164,21 @@ func TestHandOffSendsAheadOnce(t *testing.T) {
 					between.Pending, n-500-ahead, between.Total, between.Succeeded, ahead)
 			}
 			rep := e.checkDone(s3Bucket, key, recs)
-			if got := e.calls(); got != calls {
-				t.Errorf("the emulator received %d calls (%d in the first invocation, whose %d records ahead were all sent), want %d: each call once",
-					got, sentFirst, ahead, calls)
+			want := int64(calls)
+			if tt.fail > 0 {
+				if rep.Failed != 1 || between.SucceededAhead.Contains(int64(tt.fail)) {
+					t.Errorf("failed %d, ahead %v; want record %d failed, never ahead", rep.Failed, between.SucceededAhead, tt.fail)
+				}
+				if e.calls() > want {
+					want++ // its call was made in the first invocation, and again in the next
+				}
 			}
-			if rep.Calls != calls+1 || rep.Retries != 0 {
-				t.Errorf("report: %d calls, %d retries; want %d calls (the held one counted), no retry", rep.Calls, rep.Retries, calls+1)
+			if got := e.calls(); got != want {
+				t.Errorf("the emulator received %d calls (%d in the first invocation, whose %d records ahead were all sent), want %d: each call once",
+					got, sentFirst, ahead, want)
+			}
+			if rep.Calls != want+1 || rep.Retries != 0 {
+				t.Errorf("report: %d calls, %d retries; want %d calls (the held one counted), no retry", rep.Calls, rep.Retries, want+1)
 			}
 		})
 	}
