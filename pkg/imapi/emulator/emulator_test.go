@@ -690,6 +690,65 @@ func TestAddAndGetTag(t *testing.T) {
 	}
 }
 
+// TestAddTagCap: adding a tag an account holds changes nothing; an add that
+// would take an account past 100 tags is refused for it with CodeTagCap:
+// all_member_push's im_add_tag refuses the whole call and changes nothing,
+// timpush's add_tag names the account in its ErrorList and adds the others'
+// tags. An add within the cap, or of tags held only, goes through.
+func TestAddTagCap(t *testing.T) {
+	for _, family := range []struct {
+		path  string
+		whole bool
+	}{{emulator.AddTagPath, true}, {emulator.PushAddTagPath, false}} {
+		t.Run(family.path, func(t *testing.T) {
+			e := newEnv(t, emulator.Config{})
+			var full []string
+			for i := range emulator.MaxTagsPerAccount - 1 {
+				full = append(full, fmt.Sprintf("t%03d", i))
+			}
+			e.srv.SetTags("near", full...)
+			e.srv.SetTags("other", "a")
+			before := e.srv.TagCount()
+			capped := []string{"near:90032"}
+			for _, tt := range []struct {
+				name   string
+				recs   []records.Record
+				capped bool
+				adds   int // tags added, where the call is not refused whole
+			}{
+				{"tags held already: a no-op", []records.Record{{Account: "near", Tags: full[:10]}, {Account: "other", Tags: []string{"a"}}}, false, 0},
+				{"past the cap", []records.Record{{Account: "other", Tags: []string{"b"}}, {Account: "near", Tags: []string{"x", "y"}}}, true, 1},
+				{"up to the cap", []records.Record{{Account: "near", Tags: []string{"x", full[0]}}, {Account: "other", Tags: []string{"c"}}}, false, 2},
+				{"at the cap, a held tag: a no-op", []records.Record{{Account: "near", Tags: []string{"x"}}}, false, 0},
+				{"at the cap, one more", []records.Record{{Account: "near", Tags: []string{"z"}}}, true, 0},
+			} {
+				r := e.post(family.path, userTags(tt.recs...))
+				adds := tt.adds
+				switch {
+				case tt.capped && family.whole:
+					wantCode(t, r, emulator.CodeTagCap)
+					adds = 0
+				case tt.capped:
+					if wantCode(t, r, 0); !slices.Equal(errorList(r), capped) {
+						t.Errorf("%s: answered %s", tt.name, r.body)
+					}
+				default:
+					if wantCode(t, r, 0); len(r.resp.ErrorList) != 0 {
+						t.Errorf("%s: answered %s", tt.name, r.body)
+					}
+				}
+				if got := e.srv.TagCount(); got != before+adds {
+					t.Errorf("%s: %d tags, want %d", tt.name, got, before+adds)
+				}
+				before = e.srv.TagCount()
+			}
+			if n := len(e.srv.Tags("near")); n != emulator.MaxTagsPerAccount {
+				t.Errorf("near holds %d tags, want %d", n, emulator.MaxTagsPerAccount)
+			}
+		})
+	}
+}
+
 func TestConcurrent(t *testing.T) {
 	const workers, calls, per = 8, 50, 10
 	e := newEnv(t, emulator.Config{Jitter: time.Millisecond})

@@ -240,10 +240,8 @@ func (s *Server) handle(which api, q url.Values, tc tagCall) answer {
 			a.UserTags = append(a.UserTags, records.Record{Account: r.Account, Tags: tags})
 		}
 	case verbAdd:
-		if tc.replace {
-			s.store.replace(recs)
-		} else {
-			s.store.add(recs)
+		if fa := s.add(&a, info.family, recs, tc.replace); fa.ErrorCode != 0 {
+			return fa
 		}
 	case verbRemove:
 		s.store.remove(recs)
@@ -259,6 +257,27 @@ func (s *Server) handle(which api, q url.Values, tc tagCall) answer {
 		})
 	}
 	return a
+}
+
+// add applies an add to recs, with the cap of MaxTagsPerAccount tags (see
+// the package documentation): timpush names a capped account in a's
+// ErrorList, all_member_push refuses the whole call (the answer returned).
+func (s *Server) add(a *answer, family imapi.API, recs []records.Record, replace bool) answer {
+	if replace {
+		s.store.replace(recs)
+		return answer{}
+	}
+	whole := family != imapi.TimPush
+	capped := s.store.addCapped(recs, whole)
+	if len(capped) > 0 && whole {
+		return fail(CodeTagCap, "To_Account %q would hold more than %d tags: delete tags before adding new ones", capped[0].Account, MaxTagsPerAccount)
+	}
+	for _, r := range capped {
+		a.ErrorList = append(a.ErrorList, listed{ErrorCode: CodeTagCap, Account: r.Account,
+			ErrorInfo: fmt.Sprintf("the account would hold more than %d tags: delete tags before adding new ones", MaxTagsPerAccount)})
+	}
+	s.count(func(st *Stats) { st.AccountErrors += int64(len(capped)) })
+	return answer{}
 }
 
 // accountFaults splits a call's records into those it is applied to and the

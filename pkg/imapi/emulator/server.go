@@ -68,7 +68,8 @@
 //	       Unknown keys are ignored. The To_Account body of get and clear likewise:
 //	       an array of 1 to 100 distinct valid accounts.
 //	90018  more than 100 elements in UserTags or To_Account (checked before the elements)
-//	90032  an add (without Replace) of more than 10 tags for one account
+//	90032  an add (without Replace) of more than 10 tags for one account; an add that
+//	       would take an account past 100 tags (see "The cap of 100 tags" below)
 //	90045  the family's feature is off ([Server.SetAPI]), after the URL and UserSig checks
 //
 // [Server.SetKey] rotates the app's key, as the console does: UserSigs signed
@@ -92,6 +93,20 @@
 // and the UserSig alike and have their own rate window and latency; faults
 // (scripted and random) touch the removals only, so that a demo can seed and
 // inspect the store through HTTP, but an account's own faults touch every API.
+//
+// # The cap of 100 tags
+//
+// An account holds at most 100 tags (1047/37173, 1047/60568, 67821: "if a user
+// has more than 100 tags, you need to delete old tags before adding new ones"):
+// an add that would take an account past them is refused for that account;
+// adding a tag an account holds changes nothing, so an add of held tags never
+// is. No page names the code of that refusal (the add pages list 90001, 90009,
+// 90018, 91000; the Push service's table, 1047/74196, has 90032 for more than 10
+// tags in an add request and nothing for an account's total; looked up
+// 2026-12-02): [CodeTagCap], 90032, the tag APIs' one code of a tag count, is the
+// emulator's choice. timpush's add names the account in the ErrorList and adds
+// the others' tags; all_member_push's page shows no per-account results, so its
+// im_add_tag is refused whole with the code, nothing applied.
 //
 // The accounts the app knows are those given tags by [Server.Seed],
 // [Server.SetTags] or an add, and the admin; removing tags does not make an
@@ -134,7 +149,14 @@ const (
 	CodeTooManyRequests2 = 60019 // too many requests
 	CodeSigExpired       = 70001 // the UserSig expired
 	CodeNoAccount        = 70107 // the UserID does not exist: an ErrorList element (1047/60567)
+	// CodeTagCap refuses an add that would take an account past
+	// MaxTagsPerAccount tags: no page names this code (see the package
+	// documentation); 90032 is the emulator's choice.
+	CodeTagCap = 90032
 )
+
+// MaxTagsPerAccount is the most tags an account holds (1047/37173, 1047/60568).
+const MaxTagsPerAccount = 100
 
 // Config sets up a [Server]. The zero value is usable: every field has a default.
 type Config struct {
@@ -482,6 +504,32 @@ func (st *store) addLocked(recs []records.Record) {
 			}
 		}
 	}
+}
+
+// addCapped adds recs' tags but where that would take an account past
+// MaxTagsPerAccount: those records are returned, and added nothing; with
+// whole, nothing is added if any is. The check and the add are one step.
+func (st *store) addCapped(recs []records.Record, whole bool) (capped []records.Record) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	ok := recs[:0:0]
+	for _, r := range recs {
+		set, n := st.tags[r.Account], 0
+		for _, t := range r.Tags {
+			if _, held := set[t]; !held {
+				n++
+			}
+		}
+		if n > 0 && len(set)+n > MaxTagsPerAccount {
+			capped = append(capped, r)
+		} else {
+			ok = append(ok, r)
+		}
+	}
+	if len(capped) == 0 || !whole {
+		st.addLocked(ok)
+	}
+	return capped
 }
 
 func (st *store) remove(recs []records.Record) {
