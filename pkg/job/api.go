@@ -25,7 +25,9 @@
 //
 // and for a job of any other [Kind] the same under a segment of its own,
 // {kind}/state/{key}.json and so on: no two jobs of different kinds on one
-// file share an object. An invocation claims a job by a conditional write of
+// file share an object. An {"Undo":"s3://bucket/key"} document runs a job of
+// [KindUndo] on a journal (journal/{key}.jsonl, or any file of records),
+// which adds its tags back (undo.go). An invocation claims a job by a conditional write of
 // its checkpoint (where the store cannot, by a write read back), and each of
 // its later writes is conditional on its last: one that lost the job to
 // another learns it there and stops.
@@ -112,7 +114,8 @@ type Config struct {
 	Invoker Invoker
 	// OutputPrefix is where reports, failed records and checkpoints go in the
 	// source's bucket; default "removetag/" (a missing final slash is added).
-	// Objects under it are never processed.
+	// Objects under it are never processed as uploads or {"Source":…}
+	// documents; an {"Undo":…} document names one (a journal) on purpose.
 	OutputPrefix string
 	// Buckets are where the timer sweep looks for checkpoints left behind
 	// (locations without a key).

@@ -58,12 +58,21 @@ const (
 	kindSource                      // {"Source":"s3://…"}
 	kindContinue                    // a ContinueEvent
 	kindBad                         // a recognizable document with a mistake in it
+	kindUndo                        // {"Undo":"s3://…"}: a journal to add back
 )
 
 // sourceDoc is a {"Source":…} job document.
 type sourceDoc struct {
 	Source string
 	// Region is optional: the region of a COS bucket, when not the function's own.
+	Region string `json:",omitempty"`
+}
+
+// undoDoc is an {"Undo":…} job document: the journal of a removal job (or any
+// file of records) whose tags are to be added back.
+type undoDoc struct {
+	Undo string
+	// Region is optional, as in a sourceDoc.
 	Region string `json:",omitempty"`
 }
 
@@ -105,6 +114,15 @@ func classify(payload []byte) parsed {
 			return parsed{kind: kindBad, reason: fmt.Sprintf("unknown removetag event %q (want %q)", ev.Removetag, continueMarker)}
 		}
 		return parsed{kind: kindContinue, cont: ev}
+	case has("Undo"):
+		if has("Source") || has("UserTags") || has("To_Account") {
+			return parsed{kind: kindBad, reason: "an undo document names a journal (Undo) and nothing else: no Source, no records (UserTags, To_Account)"}
+		}
+		var doc undoDoc
+		if err := strictUnmarshal(payload, &doc); err != nil {
+			return parsed{kind: kindBad, reason: `undo document: ` + err.Error() + `; want {"Undo":"s3://bucket/key"} or {"Undo":"cos://bucket-appid/key"}`}
+		}
+		return parsed{kind: kindUndo, source: sourceDoc{Source: doc.Undo, Region: doc.Region}}
 	case has("Source"):
 		if has("UserTags") || has("To_Account") {
 			return parsed{kind: kindBad, reason: "a job document has either Source (a stored file) or records (UserTags, To_Account), not both"}

@@ -55,13 +55,14 @@ func (s *Service) fileJobIn(store storage.Store, kind Kind, loc storage.Location
 	}
 }
 
-// refuseFile returns the answer to a file job refused before its bucket is
-// opened (nil if it is not refused).
-func (s *Service) refuseFile(loc storage.Location) *Result {
+// refuseFile returns the answer to a file job of the kind refused before its
+// bucket is opened (nil if it is not refused). An undo's file is most often
+// a journal, under the output prefix: it is run there (see ownOutput).
+func (s *Service) refuseFile(kind Kind, loc storage.Location) *Result {
 	switch {
 	case loc.Key == "" || strings.HasSuffix(loc.Key, "/"):
 		return invalidResult(fmt.Sprintf("%s names a bucket or a folder, not a file", loc))
-	case strings.HasPrefix(loc.Key, s.cfg.OutputPrefix):
+	case s.ownOutput(kind, loc.Key):
 		s.cfg.Logger.Info("object ignored: it is under the output prefix", "source", loc.String(), "prefix", s.cfg.OutputPrefix)
 		return &Result{Status: StatusIgnored, Source: loc.String(),
 			Message: fmt.Sprintf("objects under the output prefix %q are the function's own output, never processed", s.cfg.OutputPrefix)}
@@ -71,14 +72,22 @@ func (s *Service) refuseFile(loc storage.Location) *Result {
 	return nil
 }
 
-// startFile starts a removal job for an upload event or a {"Source":…}
-// document: nothing is done for a version already done or a job in progress;
-// a job left behind is taken over.
-func (s *Service) startFile(ctx context.Context, loc storage.Location, region, trigger string) (*Result, error) {
-	if res := s.refuseFile(loc); res != nil {
+// ownOutput reports whether a file job of the kind on key would read the
+// function's own output, which it never does: any object under the output
+// prefix for a removal (an upload of a report, a journal or failed records
+// must not remove tags), and nothing for an undo, whose file is a journal.
+func (s *Service) ownOutput(kind Kind, key string) bool {
+	return kind == KindRemoval && strings.HasPrefix(key, s.cfg.OutputPrefix)
+}
+
+// startFile starts a job of the kind: a removal for an upload event or a
+// {"Source":…} document, an undo for an {"Undo":…} one. Nothing is done for a
+// version already done or a job in progress; a job left behind is taken over.
+func (s *Service) startFile(ctx context.Context, kind Kind, loc storage.Location, region, trigger string) (*Result, error) {
+	if res := s.refuseFile(kind, loc); res != nil {
 		return res, nil
 	}
-	j, err := s.newFileJob(ctx, KindRemoval, loc, region, trigger)
+	j, err := s.newFileJob(ctx, kind, loc, region, trigger)
 	if err != nil {
 		return nil, err
 	}
@@ -137,9 +146,9 @@ func (s *Service) continueFile(ctx context.Context, ev ContinueEvent) (*Result, 
 	}
 	kind := eventKind(ev)
 	if !kind.runs() {
-		return invalidResult(fmt.Sprintf("continuation event: kind %q: this version runs %s jobs only", kind, KindRemoval)), nil
+		return invalidResult(fmt.Sprintf("continuation event: kind %q: this version runs %s jobs only", kind, runKinds())), nil
 	}
-	if res := s.refuseFile(loc); res != nil {
+	if res := s.refuseFile(kind, loc); res != nil {
 		return res, nil
 	}
 	j, err := s.newFileJob(ctx, kind, loc, ev.Region, "continue")

@@ -35,7 +35,8 @@ func (j *fileJob) finish(ctx context.Context, cp *Checkpoint) (*Result, error) {
 		j.log.Error("the counts do not add up", "total", c.Total, "succeeded", c.Succeeded, "failed", c.Failed)
 	}
 	rep := &FileReport{
-		Status: StatusDone, Source: cp.Source, ETag: cp.ETag, Format: cp.Format, API: j.s.removal().String(),
+		Kind:   j.reportKind(),
+		Status: StatusDone, Source: cp.Source, ETag: cp.ETag, Format: cp.Format, API: j.op().String(),
 		Counts: cp.counts(), Failures: cp.Failures, Restarted: cp.Restarted,
 		Chain: cp.Chain, Invocations: cp.Invocations, Started: cp.Started,
 	}
@@ -70,6 +71,7 @@ func (j *fileJob) finishInvalid(ctx context.Context, cp *Checkpoint) (*Result, e
 		return nil, err
 	}
 	rep := &FileReport{
+		Kind:   j.reportKind(),
 		Status: StatusInvalid, Source: cp.Source, ETag: cp.ETag, Format: cp.Format,
 		Counts: cp.counts(), Errors: cp.Problems, ErrorCount: cp.ProblemCount,
 		Restarted: cp.Restarted, Chain: cp.Chain, Invocations: cp.Invocations, Started: cp.Started,
@@ -89,6 +91,7 @@ func (j *fileJob) finishInvalid(ctx context.Context, cp *Checkpoint) (*Result, e
 func (j *fileJob) rejectFormat(ctx context.Context, info storage.Info, ferr error, staleState bool) (*Result, error) {
 	now := time.Now().UTC()
 	rep := &FileReport{
+		Kind:   j.reportKind(),
 		Status: StatusInvalid, Source: j.loc.String(), ETag: info.ETag,
 		Errors: []records.Problem{{Where: "name", Reason: ferr.Error()}}, ErrorCount: 1,
 		Message: "invalid file name: " + ferr.Error() + "; nothing was sent", Started: now,

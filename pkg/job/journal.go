@@ -31,6 +31,10 @@ import (
 // journalOn reports whether the service journals removals.
 func (s *Service) journalOn() bool { return s.cfg.Journal != nil }
 
+// journals reports whether the job keeps a journal: a removal, where the
+// service journals removals (an undo adds tags: it has nothing to journal).
+func (j *fileJob) journals() bool { return j.kind == KindRemoval && j.s.journalOn() }
+
 // logSink keeps one invocation's log in the job's bucket: chunks while it
 // runs, one sealed object at its end.
 type logSink struct {
@@ -71,7 +75,7 @@ func (ls *logSink) Seal(ctx context.Context, log io.ReadSeeker) error {
 // recorder returns the journal's recorder for this invocation's send pass,
 // or nil when the service does not journal.
 func (j *fileJob) recorder(cp *Checkpoint) (*journal.Recorder, error) {
-	if !j.s.journalOn() {
+	if !j.journals() {
 		return nil, nil
 	}
 	ls := j.newLogSink(cp.Chain)
@@ -87,7 +91,7 @@ func (j *fileJob) recorder(cp *Checkpoint) (*journal.Recorder, error) {
 // that merges them again, to the same journal).
 func (j *fileJob) mergeJournal(ctx context.Context) (string, journal.Changes, []storage.Info, error) {
 	var c journal.Changes
-	if !j.s.journalOn() {
+	if !j.journals() {
 		return "", c, nil, nil
 	}
 	dir := j.st.keys.journalParts()

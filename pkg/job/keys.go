@@ -12,16 +12,22 @@ import (
 // two kinds on one file never share a checkpoint, a report or failed records.
 type Kind string
 
-// KindRemoval removes the records' tags: the only kind this version runs.
-// Its objects keep the names they had before jobs had kinds.
-const KindRemoval Kind = "removal"
+// The kinds of file jobs this version runs.
+const (
+	// KindRemoval removes the records' tags. Its objects keep the names they
+	// had before jobs had kinds.
+	KindRemoval Kind = "removal"
+	// KindUndo adds the records' tags back: its file is a journal (see
+	// [FileReport].JournalKey), named by a {"Undo":…} document (undo.go).
+	KindUndo Kind = "undo"
+)
 
 // runs reports whether this version runs jobs of the kind.
-func (k Kind) runs() bool { return k == KindRemoval }
+func (k Kind) runs() bool { return k == KindRemoval || k == KindUndo }
 
 // runKinds are the kinds this version runs: the sweep looks for the
 // checkpoints of each.
-func runKinds() []Kind { return []Kind{KindRemoval} }
+func runKinds() []Kind { return []Kind{KindRemoval, KindUndo} }
 
 // check says why k cannot name a kind's objects, if it cannot: a name is
 // lower-case letters, digits and hyphens, starting with a letter, and is never

@@ -147,8 +147,8 @@ func TestKindCheck(t *testing.T) {
 			t.Errorf("%q accepted as a kind's name", k)
 		}
 	}
-	if !KindRemoval.runs() || Kind("undo").runs() {
-		t.Error("this version runs removal, and no other kind")
+	if !KindRemoval.runs() || !KindUndo.runs() || Kind("clear-all-tags").runs() {
+		t.Error("this version runs removal and undo, and no other kind")
 	}
 }
 

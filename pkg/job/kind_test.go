@@ -22,9 +22,9 @@ func TestKindsApart(t *testing.T) {
 	loc, _, etag := e.putS3(key, encode(t, "csv", recs))
 	// A stale checkpoint of the file's version, which removal would take over
 	// (chain 1, 100 records done) were it at removal's key.
-	undoKey := prefix + "undo/state/" + key + ".json"
-	undo := fmt.Appendf(nil, checkpointOfMain, etag)
-	e.put(s3Bucket, undoKey, bytes.ReplaceAll(undo, []byte("in/older.csv"), []byte(key)))
+	otherKey := prefix + "clear-all-tags/state/" + key + ".json"
+	other := fmt.Appendf(nil, checkpointOfMain, etag)
+	e.put(s3Bucket, otherKey, bytes.ReplaceAll(other, []byte("in/older.csv"), []byte(key)))
 
 	sw, err := e.service().Handle(e.roomyCtx(), job.Timer(""))
 	if err != nil || len(sw.Jobs) != 0 || !strings.HasPrefix(sw.Message, "0 checkpoint(s)") {
@@ -39,7 +39,7 @@ func TestKindsApart(t *testing.T) {
 		ev   job.ContinueEvent
 		want string
 	}{
-		{"a kind this version does not run", job.ContinueEvent{Kind: "undo", Source: loc.String(), Checkpoint: undoKey, ETag: etag, Chain: 1}, `kind "undo"`},
+		{"a kind this version does not run", job.ContinueEvent{Kind: "clear-all-tags", Source: loc.String(), Checkpoint: otherKey, ETag: etag, Chain: 1}, `kind "clear-all-tags"`},
 		{"a kind named as a layout segment", job.ContinueEvent{Kind: "state", Source: loc.String(), ETag: etag, Chain: 1}, `kind "state"`},
 	} {
 		res, err := e.service().Handle(e.roomyCtx(), job.Direct(tt.ev.Payload()))
@@ -59,8 +59,8 @@ func TestKindsApart(t *testing.T) {
 		t.Fatalf("removal job: %v, %s chain %d %+v (%s); want done at chain 0, %+v", err, res.Status, res.Chain, res.Counts, res.Message, want)
 	}
 	e.checkDone(s3Bucket, key, recs)
-	got, err := e.fs.GetObject(s3Bucket, undoKey)
-	if err != nil || !bytes.Equal(got, bytes.ReplaceAll(undo, []byte("in/older.csv"), []byte(key))) {
+	got, err := e.fs.GetObject(s3Bucket, otherKey)
+	if err != nil || !bytes.Equal(got, bytes.ReplaceAll(other, []byte("in/older.csv"), []byte(key))) {
 		t.Errorf("the other kind's checkpoint was changed or removed: %v\n%s", err, got)
 	}
 }

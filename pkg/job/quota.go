@@ -16,15 +16,17 @@ type Quota interface {
 	Share(ctx context.Context) (lim imapi.Limiter, release func())
 }
 
-// run runs the engine over src, removing tags: on the run's share of the quota
-// when one is configured, else on the engine's own rate.
+// run runs the engine over src, removing tags unless opts choose another
+// operation: on the run's share of the quota when one is configured, else on
+// the engine's own rate.
 func (s *Service) run(ctx context.Context, src records.Source, opts ...imapi.RunOption) (*imapi.Report, error) {
+	opts = append([]imapi.RunOption{imapi.WithOperation(s.removal())}, opts...)
 	if s.cfg.Quota != nil {
 		lim, release := s.cfg.Quota.Share(ctx)
 		defer release()
 		opts = append(opts, imapi.WithLimiter(lim))
 	}
-	return s.cfg.Engine.Run(ctx, src, append(opts, imapi.WithOperation(s.removal()))...)
+	return s.cfg.Engine.Run(ctx, src, opts...)
 }
 
 // removal is the operation the service's runs call: the configured family's

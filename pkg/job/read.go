@@ -38,12 +38,12 @@ func (e *dataError) Unwrap() error { return e.err }
 
 // Reading the file: open is where the validate and send phases start.
 
-// open streams the file from the checkpoint's position, pinned to its ETag:
-// with a ranged GET at the position's byte offset (line numbers go on from it;
-// a JSON document's position has what the decoder needs to start inside it),
-// or, for gzip files, from their start, skipping the records done. An object
-// replaced since is storage.ErrChanged.
-func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *records.Decoder, error) {
+// open streams the file's records from the checkpoint's position, pinned to
+// its ETag: with a ranged GET at the position's byte offset (line numbers go
+// on from it; a JSON document's position has what the decoder needs to start
+// inside it), or, for gzip files, from their start, skipping the records
+// done. An object replaced since is storage.ErrChanged.
+func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, recordStream, error) {
 	f, err := cp.format()
 	if err != nil {
 		return nil, nil, err
@@ -53,9 +53,9 @@ func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *reco
 	var off int64
 	if pos.Offset > 0 && !cp.Compressed && (f != records.FormatJSON || pos.JSON != nil) {
 		off, opts.Start = pos.Offset, pos
-	} else {
+	} else if j.kind != KindUndo {
 		opts.SkipRecords = pos.Record
-	}
+	} // an undo reads past its records itself (partStream)
 	rc, _, err := j.store.Open(ctx, j.loc.Key, off, cp.ETag)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil, errGone
@@ -65,10 +65,16 @@ func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *reco
 	}
 	body := &trackedBody{rc: rc}
 	dec, err := records.NewDecoder(body, opts)
-	if err == nil && opts.SkipRecords > 0 {
+	var st recordStream = dec
+	skip := opts.SkipRecords
+	if err == nil && j.kind == KindUndo {
+		ps := undoStream(dec, pos, off > 0)
+		st, skip = ps, ps.skip
+	}
+	if err == nil && skip > 0 {
 		began := time.Now()
-		if err = dec.SkipNow(); err == nil && opts.SkipRecords >= minSkipMeasure {
-			cp.SkipRate = float64(opts.SkipRecords) / max(time.Since(began).Seconds(), 1e-6)
+		if err = st.SkipNow(); err == nil && skip >= minSkipMeasure {
+			cp.SkipRate = float64(skip) / max(time.Since(began).Seconds(), 1e-6)
 		}
 	}
 	if err != nil {
@@ -78,7 +84,7 @@ func (j *fileJob) open(ctx context.Context, cp *Checkpoint) (*trackedBody, *reco
 		}
 		return nil, nil, &dataError{err}
 	}
-	return body, dec, nil
+	return body, st, nil
 }
 
 // format returns the checkpoint's records.Format.
@@ -105,10 +111,13 @@ const skipMargin = 1.5
 // that not even a whole invocation of this length would do.
 func (j *fileJob) skipFits(ctx context.Context, cp *Checkpoint) (why string, never bool) {
 	deadline, ok := ctx.Deadline()
-	if !cp.Compressed || cp.Position.Record == 0 || cp.SkipRate <= 0 || !ok {
+	pos := cp.Position
+	// A gzip file is read from its start; so is an undo's at a position inside a record.
+	bySkip := cp.Compressed || (j.kind == KindUndo && pos.Offset <= 0)
+	if !bySkip || pos.Record == 0 || cp.SkipRate <= 0 || !ok {
 		return "", false
 	}
-	need := time.Duration(float64(cp.Position.Record) / cp.SkipRate * skipMargin * float64(time.Second))
+	need := time.Duration(float64(pos.Record) / cp.SkipRate * skipMargin * float64(time.Second))
 	left := time.Until(workEnd(ctx))
 	if need < left {
 		return "", false
@@ -116,7 +125,7 @@ func (j *fileJob) skipFits(ctx context.Context, cp *Checkpoint) (why string, nev
 	whole := deadline.Sub(j.started)
 	whole -= imapi.DefaultReserve(whole)
 	why = fmt.Sprintf("the compressed file must be read past %d records to resume (gzip cannot be seeked): about %s at the %.0f records/s measured, more than the %s left",
-		cp.Position.Record, need.Round(time.Millisecond), cp.SkipRate, max(left, 0).Round(time.Millisecond))
+		pos.Record, need.Round(time.Millisecond), cp.SkipRate, max(left, 0).Round(time.Millisecond))
 	return why, need >= whole
 }
 

@@ -16,6 +16,9 @@ import (
 // across its chain of invocations. Its ETag makes a repeated upload event for
 // the same version do nothing.
 type FileReport struct {
+	// Kind is the job's kind, absent for removal: "undo" for the report of
+	// an undo, at {prefix}undo/reports/{key}.report.json.
+	Kind Kind `json:",omitempty"`
 	// Status is "done" (every record handled; Failed may be above 0) or
 	// "invalid" (rejected before any call; see Errors).
 	Status Status
@@ -26,7 +29,8 @@ type FileReport struct {
 	// Format is the file's format: "csv", "jsonl" or "json".
 	Format string `json:",omitempty"`
 	// API is the operation the job called, as Tencent's pages name it:
-	// "v4/all_member_push/im_remove_tag", "v4/timpush/remove_tag" (IM_TAG_API).
+	// "v4/all_member_push/im_remove_tag", "v4/timpush/remove_tag" (IM_TAG_API);
+	// an undo's, the family's add: "v4/all_member_push/im_add_tag".
 	API string `json:",omitempty"`
 	// Counts: Total == Succeeded + Failed + Pending; Pending is 0 for a done
 	// file, and counts every record of an invalid one (none was sent). Calls and
@@ -54,7 +58,8 @@ type FileReport struct {
 	// too). Set when the job kept a journal.
 	journal.Changes
 	// JournalKey names the journal: one {"To_Account":…,"Tags":[…]} per
-	// account that lost tags, the tags it lost, ready to add back (undo).
+	// account that lost tags, the tags it lost, ready to add back: an
+	// {"Undo":"s3://bucket/{JournalKey}"} document does (see [KindUndo]).
 	JournalKey string `json:",omitempty"`
 	// Message explains an invalid file.
 	Message string `json:",omitempty"`
@@ -78,4 +83,13 @@ func (j *fileJob) reportResult(rep *FileReport, status Status) *Result {
 		Errors: rep.Errors, ErrorCount: rep.ErrorCount, Message: rep.Message,
 		ReportKey: j.st.keys.report(), FailedKey: rep.FailedKey, JournalKey: rep.JournalKey, Changes: rep.Changes,
 	}
+}
+
+// reportKind is the Kind of the job's report: none for removal, whose reports
+// are as before kinds.
+func (j *fileJob) reportKind() Kind {
+	if j.kind == KindRemoval {
+		return ""
+	}
+	return j.kind
 }

@@ -76,7 +76,7 @@ func (r Request) via() string {
 
 // Handle runs a request and returns its result. Bad input is a Result with
 // Status "invalid"; the error is non-nil where a retry may help (object
-// storage unreachable: for the file job of a {"Source":…} document, a
+// storage unreachable: for the file job of a {"Source":…} or {"Undo":…} document, a
 // *[SourceError]) and, for a caller that waits, when the document is refused
 // (a *[RefusedError]: nothing was done).
 func (s *Service) Handle(ctx context.Context, req Request) (*Result, error) {
@@ -89,7 +89,7 @@ func (s *Service) Handle(ctx context.Context, req Request) (*Result, error) {
 	case RequestSubmit, RequestDirect:
 		return s.document(ctx, req)
 	case RequestUpload:
-		return s.startFile(ctx, req.Object, req.Region, req.via())
+		return s.startFile(ctx, KindRemoval, req.Object, req.Region, req.via())
 	}
 	return nil, fmt.Errorf("job: a request of unknown kind %q", req.Kind)
 }
@@ -123,7 +123,7 @@ func (e *RefusedError) Error() string { return e.Result.Message }
 func (e *RefusedError) Unwrap() error { return e.Reason }
 
 // SourceError is the error of [Service.Handle] when the file job of a
-// {"Source":…} document could not go on (object storage unreachable, …): a
+// {"Source":…} or {"Undo":…} document could not go on (object storage unreachable, …): a
 // retry may help.
 type SourceError struct {
 	// Source is the document's file, as sent.
@@ -138,7 +138,8 @@ func (e *SourceError) Error() string { return e.Err.Error() }
 // Unwrap returns Err.
 func (e *SourceError) Unwrap() error { return e.Err }
 
-// document runs a job document: inline records, a {"Source":…} file job, or
+// document runs a job document: inline records, a {"Source":…} file job, an
+// {"Undo":…} one, or
 // a continuation event. A caller that waits (RequestSubmit) has its document
 // refused where a direct payload or a timer's message is rejected as invalid
 // (too large, too many records) or run (a continuation).
@@ -160,7 +161,9 @@ func (s *Service) document(ctx context.Context, req Request) (*Result, error) {
 		}
 		return s.continueFile(ctx, p.cont)
 	case kindSource:
-		return s.sourceJob(ctx, p.source, via, waits)
+		return s.sourceJob(ctx, KindRemoval, p.source, via, waits)
+	case kindUndo:
+		return s.sourceJob(ctx, KindUndo, p.source, via, waits)
 	}
 	recs, err := s.decodeInline(doc)
 	if err != nil {
@@ -173,14 +176,15 @@ func (s *Service) document(ctx context.Context, req Request) (*Result, error) {
 	return s.runRecords(ctx, recs, via), nil
 }
 
-// sourceJob runs a {"Source":…} document; a file job that cannot go on is a
-// *SourceError (logged for a caller that waits: its answer is all it sees).
-func (s *Service) sourceJob(ctx context.Context, doc sourceDoc, via string, waits bool) (*Result, error) {
+// sourceJob runs the file job of a {"Source":…} document (removal) or of an
+// {"Undo":…} one; a file job that cannot go on is a *SourceError (logged for
+// a caller that waits: its answer is all it sees).
+func (s *Service) sourceJob(ctx context.Context, kind Kind, doc sourceDoc, via string, waits bool) (*Result, error) {
 	loc, err := storage.ParseLocation(doc.Source)
 	if err != nil {
 		return invalidResult(err.Error()), nil
 	}
-	res, err := s.startFile(ctx, loc, doc.Region, via)
+	res, err := s.startFile(ctx, kind, loc, doc.Region, via)
 	if err != nil {
 		if waits {
 			s.cfg.Logger.Error(via+" file job failed", "trigger", via, "source", doc.Source, "error", err.Error())

@@ -33,7 +33,7 @@ func (j *fileJob) send(ctx context.Context, cp *Checkpoint, l *link) (done bool,
 	if err != nil {
 		return false, err
 	}
-	rep, err := j.s.run(ctx, src, journalOpts(jr, imapi.OnFailed(func(rec records.Record, reason error) {
+	rep, err := j.s.run(ctx, src, journalOpts(jr, j.operation(), imapi.OnFailed(func(rec records.Record, reason error) {
 		groups.Add(rec.Account, reason)
 		fw.add(rec)
 	}))...)
@@ -89,7 +89,7 @@ func (j *fileJob) send(ctx context.Context, cp *Checkpoint, l *link) (done bool,
 // on after the last record read, and reading past the records in ahead (which
 // succeeded already).
 type trackingSource struct {
-	dec    *records.Decoder
+	dec    recordStream
 	after  records.Position
 	ahead  records.Spans // sorted: the spans before the record last read are dropped
 	passed int64         // records read past

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/removetag/removetag/pkg/job/storage"
@@ -112,7 +111,7 @@ func (s *Service) sweepOne(ctx context.Context, store storage.Store, kind Kind, 
 		j.log.Warn("sweep: checkpoint of another source left alone", "checkpoint_source", cp.Source)
 		return nil, nil
 	}
-	if strings.HasPrefix(loc.Key, s.cfg.OutputPrefix) {
+	if s.ownOutput(kind, loc.Key) {
 		return nil, nil
 	}
 	j.region = cp.Region

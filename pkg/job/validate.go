@@ -92,7 +92,7 @@ func inputProblem(reason string) *records.InvalidInputError {
 // cutSource ends a validation pass early, as if at the end of the input, when
 // its time is up.
 type cutSource struct {
-	dec    *records.Decoder
+	dec    recordStream
 	stopAt time.Time // zero: no limit
 	n      int
 	cut    bool
