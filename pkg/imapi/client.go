@@ -323,7 +323,7 @@ func (c *Client) call(ctx context.Context, operation Operation, sig string, body
 		return nil, &httpError{Op: op, StatusCode: resp.StatusCode, Body: snippet(raw)}
 	}
 	var a answer
-	if err := json.Unmarshal(raw, &a); err != nil {
+	if err := decodeAnswer(raw, &a); err != nil {
 		return nil, &transportError{Op: op, Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
 	}
 	if a.ErrorCode != 0 || a.ActionStatus != "OK" {
