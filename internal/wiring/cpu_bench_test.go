@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/adapters/objstore/memstore"
+	"github.com/removetag/removetag/pkg/adapters/trigger"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
@@ -189,19 +190,22 @@ func cpuUsage(b *testing.B) (user, sys time.Duration) {
 
 // BenchmarkCPU measures the CPU the function's service spends per IM call
 // (issue 18): the service as Build makes it from the environment (the IM
-// client and engine, the S3 or COS store, the shared quota's leases), run on
-// an upload of a gzip CSV file, with the IM emulator (20 ms per call, 100
-// calls/s) and the object store in a child process, so that the rusage of
-// this process is the function side's alone:
+// client and engine, the S3 or COS store, the shared quota's leases, the
+// journal unless it is off), run on an upload of a gzip CSV file, with the IM
+// emulator (20 ms per call, 100 calls/s) and the object store in a child
+// process, so that the rusage of this process is the function side's alone.
+// As the function at 128 MB runs one P (package sizing), give -cpu 1:
 //
-//	go test -run '^$' -bench CPU -benchtime 1x ./internal/wiring/
-//	go test -run '^$' -bench CPU/lambda -benchtime 1x -cpuprofile cpu.out ./internal/wiring/
+//	go test -run '^$' -bench CPU -benchtime 1x -cpu 1 ./internal/wiring/
+//	go test -run '^$' -bench CPU/lambda/journal=off -benchtime 1x -cpu 1 -cpuprofile cpu.out ./internal/wiring/
 //
 // REMOVETAG_CPU_RECORDS sets the file's size (default 50,000 records, 500
-// calls: 5 s at the API's rate). Metrics: cpu-ms/call (user and system time
-// of this process over the job, over the IM calls made), user-ms/call,
-// sys-ms/call, allocs/call and alloc-kB/call (the heap's, from
-// runtime.MemStats), gc/job (collections during the job).
+// removals: 5 s at the API's rate). Metrics: cpu-ms/100-accounts (user and
+// system time of this process over the job, over the fewest removal calls
+// the file needs), cpu-ms/call (over every IM call made: with the journal,
+// a read before each removal), user-ms/call, sys-ms/call, allocs/call and
+// alloc-kB/call (the heap's, from runtime.MemStats), gc/job (collections
+// during the job).
 func BenchmarkCPU(b *testing.B) {
 	n := 50_000
 	if s := os.Getenv("REMOVETAG_CPU_RECORDS"); s != "" {
@@ -233,60 +237,94 @@ func BenchmarkCPU(b *testing.B) {
 	}
 	runs := 0
 	for _, rt := range runtimes {
-		b.Run(rt.name, func(b *testing.B) {
-			cfg, err := Load(rt.env.get)
-			if err != nil {
-				b.Fatal(err)
+		for _, journal := range []string{"on", "off"} {
+			e := rt.env
+			if journal == "off" {
+				e = e.with(EnvJournal, "off")
 			}
-			app, err := Build(cfg, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var user, sys time.Duration
-			var calls, allocs, bytes, gcs uint64
-			for range b.N {
-				runs++
-				loc := rt.loc
-				loc.Key = fmt.Sprintf("incoming/cpu-%d.csv.gz", runs)
-				var ok string
-				w.ask(b, &ok, "put "+loc.Bucket+" "+loc.Key)
-				var st0, st1 cpuWorldStats
-				w.ask(b, &st0, "stats")
-				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n/1000)*time.Second+time.Minute)
-				var m0, m1 runtime.MemStats
-				runtime.ReadMemStats(&m0)
-				u0, s0 := cpuUsage(b)
-				b.StartTimer()
-				res, err := app.Service.Handle(ctx, job.Upload(loc, ""))
-				b.StopTimer()
-				u1, s1 := cpuUsage(b)
-				runtime.ReadMemStats(&m1)
-				cancel()
+			b.Run(rt.name+"/journal="+journal, func(b *testing.B) {
+				cfg, err := Load(e.get)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if res.Status != job.StatusDone || res.Succeeded != int64(n) {
-					b.Fatalf("the job: status %s, %d succeeded of %d", res.Status, res.Succeeded, n)
+				app, err := Build(cfg, nil)
+				if err != nil {
+					b.Fatal(err)
 				}
-				w.ask(b, &st1, "stats")
-				if st1.Left != 0 {
-					b.Fatalf("%d accounts keep the tag vip", st1.Left)
+				var total cpuSample
+				for range b.N {
+					runs++
+					loc := rt.loc
+					loc.Key = fmt.Sprintf("incoming/cpu-%d.csv.gz", runs)
+					total.add(cpuJob(b, w, app, loc, n))
 				}
-				user += u1 - u0
-				sys += s1 - s0
-				calls += uint64(st1.Requests - st0.Requests)
-				allocs += m1.Mallocs - m0.Mallocs
-				bytes += m1.TotalAlloc - m0.TotalAlloc
-				gcs += uint64(m1.NumGC - m0.NumGC)
-			}
-			perCall := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(calls) }
-			b.ReportMetric(perCall(user+sys), "cpu-ms/call")
-			b.ReportMetric(perCall(user), "user-ms/call")
-			b.ReportMetric(perCall(sys), "sys-ms/call")
-			b.ReportMetric(float64(allocs)/float64(calls), "allocs/call")
-			b.ReportMetric(float64(bytes)/1024/float64(calls), "alloc-kB/call")
-			b.ReportMetric(float64(gcs)/float64(b.N), "gc/job")
-			b.ReportMetric(float64(calls)/float64(b.N), "calls/job")
-		})
+				total.report(b, n)
+			})
+		}
+	}
+}
+
+// cpuSample is what jobs cost this process.
+type cpuSample struct {
+	jobs                      int
+	user, sys                 time.Duration
+	calls, allocs, bytes, gcs uint64
+}
+
+func (s *cpuSample) add(o cpuSample) {
+	s.jobs += o.jobs
+	s.user += o.user
+	s.sys += o.sys
+	s.calls += o.calls
+	s.allocs += o.allocs
+	s.bytes += o.bytes
+	s.gcs += o.gcs
+}
+
+// report reports the sample's metrics, for jobs of n records each.
+func (s cpuSample) report(b *testing.B, n int) {
+	ms := func(d time.Duration, per uint64) float64 { return float64(d.Microseconds()) / 1000 / float64(per) }
+	removals := uint64(s.jobs * ((n + imapi.MaxAccountsPerCall - 1) / imapi.MaxAccountsPerCall))
+	b.ReportMetric(ms(s.user+s.sys, removals), "cpu-ms/100-accounts")
+	b.ReportMetric(ms(s.user+s.sys, s.calls), "cpu-ms/call")
+	b.ReportMetric(ms(s.user, s.calls), "user-ms/call")
+	b.ReportMetric(ms(s.sys, s.calls), "sys-ms/call")
+	b.ReportMetric(float64(s.allocs)/float64(s.calls), "allocs/call")
+	b.ReportMetric(float64(s.bytes)/1024/float64(s.calls), "alloc-kB/call")
+	b.ReportMetric(float64(s.gcs)/float64(s.jobs), "gc/job")
+	b.ReportMetric(float64(s.calls)/float64(s.jobs), "calls/job")
+	b.ReportMetric(0, "ns/op")
+}
+
+// cpuJob stores the file of n records at loc, runs its upload on app to the
+// end, checks the outcome, and returns what the job cost.
+func cpuJob(b *testing.B, w *cpuWorld, app trigger.App, loc storage.Location, n int) cpuSample {
+	var ok string
+	w.ask(b, &ok, "put "+loc.Bucket+" "+loc.Key)
+	var st0, st1 cpuWorldStats
+	w.ask(b, &st0, "stats")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(n/1000)*time.Second+time.Minute)
+	defer cancel()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	u0, s0 := cpuUsage(b)
+	b.StartTimer()
+	res, err := app.Service.Handle(ctx, job.Upload(loc, ""))
+	b.StopTimer()
+	u1, s1 := cpuUsage(b)
+	runtime.ReadMemStats(&m1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Status != job.StatusDone || res.Succeeded != int64(n) {
+		b.Fatalf("the job: status %s, %d succeeded of %d", res.Status, res.Succeeded, n)
+	}
+	w.ask(b, &st1, "stats")
+	if st1.Left != 0 {
+		b.Fatalf("%d accounts keep the tag vip", st1.Left)
+	}
+	return cpuSample{
+		jobs: 1, user: u1 - u0, sys: s1 - s0, calls: uint64(st1.Requests - st0.Requests),
+		allocs: m1.Mallocs - m0.Mallocs, bytes: m1.TotalAlloc - m0.TotalAlloc, gcs: uint64(m1.NumGC - m0.NumGC),
 	}
 }
