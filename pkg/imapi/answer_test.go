@@ -2,8 +2,12 @@ package imapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/removetag/removetag/pkg/records"
 )
 
 // answers are service answers of every shape: the common flat ones, read by
@@ -22,11 +26,28 @@ var answers = []string{
 	"{\"ErrorInfo\":\"a\x01b\"}", `<html>502 Bad Gateway</html>`,
 }
 
+// getAnswers are answers of the get operation, of every shape.
+var getAnswers = []string{
+	`{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0,"UserTags":[{"To_Account":"u1","Tags":["a","b"]},{"To_Account":"u2","Tags":[]}]}`,
+	"{\"UserTags\" : [ { \"Tags\" : [ \"中文\" , \"🙂\" ] , \"To_Account\" : \"é\" } ] ,\n\"ActionStatus\":\"OK\",\"ErrorCode\":0}",
+	`{"ActionStatus":"OK","ErrorCode":0,"UserTags":[]}`, `{"UserTags":[{}]}`, `{"UserTags":[{"To_Account":"u1"}]}`,
+	`{"UserTags":[{"To_Account":"u1","Tags":null}]}`, `{"UserTags":null}`, `{"UserTags":[null]}`,
+	`{"UserTags":[{"To_Account":"u1","Tags":["a"],"Tags":["b","c"]}]}`, `{"UserTags":[{"To_Account":"u1","To_Account":"u2"}]}`,
+	`{"UserTags":[{"To_Account":"u1","Tags":["x"]}],"UserTags":[{"To_Account":"u2"}]}`,
+	`{"usertags":[{"To_Account":"u1"}]}`, `{"UserTags":[{"to_account":"u1","tags":["a"]}]}`, `{"UserTagſ":[]}`,
+	`{"UserTags":[{"To_Account":"u\u0031"}]}`, "{\"UserTags\":[{\"To_Account\":\"\xff\"}]}",
+	`{"UserTags":[{"To_Account":"u1","Tags":["a"],"Other":{"x":[1,-2.5e3,true,false,null,"s"]}}],"Extra":[[{}]]}`,
+	`{"UserTags":[{"To_Account":"u1","Tags":["a"]}],"ErrorList":[{"To_Account":"u9","ErrorCode":70107,"ErrorInfo":"unknown"}]}`,
+	`{"UserTags":[{"To_Account":1}]}`, `{"UserTags":[{"To_Account":"u1","Tags":[1]}]}`, `{"UserTags":{}}`,
+	`{"UserTags":[{"To_Account":"u1"},]}`, `{"UserTags":[{"To_Account":"u1"}]`, `{"UserTags":[],"N":01}`, `{"UserTags":[],"N":1.}`,
+	`{"UserTags":[],"N":-}`, `{"UserTags":[],"N":tru}`, `{"UserTags":[],"N":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`,
+}
+
 // TestDecodeAnswerIsUnmarshal checks decodeAnswer against json.Unmarshal:
 // the same answer and the same success for every shape.
 func TestDecodeAnswerIsUnmarshal(t *testing.T) {
 	hand := 0
-	for _, raw := range answers {
+	for _, raw := range append(answers, getAnswers...) {
 		if checkAnswer(t, []byte(raw)) {
 			hand++
 		}
@@ -79,6 +100,83 @@ func BenchmarkDecodeAnswer(b *testing.B) {
 			var a answer
 			if err := json.Unmarshal(raw, &a); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestUserTagsIsUnmarshal checks readUserTags against json.Unmarshal into
+// UserTags []records.Record: the same records (nil and empty alike) whenever
+// it reads an answer, and the common answers read by it.
+func TestUserTagsIsUnmarshal(t *testing.T) {
+	hand := 0
+	for _, raw := range append(getAnswers, answers...) {
+		if checkUserTags(t, []byte(raw)) {
+			hand++
+		}
+	}
+	if hand < 5 {
+		t.Errorf("only %d answers read by hand: the common ones are", hand)
+	}
+}
+
+// checkUserTags compares readUserTags with json.Unmarshal on raw and says
+// whether raw was read by hand.
+func checkUserTags(t *testing.T, raw []byte) bool {
+	t.Helper()
+	got, ok := readUserTags(raw)
+	if !ok {
+		return false
+	}
+	var want struct{ UserTags []records.Record }
+	if err := json.Unmarshal(raw, &want); err != nil || !reflect.DeepEqual(got, want.UserTags) {
+		t.Errorf("%q read by hand as %#v; json.Unmarshal: %#v, %v", raw, got, want.UserTags, err)
+	}
+	return true
+}
+
+// FuzzUserTags holds readUserTags to json.Unmarshal for any answer.
+func FuzzUserTags(f *testing.F) {
+	for _, raw := range getAnswers {
+		f.Add([]byte(raw))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		checkUserTags(t, raw)
+		checkAnswer(t, raw)
+	})
+}
+
+// BenchmarkUserTags decodes the get answer of 100 accounts of two tags each.
+func BenchmarkUserTags(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0,"UserTags":[`)
+	for i := range MaxAccountsPerCall {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, `{"To_Account":"user-%07d","Tags":["vip","keep"]}`, i)
+	}
+	sb.WriteString("]}")
+	raw := []byte(sb.String())
+	b.Run("by-hand", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var a answer
+			if err := decodeAnswer(raw, &a); err != nil {
+				b.Fatal(err)
+			}
+			if _, ok := readUserTags(raw); !ok {
+				b.Fatal("not read by hand")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var a answer
+			var out struct{ UserTags []records.Record }
+			if json.Unmarshal(raw, &a) != nil || json.Unmarshal(raw, &out) != nil {
+				b.Fatal("undecodable")
 			}
 		}
 	})

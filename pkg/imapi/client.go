@@ -242,8 +242,11 @@ func (c *Client) GetTags(ctx context.Context, api API, accounts []string) (tags 
 	var out struct {
 		UserTags []records.Record
 	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, nil, &transportError{Op: op.errorOp(), Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
+	var ok bool
+	if out.UserTags, ok = readUserTags(raw); !ok { // by hand, else by reflection
+		if err := json.Unmarshal(raw, &out); err != nil {
+			return nil, nil, &transportError{Op: op.errorOp(), Err: fmt.Errorf("undecodable answer %q: %w", snippet(raw), err)}
+		}
 	}
 	for i := range out.UserTags {
 		if out.UserTags[i].Tags == nil {
