@@ -11,8 +11,8 @@ import (
 // decodeAnswer decodes the service's answer into a, as json.Unmarshal does.
 // The common answer, a flat object of ActionStatus, ErrorCode and ErrorInfo
 // ({"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}), is read by hand,
-// without reflection; any other (an ErrorList, another key, an escape, a
-// byte outside ASCII, a null, a number that is not a small integer) goes to
+// without reflection; any other (an ErrorList, another key, an escape,
+// invalid UTF-8, a null, a number that is not a small integer) goes to
 // json.Unmarshal.
 func decodeAnswer(raw []byte, a *answer) error {
 	if readFlatAnswer(raw, a) {
@@ -23,7 +23,7 @@ func decodeAnswer(raw []byte, a *answer) error {
 }
 
 // readFlatAnswer reads raw into a if it is an object whose keys are exactly
-// ActionStatus, ErrorInfo (plain ASCII strings), ErrorCode (an integer of at
+// ActionStatus, ErrorInfo (strings of valid UTF-8 without escapes), ErrorCode (an integer of at
 // most nine digits) and UserTags (the get operation's, skipped: see
 // readUserTags), each any number of times, with JSON white space between the
 // tokens; false for anything else, a then holding any part.
@@ -283,24 +283,12 @@ func (s *flatScanner) utf8() (string, bool) {
 
 // utf8Bytes reads a string as utf8 does, and returns its bytes.
 func (s *flatScanner) utf8Bytes() ([]byte, bool) {
-	if !s.byte('"') {
-		return nil, false
-	}
-	start := s.i
-	for ; s.i < len(s.b); s.i++ {
-		switch c := s.b[s.i]; {
-		case c == '"':
-			v := s.b[start:s.i]
-			s.i++
-			return v, utf8.Valid(v)
-		case c < 0x20 || c == '\\':
-			return nil, false
-		}
-	}
-	return nil, false
+	v, ok := s.str()
+	return v, ok && utf8.Valid(v)
 }
 
-// str reads a string of printable ASCII without escapes, and returns its bytes.
+// str reads a string without escapes or control bytes, and returns its
+// bytes (which need not be UTF-8: json.Unmarshal would replace what is not).
 func (s *flatScanner) str() ([]byte, bool) {
 	if !s.byte('"') {
 		return nil, false
@@ -311,16 +299,16 @@ func (s *flatScanner) str() ([]byte, bool) {
 		case c == '"':
 			s.i++
 			return s.b[start : s.i-1], true
-		case c < 0x20 || c == '\\' || c >= 0x80:
+		case c < 0x20 || c == '\\':
 			return nil, false
 		}
 	}
 	return nil, false
 }
 
-// text reads a string as str does, as a string.
+// text reads a string as utf8 does.
 func (s *flatScanner) text() (string, bool) {
-	v, ok := s.str()
+	v, ok := s.utf8Bytes()
 	if ok && string(v) == "OK" {
 		return "OK", true // the common value, without an allocation
 	}

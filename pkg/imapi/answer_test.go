@@ -2,6 +2,7 @@ package imapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -82,27 +83,29 @@ func FuzzDecodeAnswer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) { checkAnswer(t, raw) })
 }
 
+// benchDecode benchmarks a decoding by hand against encoding/json's.
+func benchDecode(b *testing.B, byHand, byJSON func() error) {
+	for _, bb := range []struct {
+		name   string
+		decode func() error
+	}{{"by-hand", byHand}, {"encoding-json", byJSON}} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bb.decode(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkDecodeAnswer decodes the answer of a call that went through.
 func BenchmarkDecodeAnswer(b *testing.B) {
 	raw := []byte(answers[0])
-	b.Run("by-hand", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			var a answer
-			if err := decodeAnswer(raw, &a); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("encoding-json", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			var a answer
-			if err := json.Unmarshal(raw, &a); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	benchDecode(b,
+		func() error { var a answer; return decodeAnswer(raw, &a) },
+		func() error { var a answer; return json.Unmarshal(raw, &a) })
 }
 
 // TestUserTagsIsUnmarshal checks readUserTags against json.Unmarshal into
@@ -158,26 +161,20 @@ func BenchmarkUserTags(b *testing.B) {
 	}
 	sb.WriteString("]}")
 	raw := []byte(sb.String())
-	b.Run("by-hand", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
+	benchDecode(b,
+		func() error {
 			var a answer
 			if err := decodeAnswer(raw, &a); err != nil {
-				b.Fatal(err)
+				return err
 			}
 			if _, ok := readUserTags(raw); !ok {
-				b.Fatal("not read by hand")
+				return errors.New("not read by hand")
 			}
-		}
-	})
-	b.Run("encoding-json", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
+			return nil
+		},
+		func() error {
 			var a answer
 			var out struct{ UserTags []records.Record }
-			if json.Unmarshal(raw, &a) != nil || json.Unmarshal(raw, &out) != nil {
-				b.Fatal("undecodable")
-			}
-		}
-	})
+			return errors.Join(json.Unmarshal(raw, &a), json.Unmarshal(raw, &out))
+		})
 }
