@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -41,5 +43,52 @@ func TestRunAPI(t *testing.T) {
 				t.Errorf("report: %d succeeded, app %+v; stderr %s; want 5000 through %s", rep.Succeeded, rep.App, errOut, tt.api)
 			}
 		})
+	}
+}
+
+// TestRunAllTags: --all-tags clears every tag of the listed accounts, from a
+// file of accounts alone, through either family; without it such a file is
+// invalid (a record without tags is never read as "every tag"), a record
+// naming tags is invalid with it, and a document saying "AllTags": true is
+// refused until --all-tags says so too.
+func TestRunAllTags(t *testing.T) {
+	u := newUser(t, nil)
+	write := func(name, content string) string {
+		p := filepath.Join(u.dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	accounts := write("accounts.csv", "To_Account\nu1\nu2\nu3\n")
+	for _, api := range []string{"all_member_push", "timpush"} {
+		code, out, errOut := u.run(nil, "run", "--emulator", "--json", "--all-tags", "--verify", "--api", api, accounts)
+		rep := report(t, out)
+		if v := rep.Files[0].Verify; v == nil || v.Checked != 3 || v.StillTagged != 0 {
+			t.Errorf("%s: verify %+v, want 3 accounts read back without a tag", api, v)
+		}
+		if code != exitOK || rep.Succeeded != 3 || rep.App == nil || !strings.HasSuffix(rep.App.API, map[string]string{"all_member_push": "im_remove_all_tags", "timpush": "clear_all_tags"}[api]) ||
+			!strings.Contains(errOut, "after: 0 tags (every tag of the accounts cleared)") {
+			t.Errorf("%s: exit %d, %d succeeded, app %+v\nstderr: %s", api, code, rep.Succeeded, rep.App, errOut)
+		}
+	}
+	for _, tt := range []struct {
+		name, file string
+		args       []string
+		want       string
+	}{
+		{"accounts without --all-tags", accounts, nil, `account "u1" has no tags`},
+		{"tags with --all-tags", write("tags.csv", "u1,a\n"), []string{"--all-tags"}, `account "u1" names 1 tag(s): this input takes accounts alone`},
+		{"AllTags document without --all-tags", write("all.json", `{"AllTags":true,"To_Account":["u1"]}`), nil, `says "AllTags": true, every tag of its accounts: run it with --all-tags`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := u.run(nil, append(append([]string{"run", "--emulator", "--json"}, tt.args...), tt.file)...)
+			if code != exitInvalid || !strings.Contains(errOut+out, tt.want) || report(t, out).Succeeded != 0 {
+				t.Errorf("exit %d, want %d saying %q\nstdout: %s\nstderr: %s", code, exitInvalid, tt.want, out, errOut)
+			}
+		})
+	}
+	if code, out, errOut := u.run(nil, "run", "--emulator", "--json", "--all-tags", filepath.Join(u.dir, "all.json")); code != exitOK || report(t, out).Succeeded != 1 {
+		t.Errorf("AllTags document with --all-tags: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

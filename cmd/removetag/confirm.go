@@ -25,7 +25,11 @@ func isTerminal(v any) bool {
 // confirm shows what a real run is about to change and asks to go on; only
 // "y" or "yes" goes on. An interrupt or the end of the input is a no.
 func confirm(ctx context.Context, env *cliEnv, t *target, inv *inventory) bool {
-	fmt.Fprintf(env.stderr, "About to REMOVE TAGS in %s:\n  %s\n  %s\n", t.app, inv.accounts(), inv.distinctTags())
+	if t.allTags {
+		fmt.Fprintf(env.stderr, "About to REMOVE EVERY TAG of the accounts (--all-tags) in %s:\n  %s\n", t.app, inv.accounts())
+	} else {
+		fmt.Fprintf(env.stderr, "About to REMOVE TAGS in %s:\n  %s\n  %s\n", t.app, inv.accounts(), inv.distinctTags())
+	}
 	fmt.Fprint(env.stderr, "Go on? Type yes (or run with --yes): ")
 	answer := make(chan string, 1)
 	go func() {

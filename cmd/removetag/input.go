@@ -15,14 +15,16 @@ import (
 // to write what is left); the file is unlinked as soon as it is made, so that
 // no copy of the account list outlives the process however it ends.
 type input struct {
-	name    string
-	path    string   // "" for standard input: read through spool
-	spool   *os.File // standard input's copy, already unlinked
-	remove  string   // the copy's name, where it could not be unlinked while open
-	format  records.Format
-	header  records.HeaderMode
-	records int64    // counted by the validation pass
-	open    *os.File // the file behind the current decoder
+	name   string
+	path   string   // "" for standard input: read through spool
+	spool  *os.File // standard input's copy, already unlinked
+	remove string   // the copy's name, where it could not be unlinked while open
+	format records.Format
+	header records.HeaderMode
+	// accountsOnly: --all-tags, the input is accounts alone.
+	accountsOnly bool
+	records      int64    // counted by the validation pass
+	open         *os.File // the file behind the current decoder
 }
 
 func openInputs(names []string, format string, header records.HeaderMode, stdin io.Reader) ([]*input, error) {
@@ -110,7 +112,7 @@ func (in *input) decoder(skip int64) (*records.Decoder, error) {
 		}
 	}
 	in.open = f
-	return records.NewDecoder(f, records.DecoderOptions{Format: in.format, Header: in.header, SkipRecords: skip})
+	return records.NewDecoder(f, records.DecoderOptions{Format: in.format, Header: in.header, SkipRecords: skip, AccountsOnly: in.accountsOnly})
 }
 
 func closeInputs(inputs []*input) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -95,7 +94,7 @@ func (j *jsonlFile) add(rec records.Record) {
 		}
 		j.w = bufio.NewWriterSize(j.f, 64<<10)
 	}
-	line, err := json.Marshal(rec)
+	line, err := rec.JSONLine()
 	if err == nil {
 		line = append(line, '\n')
 		_, err = j.w.Write(line)

@@ -25,6 +25,7 @@ type runFlags struct {
 	timeout                                   time.Duration
 	coordinate                                string
 	api                                       string // --api: the tag API family, over IM_TAG_API
+	allTags                                   bool   // --all-tags: the inputs are accounts alone, every tag of which goes
 	verify                                    int64  // accounts to read back after the run; verifyAll: every one
 	out                                       string
 	outSet                                    bool
@@ -61,6 +62,7 @@ API's JSON Lines form, and the summary names the command that continues.`,
 	fs.BoolVar(&f.allowEmpty, "allow-empty", false, "accept an input without records (by default an error: a failed export looks like one)")
 	fs.Float64Var(&f.rate, "rate", 0, "calls per second, from 1 to the quota (IM_RATE_LIMIT, default 100); with --coordinate, the quota shared")
 	fs.StringVar(&f.api, "api", "", "the tag API family: all_member_push or timpush (the Push service's v4/timpush/*); default IM_TAG_API, else all_member_push; `removetag check` says which the app can use")
+	fs.BoolVar(&f.allTags, "all-tags", false, "remove EVERY tag of the listed accounts: the inputs are accounts alone (CSV of one column, JSON Lines {\"To_Account\":…}, JSON {\"To_Account\":[…]}); a record naming tags is invalid input")
 	fs.StringVar(&f.coordinate, "coordinate", "", "share the quota with the deployed function's jobs through leases in this bucket: s3://BUCKET or cos://BUCKET-APPID")
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop after this long and write what is left (0: no limit)")
 	fs.StringVar(&f.out, "out", ".", "folder for the files of pending and failed records a run leaves")
@@ -142,6 +144,7 @@ func runAll(ctx context.Context, env *cliEnv, f *runFlags, names []string, rep *
 	}
 	defer closeInputs(inputs)
 	for _, in := range inputs {
+		in.accountsOnly = f.allTags
 		rep.Files = append(rep.Files, &fileReport{File: in.name})
 	}
 	inv, err := validate(inputs, rep.Files, f.allowEmpty)
@@ -240,6 +243,9 @@ func (rep *runReport) setLeftovers(lo *leftovers, f *runFlags) {
 	}
 	if f.api != "" {
 		cmd += " --api " + shellQuote(f.api)
+	}
+	if f.allTags {
+		cmd += " --all-tags"
 	}
 	if f.coordinate != "" {
 		cmd += " --coordinate " + shellQuote(f.coordinate)

@@ -60,10 +60,17 @@ type target struct {
 	quota   job.Quota
 	tags    tagReader // reads accounts back (--verify); nil in a dry run
 	api     imapi.API // the tag API family the calls go to
+	allTags bool      // --all-tags: the calls clear every tag of their accounts
 }
 
-// op is the operation the target's runs call: its family's removal.
-func (t *target) op() imapi.Operation { return t.api.RemoveTag() }
+// op is the operation the target's runs call: its family's removal of the
+// listed tags, or with --all-tags its clearing of every tag.
+func (t *target) op() imapi.Operation {
+	if t.allTags {
+		return t.api.ClearAllTags()
+	}
+	return t.api.RemoveTag()
+}
 
 // real reports whether the target is an app of the real service.
 func (t *target) real() bool { return t.emu == nil && t.app != nil }
@@ -85,7 +92,7 @@ func configured(getenv func(string) string) bool {
 }
 
 func newTarget(getenv func(string) string, f *runFlags, inputs []*input, stderr io.Writer) (*target, error) {
-	t := &target{dryRun: f.dryRun}
+	t := &target{dryRun: f.dryRun, allTags: f.allTags}
 	if f.api != "" {
 		api, err := imapi.ParseAPI(f.api)
 		if err != nil {
@@ -260,8 +267,12 @@ func (t *target) announce(w io.Writer) {
 func (t *target) after(w io.Writer) {
 	if t.emu != nil && !t.dryRun {
 		st := t.emu.Stats()
-		fmt.Fprintf(w, "emulator: after: %d tags (the \"untouched\" ones); %d calls (%d refused for the rate), at most %d in one second\n",
-			t.emu.TagCount(), st.Requests, st.Refused, st.MaxPerSecond)
+		left := `the "untouched" ones`
+		if t.allTags {
+			left = "every tag of the accounts cleared"
+		}
+		fmt.Fprintf(w, "emulator: after: %d tags (%s); %d calls (%d refused for the rate), at most %d in one second\n",
+			t.emu.TagCount(), left, st.Requests, st.Refused, st.MaxPerSecond)
 	}
 }
 
@@ -281,6 +292,10 @@ func (d *dryRunCaller) Call(_ context.Context, op imapi.Operation, recs []record
 	n := d.n.Add(1)
 	show := make([]string, 0, 3)
 	for _, r := range recs[:min(len(recs), 3)] {
+		if len(r.Tags) == 0 {
+			show = append(show, r.Account+" −every tag")
+			continue
+		}
 		show = append(show, r.Account+" −"+strings.Join(r.Tags, ","))
 	}
 	more := ""

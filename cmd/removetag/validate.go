@@ -117,6 +117,9 @@ func validate(inputs []*input, reports []*fileReport, allowEmpty bool) (*invento
 			return inv, usageErr("%s: %v", in.name, err)
 		case n == 0 && !allowEmpty:
 			bad = append(bad, fmt.Sprintf("%s: no records (nothing, blank lines or a header only): a failed export? Nothing to do; --allow-empty accepts an empty input", in.name))
+		case dec.AllTags() && !in.accountsOnly:
+			// Clearing every tag is never done unasked, even when a document says so.
+			bad = append(bad, fmt.Sprintf(`%s: the document says "AllTags": true, every tag of its accounts: run it with --all-tags to do that`, in.name))
 		}
 		in.records = n
 		reports[i].Total = n

@@ -56,7 +56,8 @@ type Verification struct {
 	// answer's ErrorList named them (an account the Push service does not know
 	// is 70107); they are not checked.
 	Unreadable int64 `json:",omitempty"`
-	// StillTagged counts the accounts that still carry a tag their records removed.
+	// StillTagged counts the accounts that still carry a tag their records
+	// removed (with --all-tags, any tag at all).
 	StillTagged int64
 	// Accounts lists them (the first 100), with the tags left.
 	Accounts []records.Record `json:",omitempty"`
@@ -104,7 +105,8 @@ func verify(ctx context.Context, tags tagReader, api imapi.API, src records.Sour
 		for _, r := range got {
 			var left []string
 			for _, t := range r.Tags {
-				if slices.Contains(batch[r.Account], t) {
+				// An account of records alone (--all-tags) was to lose every tag.
+				if removed := batch[r.Account]; len(removed) == 0 || slices.Contains(removed, t) {
 					left = append(left, t)
 				}
 			}

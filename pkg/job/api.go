@@ -184,6 +184,10 @@ type Result struct {
 	// API is the operation the job called (see FileReport.API); empty when
 	// none was called.
 	API string `json:",omitempty"`
+	// AllTags is set for an inline job of the form of accounts alone
+	// ({"AllTags":true,"To_Account":[…]}): every tag of each account was to
+	// go, and PendingUserTags hold accounts alone, to send again in that form.
+	AllTags bool `json:",omitempty"`
 	// Report counts the records (for file jobs: the whole file so far, across the chain).
 	imapi.Report
 	// Invocation counts this invocation's own part of the work (see

@@ -47,6 +47,10 @@ type Checkpoint struct {
 	// Compressed is set for gzip files, which are resumed by skipping records
 	// rather than at a byte offset.
 	Compressed bool `json:",omitempty"`
+	// AllTags is set for a file of the job form of accounts alone (a JSON
+	// document that says "AllTags": true): its send pass clears every tag of
+	// each account.
+	AllTags bool `json:",omitempty"`
 	// SkipRate is how many records per second reading a compressed file past
 	// records went at, as last measured (a validation pass, which is slower, until
 	// a skip is measured): what an invocation plans a resume with.

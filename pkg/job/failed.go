@@ -3,7 +3,6 @@ package job
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -33,7 +32,7 @@ func (fw *failedWriter) add(rec records.Record) {
 		}
 		fw.w = bufio.NewWriterSize(fw.f, 64<<10)
 	}
-	line, err := json.Marshal(rec)
+	line, err := rec.JSONLine()
 	if err != nil {
 		fw.err = fmt.Errorf("encode a failed record: %w", err)
 		return

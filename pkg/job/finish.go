@@ -36,7 +36,7 @@ func (j *fileJob) finish(ctx context.Context, cp *Checkpoint) (*Result, error) {
 	}
 	rep := &FileReport{
 		Kind:   j.reportKind(),
-		Status: StatusDone, Source: cp.Source, ETag: cp.ETag, Format: cp.Format, API: j.op().String(),
+		Status: StatusDone, Source: cp.Source, ETag: cp.ETag, Format: cp.Format, API: j.op(cp).String(),
 		Counts: cp.counts(), Failures: cp.Failures, Restarted: cp.Restarted,
 		Chain: cp.Chain, Invocations: cp.Invocations, Started: cp.Started,
 	}

@@ -15,11 +15,11 @@ import (
 // a direct payload or a timer message. Invalid input is rejected whole; records
 // not done by ctx's deadline come back in PendingUserTags.
 func (s *Service) runInline(ctx context.Context, body []byte, trigger string) *Result {
-	recs, err := s.decodeInline(body)
+	doc, err := s.decodeInline(body)
 	if err != nil {
 		return s.rejectInline(err, trigger)
 	}
-	return s.runRecords(ctx, recs, trigger)
+	return s.runRecords(ctx, doc, trigger)
 }
 
 // rejectInline is the result of an inline job that could not be decoded, logged.
@@ -29,16 +29,19 @@ func (s *Service) rejectInline(err error, trigger string) *Result {
 	return res
 }
 
-// runRecords runs the decoded records of an inline job.
-func (s *Service) runRecords(ctx context.Context, recs []records.Record, trigger string) *Result {
+// runRecords runs the decoded records of an inline job: a removal of the
+// listed tags, or, for the job form of accounts alone ("AllTags": true), the
+// clearing of every tag of each account.
+func (s *Service) runRecords(ctx context.Context, doc *records.Job, trigger string) *Result {
+	op := s.operation(doc.AllTags)
 	log := s.cfg.Logger.With("job", "inline", "trigger", trigger)
-	log.Info("job start", "records", len(recs))
-	src := records.NewSliceSource(recs)
-	rep, err := s.run(ctx, src)
+	log.Info("job start", "records", len(doc.Records), "api", op.String())
+	src := records.NewSliceSource(doc.Records)
+	rep, err := s.run(ctx, src, imapi.WithOperation(op))
 	if err != nil { // a SliceSource does not fail; keep the report anyway
 		log.Error("job run failed", "error", err.Error())
 	}
-	res := &Result{Status: StatusDone, API: s.removal().String(), Report: *rep}
+	res := &Result{Status: StatusDone, API: op.String(), AllTags: doc.AllTags, Report: *rep}
 	rest := src.Rest()
 	if !rep.Done() {
 		res.Status = StatusPending
@@ -61,12 +64,12 @@ var ErrTooManyRecords = records.ErrTooManyRecords
 // with records.ReadJob, bounding the decompressed size (records are held in
 // memory, and a small compressed body may inflate enormously) and the number of
 // records (Config.MaxInlineRecords; the error wraps ErrTooManyRecords).
-func (s *Service) decodeInline(body []byte) ([]records.Record, error) {
-	recs, err := records.ReadJob(bytes.NewReader(body), records.JobLimits{MaxBytes: 2 * s.cfg.MaxBodyBytes, MaxRecords: int64(s.cfg.MaxInlineRecords)})
+func (s *Service) decodeInline(body []byte) (*records.Job, error) {
+	doc, err := records.ReadJob(bytes.NewReader(body), records.JobLimits{MaxBytes: 2 * s.cfg.MaxBodyBytes, MaxRecords: int64(s.cfg.MaxInlineRecords)})
 	if errors.Is(err, ErrTooManyRecords) {
 		return nil, fmt.Errorf("%w; upload them as a file and send {\"Source\":…} instead", err)
 	}
-	return recs, err
+	return doc, err
 }
 
 // rejected is the answer to an input that could not be decoded or had invalid records.

@@ -29,6 +29,16 @@ func (s *Service) run(ctx context.Context, src records.Source, opts ...imapi.Run
 	return s.cfg.Engine.Run(ctx, src, opts...)
 }
 
-// removal is the operation the service's runs call: the configured family's
-// removal of tags.
-func (s *Service) removal() imapi.Operation { return s.cfg.API.RemoveTag() }
+// removal is what a removal job calls by default: the configured family's
+// removal of the listed tags.
+func (s *Service) removal() imapi.Operation { return s.operation(false) }
+
+// operation is what a removal job calls: the configured family's removal of
+// the listed tags, or for the explicit job form of accounts alone (allTags:
+// "AllTags": true) its clearing of every tag.
+func (s *Service) operation(allTags bool) imapi.Operation {
+	if allTags {
+		return s.cfg.API.ClearAllTags()
+	}
+	return s.cfg.API.RemoveTag()
+}

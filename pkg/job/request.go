@@ -165,7 +165,7 @@ func (s *Service) document(ctx context.Context, req Request) (*Result, error) {
 	case kindUndo:
 		return s.sourceJob(ctx, KindUndo, p.source, via, waits)
 	}
-	recs, err := s.decodeInline(doc)
+	job, err := s.decodeInline(doc)
 	if err != nil {
 		res := s.rejectInline(err, via)
 		if waits && errors.Is(err, ErrTooManyRecords) {
@@ -173,7 +173,7 @@ func (s *Service) document(ctx context.Context, req Request) (*Result, error) {
 		}
 		return res, nil
 	}
-	return s.runRecords(ctx, recs, via), nil
+	return s.runRecords(ctx, job, via), nil
 }
 
 // sourceJob runs the file job of a {"Source":…} document (removal) or of an

@@ -33,7 +33,7 @@ func (j *fileJob) send(ctx context.Context, cp *Checkpoint, l *link) (done bool,
 	if err != nil {
 		return false, err
 	}
-	rep, err := j.s.run(ctx, src, journalOpts(jr, j.operation(), imapi.OnFailed(func(rec records.Record, reason error) {
+	rep, err := j.s.run(ctx, src, journalOpts(jr, j.operation(cp), imapi.OnFailed(func(rec records.Record, reason error) {
 		groups.Add(rec.Account, reason)
 		fw.add(rec)
 	}))...)

@@ -27,16 +27,17 @@ import (
 const undoTagsPerCall = 10
 
 // op is the operation the job calls: the configured family's add for an
-// undo (without Replace: the tags join the account's), its removal otherwise.
-func (j *fileJob) op() imapi.Operation {
+// undo (without Replace: the tags join the account's), its removal otherwise
+// (its clearing of every tag for a file of the form of accounts alone).
+func (j *fileJob) op(cp *Checkpoint) imapi.Operation {
 	if j.kind == KindUndo {
 		return j.s.cfg.API.AddTag(false)
 	}
-	return j.s.removal()
+	return j.s.operation(cp.AllTags)
 }
 
 // operation is the run option of the job's calls (see op).
-func (j *fileJob) operation() imapi.RunOption { return imapi.WithOperation(j.op()) }
+func (j *fileJob) operation(cp *Checkpoint) imapi.RunOption { return imapi.WithOperation(j.op(cp)) }
 
 // recordStream is the records of a file as the phases read them: its
 // decoder's, or an undo's parts of them (partStream).
@@ -48,6 +49,9 @@ type recordStream interface {
 	Compressed() bool
 	// SkipNow reads past the records the stream starts after.
 	SkipNow() error
+	// AllTags reports whether the records are accounts alone, every tag of
+	// which goes (a document that says "AllTags": true).
+	AllTags() bool
 }
 
 // undoStream is an undo's records over dec, which reads the file from its
@@ -153,3 +157,6 @@ func (p *partStream) Resume() records.Position {
 
 // Compressed reports whether the file is gzip.
 func (p *partStream) Compressed() bool { return p.dec.Compressed() }
+
+// AllTags is false: an undo adds the tags its journal lines name.
+func (p *partStream) AllTags() bool { return false }

@@ -53,6 +53,7 @@ func (j *fileJob) validate(ctx context.Context, cp *Checkpoint, l *link) (verdic
 		return conclude(cp, l), nil
 	}
 	cp.Compressed = dec.Compressed()
+	cp.AllTags = cp.AllTags || dec.AllTags()
 	cp.Total += n
 	if src.cut {
 		cp.Position = dec.Resume()
@@ -108,3 +109,7 @@ func (c *cutSource) Next() (records.Record, error) {
 }
 
 func (c *cutSource) Pos() records.Position { return c.dec.Pos() }
+
+// AllTags passes on the decoder's: records.Check judges the records of a
+// document of accounts alone as such.
+func (c *cutSource) AllTags() bool { return c.dec.AllTags() }

@@ -194,6 +194,8 @@ func (r *Recorder) read(ctx context.Context, calls []records.Record) ([]records.
 
 // Present returns, for each listed record, the tags of it that the account
 // carries in have, in the listed order; accounts that carry none are left out.
+// A listed record without tags (a call clearing every tag of its account,
+// imapi's ClearAllTags) lists every tag the account carries.
 func Present(listed, have []records.Record) []records.Record {
 	tags := make(map[string][]string, len(have))
 	for _, h := range have {
@@ -202,7 +204,11 @@ func Present(listed, have []records.Record) []records.Record {
 	var out []records.Record
 	for _, c := range listed {
 		var on []string
-		for _, t := range c.Tags {
+		want := c.Tags
+		if len(want) == 0 {
+			want = tags[c.Account]
+		}
+		for _, t := range want {
 			if slices.Contains(tags[c.Account], t) && !slices.Contains(on, t) {
 				on = append(on, t)
 			}

@@ -19,6 +19,8 @@ const (
 	// or the bulk form {"To_Account":["u1","u2",…],"Tags":["a","b"]} (the same tags for every account).
 	// Both are streamed one array element at a time, except that the bulk form's account
 	// names are held in memory until Tags is read when To_Account comes first.
+	// The job form {"AllTags":true,"To_Account":["u1",…]} names accounts alone,
+	// every tag of which is to be removed: it has no Tags (and no UserTags).
 	FormatJSON Format = iota + 1
 	// FormatJSONL is JSON Lines: one {"To_Account":"u1","Tags":["a"]} per line.
 	FormatJSONL
@@ -110,6 +112,13 @@ type DecoderOptions struct {
 	// record; HeaderPresent skips it whatever it holds; HeaderAbsent reads it
 	// as a record whatever it holds. Other formats have no header.
 	Header HeaderMode
+	// AccountsOnly says the input holds accounts alone, for a job that clears
+	// every tag of each (never inferred from a record without tags, which is
+	// invalid otherwise): CSV rows of one cell, JSON Lines {"To_Account":"u1"},
+	// a JSON document {"To_Account":["u1",…]}. Each record is judged by
+	// Record.ValidateAccount, so one that names tags is a *Problem. A JSON
+	// document says it of itself with "AllTags": true (see FormatJSON).
+	AccountsOnly bool
 	// SkipRecords is how many records to read and discard before the first record
 	// Next returns (invalid ones included), to resume where byte offsets cannot be
 	// used (gzip input). The records returned keep their numbering.
@@ -152,11 +161,12 @@ type recordDecoder interface {
 //
 // A Decoder is not safe for concurrent use.
 type Decoder struct {
-	impl    recordDecoder
-	skip    int64
-	skipped int64
-	err     error
-	gz      bool
+	impl         recordDecoder
+	skip         int64
+	skipped      int64
+	err          error
+	gz           bool
+	accountsOnly bool
 }
 
 // NewDecoder returns a Decoder that reads r. It recognizes gzip input by its
@@ -177,12 +187,14 @@ func NewDecoder(r io.Reader, opts DecoderOptions) (*Decoder, error) {
 		return nil, fmt.Errorf("records: gzip input must be read from its start (Start %+v): resume with SkipRecords", opts.Start)
 	}
 	src = &limitedReader{r: src, max: opts.MaxBytes}
-	d := &Decoder{skip: opts.SkipRecords, gz: gz}
+	d := &Decoder{skip: opts.SkipRecords, gz: gz, accountsOnly: opts.AccountsOnly}
 	switch opts.Format {
 	case FormatJSON:
 		d.impl = newJSONDecoder(src, opts)
 	case FormatJSONL:
-		d.impl = newLineDecoder(src, opts, newJSONLParser())
+		jp := newJSONLParser()
+		jp.rec.noTags = opts.AccountsOnly
+		d.impl = newLineDecoder(src, opts, jp)
 	case FormatCSV:
 		d.impl = newLineDecoder(src, opts, newCSVParser())
 	}
@@ -320,6 +332,17 @@ func (d *Decoder) skipRecords() error {
 		}
 	}
 	return nil
+}
+
+// AllTags reports whether the input is accounts alone, every tag of which is
+// to be removed: DecoderOptions.AccountsOnly, or a JSON document that said
+// "AllTags": true (as far as it was read: a document whose AllTags comes
+// after its accounts says so once they are read).
+func (d *Decoder) AllTags() bool {
+	if j, ok := d.impl.(*jsonDecoder); ok {
+		return j.accountsOnly || j.allTags
+	}
+	return d.accountsOnly
 }
 
 // Pos returns the position of the record or problem last returned by Next

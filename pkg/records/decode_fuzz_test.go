@@ -45,21 +45,25 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{"To_Account":["u1"],"Tags":["a"],"UserTags":[]} {}`,
 		`{"UserTags":[{"To_Account":"u1","Tags":["a"]},{"To_Account":"u2",,}]}`,
 		`[]`,
+		`{"AllTags":true,"To_Account":["u1","u2"]}`,
+		`{"To_Account":["u1"],"AllTags":true}`,
+		`{"AllTags":true,"To_Account":["u1"],"Tags":["a"]}`,
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzDecode(t, data, FormatJSON)
-		recs, err := ReadJob(bytes.NewReader(data), JobLimits{})
+		job, err := ReadJob(bytes.NewReader(data), JobLimits{})
+		recs, _ := jobRecords(job, err)
 		if err == nil && len(recs) == 0 {
 			t.Error("ReadJob returned no records and no error")
 		}
 		for _, r := range recs {
-			if err := r.Validate(); err != nil {
-				t.Errorf("ReadJob returned an invalid record %+v: %v", r, err)
+			if err := validator(job.AllTags)(r); err != nil {
+				t.Errorf("ReadJob returned an invalid record %+v (AllTags %v): %v", r, job.AllTags, err)
 			}
 		}
-		if capped, cerr := ReadJob(bytes.NewReader(data), JobLimits{MaxRecords: 1}); cerr == nil && len(capped) != 1 {
+		if capped, cerr := jobRecords(ReadJob(bytes.NewReader(data), JobLimits{MaxRecords: 1})); cerr == nil && len(capped) != 1 {
 			t.Errorf("ReadJob with at most 1 record returned %d", len(capped))
 		}
 	})
@@ -143,8 +147,8 @@ func checkFuzzRecord(t *testing.T, data []byte, format Format, dec *Decoder, rec
 		}
 		return
 	}
-	if err := rec.Validate(); err != nil {
-		t.Errorf("record %+v is invalid: %v", rec, err)
+	if err := validator(dec.AllTags())(rec); err != nil {
+		t.Errorf("record %+v is invalid (AllTags %v): %v", rec, dec.AllTags(), err)
 	}
 	seen := map[string]bool{}
 	for _, tag := range rec.Tags {

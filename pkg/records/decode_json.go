@@ -13,7 +13,7 @@ import (
 )
 
 // jsonForms describes the two accepted forms of a JSON document, for error messages.
-const jsonForms = `{"UserTags":[{"To_Account":"u1","Tags":["a"]},…]} or {"To_Account":["u1",…],"Tags":["a",…]}`
+const jsonForms = `{"UserTags":[{"To_Account":"u1","Tags":["a"]},…]} or {"To_Account":["u1",…],"Tags":["a",…]} (or {"AllTags":true,"To_Account":["u1",…]}: every tag of the accounts)`
 
 // jsonState is where a jsonDecoder is in its document.
 type jsonState int
@@ -62,7 +62,10 @@ type jsonDecoder struct {
 	state jsonState
 	at    int64 // the JSON decoder's offset of the token or value read last, for errors
 
-	sawUserTags, sawAccounts, sawTags bool
+	sawUserTags, sawAccounts, sawTags, sawAllTags bool
+	// accountsOnly: DecoderOptions.AccountsOnly; allTags: the document said
+	// "AllTags": true. Either way its records are accounts alone.
+	accountsOnly, allTags bool
 
 	tags     []string     // the bulk form's Tags
 	ctx      *JSONContext // of the array being read, for positions
@@ -78,9 +81,11 @@ type jsonDecoder struct {
 func newJSONDecoder(r io.Reader, opts DecoderOptions) *jsonDecoder {
 	br := bufio.NewReader(r)
 	j := &jsonDecoder{
-		p:   newJSONRecordParser(),
-		cur: Position{Record: -1, Offset: -1},
+		p:            newJSONRecordParser(),
+		cur:          Position{Record: -1, Offset: -1},
+		accountsOnly: opts.AccountsOnly,
 	}
+	j.p.noTags = opts.AccountsOnly
 	line := int64(1)
 	var src io.Reader = br
 	if opts.Start.JSON != nil {
@@ -131,6 +136,7 @@ func (j *jsonDecoder) enter() error {
 		}
 	}
 	j.ctx = c
+	j.allTags = c.AllTags
 	j.elemEnd = j.position(j.dec.InputOffset())
 	if c.Array == "UserTags" {
 		j.sawUserTags = true
@@ -236,7 +242,7 @@ func (j *jsonDecoder) field() error {
 	key, _ := tok.(string)
 	switch key {
 	case "UserTags":
-		if err := j.checkField(key, j.sawUserTags, j.sawAccounts || j.sawTags); err != nil {
+		if err := j.checkField(key, j.sawUserTags, j.sawAccounts || j.sawTags || j.allTags); err != nil {
 			return err
 		}
 		j.sawUserTags = true
@@ -251,8 +257,13 @@ func (j *jsonDecoder) field() error {
 		if err := j.openArray(key); err != nil {
 			return err
 		}
-		if j.sawTags {
+		switch {
+		case j.sawTags:
 			j.ctx = &JSONContext{Array: key, Tags: slices.Clone(j.tags), TagsFirst: true}
+			j.state = jsAccounts
+			return nil
+		case j.allTags || j.accountsOnly: // no tags to wait for
+			j.ctx = &JSONContext{Array: key, AllTags: j.allTags}
 			j.state = jsAccounts
 			return nil
 		}
@@ -261,8 +272,13 @@ func (j *jsonDecoder) field() error {
 		if err := j.checkField(key, j.sawTags, j.sawUserTags); err != nil {
 			return err
 		}
+		if j.allTags || j.accountsOnly {
+			return j.errorf("Tags in a document of accounts alone (AllTags, or --all-tags): every tag of each account is removed; leave Tags out")
+		}
 		j.sawTags = true
 		return j.readTags()
+	case "AllTags":
+		return j.readAllTags()
 	}
 	return j.errorf("unknown field %q: the document is %s", key, jsonForms)
 }
@@ -341,7 +357,7 @@ func (j *jsonDecoder) userTag() (Record, error) {
 	}
 	rec, reason := j.p.parseRecord(j.raw)
 	if reason == "" {
-		if err := rec.Validate(); err != nil {
+		if err := validator(j.accountsOnly)(rec); err != nil {
 			reason = err.Error()
 		}
 	}
@@ -400,11 +416,46 @@ func (j *jsonDecoder) bulkRecord(pa pendingAccount) (Record, error) {
 	if pa.reason != "" {
 		return rec, j.problem("To_Account", pa.reason)
 	}
-	rec.Tags = j.p.tags.copyOf(j.tags)
-	if err := rec.Validate(); err != nil {
+	alone := j.allTags || j.accountsOnly
+	if !alone {
+		rec.Tags = j.p.tags.copyOf(j.tags)
+	}
+	if err := validator(alone)(rec); err != nil {
 		return rec, j.problem("To_Account", err.Error())
 	}
 	return rec, nil
+}
+
+// readAllTags reads the job form's "AllTags": true says the accounts of
+// To_Account are to lose every tag (false says nothing). Accounts read before
+// it come out now.
+func (j *jsonDecoder) readAllTags() error {
+	if err := j.checkField("AllTags", j.sawAllTags, false); err != nil {
+		return err
+	}
+	j.sawAllTags = true
+	if err := j.dec.Decode(&j.raw); err != nil {
+		return j.readErr(err, true)
+	}
+	j.at = j.dec.InputOffset() - int64(len(j.raw))
+	var all bool
+	if err := json.Unmarshal(j.raw, &all); err != nil {
+		return j.errorf("AllTags must be true or false")
+	}
+	switch {
+	case !all:
+		return nil
+	case j.sawUserTags:
+		return j.errorf("AllTags takes the accounts alone, in To_Account: not UserTags")
+	case j.sawTags:
+		return j.errorf("Tags in a document of accounts alone (AllTags, or --all-tags): every tag of each account is removed; leave Tags out")
+	}
+	j.allTags, j.p.noTags = true, true
+	if len(j.buffered) > 0 {
+		j.ctx = &JSONContext{Array: "To_Account", AllTags: true}
+		j.state = jsBuffered
+	}
+	return nil
 }
 
 // readTags reads the bulk form's Tags.
@@ -431,8 +482,8 @@ func (j *jsonDecoder) readTags() error {
 // finish checks the document after its closing brace.
 func (j *jsonDecoder) finish() error {
 	switch {
-	case j.sawAccounts && !j.sawTags:
-		return j.errorf("To_Account comes without Tags")
+	case j.sawAccounts && !j.sawTags && !j.allTags && !j.accountsOnly:
+		return j.errorf(`To_Account comes without Tags (to remove every tag of the accounts, say "AllTags": true)`)
 	case j.sawTags && !j.sawAccounts:
 		return j.errorf("Tags comes without To_Account")
 	case !j.sawUserTags && !j.sawAccounts:

@@ -33,6 +33,8 @@ type jsonRecordParser struct {
 	s     jsonScanner
 	cells [][]byte
 	tags  tagBuilder
+	// noTags: a record object may leave Tags out (an input of accounts alone).
+	noTags bool
 }
 
 func newJSONRecordParser() jsonRecordParser {
@@ -99,8 +101,10 @@ func (p *jsonRecordParser) parseRecord(data []byte) (Record, string) {
 		return rec, reasonSyntax
 	case !haveAcct:
 		return rec, "To_Account is missing"
-	case !haveTags:
+	case !haveTags && !p.noTags:
 		return rec, "Tags is missing"
+	case !haveTags:
+		return rec, ""
 	}
 	rec.Tags = p.tags.build(p.cells)
 	return rec, ""

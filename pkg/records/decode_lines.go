@@ -40,6 +40,7 @@ type lineDecoder struct {
 	inHeader bool     // the next line that is not blank may be a header row
 	headers  HeaderMode
 	refused  string // why the current line, the first, looks like a header row
+	valid    func(Record) error
 }
 
 func newLineDecoder(r io.Reader, opts DecoderOptions, p lineParser) *lineDecoder {
@@ -58,6 +59,7 @@ func newLineDecoder(r io.Reader, opts DecoderOptions, p lineParser) *lineDecoder
 		bom:      atStart,
 		inHeader: opts.Start.Line <= 1,
 		headers:  opts.Header,
+		valid:    validator(opts.AccountsOnly),
 	}
 }
 
@@ -78,7 +80,7 @@ func (d *lineDecoder) next() (Record, error) {
 	}
 	rec, reason := d.parser.parse(line)
 	if reason == "" {
-		if err := rec.Validate(); err != nil {
+		if err := d.valid(rec); err != nil {
 			reason = err.Error()
 		}
 	}

@@ -634,12 +634,20 @@ func TestDecodeCheck(t *testing.T) {
 	}
 }
 
+// jobRecords is the records of what ReadJob returned.
+func jobRecords(j *Job, err error) ([]Record, error) {
+	if j == nil {
+		return nil, err
+	}
+	return j.Records, err
+}
+
 func TestReadJob(t *testing.T) {
-	recs, err := ReadJob(strings.NewReader(`{"UserTags":[{"To_Account":"u1","Tags":["a","b"]},{"To_Account":"u2","Tags":["c"]}]}`), JobLimits{})
+	recs, err := jobRecords(ReadJob(strings.NewReader(`{"UserTags":[{"To_Account":"u1","Tags":["a","b"]},{"To_Account":"u2","Tags":["c"]}]}`), JobLimits{}))
 	if err != nil || len(recs) != 2 || recs[1].Account != "u2" || strings.Join(recs[0].Tags, ",") != "a,b" {
 		t.Errorf("ReadJob = %+v, %v", recs, err)
 	}
-	recs, err = ReadJob(bytes.NewReader(gzipped(t, `{"Tags":["a"],"To_Account":["u1","u2","u3"]}`)), JobLimits{})
+	recs, err = jobRecords(ReadJob(bytes.NewReader(gzipped(t, `{"Tags":["a"],"To_Account":["u1","u2","u3"]}`)), JobLimits{}))
 	if err != nil || len(recs) != 3 || recs[2].Account != "u3" {
 		t.Errorf("ReadJob bulk gzip = %+v, %v", recs, err)
 	}
@@ -665,7 +673,7 @@ func TestReadJob(t *testing.T) {
 		{`{"UserTags":[{"To_Account":"u1","Tags":["a"]}]}]`, "unexpected data after the end of the document"},
 		{`{"UserTags":[],"Foo":1}`, `unknown field "Foo"`},
 	} {
-		recs, err := ReadJob(strings.NewReader(tc.input), JobLimits{})
+		recs, err := jobRecords(ReadJob(strings.NewReader(tc.input), JobLimits{}))
 		if err == nil || !strings.Contains(err.Error(), tc.want) || recs != nil {
 			t.Errorf("ReadJob(%q) = %v, %v; want an error containing %q", tc.input, recs, err, tc.want)
 		}
@@ -693,7 +701,7 @@ func TestReadJobLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			recs, err := ReadJob(strings.NewReader(tt.input), tt.lim)
+			recs, err := jobRecords(ReadJob(strings.NewReader(tt.input), tt.lim))
 			if len(recs) != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("ReadJob = %d records, %v; want %d, %v", len(recs), err, tt.want, tt.wantErr)
 			}

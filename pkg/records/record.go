@@ -1,6 +1,7 @@
 package records
 
 import (
+	"encoding/json"
 	"fmt"
 	"unicode/utf8"
 )
@@ -95,4 +96,26 @@ func clip(s string) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// validator returns the rule records are judged by: Record.Validate, or for an
+// input of accounts alone Record.ValidateAccount.
+func validator(accountsOnly bool) func(Record) error {
+	if accountsOnly {
+		return Record.ValidateAccount
+	}
+	return Record.Validate
+}
+
+// JSONLine returns r in the JSON Lines form the decoders read back, without
+// the line break: {"To_Account":"u1","Tags":["a"]}, or {"To_Account":"u1"}
+// for a record of accounts alone (no tags), which an input read with
+// DecoderOptions.AccountsOnly takes.
+func (r Record) JSONLine() ([]byte, error) {
+	if len(r.Tags) == 0 {
+		return json.Marshal(struct {
+			Account string `json:"To_Account"`
+		}{r.Account})
+	}
+	return json.Marshal(r)
 }

@@ -43,6 +43,8 @@ type JSONContext struct {
 	// TagsFirst says the bulk form's Tags come before To_Account, so the document
 	// has no Tags field after the array.
 	TagsFirst bool `json:",omitempty"`
+	// AllTags says the document is the job form of accounts alone ("AllTags": true).
+	AllTags bool `json:",omitempty"`
 }
 
 // Positioner is a Source that knows where the record (or problem) it returned last starts.
@@ -131,14 +133,24 @@ type JobLimits struct {
 	MaxRecords int64
 }
 
+// Job is a job document read whole by [ReadJob].
+type Job struct {
+	// Records are the document's records, in order.
+	Records []Record
+	// AllTags says the document is the job form of accounts alone
+	// ({"AllTags":true,"To_Account":[…]}): every tag of each account is to be
+	// removed, and Records have no tags.
+	AllTags bool
+}
+
 // ReadJob reads a whole job document held in memory, such as the body of an
-// HTTP request: a JSON document in either form (see FormatJSON), gzip-compressed
+// HTTP request: a JSON document in any form (see FormatJSON), gzip-compressed
 // or not. Every record is validated; if any is invalid, the error is an
 // *InvalidInputError listing the first MaxProblems problems, each with its element
 // ("UserTags[3]"), and counting them all. A document without records is
 // [ErrNoRecords]; one past a limit is an error wrapping [ErrInputTooLarge] or
 // [ErrTooManyRecords]. Nothing is returned with an error.
-func ReadJob(r io.Reader, lim JobLimits) ([]Record, error) {
+func ReadJob(r io.Reader, lim JobLimits) (*Job, error) {
 	dec, err := NewDecoder(r, DecoderOptions{Format: FormatJSON, MaxBytes: lim.MaxBytes})
 	if err != nil {
 		return nil, err
@@ -151,7 +163,7 @@ func ReadJob(r io.Reader, lim JobLimits) ([]Record, error) {
 	case n == 0:
 		return nil, ErrNoRecords
 	}
-	return recs, nil
+	return &Job{Records: recs, AllTags: dec.AllTags()}, nil
 }
 
 // scan reads src to its end, for Check and ReadJob: it counts the records, valid
@@ -173,7 +185,7 @@ func scan(src Source, limit int64, keep func(Record)) (int64, error) {
 		if limit > 0 && n >= limit {
 			return n, fmt.Errorf("%w: the job has more than %d records", ErrTooManyRecords, limit)
 		}
-		p, fatal := ProblemOf(pos, n, rec, err)
+		p, fatal := ProblemBy(pos, n, rec, err, ruleOf(src))
 		switch {
 		case fatal != nil:
 			return n, fatal
@@ -188,6 +200,17 @@ func scan(src Source, limit int64, keep func(Record)) (int64, error) {
 		return n, &bad
 	}
 	return n, nil
+}
+
+// ruleOf is the rule the records src returns now are judged by: a source of
+// accounts alone (a Decoder, or one passing its AllTags on, with AccountsOnly
+// or a document that said AllTags) has Record.ValidateAccount's; any other
+// source Record.Validate's.
+func ruleOf(src Source) func(Record) error {
+	if a, ok := src.(interface{ AllTags() bool }); ok {
+		return validator(a.AllTags())
+	}
+	return Record.Validate
 }
 
 // ProblemOf looks at what src.Next returned for record n (0-based): a problem
