@@ -24,10 +24,8 @@ func alive(c net.Conn) bool {
 		return false
 	}
 	open := false
-	var buf [1]byte
 	peek := func(fd uintptr) bool {
-		_, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK)
-		open = rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK
+		open = nothingToRead(fd)
 		return true // never wait for the socket to become readable
 	}
 	err = raw.Read(peek)

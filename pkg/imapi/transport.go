@@ -50,8 +50,15 @@ type connPool struct {
 const idleTimeout = 90 * time.Second
 
 func newConnPool(maxIdle int) *connPool {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	p := &connPool{
-		dial:        (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return rawIO(c), nil
+		},
 		tlsConfig:   &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}},
 		proxy:       http.ProxyFromEnvironment,
 		maxIdle:     maxIdle,
