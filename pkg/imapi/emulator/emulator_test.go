@@ -478,6 +478,7 @@ func TestScript(t *testing.T) {
 	st := e.srv.Stats()
 	want := emulator.Stats{
 		Requests: 10, Applied: 4, AccountsApplied: 4, Dropped: 2, MaxAccountsPerCall: 1,
+		Paths:      map[string]int64{emulator.RemoveTagPath: 10},
 		Codes:      map[int]int64{0: 3, 91000: 2, 60007: 1, 70001: 1},
 		HTTPStatus: map[int]int64{502: 1},
 	}

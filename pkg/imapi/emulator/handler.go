@@ -82,6 +82,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.replyStatus(w, http.StatusNotFound)
 		return
 	}
+	s.count(func(st *Stats) { st.Paths[which.info().path]++ })
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		s.replyStatus(w, http.StatusMethodNotAllowed)
@@ -228,7 +229,7 @@ func (s *Server) handle(which api, q url.Values, tc tagCall) answer {
 	if tc.fail.ErrorCode != 0 {
 		return tc.fail
 	}
-	recs, errs := s.accountFaults(info.family, tc.recs)
+	recs, errs := s.accountFaults(which, tc.recs)
 	a := answer{ErrorList: errs}
 	switch info.verb {
 	case verbGet:
@@ -281,17 +282,18 @@ func (s *Server) add(a *answer, family imapi.API, recs []records.Record, replace
 }
 
 // accountFaults splits a call's records into those it is applied to and the
-// ErrorList of the others: an account with a fault of its own (FailAccount)
-// gets its code, and for timpush an account the app does not know gets 70107,
-// as the Push service's pages show; all_member_push's pages show no ErrorList,
-// so its unknown accounts are applied to (a no-op) as before.
-func (s *Server) accountFaults(family imapi.API, recs []records.Record) (applied []records.Record, errs []listed) {
+// ErrorList of the others: in a removal, an account with a fault of its own
+// (FailAccount) gets its code; for timpush an account the app does not know
+// gets 70107, as the Push service's pages show; all_member_push's pages show
+// no ErrorList, so its unknown accounts are applied to (a no-op) as before.
+func (s *Server) accountFaults(which api, recs []records.Record) (applied []records.Record, errs []listed) {
+	family := which.info().family
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	applied = recs[:0:0]
 	for _, r := range recs {
 		switch f, ok := s.acctFaults[r.Account]; {
-		case ok && f.times != 0:
+		case ok && f.times != 0 && which.removes():
 			if f.times > 0 {
 				f.times--
 			}

@@ -81,14 +81,16 @@ func TestPushServesErrorList(t *testing.T) {
 			t.Errorf("%s answered %s, want OK without an ErrorList", path, r.body)
 		}
 	}
-	if st := e.srv.Stats(); st.AccountErrors != 4 || st.Applied != 3 || st.AccountsApplied != 3 || st.Cleared != 2 || st.AccountsCleared != 2 {
+	if st := e.srv.Stats(); st.AccountErrors != 4 || st.Applied != 3 || st.AccountsApplied != 3 || st.Cleared != 2 || st.AccountsCleared != 2 ||
+		st.Paths[emulator.PushRemoveTagPath] != 2 || st.Paths[emulator.RemoveTagPath] != 1 || st.Paths[emulator.PushGetTagPath] != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }
 
-// TestFailAccount: an account's own fault leaves it out of the next calls
-// of any API of either family, named in the ErrorList with its code, for as
-// many calls as asked; the calls are applied to their other accounts.
+// TestFailAccount: an account's own fault leaves it out of the next removal
+// calls of either family, named in the ErrorList with its code, for as many
+// calls as asked; the calls are applied to their other accounts; the other
+// APIs (get, add) are not touched.
 func TestFailAccount(t *testing.T) {
 	e := newEnv(t, emulator.Config{})
 	e.srv.Seed(accounts("u", 3))
@@ -108,12 +110,15 @@ func TestFailAccount(t *testing.T) {
 	}
 	e.srv.FailAccount("u2", emulator.CodeNoAccount, -1)
 	for range 3 {
-		if r := e.post(emulator.GetTagPath, accountsBody("u0", "u2")); !slices.Equal(errorList(r), []string{"u2:70107"}) || len(r.resp.UserTags) != 1 {
-			t.Errorf("get answered %s", r.body)
+		if r := e.post(emulator.PushClearAllTagsPath, accountsBody("u0", "u2")); !slices.Equal(errorList(r), []string{"u2:70107"}) {
+			t.Errorf("clear answered %s", r.body)
 		}
 	}
+	if r := e.post(emulator.PushGetTagPath, accountsBody("u2")); len(r.resp.ErrorList) != 0 || len(r.resp.UserTags) != 1 {
+		t.Errorf("get, which the account's faults do not touch: %s", r.body)
+	}
 	e.srv.FailAccount("u2", 0, 0)
-	if r := e.post(emulator.GetTagPath, accountsBody("u2")); len(r.resp.ErrorList) != 0 {
+	if r := e.post(emulator.RemoveAllTagsPath, accountsBody("u2")); len(r.resp.ErrorList) != 0 {
 		t.Errorf("after the fault is cleared: %s", r.body)
 	}
 }

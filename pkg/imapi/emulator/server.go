@@ -31,9 +31,10 @@
 //     valid or not; it is decided before validation.
 //  5. Validation: URL parameters and UserSig first, then the family's feature
 //     switch ([Server.SetAPI]), then the body (see the codes below).
-//  6. Accounts: an account with a fault of its own ([Server.FailAccount]), and for
-//     timpush an account the app does not know (70107), is left out of the call
-//     and named in the answer's ErrorList; the answer is still ActionStatus OK.
+//  6. Accounts: in a removal, an account with a fault of its own
+//     ([Server.FailAccount]), and for every timpush API an account the app does
+//     not know (70107), is left out of the call and named in the answer's
+//     ErrorList; the answer is still ActionStatus OK.
 //  7. The call is applied to the tag store for the other accounts (a [Fault] with
 //     Drop and Apply applies it too, if the request is valid).
 //  8. The latency passes (Latency, jitter, the fault's Delay, a spike), then the answer
@@ -92,7 +93,7 @@
 // not in UserTags); clear removes every tag of the accounts. All check the URL
 // and the UserSig alike and have their own rate window and latency; faults
 // (scripted and random) touch the removals only, so that a demo can seed and
-// inspect the store through HTTP, but an account's own faults touch every API.
+// inspect the store through HTTP; an account's own faults too.
 //
 // # The cap of 100 tags
 //
@@ -235,6 +236,9 @@ type Fault struct {
 type Stats struct {
 	// Requests counts every HTTP request that reached the handler.
 	Requests int64
+	// Paths counts the requests of each served API by its path (RemoveTagPath,
+	// PushRemoveTagPath, …): which family a client called.
+	Paths map[string]int64
 	// Applied counts remove calls (either family) that removed tags (answered
 	// OK, or dropped after applying).
 	Applied int64
@@ -337,7 +341,7 @@ func newServer(cfg Config) *Server {
 		latency: cfg.Latency,
 		jitter:  cfg.Jitter,
 		rng:     rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
-		stats:   Stats{Codes: map[int]int64{}, HTTPStatus: map[int]int64{}},
+		stats:   Stats{Codes: map[int]int64{}, HTTPStatus: map[int]int64{}, Paths: map[string]int64{}},
 
 		featureOff: map[imapi.API]bool{},
 		acctFaults: map[string]acctFault{},
@@ -409,10 +413,11 @@ type acctFault struct {
 	code, times int
 }
 
-// FailAccount makes the next times calls of any tag API (either family) that
-// name account leave it out and answer it in the ErrorList with code (91000,
-// say, which a client retries, or 70107); the call is applied to its other
-// accounts. times < 0: every call from now on; 0: none (clears the fault).
+// FailAccount makes the next times removal calls (remove or clear, either
+// family, as faults touch the removals only) that name account leave it out
+// and answer it in the ErrorList with code (91000, say, which a client
+// retries, or 70107); the call is applied to its other accounts. times < 0:
+// every such call from now on; 0: none (clears the fault).
 func (s *Server) FailAccount(account string, code, times int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -465,6 +470,7 @@ func (s *Server) Stats() Stats {
 	st := s.stats
 	st.Codes = maps.Clone(st.Codes)
 	st.HTTPStatus = maps.Clone(st.HTTPStatus)
+	st.Paths = maps.Clone(st.Paths)
 	return st
 }
 
