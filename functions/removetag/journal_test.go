@@ -3,7 +3,6 @@ package main_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/records"
 )
@@ -111,39 +109,50 @@ func checkJournal(t *testing.T, w *world, key string, before map[string][]string
 	return got
 }
 
-// addBack adds the journal's tags back through im_add_tag, at most 10 tags
-// per account per call, and checks the store is as before the job, tag set
-// by tag set; a second time changes nothing.
-func addBack(t *testing.T, w *world, jr map[string][]string, before map[string][]string) {
+// undoJournal submits {"Undo":"…"} for the journal at jkey as a direct
+// invocation's job document, through the function, and waits for its chain:
+// the undo's report counts each journal line (ten tags or fewer each) once,
+// succeeded, and the store holds every account's tags as before the job, tag
+// set by tag set. The same document again does nothing: the undo is done.
+func undoJournal(t *testing.T, w *world, jkey string, jr, before map[string][]string) {
 	t.Helper()
-	client, err := imapi.NewClient(imapi.Config{SDKAppID: w.im.Config().SDKAppID, SecretKey: w.im.Key(), BaseURL: w.im.URL()})
+	doc := mustJSON(map[string]string{"Undo": w.source(jkey)})
+	first := w.run(t, doc)
+	if first.Status != job.StatusDone && !first.Continued {
+		t.Fatalf("undo: %s, %s", first.Status, first.Message)
+	}
+	w.waitIdle(t)
+	rep, err := w.waitReportAt(outPrefix+"undo/reports/"+jkey+".report.json", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []records.Record
-	for _, a := range slices.Sorted(maps.Keys(jr)) {
-		for chunk := range slices.Chunk(jr[a], 10) {
-			recs = append(recs, records.Record{Account: a, Tags: chunk})
+	n := int64(len(jr))
+	if rep.Kind != job.KindUndo || rep.Status != job.StatusDone || rep.Total != n || rep.Succeeded != n || rep.Failed != 0 ||
+		rep.API != "v4/all_member_push/im_add_tag" {
+		t.Errorf("undo report: %s %s via %s, %d records, %d succeeded, %d failed; want %d succeeded",
+			rep.Kind, rep.Status, rep.API, rep.Total, rep.Succeeded, rep.Failed, n)
+	}
+	bad := 0
+	for _, a := range slices.Sorted(maps.Keys(before)) {
+		if got := w.im.Tags(a); !slices.Equal(got, before[a]) && bad < 10 {
+			t.Errorf("%s holds %v, held %v before the job", a, got, before[a])
+			bad++
 		}
 	}
-	eng := imapi.NewEngine(client, imapi.EngineConfig{})
-	for round := range 2 {
-		rep, err := eng.Run(context.Background(), records.NewSliceSource(recs), imapi.WithOperation(imapi.AllMemberPush.AddTag(false)))
-		if err != nil || !rep.Done() || rep.Failed != 0 {
-			t.Fatalf("add back, round %d: %v %s", round+1, err, rep.Summary())
-		}
-		for a, tags := range before {
-			if got := w.im.Tags(a); !slices.Equal(got, tags) {
-				t.Fatalf("round %d: %s holds %v, held %v before the job", round+1, a, got, tags)
-			}
-		}
+	if left := w.fs.List(w.p.bucket, outPrefix+"undo/state/"); len(left) != 0 {
+		t.Errorf("undo state left behind: %v", left)
 	}
+	calls := w.requests()
+	if again := w.run(t, doc); again.Status != job.StatusSkipped || w.requests() != calls {
+		t.Errorf("the undo sent again: %s (%s), %d calls", again.Status, again.Message, w.requests()-calls)
+	}
+	t.Logf("undo: %d invocations, %d records, %d calls", rep.Invocations, rep.Total, rep.Calls)
 }
 
 // TestJournal runs a journaled file of 30,000 rows, a third of whose listed
 // tags are absent, through a chain of invocations under each runtime (the
-// real RIE, SCF's net/rpc): the report and the journal are exact, and adding
-// the journal back restores the store as it was.
+// real RIE, SCF's net/rpc): the report and the journal are exact, and an
+// {"Undo":…} document for the journal restores the store as it was.
 func TestJournal(t *testing.T) {
 	binaries(t)
 	for _, p := range []*platform{lambdaPlatform, scfPlatform} {
@@ -155,7 +164,7 @@ func TestJournal(t *testing.T) {
 			w.run(t, w.p.upload(key))
 			w.waitIdle(t)
 			jr := checkJournal(t, w, key, before)
-			addBack(t, w, jr, before)
+			undoJournal(t, w, outPrefix+"journal/"+key+".jsonl", jr, before)
 		})
 	}
 }

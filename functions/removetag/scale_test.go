@@ -325,8 +325,12 @@ func (w *world) putObject(b testing.TB, key string, data []byte) {
 
 // waitReport waits until the file's report object appears and returns it.
 func (w *world) waitReport(key string, limit time.Duration) (job.FileReport, error) {
+	return w.waitReportAt(outPrefix+"reports/"+key+".report.json", limit)
+}
+
+// waitReportAt waits until the report object name appears and returns it.
+func (w *world) waitReportAt(name string, limit time.Duration) (job.FileReport, error) {
 	var rep job.FileReport
-	name := outPrefix + "reports/" + key + ".report.json"
 	deadline := time.Now().Add(limit)
 	for {
 		data, err := w.fs.GetObject(w.p.bucket, name)

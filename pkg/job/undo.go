@@ -13,18 +13,19 @@ import (
 // instead of the removal. Adding a tag an account carries changes nothing, so
 // an undo sent twice (a retry, a hand-off, a takeover) restores the same tags.
 //
-// The add takes at most undoTagsPerCall tags of one account per call, where a
+// The add takes at most UndoTagsPerCall tags of one account per call, where a
 // journal line holds every tag the account lost (up to
 // records.MaxTagsPerRecord): the job reads each line as parts of at most
-// undoTagsPerCall tags, in the line's order, and each part is one of its
+// UndoTagsPerCall tags, in the line's order, and each part is one of its
 // records (counted, failed, left pending as such). A line of ten tags or
 // fewer is one record; the failed records are parts, each a journal line.
 
-// undoTagsPerCall is the most tags of one account an add takes in one call:
+// UndoTagsPerCall is the most tags of one account an add takes in one call
+// (an undo reads a journal's lines as parts of at most this many tags):
 // 10 (tencentcloud.com 1047/37173 im_add_tag and 1047/60568, 67821 timpush
 // add_tag: "a maximum of 10 tags can be added per user in the request body";
 // looked up 2026-12-02).
-const undoTagsPerCall = 10
+const UndoTagsPerCall = 10
 
 // op is the operation the job calls: the configured family's add for an
 // undo (without Replace: the tags join the account's), its removal otherwise
@@ -63,7 +64,7 @@ func undoStream(dec *records.Decoder, pos records.Position, atOffset bool) *part
 	return &partStream{dec: dec, start: pos, skip: pos.Record}
 }
 
-// partStream reads each record of dec as parts of at most undoTagsPerCall
+// partStream reads each record of dec as parts of at most UndoTagsPerCall
 // tags, in the order of its tags; an invalid record is one part, as it is.
 // The parts are numbered from the file's first, as its records are by a
 // decoder: a part's position is its record's, with the part's index, but for
@@ -95,8 +96,8 @@ func (p *partStream) Next() (records.Record, error) {
 	if p.err != nil {
 		return p.rec, p.err
 	}
-	from := p.part * undoTagsPerCall
-	to := min(from+undoTagsPerCall, len(p.rec.Tags))
+	from := p.part * UndoTagsPerCall
+	to := min(from+UndoTagsPerCall, len(p.rec.Tags))
 	return records.Record{Account: p.rec.Account, Tags: p.rec.Tags[from:to:to]}, nil
 }
 
@@ -120,7 +121,7 @@ func (p *partStream) advance() error {
 		}
 		p.rec, p.err, p.pos, p.part, p.parts, p.read = rec, err, p.dec.Pos(), -1, 1, true
 		if err == nil {
-			p.parts = max(1, (len(rec.Tags)+undoTagsPerCall-1)/undoTagsPerCall)
+			p.parts = max(1, (len(rec.Tags)+UndoTagsPerCall-1)/UndoTagsPerCall)
 		}
 	}
 	p.part++

@@ -29,7 +29,7 @@ func partsFile(format records.Format, n int) (data []byte, want []records.Record
 		} else {
 			fmt.Fprintf(&b, `{"To_Account":%q,"Tags":["%s"]}`+"\n", acct, strings.Join(tags, `","`))
 		}
-		for chunk := range slices.Chunk(tags, undoTagsPerCall) {
+		for chunk := range slices.Chunk(tags, UndoTagsPerCall) {
 			want = append(want, records.Record{Account: acct, Tags: chunk})
 		}
 	}
