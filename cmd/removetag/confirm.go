@@ -28,7 +28,7 @@ func confirm(ctx context.Context, env *cliEnv, t *target, inv *inventory) bool {
 	if t.allTags {
 		fmt.Fprintf(env.stderr, "About to REMOVE EVERY TAG of the accounts (--all-tags) in %s:\n  %s\n", t.app, inv.accounts())
 	} else {
-		fmt.Fprintf(env.stderr, "About to REMOVE TAGS in %s:\n  %s\n  %s\n", t.app, inv.accounts(), inv.distinctTags())
+		fmt.Fprintf(env.stderr, "About to %s in %s:\n  %s\n  %s\n", t.action(), t.app, inv.accounts(), inv.distinctTags())
 	}
 	fmt.Fprint(env.stderr, "Go on? Type yes (or run with --yes): ")
 	answer := make(chan string, 1)

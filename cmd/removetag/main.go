@@ -2,6 +2,7 @@
 // with the same engine as the serverless function.
 //
 //	removetag run [flags] FILE…          (FILE "-" reads standard input)
+//	removetag undo [flags] JOURNAL       (a local file, s3://… or cos://…)
 //	removetag invoke --platform scf|lambda [flags] EVENT.json
 //	removetag check [flags]
 //

@@ -29,6 +29,7 @@ type runFlags struct {
 	verify                                    int64  // accounts to read back after the run; verifyAll: every one
 	out                                       string
 	outSet                                    bool
+	undo                                      bool // removetag undo: the runs add the tags (undo.go)
 }
 
 func newRunCommand(env *cliEnv) *cobra.Command {
@@ -85,7 +86,12 @@ func (f *runFlags) headerMode() records.HeaderMode {
 // runFiles runs the inputs and prints the report, in one shape whatever happens.
 func runFiles(ctx context.Context, env *cliEnv, f *runFlags, names []string) error {
 	rep := &runReport{Target: targetNone, DryRun: f.dryRun, Files: []*fileReport{}}
-	err := runAll(ctx, env, f, names, rep)
+	return rep.conclude(env, f, runAll(ctx, env, f, names, rep))
+}
+
+// conclude prints the report of a run that ended with err, and returns the
+// error of its exit status (nil for 0).
+func (rep *runReport) conclude(env *cliEnv, f *runFlags, err error) error {
 	var ex *exitError
 	switch {
 	case errors.As(err, &ex):
@@ -235,6 +241,9 @@ func (rep *runReport) setLeftovers(lo *leftovers, f *runFlags) {
 	}
 	rep.PendingFile = lo.pending.path
 	cmd := "removetag run"
+	if f.undo {
+		cmd = "removetag undo"
+	}
 	if f.emulator {
 		cmd += " --emulator"
 	}

@@ -61,13 +61,18 @@ type target struct {
 	tags    tagReader // reads accounts back (--verify); nil in a dry run
 	api     imapi.API // the tag API family the calls go to
 	allTags bool      // --all-tags: the calls clear every tag of their accounts
+	undo    bool      // the calls add the tags back (removetag undo)
 }
 
 // op is the operation the target's runs call: its family's removal of the
-// listed tags, or with --all-tags its clearing of every tag.
+// listed tags, with --all-tags its clearing of every tag, or its add for an
+// undo.
 func (t *target) op() imapi.Operation {
-	if t.allTags {
+	switch {
+	case t.allTags:
 		return t.api.ClearAllTags()
+	case t.undo:
+		return t.api.AddTag(false)
 	}
 	return t.api.RemoveTag()
 }
@@ -92,7 +97,7 @@ func configured(getenv func(string) string) bool {
 }
 
 func newTarget(getenv func(string) string, f *runFlags, inputs []*input, stderr io.Writer) (*target, error) {
-	t := &target{dryRun: f.dryRun, allTags: f.allTags}
+	t := &target{dryRun: f.dryRun, allTags: f.allTags, undo: f.undo}
 	if f.api != "" {
 		api, err := imapi.ParseAPI(f.api)
 		if err != nil {
@@ -267,12 +272,8 @@ func (t *target) announce(w io.Writer) {
 func (t *target) after(w io.Writer) {
 	if t.emu != nil && !t.dryRun {
 		st := t.emu.Stats()
-		left := `the "untouched" ones`
-		if t.allTags {
-			left = "every tag of the accounts cleared"
-		}
 		fmt.Fprintf(w, "emulator: after: %d tags (%s); %d calls (%d refused for the rate), at most %d in one second\n",
-			t.emu.TagCount(), left, st.Requests, st.Refused, st.MaxPerSecond)
+			t.emu.TagCount(), t.leftNote(), st.Requests, st.Refused, st.MaxPerSecond)
 	}
 }
 
