@@ -199,8 +199,9 @@ type batch struct {
 	refused  bool  // pending because the service refused the configuration (Fatal)
 	dropped  int64 // succeeded entries dropped by compact
 
-	done      doneFunc // from the run's prepare (BeforeSend); told the outcome once
-	uncertain bool     // a call of the batch may have been applied unseen (see noteAttempt)
+	done      doneFunc  // from the run's prepare (BeforeSend); told the outcome once
+	uncertain bool      // a call of the batch may have been applied unseen (see noteAttempt)
+	heldSince time.Time // prepared then, holding a place in the read-ahead until its first turn
 }
 
 // acctResult is the outcome of one account of a batch, resolved apart from the rest.
@@ -312,6 +313,7 @@ type run struct {
 	pace        *pacer // the limiter the run waits on, with its slow-down
 
 	prepare prepareFunc // BeforeSend's; nil: none
+	ahead   *readAhead  // bounds the batches prepared ahead of their turn; nil without prepare
 
 	stopOnce sync.Once
 	stopCh   chan struct{}      // closed by any stop: read no more, start no more calls
@@ -355,6 +357,7 @@ func (r *run) stop(cause StopReason, reason string) {
 	r.stopOnce.Do(func() {
 		r.cause, r.reason = cause, reason
 		close(r.stopCh)
+		r.ahead.wake()
 	})
 }
 
@@ -363,6 +366,17 @@ func (r *run) stop(cause StopReason, reason string) {
 func (r *run) abort(cause StopReason, reason string) {
 	r.stop(cause, reason)
 	r.hardStop()
+}
+
+// halted reports whether the run was stopped or its context ended, without
+// stopping it (see stopped).
+func (r *run) halted() bool {
+	select {
+	case <-r.stopCh:
+		return true
+	default:
+	}
+	return r.ctx.Err() != nil
 }
 
 func (r *run) stopped() bool {
@@ -389,7 +403,10 @@ func (r *run) execute() (*Report, error) {
 	}()
 	workers := r.cfg.Concurrency
 	if r.prepare != nil {
-		workers *= 2 // a batch holds its worker for its read and its call (see BeforeSend)
+		// A batch holds its worker from its preparation to its last call: the
+		// calls in flight, and as many batches as the read-ahead holds.
+		r.ahead = newReadAhead(r.hardCtx, r.cfg.Concurrency)
+		workers += r.ahead.max
 	}
 	var wg sync.WaitGroup
 	for range workers {
@@ -494,7 +511,12 @@ func (r *run) process(b *batch) {
 		return
 	}
 	for {
-		if !r.acquire() {
+		ok := r.acquire()
+		if !b.heldSince.IsZero() {
+			r.ahead.leave(ok, time.Since(b.heldSince))
+			b.heldSince = time.Time{}
+		}
+		if !ok {
 			return
 		}
 		b.attempts++

@@ -19,7 +19,9 @@ const ceiling = imapi.MaxCallsPerSecond * imapi.MaxAccountsPerCall
 // and 5,000 through a plain serial client, one call at a time, as the existing
 // SDKs do; with all_member_push's im_remove_tag ("latency=…", as before) and
 // timpush's remove_tag ("timpush/latency=…": the Push service's, whose every
-// account the emulator must know, or it answers 70107 in an ErrorList).
+// account the emulator must know, or it answers 70107 in an ErrorList); and
+// journaled runs ("latency=20ms/prepare=…": a BeforeSend function taking a
+// journal's read and write ahead before each batch's turn).
 // Metrics: users/s, ceiling-ratio (users/s over 10,000), speedup (engine
 // users/s over the serial client's), max-calls/s (seen by the emulator in any
 // one-second window) and rejected (calls the emulator refused for the rate).
@@ -32,10 +34,30 @@ func BenchmarkEngine(b *testing.B) {
 			b.Run("latency="+latency.String(), func(b *testing.B) { benchEngine(b, imapi.TimPush, latency) })
 		}
 	})
+	// A journaled run: each batch prepared (read, written ahead) before its
+	// turn, the preparation taking a read and a write's time; the read-ahead
+	// must keep a batch ready at every turn.
+	for _, prep := range []time.Duration{40 * time.Millisecond, 400 * time.Millisecond} {
+		b.Run("latency=20ms/prepare="+prep.String(), func(b *testing.B) {
+			benchEngine(b, imapi.AllMemberPush, 20*time.Millisecond, imapi.BeforeSend(sleepingPrepare(prep)))
+		})
+	}
+}
+
+// sleepingPrepare is a BeforeSend function that takes d.
+func sleepingPrepare(d time.Duration) func(context.Context, []records.Record) (func(func(string) (bool, bool)), error) {
+	return func(ctx context.Context, _ []records.Record) (func(func(string) (bool, bool)), error) {
+		select {
+		case <-time.After(d):
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // benchEngine is one case of BenchmarkEngine: api's removal at latency.
-func benchEngine(b *testing.B, api imapi.API, latency time.Duration) {
+func benchEngine(b *testing.B, api imapi.API, latency time.Duration, opts ...imapi.RunOption) {
 	serial := serialUsersPerSecond(b, api, latency, 5000)
 	var users, seconds float64
 	var st emulator.Stats
@@ -44,7 +66,7 @@ func benchEngine(b *testing.B, api imapi.API, latency time.Duration) {
 		recs := benchJob(100_000)
 		srv.Seed(recs)
 		start := time.Now()
-		rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(context.Background(), records.NewSliceSource(recs), imapi.WithOperation(api.RemoveTag()))
+		rep, err := imapi.NewEngine(client, imapi.EngineConfig{}).Run(context.Background(), records.NewSliceSource(recs), append(opts, imapi.WithOperation(api.RemoveTag()))...)
 		seconds += time.Since(start).Seconds()
 		if err != nil || !rep.Done() || rep.Succeeded != int64(len(recs)) {
 			b.Fatalf("run: %v, %s", err, rep.Summary())

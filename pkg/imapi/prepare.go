@@ -3,6 +3,7 @@ package imapi
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/removetag/removetag/pkg/records"
 )
@@ -12,10 +13,12 @@ import (
 // a journal of the tags a run really removes (package journal), which reads the
 // accounts' tags and writes them ahead before they are removed.
 //
-// prepare is called by the worker that then sends the batch, so the read of
-// one batch goes on beside the calls of the others: the run has twice the
-// workers when prepare is set (a batch holds its worker for its read and its
-// call), and the removals stay paced by the run's Limiter alone. calls are the
+// prepare is called by the worker that then sends the batch, before it waits
+// for its turn on the run's Limiter, so the read of one batch goes on beside
+// the calls of the others and the removals stay paced by the Limiter alone.
+// The run prepares only as many batches ahead as keep one ready at each turn,
+// and near its deadline only those whose turn can come in time (see
+// readAhead): a batch prepared is sent unless the run is stopped otherwise. calls are the
 // batch's distinct accounts with their tags merged, as they will be sent; they
 // must not be changed. An error from prepare keeps the batch from being sent:
 // it is classed like a call's ([Classify]): retryable leaves the batch pending,
@@ -41,17 +44,29 @@ type (
 	doneFunc    = func(applied func(account string) (applied, known bool))
 )
 
-// prepared runs the run's prepare for b, if any; false if b is not to be sent
-// (its outcome is set).
+// prepared runs the run's prepare for b, if any, once the read-ahead lets it;
+// false if b is not to be sent (its outcome is set). A prepared batch holds
+// its place in the read-ahead until its first turn (see process).
 func (r *run) prepared(b *batch) bool {
 	if r.prepare == nil {
 		return true
 	}
+	ok, stop := r.ahead.enter(r)
+	if !ok {
+		if stop {
+			r.stop(StopDeadline, "time budget used up")
+		}
+		return false // pending, not read
+	}
+	began := time.Now()
 	done, err := r.prepare(r.callCtx, b.calls)
+	r.ahead.prepared(time.Since(began))
 	b.done = done
 	if err == nil {
+		b.heldSince = time.Now()
 		return true
 	}
+	r.ahead.leave(false, 0)
 	b.err = err
 	switch Classify(err) {
 	case Retryable:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,4 +104,44 @@ func TestBeforeSendIsToldEachBatchsOutcome(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBeforeSendPreparesNoFurtherThanItSends runs a journaled run (prepare
+// taking a read's time) that stops at its deadline in the middle of a long
+// input: the batches prepared and never sent — reads made for nothing — are a
+// few, not the run's workers' worth (about 90 before the read-ahead was
+// bounded), and every record read but not sent stays pending.
+func TestBeforeSendPreparesNoFurtherThanItSends(t *testing.T) {
+	srv, client := newEmulator(t, emulator.Config{Rate: -1, Latency: 5 * time.Millisecond})
+	recs := job(srv, 100_000, 100_000)
+	var prepared atomic.Int64
+	hook := func(ctx context.Context, _ []records.Record) (func(func(string) (bool, bool)), error) {
+		select { // a read of the batch's accounts, then its write ahead
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		prepared.Add(1)
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	eng := imapi.NewEngine(client, imapi.EngineConfig{Rate: 200, Reserve: 300 * time.Millisecond})
+	rep, err := eng.Run(ctx, records.NewSliceSource(recs), imapi.BeforeSend(hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertBalanced(t, rep)
+	if rep.Done() || rep.Pending == 0 {
+		t.Fatalf("the run did not stop at its deadline: %s", rep.Summary())
+	}
+	calls := srv.Stats().Requests
+	if calls == 0 {
+		t.Fatalf("nothing sent: %s", rep.Summary())
+	}
+	// Each batch sent is one call (no faults); a prepared batch not sent was read for nothing.
+	if wasted := prepared.Load() - calls; wasted < 0 || wasted > 10 {
+		t.Errorf("%d batches prepared for %d calls: %d read for nothing, want at most 10", prepared.Load(), calls, wasted)
+	}
+	t.Logf("%d prepared, %d sent: %s", prepared.Load(), calls, rep.Summary())
 }
