@@ -15,12 +15,13 @@ import (
 // memory. So the run holds just enough batches prepared or in preparation to
 // have one ready at each turn:
 //
-//   - The bound starts at the run's concurrency and grows, by a quarter,
-//     whenever a batch gets its turn at once (the limiter may have waited for
-//     it: the preparations lag); it shrinks, by one, whenever a batch waited
-//     more than eight turns' time for its turn. It is never below the turns
-//     that a preparation's time and a quarter more cover at the limiter's
-//     pace (moving averages of each), plus four.
+//   - The bound starts at four, grows by a quarter whenever a batch gets its
+//     turn at once (the limiter may have waited for it: the preparations
+//     lag), and shrinks by one whenever a batch waited more than eight turns'
+//     time for its turn. Once the limiter's pace is known it is never below
+//     the turns that a preparation's time and a quarter more cover at that
+//     pace (moving averages of each), plus four; at most twice the run's
+//     concurrency.
 //   - Near the deadline, a batch is prepared only if its turn can come in time
 //     for its call: after the preparation's time, and after the turns of the
 //     batches held ahead of it. One that cannot waits for those ahead; if none
@@ -37,18 +38,21 @@ type readAhead struct {
 	last  time.Time     // the last first turn
 }
 
-// aheadFloor is the least bound of the read-ahead; aheadQueue the batches
-// prepared and waiting for their turn above which it shrinks.
+// Read-ahead bounds: aheadStart is the bound before the first turns (a run
+// whose limiter gives it none, waiting for its share of a quota, reads no
+// more than that), aheadFloor the least, aheadQueue the batches prepared and
+// waiting for their turn above which it shrinks.
 const (
+	aheadStart = 4
 	aheadFloor = 2
 	aheadQueue = 8
 )
 
 // newReadAhead returns the read-ahead of a run of concurrency calls in
-// flight: its bound starts there (the preparation's time is not known yet),
-// and goes up to twice that.
+// flight: its bound goes up to twice that.
 func newReadAhead(ctx context.Context, concurrency int) *readAhead {
-	a := &readAhead{limit: max(concurrency, aheadFloor), max: max(2*concurrency, aheadFloor)}
+	a := &readAhead{max: max(2*concurrency, aheadStart)}
+	a.limit = aheadStart
 	a.cond.L = &a.mu
 	context.AfterFunc(ctx, a.wake)
 	return a

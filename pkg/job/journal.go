@@ -26,7 +26,9 @@ import (
 // that lost the job, holds removals it made, and the merge needs them. The
 // finish phase lists the directory, merges everything in it and deletes it:
 // nothing is left behind. A log is written ahead of the calls it covers, chunk
-// by chunk; at the end of its run it is sealed into one object.
+// by chunk (a few a second: see journal.Config.GroupEvery), and left so: the
+// hand-off at an invocation's end writes one chunk more at most, and the
+// merge reads the chunks.
 
 // journalOn reports whether the service journals removals.
 func (s *Service) journalOn() bool { return s.cfg.Journal != nil }
@@ -35,8 +37,7 @@ func (s *Service) journalOn() bool { return s.cfg.Journal != nil }
 // service journals removals (an undo adds tags: it has nothing to journal).
 func (j *fileJob) journals() bool { return j.kind == KindRemoval && j.s.journalOn() }
 
-// logSink keeps one invocation's log in the job's bucket: chunks while it
-// runs, one sealed object at its end.
+// logSink keeps one invocation's log in the job's bucket, as chunks.
 type logSink struct {
 	store storage.Store
 	name  string // the log's name, without ".jsonl"
@@ -54,21 +55,6 @@ func (ls *logSink) Append(ctx context.Context, chunk []byte) error {
 		return fmt.Errorf("write the journal's log: %w", err)
 	}
 	ls.keys = append(ls.keys, key)
-	return nil
-}
-
-// Seal writes the whole log as one object and deletes the chunks; a chunk
-// left behind is merged again with no harm (a line given twice counts once).
-func (ls *logSink) Seal(ctx context.Context, log io.ReadSeeker) error {
-	if err := ls.store.Put(ctx, ls.name+".jsonl", log, "application/x-ndjson"); err != nil {
-		return fmt.Errorf("write the journal's log: %w", err)
-	}
-	for _, k := range ls.keys {
-		if err := ls.store.Delete(ctx, k); err != nil {
-			return fmt.Errorf("delete a chunk of the journal's log: %w", err)
-		}
-	}
-	ls.keys = nil
 	return nil
 }
 
@@ -150,7 +136,7 @@ func (j *fileJob) dropLogs(ctx context.Context, logs []storage.Info) {
 }
 
 // closeRecorder ends the recorder of a send pass: the outcomes are made
-// durable and the log sealed, before the checkpoint moves on.
+// durable before the checkpoint moves on.
 func (j *fileJob) closeRecorder(ctx context.Context, rec *journal.Recorder) error {
 	if rec == nil {
 		return nil

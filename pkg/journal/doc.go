@@ -49,11 +49,15 @@
 // # Cost
 //
 // The read runs in the worker that then sends the batch, before it waits for
-// its turn on the removal's rate (imapi.BeforeSend gives the run twice the
-// workers): the reads of some batches go on beside the removals of others, on
-// the get API's own rate, and the removals keep the run's pace. Intents are
-// written by group commit: one write carries every intent ready at that
-// moment, so the log costs a few object writes a second however many batches
-// wait on it. The merge reads again only the pairs whose outcome was never
+// its turn on the removal's rate: the reads of some batches go on beside the
+// removals of others, on the get API's own rate, and the removals keep the
+// run's pace. The engine reads only as far ahead as keeps a batch ready at
+// each turn, and near the deadline only the batches that can still be sent
+// (imapi.BeforeSend): about one read per batch sent. Intents are written by
+// group commit, at most four writes a second (Config.GroupEvery): each write
+// carries every intent ready by then, so the log costs a few object writes a
+// second however many batches wait on it, and the lines are written by hand,
+// not by reflection. A hand-off writes one chunk more at most; the merge
+// reads the chunks. The merge reads again only the pairs whose outcome was never
 // known, and holds at most a partition of the pairs in memory at once.
 package journal

@@ -2,12 +2,9 @@ package journal
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -31,14 +28,6 @@ type Sink interface {
 	Append(ctx context.Context, chunk []byte) error
 }
 
-// Sealer is a Sink that can replace its chunks by one object when the log is
-// complete (the object stores: one object to read per invocation at the merge
-// instead of one per chunk). Seal is given the whole log.
-type Sealer interface {
-	Sink
-	Seal(ctx context.Context, log io.ReadSeeker) error
-}
-
 // Config configures a [Recorder].
 type Config struct {
 	// Reader reads the tags before a batch is removed. Required.
@@ -58,14 +47,26 @@ type Config struct {
 	Attempt string
 	// MaxReads bounds the reads of one batch, retries included; default 5.
 	MaxReads int
+	// GroupEvery spaces the writes of the log: intents ready meanwhile wait
+	// and go in one chunk (group commit). Default DefaultGroupEvery; from the
+	// recorder's start it grows to that, a quarter of the time since the
+	// first write, so that the first batches wait little.
+	GroupEvery time.Duration
 }
+
+// DefaultGroupEvery is the default spacing of the log's writes: at most four
+// chunks a second, however many batches wait on them, so that the log costs
+// a few object writes a second (each a request and its CPU) and the batches
+// wait a quarter of a second at most for theirs (the engine reads that much
+// ahead, see imapi.BeforeSend).
+const DefaultGroupEvery = 250 * time.Millisecond
 
 // Recorder writes one invocation's log: each batch's intent before it is
 // sent, and its outcome after. Its Prepare is an imapi.BeforeSend function.
 type Recorder struct {
-	cfg  Config
-	seal Sealer // cfg.Sink, if it seals
-	copy *os.File
+	cfg   Config
+	first time.Time // the first write's start; zero before
+	last  time.Time // the last write's start
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -91,15 +92,11 @@ func NewRecorder(cfg Config) (*Recorder, error) {
 	if cfg.MaxReads <= 0 {
 		cfg.MaxReads = 5
 	}
+	if cfg.GroupEvery <= 0 {
+		cfg.GroupEvery = DefaultGroupEvery
+	}
 	r := &Recorder{cfg: cfg}
 	r.cond = sync.NewCond(&r.mu)
-	if s, ok := cfg.Sink.(Sealer); ok {
-		f, err := os.CreateTemp("", "removetag-journal-*.jsonl")
-		if err != nil {
-			return nil, fmt.Errorf("journal: keep the log: %w", err)
-		}
-		r.seal, r.copy = s, f
-	}
 	return r, nil
 }
 
@@ -137,11 +134,7 @@ func (r *Recorder) Prepare(ctx context.Context, calls []records.Record) (func(fu
 	r.next++
 	id := r.cfg.Attempt + "/" + strconv.Itoa(r.next)
 	r.mu.Unlock()
-	line, err := json.Marshal(intent{I: id, UserTags: present})
-	if err != nil {
-		return nil, fmt.Errorf("journal: encode an intent: %w", err)
-	}
-	if err := r.write(ctx, line, true); err != nil {
+	if err := r.write(ctx, appendIntent(nil, id, present), true); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -240,11 +233,7 @@ func (r *Recorder) done(id string, present []records.Record, applied func(string
 	case len(o.Ok) == 0 && len(o.No) == 0:
 		return // unknown: the merge reads again
 	}
-	line, err := json.Marshal(o)
-	if err == nil {
-		err = r.write(context.Background(), line, false)
-	}
-	_ = err // a lost outcome only costs a read at the merge
+	_ = r.write(context.Background(), appendOutcome(nil, o), false) // a lost outcome only costs a read at the merge
 }
 
 // write adds a line to the log; with wait, it returns once the line is durable.
@@ -270,18 +259,33 @@ func (r *Recorder) write(ctx context.Context, line []byte, wait bool) error {
 }
 
 // flushLoop hands the pending lines to the sink, one chunk at a time, while
-// there are any: every intent that arrives while a chunk is written goes into
-// the next (group commit).
+// there are any: every intent that arrives while a chunk is written, or
+// before the next is due (see Config.GroupEvery), goes into the next (group
+// commit).
 func (r *Recorder) flushLoop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for len(r.pending) > 0 && r.err == nil {
+		if !r.last.IsZero() {
+			every := min(r.cfg.GroupEvery, r.last.Sub(r.first)/4)
+			if wait := time.Until(r.last.Add(every)); wait > 0 {
+				r.mu.Unlock()
+				time.Sleep(wait)
+				r.mu.Lock()
+			}
+		}
+		r.last = time.Now()
+		if r.first.IsZero() {
+			r.first = r.last
+		}
 		chunk := r.pending
 		r.pending = nil
 		r.gen++
 		gen := r.gen
 		r.mu.Unlock()
-		err := r.append(chunk)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := r.append(ctx, chunk)
+		cancel()
 		r.mu.Lock()
 		if err != nil {
 			r.err = fmt.Errorf("journal: write the log ahead of the removal: %w", err)
@@ -293,19 +297,12 @@ func (r *Recorder) flushLoop() {
 	r.writing = false
 }
 
-// append stores a chunk in the sink, and in the local copy a sealer needs.
-func (r *Recorder) append(chunk []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// append stores a chunk in the sink.
+func (r *Recorder) append(ctx context.Context, chunk []byte) error {
 	if err := r.cfg.Sink.Append(ctx, chunk); err != nil {
 		return err
 	}
 	r.appended++
-	if r.copy != nil {
-		if _, err := r.copy.Write(chunk); err != nil {
-			return fmt.Errorf("keep a copy of the log: %w", err)
-		}
-	}
 	return nil
 }
 
@@ -319,8 +316,8 @@ type Stats struct {
 	Chunks int64
 }
 
-// Close makes the outcomes durable and, for a Sealer, replaces the chunks by
-// the whole log. Call it after the run, before the job's progress is saved.
+// Close makes the outcomes durable: one more chunk at most. Call it after
+// the run, before the job's progress is saved.
 func (r *Recorder) Close(ctx context.Context) (Stats, error) {
 	r.mu.Lock()
 	for r.writing {
@@ -331,20 +328,9 @@ func (r *Recorder) Close(ctx context.Context) (Stats, error) {
 	err := r.err
 	r.mu.Unlock()
 	if err == nil && len(chunk) > 0 {
-		err = r.append(chunk)
+		err = r.append(ctx, chunk)
 	}
 	st := Stats{Intents: r.intents, Pairs: r.pairs, Chunks: r.appended}
-	if r.copy != nil {
-		defer func() {
-			r.copy.Close()
-			os.Remove(r.copy.Name())
-		}()
-		if err == nil && r.appended > 0 {
-			if _, err = r.copy.Seek(0, io.SeekStart); err == nil {
-				err = r.seal.Seal(ctx, r.copy)
-			}
-		}
-	}
 	if err != nil {
 		return st, fmt.Errorf("journal: close the log: %w", err)
 	}
