@@ -73,6 +73,9 @@ func undoAll(ctx context.Context, env *cliEnv, f *runFlags, name string, rep *ru
 		return err
 	}
 	defer t.close()
+	// An undo adds tags: it reads no account back, and keeps no journal of
+	// removals (a run's journal reads through t.tags).
+	t.tags = nil
 	rep.Target, rep.App = t.name, t.app
 	in, err := openJournal(ctx, env, t, name)
 	if err != nil {
