@@ -59,7 +59,8 @@ func openParts(t *testing.T, format records.Format, data []byte, pos records.Pos
 // TestPartStreamResumes: a journal's lines are read as parts of at most ten
 // tags, numbered densely; from the position Resume gives after any part (on
 // a record's boundary, a byte offset; inside a record, none), a stream opened
-// as the job opens it goes on with exactly the parts after it.
+// as the job opens it goes on with exactly the parts after it, and so does one
+// that reads the file from its start (a gzip file's resume).
 func TestPartStreamResumes(t *testing.T) {
 	for _, format := range []records.Format{records.FormatJSONL, records.FormatCSV} {
 		t.Run(format.String(), func(t *testing.T) {
@@ -87,15 +88,19 @@ func TestPartStreamResumes(t *testing.T) {
 				if pos.Offset < 0 {
 					inside++
 				}
-				ps := openParts(t, format, data, pos)
-				for j := i + 1; j < len(want); j++ {
-					rec, err := ps.Next()
-					if err != nil || rec.Account != want[j].Account || !slices.Equal(rec.Tags, want[j].Tags) || ps.Pos().Record != int64(j) {
-						t.Fatalf("resumed after part %d at %+v: part %d is %v %v (index %d), want %v", i, pos, j, rec, err, ps.Pos().Record, want[j])
+				fromStart := pos
+				fromStart.Offset = -1 // as a gzip file is resumed
+				for _, at := range []records.Position{pos, fromStart} {
+					ps := openParts(t, format, data, at)
+					for j := i + 1; j < len(want); j++ {
+						rec, err := ps.Next()
+						if err != nil || rec.Account != want[j].Account || !slices.Equal(rec.Tags, want[j].Tags) || ps.Pos().Record != int64(j) {
+							t.Fatalf("resumed after part %d at %+v: part %d is %v %v (index %d), want %v", i, at, j, rec, err, ps.Pos().Record, want[j])
+						}
 					}
-				}
-				if _, err := ps.Next(); err != io.EOF {
-					t.Fatalf("resumed after part %d: %v at the end", i, err)
+					if _, err := ps.Next(); err != io.EOF {
+						t.Fatalf("resumed after part %d: %v at the end", i, err)
+					}
 				}
 			}
 			if inside == 0 || inside == len(resumes) {
