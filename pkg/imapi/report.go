@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/removetag/removetag/pkg/records"
 )
@@ -216,6 +217,7 @@ func (g *FailureGroups) Add(account string, err error) {
 		return
 	}
 	if len(f.Accounts) < g.maxAccounts {
+		account = strings.Clone(account) // kept: not a share of a decoder's block
 		seen[account] = struct{}{}
 		f.Accounts = append(f.Accounts, account)
 	} else {

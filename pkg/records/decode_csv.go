@@ -22,6 +22,7 @@ type csvParser struct {
 	cells    [][]byte
 	unquoted []byte // the contents of quoted cells, without their quotes
 	tags     tagBuilder
+	accounts stringArena
 }
 
 func newCSVParser() *csvParser { return &csvParser{tags: newTagBuilder()} }
@@ -35,7 +36,7 @@ func (p *csvParser) parse(line []byte) (Record, string) {
 	for len(cells) > 1 && len(cells[len(cells)-1]) == 0 {
 		cells = cells[:len(cells)-1]
 	}
-	rec := Record{Account: string(cells[0])}
+	rec := Record{Account: p.accounts.make(cells[0])}
 	for i, c := range cells[1:] {
 		if len(c) == 0 {
 			return rec, fmt.Sprintf("cell %d is empty: only the cells after the last tag may be", i+2)

@@ -1,6 +1,9 @@
 package records
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 const (
 	// maxInterned caps the tag intern map: most inputs repeat a few tags, and an
@@ -93,4 +96,33 @@ func (b *tagBuilder) dedup(cells [][]byte) [][]byte {
 		out = append(out, c)
 	}
 	return out
+}
+
+// arenaBlock is the size of one block of a stringArena: some 300 accounts.
+const arenaBlock = 4 << 10
+
+// stringArena makes strings out of shared blocks: a record's account costs
+// no allocation of its own (a million of them, each garbage a moment later
+// in a validation pass, were the decoder's one allocation per record). Each
+// block is a strings.Builder's, only ever appended to, so the strings carved
+// out of it never change; a block lives as long as any of its strings (who
+// keeps an account for long, as FailureGroups does, copies it).
+type stringArena struct {
+	block strings.Builder
+}
+
+// make returns the bytes of c as a string.
+func (a *stringArena) make(c []byte) string {
+	switch {
+	case len(c) == 0:
+		return ""
+	case len(c) > arenaBlock/8:
+		return string(c)
+	case a.block.Cap()-a.block.Len() < len(c):
+		a.block = strings.Builder{}
+		a.block.Grow(arenaBlock)
+	}
+	start := a.block.Len()
+	a.block.Write(c)
+	return a.block.String()[start:]
 }
