@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/removetag/removetag/pkg/job/storage"
 )
@@ -92,6 +93,10 @@ func testPutStatOpen(t *testing.T, s storage.Store) {
 			if info.Key != tt.key || info.Size != int64(len(tt.content)) || info.ETag == "" || strings.Contains(info.ETag, `"`) {
 				t.Errorf("Stat = %+v, want key %q, size %d and an unquoted ETag", info, tt.key, len(tt.content))
 			}
+			// Last-Modified is to the second; the clocks are this machine's.
+			if since := time.Since(info.Modified); info.Modified.IsZero() || since < -2*time.Second || since > time.Minute {
+				t.Errorf("Stat's Modified = %v, want about now (%v)", info.Modified, time.Now().UTC())
+			}
 			got, oinfo, err := open(ctx, s, tt.key, 0, "")
 			if err != nil {
 				t.Fatalf("Open: %v", err)
@@ -120,9 +125,38 @@ func testPutStatOpen(t *testing.T, s storage.Store) {
 
 	t.Run("overwrite", func(t *testing.T) {
 		put(t, s, "over", "first")
+		first, err := s.Stat(ctx, "over")
+		if err != nil {
+			t.Fatal(err)
+		}
 		put(t, s, "over", "second, longer")
-		if got, info, err := open(ctx, s, "over", 0, ""); err != nil || got != "second, longer" || info.Size != 14 {
+		got, info, err := open(ctx, s, "over", 0, "")
+		if err != nil || got != "second, longer" || info.Size != 14 {
 			t.Errorf("Open = %q, %+v, %v; want the second content", got, info, err)
+		}
+		if info.Modified.Before(first.Modified) {
+			t.Errorf("Modified went back from %v to %v", first.Modified, info.Modified)
+		}
+	})
+
+	t.Run("same content written again", func(t *testing.T) {
+		// A new upload of the same bytes has the same ETag: its Modified,
+		// to the second, tells it apart (see storage.Info).
+		put(t, s, "again", "same")
+		first, err := s.Stat(ctx, "again")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for time.Since(first.Modified) <= time.Second {
+			time.Sleep(50 * time.Millisecond) // into a later second of Last-Modified
+		}
+		put(t, s, "again", "same")
+		second, err := s.Stat(ctx, "again")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second.ETag != first.ETag || !second.Modified.After(first.Modified) {
+			t.Errorf("written again a second later: %+v after %+v; want the same ETag and a later Modified", second, first)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/removetag/removetag/pkg/job/storage"
 	"github.com/tencentyun/cos-go-sdk-v5"
@@ -255,7 +256,7 @@ func (s *cosStore) Open(ctx context.Context, key string, off int64, etag string)
 		}
 		return nil, storage.Info{}, s.fail("open", key, err)
 	}
-	info := storage.Info{Key: key, ETag: storage.TrimETag(resp.Header.Get("ETag")), Size: resp.ContentLength}
+	info := storage.Info{Key: key, ETag: storage.TrimETag(resp.Header.Get("ETag")), Size: resp.ContentLength, Modified: lastModified(resp.Header)}
 	if n, ok := sizeFromContentRange(resp.Header.Get("Content-Range")); ok {
 		info.Size = n
 	}
@@ -271,7 +272,7 @@ func (s *cosStore) Stat(ctx context.Context, key string) (storage.Info, error) {
 	if err != nil {
 		return storage.Info{}, s.fail("stat", key, err)
 	}
-	return storage.Info{Key: key, Size: resp.ContentLength, ETag: storage.TrimETag(resp.Header.Get("ETag"))}, nil
+	return storage.Info{Key: key, Size: resp.ContentLength, ETag: storage.TrimETag(resp.Header.Get("ETag")), Modified: lastModified(resp.Header)}, nil
 }
 
 func (s *cosStore) Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) error {
@@ -409,6 +410,15 @@ func (s *cosStore) fail(op, key string, err error) error {
 	var cerr *cos.ErrorResponse
 	noBucket := errors.As(err, &cerr) && cerr.Code == "NoSuchBucket"
 	return storeError(op, s.Name()+"/"+key, cosStatus(err), noBucket, err)
+}
+
+// lastModified reads an answer's Last-Modified header; zero if it has none.
+func lastModified(h http.Header) time.Time {
+	t, err := http.ParseTime(h.Get("Last-Modified"))
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // cosStatus returns the HTTP status of a COS error response, or 0.

@@ -66,6 +66,9 @@ func (s *s3Store) Open(ctx context.Context, key string, off int64, etag string) 
 		return nil, storage.Info{}, s.fail("open", key, err)
 	}
 	info := storage.Info{Key: key, ETag: storage.TrimETag(aws.ToString(out.ETag)), Size: aws.ToInt64(out.ContentLength)}
+	if out.LastModified != nil {
+		info.Modified = out.LastModified.UTC()
+	}
 	if n, ok := sizeFromContentRange(aws.ToString(out.ContentRange)); ok {
 		info.Size = n
 	}
@@ -82,7 +85,11 @@ func (s *s3Store) Stat(ctx context.Context, key string) (storage.Info, error) {
 	if err != nil {
 		return storage.Info{}, s.fail("stat", key, err)
 	}
-	return storage.Info{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: storage.TrimETag(aws.ToString(out.ETag))}, nil
+	info := storage.Info{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: storage.TrimETag(aws.ToString(out.ETag))}
+	if out.LastModified != nil {
+		info.Modified = out.LastModified.UTC()
+	}
+	return info, nil
 }
 
 func (s *s3Store) Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) error {

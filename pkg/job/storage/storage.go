@@ -21,6 +21,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Schemes of [Location].
@@ -107,6 +108,11 @@ type Info struct {
 	Size int64
 	// ETag is the object's entity tag without quotes.
 	ETag string
+	// Modified is when the object was last written, as the store says it
+	// (to the second: HTTP's Last-Modified); zero where the store did not
+	// say. Stat fills it in. Beside the ETag it tells a new upload of the same
+	// content from a repeated event of the old one.
+	Modified time.Time
 }
 
 // Store is one bucket.
