@@ -168,6 +168,11 @@ const (
 	StatusIgnored Status = "ignored"
 	// StatusSwept: the result of a sweep; see Jobs.
 	StatusSwept Status = "swept"
+	// StatusCanceled: an admin stopped the job (a cancel request, see
+	// [RequestCancel]); its records left are pending, in PendingKey.
+	StatusCanceled Status = "canceled"
+	// StatusListed: the answer of a status request; see Summaries.
+	StatusListed Status = "listed"
 )
 
 // Result is the answer of every kind of request: the report of the records it
@@ -175,7 +180,8 @@ const (
 type Result struct {
 	// Status is one of: "done", "pending" (records left; see PendingUserTags or
 	// Continued), "invalid" (rejected before any call; see Errors), "skipped"
-	// (already done or in progress), "ignored" (the function's own output), "swept".
+	// (already done or in progress), "ignored" (the function's own output),
+	// "swept", "canceled", "listed".
 	Status Status
 	// Message explains the status for people, where there is more to say.
 	Message string `json:",omitempty"`
@@ -214,13 +220,18 @@ type Result struct {
 	// Changed and TagsRemoved say what a journaled file job changed: the
 	// accounts that lost a tag, the account–tag pairs removed (see FileReport).
 	journal.Changes
-	// ReportKey, FailedKey, JournalKey and CheckpointKey name the objects written in the source's bucket.
+	// ReportKey, FailedKey, JournalKey, PendingKey and CheckpointKey name the
+	// objects written in the source's bucket.
 	ReportKey     string `json:",omitempty"`
 	FailedKey     string `json:",omitempty"`
 	JournalKey    string `json:",omitempty"`
+	PendingKey    string `json:",omitempty"`
 	CheckpointKey string `json:",omitempty"`
 	// Jobs holds the results of the files a sweep continued.
 	Jobs []*Result `json:",omitempty"`
+	// Summaries are the file jobs a status request found (see [Summary]),
+	// and the job a cancel request stopped.
+	Summaries []Summary `json:",omitempty"`
 }
 
 // Service handles the function's requests ([Service.Handle]). It is safe for
@@ -234,11 +245,20 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Engine == nil {
 		return nil, errors.New("job: Config.Engine is required")
 	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// withDefaults checks cfg, but for its Engine, and fills in its defaults.
+func (cfg Config) withDefaults() (Config, error) {
 	if cfg.OutputPrefix == "" {
 		cfg.OutputPrefix = DefaultOutputPrefix
 	}
 	if strings.HasPrefix(cfg.OutputPrefix, "/") {
-		return nil, fmt.Errorf("job: OutputPrefix %q must not start with a slash", cfg.OutputPrefix)
+		return cfg, fmt.Errorf("job: OutputPrefix %q must not start with a slash", cfg.OutputPrefix)
 	}
 	if !strings.HasSuffix(cfg.OutputPrefix, "/") {
 		cfg.OutputPrefix += "/"
@@ -260,11 +280,11 @@ func New(cfg Config) (*Service, error) {
 	}
 	for _, b := range cfg.Buckets {
 		if _, err := storage.ParseLocation(b.Scheme + "://" + b.Bucket); err != nil {
-			return nil, fmt.Errorf("job: Buckets: %w", err)
+			return cfg, fmt.Errorf("job: Buckets: %w", err)
 		}
 		if b.Key != "" {
-			return nil, fmt.Errorf("job: Buckets: %s names an object; want a bucket (%s://%s)", b, b.Scheme, b.Bucket)
+			return cfg, fmt.Errorf("job: Buckets: %s names an object; want a bucket (%s://%s)", b, b.Scheme, b.Bucket)
 		}
 	}
-	return &Service{cfg: cfg}, nil
+	return cfg, nil
 }

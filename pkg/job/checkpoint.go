@@ -42,6 +42,9 @@ type Checkpoint struct {
 	Region string `json:",omitempty"`
 	// ETag is the version of the file the job works on.
 	ETag string
+	// Modified is that version's Last-Modified, when the store said it: with
+	// the ETag it names the upload a cancel marker stops (see CancelMarker).
+	Modified time.Time `json:",omitzero"`
 	// Format is the file's format: "csv", "jsonl" or "json".
 	Format string
 	// Compressed is set for gzip files, which are resumed by skipping records
@@ -96,9 +99,12 @@ type Checkpoint struct {
 	Handoff Handoff `json:",omitempty"`
 	// Note says why the job was left for the sweep, if it was.
 	Note string `json:",omitempty"`
-	// Started is when the job started; UpdatedAt when the checkpoint was written.
+	// Started is when the job started; UpdatedAt when the checkpoint was
+	// written, and UpdatedBy by which invocation: its trigger and its name in
+	// claims ("continue/3fa2c1d0e4b5a697"), as its log lines say them.
 	Started   time.Time
 	UpdatedAt time.Time
+	UpdatedBy string `json:",omitempty"`
 }
 
 const checkpointVersion = 1

@@ -35,6 +35,8 @@ type fileJob struct {
 	// dropParts: the parts of failed records of an older version of the file
 	// are removed once the job is claimed.
 	dropParts bool
+	// watch is the link's watch on the job's cancel marker (cancel.go).
+	watch *cancelWatch
 }
 
 // newFileJob opens the file's bucket.
@@ -48,10 +50,11 @@ func (s *Service) newFileJob(ctx context.Context, kind Kind, loc storage.Locatio
 
 // fileJobIn is a file job in a bucket already open.
 func (s *Service) fileJobIn(store storage.Store, kind Kind, loc storage.Location, region, trigger string) *fileJob {
-	log := s.cfg.Logger.With("job", "file", "kind", kind, "trigger", trigger, "source", loc.String())
+	owner := newOwner()
+	log := s.cfg.Logger.With("job", "file", "kind", kind, "trigger", trigger, "source", loc.String(), "owner", owner)
 	return &fileJob{
 		s: s, kind: kind, store: store, loc: loc, region: region, log: log, started: time.Now(),
-		st: state{store: store, keys: keysOf(s.cfg.OutputPrefix, kind, loc.Key), owner: newOwner(), log: log},
+		st: state{store: store, keys: keysOf(s.cfg.OutputPrefix, kind, loc.Key), owner: owner, by: trigger + "/" + owner, log: log},
 	}
 }
 
@@ -104,6 +107,10 @@ func (s *Service) startFile(ctx context.Context, kind Kind, loc storage.Location
 	if err != nil {
 		return nil, fmt.Errorf("file job %s: %w", loc, err)
 	}
+	if rep != nil && !rep.ends(info.Modified) {
+		j.log.Info("a new upload of the version of a canceled job: a new job", "etag", info.ETag, "modified", info.Modified)
+		rep = nil
+	}
 	if rep != nil {
 		j.log.Info("job skipped: this version is done", "etag", info.ETag, "report", j.st.keys.report())
 		return j.skippedDone(rep), nil
@@ -131,8 +138,8 @@ func (s *Service) startFile(ctx context.Context, kind Kind, loc storage.Location
 		return j.rejectFormat(ctx, info, err, restarted)
 	}
 	cp = &Checkpoint{
-		Version: checkpointVersion, Source: loc.String(), Region: region, ETag: info.ETag, Format: f.String(),
-		Phase: PhaseValidate, Restarted: restarted, Started: time.Now().UTC(),
+		Version: checkpointVersion, Source: loc.String(), Region: region, ETag: info.ETag, Modified: info.Modified,
+		Format: f.String(), Phase: PhaseValidate, Restarted: restarted, Started: time.Now().UTC(),
 	}
 	j.dropParts = restarted
 	return j.claimAndRun(ctx, cp)

@@ -36,7 +36,7 @@ func (j *fileJob) finish(ctx context.Context, cp *Checkpoint) (*Result, error) {
 	}
 	rep := &FileReport{
 		Kind:   j.reportKind(),
-		Status: StatusDone, Source: cp.Source, ETag: cp.ETag, Format: cp.Format, API: j.op(cp).String(),
+		Status: StatusDone, Source: cp.Source, ETag: cp.ETag, Modified: cp.Modified, Format: cp.Format, API: j.op(cp).String(),
 		Counts: cp.counts(), Failures: cp.Failures, Restarted: cp.Restarted,
 		Chain: cp.Chain, Invocations: cp.Invocations, Started: cp.Started,
 	}
@@ -72,7 +72,7 @@ func (j *fileJob) finishInvalid(ctx context.Context, cp *Checkpoint) (*Result, e
 	}
 	rep := &FileReport{
 		Kind:   j.reportKind(),
-		Status: StatusInvalid, Source: cp.Source, ETag: cp.ETag, Format: cp.Format,
+		Status: StatusInvalid, Source: cp.Source, ETag: cp.ETag, Modified: cp.Modified, Format: cp.Format,
 		Counts: cp.counts(), Errors: cp.Problems, ErrorCount: cp.ProblemCount,
 		Restarted: cp.Restarted, Chain: cp.Chain, Invocations: cp.Invocations, Started: cp.Started,
 		Message: fmt.Sprintf("invalid file: %d problem(s) in %d record(s); nothing was sent", cp.ProblemCount, cp.Total),
@@ -92,7 +92,7 @@ func (j *fileJob) rejectFormat(ctx context.Context, info storage.Info, ferr erro
 	now := time.Now().UTC()
 	rep := &FileReport{
 		Kind:   j.reportKind(),
-		Status: StatusInvalid, Source: j.loc.String(), ETag: info.ETag,
+		Status: StatusInvalid, Source: j.loc.String(), ETag: info.ETag, Modified: info.Modified,
 		Errors: []records.Problem{{Where: "name", Reason: ferr.Error()}}, ErrorCount: 1,
 		Message: "invalid file name: " + ferr.Error() + "; nothing was sent", Started: now,
 	}

@@ -15,6 +15,9 @@ import (
 // invocation's chain number, for the caller to release: a retry of its event
 // goes on from there.
 func (j *fileJob) handOn(ctx context.Context, cp *Checkpoint, l *link, sweep string) (*Result, error) {
+	if j.canceled(cp) != nil {
+		return j.endCanceled(ctx, cp)
+	}
 	bctx, cancel := bookkeeping(ctx)
 	defer cancel()
 	res := j.result(cp, StatusPending)

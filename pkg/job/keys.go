@@ -46,10 +46,9 @@ func (k Kind) check() error {
 		}
 	}
 	switch s {
-	case "state", "reports", "failed", "parts", // a file job's objects
+	case "state", "reports", "failed", "parts", "pending", "cancel", // a file job's objects
 		"quota",                    // the shared quota's leases (internal/wiring)
-		"journal", "journal-parts", // the journal and its logs (journal.go)
-		"cancel": // kept for cancellations to come
+		"journal", "journal-parts": // the journal and its logs (journal.go)
 		return fmt.Errorf("job kind %q: the name is a segment of the output layout", s)
 	}
 	return nil
@@ -75,6 +74,8 @@ func stateDir(prefix string, k Kind) string { return kindRoot(prefix, k) + "stat
 //	{root}failed/{key}.jsonl                     the failed records of the whole file
 //	{root}journal-parts/{digest}/NNNNNN-{owner}… the journal's log of each invocation, while it runs
 //	{root}journal/{key}.jsonl                    the journal: the tags the job removed
+//	{root}cancel/{key}                           the cancel marker, when an admin stops the job
+//	{root}pending/{key}.jsonl                    the records a canceled job left, ready to run again
 //
 // where {root} is the output prefix for removal and {prefix}{kind}/ for any
 // other kind (see kindRoot). A kind's name has no slash and is never a
@@ -109,6 +110,12 @@ func (fk fileKeys) journalParts() string {
 	sum := sha256.Sum256([]byte(fk.key))
 	return fk.root + "journal-parts/" + hex.EncodeToString(sum[:16]) + "/"
 }
+
+// cancel is where an admin's cancel marker for the job goes (see cancel.go).
+func (fk fileKeys) cancel() string { return fk.root + "cancel/" + fk.key }
+
+// pending is where a canceled job's pending records go.
+func (fk fileKeys) pending() string { return fk.root + "pending/" + fk.key + ".jsonl" }
 
 // partsDir holds the parts of the failed records. Its name is a digest of the
 // key: no listing of one file's parts can hold another file's.

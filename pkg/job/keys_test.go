@@ -17,6 +17,7 @@ var trickyKeys = []string{
 	"undo/a.csv", "undo/state/a.csv", "plan/state/a.csv.json", "clear-all-tags/reports/a.csv",
 	"removal/state/a.csv", "undo", "plan.json", "state", ".json", "/a.csv", "a//b.csv",
 	"dir/sub/a b.csv", "δοκιμή.csv", "journal/a.csv", "cancel/a.csv",
+	"pending/a.csv", "a.csv.jsonl", "cancel/state/a.csv.json",
 }
 
 const testPrefix = "removetag/"
@@ -29,6 +30,8 @@ func TestRemovalKeysKeepTheirNames(t *testing.T) {
 		{fk.checkpoint(), "removetag/state/in/a.csv.json"},
 		{fk.report(), "removetag/reports/in/a.csv.report.json"},
 		{fk.failed(), "removetag/failed/in/a.csv.jsonl"},
+		{fk.cancel(), "removetag/cancel/in/a.csv"},
+		{fk.pending(), "removetag/pending/in/a.csv.jsonl"},
 		{fk.partsDir(), "removetag/parts/4f7b28df7242a191a1b64a7d36b8a5f6/"},
 		{fk.part(7, "0123abcd"), "removetag/parts/4f7b28df7242a191a1b64a7d36b8a5f6/000007-0123abcd.jsonl"},
 		{stateDir(testPrefix, KindRemoval), "removetag/state/"},
@@ -52,7 +55,7 @@ func TestKeysNeverCollide(t *testing.T) {
 	}
 	// (A kind named "parts" would put its objects among removal's parts
 	// folders, though not in one; it is reserved all the same.)
-	for _, seg := range []Kind{"state", "reports", "failed"} {
+	for _, seg := range []Kind{"state", "reports", "failed", "cancel", "pending"} {
 		if len(collisions([]Kind{KindRemoval, seg}, trickyKeys)) == 0 {
 			t.Errorf("a kind named %q would collide with removal, but no collision was found", seg)
 		}
@@ -81,6 +84,8 @@ func collisions(kinds []Kind, keys []string) []string {
 			note(fk.checkpoint(), owner{k, key, "checkpoint"})
 			note(fk.report(), owner{k, key, "report"})
 			note(fk.failed(), owner{k, key, "failed records"})
+			note(fk.cancel(), owner{k, key, "cancel marker"})
+			note(fk.pending(), owner{k, key, "pending records"})
 			note(fk.part(0, "0123abcd"), owner{k, key, "part"})
 			parts = append(parts, owner{k, key, fk.partsDir()})
 		}
@@ -111,7 +116,7 @@ func TestParseCheckpointKey(t *testing.T) {
 			if !ok || gotKind != k || gotKey != key {
 				t.Errorf("parse %q = %q, %q, %v; want %q, %q", fk.checkpoint(), gotKind, gotKey, ok, k, key)
 			}
-			for _, other := range []string{fk.report(), fk.failed(), fk.part(3, "0123abcd")} {
+			for _, other := range []string{fk.report(), fk.failed(), fk.part(3, "0123abcd"), fk.cancel(), fk.pending()} {
 				if kind, key, ok := parseCheckpointKey(testPrefix, other); ok {
 					t.Errorf("parse %q = %q, %q: not a checkpoint", other, kind, key)
 				}
@@ -141,7 +146,7 @@ func TestKindCheck(t *testing.T) {
 			t.Errorf("%s: %v", k, err)
 		}
 	}
-	for _, k := range []Kind{"", "state", "reports", "failed", "parts", "quota", "journal", "cancel",
+	for _, k := range []Kind{"", "state", "reports", "failed", "parts", "quota", "journal", "cancel", "pending",
 		"a/b", "Undo", "1plan", "-x", "un do", "undo.", Kind(strings.Repeat("a", 33))} {
 		if err := k.check(); err == nil {
 			t.Errorf("%q accepted as a kind's name", k)

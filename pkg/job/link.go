@@ -59,7 +59,7 @@ func (j *fileJob) doneAlready(ctx context.Context, cp *Checkpoint) (*Result, err
 	if err != nil {
 		return nil, fmt.Errorf("file job %s: %w", j.loc, err)
 	}
-	if rep == nil {
+	if rep == nil || !rep.ends(cp.Modified) {
 		return nil, nil
 	}
 	j.log.Info("job done already: removing the checkpoint left behind", "report", j.st.keys.report())
@@ -77,7 +77,7 @@ func (j *fileJob) runLink(ctx context.Context, cp *Checkpoint) (*Result, error) 
 		"succeeded", cp.Succeeded, "failed", cp.Failed, "position", cp.Position.Record)
 	claimed := *cp
 	l := &link{chain: cp.Chain, base: cp.counts()}
-	res, err := j.work(ctx, cp, l)
+	res, err := j.workWatched(ctx, cp, l)
 	if errors.Is(err, errClaimLost) {
 		return j.lost(ctx, &claimed, cp), nil
 	}
@@ -172,7 +172,7 @@ func (j *fileJob) restart(ctx context.Context, cp *Checkpoint) error {
 	}
 	j.log.Warn("the file changed during the job: starting over", "old_etag", cp.ETag, "etag", info.ETag, "chain", cp.Chain)
 	*cp = Checkpoint{
-		Version: checkpointVersion, Source: cp.Source, Region: cp.Region, ETag: info.ETag, Format: cp.Format,
+		Version: checkpointVersion, Source: cp.Source, Region: cp.Region, ETag: info.ETag, Modified: info.Modified, Format: cp.Format,
 		Phase: PhaseValidate, Chain: cp.Chain, Invocations: cp.Invocations, Restarted: true,
 		Owner: cp.Owner, Started: cp.Started,
 	}

@@ -19,13 +19,17 @@ type FileReport struct {
 	// Kind is the job's kind, absent for removal: "undo" for the report of
 	// an undo, at {prefix}undo/reports/{key}.report.json.
 	Kind Kind `json:",omitempty"`
-	// Status is "done" (every record handled; Failed may be above 0) or
-	// "invalid" (rejected before any call; see Errors).
+	// Status is "done" (every record handled; Failed may be above 0),
+	// "invalid" (rejected before any call; see Errors) or "canceled" (an
+	// admin stopped the job: see Canceled and PendingKey).
 	Status Status
 	// Source is the file, "s3://bucket/key" or "cos://bucket-appid/key".
 	Source string
-	// ETag is the version of the file the report is for.
-	ETag string
+	// ETag is the version of the file the report is for; Modified its
+	// Last-Modified, where known: a canceled report stops only the upload
+	// it names (a new upload of the same bytes starts a new job).
+	ETag     string
+	Modified time.Time `json:",omitzero"`
 	// Format is the file's format: "csv", "jsonl" or "json".
 	Format string `json:",omitempty"`
 	// API is the operation the job called, as Tencent's pages name it:
@@ -61,11 +65,26 @@ type FileReport struct {
 	// account that lost tags, the tags it lost, ready to add back: an
 	// {"Undo":"s3://bucket/{JournalKey}"} document does (see [KindUndo]).
 	JournalKey string `json:",omitempty"`
-	// Message explains an invalid file.
+	// PendingKey names the object holding a canceled job's pending records,
+	// one {"To_Account":…,"Tags":[…]} per line, ready to upload again (outside
+	// the output prefix) to finish the job.
+	PendingKey string `json:",omitempty"`
+	// Canceled tells who stopped a canceled job, and when.
+	Canceled *Cancellation `json:",omitempty"`
+	// Message explains an invalid or canceled file.
 	Message string `json:",omitempty"`
-	// Started and Finished bound the job.
-	Started  time.Time
-	Finished time.Time
+	// Started and Finished bound the job; FinishedBy names the invocation
+	// that wrote the report, as Checkpoint.UpdatedBy does.
+	Started    time.Time
+	Finished   time.Time
+	FinishedBy string `json:",omitempty"`
+}
+
+// ends reports whether the report ends the job of the upload last modified
+// at modified: any report of its version does, but a canceled one only for
+// the upload it stopped (a new upload of the same bytes is a new job).
+func (rep *FileReport) ends(modified time.Time) bool {
+	return rep.Status != StatusCanceled || rep.Modified.IsZero() || modified.IsZero() || rep.Modified.Equal(modified)
 }
 
 // skippedDone is the answer for a version already done.
@@ -82,6 +101,7 @@ func (j *fileJob) reportResult(rep *FileReport, status Status) *Result {
 		Report: imapi.Report{Counts: rep.Counts, Failures: rep.Failures, EndOfInput: rep.Status == StatusDone},
 		Errors: rep.Errors, ErrorCount: rep.ErrorCount, Message: rep.Message,
 		ReportKey: j.st.keys.report(), FailedKey: rep.FailedKey, JournalKey: rep.JournalKey, Changes: rep.Changes,
+		PendingKey: rep.PendingKey,
 	}
 }
 

@@ -21,7 +21,8 @@ type Request struct {
 	// direct payload may also be a continuation event), and the message of
 	// RequestTimer (empty: the sweep).
 	Document []byte
-	// Object is the uploaded object of RequestUpload.
+	// Object is the uploaded object of RequestUpload, the file (or bucket,
+	// or folder) of RequestStatus, the file of RequestCancel.
 	Object storage.Location
 	// Region is the region the upload event named (COS: a short code such
 	// as "gz"), or "" for the function's own.
@@ -47,6 +48,12 @@ const (
 	// RequestUpload: an uploaded object, streamed and run, with checkpoints
 	// and continuations when the budget runs out.
 	RequestUpload RequestKind = "upload"
+	// RequestStatus: the file jobs of Object (see [Inspect]), told in the
+	// result's Summaries (Status "listed"). Nothing is written.
+	RequestStatus RequestKind = "status"
+	// RequestCancel: stop the file job of Object (see [Cancel] and
+	// [Jobs.Cancel]); Via says who asks.
+	RequestCancel RequestKind = "cancel"
 )
 
 // Submit is the request of a job document from a caller that waits for the
@@ -64,6 +71,20 @@ func Timer(message string) Request { return Request{Kind: RequestTimer, Document
 // Upload is the request of an uploaded object; region is the event's, or "".
 func Upload(loc storage.Location, region string) Request {
 	return Request{Kind: RequestUpload, Object: loc, Region: region}
+}
+
+// Inspect is the request of the status of file jobs: of the one job of
+// loc's file, of every job under loc's folder (a key ending in "/"), of
+// every job of loc's bucket (no key), or, for the zero Location, of every
+// job of Config.Buckets.
+func Inspect(loc storage.Location, via string) Request {
+	return Request{Kind: RequestStatus, Via: via, Object: loc}
+}
+
+// Cancel is the request to stop the file job of loc's file; via says who
+// asks ("http", …), in logs, the cancel marker and the report.
+func Cancel(loc storage.Location, via string) Request {
+	return Request{Kind: RequestCancel, Via: via, Object: loc}
 }
 
 // via returns the trigger's name for logs.
@@ -90,6 +111,10 @@ func (s *Service) Handle(ctx context.Context, req Request) (*Result, error) {
 		return s.document(ctx, req)
 	case RequestUpload:
 		return s.startFile(ctx, KindRemoval, req.Object, req.Region, req.via())
+	case RequestStatus:
+		return s.status(ctx, req.Object)
+	case RequestCancel:
+		return s.cancel(ctx, req.Object, req.via())
 	}
 	return nil, fmt.Errorf("job: a request of unknown kind %q", req.Kind)
 }

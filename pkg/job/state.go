@@ -20,6 +20,7 @@ type state struct {
 	store storage.Store
 	keys  fileKeys
 	owner string // this invocation's name in claims
+	by    string // its trigger and owner, for UpdatedBy and FinishedBy
 	log   *slog.Logger
 
 	// cp is the checkpoint this invocation claimed: the phases of its link
@@ -82,7 +83,7 @@ func (st *state) save(ctx context.Context) error {
 	cp := st.cp
 	cp.Version = checkpointVersion
 	cp.Pending = cp.counts().Pending
-	cp.UpdatedAt = time.Now().UTC()
+	cp.UpdatedAt, cp.UpdatedBy = time.Now().UTC(), st.by
 	key := st.keys.checkpoint()
 	c, ok := st.condition(ctx)
 	if !ok {
@@ -153,7 +154,7 @@ func (st *state) doneReport(ctx context.Context, etag string) (*FileReport, erro
 
 // writeReport stores the report, stamped now: the version it names is done.
 func (st *state) writeReport(ctx context.Context, rep *FileReport) error {
-	rep.Finished = time.Now().UTC()
+	rep.Finished, rep.FinishedBy = time.Now().UTC(), st.by
 	if err := putJSON(ctx, st.store, st.keys.report(), rep); err != nil {
 		return fmt.Errorf("write the report: %w", err)
 	}

@@ -34,7 +34,7 @@ func (j *fileJob) validate(ctx context.Context, cp *Checkpoint, l *link) (verdic
 		return verdictUnfinished, err
 	}
 	defer body.Close()
-	src := &cutSource{dec: dec, stopAt: workEnd(ctx)}
+	src := &cutSource{dec: dec, stopAt: workEnd(ctx), done: ctx.Done()}
 	began := time.Now()
 	n, cerr := records.Check(src)
 	if dec.Compressed() && cp.SkipRate == 0 && n >= minSkipMeasure {
@@ -91,16 +91,17 @@ func inputProblem(reason string) *records.InvalidInputError {
 }
 
 // cutSource ends a validation pass early, as if at the end of the input, when
-// its time is up.
+// its time is up or its context is done (the job was canceled).
 type cutSource struct {
 	dec    recordStream
 	stopAt time.Time // zero: no limit
+	done   <-chan struct{}
 	n      int
 	cut    bool
 }
 
 func (c *cutSource) Next() (records.Record, error) {
-	if !c.stopAt.IsZero() && c.n%64 == 0 && time.Now().After(c.stopAt) {
+	if c.n%64 == 0 && (!c.stopAt.IsZero() && time.Now().After(c.stopAt) || c.isDone()) {
 		c.cut = true
 		return records.Record{}, io.EOF
 	}
@@ -113,3 +114,12 @@ func (c *cutSource) Pos() records.Position { return c.dec.Pos() }
 // AllTags passes on the decoder's: records.Check judges the records of a
 // document of accounts alone as such.
 func (c *cutSource) AllTags() bool { return c.dec.AllTags() }
+
+func (c *cutSource) isDone() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
