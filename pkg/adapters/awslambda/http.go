@@ -28,6 +28,7 @@ type v2Request struct {
 		} `json:"http"`
 	} `json:"requestContext"`
 	Headers  trigger.Headers `json:"headers"`
+	Query    trigger.Query   `json:"queryStringParameters"`
 	Body     trigger.Text    `json:"body"`
 	IsBase64 bool            `json:"isBase64Encoded"`
 }
@@ -41,7 +42,7 @@ func decodeV2(payload []byte) trigger.Event {
 		name = eventFunctionURL // function URLs use payload format 2.0
 	}
 	return trigger.HTTPEvent(name, trigger.HTTPShape(v2Reply), "an HTTP API request", trigger.GatewayRequest{
-		Method: req.RequestContext.HTTP.Method, Headers: req.Headers, Body: req.Body, IsBase64: req.IsBase64,
+		Method: req.RequestContext.HTTP.Method, Headers: req.Headers, Query: req.Query, Body: req.Body, IsBase64: req.IsBase64,
 	}, err, payload)
 }
 
@@ -51,6 +52,8 @@ type v1Request struct {
 	Method            string          `json:"httpMethod"`
 	Headers           trigger.Headers `json:"headers"`
 	MultiValueHeaders trigger.Headers `json:"multiValueHeaders"`
+	Query             trigger.Query   `json:"queryStringParameters"`
+	MultiValueQuery   trigger.Query   `json:"multiValueQueryStringParameters"`
 	Body              trigger.Text    `json:"body"`
 	IsBase64          bool            `json:"isBase64Encoded"`
 }
@@ -60,7 +63,8 @@ func decodeV1(payload []byte) trigger.Event {
 	var req v1Request
 	err := json.Unmarshal(payload, &req)
 	return trigger.HTTPEvent(eventRESTAPI, trigger.HTTPShape(v1Reply), "a REST API request", trigger.GatewayRequest{
-		Method: req.Method, Headers: req.Headers.With(req.MultiValueHeaders), Body: req.Body, IsBase64: req.IsBase64,
+		Method: req.Method, Headers: req.Headers.With(req.MultiValueHeaders), Query: req.Query.With(req.MultiValueQuery),
+		Body: req.Body, IsBase64: req.IsBase64,
 	}, err, payload)
 }
 

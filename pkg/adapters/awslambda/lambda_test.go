@@ -181,10 +181,10 @@ func TestDecodePublicSamples(t *testing.T) {
 		{"powertools-s3EventBridgeNotificationObjectDeletedEvent.json", "aws-powertools/powertools-lambda-python, tests/events/s3EventBridgeNotificationObjectDeletedEvent.json",
 			trigger.KindUpload, eventS3EventBridge, "[{s3://example-bucket/IMG_m7fzo3.jpg ca-central-1 not an upload: Object Deleted}]"},
 		{"aws-lambda-go-lambda-urls-request.json", "aws/aws-lambda-go, events/testdata/lambda-urls-request.json", trigger.KindHTTP, eventFunctionURL,
-			"POST Hello from client!"},
+			"POST Hello from client! ?parameter1=value1,value2&parameter2=value"},
 		{"aws-lambda-go-apigw-v2-request-no-authorizer.json", "aws/aws-lambda-go, events/testdata/apigw-v2-request-no-authorizer.json", trigger.KindHTTP, eventHTTPAPI,
 			"GET "},
 		{"aws-lambda-go-apigw-request.json", "aws/aws-lambda-go, events/testdata/apigw-request.json", trigger.KindHTTP, eventRESTAPI,
-			"POST {\r\n\t\"a\": 1\r\n}"},
+			"POST {\r\n\t\"a\": 1\r\n} ?name=me"},
 	})
 }

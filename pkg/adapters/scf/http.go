@@ -19,13 +19,18 @@ const gatewayMargin = 2 * time.Second
 // sends the API gateway's protocol without headerParameters,
 // isBase64Encoded, pathParameters, queryStringParameters and requestContext
 // (Tencent's "函数 URL 概述", product 583 doc 96099): its body is the text as
-// sent. An API gateway sends isBase64Encoded true when it encoded a binary
-// body (its Base64 setting); the flag is honoured wherever it appears.
+// sent, its query in queryString ({"a":"1","b":"2"} in that page, read
+// 2026-12-02). An API gateway sends isBase64Encoded true when it encoded a
+// binary body (its Base64 setting); the flag is honoured wherever it
+// appears. Its query is in queryString too (scf-go-lib's APIGatewayRequest,
+// a value or a list a name) and in queryStringParameters.
 type httpRequest struct {
-	Method   string          `json:"httpMethod"`
-	Headers  trigger.Headers `json:"headers"`
-	Body     trigger.Text    `json:"body"`
-	IsBase64 bool            `json:"isBase64Encoded"`
+	Method      string          `json:"httpMethod"`
+	Headers     trigger.Headers `json:"headers"`
+	Query       trigger.Query   `json:"queryString"`
+	QueryParams trigger.Query   `json:"queryStringParameters"`
+	Body        trigger.Text    `json:"body"`
+	IsBase64    bool            `json:"isBase64Encoded"`
 }
 
 // decodeHTTP reads a function URL request, or an API gateway request
@@ -38,7 +43,9 @@ func decodeHTTP(payload []byte, p *trigger.Probe) trigger.Event {
 	}
 	var req httpRequest
 	err := json.Unmarshal(payload, &req)
-	ev := trigger.HTTPEvent(name, reply, what, trigger.GatewayRequest(req), err, payload)
+	ev := trigger.HTTPEvent(name, reply, what, trigger.GatewayRequest{
+		Method: req.Method, Headers: req.Headers, Query: req.Query.With(req.QueryParams), Body: req.Body, IsBase64: req.IsBase64,
+	}, err, payload)
 	// The API gateway says how long it waits for the function.
 	if s, ok := ev.HTTP.Headers["endpoint-timeout"]; ok && ev.Kind == trigger.KindHTTP {
 		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {

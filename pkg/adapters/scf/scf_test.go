@@ -224,9 +224,9 @@ func TestDecodePublicSamples(t *testing.T) {
 	const docs = "tencentyun/qcloud-documents, product/计算与网络/无服务器云函数/"
 	triggertest.RunSamples(t, decode, []sample{
 		{"url-doc.json", "Tencent's 函数 URL 概述 (cloud.tencent.com/document/product/583/96099), the event function's request", trigger.KindHTTP, eventFunctionURL,
-			`POST {"test":"hello world"}`},
+			`POST {"test":"hello world"} ?a=1&b=2`},
 		{"apigw-doc.json", docs + "操作指南/触发器管理/触发器事件消息结构汇总.md", trigger.KindHTTP, eventAPIGateway,
-			`POST {"test":"body"}`},
+			`POST {"test":"body"} ?bob=alice&foo=bar`},
 		{"timer-lowercase-doc.json", docs + "操作指南/触发器管理/定时触发器.md (\"Type\":\"timer\")", trigger.KindTimer, eventTimer,
 			"user define msg body"},
 		{"timer-scf-go-lib.json", "tencentyun/scf-go-lib, events/timer_test.go", trigger.KindTimer, eventTimer, ""},

@@ -45,7 +45,8 @@ func (f *fakeService) record(call string) (*job.Result, error) {
 }
 
 // Handle records "submit VIA DOCUMENT" (and the context's deadline),
-// "direct PAYLOAD", "timer MESSAGE" or "object LOCATION REGION".
+// "direct PAYLOAD", "timer MESSAGE", "status VIA LOCATION", "cancel VIA
+// LOCATION" or "object LOCATION REGION".
 func (f *fakeService) Handle(ctx context.Context, req job.Request) (*job.Result, error) {
 	switch req.Kind {
 	case job.RequestSubmit:
@@ -57,6 +58,12 @@ func (f *fakeService) Handle(ctx context.Context, req job.Request) (*job.Result,
 		return f.record("direct " + string(req.Document))
 	case job.RequestTimer:
 		return f.record("timer " + string(req.Document))
+	case job.RequestStatus, job.RequestCancel:
+		where := ""
+		if req.Object.Bucket != "" {
+			where = req.Object.String()
+		}
+		return f.record(string(req.Kind) + " " + req.Via + " " + where)
 	}
 	return f.record("object " + req.Object.String() + " " + req.Region)
 }

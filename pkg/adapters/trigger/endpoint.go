@@ -38,10 +38,12 @@ type HTTPConfig struct {
 }
 
 // NewHTTP returns the HTTP semantics in front of svc, per cfg: the bearer
-// token first, then the method (POST), then the job document, submitted to
-// svc (a job.Submit request), whose result or refusal makes the status.
-// Nothing is done for a request refused on the way. The job runs within one
-// timeout: the sooner of cfg.Timeout and the request's.
+// token first, then the method, then what it asks: POST a job document,
+// submitted to svc (a job.Submit request), whose result or refusal makes the
+// status; GET the status of file jobs (job.Inspect), DELETE to cancel one
+// (job.Cancel), both named by the query's source (see operate.go). Nothing
+// is done for a request refused on the way. The job runs within one timeout:
+// the sooner of cfg.Timeout and the request's.
 func NewHTTP(svc Service, cfg HTTPConfig) func(context.Context, HTTPRequest) HTTPResponse {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -57,7 +59,8 @@ type endpoint struct {
 	log *slog.Logger
 }
 
-// serve checks the token, then the method, then submits the body.
+// serve checks the token, then the method, then submits the body or asks
+// for the status or the cancel of a job.
 func (e *endpoint) serve(ctx context.Context, req HTTPRequest) HTTPResponse {
 	if limit := e.timeout(req); limit > 0 {
 		var cancel context.CancelFunc
@@ -66,6 +69,9 @@ func (e *endpoint) serve(ctx context.Context, req HTTPRequest) HTTPResponse {
 	}
 	if resp, ok := e.admit(ctx, req); !ok {
 		return resp
+	}
+	if !strings.EqualFold(req.Method, http.MethodPost) {
+		return e.operate(ctx, req)
 	}
 	res, err := e.svc.Handle(ctx, job.Submit(req.Body, string(KindHTTP)))
 	return e.answer(res, err, len(req.Body))
@@ -128,11 +134,11 @@ func (e *endpoint) admit(ctx context.Context, req HTTPRequest) (resp HTTPRespons
 		resp = refusal(http.StatusUnauthorized, "missing or wrong token: send Authorization: Bearer <token>")
 		resp.Headers = map[string]string{"WWW-Authenticate": `Bearer realm="removetag"`}
 		return resp, false
-	case !strings.EqualFold(req.Method, http.MethodPost):
+	case !allowed(req.Method):
 		method := Clip(req.Method, 16)
 		e.log.Warn("http request refused: method not allowed", "status", http.StatusMethodNotAllowed, "method", method)
-		resp = refusal(http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed: POST a job document", method))
-		resp.Headers = map[string]string{"Allow": http.MethodPost}
+		resp = refusal(http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed: POST a job document, GET the status of jobs (?source=…), DELETE to cancel one (?source=…)", method))
+		resp.Headers = map[string]string{"Allow": allowMethods}
 		return resp, false
 	}
 	return HTTPResponse{}, true

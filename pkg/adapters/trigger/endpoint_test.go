@@ -62,8 +62,12 @@ func TestHTTPRefusals(t *testing.T) {
 			req: trigger.HTTPRequest{Method: "POST", Headers: map[string]string{"Authorization": "Basic " + testToken}}, status: 401, result: trigger.StatusRefused},
 		{name: "token checked before method", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "GET", Headers: bearer("nope")},
 			status: 401, result: trigger.StatusRefused},
-		{name: "method", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "GET", Headers: bearer(testToken)},
-			status: 405, result: trigger.StatusRefused, header: [2]string{"Allow", "POST"}, message: "method GET not allowed", log: `"method":"GET"`},
+		{name: "method", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "PUT", Headers: bearer(testToken)},
+			status: 405, result: trigger.StatusRefused, header: [2]string{"Allow", "GET, POST, DELETE"}, message: "method PUT not allowed", log: `"method":"PUT"`},
+		{name: "status needs the token", cfg: trigger.HTTPConfig{Token: testToken},
+			req: trigger.HTTPRequest{Method: "GET", Query: trigger.Query{"source": "s3://b/k.csv"}}, status: 401, result: trigger.StatusRefused},
+		{name: "cancel needs the token", cfg: trigger.HTTPConfig{Token: testToken},
+			req: trigger.HTTPRequest{Method: "DELETE", Headers: bearer("nope"), Query: trigger.Query{"source": "s3://b/k.csv"}}, status: 401, result: trigger.StatusRefused},
 		{name: "rotated token from the source", cfg: trigger.HTTPConfig{Token: "old-token-0123456789abcdef", Tokens: tokenSource{token: testToken}},
 			req: trigger.HTTPRequest{Method: "post", Headers: map[string]string{"authorization": "bearer " + testToken}}, status: 200, result: job.StatusDone, called: true},
 		{name: "too large", cfg: trigger.HTTPConfig{Token: testToken}, req: trigger.HTTPRequest{Method: "POST", Headers: bearer(testToken), Body: []byte("{}")},
@@ -141,6 +145,56 @@ func TestHTTPStatusOfResults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHTTPOperations: GET asks the status of jobs and DELETE cancels one,
+// each named by the query's source; the answer's status follows the result.
+func TestHTTPOperations(t *testing.T) {
+	one := []job.Summary{{Key: "k.csv", State: job.JobRunning}}
+	tests := []struct {
+		name   string
+		method string
+		query  trigger.Query
+		result *job.Result
+		call   string // "": the service is not called
+		status int
+	}{
+		{"status of a file", "GET", trigger.Query{"source": "s3://inbox/k.csv"}, &job.Result{Status: job.StatusListed, Summaries: one}, "status http s3://inbox/k.csv", 200},
+		{"status of a file with no job", "get", trigger.Query{"source": "s3://inbox/k.csv"}, &job.Result{Status: job.StatusListed}, "status http s3://inbox/k.csv", 404},
+		{"status of a folder", "GET", trigger.Query{"source": "cos://b-1250000000/in/"}, &job.Result{Status: job.StatusListed}, "status http cos://b-1250000000/in/", 200},
+		{"status of a bucket", "GET", trigger.Query{"source": "s3://inbox"}, &job.Result{Status: job.StatusListed, Summaries: one}, "status http s3://inbox", 200},
+		{"status of every bucket", "GET", nil, &job.Result{Status: job.StatusListed, Summaries: one}, "status http ", 200},
+		{"source URL-encoded", "GET", trigger.Query{"source": "s3%3A%2F%2Finbox%2Fk.csv"}, &job.Result{Status: job.StatusListed, Summaries: one}, "status http s3://inbox/k.csv", 200},
+		{"bad source", "GET", trigger.Query{"source": "b/k.csv"}, nil, "", 400},
+		{"status refused by the service", "GET", trigger.Query{"source": "s3://inbox/removetag/x"}, &job.Result{Status: job.StatusInvalid}, "status http s3://inbox/removetag/x", 400},
+		{"cancel ended", "DELETE", trigger.Query{"source": "s3://inbox/k.csv"}, &job.Result{Status: job.StatusCanceled}, "cancel http s3://inbox/k.csv", 200},
+		{"cancel to be seen", "DELETE", trigger.Query{"source": "s3://inbox/k.csv"}, &job.Result{Status: job.StatusPending}, "cancel http s3://inbox/k.csv", 202},
+		{"nothing to cancel", "DELETE", trigger.Query{"source": "s3://inbox/k.csv"}, &job.Result{Status: job.StatusSkipped}, "cancel http s3://inbox/k.csv", 409},
+		{"cancel of no such file", "DELETE", trigger.Query{"source": "s3://inbox/k.csv"}, &job.Result{Status: job.StatusInvalid}, "cancel http s3://inbox/k.csv", 400},
+		{"cancel of a bucket", "DELETE", trigger.Query{"source": "s3://inbox"}, nil, "", 400},
+		{"cancel of nothing named", "DELETE", nil, nil, "", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &fakeService{result: func(string) (*job.Result, error) { return tt.result, nil }}
+			resp := trigger.NewHTTP(fake, trigger.HTTPConfig{Token: testToken})(context.Background(),
+				trigger.HTTPRequest{Method: tt.method, Headers: bearer(testToken), Query: tt.query})
+			if resp.StatusCode != tt.status || resp.Result == nil {
+				t.Errorf("status %d (%+v), want %d", resp.StatusCode, resp.Result, tt.status)
+			}
+			if tt.call == "" && len(fake.calls) != 0 || tt.call != "" && (len(fake.calls) != 1 || fake.calls[0] != tt.call) {
+				t.Errorf("calls %q, want %q", fake.calls, tt.call)
+			}
+		})
+	}
+	t.Run("service error", func(t *testing.T) {
+		fake := &fakeService{result: func(string) (*job.Result, error) { return nil, errors.New("storage down") }}
+		resp := trigger.NewHTTP(fake, trigger.HTTPConfig{Token: testToken})(context.Background(),
+			trigger.HTTPRequest{Method: "GET", Headers: bearer(testToken), Query: trigger.Query{"source": "s3://inbox"}})
+		if resp.StatusCode != 502 || resp.Result.Status != trigger.StatusError || !strings.Contains(resp.Result.Message, "storage down") {
+			t.Errorf("answer %d %+v", resp.StatusCode, resp.Result)
+		}
+	})
 }
 
 // TestHTTPTimeout bounds the job by one timeout: the sooner of

@@ -19,6 +19,8 @@ type HTTPRequest struct {
 	Method string
 	// Headers with any case of names; they are looked up case-insensitively.
 	Headers map[string]string
+	// Query holds the query string's parameters, decoded (one value each).
+	Query Query
 	// Body, already base64-decoded by the adapter.
 	Body []byte
 	// Timeout, if positive, bounds the job: the gateway's own wait (SCF's
@@ -56,6 +58,7 @@ func decodeBody(body string, isBase64 bool) ([]byte, error) {
 type GatewayRequest struct {
 	Method   string
 	Headers  Headers
+	Query    Query
 	Body     Text
 	IsBase64 bool
 }
@@ -77,7 +80,7 @@ func HTTPEvent(name string, reply Reply, what string, req GatewayRequest, readEr
 		return ev
 	}
 	return Event{Kind: KindHTTP, Reply: reply, Name: name,
-		HTTP: HTTPRequest{Method: req.Method, Headers: req.Headers, Body: body}}
+		HTTP: HTTPRequest{Method: req.Method, Headers: req.Headers, Query: req.Query, Body: body}}
 }
 
 // HTTPResponse is a platform-neutral HTTP answer: a status, headers, and the

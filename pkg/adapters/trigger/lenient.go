@@ -112,3 +112,45 @@ func (h Headers) With(other Headers) Headers {
 	}
 	return out
 }
+
+// Query is an HTTP event's query string parameters, read leniently: a value
+// may be a string, a list of strings (the first one is taken: each
+// parameter the function reads has one value), a number or a boolean (its
+// JSON text); null and objects are dropped. Names keep their case.
+type Query map[string]string
+
+// UnmarshalJSON reads a JSON object of parameters; null is none.
+func (q *Query) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("query string parameters: %w", err)
+	}
+	out := make(Query, len(raw))
+	for name, v := range raw {
+		v = bytes.TrimSpace(v)
+		if len(v) > 0 && v[0] == '[' {
+			var list []json.RawMessage
+			if json.Unmarshal(v, &list) != nil || len(list) == 0 {
+				continue
+			}
+			v = list[0]
+		}
+		if s, ok := headerValue(v); ok {
+			out[name] = s
+		}
+	}
+	*q = out
+	return nil
+}
+
+// With returns q with the parameters of other that q does not have.
+func (q Query) With(other Query) Query {
+	out := make(Query, len(q)+len(other))
+	for k, v := range other {
+		out[k] = v
+	}
+	for k, v := range q {
+		out[k] = v
+	}
+	return out
+}

@@ -2,8 +2,11 @@ package triggertest
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/removetag/removetag/pkg/adapters/trigger"
@@ -20,11 +23,19 @@ type Sample struct {
 }
 
 // summary says what an event asks, for comparing: an HTTP event's "METHOD
-// body", a timer's message, an upload's objects.
+// body ?name=value&…" (no query: "METHOD body"), a timer's message, an upload's objects.
 func summary(ev trigger.Event) string {
 	switch ev.Kind {
 	case trigger.KindHTTP:
-		return ev.HTTP.Method + " " + string(ev.HTTP.Body)
+		s := ev.HTTP.Method + " " + string(ev.HTTP.Body)
+		if len(ev.HTTP.Query) > 0 {
+			var params []string
+			for _, k := range slices.Sorted(maps.Keys(ev.HTTP.Query)) {
+				params = append(params, k+"="+ev.HTTP.Query[k])
+			}
+			s += " ?" + strings.Join(params, "&")
+		}
+		return s
 	case trigger.KindTimer:
 		return Message(ev)
 	case trigger.KindUpload:
