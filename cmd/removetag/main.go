@@ -5,6 +5,8 @@
 //	removetag undo [flags] JOURNAL       (a local file, s3://… or cos://…)
 //	removetag invoke --platform scf|lambda [flags] EVENT.json
 //	removetag check [flags]
+//	removetag status [flags] s3://BUCKET[/PREFIX]   (the deployed function's jobs)
+//	removetag cancel [flags] s3://BUCKET/KEY        (stop one)
 //
 // With IM_SDKAPPID and IM_SECRET_KEY (or REMOVETAG_SECRET) in the environment it
 // works on that app (IM_REGION, IM_ADMIN, IM_ENDPOINT, IM_RATE_LIMIT as for the

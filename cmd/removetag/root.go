@@ -35,7 +35,7 @@ input or usage; 3 configuration error (of the environment, or refused by the ser
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr("%v (%s --help lists the flags)", err, c.CommandPath())
 	})
-	root.AddCommand(newRunCommand(env), newUndoCommand(env), newInvokeCommand(env), newCheckCommand(env))
+	root.AddCommand(newRunCommand(env), newUndoCommand(env), newInvokeCommand(env), newCheckCommand(env), newStatusCommand(env), newCancelCommand(env))
 	return root
 }
 

@@ -279,3 +279,20 @@ func TestDefaultMaxBodyArrives(t *testing.T) {
 		t.Errorf("default %d over the configurable limit %d", job.DefaultMaxBodyBytes, MaxBodyLimit)
 	}
 }
+
+// TestLoadStorage reads what the buckets need and nothing of the app: no
+// SDKAppID is required, the storage variables are checked as Load checks them.
+func TestLoadStorage(t *testing.T) {
+	c, err := LoadStorage(env{EnvOutputPrefix: "jobs", EnvBuckets: "s3://inbox", EnvSweepAfter: "5m", EnvCOSBucketURL: "https://{bucket}.cos.{region}.myqcloud.com"}.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OutputPrefix != "jobs/" || len(c.Buckets) != 1 || c.Buckets[0].Bucket != "inbox" || c.SweepAfter != 5*time.Minute || c.SDKAppID != 0 {
+		t.Errorf("LoadStorage = %v", c)
+	}
+	_, err = LoadStorage(env{EnvOutputPrefix: "/abs", EnvSDKAppID: "not a number"}.get)
+	var ce *ConfigurationError
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 || !strings.HasPrefix(ce.Problems[0], EnvOutputPrefix) {
+		t.Errorf("LoadStorage of a bad prefix: %v; want one problem, of %s (the app is not read)", err, EnvOutputPrefix)
+	}
+}

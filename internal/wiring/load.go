@@ -43,6 +43,24 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, l.bad.err()
 }
 
+// LoadStorage reads, through getenv, only what reaching the buckets and
+// naming a job's objects need (REMOVETAG_OUTPUT_PREFIX, REMOVETAG_BUCKETS,
+// REMOVETAG_SWEEP_AFTER, REMOVETAG_COS_BUCKET_URL, TENCENTCLOUD_REGION and
+// the Tencent Cloud credentials, read at each use; the AWS SDK's own
+// variables for S3), and checks it as Load does: for the command line's
+// status and cancel, which make no IM call and need no app.
+func LoadStorage(getenv func(string) string) (Config, error) {
+	l := loader{getenv: getenv}
+	c := Config{
+		Platform:      DetectPlatform(getenv),
+		COSBucketURL:  l.get(EnvCOSBucketURL),
+		TencentRegion: l.get(EnvTencentRegion),
+		getenv:        getenv,
+	}
+	l.storage(&c)
+	return c, l.bad.err()
+}
+
 // loader reads variables and collects the problems of their values.
 type loader struct {
 	getenv func(string) string

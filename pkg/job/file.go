@@ -62,6 +62,19 @@ func (s *Service) fileJobIn(store storage.Store, kind Kind, loc storage.Location
 // bucket is opened (nil if it is not refused). An undo's file is most often
 // a journal, under the output prefix: it is run there (see ownOutput).
 func (s *Service) refuseFile(kind Kind, loc storage.Location) *Result {
+	if res := s.refuseKey(kind, loc); res != nil {
+		return res
+	}
+	if s.cfg.OpenStore == nil {
+		return invalidResult("file jobs are not configured: no object storage")
+	}
+	return nil
+}
+
+// refuseKey returns the answer to a location that names no file a job of the
+// kind may be of (nil if it names one): a bucket, a folder, the function's own
+// output.
+func (s *Service) refuseKey(kind Kind, loc storage.Location) *Result {
 	switch {
 	case loc.Key == "" || strings.HasSuffix(loc.Key, "/"):
 		return invalidResult(fmt.Sprintf("%s names a bucket or a folder, not a file", loc))
@@ -69,8 +82,6 @@ func (s *Service) refuseFile(kind Kind, loc storage.Location) *Result {
 		s.cfg.Logger.Info("object ignored: it is under the output prefix", "source", loc.String(), "prefix", s.cfg.OutputPrefix)
 		return &Result{Status: StatusIgnored, Source: loc.String(),
 			Message: fmt.Sprintf("objects under the output prefix %q are the function's own output, never processed", s.cfg.OutputPrefix)}
-	case s.cfg.OpenStore == nil:
-		return invalidResult("file jobs are not configured: no object storage")
 	}
 	return nil
 }

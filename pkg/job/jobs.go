@@ -60,6 +60,24 @@ func (js *Jobs) List(ctx context.Context, keyPrefix string) ([]Summary, error) {
 	return all, nil
 }
 
+// Status is the answer to a status request on the jobs whose files' keys
+// start with keyPrefix, as the service gives it: Status "listed", the jobs
+// in Summaries.
+func (js *Jobs) Status(ctx context.Context, keyPrefix string) (*Result, error) {
+	list, err := js.List(ctx, keyPrefix)
+	if err != nil {
+		return nil, err
+	}
+	loc := js.bucket
+	loc.Key = keyPrefix
+	return listed(loc.String(), list), nil
+}
+
+// listed is the answer of a status request on source that found list.
+func listed(source string, list []Summary) *Result {
+	return &Result{Status: StatusListed, Source: source, Summaries: list, Message: fmt.Sprintf("%d job(s)", len(list))}
+}
+
 // Get tells of the job of the file at key; nil if it has none.
 func (js *Jobs) Get(ctx context.Context, key string) (*Summary, error) {
 	list, err := js.List(ctx, key)
@@ -88,7 +106,7 @@ func (js *Jobs) Get(ctx context.Context, key string) (*Summary, error) {
 // Summaries hold the job as it is after the request.
 func (js *Jobs) Cancel(ctx context.Context, key, by string) (*Result, error) {
 	loc := storage.Location{Scheme: js.bucket.Scheme, Bucket: js.bucket.Bucket, Key: key}
-	if res := js.s.refuseFile(KindRemoval, loc); res != nil {
+	if res := js.s.refuseKey(KindRemoval, loc); res != nil {
 		return res, nil
 	}
 	j := js.s.fileJobIn(js.store, KindRemoval, loc, "", "cancel")
@@ -193,10 +211,7 @@ func (s *Service) status(ctx context.Context, loc storage.Location) (*Result, er
 		}
 		buckets = s.cfg.Buckets
 	}
-	res := &Result{Status: StatusListed, Source: loc.String()}
-	if loc.Bucket == "" {
-		res.Source = ""
-	}
+	var all []Summary
 	for _, b := range buckets {
 		store, err := s.cfg.OpenStore.Open(ctx, b, "")
 		if err != nil {
@@ -208,7 +223,7 @@ func (s *Service) status(ctx context.Context, loc storage.Location) (*Result, er
 			if err != nil {
 				return nil, err
 			}
-			res.Summaries = append(res.Summaries, list...)
+			all = append(all, list...)
 			continue
 		}
 		sum, err := js.Get(ctx, b.Key)
@@ -216,10 +231,13 @@ func (s *Service) status(ctx context.Context, loc storage.Location) (*Result, er
 			return nil, err
 		}
 		if sum != nil {
-			res.Summaries = append(res.Summaries, *sum)
+			all = append(all, *sum)
 		}
 	}
-	res.Message = fmt.Sprintf("%d job(s)", len(res.Summaries))
+	res := listed(loc.String(), all)
+	if loc.Bucket == "" {
+		res.Source = ""
+	}
 	if len(res.Summaries) == 0 && loc.Key != "" && !strings.HasSuffix(loc.Key, "/") {
 		res.Message = fmt.Sprintf("%s has no job: no checkpoint, report or cancel marker under %q", loc, s.cfg.OutputPrefix)
 	}

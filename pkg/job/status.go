@@ -151,14 +151,14 @@ func (r *reader) read(ctx context.Context, info storage.Info) ([]byte, error) {
 	return data, nil
 }
 
-// listed is what the listings of one kind's objects found, by source key.
-type listed map[string]*[3]storage.Info // checkpoint, report, cancel marker
+// listing is what the listings of one kind's objects found, by source key.
+type listing map[string]*[3]storage.Info // checkpoint, report, cancel marker
 
 // list lists the kind's checkpoints, reports and cancel markers of the files
 // whose keys start with keyPrefix.
-func (js *Jobs) list(ctx context.Context, kind Kind, keyPrefix string) (listed, error) {
+func (js *Jobs) list(ctx context.Context, kind Kind, keyPrefix string) (listing, error) {
 	root := kindRoot(js.s.cfg.OutputPrefix, kind)
-	found := listed{}
+	found := listing{}
 	for i, dir := range []string{"state/", "reports/", "cancel/"} {
 		infos, err := js.store.List(ctx, root+dir+keyPrefix)
 		if err != nil {
@@ -235,7 +235,7 @@ func (o *jobObjects) clear(i int) {
 }
 
 // summaries reads the jobs listed, a few at a time, in key order.
-func (js *Jobs) summaries(ctx context.Context, kind Kind, found listed) ([]Summary, error) {
+func (js *Jobs) summaries(ctx context.Context, kind Kind, found listing) ([]Summary, error) {
 	keys := slices.Sorted(func(yield func(string) bool) {
 		for k := range found {
 			if !yield(k) {
