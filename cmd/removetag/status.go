@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -197,16 +198,13 @@ func notes(s job.Summary) []string {
 
 // thousands writes n with commas between thousands.
 func thousands(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
+	switch {
+	case n < 0:
+		return "-" + thousands(-n)
+	case n < 1000:
+		return strconv.FormatInt(n, 10)
 	}
-	if neg {
-		s = "-" + s
-	}
-	return s
+	return thousands(n/1000) + fmt.Sprintf(",%03d", n%1000)
 }
 
 // rateText is a rate in records per second, "-" for none.

@@ -1,9 +1,6 @@
 package job_test
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -17,20 +14,7 @@ import (
 // pendingRecords reads a canceled job's pending records; nil if there are none.
 func (e *env) pendingRecords(bucket, key string) []records.Record {
 	e.t.Helper()
-	data, err := e.fs.GetObject(bucket, prefix+"pending/"+key+".jsonl")
-	if err != nil {
-		return nil
-	}
-	var recs []records.Record
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		var r records.Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			e.t.Fatalf("pending line %q: %v", sc.Text(), err)
-		}
-		recs = append(recs, r)
-	}
-	return recs
+	return e.jsonlRecords(bucket, prefix+"pending/"+key+".jsonl")
 }
 
 // waitCalls waits until the emulator has had at least n calls.

@@ -358,7 +358,14 @@ func (e *env) report(bucket, key string) *job.FileReport {
 // failedRecords reads a file's failed records; nil if there is no such file.
 func (e *env) failedRecords(bucket, key string) []records.Record {
 	e.t.Helper()
-	data, err := e.fs.GetObject(bucket, prefix+"failed/"+key+".jsonl")
+	return e.jsonlRecords(bucket, prefix+"failed/"+key+".jsonl")
+}
+
+// jsonlRecords reads an object of records, one {"To_Account":…,"Tags":[…]}
+// a line; nil if there is no such object.
+func (e *env) jsonlRecords(bucket, object string) []records.Record {
+	e.t.Helper()
+	data, err := e.fs.GetObject(bucket, object)
 	if err != nil {
 		return nil
 	}
@@ -367,7 +374,7 @@ func (e *env) failedRecords(bucket, key string) []records.Record {
 	for sc.Scan() {
 		var r records.Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			e.t.Fatalf("failed-records line %q: %v", sc.Text(), err)
+			e.t.Fatalf("%s: line %q: %v", object, sc.Text(), err)
 		}
 		recs = append(recs, r)
 	}

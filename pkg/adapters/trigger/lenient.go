@@ -102,14 +102,13 @@ func headerValue(v json.RawMessage) (string, bool) {
 
 // With returns h with the headers of other that h does not have: the single
 // headers of a REST API event come before its multiValueHeaders.
-func (h Headers) With(other Headers) Headers {
-	out := make(Headers, len(h)+len(other))
-	for k, v := range other {
-		out[k] = v
-	}
-	for k, v := range h {
-		out[k] = v
-	}
+func (h Headers) With(other Headers) Headers { return merged(h, other) }
+
+// merged returns first with the entries of then that first does not have.
+func merged[M ~map[string]string](first, then M) M {
+	out := make(M, len(first)+len(then))
+	maps.Copy(out, then)
+	maps.Copy(out, first)
 	return out
 }
 
@@ -144,13 +143,4 @@ func (q *Query) UnmarshalJSON(b []byte) error {
 }
 
 // With returns q with the parameters of other that q does not have.
-func (q Query) With(other Query) Query {
-	out := make(Query, len(q)+len(other))
-	for k, v := range other {
-		out[k] = v
-	}
-	for k, v := range q {
-		out[k] = v
-	}
-	return out
-}
+func (q Query) With(other Query) Query { return merged(q, other) }
