@@ -576,7 +576,7 @@ func testTriggers(t *testing.T, w *world) {
 			{"200 done", "POST", auth, userTags, http.StatusOK, true},
 			{"401 wrong token", "POST", map[string]string{"authorization": "Bearer wrong-token-0123456789"}, userTags, http.StatusUnauthorized, false},
 			{"401 no token", "POST", map[string]string{}, userTags, http.StatusUnauthorized, false},
-			{"405 not POST", "GET", auth, func([]string) []byte { return nil }, http.StatusMethodNotAllowed, false},
+			{"405 not GET, POST, DELETE", "PUT", auth, func([]string) []byte { return nil }, http.StatusMethodNotAllowed, false},
 			{"400 malformed JSON", "POST", auth, func([]string) []byte { return []byte(`{"UserTags":[`) }, http.StatusBadRequest, false},
 			{"400 invalid record", "POST", auth, func([]string) []byte { return []byte(`{"UserTags":[{"To_Account":"","Tags":["vip"]}]}`) }, http.StatusBadRequest, false},
 			{"413 too large", "POST", auth, func([]string) []byte { return []byte(strings.Repeat(" ", maxBodySize+1)) }, http.StatusRequestEntityTooLarge, false},

@@ -88,7 +88,7 @@ func TestHTTP(t *testing.T) {
 		{name: "other scheme", method: "POST", headers: map[string]string{"Authorization": "Basic " + token}, body: userTags(recs[:1]),
 			status: 401, result: trigger.StatusRefused},
 		{name: "token checked before method", method: "GET", headers: bearer("nope"), status: 401, result: trigger.StatusRefused},
-		{name: "method", method: "GET", headers: bearer(token), status: 405, result: trigger.StatusRefused, header: [2]string{"Allow", "POST"}},
+		{name: "method", method: "PATCH", headers: bearer(token), status: 405, result: trigger.StatusRefused, header: [2]string{"Allow", "GET, POST, DELETE"}},
 		{name: "too large", method: "POST", headers: bearer(token), body: bytes.Repeat([]byte(" "), 64<<10+1), status: 413, result: trigger.StatusRefused},
 		{name: "not JSON", method: "POST", headers: bearer(token), body: []byte("To_Account,a\nu1,b\n"), status: 400, result: job.StatusInvalid},
 		{name: "empty", method: "POST", headers: bearer(token), body: nil, status: 400, result: job.StatusInvalid},
