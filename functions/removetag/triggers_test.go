@@ -219,6 +219,7 @@ type world struct {
 	out *logtest.Buffer
 
 	budget time.Duration // the function's time limit per invocation
+	env    []string      // the function's environment
 
 	mu      sync.Mutex
 	answers []answer // every answer, for the secrets check
@@ -245,6 +246,7 @@ func newWorldBudget(t *testing.T, p *platform, change func([]string) []string, b
 	if change != nil {
 		env = change(env)
 	}
+	w.env = env
 	w.rt = p.start(t, w.out, env, w.budget)
 	w.d.mu.Lock()
 	w.d.rt = w.rt

@@ -98,7 +98,7 @@ type Summary struct {
 }
 
 // Done returns the records resolved: succeeded or failed.
-func (s *Summary) Done() int64 { return s.Succeeded + s.Failed }
+func (s Summary) Done() int64 { return s.Succeeded + s.Failed }
 
 // jobObjects are the objects of one job, as read.
 type jobObjects struct {
