@@ -112,7 +112,7 @@ func (w *jobsWorld) seed(bucket string) {
 	done := "To_Account,Tag\ndone-1,vip\n"
 	w.put(bucket, "done.csv", []byte(done))
 	w.put(bucket, "removetag/reports/done.csv.report.json", map[string]any{"Status": "done", "Source": src("done.csv"), "ETag": etagOf(done),
-		"Total": 2500, "Succeeded": 2500, "Calls": 25, "Changed": 1800, "Chain": 0, "Invocations": 1,
+		"Total": 2500, "Succeeded": 2500, "Calls": 25, "Changed": 1800, "TagsRemoved": 2000, "JournalKey": "removetag/journal/done.csv.jsonl", "Chain": 0, "Invocations": 1,
 		"Started": now.Add(-time.Hour), "Finished": now.Add(-time.Hour + 5*time.Second), "FinishedBy": "upload/aaaa0000"})
 	w.put(bucket, "removetag/reports/refused.csv.report.json", map[string]any{"Status": "done", "Source": src("refused.csv"), "ETag": "e2",
 		"Total": 200, "Succeeded": 100, "Failed": 100, "Calls": 2, "FailedKey": "removetag/failed/refused.csv.jsonl",

@@ -21,9 +21,10 @@ import (
 // readAhead): a batch prepared is sent unless the run is stopped otherwise. calls are the
 // batch's distinct accounts with their tags merged, as they will be sent; they
 // must not be changed. An error from prepare keeps the batch from being sent:
-// it is classed like a call's ([Classify]): retryable leaves the batch pending,
-// fatal stops the run as a configuration refusal does, anything else fails the
-// batch's records with it.
+// one that says the run is stopping ([ErrWouldOverrun], its context canceled)
+// leaves the batch pending; any other is classed like a call's ([Classify]):
+// retryable leaves the batch pending, fatal stops the run as a configuration
+// refusal does, anything else fails the batch's records with it.
 //
 // done, if not nil, is called once, when the batch's outcome in this run is
 // final, with applied: for each account of calls, whether the service applied
@@ -68,16 +69,26 @@ func (r *run) prepared(b *batch) bool {
 	}
 	r.ahead.leave(false, 0)
 	b.err = err
-	switch Classify(err) {
-	case Retryable:
+	switch {
+	case stopping(r, err):
 		b.outcome = pending
-	case Fatal:
+	case Classify(err) == Retryable:
+		b.outcome = pending
+	case Classify(err) == Fatal:
 		b.outcome, b.refused = pending, true
 		r.abort(StopFatal, "fatal error before sending: "+err.Error())
 	default:
 		b.outcome = failed
 	}
 	return false
+}
+
+// stopping reports whether prepare's error says the run is stopping rather
+// than the batch is wrong: its limiter would not allow a read before the
+// deadline, or the run's context ended (a cancel). The batch then stays
+// pending, as a call that could not start does.
+func stopping(r *run, err error) bool {
+	return errors.Is(err, ErrWouldOverrun) || errors.Is(err, context.Canceled) || r.callCtx.Err() != nil
 }
 
 // noteAttempt remembers whether a call of b may have been applied without the

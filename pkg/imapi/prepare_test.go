@@ -3,6 +3,7 @@ package imapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -67,6 +68,8 @@ func TestBeforeSendIsToldEachBatchsOutcome(t *testing.T) {
 			applied: false, known: true, pending: 100, wantDone: true, wantSent: true},
 		{name: "prepare fails retryably: pending, nothing sent", prepErr: &imapi.APIError{ErrorCode: 91000, ActionStatus: "FAIL"}, pending: 100},
 		{name: "prepare fails for good: failed, nothing sent", prepErr: errors.New("journal: broken"), failed: 100},
+		{name: "prepare cannot read before the deadline: pending, nothing sent", prepErr: fmt.Errorf("journal: wait to read tags: %w", imapi.ErrWouldOverrun), pending: 100},
+		{name: "prepare cut off by a cancel: pending, nothing sent", prepErr: fmt.Errorf("journal: wait to read tags: %w", context.Canceled), pending: 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, client := newEmulator(t, emulator.Config{})

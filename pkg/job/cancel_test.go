@@ -65,6 +65,32 @@ func (e *env) checkCanceled(bucket, key string, recs []records.Record) (*job.Fil
 	return rep, pending
 }
 
+// checkJournal checks a canceled job's journal: exactly the accounts whose
+// tags are gone, each with the tags it lost, counted in the report.
+func (e *env) checkJournal(bucket, key string, rep *job.FileReport, recs []records.Record) {
+	e.t.Helper()
+	if rep.JournalKey != prefix+"journal/"+key+".jsonl" {
+		e.t.Fatalf("report's journal %q", rep.JournalKey)
+	}
+	inJournal := map[string][]string{}
+	for _, r := range e.jsonlRecords(bucket, rep.JournalKey) {
+		inJournal[r.Account] = r.Tags
+	}
+	var gone int64
+	for _, r := range recs {
+		tags, ok := inJournal[r.Account]
+		if lost := slices.Equal(e.im.Tags(r.Account), []string{"keep"}); lost != ok || ok && !slices.Equal(tags, []string{"a", "b"}) {
+			e.t.Errorf("%s: tags gone %v, in the journal %v (%v)", r.Account, lost, ok, tags)
+		} else if lost {
+			gone++
+		}
+	}
+	if rep.Changed != gone || rep.TagsRemoved != 2*gone || int64(len(inJournal)) != gone || gone < rep.Succeeded {
+		e.t.Errorf("report: changed %d, tags removed %d; %d accounts in the journal, %d lost their tags, %d records succeeded",
+			rep.Changed, rep.TagsRemoved, len(inJournal), gone, rep.Succeeded)
+	}
+}
+
 // TestCancelRunningChain cancels a chain while an invocation sends: it stops
 // within a poll of the marker (a figure, logged: the calls after the marker
 // are bounded by the rate over the time it took), its counts are exact, its
@@ -77,7 +103,7 @@ func TestCancelRunningChain(t *testing.T) {
 		bucket string
 	}{{"s3", false, s3Bucket}, {"cos", true, cosBucket}} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envOptions{scf: tc.scf, config: func(c *job.Config) { c.SweepAfter = sweepAfter }})
+			e := newEnv(t, envOptions{scf: tc.scf, journal: true, config: func(c *job.Config) { c.SweepAfter = sweepAfter }})
 			recs := e.records("c", 12000) // 120 calls: three invocations or more at the test rate
 			key := "cancel/me.csv"
 			e.put(tc.bucket, key, encode(t, "csv", recs))
@@ -88,7 +114,10 @@ func TestCancelRunningChain(t *testing.T) {
 				first <- err
 			}()
 			e.waitCalls(20)
-			before, asked := e.calls(), time.Now()
+			// Removals: with no fault each call is applied (the journal's reads
+			// of the tags are calls of their own API, at its own rate).
+			removals := func() int64 { return e.im.Stats().Applied }
+			before, asked := removals(), time.Now()
 			res, err := e.service().Handle(e.roomyCtx(), job.Cancel(loc, "test"))
 			if err != nil || (res.Status != job.StatusPending && res.Status != job.StatusCanceled) || len(res.Summaries) != 1 {
 				t.Fatalf("cancel: %v, %+v", err, res)
@@ -97,7 +126,7 @@ func TestCancelRunningChain(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.waitChain()
-			after := e.calls()
+			after, calls := removals(), e.calls()
 			rep, pending := e.checkCanceled(tc.bucket, key, recs)
 			c := rep.Canceled
 			if c.By != "test" || c.SeenAt.Before(c.RequestedAt) || c.StoppedAt.Before(c.SeenAt) {
@@ -106,15 +135,16 @@ func TestCancelRunningChain(t *testing.T) {
 			if len(pending) == 0 {
 				t.Fatal("nothing was pending at the cancel: the test sent too fast to show a stop")
 			}
+			e.checkJournal(tc.bucket, key, rep, recs)
 			// What the job did after it was asked to stop: calls start at the
 			// rate (the limiter's burst is one call), over the time from the
 			// request to the stop.
 			took := c.StoppedAt.Sub(c.RequestedAt)
 			bound := int64(testRate*c.StoppedAt.Sub(asked).Seconds()) + 5
-			t.Logf("cancel seen after %v, stopped after %v; %d calls after the request (bound %d at %d calls/s)",
+			t.Logf("cancel seen after %v, stopped after %v; %d removals after the request (bound %d at %d calls/s)",
 				c.SeenAt.Sub(c.RequestedAt).Round(time.Millisecond), took.Round(time.Millisecond), after-before, bound, testRate)
 			if after-before > bound {
-				t.Errorf("%d calls after the request, more than %d", after-before, bound)
+				t.Errorf("%d removals after the request, more than %d", after-before, bound)
 			}
 
 			// No continuation, sweep or repeated event takes the job on again.
@@ -129,8 +159,8 @@ func TestCancelRunningChain(t *testing.T) {
 			if r, err := e.service().Handle(e.budgetCtx(), job.Upload(loc, "")); err != nil || r.Status != job.StatusSkipped {
 				t.Errorf("a repeated upload event: %v, %+v", err, r)
 			}
-			if e.calls() != after {
-				t.Errorf("%d calls after the job was canceled", e.calls()-after)
+			if e.calls() != calls {
+				t.Errorf("%d calls after the job was canceled", e.calls()-calls)
 			}
 
 			// The pending file, uploaded, finishes the job.

@@ -52,7 +52,7 @@ func TestStatus(t *testing.T) {
 	}
 	upload(e.service(), "canceled.csv")
 	journaled := map[string]any{"Status": "done", "Source": "s3://" + s3Bucket + "/journaled.csv", "ETag": "e1", "Total": 10,
-		"Succeeded": 10, "Changed": 7, "Started": time.Now().Add(-time.Second), "Finished": time.Now()}
+		"Succeeded": 10, "Changed": 7, "TagsRemoved": 9, "JournalKey": prefix + "journal/journaled.csv.jsonl", "Started": time.Now().Add(-time.Second), "Finished": time.Now()}
 	data, _ := json.Marshal(journaled)
 	e.put(s3Bucket, prefix+"reports/journaled.csv.report.json", data)
 
@@ -141,7 +141,9 @@ func TestStatus(t *testing.T) {
 		{"canceled.csv", job.JobCanceled, func(s job.Summary) bool {
 			return s.Pending == 300 && s.PendingKey != "" && s.Cancel != nil && s.Cancel.By == "admin@example"
 		}},
-		{"journaled.csv", job.JobDone, func(s job.Summary) bool { return s.Changed != nil && *s.Changed == 7 }},
+		{"journaled.csv", job.JobDone, func(s job.Summary) bool {
+			return s.Changed != nil && *s.Changed == 7 && *s.TagsRemoved == 9 && s.JournalKey == prefix+"journal/journaled.csv.jsonl"
+		}},
 		{"chain/big.csv", job.JobDone, func(s job.Summary) bool { return s.Succeeded == 12000 && s.Chain > 0 && s.Changed == nil }},
 	} {
 		s, ok := got[tt.key]
