@@ -105,7 +105,7 @@ func waitCanceled(ctx context.Context, jobs *job.Jobs, key string, timeout time.
 		if err == nil && s != nil {
 			res.Summaries = []job.Summary{*s}
 			if s.State == job.JobCanceled {
-				res.Status, res.Message = job.StatusCanceled, s.Note
+				res.Status, res.Message, res.Source = job.StatusCanceled, s.Note, s.Source
 				res.Report.Counts, res.PendingKey, res.FailedKey = s.Counts, s.PendingKey, s.FailedKey
 				return nil
 			}
@@ -128,7 +128,7 @@ func printCancel(w io.Writer, res *job.Result, asJSON bool) {
 	}
 	switch res.Status {
 	case job.StatusCanceled:
-		fmt.Fprintf(w, "canceled: %s\n", res.Message)
+		fmt.Fprintf(w, "canceled: %s: %d done, %d failed, %d pending\n", res.Source, res.Succeeded, res.Failed, res.Pending)
 	case job.StatusPending:
 		fmt.Fprintf(w, "%s\n", res.Message)
 	default:

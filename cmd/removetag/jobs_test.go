@@ -231,7 +231,8 @@ func TestCancelCommand(t *testing.T) {
 	bucket := "cos://" + jobsCOSBucket
 
 	code, out, errOut := u.run(nil, "cancel", bucket+"/left.csv")
-	if code != 0 || !regexp.MustCompile(`(?m)^canceled: canceled by cli admin@\S+: 300 record\(s\) pending; upload the pending records \(removetag/pending/left\.csv\.jsonl\)`).MatchString(out) ||
+	if code != 0 || !strings.Contains(out, "canceled: "+bucket+"/left.csv: 0 done, 0 failed, 300 pending\n") ||
+		!regexp.MustCompile(`(?m)^left\.csv: canceled by cli admin@\S+: 300 record\(s\) pending; upload the pending records \(removetag/pending/left\.csv\.jsonl\)`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^left\.csv +canceled +0/300 \(0%\) +0 +- +0 +- +- +2 +\d+s ago +cancel/[0-9a-f]+$`).MatchString(out) {
 		t.Errorf("cancel of a job waiting for the sweep: exit %d\n%s%s", code, out, errOut)
 	}
