@@ -87,19 +87,18 @@ func (j *fileJob) watchCancel(ctx context.Context, cp *Checkpoint) (context.Cont
 		return ctx, func() {}
 	}
 	wctx, cancel := context.WithCancelCause(ctx)
-	quit, done := make(chan struct{}), make(chan struct{})
+	watch, stopWatch := context.WithCancel(ctx) // ends the watch, and a read of the marker under way
+	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		tick := time.NewTicker(cancelPoll)
 		defer tick.Stop()
 		for {
 			select {
-			case <-quit:
-				return
-			case <-wctx.Done():
+			case <-watch.Done():
 				return
 			case <-tick.C:
-				if j.checkCancel(wctx, etag, modified) {
+				if j.checkCancel(watch, etag, modified) {
 					cancel(errCanceled)
 					return
 				}
@@ -107,14 +106,18 @@ func (j *fileJob) watchCancel(ctx context.Context, cp *Checkpoint) (context.Cont
 		}
 	}()
 	return wctx, func() {
-		close(quit)
+		stopWatch()
 		<-done
-		cancel(nil)
+		cancel(errLinkOver)
 	}
 }
 
-// errCanceled is the cause of a link's context canceled by its marker.
-var errCanceled = errors.New("the job was canceled")
+// errCanceled is the cause of a link's context canceled by its marker;
+// errLinkOver the cause once the link is over.
+var (
+	errCanceled = errors.New("the job was canceled")
+	errLinkOver = errors.New("the link is over")
+)
 
 // checkCancel reads the marker once, and notes it if it stops the version.
 // A read that fails is tried again at the next poll.
@@ -123,7 +126,9 @@ func (j *fileJob) checkCancel(ctx context.Context, etag string, modified time.Ti
 	defer cancel()
 	c, err := readCancel(rctx, j.store, j.st.keys.cancel())
 	if err != nil {
-		j.log.Debug("could not look for the cancel marker; looking again", "error", err.Error())
+		if ctx.Err() == nil {
+			j.log.Debug("could not look for the cancel marker; looking again", "error", err.Error())
+		}
 		return false
 	}
 	if !c.stops(etag, modified) {
