@@ -180,7 +180,6 @@ func TestStatusCommand(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"status", "inbox"}, exitInvalid, "want s3://bucket/key"},
-		{[]string{"status", "s3://" + jobsS3Bucket + "/removetag/state/"}, exitInvalid, "under the output prefix"},
 		{[]string{"status", "--watch", "s3://" + jobsS3Bucket}, exitInvalid, "standard output is not one"},
 		{[]string{"status", "--watch", "--json", "s3://" + jobsS3Bucket}, exitInvalid, "does not go with --json"},
 		{[]string{"status", "s3://no-such-bucket"}, exitFailed, "no-such-bucket"},

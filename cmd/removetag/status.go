@@ -78,9 +78,6 @@ func openJobs(ctx context.Context, env *cliEnv, arg string) (*job.Jobs, storage.
 	if err != nil {
 		return nil, loc, configErr("%v", err)
 	}
-	if strings.HasPrefix(loc.Key, cfg.OutputPrefix) {
-		return nil, loc, usageErr("%s is under the output prefix %q, which holds the jobs' own objects: name the bucket, or the folder of the files", arg, cfg.OutputPrefix)
-	}
 	return jobs, loc, nil
 }
 
@@ -151,7 +148,11 @@ func writeStatus(w io.Writer, list []job.Summary, now time.Time) {
 		if s.Changed != nil {
 			changed = thousands(*s.Changed)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Key, stateText(s), doneText(s), thousands(s.Failed), changed,
+		key := s.Key
+		if s.Kind != "" {
+			key += " (" + string(s.Kind) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", key, stateText(s), doneText(s), thousands(s.Failed), changed,
 			thousands(s.Calls), rateText(s.RecordsPerSecond), etaText(s.ETA, now), s.Chain, agoText(s.UpdatedAt, now), s.UpdatedBy)
 	}
 	tw.Flush()

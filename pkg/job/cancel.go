@@ -185,12 +185,17 @@ func (j *fileJob) endCanceled(ctx context.Context, cp *Checkpoint) (*Result, err
 		return nil, err
 	}
 	rep := &FileReport{
-		Status: StatusCanceled, Source: cp.Source, ETag: cp.ETag, Modified: cp.Modified, Format: cp.Format, API: j.s.removal().String(),
+		Kind:   j.reportKind(),
+		Status: StatusCanceled, Source: cp.Source, ETag: cp.ETag, Modified: cp.Modified, Format: cp.Format, API: j.op().String(),
 		Counts: cp.counts(), Failures: cp.Failures, Restarted: cp.Restarted,
 		Chain: cp.Chain, Invocations: cp.Invocations, Started: cp.Started, Canceled: &c,
 	}
 	rep.Message = fmt.Sprintf("canceled by %s: %d record(s) pending", c.By, rep.Pending)
 	switch {
+	case pending && j.kind == KindUndo:
+		// Uploaded, these lines would be removed: they are run as an undo.
+		rep.PendingKey = j.st.keys.pending()
+		rep.Message += fmt.Sprintf(`; send {"Undo":"%s"} to finish the undo`, storage.Location{Scheme: j.loc.Scheme, Bucket: j.loc.Bucket, Key: rep.PendingKey})
 	case pending:
 		rep.PendingKey = j.st.keys.pending()
 		rep.Message += "; upload the pending records (" + rep.PendingKey + ") outside the output prefix to finish the job"

@@ -1,6 +1,7 @@
 package job_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -279,7 +280,7 @@ func TestCancelOver(t *testing.T) {
 	for _, tt := range []struct {
 		key    string
 		status job.Status
-	}{{"over.csv", job.StatusSkipped}, {"missing.csv", job.StatusInvalid}, {prefix + "reports/over.csv.report.json", job.StatusIgnored}, {"folder/", job.StatusInvalid}} {
+	}{{"over.csv", job.StatusSkipped}, {"missing.csv", job.StatusInvalid}, {prefix + "reports/over.csv.report.json", job.StatusInvalid}, {"folder/", job.StatusInvalid}} {
 		r, err := e.service().Handle(e.roomyCtx(), job.Cancel(storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: tt.key}, "test"))
 		if err != nil || r.Status != tt.status {
 			t.Errorf("cancel %s: %v, %+v; want %s", tt.key, err, r, tt.status)
@@ -288,4 +289,41 @@ func TestCancelOver(t *testing.T) {
 	if got := e.fs.List(s3Bucket, prefix+"cancel/"); len(got) != 0 {
 		t.Errorf("markers %v written for nothing to cancel", got)
 	}
+}
+
+// TestCancelUndo: an undo canceled while it rests (its continuation lost) is
+// ended by the request: its report under undo/, its pending parts, and the
+// document that finishes it, which restores every account's tags.
+func TestCancelUndo(t *testing.T) {
+	e := newEnv(t, envOptions{journal: true, config: func(c *job.Config) { c.SweepAfter = time.Hour }})
+	recs, before := e.undoWorld("v", 12000)
+	jkey := e.removeJournaled("in/v.csv", recs)
+	e.api.LoseNext(1)
+	if res, err := e.service().Handle(e.budgetCtx(), job.Direct(undoDoc(jkey))); err != nil || !res.Continued {
+		t.Fatalf("first invocation of the undo: %v, %+v", err, res)
+	}
+	e.waitChain()
+	loc := storage.Location{Scheme: "s3", Bucket: s3Bucket, Key: jkey}
+	st, err := e.service().Handle(e.roomyCtx(), job.Inspect(loc, "test"))
+	if err != nil || len(st.Summaries) != 1 || st.Summaries[0].Kind != job.KindUndo || st.Summaries[0].State != job.JobHandedOn {
+		t.Fatalf("status of the undo: %v, %+v", err, st)
+	}
+	res, err := e.service().Handle(e.roomyCtx(), job.Cancel(loc, "test"))
+	if err != nil || res.Status != job.StatusCanceled || len(res.Summaries) != 1 || res.Summaries[0].State != job.JobCanceled {
+		t.Fatalf("cancel of the undo: %v, %+v", err, res)
+	}
+	rep := e.undoReport(jkey)
+	pendingKey := prefix + "undo/pending/" + jkey + ".jsonl"
+	doc := fmt.Sprintf(`{"Undo":"s3://%s/%s"}`, s3Bucket, pendingKey)
+	if rep.Kind != job.KindUndo || rep.Status != job.StatusCanceled || rep.Pending == 0 || rep.PendingKey != pendingKey || !strings.Contains(rep.Message, doc) {
+		t.Fatalf("the undo's report: %+v", rep)
+	}
+	if n := len(e.jsonlRecords(s3Bucket, pendingKey)); int64(n) != rep.Pending {
+		t.Errorf("%d pending parts, the report counts %d", n, rep.Pending)
+	}
+	if _, err := e.service().Handle(e.budgetCtx(), job.Direct([]byte(doc))); err != nil {
+		t.Fatal(err)
+	}
+	e.waitChain()
+	e.checkRestored(before)
 }

@@ -40,11 +40,9 @@ func (s *Service) jobsIn(store storage.Store, bucket storage.Location) *Jobs {
 }
 
 // List tells of every job whose file's key starts with keyPrefix ("": every
-// job of the bucket), in key order.
+// job of the bucket), kind by kind, in key order. The undos of journals are
+// the jobs of files under the output prefix.
 func (js *Jobs) List(ctx context.Context, keyPrefix string) ([]Summary, error) {
-	if strings.HasPrefix(keyPrefix, js.s.cfg.OutputPrefix) {
-		return nil, fmt.Errorf("%s%s is under the output prefix %q, which holds the jobs' own objects: name the files' folder, or none", js.bucket, keyPrefix, js.s.cfg.OutputPrefix)
-	}
 	var all []Summary
 	for _, kind := range runKinds() {
 		found, err := js.list(ctx, kind, keyPrefix)
@@ -92,7 +90,8 @@ func (js *Jobs) Get(ctx context.Context, key string) (*Summary, error) {
 	return nil, nil
 }
 
-// Cancel stops the job of the file at key; by says who asks (in the marker
+// Cancel stops the job of the file at key: its removal, or, for a file under
+// the output prefix (a journal), its undo; by says who asks (in the marker
 // and the report). It writes the job's cancel marker, naming the upload the
 // job is for (the file's, if no job has started yet): the invocation that
 // works on the job sees it within about a second and ends the job canceled.
@@ -106,19 +105,28 @@ func (js *Jobs) Get(ctx context.Context, key string) (*Summary, error) {
 // Summaries hold the job as it is after the request.
 func (js *Jobs) Cancel(ctx context.Context, key, by string) (*Result, error) {
 	loc := storage.Location{Scheme: js.bucket.Scheme, Bucket: js.bucket.Bucket, Key: key}
-	if res := js.s.refuseKey(KindRemoval, loc); res != nil {
+	kind := js.kindOf(key)
+	if res := js.s.refuseKey(kind, loc); res != nil {
 		return res, nil
 	}
-	j := js.s.fileJobIn(js.store, KindRemoval, loc, "", "cancel")
+	j := js.s.fileJobIn(js.store, kind, loc, "", "cancel")
 	cp, err := j.st.load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cancel %s: %w", loc, err)
 	}
 	c := &Cancellation{Source: loc.String(), RequestedAt: time.Now().UTC(), By: by}
-	if cp != nil {
+	switch {
+	case cp != nil:
 		c.ETag, c.Modified = cp.ETag, cp.Modified
-	} else if res, err := js.versionToCancel(ctx, j, c); res != nil || err != nil {
-		return res, err
+	case kind == KindUndo:
+		// An undo starts only when asked for: none to stop before it starts.
+		res := invalidResult(fmt.Sprintf("%s: no undo of it runs (a file under the output prefix %q is canceled as an undo's journal)", loc, js.s.cfg.OutputPrefix))
+		res.Source = loc.String()
+		return res, nil
+	default:
+		if res, err := js.versionToCancel(ctx, j, c); res != nil || err != nil {
+			return res, err
+		}
 	}
 	if err := putJSON(ctx, js.store, j.st.keys.cancel(), c); err != nil {
 		return nil, fmt.Errorf("cancel %s: write the cancel marker: %w", loc, err)
@@ -132,6 +140,16 @@ func (js *Jobs) Cancel(ctx context.Context, key, by string) (*Result, error) {
 		res.Summaries = []Summary{*sum}
 	}
 	return res, nil
+}
+
+// kindOf is the kind of the job a cancel of the file at key stops: an undo
+// for a file under the output prefix (a journal, which only an undo reads),
+// a removal for any other.
+func (js *Jobs) kindOf(key string) Kind {
+	if strings.HasPrefix(key, js.s.cfg.OutputPrefix) {
+		return KindUndo
+	}
+	return KindRemoval
 }
 
 // versionToCancel names in c the upload to stop of a file no job works on:
@@ -201,9 +219,6 @@ func (s *Service) status(ctx context.Context, loc storage.Location) (*Result, er
 	if s.cfg.OpenStore == nil {
 		return invalidResult("status: no object storage is configured"), nil
 	}
-	if strings.HasPrefix(loc.Key, s.cfg.OutputPrefix) {
-		return invalidResult(fmt.Sprintf("status: %s is under the output prefix %q, which holds the jobs' own objects: name a file, its folder or its bucket", loc, s.cfg.OutputPrefix)), nil
-	}
 	buckets := []storage.Location{loc}
 	if loc.Bucket == "" {
 		if len(s.cfg.Buckets) == 0 {
@@ -246,8 +261,8 @@ func (s *Service) status(ctx context.Context, loc storage.Location) (*Result, er
 
 // cancel answers a RequestCancel (see Jobs.Cancel).
 func (s *Service) cancel(ctx context.Context, loc storage.Location, by string) (*Result, error) {
-	if res := s.refuseFile(KindRemoval, loc); res != nil {
-		return res, nil
+	if s.cfg.OpenStore == nil {
+		return invalidResult("cancel: no object storage is configured"), nil
 	}
 	store, err := s.cfg.OpenStore.Open(ctx, loc, "")
 	if err != nil {
