@@ -1,10 +1,13 @@
 package job
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -186,7 +189,7 @@ func (j *fileJob) endCanceled(ctx context.Context, cp *Checkpoint) (*Result, err
 	}
 	rep := &FileReport{
 		Kind:   j.reportKind(),
-		Status: StatusCanceled, Source: cp.Source, ETag: cp.ETag, Modified: cp.Modified, Format: cp.Format, API: j.op().String(),
+		Status: StatusCanceled, Source: cp.Source, ETag: cp.ETag, Modified: cp.Modified, Format: cp.Format, API: j.op(cp).String(),
 		Counts: cp.counts(), Failures: cp.Failures, Restarted: cp.Restarted,
 		Chain: cp.Chain, Invocations: cp.Invocations, Started: cp.Started, Canceled: &c,
 	}
@@ -194,10 +197,10 @@ func (j *fileJob) endCanceled(ctx context.Context, cp *Checkpoint) (*Result, err
 	switch {
 	case pending && j.kind == KindUndo:
 		// Uploaded, these lines would be removed: they are run as an undo.
-		rep.PendingKey = j.st.keys.pending()
+		rep.PendingKey = j.pendingKey(cp)
 		rep.Message += fmt.Sprintf(`; send {"Undo":"%s"} to finish the undo`, storage.Location{Scheme: j.loc.Scheme, Bucket: j.loc.Bucket, Key: rep.PendingKey})
 	case pending:
-		rep.PendingKey = j.st.keys.pending()
+		rep.PendingKey = j.pendingKey(cp)
 		rep.Message += "; upload the pending records (" + rep.PendingKey + ") outside the output prefix to finish the job"
 	case why != "":
 		rep.Message += "; " + why
@@ -260,6 +263,7 @@ func (j *fileJob) putPending(ctx context.Context, cp *Checkpoint) (pending bool,
 		var bad *records.Problem
 		switch {
 		case err == io.EOF:
+			cp.AllTags = cp.AllTags || dec.AllTags()
 			return j.keepPending(ctx, cp, pw, failed, groups, validating)
 		case errors.As(err, &bad) && validating:
 			groups.Add(rec.Account, bad)
@@ -296,13 +300,71 @@ func (j *fileJob) keepPending(ctx context.Context, cp *Checkpoint, pw, failed *f
 		return false, "", err
 	}
 	if body == nil {
-		if err := j.store.Delete(ctx, j.st.keys.pending()); err != nil {
-			return false, "", fmt.Errorf("remove the pending records of an older job: %w", err)
+		for _, key := range []string{j.st.keys.pending(), j.st.keys.pendingDoc()} {
+			if err := j.store.Delete(ctx, key); err != nil {
+				return false, "", fmt.Errorf("remove the pending records of an older job: %w", err)
+			}
 		}
 		return false, "", nil
 	}
-	if err := j.store.Put(ctx, j.st.keys.pending(), body, "application/x-ndjson"); err != nil {
+	contentType := "application/x-ndjson"
+	if cp.AllTags {
+		if body, err = allTagsDocument(body); err != nil {
+			return false, "", err
+		}
+		defer body.(*os.File).Close()
+		defer os.Remove(body.(*os.File).Name())
+		contentType = "application/json"
+	}
+	if err := j.store.Put(ctx, j.pendingKey(cp), body, contentType); err != nil {
 		return false, "", fmt.Errorf("write the pending records: %w", err)
 	}
 	return true, "", nil
+}
+
+// pendingKey is where a canceled job's pending records go: JSON lines, or,
+// for a job of the form of accounts alone, a document of that form (lines
+// without tags would be records of nothing to remove).
+func (j *fileJob) pendingKey(cp *Checkpoint) string {
+	if cp.AllTags {
+		return j.st.keys.pendingDoc()
+	}
+	return j.st.keys.pending()
+}
+
+// allTagsDocument rewrites pending records, one a line, as the job document
+// of accounts alone, {"AllTags":true,"To_Account":[…]}, in a temporary file
+// read from its start.
+func allTagsDocument(lines io.Reader) (io.ReadSeeker, error) {
+	out, err := os.CreateTemp("", "removetag-pending-*.json")
+	if err != nil {
+		return nil, fmt.Errorf("write the pending document: %w", err)
+	}
+	fail := func(err error) (io.ReadSeeker, error) {
+		out.Close()
+		os.Remove(out.Name())
+		return nil, fmt.Errorf("write the pending document: %w", err)
+	}
+	w := bufio.NewWriter(out)
+	w.WriteString(`{"AllTags":true,"To_Account":[`)
+	dec := json.NewDecoder(lines)
+	for n := 0; dec.More(); n++ {
+		var rec records.Record
+		if err := dec.Decode(&rec); err != nil {
+			return fail(err)
+		}
+		if n > 0 {
+			w.WriteByte(',')
+		}
+		account, _ := json.Marshal(rec.Account)
+		w.Write(account)
+	}
+	w.WriteString("]}\n")
+	if err := w.Flush(); err != nil {
+		return fail(err)
+	}
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		return fail(err)
+	}
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package job_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -326,4 +327,38 @@ func TestCancelUndo(t *testing.T) {
 	}
 	e.waitChain()
 	e.checkRestored(before)
+}
+
+// TestCancelAllTags: a job of the form of accounts alone, canceled before it
+// starts, leaves its accounts as a document of that form, which, uploaded,
+// clears every tag of each.
+func TestCancelAllTags(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	recs := e.records("z", 300)
+	accounts := make([]string, len(recs))
+	for i, r := range recs {
+		accounts[i] = r.Account
+	}
+	doc, _ := json.Marshal(map[string]any{"AllTags": true, "To_Account": accounts})
+	loc, _, _ := e.putS3("clear.json", doc)
+	if r, err := e.service().Handle(e.roomyCtx(), job.Cancel(loc, "test")); err != nil || r.Status != job.StatusPending {
+		t.Fatalf("cancel: %v, %+v", err, r)
+	}
+	r, err := e.service().Handle(e.roomyCtx(), job.Upload(loc, ""))
+	if err != nil || r.Status != job.StatusCanceled || r.Pending != 300 || r.PendingKey != prefix+"pending/clear.json.json" {
+		t.Fatalf("upload: %v, %+v", err, r)
+	}
+	pending, err := e.fs.GetObject(s3Bucket, r.PendingKey)
+	if err != nil || string(pending) != string(doc)+"\n" {
+		t.Fatalf("the pending document: %v\n%.300s\nwant\n%.300s", err, pending, doc)
+	}
+	rest, _, _ := e.putS3("rest/clear.json", pending)
+	if r, err := e.service().Handle(e.roomyCtx(), job.Upload(rest, "")); err != nil || r.Status != job.StatusDone || r.Succeeded != 300 {
+		t.Fatalf("the pending document's job: %v, %+v", err, r)
+	}
+	for _, a := range accounts {
+		if got := e.im.Tags(a); len(got) != 0 {
+			t.Fatalf("%s holds %v after its tags were cleared", a, got)
+		}
+	}
 }

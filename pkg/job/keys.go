@@ -76,6 +76,7 @@ func stateDir(prefix string, k Kind) string { return kindRoot(prefix, k) + "stat
 //	{root}journal/{key}.jsonl                    the journal: the tags the job removed
 //	{root}cancel/{key}                           the cancel marker, when an admin stops the job
 //	{root}pending/{key}.jsonl                    the records a canceled job left, ready to run again
+//	{root}pending/{key}.json                     … of a job of accounts alone ({"AllTags":true,…})
 //
 // where {root} is the output prefix for removal and {prefix}{kind}/ for any
 // other kind (see kindRoot). A kind's name has no slash and is never a
@@ -114,8 +115,10 @@ func (fk fileKeys) journalParts() string {
 // cancel is where an admin's cancel marker for the job goes (see cancel.go).
 func (fk fileKeys) cancel() string { return fk.root + "cancel/" + fk.key }
 
-// pending is where a canceled job's pending records go.
-func (fk fileKeys) pending() string { return fk.root + "pending/" + fk.key + ".jsonl" }
+// pending is where a canceled job's pending records go; pendingDoc, those
+// of a job of accounts alone, as a document of that form.
+func (fk fileKeys) pending() string    { return fk.root + "pending/" + fk.key + ".jsonl" }
+func (fk fileKeys) pendingDoc() string { return fk.root + "pending/" + fk.key + ".json" }
 
 // partsDir holds the parts of the failed records. Its name is a digest of the
 // key: no listing of one file's parts can hold another file's.

@@ -32,6 +32,7 @@ func TestRemovalKeysKeepTheirNames(t *testing.T) {
 		{fk.failed(), "removetag/failed/in/a.csv.jsonl"},
 		{fk.cancel(), "removetag/cancel/in/a.csv"},
 		{fk.pending(), "removetag/pending/in/a.csv.jsonl"},
+		{fk.pendingDoc(), "removetag/pending/in/a.csv.json"},
 		{fk.partsDir(), "removetag/parts/4f7b28df7242a191a1b64a7d36b8a5f6/"},
 		{fk.part(7, "0123abcd"), "removetag/parts/4f7b28df7242a191a1b64a7d36b8a5f6/000007-0123abcd.jsonl"},
 		{stateDir(testPrefix, KindRemoval), "removetag/state/"},
@@ -86,6 +87,7 @@ func collisions(kinds []Kind, keys []string) []string {
 			note(fk.failed(), owner{k, key, "failed records"})
 			note(fk.cancel(), owner{k, key, "cancel marker"})
 			note(fk.pending(), owner{k, key, "pending records"})
+			note(fk.pendingDoc(), owner{k, key, "pending document"})
 			note(fk.part(0, "0123abcd"), owner{k, key, "part"})
 			parts = append(parts, owner{k, key, fk.partsDir()})
 		}
@@ -116,7 +118,7 @@ func TestParseCheckpointKey(t *testing.T) {
 			if !ok || gotKind != k || gotKey != key {
 				t.Errorf("parse %q = %q, %q, %v; want %q, %q", fk.checkpoint(), gotKind, gotKey, ok, k, key)
 			}
-			for _, other := range []string{fk.report(), fk.failed(), fk.part(3, "0123abcd"), fk.cancel(), fk.pending()} {
+			for _, other := range []string{fk.report(), fk.failed(), fk.part(3, "0123abcd"), fk.cancel(), fk.pending(), fk.pendingDoc()} {
 				if kind, key, ok := parseCheckpointKey(testPrefix, other); ok {
 					t.Errorf("parse %q = %q, %q: not a checkpoint", other, kind, key)
 				}
