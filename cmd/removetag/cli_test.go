@@ -244,7 +244,7 @@ func writeRows(t *testing.T, dir string, n int) string {
 
 // standIn is an HTTP stand-in of the API: it answers each call with
 // answer(accounts), or never (silent), and records the accounts of the calls
-// it answered with success.
+// it answered with success; a read (im_get_tag, the journal's) finds no tags.
 type standIn struct {
 	*httptest.Server
 	mu       sync.Mutex
@@ -295,6 +295,7 @@ func (s *standIn) serve(w http.ResponseWriter, r *http.Request) {
 	for _, u := range body.UserTags {
 		accounts = append(accounts, u.Account)
 	}
+	accounts = append(accounts, body.ToAccount...)
 	code := 0
 	if s.code != nil {
 		code = s.code(accounts)
@@ -302,6 +303,18 @@ func (s *standIn) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	if code != 0 {
 		fmt.Fprintf(w, `{"ActionStatus":"FAIL","ErrorCode":%d,"ErrorInfo":"stand-in refuses with %d"}`, code, code)
+		return
+	}
+	if strings.HasSuffix(r.URL.Path, "/im_get_tag") {
+		// The journal's read, before each removal: the stand-in keeps no tags.
+		var b strings.Builder
+		for i, a := range body.ToAccount {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"To_Account":%q,"Tags":[]}`, a)
+		}
+		fmt.Fprintf(w, `{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","UserTags":[%s]}`, b.String())
 		return
 	}
 	s.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,19 +18,32 @@ import (
 // with no known outcome, or refused for the configuration) and the failed
 // ones (refused for good), each in a file in the API's JSON Lines form,
 // {"To_Account":…,"Tags":[…]} a line, ready to run again. The files are made
-// only when they get a record, in dir, named by the run's start.
+// only when they get a record, in dir, named by the run's start. Beside them,
+// the journal of the tags the run removed (journal.go), unless it keeps none.
 type leftovers struct {
 	dir     string
 	stamp   string
 	pending jsonlFile
 	failed  jsonlFile
+	journal *runJournal // nil: no journal
 }
 
 func newLeftovers(dir string, start time.Time) *leftovers {
-	l := &leftovers{dir: dir, stamp: start.Format("20060102-150405")}
+	stamp := start.Format("20060102-150405")
+	for n := 2; taken(dir, stamp); n++ {
+		// A run started within the same second: the files are never overwritten.
+		stamp = start.Format("20060102-150405") + "-" + strconv.Itoa(n)
+	}
+	l := &leftovers{dir: dir, stamp: stamp}
 	l.pending.path = filepath.Join(dir, "removetag-"+l.stamp+"-pending.jsonl")
 	l.failed.path = filepath.Join(dir, "removetag-"+l.stamp+"-failed.jsonl")
 	return l
+}
+
+// taken reports whether a file of a run started at stamp is in dir.
+func taken(dir, stamp string) bool {
+	found, _ := filepath.Glob(filepath.Join(dir, "removetag-"+stamp+"-*"))
+	return len(found) > 0
 }
 
 // checkOutDir makes sure the leftovers can be written to dir, before any call.
@@ -69,9 +83,9 @@ func (l *leftovers) addPending(in *input, held []records.Record, from int64) err
 	return l.pending.err
 }
 
-// close flushes both files and returns the first error.
+// close flushes the files and returns the first error.
 func (l *leftovers) close() error {
-	return errors.Join(l.pending.close(), l.failed.close())
+	return errors.Join(l.pending.close(), l.failed.close(), l.journal.close())
 }
 
 // jsonlFile is a file of records in JSON Lines, made on its first record.

@@ -57,7 +57,11 @@ func TestRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			code := run(context.Background(), tt.args, strings.NewReader(tt.stdin), &out, &errOut, env(tt.env))
+			args := tt.args
+			if args[0] == "run" {
+				args = append(args, "--out", t.TempDir()) // the journal goes there, not in the package
+			}
+			code := run(context.Background(), args, strings.NewReader(tt.stdin), &out, &errOut, env(tt.env))
 			if code != tt.wantCode {
 				t.Errorf("exit = %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, out.String(), errOut.String())
 			}
@@ -83,7 +87,7 @@ func TestRunAgainstService(t *testing.T) {
 	in := writeFile(t, "in.jsonl", `{"To_Account":"u1","Tags":["a"]}`+"\n")
 	var out, errOut bytes.Buffer
 	e := env(map[string]string{"IM_SDKAPPID": "1400000000", "IM_SECRET_KEY": cfg.Key, "IM_ENDPOINT": emu.URL()})
-	if code := run(context.Background(), []string{"run", "--json", in}, nil, &out, &errOut, e); code != exitOK {
+	if code := run(context.Background(), []string{"run", "--json", "--out", t.TempDir(), in}, nil, &out, &errOut, e); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	var rep imapi.Report
@@ -113,10 +117,10 @@ func TestExampleInputs(t *testing.T) {
 		t.Fatalf("examples: %v %v", files, err)
 	}
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), append([]string{"run", "--emulator"}, files...), nil, &out, &errOut, env(nil)); code != exitOK {
+	if code := run(context.Background(), append([]string{"run", "--emulator", "--out", t.TempDir()}, files...), nil, &out, &errOut, env(nil)); code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
-	if got := strings.Count(out.String(), "0 failed, 0 pending;"); got != len(files) {
+	if got := strings.Count(out.String(), "../../examples/"); got != len(files) || strings.Count(out.String(), "0 failed, 0 pending;") != len(files)+1 {
 		t.Errorf("%d of %d inputs fully succeeded:\n%s", got, len(files), out.String())
 	}
 }
@@ -293,7 +297,7 @@ func TestRunCoordinate(t *testing.T) {
 			var out, errOut bytes.Buffer
 			done := make(chan int)
 			go func() {
-				done <- run(context.Background(), []string{"run", "--emulator", "--json", "--coordinate", tt.location, in}, nil, &out, &errOut, env(vars))
+				done <- run(context.Background(), []string{"run", "--emulator", "--json", "--out", t.TempDir(), "--coordinate", tt.location, in}, nil, &out, &errOut, env(vars))
 			}()
 			leases := 0
 			for code := -1; code == -1; {
@@ -339,7 +343,7 @@ func TestRunCoordinate(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			code := run(context.Background(), []string{"run", "--emulator", "--coordinate", tt.location, in}, nil, &out, &errOut, env(vars))
+			code := run(context.Background(), []string{"run", "--emulator", "--out", t.TempDir(), "--coordinate", tt.location, in}, nil, &out, &errOut, env(vars))
 			if code != tt.code || !strings.Contains(errOut.String(), tt.want) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut.String(), tt.code, tt.want)
 			}

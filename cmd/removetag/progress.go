@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/journal"
 	"github.com/removetag/removetag/pkg/records"
 	"golang.org/x/term"
 )
 
 // countingCaller counts calls and the accounts of successful calls, for
-// progress, and watches the answers: when the service last answered, how many
+// progress, and watches the answers (of the journal's reads too): when the service last answered, how many
 // calls wait for one, and the last error that was no answer at all.
 type countingCaller struct {
 	next     imapi.Caller
@@ -33,31 +34,54 @@ type countingCaller struct {
 
 func (c *countingCaller) Call(ctx context.Context, op imapi.Operation, recs []records.Record) error {
 	c.calls.Add(1)
-	c.inFlight.Add(1)
-	err := c.next.Call(ctx, op, recs)
-	c.inFlight.Add(-1)
+	err := c.watch(ctx, func() error { return c.next.Call(ctx, op, recs) })
 	switch {
 	case err == nil:
 		c.accounts.Add(int64(len(recs)))
-		c.answered.Store(time.Now().UnixNano())
-	case noAnswer(err):
-		if ctx.Err() == nil {
-			c.mu.Lock()
-			c.lastErr, c.lastErrAt = err, time.Now()
-			c.mu.Unlock()
-		}
-	default: // an answer, if a refusal
-		c.answered.Store(time.Now().UnixNano())
-		if imapi.Classify(err) != imapi.Retryable {
-			c.mu.Lock()
-			refused := c.refused
-			c.mu.Unlock()
-			if refused != nil {
-				refused(recs, err)
-			}
+	case !noAnswer(err) && imapi.Classify(err) != imapi.Retryable: // a refusal
+		c.mu.Lock()
+		refused := c.refused
+		c.mu.Unlock()
+		if refused != nil {
+			refused(recs, err)
 		}
 	}
 	return err
+}
+
+// watch makes a call (a removal, or the journal's read), noting when the
+// service answers, and the last error that was no answer at all.
+func (c *countingCaller) watch(ctx context.Context, call func() error) error {
+	c.inFlight.Add(1)
+	err := call()
+	c.inFlight.Add(-1)
+	switch {
+	case err == nil || !noAnswer(err):
+		c.answered.Store(time.Now().UnixNano())
+	case ctx.Err() == nil:
+		c.mu.Lock()
+		c.lastErr, c.lastErrAt = err, time.Now()
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// reading returns r with its calls watched as the removals are: the
+// journal's reads, which go before them.
+func (c *countingCaller) reading(r tagReader) tagReader { return watchedReader{c, r} }
+
+// watchedReader is a tagReader whose calls a countingCaller watches.
+type watchedReader struct {
+	c    *countingCaller
+	next tagReader
+}
+
+func (w watchedReader) GetTags(ctx context.Context, api imapi.API, accounts []string) (tags []records.Record, failed []*imapi.APIError, err error) {
+	err = w.c.watch(ctx, func() error {
+		tags, failed, err = w.next.GetTags(ctx, api, accounts)
+		return err
+	})
+	return tags, failed, err
 }
 
 // reset starts the counts afresh for another input, whose refused calls go to refused.
@@ -122,16 +146,21 @@ func displayOf(w io.Writer, getenv func(string) string) display {
 	return display{tty: true, width: width}
 }
 
-// progressLine is one progress report for name: done of total accounts. It
-// fits in width columns (0: any), dropping the bar, then the name, then
-// cutting, as the width needs.
-func progressLine(name string, done, total, calls int64, elapsed time.Duration, width int) string {
+// progressLine is one progress report for name: done of total accounts, and
+// what the journal saw removed so far (ch; nil: no journal). It fits in
+// width columns (0: any), dropping the bar, then the name, then cutting, as
+// the width needs.
+func progressLine(name string, done, total, calls int64, ch *journal.Changes, elapsed time.Duration, width int) string {
 	speed := float64(done) / max(elapsed.Seconds(), 1e-9)
 	eta := "?"
 	if speed > 0 && total > 0 {
 		eta = (time.Duration(float64(max(total-done, 0))/speed) * time.Second).Round(time.Second).String()
 	}
-	stats := fmt.Sprintf("%d/%d accounts, %d calls, %.0f/s, ETA %s", done, total, calls, speed, eta)
+	stats := fmt.Sprintf("%d/%d accounts", done, total)
+	if ch != nil {
+		stats += fmt.Sprintf(", %d changed (%d tags)", ch.Changed, ch.TagsRemoved)
+	}
+	stats += fmt.Sprintf(", %d calls, %.0f/s, ETA %s", calls, speed, eta)
 	candidates := []string{
 		name + " " + bar(done, total, 20) + " " + stats,
 		name + " " + bar(done, total, 10) + " " + stats,
@@ -166,17 +195,18 @@ type progress struct {
 	name     string
 	total    int64
 	c        *countingCaller
+	changes  func() *journal.Changes // the journal's counts so far; nil without one
 	endpoint string
 	start    time.Time
 	warned   bool
 }
 
-// startProgress shows accounts done, calls, users/s and ETA: a line redrawn
+// startProgress shows accounts done, changed (with a journal), calls, users/s and ETA: a line redrawn
 // in place on a terminal that takes it, a plain line every 5 s otherwise; and
 // a line of its own, whatever the stream, once calls go unanswered for
 // silentAfter. It returns a function that stops it.
-func startProgress(w io.Writer, d display, in *input, c *countingCaller, endpoint string) func() {
-	p := &progress{w: w, d: d, name: in.name, total: in.records, c: c, endpoint: endpoint, start: time.Now()}
+func startProgress(w io.Writer, d display, in *input, c *countingCaller, changes func() *journal.Changes, endpoint string) func() {
+	p := &progress{w: w, d: d, name: in.name, total: in.records, c: c, changes: changes, endpoint: endpoint, start: time.Now()}
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -211,7 +241,7 @@ func startProgress(w io.Writer, d display, in *input, c *countingCaller, endpoin
 }
 
 func (p *progress) line() string {
-	return progressLine(p.name, p.c.accounts.Load(), p.total, p.c.calls.Load(), time.Since(p.start), p.d.width)
+	return progressLine(p.name, p.c.accounts.Load(), p.total, p.c.calls.Load(), p.changes(), time.Since(p.start), p.d.width)
 }
 
 // watch says, once per silence, that the service does not answer.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/journal"
 	"github.com/removetag/removetag/pkg/records"
 )
 
@@ -38,6 +39,9 @@ type runReport struct {
 	Error string `json:",omitempty"`
 	// Counts add up the files': Total is every record of the inputs.
 	imapi.Counts
+	// Changed and TagsRemoved add up the files': the accounts that lost a
+	// tag and the account–tag pairs removed, from the journal.
+	journal.Changes
 	Planned      int64 `json:",omitempty"`
 	PlannedCalls int64 `json:",omitempty"`
 	// ElapsedSeconds is the time spent sending, every file together.
@@ -48,6 +52,12 @@ type runReport struct {
 	PendingFile string `json:",omitempty"`
 	FailedFile  string `json:",omitempty"`
 	Continue    string `json:",omitempty"`
+	// JournalFile holds the tags the run removed, one {"To_Account":…,"Tags":[…]}
+	// line per account that lost tags (none if nothing was removed);
+	// NoJournal says the run kept none (--no-journal, REMOVETAG_JOURNAL=off),
+	// so that Changed and TagsRemoved are not known.
+	JournalFile string `json:",omitempty"`
+	NoJournal   bool   `json:",omitempty"`
 }
 
 // fileReport is one input's part: every record of it is succeeded, failed
@@ -55,6 +65,10 @@ type runReport struct {
 type fileReport struct {
 	File string
 	imapi.Counts
+	// Changed counts the accounts that lost at least one tag, TagsRemoved
+	// the account–tag pairs removed: the file's part of the journal.
+	journal.Changes
+	journaled    bool  // the run kept a journal of the file: Changes are known
 	Planned      int64 `json:",omitempty"`
 	PlannedCalls int64 `json:",omitempty"`
 	// Failures groups the failed records by their error; PendingErrors the
@@ -77,17 +91,27 @@ func (r *fileReport) summary(target string, dryRun bool) string {
 	if dryRun {
 		return fmt.Sprintf("%s: dry run, nothing sent: %d records would go to %s in %d calls", r.File, r.Total, target, r.PlannedCalls)
 	}
-	s := fmt.Sprintf("%s → %s: %d records: %d succeeded, %d failed, %d pending; %d calls, %d retries, %.1fs",
-		r.File, target, r.Total, r.Succeeded, r.Failed, r.Pending, r.Calls, r.Retries, r.ElapsedSeconds)
+	s := fmt.Sprintf("%s → %s: %d records: %d succeeded, %d failed, %d pending", r.File, target, r.Total, r.Succeeded, r.Failed, r.Pending)
+	if r.journaled {
+		s += fmt.Sprintf("; %s", changesText(r.Changes))
+	}
+	s += fmt.Sprintf("; %d calls, %d retries, %.1fs", r.Calls, r.Retries, r.ElapsedSeconds)
 	if r.Stopped != "" {
 		s += "; stopped: " + r.Stopped
 	}
 	return s
 }
 
+// changesText says what a journal found changed.
+func changesText(c journal.Changes) string {
+	return fmt.Sprintf("%d accounts changed, %d tags removed", c.Changed, c.TagsRemoved)
+}
+
 // add counts a file's part in the run's totals.
 func (rep *runReport) add(f *fileReport) {
 	rep.Counts.Add(f.Counts)
+	rep.Changed += f.Changed
+	rep.TagsRemoved += f.TagsRemoved
 	rep.Planned += f.Planned
 	rep.PlannedCalls += f.PlannedCalls
 	rep.ElapsedSeconds += f.ElapsedSeconds
@@ -114,8 +138,15 @@ func (rep *runReport) print(w io.Writer, asJSON bool) {
 		if rep.DryRun {
 			fmt.Fprintf(w, "all: dry run, nothing sent: %d records would go to %s in %d calls\n", rep.Total, rep.Target, rep.PlannedCalls)
 		} else {
-			fmt.Fprintf(w, "all → %s: %d records: %d succeeded, %d failed, %d pending\n", rep.Target, rep.Total, rep.Succeeded, rep.Failed, rep.Pending)
+			fmt.Fprintf(w, "all → %s: %d records: %d succeeded, %d failed, %d pending", rep.Target, rep.Total, rep.Succeeded, rep.Failed, rep.Pending)
+			if !rep.NoJournal {
+				fmt.Fprint(w, "; "+changesText(rep.Changes))
+			}
+			fmt.Fprintln(w)
 		}
+	}
+	if rep.JournalFile != "" {
+		fmt.Fprintf(w, "journal of the tags removed (to add them back): %s\n", rep.JournalFile)
 	}
 	if rep.FailedFile != "" {
 		fmt.Fprintf(w, "failed records (refused for good; fix them, then run the file again): %s\n", rep.FailedFile)

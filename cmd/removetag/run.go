@@ -18,6 +18,7 @@ import (
 // runFlags are the flags of "removetag run".
 type runFlags struct {
 	dryRun, asJSON, emulator, yes, allowEmpty bool
+	noJournal                                 bool
 	header, noHeader                          bool
 	format                                    string
 	rate                                      float64
@@ -67,6 +68,7 @@ API's JSON Lines form, and the summary names the command that continues.`,
 	fs.StringVar(&f.coordinate, "coordinate", "", "share the quota with the deployed function's jobs through leases in this bucket: s3://BUCKET or cos://BUCKET-APPID")
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop after this long and write what is left (0: no limit)")
 	fs.StringVar(&f.out, "out", ".", "folder for the files of pending and failed records a run leaves")
+	fs.BoolVar(&f.noJournal, "no-journal", false, "keep no journal of the tags removed (by default each batch's accounts are read before the removal, and the listed tags they carried written to removetag-{start}-journal.jsonl in --out)")
 	fs.Var(verifyFlag{&f.verify}, "verify", "read the accounts back afterwards with im_get_tag and report any that still carry a removed tag: --verify for all, --verify=N for the first N")
 	fs.Lookup("verify").NoOptDefVal = "all"
 	return c
@@ -186,6 +188,9 @@ func runAll(ctx context.Context, env *cliEnv, f *runFlags, names []string, rep *
 // writes the records left.
 func sendAll(ctx context.Context, env *cliEnv, f *runFlags, t *target, inputs []*input, rep *runReport) error {
 	lo := newLeftovers(f.out, time.Now())
+	if !f.dryRun && !f.undo && !f.noJournal && !t.noJournal && t.tags != nil { // an undo adds: nothing to journal
+		lo.journal = newRunJournal(lo, t.counter.reading(t.tags), t.api, t.rate)
+	}
 	rep.Counts = imapi.Counts{}
 	var (
 		stopped *fileReport
@@ -236,6 +241,7 @@ func (rep *runReport) setLeftovers(lo *leftovers, f *runFlags) {
 	if lo.failed.n > 0 {
 		rep.FailedFile = lo.failed.path
 	}
+	rep.JournalFile, rep.NoJournal = lo.journal.written(), lo.journal == nil && !f.dryRun
 	if lo.pending.n == 0 {
 		return
 	}
@@ -261,6 +267,9 @@ func (rep *runReport) setLeftovers(lo *leftovers, f *runFlags) {
 	}
 	if f.outSet {
 		cmd += " --out " + shellQuote(f.out)
+	}
+	if f.noJournal {
+		cmd += " --no-journal"
 	}
 	if f.verify != 0 {
 		cmd += " --verify"
@@ -325,12 +334,18 @@ func runInput(ctx context.Context, env *cliEnv, t *target, in *input, fr *fileRe
 		opts = append(opts, imapi.WithLimiter(lim))
 	}
 	t.counter.reset(out.refused)
+	jr, opts, err := lo.journal.begin(opts, out.refused)
+	if err != nil {
+		fr.Pending = fr.Total
+		return res, fmt.Errorf("%s: %w", in.name, err)
+	}
 	stopProgress := func() {}
 	if !f.dryRun {
-		stopProgress = startProgress(env.stderr, displayOf(env.stderr, env.getenv), in, t.counter, t.app.Endpoint)
+		stopProgress = startProgress(env.stderr, displayOf(env.stderr, env.getenv), in, t.counter, jr.progress(), t.app.Endpoint)
 	}
 	rep, runErr := t.engine.Run(ctx, dec, opts...)
 	stopProgress()
+	jerr := jr.end(fr)
 	res.from, res.pending, res.refusal = rep.Total, rep.PendingRecords, out.refusal
 	var fatal int64
 	for _, g := range rep.Failures {
@@ -367,8 +382,8 @@ func runInput(ctx context.Context, env *cliEnv, t *target, in *input, fr *fileRe
 		fr.Planned, fr.PlannedCalls = fr.Succeeded, fr.Calls
 		fr.Succeeded, fr.Calls, fr.Pending = 0, 0, 0
 	}
-	if runErr != nil {
-		return res, fmt.Errorf("%s: %w", in.name, runErr)
+	if err := errors.Join(runErr, jerr); err != nil {
+		return res, fmt.Errorf("%s: %w", in.name, err)
 	}
 	if f.verify != 0 && t.tags != nil {
 		if err := verifyInput(ctx, t, in, fr, res, f.verify); err != nil {

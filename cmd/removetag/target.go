@@ -58,10 +58,12 @@ type target struct {
 	counter *countingCaller
 	engine  *imapi.Engine
 	quota   job.Quota
-	tags    tagReader // reads accounts back (--verify); nil in a dry run
+	tags    tagReader // reads accounts (--verify, the journal); nil in a dry run
 	api     imapi.API // the tag API family the calls go to
 	allTags bool      // --all-tags: the calls clear every tag of their accounts
 	undo    bool      // the calls add the tags back (removetag undo)
+	// noJournal is REMOVETAG_JOURNAL=off, as for the function.
+	noJournal bool
 }
 
 // op is the operation the target's runs call: its family's removal of the
@@ -145,7 +147,7 @@ func newTarget(getenv func(string) string, f *runFlags, inputs []*input, stderr 
 	if t.app = appOf(cfg, client, t.op()); t.name == "" {
 		t.name = fmt.Sprintf("app %d", cfg.SDKAppID)
 	}
-	t.rate = cfg.RateLimit
+	t.rate, t.noJournal = cfg.RateLimit, cfg.NoJournal
 	if f.rateSet {
 		if f.rate < 1 || f.rate > cfg.RateLimit {
 			t.close()

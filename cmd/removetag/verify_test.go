@@ -71,14 +71,14 @@ func TestVerify(t *testing.T) {
 // --verify value is a usage error.
 func TestRunVerify(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"run", "--emulator", "--verify", "../../examples/accounts.csv"}, nil, &out, &errOut, env(nil)); code != exitOK {
+	if code := run(context.Background(), []string{"run", "--emulator", "--verify", "--out", t.TempDir(), "../../examples/accounts.csv"}, nil, &out, &errOut, env(nil)); code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 	if !strings.Contains(out.String(), "verify: 5000 accounts read back: none carries a removed tag") {
 		t.Errorf("text report:\n%s", out.String())
 	}
 	out.Reset()
-	if code := run(context.Background(), []string{"run", "--emulator", "--verify=7", "--json", "../../examples/accounts.csv"}, nil, &out, &errOut, env(nil)); code != exitOK {
+	if code := run(context.Background(), []string{"run", "--emulator", "--verify=7", "--json", "--out", t.TempDir(), "../../examples/accounts.csv"}, nil, &out, &errOut, env(nil)); code != exitOK {
 		t.Fatalf("exit %d\n%s", code, errOut.String())
 	}
 	var rep struct {

@@ -78,7 +78,8 @@ type Recorder struct {
 	next     int   // intents numbered so far
 	intents  int64
 	pairs    int64
-	appended int64 // chunks appended
+	appended int64   // chunks appended
+	removed  Changes // confirmed by an answer so far (see Removed)
 }
 
 // NewRecorder returns a recorder for one run.
@@ -217,14 +218,20 @@ func Present(listed, have []records.Record) []records.Record {
 // write, or at Close.
 func (r *Recorder) done(id string, present []records.Record, applied func(string) (bool, bool)) {
 	o := outcome{O: id}
+	var pairs int64
 	for _, p := range present {
 		switch ok, known := applied(p.Account); {
 		case ok:
 			o.Ok = append(o.Ok, p.Account)
+			pairs += int64(len(p.Tags))
 		case known:
 			o.No = append(o.No, p.Account)
 		}
 	}
+	r.mu.Lock()
+	r.removed.Changed += int64(len(o.Ok))
+	r.removed.TagsRemoved += pairs
+	r.mu.Unlock()
 	switch {
 	case len(o.Ok) == len(present):
 		o.S, o.Ok = "ok", nil
@@ -234,6 +241,15 @@ func (r *Recorder) done(id string, present []records.Record, applied func(string
 		return // unknown: the merge reads again
 	}
 	_ = r.write(context.Background(), appendOutcome(nil, o), false) // a lost outcome only costs a read at the merge
+}
+
+// Removed returns the accounts and pairs whose removal an answer confirmed so
+// far, for progress: the merge's counts are exact, these are not (an account
+// of two batches counts twice, a call whose answer was lost not at all).
+func (r *Recorder) Removed() Changes {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.removed
 }
 
 // write adds a line to the log; with wait, it returns once the line is durable.
