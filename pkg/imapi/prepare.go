@@ -69,6 +69,10 @@ func (r *run) prepared(b *batch) bool {
 	}
 	r.ahead.leave(false, 0)
 	b.err = err
+	if !stopping(r, err) {
+		r.cfg.Logger.WarnContext(r.ctx, "batch not sent: its preparation failed",
+			"class", Classify(err).String(), "accounts", len(b.calls), "error", err.Error())
+	}
 	switch {
 	case stopping(r, err):
 		b.outcome = pending
