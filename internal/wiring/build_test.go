@@ -375,7 +375,10 @@ func TestBuildSharesTheQuota(t *testing.T) {
 				t.Errorf("leases left: %v", left)
 			}
 			st := w.im.Stats()
-			if st.Refused > 2 {
+			// At most two refusals per API window as the second job joins:
+			// the removals', and the journal's reads, which follow each
+			// run's share of the quota too.
+			if st.Refused > 4 {
 				t.Errorf("%d calls refused for the rate; the jobs share the quota", st.Refused)
 			}
 			t.Logf("%d calls, %d refused, at most %d accepted in a second", st.Requests, st.Refused, st.MaxAcceptedPerSecond)

@@ -66,7 +66,7 @@ func (j *fileJob) recorder(cp *Checkpoint) (*journal.Recorder, error) {
 	}
 	ls := j.newLogSink(cp.Chain)
 	return journal.NewRecorder(journal.Config{
-		Reader: j.s.cfg.Journal, API: j.s.cfg.API, Sink: ls, Limiter: j.s.cfg.JournalLimiter,
+		Reader: j.s.cfg.Journal, API: j.s.cfg.API, Sink: ls, Limiter: j.s.readPace(),
 		Attempt: fmt.Sprintf("%06d-%s", cp.Chain, j.st.owner),
 	})
 }

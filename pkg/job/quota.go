@@ -18,13 +18,15 @@ type Quota interface {
 
 // run runs the engine over src, removing tags unless opts choose another
 // operation: on the run's share of the quota when one is configured, else on
-// the engine's own rate.
+// the engine's own rate. The share rides in the run's context, for the
+// journal's reads (readPace).
 func (s *Service) run(ctx context.Context, src records.Source, opts ...imapi.RunOption) (*imapi.Report, error) {
 	opts = append([]imapi.RunOption{imapi.WithOperation(s.removal())}, opts...)
 	if s.cfg.Quota != nil {
 		lim, release := s.cfg.Quota.Share(ctx)
 		defer release()
 		opts = append(opts, imapi.WithLimiter(lim))
+		ctx = context.WithValue(ctx, shareKey{}, lim)
 	}
 	return s.cfg.Engine.Run(ctx, src, opts...)
 }
