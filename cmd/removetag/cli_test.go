@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 // binary builds the command once per test binary and returns its path.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		if binDir, buildErr = os.MkdirTemp("", "removetag-cli-"); buildErr != nil {

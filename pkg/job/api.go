@@ -73,6 +73,15 @@ const (
 	DefaultMaxBodyBytes = 4 << 20
 	// DefaultMaxInlineRecords is the default Config.MaxInlineRecords.
 	DefaultMaxInlineRecords = 100_000
+	// DefaultMaxAnswerJournal is the default Config.MaxAnswerJournal, 1 MiB
+	// of JSON Lines: the journal of about 20,000 accounts. An answer must fit
+	// the platforms' 6 MB synchronous response (Lambda's Invoke: "For
+	// synchronous invocations, the maximum payload size is 6 MB",
+	// docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html; SCF's is 6 MB
+	// too), and a gateway's answer carries it as an escaped string (a journal
+	// line's ten quotes grow it by about a third): 1 MiB of journal leaves
+	// over 4 MB for the rest of the answer, its PendingUserTags included.
+	DefaultMaxAnswerJournal = 1 << 20
 	// DefaultSweepAfter is the default Config.SweepAfter: longer than the
 	// longest invocation either platform allows (900 s), so that the sweep never
 	// takes a checkpoint from an invocation that is still running.
@@ -144,9 +153,14 @@ type Config struct {
 	// they really removed (package journal): the report's Changed and
 	// TagsRemoved, and journal/{key}.jsonl. nil: no journal.
 	Journal journal.Reader
-	// JournalLimiter paces the journal's reads (the get API's own rate);
-	// default: a token bucket at 100 calls/s per run.
+	// JournalLimiter paces the journal's reads (the get API's own rate) where
+	// the run has no share of the Quota (with one, they follow the share's
+	// rate) and at the merge; default: a token bucket at 100 calls/s per run.
 	JournalLimiter imapi.Limiter
+	// MaxAnswerJournal bounds the journal an inline job's answer carries
+	// (JournalUserTags), in bytes of JSON Lines; a larger one is written to
+	// the first of Buckets (JournalObject). Default DefaultMaxAnswerJournal.
+	MaxAnswerJournal int
 }
 
 // Status says what became of a request's job: the Status of a [Result] and of a [FileReport].
@@ -220,6 +234,15 @@ type Result struct {
 	// Changed and TagsRemoved say what a journaled file job changed: the
 	// accounts that lost a tag, the account–tag pairs removed (see FileReport).
 	journal.Changes
+	// JournalUserTags is an inline job's journal, in the API's form: the tags
+	// it removed, an element per account that lost tags ([] if none did).
+	// A journal over Config.MaxAnswerJournal is in the object JournalObject
+	// names instead (s3://bucket/key or cos://bucket-appid/key, in the first
+	// of the function's buckets); JournalNotKept says why a job that journals
+	// has neither (no bucket for a large journal, a read or write that failed).
+	JournalUserTags []records.Record `json:",omitzero"`
+	JournalObject   string           `json:",omitempty"`
+	JournalNotKept  string           `json:",omitempty"`
 	// ReportKey, FailedKey, JournalKey, PendingKey and CheckpointKey name the
 	// objects written in the source's bucket.
 	ReportKey     string `json:",omitempty"`
@@ -274,6 +297,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.SweepAfter <= 0 {
 		cfg.SweepAfter = DefaultSweepAfter
+	}
+	if cfg.MaxAnswerJournal <= 0 {
+		cfg.MaxAnswerJournal = DefaultMaxAnswerJournal
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

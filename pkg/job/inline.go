@@ -37,7 +37,8 @@ func (s *Service) runRecords(ctx context.Context, doc *records.Job, trigger stri
 	log := s.cfg.Logger.With("job", "inline", "trigger", trigger)
 	log.Info("job start", "records", len(doc.Records), "api", op.String())
 	src := records.NewSliceSource(doc.Records)
-	rep, err := s.run(ctx, src, imapi.WithOperation(op))
+	jr, jlog, jerr := s.inlineRecorder()
+	rep, err := s.run(ctx, src, journalOpts(jr, imapi.WithOperation(op))...)
 	if err != nil { // a SliceSource does not fail; keep the report anyway
 		log.Error("job run failed", "error", err.Error())
 	}
@@ -52,6 +53,7 @@ func (s *Service) runRecords(ctx context.Context, doc *records.Job, trigger stri
 	res.Add(imapi.Counts{Total: int64(len(rest)), Pending: int64(len(rest))})
 	res.PendingRecords, res.Resume = nil, nil
 	res.Invocation = share(res.Counts, imapi.Counts{})
+	s.journalInline(ctx, jr, jlog, jerr, res, log)
 	log.Info("job end", append(countAttrs(&res.Report), "status", res.Status, "stopped", rep.Stopped)...)
 	return res
 }

@@ -48,7 +48,8 @@ func (k Kind) check() error {
 	switch s {
 	case "state", "reports", "failed", "parts", "pending", "cancel", // a file job's objects
 		"quota",                    // the shared quota's leases (internal/wiring)
-		"journal", "journal-parts": // the journal and its logs (journal.go)
+		"journal", "journal-parts", // the journal and its logs (journal.go)
+		"inline-journal": // the journals of inline jobs too large for their answer (inlinejournal.go)
 		return fmt.Errorf("job kind %q: the name is a segment of the output layout", s)
 	}
 	return nil

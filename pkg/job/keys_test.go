@@ -148,7 +148,7 @@ func TestKindCheck(t *testing.T) {
 			t.Errorf("%s: %v", k, err)
 		}
 	}
-	for _, k := range []Kind{"", "state", "reports", "failed", "parts", "quota", "journal", "cancel", "pending",
+	for _, k := range []Kind{"", "state", "reports", "failed", "parts", "quota", "journal", "journal-parts", "inline-journal", "cancel", "pending",
 		"a/b", "Undo", "1plan", "-x", "un do", "undo.", Kind(strings.Repeat("a", 33))} {
 		if err := k.check(); err == nil {
 			t.Errorf("%q accepted as a kind's name", k)
