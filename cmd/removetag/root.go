@@ -36,6 +36,7 @@ input or usage; 3 configuration error (of the environment, or refused by the ser
 		return usageErr("%v (%s --help lists the flags)", err, c.CommandPath())
 	})
 	root.AddCommand(newRunCommand(env), newUndoCommand(env), newInvokeCommand(env), newCheckCommand(env), newStatusCommand(env), newCancelCommand(env))
+	root.AddCommand(newPlanCommand(env))
 	return root
 }
 

@@ -1,0 +1,382 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/removetag/removetag/internal/wiring"
+	"github.com/removetag/removetag/pkg/imapi"
+	"github.com/removetag/removetag/pkg/job/storage"
+	"github.com/removetag/removetag/pkg/journal"
+	"github.com/removetag/removetag/pkg/records"
+	"github.com/spf13/cobra"
+)
+
+// planFlags are the flags of "removetag plan".
+type planFlags struct {
+	asJSON, emulator, header, noHeader bool
+	format                             string
+	rate                               float64
+	rateSet                            bool
+}
+
+func newPlanCommand(env *cliEnv) *cobra.Command {
+	f := &planFlags{}
+	c := &cobra.Command{
+		Use:   "plan [flags] FILE",
+		Short: "Tell what a run of a file would change, reading the accounts and removing nothing",
+		Long: `Reads the tags of the accounts of FILE (a local file, "-" for standard input,
+s3://BUCKET/KEY or cos://BUCKET-APPID/KEY) with im_get_tag, in the batches a run
+would send, and removes nothing. It reports, for each listed tag, how many of
+the accounts that list it carry it; how many accounts a run would change and how
+many tags it would remove; the removal calls it would make and how long they
+would take at the rate (IM_RATE_LIMIT, or --rate; the journal's reads go beside
+them on the get API's own quota). An account listed in two batches is read, and
+counted, in each.`,
+		Args: exactArgs(1, "one FILE (a local file, -, s3://BUCKET/KEY or cos://BUCKET-APPID/KEY)"),
+		RunE: func(c *cobra.Command, args []string) error {
+			f.rateSet = changed(c.Flags(), "rate")
+			return planFile(c.Context(), env, f, args[0])
+		},
+	}
+	fs := c.Flags()
+	fs.BoolVar(&f.emulator, "emulator", false, "read from the built-in emulator of the API, seeded from the input as run seeds it: nothing is read from Tencent Cloud")
+	fs.BoolVar(&f.asJSON, "json", false, "print the plan as JSON")
+	fs.StringVar(&f.format, "format", "", "input format when the name does not tell (stdin): csv, jsonl or json")
+	fs.BoolVar(&f.header, "header", false, "a CSV input's first row is a header: skip it, whatever it holds")
+	fs.BoolVar(&f.noHeader, "no-header", false, "a CSV input's first row is a record, even if it looks like a header")
+	c.MarkFlagsMutuallyExclusive("header", "no-header")
+	fs.Float64Var(&f.rate, "rate", 0, "calls per second of the reads, and of the run the plan times: from 1 to the quota (IM_RATE_LIMIT, default 100)")
+	return c
+}
+
+// planReport is the answer of `removetag plan`.
+type planReport struct {
+	Target   string
+	App      *App `json:",omitempty"`
+	Status   string
+	ExitCode int
+	Error    string `json:",omitempty"`
+	File     string
+	// Records counts the file's records; Read those whose accounts were read,
+	// Unread the others (Failures says why).
+	Records, Read, Unread int64
+	// Tags are the listed tags, most listed first: how many records list
+	// each, and how many of their accounts carry it now (at most 1,000
+	// tags; MoreTags says there were more).
+	Tags     []tagPlan
+	MoreTags bool `json:",omitempty"`
+	// Changed and TagsRemoved are what a run would change: the accounts
+	// that carry a listed tag, and the account–tag pairs it would remove.
+	journal.Changes
+	// Calls are the im_remove_tag calls a run would make (the batches the
+	// engine makes of the file), RunSeconds their time at Rate calls/s. A
+	// journaled run reads each batch first, JournalReads calls on the get
+	// API's own quota, pipelined beside the removals: JournalReadSeconds
+	// alone, no time added to the run's.
+	Calls              int64
+	Rate               float64
+	RunSeconds         float64
+	JournalReads       int64
+	JournalReadSeconds float64
+	// ReadCalls are this plan's im_get_tag calls (retries included),
+	// ElapsedSeconds its time, ReadCeiling the records it read per second
+	// over the get API's ceiling (100 calls/s of 100 accounts).
+	ReadCalls      int64
+	ElapsedSeconds float64
+	ReadCeiling    float64
+	Failures       []imapi.Failure            `json:",omitempty"`
+	Errors         *records.InvalidInputError `json:",omitempty"`
+}
+
+// tagPlan is one listed tag's line.
+type tagPlan struct {
+	Tag             string
+	Listed, Carried int64
+}
+
+// planFile reads name's accounts and prints the plan.
+func planFile(ctx context.Context, env *cliEnv, f *planFlags, name string) error {
+	rep := &planReport{Target: targetNone, File: name, Tags: []tagPlan{}}
+	err := planAll(ctx, env, f, name, rep)
+	var ex *exitError
+	switch {
+	case errors.As(err, &ex):
+	case err != nil:
+		ex = &exitError{code: exitFailed, msg: err.Error()}
+	case rep.Unread > 0:
+		ex = &exitError{code: exitFailed}
+	default:
+		ex = &exitError{code: exitOK}
+	}
+	rep.Status = map[int]string{exitOK: statusDone, exitInvalid: statusInvalid, exitConfig: statusConfig}[ex.code]
+	if rep.Status == "" {
+		rep.Status = statusIncomplete
+	}
+	rep.ExitCode, rep.Error = ex.code, ex.msg
+	rep.print(env.stdout, f.asJSON)
+	if ex.code == exitOK {
+		return nil
+	}
+	return ex
+}
+
+// planAll names the target, opens and validates the input, and reads it.
+func planAll(ctx context.Context, env *cliEnv, f *planFlags, name string, rep *planReport) error {
+	if f.rateSet && (math.IsNaN(f.rate) || f.rate < 1) {
+		return usageErr("--rate %g: want calls per second from 1 to the app's quota (IM_RATE_LIMIT, default %d)", f.rate, imapi.MaxCallsPerSecond)
+	}
+	t, err := newTarget(env.getenv, &runFlags{emulator: f.emulator, rate: f.rate, rateSet: f.rateSet}, nil, env.stderr)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	rep.Target, rep.App = t.name, t.app
+	in, err := openPlanInput(ctx, env, t, f, name)
+	if err != nil {
+		return err
+	}
+	defer closeInputs([]*input{in})
+	fr := &fileReport{File: in.name}
+	_, err = validate([]*input{in}, []*fileReport{fr}, false)
+	rep.Records, rep.Errors = fr.Total, fr.Errors
+	if err != nil {
+		return err
+	}
+	if t.emu != nil {
+		dec, err := in.decoder(0)
+		if err != nil {
+			return usageErr("%s: %v", in.name, err)
+		}
+		seedEmulator(t.emu, dec)
+	}
+	t.announce(env.stderr)
+	return readPlan(ctx, env, t, in, rep)
+}
+
+// openPlanInput opens a local input, or copies an object of a bucket to a
+// temporary file unlinked at once (as standard input is: the input is read
+// twice), through the storage the environment configures.
+func openPlanInput(ctx context.Context, env *cliEnv, t *target, f *planFlags, name string) (*input, error) {
+	header := (&runFlags{header: f.header, noHeader: f.noHeader}).headerMode()
+	if !strings.HasPrefix(name, storage.SchemeS3+"://") && !strings.HasPrefix(name, storage.SchemeCOS+"://") {
+		inputs, err := openInputs([]string{name}, f.format, header, env.stdin)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		return inputs[0], nil
+	}
+	loc, err := storage.ParseLocation(name)
+	if err != nil || loc.Key == "" {
+		return nil, usageErr("%s: want s3://BUCKET/KEY or cos://BUCKET-APPID/KEY (%v)", name, err)
+	}
+	getenv := env.getenv
+	if t.emu != nil {
+		getenv = emulatorEnv(t.emu, getenv)
+	}
+	cfg, err := wiring.Load(getenv)
+	if err != nil {
+		return nil, configErr("%v", err)
+	}
+	opener, err := wiring.NewStoreOpener(cfg)
+	if err != nil {
+		return nil, configErr("%v", err)
+	}
+	st, err := opener.Open(ctx, loc, "")
+	if err != nil {
+		return nil, configErr("%s: %v", name, err)
+	}
+	body, _, err := st.Open(ctx, loc.Key, 0, "")
+	if err != nil {
+		return nil, &exitError{code: exitFailed, msg: fmt.Sprintf("%s: %v", name, err)}
+	}
+	defer body.Close()
+	in := &input{name: name, header: header}
+	if in.spool, in.remove, err = spool(body); err != nil {
+		return nil, &exitError{code: exitFailed, msg: fmt.Sprintf("%s: %v", name, err)}
+	}
+	if in.format, err = formatOf(&input{name: loc.Key}, f.format); err != nil {
+		closeInputs([]*input{in})
+		return nil, usageErr("%s: %v", name, err)
+	}
+	return in, nil
+}
+
+// readPlan reads the input's accounts in the batches a run would send, at
+// the target's rate, through an engine whose calls read instead of remove.
+func readPlan(ctx context.Context, env *cliEnv, t *target, in *input, rep *planReport) error {
+	dec, err := in.decoder(0)
+	if err != nil {
+		return usageErr("%s: %v", in.name, err)
+	}
+	tally := &tagTally{reader: t.counter.reading(t.tags), api: t.api, tags: map[string]*tagPlan{}}
+	counter := &countingCaller{next: tally}
+	eng := imapi.NewEngine(counter, imapi.EngineConfig{Rate: t.rate})
+	changes := func() *journal.Changes { c := tally.changes(); return &c }
+	stop := startProgress(env.stderr, displayOf(env.stderr, env.getenv), in, counter, changes, t.app.Endpoint)
+	r, runErr := eng.Run(ctx, dec)
+	stop()
+	tally.fill(rep)
+	rep.Read, rep.Unread = tally.read, rep.Records-tally.read
+	rep.Failures = append(r.Failures, r.PendingErrors...)
+	rep.Calls, rep.ReadCalls, rep.ElapsedSeconds, rep.Rate = r.Calls-r.Retries, r.Calls, r.ElapsedSeconds, t.rate
+	rep.RunSeconds = float64(rep.Calls) / t.rate
+	rep.JournalReads, rep.JournalReadSeconds = rep.Calls, float64(rep.Calls)/imapi.MaxCallsPerSecond
+	if r.ElapsedSeconds > 0 {
+		rep.ReadCeiling = float64(rep.Read) / r.ElapsedSeconds / (imapi.MaxCallsPerSecond * imapi.MaxAccountsPerCall)
+	}
+	switch {
+	case runErr != nil:
+		return fmt.Errorf("%s: %w", in.name, runErr)
+	case r.StopReason == imapi.StopFatal:
+		return configErr("%s: the service refused the configuration: %s", in.name, r.Stopped)
+	case r.Stopped != "":
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("%s: stopped: %s", in.name, r.Stopped)}
+	}
+	return nil
+}
+
+// maxPlanTags caps the tags a plan counts apart.
+const maxPlanTags = maxDistinctTags
+
+// tagTally is the plan's imapi.Caller: each "call" of a batch reads its
+// accounts' tags and counts, per listed tag, the records listing it and the
+// accounts carrying it. It never removes anything.
+type tagTally struct {
+	reader tagReader
+	api    imapi.API
+
+	mu       sync.Mutex
+	read     int64 // records (accounts of a batch) read
+	tags     map[string]*tagPlan
+	order    []string
+	moreTags bool
+	journal.Changes
+}
+
+// Call reads the accounts of recs, whatever op.
+func (t *tagTally) Call(ctx context.Context, _ imapi.Operation, recs []records.Record) error {
+	accounts := make([]string, len(recs))
+	for i, r := range recs {
+		accounts[i] = r.Account
+	}
+	have, failed, err := t.reader.GetTags(ctx, t.api, accounts)
+	if err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return failed[0] // an account the service would not read: the batch is not counted
+	}
+	present := journal.Present(recs, have)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.read += int64(len(recs))
+	for _, r := range recs {
+		for _, tg := range r.Tags {
+			if tp := t.tag(tg); tp != nil {
+				tp.Listed++
+			}
+		}
+	}
+	for _, p := range present {
+		t.Changed++
+		t.TagsRemoved += int64(len(p.Tags))
+		for _, tg := range p.Tags {
+			if tp := t.tag(tg); tp != nil {
+				tp.Carried++
+			}
+		}
+	}
+	return nil
+}
+
+// tag returns the line of tag, nil past maxPlanTags; t.mu is held.
+func (t *tagTally) tag(tag string) *tagPlan {
+	tp := t.tags[tag]
+	if tp == nil {
+		if len(t.tags) >= maxPlanTags {
+			t.moreTags = true
+			return nil
+		}
+		tp = &tagPlan{Tag: tag}
+		t.tags[tag] = tp
+		t.order = append(t.order, tag)
+	}
+	return tp
+}
+
+// changes returns what the reads found so far, for the progress line.
+func (t *tagTally) changes() journal.Changes {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.Changes
+}
+
+// fill puts the counts in rep: the tags most listed first (then by name).
+func (t *tagTally) fill(rep *planReport) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rep.Changes, rep.MoreTags = t.Changes, t.moreTags
+	for _, tg := range t.order {
+		rep.Tags = append(rep.Tags, *t.tags[tg])
+	}
+	sort.SliceStable(rep.Tags, func(i, j int) bool {
+		a, b := rep.Tags[i], rep.Tags[j]
+		return a.Listed > b.Listed || a.Listed == b.Listed && a.Tag < b.Tag
+	})
+}
+
+// print writes the plan: a table, or JSON.
+func (rep *planReport) print(w io.Writer, asJSON bool) {
+	if asJSON {
+		writeJSON(w, rep)
+		return
+	}
+	if rep.Status == statusInvalid || rep.Status == statusConfig {
+		return // said on stderr
+	}
+	fmt.Fprintf(w, "%s: %d records, %d read with im_get_tag in %d calls, %.1fs (%.2f of the get API's ceiling); nothing was removed\n",
+		rep.File, rep.Records, rep.Read, rep.ReadCalls, rep.ElapsedSeconds, rep.ReadCeiling)
+	width := len("tag")
+	for _, tp := range rep.Tags {
+		width = max(width, len([]rune(tp.Tag)))
+	}
+	fmt.Fprintf(w, "  %-*s  %10s  %10s  %7s\n", width, "tag", "listed", "carried", "share")
+	for _, tp := range rep.Tags {
+		share := 100 * float64(tp.Carried) / max(float64(tp.Listed), 1)
+		fmt.Fprintf(w, "  %-*s  %10d  %10d  %6.1f%%\n", width+len(tp.Tag)-len([]rune(tp.Tag)), tp.Tag, tp.Listed, tp.Carried, share)
+	}
+	if rep.MoreTags {
+		fmt.Fprintf(w, "  (more than %d distinct tags: the others are not counted apart)\n", maxPlanTags)
+	}
+	fmt.Fprintf(w, "a run would change %d accounts, removing %d tags, in %d im_remove_tag calls: %s at %g calls/s",
+		rep.Changed, rep.TagsRemoved, rep.Calls, planDuration(rep.RunSeconds), rep.Rate)
+	fmt.Fprintf(w, " (its journal's %d reads, %s on im_get_tag's own 100 calls/s, go beside the removals)\n",
+		rep.JournalReads, planDuration(rep.JournalReadSeconds))
+	for _, g := range rep.Failures {
+		fmt.Fprintf(w, "  not read: %d records, ErrorCode %d (%s): %s\n", g.Records, g.ErrorCode, g.Class, g.ErrorInfo)
+	}
+}
+
+// planDuration rounds seconds for people: tenths below a minute.
+func planDuration(s float64) string {
+	if s < 60 {
+		return fmt.Sprintf("%.1fs", s)
+	}
+	return time.Duration(s * float64(time.Second)).Round(time.Second).String()
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
