@@ -137,7 +137,7 @@ func (ij *inputJournal) finish() (journal.Changes, error) {
 	out := &lazyFile{path: ij.j.path, f: &ij.j.f}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	st, err := journal.Merge(ctx, ij.log, size, ij.j.reader, imapi.NewTokenBucket(ij.j.rate), out)
+	st, err := journal.Merge(ctx, ij.log, size, ij.j.reader, ij.j.api, imapi.NewTokenBucket(ij.j.rate), out)
 	if err == nil {
 		err = out.err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -23,7 +24,7 @@ import (
 // planFlags are the flags of "removetag plan".
 type planFlags struct {
 	asJSON, emulator, header, noHeader bool
-	format                             string
+	format, api                        string
 	rate                               float64
 	rateSet                            bool
 }
@@ -34,7 +35,8 @@ func newPlanCommand(env *cliEnv) *cobra.Command {
 		Use:   "plan [flags] FILE",
 		Short: "Tell what a run of a file would change, reading the accounts and removing nothing",
 		Long: `Reads the tags of the accounts of FILE (a local file, "-" for standard input,
-s3://BUCKET/KEY or cos://BUCKET-APPID/KEY) with im_get_tag, in the batches a run
+s3://BUCKET/KEY or cos://BUCKET-APPID/KEY) with the get API of the family (--api,
+IM_TAG_API: im_get_tag, or timpush's get_tag), in the batches a run
 would send, and removes nothing. It reports, for each listed tag, how many of
 the accounts that list it carry it; how many accounts a run would change and how
 many tags it would remove; the removal calls it would make and how long they
@@ -54,6 +56,7 @@ counted, in each.`,
 	fs.BoolVar(&f.header, "header", false, "a CSV input's first row is a header: skip it, whatever it holds")
 	fs.BoolVar(&f.noHeader, "no-header", false, "a CSV input's first row is a record, even if it looks like a header")
 	c.MarkFlagsMutuallyExclusive("header", "no-header")
+	fs.StringVar(&f.api, "api", "", "the tag API family whose get reads: all_member_push or timpush; default IM_TAG_API, else all_member_push")
 	fs.Float64Var(&f.rate, "rate", 0, "calls per second of the reads, and of the run the plan times: from 1 to the quota (IM_RATE_LIMIT, default 100)")
 	return c
 }
@@ -66,6 +69,9 @@ type planReport struct {
 	ExitCode int
 	Error    string `json:",omitempty"`
 	File     string
+	// Read and Remove are the APIs read and that a run would call:
+	// v4/all_member_push/im_get_tag and im_remove_tag, or timpush's.
+	ReadAPI, RemoveAPI string
 	// Records counts the file's records; Read those whose accounts were read,
 	// Unread the others (Failures says why).
 	Records, Read, Unread int64
@@ -77,7 +83,7 @@ type planReport struct {
 	// Changed and TagsRemoved are what a run would change: the accounts
 	// that carry a listed tag, and the account–tag pairs it would remove.
 	journal.Changes
-	// Calls are the im_remove_tag calls a run would make (the batches the
+	// Calls are the removal calls a run would make (the batches the
 	// engine makes of the file), RunSeconds their time at Rate calls/s. A
 	// journaled run reads each batch first, JournalReads calls on the get
 	// API's own quota, pipelined beside the removals: JournalReadSeconds
@@ -87,7 +93,7 @@ type planReport struct {
 	RunSeconds         float64
 	JournalReads       int64
 	JournalReadSeconds float64
-	// ReadCalls are this plan's im_get_tag calls (retries included),
+	// ReadCalls are this plan's get calls (retries included),
 	// ElapsedSeconds its time, ReadCeiling the records it read per second
 	// over the get API's ceiling (100 calls/s of 100 accounts).
 	ReadCalls      int64
@@ -134,12 +140,13 @@ func planAll(ctx context.Context, env *cliEnv, f *planFlags, name string, rep *p
 	if f.rateSet && (math.IsNaN(f.rate) || f.rate < 1) {
 		return usageErr("--rate %g: want calls per second from 1 to the app's quota (IM_RATE_LIMIT, default %d)", f.rate, imapi.MaxCallsPerSecond)
 	}
-	t, err := newTarget(env.getenv, &runFlags{emulator: f.emulator, rate: f.rate, rateSet: f.rateSet}, nil, env.stderr)
+	t, err := newTarget(env.getenv, &runFlags{emulator: f.emulator, rate: f.rate, rateSet: f.rateSet, api: f.api}, nil, env.stderr)
 	if err != nil {
 		return err
 	}
 	defer t.close()
 	rep.Target, rep.App = t.name, t.app
+	rep.ReadAPI, rep.RemoveAPI = strings.TrimPrefix(t.api.GetTag().String(), "/"), strings.TrimPrefix(t.op().String(), "/")
 	in, err := openPlanInput(ctx, env, t, f, name)
 	if err != nil {
 		return err
@@ -343,8 +350,9 @@ func (rep *planReport) print(w io.Writer, asJSON bool) {
 	if rep.Status == statusInvalid || rep.Status == statusConfig {
 		return // said on stderr
 	}
-	fmt.Fprintf(w, "%s: %d records, %d read with im_get_tag in %d calls, %.1fs (%.2f of the get API's ceiling); nothing was removed\n",
-		rep.File, rep.Records, rep.Read, rep.ReadCalls, rep.ElapsedSeconds, rep.ReadCeiling)
+	get, remove := path.Base(rep.ReadAPI), path.Base(rep.RemoveAPI)
+	fmt.Fprintf(w, "%s: %d records, %d read with %s in %d calls, %.1fs (%.2f of the get API's ceiling); nothing was removed\n",
+		rep.File, rep.Records, rep.Read, get, rep.ReadCalls, rep.ElapsedSeconds, rep.ReadCeiling)
 	width := len("tag")
 	for _, tp := range rep.Tags {
 		width = max(width, len([]rune(tp.Tag)))
@@ -357,10 +365,10 @@ func (rep *planReport) print(w io.Writer, asJSON bool) {
 	if rep.MoreTags {
 		fmt.Fprintf(w, "  (more than %d distinct tags: the others are not counted apart)\n", maxPlanTags)
 	}
-	fmt.Fprintf(w, "a run would change %d accounts, removing %d tags, in %d im_remove_tag calls: %s at %g calls/s",
-		rep.Changed, rep.TagsRemoved, rep.Calls, planDuration(rep.RunSeconds), rep.Rate)
-	fmt.Fprintf(w, " (its journal's %d reads, %s on im_get_tag's own 100 calls/s, go beside the removals)\n",
-		rep.JournalReads, planDuration(rep.JournalReadSeconds))
+	fmt.Fprintf(w, "a run would change %d accounts, removing %d tags, in %d %s calls: %s at %g calls/s",
+		rep.Changed, rep.TagsRemoved, rep.Calls, remove, planDuration(rep.RunSeconds), rep.Rate)
+	fmt.Fprintf(w, " (its journal's %d reads, %s on %s's own 100 calls/s, go beside the removals)\n",
+		rep.JournalReads, planDuration(rep.JournalReadSeconds), get)
 	for _, g := range rep.Failures {
 		fmt.Fprintf(w, "  not read: %d records, ErrorCode %d (%s): %s\n", g.Records, g.ErrorCode, g.Class, g.ErrorInfo)
 	}

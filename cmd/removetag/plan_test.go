@@ -129,6 +129,8 @@ func TestPlanRefusals(t *testing.T) {
 	}{
 		{"no credentials", []string{"plan", path}, nil, exitConfig, "--emulator"},
 		{"emulator", []string{"plan", "--emulator", path}, nil, exitOK, "300 read"},
+		{"timpush", []string{"plan", "--emulator", "--api", "timpush", path}, nil, exitOK, "300 read with get_tag in 3 calls"},
+		{"bad api", []string{"plan", "--api", "push", path}, vars, exitInvalid, "--api"},
 		{"two files", []string{"plan", path, path}, vars, exitInvalid, "one FILE"},
 		{"invalid input", []string{"plan", bad}, vars, exitInvalid, "line 2"},
 		{"a bucket, no key", []string{"plan", "s3://plans"}, vars, exitInvalid, "s3://BUCKET/KEY"},

@@ -45,7 +45,7 @@ func (s *Service) inlineRecorder() (*journal.Recorder, *memLog, error) {
 		return nil, nil, nil
 	}
 	log := &memLog{}
-	rec, err := journal.NewRecorder(journal.Config{Reader: s.cfg.Journal, Sink: log, Limiter: s.readPace(), Attempt: "inline"})
+	rec, err := journal.NewRecorder(journal.Config{Reader: s.cfg.Journal, API: s.cfg.API, Sink: log, Limiter: s.readPace(), Attempt: "inline"})
 	return rec, log, err
 }
 
@@ -70,7 +70,7 @@ func (s *Service) journalInline(ctx context.Context, rec *journal.Recorder, lg *
 		return
 	}
 	var out bytes.Buffer
-	st, err := journal.Merge(ctx, bytes.NewReader(lg.Bytes()), int64(lg.Len()), s.cfg.Journal, s.cfg.JournalLimiter, &out)
+	st, err := journal.Merge(ctx, bytes.NewReader(lg.Bytes()), int64(lg.Len()), s.cfg.Journal, s.cfg.API, s.cfg.JournalLimiter, &out)
 	if err != nil {
 		res.JournalNotKept = "the journal could not be made: " + err.Error()
 		log.Warn("inline job's journal not kept", "error", err.Error())
