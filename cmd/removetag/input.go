@@ -8,7 +8,35 @@ import (
 	"strings"
 
 	"github.com/removetag/removetag/pkg/records"
+	"github.com/spf13/cobra"
 )
+
+// inputFlags say how to read an input (run's and plan's): --format,
+// --header, --no-header.
+type inputFlags struct {
+	format           string
+	header, noHeader bool
+}
+
+// addTo declares the flags on c.
+func (f *inputFlags) addTo(c *cobra.Command) {
+	fs := c.Flags()
+	fs.StringVar(&f.format, "format", "", "input format when the name does not tell (stdin): csv, jsonl or json")
+	fs.BoolVar(&f.header, "header", false, "a CSV input's first row is a header: skip it, whatever it holds")
+	fs.BoolVar(&f.noHeader, "no-header", false, "a CSV input's first row is a record, even if it looks like a header")
+	c.MarkFlagsMutuallyExclusive("header", "no-header")
+}
+
+// headerMode is what --header and --no-header say.
+func (f *inputFlags) headerMode() records.HeaderMode {
+	switch {
+	case f.header:
+		return records.HeaderPresent
+	case f.noHeader:
+		return records.HeaderAbsent
+	}
+	return records.HeaderAuto
+}
 
 // input is one file to process. Standard input is spooled to a temporary
 // file, because the input is read more than once (to validate it, to send it,

@@ -19,30 +19,16 @@ import (
 	"github.com/removetag/removetag/pkg/imapi/emulator"
 )
 
-// journalApp is an emulator seeded with n accounts jr-00000… each holding
-// keep and two of the three listed tags (vip, gold, club; a different one
-// absent in turn), the environment of a user working on it, and a CSV listing
-// the three for every account: a third of the listed tags are absent. It
-// returns the pairs a full run removes, account → tags, sorted.
+// journalApp is an emulator of n accounts jr-0000000… holding two of their
+// three listed tags (seedListed), the environment of a user working on it,
+// and a CSV listing the three for every account: a third of the listed tags
+// are absent. It returns the pairs a full run removes.
 func journalApp(t *testing.T, n int, latency time.Duration) (*emulator.Server, *user, string, map[string][]string) {
 	t.Helper()
 	emu := emulator.NewServer(emulator.Config{Latency: latency})
 	t.Cleanup(emu.Close)
-	listed := []string{"vip", "gold", "club"}
-	want := map[string][]string{}
 	var b strings.Builder
-	for i := range n {
-		acct := fmt.Sprintf("jr-%05d", i)
-		tags := []string{"keep"}
-		for k, tg := range listed {
-			if k != i%3 {
-				tags = append(tags, tg)
-			}
-		}
-		emu.SetTags(acct, tags...)
-		want[acct] = slices.Sorted(slices.Values(tags[1:]))
-		b.WriteString(acct + ",vip,gold,club\n")
-	}
+	want := seedListed(emu, "jr-", n, &b)
 	c := emu.Config()
 	u := newUser(t, map[string]string{
 		"IM_SDKAPPID": fmt.Sprint(c.SDKAppID), "IM_SECRET_KEY": c.Key, "IM_ENDPOINT": emu.URL(), "TERM": "xterm",

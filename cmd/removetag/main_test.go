@@ -251,19 +251,7 @@ func TestRunCoordinate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The AWS SDK reads the process environment.
-	t.Setenv("AWS_ENDPOINT_URL_S3", fs.S3Endpoint())
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-test-secret")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	vars := map[string]string{
-		"REMOVETAG_COS_BUCKET_URL": fs.COSBucketURLTemplate(),
-		"TENCENTCLOUD_REGION":      "ap-guangzhou",
-		"TENCENTCLOUD_SECRETID":    "AKIDtencent",
-		"TENCENTCLOUD_SECRETKEY":   "tencent-secret",
-	}
+	vars := storeEnv(t, fs)
 	var rows strings.Builder
 	for i := range 3000 {
 		fmt.Fprintf(&rows, "u%04d,vip\n", i)

@@ -23,10 +23,11 @@ import (
 
 // planFlags are the flags of "removetag plan".
 type planFlags struct {
-	asJSON, emulator, header, noHeader bool
-	format, api                        string
-	rate                               float64
-	rateSet                            bool
+	asJSON, emulator bool
+	inputFlags
+	api     string
+	rate    float64
+	rateSet bool
 }
 
 func newPlanCommand(env *cliEnv) *cobra.Command {
@@ -52,10 +53,7 @@ counted, in each.`,
 	fs := c.Flags()
 	fs.BoolVar(&f.emulator, "emulator", false, "read from the built-in emulator of the API, seeded from the input as run seeds it: nothing is read from Tencent Cloud")
 	fs.BoolVar(&f.asJSON, "json", false, "print the plan as JSON")
-	fs.StringVar(&f.format, "format", "", "input format when the name does not tell (stdin): csv, jsonl or json")
-	fs.BoolVar(&f.header, "header", false, "a CSV input's first row is a header: skip it, whatever it holds")
-	fs.BoolVar(&f.noHeader, "no-header", false, "a CSV input's first row is a record, even if it looks like a header")
-	c.MarkFlagsMutuallyExclusive("header", "no-header")
+	f.inputFlags.addTo(c)
 	fs.StringVar(&f.api, "api", "", "the tag API family whose get reads: all_member_push or timpush; default IM_TAG_API, else all_member_push")
 	fs.Float64Var(&f.rate, "rate", 0, "calls per second of the reads, and of the run the plan times: from 1 to the quota (IM_RATE_LIMIT, default 100)")
 	return c
@@ -173,7 +171,7 @@ func planAll(ctx context.Context, env *cliEnv, f *planFlags, name string, rep *p
 // temporary file unlinked at once (as standard input is: the input is read
 // twice), through the storage the environment configures.
 func openPlanInput(ctx context.Context, env *cliEnv, t *target, f *planFlags, name string) (*input, error) {
-	header := (&runFlags{header: f.header, noHeader: f.noHeader}).headerMode()
+	header := f.headerMode()
 	if !strings.HasPrefix(name, storage.SchemeS3+"://") && !strings.HasPrefix(name, storage.SchemeCOS+"://") {
 		inputs, err := openInputs([]string{name}, f.format, header, env.stdin)
 		if err != nil {

@@ -45,18 +45,7 @@ func BenchmarkPlan(b *testing.B) {
 		b.Fatal(err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	listed := []string{"vip", "gold", "club"}
-	for i := range n {
-		acct := fmt.Sprintf("plan-%07d", i)
-		have := []string{"keep"}
-		for k, tg := range listed {
-			if k != i%3 {
-				have = append(have, tg)
-			}
-		}
-		emu.SetTags(acct, have...)
-		fmt.Fprintf(w, "%s,vip,gold,club\n", acct)
-	}
+	seedListed(emu, "plan-", n, w)
 	if err := w.Flush(); err != nil || f.Close() != nil {
 		b.Fatal(err)
 	}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,17 +16,14 @@ import (
 	"github.com/removetag/removetag/pkg/imapi/emulator"
 )
 
-// planWorld is an app on the emulator of the test process whose n accounts
-// each hold keep and two of the three listed tags (vip, gold, club), a CSV
-// listing the three for each in a folder, and the same CSV in an S3 and a COS
-// bucket of the in-memory store; env reaches all of it.
-func planWorld(t *testing.T, n int) (emu *emulator.Server, env map[string]string, path string, csv []byte) {
-	t.Helper()
-	emu = emulator.NewServer(emulator.Config{})
-	t.Cleanup(emu.Close)
-	var b strings.Builder
+// seedListed gives n accounts {prefix}0000000… of emu keep and two of the
+// three listed tags (vip, gold, club; a different one absent in turn), writes
+// a CSV line listing the three for each to csv, and returns the pairs a run
+// removes: account → tags, sorted.
+func seedListed(emu *emulator.Server, prefix string, n int, csv io.Writer) map[string][]string {
+	want := make(map[string][]string, n)
 	for i := range n {
-		acct := fmt.Sprintf("pl-%05d", i)
+		acct := fmt.Sprintf("%s%07d", prefix, i)
 		tags := []string{"keep"}
 		for k, tg := range []string{"vip", "gold", "club"} {
 			if k != i%3 {
@@ -32,11 +31,42 @@ func planWorld(t *testing.T, n int) (emu *emulator.Server, env map[string]string
 			}
 		}
 		emu.SetTags(acct, tags...)
-		b.WriteString(acct + ",vip,gold,club\n")
+		want[acct] = slices.Sorted(slices.Values(tags[1:]))
+		fmt.Fprintf(csv, "%s,vip,gold,club\n", acct)
 	}
-	csv = []byte(b.String())
+	return want
+}
+
+// storeEnv points this process's AWS SDK at fs's S3 (the SDK reads the
+// process environment) and returns the variables that reach its COS.
+func storeEnv(t *testing.T, fs *memstore.Server) map[string]string {
+	t.Helper()
+	t.Setenv("AWS_ENDPOINT_URL_S3", fs.S3Endpoint())
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-test-secret")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	return map[string]string{
+		"REMOVETAG_COS_BUCKET_URL": fs.COSBucketURLTemplate(),
+		"TENCENTCLOUD_REGION":      "ap-guangzhou",
+		"TENCENTCLOUD_SECRETID":    "AKIDtencent",
+		"TENCENTCLOUD_SECRETKEY":   "tencent-secret",
+	}
+}
+
+// planWorld is an app on the emulator of the test process whose n accounts
+// hold two of their three listed tags (seedListed), the CSV in a folder, and
+// the same CSV in an S3 and a COS bucket of the in-memory store (also without
+// its extension); env reaches all of it.
+func planWorld(t *testing.T, n int) (emu *emulator.Server, env map[string]string, path string) {
+	t.Helper()
+	emu = emulator.NewServer(emulator.Config{})
+	t.Cleanup(emu.Close)
+	var b bytes.Buffer
+	seedListed(emu, "pl-", n, &b)
 	path = filepath.Join(t.TempDir(), "accounts.csv")
-	if err := os.WriteFile(path, csv, 0o600); err != nil {
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	fs := memstore.New()
@@ -46,31 +76,22 @@ func planWorld(t *testing.T, n int) (emu *emulator.Server, env map[string]string
 			t.Fatal(err)
 		}
 		for _, key := range []string{"in/accounts.csv", "in/accounts"} {
-			if err := fs.PutObject(bucket, key, csv); err != nil {
+			if err := fs.PutObject(bucket, key, b.Bytes()); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	t.Setenv("AWS_ENDPOINT_URL_S3", fs.S3Endpoint())
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-test-secret")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	env = storeEnv(t, fs)
 	c := emu.Config()
-	env = map[string]string{
-		"IM_SDKAPPID": fmt.Sprint(c.SDKAppID), "IM_SECRET_KEY": c.Key, "IM_ENDPOINT": emu.URL(),
-		"REMOVETAG_COS_BUCKET_URL": fs.COSBucketURLTemplate(), "TENCENTCLOUD_REGION": "ap-guangzhou",
-		"TENCENTCLOUD_SECRETID": "AKIDtencent", "TENCENTCLOUD_SECRETKEY": "tencent-secret",
-	}
-	return emu, env, path, csv
+	env["IM_SDKAPPID"], env["IM_SECRET_KEY"], env["IM_ENDPOINT"] = fmt.Sprint(c.SDKAppID), c.Key, emu.URL()
+	return emu, env, path
 }
 
 // TestPlan: plan reads a file's accounts, local or in a bucket, and tells per
 // listed tag how many accounts carry it, what a run would change and its
 // calls and time, exactly, and removes nothing.
 func TestPlan(t *testing.T) {
-	emu, vars, path, _ := planWorld(t, 3000)
+	emu, vars, path := planWorld(t, 3000)
 	before := emu.TagCount()
 	for _, tt := range []struct{ name, file string }{
 		{"local", path}, {"s3", "s3://plans/in/accounts.csv"}, {"cos", "cos://plans-1250000000/in/accounts.csv"},
@@ -113,7 +134,7 @@ func TestPlan(t *testing.T) {
 
 // TestPlanRefusals: what plan refuses, and with which exit status.
 func TestPlanRefusals(t *testing.T) {
-	emu, vars, path, _ := planWorld(t, 300)
+	emu, vars, path := planWorld(t, 300)
 	bad := writeFile(t, "bad.csv", "u1,a\n,b\n")
 	wrongKey := map[string]string{}
 	for k, v := range vars {

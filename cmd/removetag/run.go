@@ -19,18 +19,17 @@ import (
 type runFlags struct {
 	dryRun, asJSON, emulator, yes, allowEmpty bool
 	noJournal                                 bool
-	header, noHeader                          bool
-	format                                    string
-	rate                                      float64
-	rateSet                                   bool
-	timeout                                   time.Duration
-	coordinate                                string
-	api                                       string // --api: the tag API family, over IM_TAG_API
-	allTags                                   bool   // --all-tags: the inputs are accounts alone, every tag of which goes
-	verify                                    int64  // accounts to read back after the run; verifyAll: every one
-	out                                       string
-	outSet                                    bool
-	undo                                      bool // removetag undo: the runs add the tags (undo.go)
+	inputFlags
+	rate       float64
+	rateSet    bool
+	timeout    time.Duration
+	coordinate string
+	api        string // --api: the tag API family, over IM_TAG_API
+	allTags    bool   // --all-tags: the inputs are accounts alone, every tag of which goes
+	verify     int64  // accounts to read back after the run; verifyAll: every one
+	out        string
+	outSet     bool
+	undo       bool // removetag undo: the runs add the tags (undo.go)
 }
 
 func newRunCommand(env *cliEnv) *cobra.Command {
@@ -57,10 +56,7 @@ API's JSON Lines form, and the summary names the command that continues.`,
 	fs.BoolVar(&f.dryRun, "dry-run", false, "validate the input and show the calls it would make, without making them")
 	fs.BoolVar(&f.yes, "yes", false, "do not ask for confirmation on a terminal (scripts never are asked)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON (one object, whatever the number of files)")
-	fs.StringVar(&f.format, "format", "", "input format when the name does not tell (stdin): csv, jsonl or json")
-	fs.BoolVar(&f.header, "header", false, "a CSV input's first row is a header: skip it, whatever it holds")
-	fs.BoolVar(&f.noHeader, "no-header", false, "a CSV input's first row is a record, even if it looks like a header")
-	c.MarkFlagsMutuallyExclusive("header", "no-header")
+	f.inputFlags.addTo(c)
 	fs.BoolVar(&f.allowEmpty, "allow-empty", false, "accept an input without records (by default an error: a failed export looks like one)")
 	fs.Float64Var(&f.rate, "rate", 0, "calls per second, from 1 to the quota (IM_RATE_LIMIT, default 100); with --coordinate, the quota shared")
 	fs.StringVar(&f.api, "api", "", "the tag API family: all_member_push or timpush (the Push service's v4/timpush/*); default IM_TAG_API, else all_member_push; `removetag check` says which the app can use")
@@ -72,17 +68,6 @@ API's JSON Lines form, and the summary names the command that continues.`,
 	fs.Var(verifyFlag{&f.verify}, "verify", "read the accounts back afterwards with im_get_tag and report any that still carry a removed tag: --verify for all, --verify=N for the first N")
 	fs.Lookup("verify").NoOptDefVal = "all"
 	return c
-}
-
-// headerMode is what --header and --no-header say.
-func (f *runFlags) headerMode() records.HeaderMode {
-	switch {
-	case f.header:
-		return records.HeaderPresent
-	case f.noHeader:
-		return records.HeaderAbsent
-	}
-	return records.HeaderAuto
 }
 
 // runFiles runs the inputs and prints the report, in one shape whatever happens.
