@@ -97,6 +97,14 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
+// orNil is e, or nil for a success: what a command's RunE returns.
+func (e *exitError) orNil() error {
+	if e.code == exitOK {
+		return nil
+	}
+	return e
+}
+
 // usageErr is an error of the command line: exit status 2.
 func usageErr(format string, a ...any) *exitError {
 	return &exitError{code: exitInvalid, msg: fmt.Sprintf(format, a...)}
@@ -105,4 +113,32 @@ func usageErr(format string, a ...any) *exitError {
 // configErr is a configuration error: exit status 3.
 func configErr(format string, a ...any) *exitError {
 	return &exitError{code: exitConfig, msg: fmt.Sprintf(format, a...)}
+}
+
+// exitFor is the exit of a command that ended with err, having done all it
+// was asked (complete) or not: err's own status, 1 for another error or an
+// incomplete job, else 0.
+func exitFor(err error, complete bool) *exitError {
+	var ex *exitError
+	switch {
+	case errors.As(err, &ex):
+	case err != nil:
+		ex = &exitError{code: exitFailed, msg: err.Error()}
+	case !complete:
+		ex = &exitError{code: exitFailed}
+	default:
+		ex = &exitError{code: exitOK}
+	}
+	return ex
+}
+
+// statusFor is the report's status of an exit other than a success.
+func statusFor(code int) string {
+	switch code {
+	case exitInvalid:
+		return statusInvalid
+	case exitConfig:
+		return statusConfig
+	}
+	return statusIncomplete
 }

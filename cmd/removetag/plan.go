@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -13,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/removetag/removetag/internal/wiring"
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job/storage"
 	"github.com/removetag/removetag/pkg/journal"
@@ -111,26 +109,14 @@ type tagPlan struct {
 func planFile(ctx context.Context, env *cliEnv, f *planFlags, name string) error {
 	rep := &planReport{Target: targetNone, File: name, Tags: []tagPlan{}}
 	err := planAll(ctx, env, f, name, rep)
-	var ex *exitError
-	switch {
-	case errors.As(err, &ex):
-	case err != nil:
-		ex = &exitError{code: exitFailed, msg: err.Error()}
-	case rep.Unread > 0:
-		ex = &exitError{code: exitFailed}
-	default:
-		ex = &exitError{code: exitOK}
-	}
-	rep.Status = map[int]string{exitOK: statusDone, exitInvalid: statusInvalid, exitConfig: statusConfig}[ex.code]
-	if rep.Status == "" {
-		rep.Status = statusIncomplete
+	ex := exitFor(err, rep.Unread == 0)
+	rep.Status = statusDone
+	if ex.code != exitOK {
+		rep.Status = statusFor(ex.code)
 	}
 	rep.ExitCode, rep.Error = ex.code, ex.msg
 	rep.print(env.stdout, f.asJSON)
-	if ex.code == exitOK {
-		return nil
-	}
-	return ex
+	return ex.orNil()
 }
 
 // planAll names the target, opens and validates the input, and reads it.
@@ -167,9 +153,9 @@ func planAll(ctx context.Context, env *cliEnv, f *planFlags, name string, rep *p
 	return readPlan(ctx, env, t, in, rep)
 }
 
-// openPlanInput opens a local input, or copies an object of a bucket to a
-// temporary file unlinked at once (as standard input is: the input is read
-// twice), through the storage the environment configures.
+// openPlanInput opens a local input, or copies an object of a bucket
+// (openSource) to a temporary file unlinked at once (as standard input is:
+// the input is read twice).
 func openPlanInput(ctx context.Context, env *cliEnv, t *target, f *planFlags, name string) (*input, error) {
 	header := f.headerMode()
 	if !strings.HasPrefix(name, storage.SchemeS3+"://") && !strings.HasPrefix(name, storage.SchemeCOS+"://") {
@@ -179,36 +165,16 @@ func openPlanInput(ctx context.Context, env *cliEnv, t *target, f *planFlags, na
 		}
 		return inputs[0], nil
 	}
-	loc, err := storage.ParseLocation(name)
-	if err != nil || loc.Key == "" {
-		return nil, usageErr("%s: want s3://BUCKET/KEY or cos://BUCKET-APPID/KEY (%v)", name, err)
-	}
-	getenv := env.getenv
-	if t.emu != nil {
-		getenv = emulatorEnv(t.emu, getenv)
-	}
-	cfg, err := wiring.Load(getenv)
+	body, key, err := openSource(ctx, env, t, name)
 	if err != nil {
-		return nil, configErr("%v", err)
-	}
-	opener, err := wiring.NewStoreOpener(cfg)
-	if err != nil {
-		return nil, configErr("%v", err)
-	}
-	st, err := opener.Open(ctx, loc, "")
-	if err != nil {
-		return nil, configErr("%s: %v", name, err)
-	}
-	body, _, err := st.Open(ctx, loc.Key, 0, "")
-	if err != nil {
-		return nil, &exitError{code: exitFailed, msg: fmt.Sprintf("%s: %v", name, err)}
+		return nil, err
 	}
 	defer body.Close()
 	in := &input{name: name, header: header}
 	if in.spool, in.remove, err = spool(body); err != nil {
 		return nil, &exitError{code: exitFailed, msg: fmt.Sprintf("%s: %v", name, err)}
 	}
-	if in.format, err = formatOf(&input{name: loc.Key}, f.format); err != nil {
+	if in.format, err = formatOf(&input{name: key}, f.format); err != nil {
 		closeInputs([]*input{in})
 		return nil, usageErr("%s: %v", name, err)
 	}

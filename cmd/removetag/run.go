@@ -79,32 +79,18 @@ func runFiles(ctx context.Context, env *cliEnv, f *runFlags, names []string) err
 // conclude prints the report of a run that ended with err, and returns the
 // error of its exit status (nil for 0).
 func (rep *runReport) conclude(env *cliEnv, f *runFlags, err error) error {
-	var ex *exitError
+	ex := exitFor(err, f.dryRun || rep.done())
 	switch {
-	case errors.As(err, &ex):
-	case err != nil:
-		ex = &exitError{code: exitFailed, msg: err.Error()}
-	case f.dryRun:
-		ex = &exitError{code: exitOK}
+	case err == nil && f.dryRun:
 		rep.Status = statusDryRun
-	case !rep.done():
-		ex = &exitError{code: exitFailed}
-	default:
-		ex = &exitError{code: exitOK}
+	case err == nil && ex.code == exitOK:
 		rep.Status = statusDone
-	}
-	if rep.Status == "" {
-		rep.Status = map[int]string{exitInvalid: statusInvalid, exitConfig: statusConfig}[ex.code]
-		if rep.Status == "" {
-			rep.Status = statusIncomplete
-		}
+	case rep.Status == "":
+		rep.Status = statusFor(ex.code)
 	}
 	rep.ExitCode, rep.Error = ex.code, ex.msg
 	rep.print(env.stdout, f.asJSON)
-	if ex.code == exitOK {
-		return nil
-	}
-	return ex
+	return ex.orNil()
 }
 
 // done reports whether every record succeeded (and was found so, if verified).
