@@ -43,7 +43,8 @@ func testMetrics(t *testing.T, w *world) {
 	}
 
 	key := "incoming/metrics.csv"
-	w.put(t, key, csv(w.accounts("metrics", metricsSize)))
+	accs := w.accounts("metrics", metricsSize)
+	w.put(t, key, csv(accs))
 	// The first call is refused for the configuration (60016, the app is
 	// disabled): the run stops, the job is left for the sweep.
 	w.im.Script(emulator.Fault{Code: 60016})
@@ -51,17 +52,24 @@ func testMetrics(t *testing.T, w *world) {
 	if !first.LeftForSweep() || first.StopReason != "fatal" {
 		t.Fatalf("first invocation: %+v; want it left for the sweep after a fatal stop", first)
 	}
-	// The sweep's first calls: one refused for the rate (retried), one
-	// refused for good (70107, no such account: its records fail).
-	w.im.Script(emulator.Fault{Code: emulator.CodeRateLimited}, emulator.Fault{Code: 70107})
+	// The sweep's first call is refused for the rate (retried); fifty
+	// accounts are refused for good whenever they are sent (70107, no such
+	// account, in the answer's ErrorList: their records fail). A fault of one
+	// call instead would be met again or not by the time the call's batch is
+	// sent again (a failed batch after the checkpoint's position is resent at
+	// the next invocation), and the count of failures with it.
+	w.im.Script(emulator.Fault{Code: emulator.CodeRateLimited})
+	for _, a := range accs[1000:1050] {
+		w.im.FailAccount(a, 70107, -1)
+	}
 	time.Sleep(1200 * time.Millisecond) // REMOVETAG_SWEEP_AFTER=1s
 	if sw := w.run(t, w.p.sweep); sw.Status != job.StatusSwept || len(sw.Jobs) != 1 {
 		t.Fatalf("sweep: %+v", sw)
 	}
 	w.waitIdle(t)
 	rep := w.report(t, key)
-	if rep.Status != job.StatusDone || rep.Total != metricsSize || rep.Failed == 0 || rep.Retries == 0 {
-		t.Fatalf("report %+v; want done, with failures and retries", rep)
+	if rep.Status != job.StatusDone || rep.Total != metricsSize || rep.Failed != 50 || rep.Retries == 0 {
+		t.Fatalf("report %+v; want done, with 50 failures and retries", rep)
 	}
 	invocations := 3 + len(w.d.list()) // HTTP, upload, sweep, continuations
 
