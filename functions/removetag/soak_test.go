@@ -6,6 +6,8 @@ package main_test
 // random, drops connections (with and without applying the call), and has
 // latency spikes; object storage fails the reads of a file mid-chain; a
 // self-invocation is lost; an invocation is killed in the middle of a call.
+// Every third account lacks one of the two listed tags, and each file's
+// journal must hold exactly the pairs its job removed.
 // The harness plays the platform: an invocation that ends in an error (or
 // whose runtime dies) is delivered again, up to twice, as Lambda and SCF do
 // for asynchronous invocations, and the timer sweep is invoked every few
@@ -488,10 +490,18 @@ func (sw *soakWorld) reportsWritten(files []*soakFile) int {
 func runSoak(t *testing.T, p *platform, files []*soakFile) {
 	sw := newSoakWorld(t, p)
 	total := 0
+	removed := map[string]map[string][]string{} // file → account → the tags its job removes
 	for _, f := range files {
 		recs := make([]records.Record, len(f.accounts))
+		removed[f.key] = make(map[string][]string, len(f.accounts))
 		for i, a := range f.accounts {
-			recs[i] = records.Record{Account: a, Tags: append([]string{keptTag}, removedTags...)}
+			// Every third account lacks promo: the journal must not hold it.
+			have := removedTags
+			if i%3 == 0 {
+				have = removedTags[:1]
+			}
+			recs[i] = records.Record{Account: a, Tags: append([]string{keptTag}, have...)}
+			removed[f.key][a] = slices.Sorted(slices.Values(have))
 		}
 		sw.im.Seed(recs)
 		sw.w.putObject(t, f.key, f.data)
@@ -546,6 +556,7 @@ func runSoak(t *testing.T, p *platform, files []*soakFile) {
 
 	sw.checkAccounts(t, files)
 	sw.checkReports(t, files)
+	sw.checkJournals(t, files, removed)
 	if left := sw.fs.List(p.bucket, outPrefix+"state/"); len(left) != 0 {
 		t.Errorf("checkpoints left behind: %v", left)
 	}
@@ -661,6 +672,41 @@ func (sw *soakWorld) checkReports(t *testing.T, files []*soakFile) {
 		}
 		t.Logf("%s: %s, %d records, %d succeeded, %d failed; %d calls, %d retries; chain %d, %d invocations, restarted %v",
 			f.key, rep.Status, rep.Total, rep.Succeeded, rep.Failed, rep.Calls, rep.Retries, rep.Chain, rep.Invocations, rep.Restarted)
+	}
+}
+
+// checkJournals checks each file's journal against the tags its accounts
+// had before the soak (removed): exactly the removed pairs, each account once,
+// Changed and TagsRemoved exact, no log left.
+func (sw *soakWorld) checkJournals(t *testing.T, files []*soakFile, removed map[string]map[string][]string) {
+	t.Helper()
+	for _, f := range files {
+		rep := sw.w.report(t, f.key)
+		want := removed[f.key]
+		var pairs int64
+		for _, tags := range want {
+			pairs += int64(len(tags))
+		}
+		if rep.Changed != int64(len(want)) || rep.TagsRemoved != pairs {
+			t.Errorf("%s: Changed %d, TagsRemoved %d; want %d and %d", f.key, rep.Changed, rep.TagsRemoved, len(want), pairs)
+		}
+		got := sw.w.readJournal(t, rep.JournalKey)
+		wrong := 0
+		for a, tags := range want {
+			if !slices.Equal(got[a], tags) {
+				if wrong < 5 {
+					t.Errorf("%s: the journal holds %s %v, want %v", f.key, a, got[a], tags)
+				}
+				wrong++
+			}
+		}
+		if wrong > 0 || len(got) != len(want) {
+			t.Errorf("%s: %d accounts wrong in the journal; it holds %d accounts for %d", f.key, wrong, len(got), len(want))
+		}
+		t.Logf("%s: journal exact: %d accounts, %d pairs (a third without promo)", f.key, len(got), pairs)
+	}
+	if left := sw.fs.List(sw.p.bucket, outPrefix+"journal-parts/"); len(left) != 0 {
+		t.Errorf("journal logs left behind: %v", left)
 	}
 }
 
