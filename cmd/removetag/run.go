@@ -44,7 +44,10 @@ Every input is validated before a single call is made. The target (the app, or
 the emulator with --emulator) is named before the first call; on a terminal a
 run on a real app asks for confirmation (--yes does not). Records left by a run
 that stops (a signal, --timeout, a refusal) are written under --out in the
-API's JSON Lines form, and the summary names the command that continues.`,
+API's JSON Lines form, and the summary names the command that continues.
+Unless --no-journal, each batch's accounts are read before the removal and the
+listed tags they carried written to removetag-{start}-journal.jsonl under --out:
+the tags the run removed, which removetag undo adds back.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			f.rateSet, f.outSet = changed(c.Flags(), "rate"), changed(c.Flags(), "out")

@@ -77,8 +77,9 @@ const (
 	// of JSON Lines: the journal of about 20,000 accounts. An answer must fit
 	// the platforms' 6 MB synchronous response (Lambda's Invoke: "For
 	// synchronous invocations, the maximum payload size is 6 MB",
-	// docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html; SCF's is 6 MB
-	// too), and a gateway's answer carries it as an escaped string (a journal
+	// docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html; SCF: 同步请求响应大小
+	// 6MB, cloud.tencent.com/document/product/583/11637; both looked up
+	// 2026-12-02), and a gateway's answer carries it as an escaped string (a journal
 	// line's ten quotes grow it by about a third): 1 MiB of journal leaves
 	// over 4 MB for the rest of the answer, its PendingUserTags included.
 	DefaultMaxAnswerJournal = 1 << 20
