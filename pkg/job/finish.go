@@ -14,10 +14,12 @@ import (
 // The finish phase: a job ends with its report, written only by the
 // invocation that still owns the job (see state.confirm).
 
-// finish ends a job whose every record is resolved: the failed records, then
-// the report (which marks the version done), then the state is removed. A file
-// replaced in the meantime is storage.ErrChanged: the job starts over.
-func (j *fileJob) finish(ctx context.Context, cp *Checkpoint) (*Result, error) {
+// finish ends a job whose every record is resolved: the journal, the failed
+// records, then the report (which marks the version done), then the state is
+// removed. A file replaced in the meantime is storage.ErrChanged: the job
+// starts over. A journal whose merge does not fit in the invocation is
+// errMergeUnfinished: the phase is handed on (see mergeJournal).
+func (j *fileJob) finish(ctx context.Context, cp *Checkpoint, l *link) (*Result, error) {
 	bctx, cancel := bookkeeping(ctx)
 	defer cancel()
 	if err := j.st.confirm(bctx); err != nil {
@@ -34,6 +36,15 @@ func (j *fileJob) finish(ctx context.Context, cp *Checkpoint) (*Result, error) {
 	if c := cp.counts(); c.Succeeded+c.Failed != c.Total {
 		j.log.Error("the counts do not add up", "total", c.Total, "succeeded", c.Succeeded, "failed", c.Failed)
 	}
+	// The journal first: its merge may not fit (errMergeUnfinished hands the
+	// phase on), and takes its own time, so the rest has a bookkeeping
+	// budget of its own after it.
+	journalKey, changes, logs, err := j.mergeJournal(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	bctx, cancel = bookkeeping(ctx)
+	defer cancel()
 	rep := &FileReport{
 		Kind:   j.reportKind(),
 		Status: StatusDone, Source: cp.Source, ETag: cp.ETag, Modified: cp.Modified, Format: cp.Format, API: j.op(cp).String(),
@@ -49,10 +60,7 @@ func (j *fileJob) finish(ctx context.Context, cp *Checkpoint) (*Result, error) {
 		// A failed-records file of an older version would mislead.
 		return nil, fmt.Errorf("remove the failed records of an older version: %w", err)
 	}
-	var logs []storage.Info
-	if rep.JournalKey, rep.Changes, logs, err = j.mergeJournal(bctx); err != nil {
-		return nil, err
-	}
+	rep.JournalKey, rep.Changes = journalKey, changes
 	if err := j.st.writeReport(bctx, rep); err != nil {
 		return nil, err
 	}

@@ -3,10 +3,15 @@ package job
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/job/storage"
@@ -71,36 +76,43 @@ func (j *fileJob) recorder(cp *Checkpoint) (*journal.Recorder, error) {
 	})
 }
 
+// errMergeUnfinished says the journal's merge stopped at the invocation's
+// time budget, before every removal of unknown outcome was read again: the
+// finish phase is handed on, and the next invocation merges again, reading
+// only the accounts the reads so far left (their findings are logs too).
+var errMergeUnfinished = errors.New("the journal's merge did not fit in the invocation")
+
 // mergeJournal merges the logs of every invocation of the job into its
 // journal; it returns the journal's key and counts, and the logs, which the
 // finish phase deletes once the report is written (a finish retried before
-// that merges them again, to the same journal).
-func (j *fileJob) mergeJournal(ctx context.Context) (string, journal.Changes, []storage.Info, error) {
-	var c journal.Changes
+// that merges them again, to the same journal). The merge is over by work's
+// end (workEnd: the reserve for the hand-off left): short of time it returns
+// errMergeUnfinished, with what its reads found kept under the logs.
+func (j *fileJob) mergeJournal(ctx context.Context, l *link) (key string, c journal.Changes, logs []storage.Info, err error) {
 	if !j.journals() {
 		return "", c, nil, nil
 	}
+	key, c, logs, err = j.merge(ctx, l)
+	if err != nil && !errors.Is(err, errMergeUnfinished) && ctx.Err() != nil {
+		// Cut off by the invocation's end: not for want of anything but time.
+		j.log.Info("journal merge cut off at the invocation's end: handed on", "error", err.Error())
+		return "", c, nil, errMergeUnfinished
+	}
+	return key, c, logs, err
+}
+
+// merge is mergeJournal's work: ctx, the invocation's, bounds the reads of
+// the logs and of the accounts; the journal's write has a bookkeeping budget.
+func (j *fileJob) merge(ctx context.Context, l *link) (string, journal.Changes, []storage.Info, error) {
+	var c journal.Changes
 	dir := j.st.keys.journalParts()
 	logs, err := j.store.List(ctx, dir)
 	if err != nil {
 		return "", c, nil, fmt.Errorf("list the journal's logs: %w", err)
 	}
-	all, err := os.CreateTemp("", "removetag-journal-logs-*.jsonl")
-	if err != nil {
-		return "", c, nil, fmt.Errorf("gather the journal's logs: %w", err)
-	}
-	defer func() {
-		all.Close()
-		os.Remove(all.Name())
-	}()
+	logs = slices.DeleteFunc(logs, func(i storage.Info) bool { return !strings.HasPrefix(i.Key, dir) })
 	var size int64
 	for _, l := range logs {
-		if !strings.HasPrefix(l.Key, dir) {
-			continue
-		}
-		if err := j.appendObject(ctx, all, l.Key); err != nil {
-			return "", c, nil, err
-		}
 		size += l.Size
 	}
 	out, err := os.CreateTemp("", "removetag-journal-*.jsonl")
@@ -111,28 +123,132 @@ func (j *fileJob) mergeJournal(ctx context.Context) (string, journal.Changes, []
 		out.Close()
 		os.Remove(out.Name())
 	}()
-	st, err := journal.Merge(ctx, all, size, j.s.cfg.Journal, j.s.cfg.API, j.s.cfg.JournalLimiter, out)
+	// What the merge's reads find is a log of its own (named apart from any
+	// other merge's), deleted with the others.
+	found := &logSink{store: j.store, name: fmt.Sprintf("%s%06d-%s-merge-%d", dir, l.chain, j.st.owner, time.Now().UnixNano())}
+	m := &journal.Merger{
+		Reader: j.s.cfg.Journal, API: j.s.cfg.API, Limiter: j.s.cfg.JournalLimiter, Until: workEnd(ctx), Resolutions: found,
+	}
+	st, err := m.Merge(ctx, j.fetchLogs(ctx, logs), size, out)
+	for _, k := range found.keys {
+		logs = append(logs, storage.Info{Key: k})
+	}
 	if err != nil {
 		return "", c, nil, err
+	}
+	attrs := []any{"logs", len(logs), "bytes", size, "unknown", st.Unknown, "reads", st.Reads, "resolved_before", st.Resolved}
+	if st.Unfinished {
+		l.progress = l.progress || st.Reads > 0
+		j.log.Info("journal merge unfinished: handed on", attrs...)
+		return "", c, nil, errMergeUnfinished
 	}
 	key := j.st.keys.journal()
 	if _, err := out.Seek(0, io.SeekStart); err != nil {
 		return "", c, nil, fmt.Errorf("merge the journal: %w", err)
 	}
-	if err := j.store.Put(ctx, key, out, "application/x-ndjson"); err != nil {
+	bctx, cancel := bookkeeping(ctx)
+	defer cancel()
+	if err := j.store.Put(bctx, key, out, "application/x-ndjson"); err != nil {
 		return "", c, nil, fmt.Errorf("write the journal: %w", err)
 	}
-	j.log.Info("journal merged", "logs", len(logs), "changed", st.Changed, "tags_removed", st.TagsRemoved, "unknown", st.Unknown, "reads", st.Reads)
+	j.log.Info("journal merged", append(attrs, "changed", st.Changed, "tags_removed", st.TagsRemoved)...)
 	return key, st.Changes, logs, nil
 }
 
-// dropLogs deletes the journal's logs once the report holds the journal.
-func (j *fileJob) dropLogs(ctx context.Context, logs []storage.Info) {
-	for _, l := range logs {
-		if err := j.store.Delete(ctx, l.Key); err != nil {
-			j.log.Warn("could not delete a log of the journal", "key", l.Key, "error", err.Error())
+// logsAhead is how many logs are fetched ahead of the merge, and deleted at once.
+const logsAhead = 8
+
+// bigLog is the size above which a log is streamed to the merge rather than fetched ahead.
+const bigLog = 4 << 20
+
+// fetchLogs yields the logs' bodies in order, fetching a few ahead.
+func (j *fileJob) fetchLogs(ctx context.Context, logs []storage.Info) iter.Seq2[io.Reader, error] {
+	type fetched struct {
+		body []byte
+		err  error
+	}
+	return func(yield func(io.Reader, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		got := make([]chan fetched, len(logs))
+		for i := range got {
+			got[i] = make(chan fetched, 1)
+		}
+		slots := make(chan struct{}, logsAhead)
+		go func() {
+			for i, l := range logs {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				if l.Size > bigLog {
+					got[i] <- fetched{} // streamed below
+					continue
+				}
+				go func() {
+					body, err := j.readObject(ctx, l.Key, l.Size)
+					got[i] <- fetched{body, err}
+				}()
+			}
+		}()
+		for i, l := range logs {
+			f := <-got[i]
+			<-slots
+			if f.err == nil && f.body == nil && l.Size > bigLog {
+				rc, _, err := j.store.Open(ctx, l.Key, 0, "")
+				if err != nil {
+					yield(nil, fmt.Errorf("read the journal's log %s: %w", l.Key, err))
+					return
+				}
+				ok := yield(rc, nil)
+				rc.Close()
+				if !ok {
+					return
+				}
+				continue
+			}
+			if !yield(bytes.NewReader(f.body), f.err) {
+				return
+			}
 		}
 	}
+}
+
+// readObject reads an object of about size bytes whole.
+func (j *fileJob) readObject(ctx context.Context, key string, size int64) ([]byte, error) {
+	rc, _, err := j.store.Open(ctx, key, 0, "")
+	if err != nil {
+		return nil, fmt.Errorf("read the journal's log %s: %w", key, err)
+	}
+	defer rc.Close()
+	var body bytes.Buffer
+	body.Grow(int(size) + bytes.MinRead)
+	if _, err := body.ReadFrom(rc); err != nil {
+		return nil, fmt.Errorf("read the journal's log %s: %w", key, err)
+	}
+	return body.Bytes(), nil
+}
+
+// dropLogs deletes the journal's logs once the report holds the journal, a
+// few at a time.
+func (j *fileJob) dropLogs(ctx context.Context, logs []storage.Info) {
+	keys := make(chan string)
+	var wg sync.WaitGroup
+	for range min(logsAhead, len(logs)) {
+		wg.Go(func() {
+			for key := range keys {
+				if err := j.store.Delete(ctx, key); err != nil {
+					j.log.Warn("could not delete a log of the journal", "key", key, "error", err.Error())
+				}
+			}
+		})
+	}
+	for _, l := range logs {
+		keys <- l.Key
+	}
+	close(keys)
+	wg.Wait()
 }
 
 // closeRecorder ends the recorder of a send pass: the outcomes are made

@@ -3,12 +3,16 @@ package job_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/imapi/emulator"
 	"github.com/removetag/removetag/pkg/job"
 	"github.com/removetag/removetag/pkg/job/storage"
@@ -56,6 +60,34 @@ func (e *env) journalOf(bucket, key string) map[string][]string {
 	return got
 }
 
+// checkJournal checks a done job's report and journal (in s3Bucket) against
+// want, the pairs removed: the counts exact, the journal exactly want, no
+// log left behind.
+func (e *env) checkJournal(rep *job.FileReport, want map[string][]string) {
+	e.t.Helper()
+	pairs := int64(0)
+	for _, tags := range want {
+		pairs += int64(len(tags))
+	}
+	if rep.Changed != int64(len(want)) || rep.TagsRemoved != pairs {
+		e.t.Errorf("report: Changed %d, TagsRemoved %d; want %d, %d", rep.Changed, rep.TagsRemoved, len(want), pairs)
+	}
+	got := e.journalOf(s3Bucket, rep.JournalKey)
+	bad := 0
+	for a, tags := range want {
+		if !slices.Equal(got[a], tags) && bad < 10 {
+			e.t.Errorf("%s: journal %v, want %v", a, got[a], tags)
+			bad++
+		}
+	}
+	if len(got) != len(want) {
+		e.t.Errorf("journal holds %d accounts, want %d", len(got), len(want))
+	}
+	if left := e.fs.List(s3Bucket, prefix+"journal-parts/"); len(left) != 0 {
+		e.t.Errorf("journal logs left behind: %v", left)
+	}
+}
+
 // TestFileJobJournal runs a file of 12,000 records over several invocations,
 // on an emulator that applies some calls and loses their answers: the report
 // says exactly what changed, and the journal holds exactly the removed pairs,
@@ -71,31 +103,85 @@ func TestFileJobJournal(t *testing.T) {
 	}
 	e.waitChain()
 	rep := e.checkDone(s3Bucket, "in/j.csv", recs)
-	pairs := int64(0)
-	for _, tags := range want {
-		pairs += int64(len(tags))
-	}
-	if rep.Changed != int64(len(want)) || rep.TagsRemoved != pairs {
-		t.Errorf("report: Changed %d, TagsRemoved %d; want %d, %d", rep.Changed, rep.TagsRemoved, len(want), pairs)
-	}
 	if rep.JournalKey != prefix+"journal/in/j.csv.jsonl" {
 		t.Fatalf("JournalKey = %q", rep.JournalKey)
 	}
-	got := e.journalOf(s3Bucket, rep.JournalKey)
-	bad := 0
-	for a, tags := range want {
-		if !slices.Equal(got[a], tags) && bad < 10 {
-			t.Errorf("%s: journal %v, want %v", a, got[a], tags)
-			bad++
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("journal holds %d accounts, want %d", len(got), len(want))
-	}
-	if left := e.fs.List(s3Bucket, prefix+"journal-parts/"); len(left) != 0 {
-		t.Errorf("journal logs left behind: %v", left)
-	}
+	e.checkJournal(rep, want)
 	if res.Status == job.StatusDone && len(e.deliveries()) == 0 {
 		t.Errorf("the job took one invocation: the test wants a chain")
 	}
+}
+
+// outcomeLosingStore keeps the journal's send logs without their outcome
+// lines, as if every invocation had been killed after writing its intents:
+// every removal's outcome is unknown, and the merge must read every account
+// again.
+type outcomeLosingStore struct{ storage.Store }
+
+func (s outcomeLosingStore) Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) error {
+	if !strings.Contains(key, "/journal-parts/") || strings.Contains(key, "-merge-") {
+		return s.Store.Put(ctx, key, body, contentType)
+	}
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	var kept []byte
+	for line := range bytes.Lines(data) {
+		if !bytes.HasPrefix(line, []byte(`{"O":`)) {
+			kept = append(kept, line...)
+		}
+	}
+	return s.Store.Put(ctx, key, bytes.NewReader(kept), contentType)
+}
+
+// TestFileJobJournalMergeHandedOn: a merge that cannot finish in one
+// invocation — 12,000 accounts whose removals' outcomes are all unknown, to
+// be read again 100 a call at 60 calls/s, more than an invocation of 1.5 s
+// can make — is handed on, and the next invocation goes on from what the
+// reads so far found: no account is read twice, the job ends done, and the
+// journal is exact.
+func TestFileJobJournalMergeHandedOn(t *testing.T) {
+	const readRate = 60
+	e := newEnv(t, envOptions{journal: true,
+		store:  func(s storage.Store) storage.Store { return outcomeLosingStore{s} },
+		config: func(c *job.Config) { c.JournalLimiter = imapi.NewTokenBucket(readRate) },
+	})
+	recs, want := e.journalRecords("m", 12000)
+	e.put(s3Bucket, "in/m.csv", encode(t, "csv", recs))
+	if _, err := e.service().Handle(e.budgetCtx(), job.Upload(storage.Location{Scheme: storage.SchemeS3, Bucket: s3Bucket, Key: "in/m.csv"}, "")); err != nil {
+		t.Fatal(err)
+	}
+	e.waitChain()
+	e.checkJournal(e.checkDone(s3Bucket, "in/m.csv", recs), want)
+	// The merges' lines: every one but the last handed on, and their reads
+	// add up to one per 100 accounts.
+	var unfinished, merged int
+	var reads int64
+	for line := range strings.Lines(e.logs.String()) {
+		var l struct {
+			Msg   string
+			Reads int64
+		}
+		if json.Unmarshal([]byte(line), &l) != nil {
+			continue
+		}
+		switch l.Msg {
+		case "journal merge unfinished: handed on":
+			unfinished++
+		case "journal merged":
+			merged++
+		default:
+			continue
+		}
+		reads += l.Reads
+	}
+	if unfinished == 0 || merged != 1 {
+		t.Errorf("%d merges handed on, %d finished: want at least one handed on (%d reads cannot fit in one invocation at %d/s), then one finished",
+			unfinished, merged, len(want)/100, readRate)
+	}
+	if reads != int64(len(want)/100) {
+		t.Errorf("the merges read %d times for %d accounts of unknown outcome: want %d, each account once", reads, len(want), len(want)/100)
+	}
+	t.Logf("%d merges handed on, then one finished; %d reads", unfinished, reads)
 }

@@ -133,9 +133,12 @@ func (j *fileJob) work(ctx context.Context, cp *Checkpoint, l *link) (*Result, e
 			}
 		case PhaseFinish:
 			var res *Result
-			if res, err = j.finish(ctx, cp); err == nil {
+			if res, err = j.finish(ctx, cp, l); err == nil {
 				res.Chain = l.chain
 				return res, nil
+			}
+			if errors.Is(err, errMergeUnfinished) {
+				return j.handOn(ctx, cp, l, "")
 			}
 		default:
 			return nil, fmt.Errorf("checkpoint %s: unknown phase %q", j.st.keys.checkpoint(), cp.Phase)

@@ -114,8 +114,8 @@ func (j *fileJob) skipFits(ctx context.Context, cp *Checkpoint) (why string, nev
 	pos := cp.Position
 	// A gzip file is read from its start; so is an undo's at a position inside a record.
 	bySkip := cp.Compressed || (j.kind == KindUndo && pos.Offset <= 0)
-	if !bySkip || pos.Record == 0 || cp.SkipRate <= 0 || !ok {
-		return "", false
+	if !bySkip || pos.Record == 0 || cp.SkipRate <= 0 || !ok || cp.Phase == PhaseFinish {
+		return "", false // the finish phase reads no record
 	}
 	need := time.Duration(float64(pos.Record) / cp.SkipRate * skipMargin * float64(time.Second))
 	left := time.Until(workEnd(ctx))

@@ -58,6 +58,13 @@
 // carries every intent ready by then, so the log costs a few object writes a
 // second however many batches wait on it, and the lines are written by hand,
 // not by reflection. A hand-off writes one chunk more at most; the merge
-// reads the chunks. The merge reads again only the pairs whose outcome was never
-// known, and holds at most a partition of the pairs in memory at once.
+// reads the chunks.
+//
+// The merge reads again only the pairs whose outcome was never known, and
+// holds at most a partition of the pairs in memory at once (sorted, not in
+// maps). It is budgeted (Merger.Until): short of time it stops, unfinished,
+// rather than fail, and what its reads found so far is a log of its own
+// (resolution lines: the pairs found gone, and kept), so that the next merge,
+// given every log again, reads only the accounts left. A job hands its
+// finish phase on so (package job), as it does its send phase.
 package journal

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -198,4 +199,62 @@ func TestMergeRefusesAForeignLine(t *testing.T) {
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("line 2")) {
 		t.Fatalf("err = %v, want one naming line 2", err)
 	}
+}
+
+// TestMergeGoesOnWhereItStopped merges a log of 1,000 accounts whose removals'
+// outcomes are all unknown (half applied, half not) with reads paced at 20 a
+// second and each merge given 150 ms: each stops, unfinished, having written
+// what its reads found; the next, given those findings too, reads only the
+// accounts left. In all each account is read once, and the last merge's
+// journal is exact.
+func TestMergeGoesOnWhereItStopped(t *testing.T) {
+	srv, client := newEmulator(t, emulator.Config{Rate: -1})
+	var log bytes.Buffer
+	want := map[string][]string{}
+	for b := range 10 {
+		var recs []string
+		for i := range 100 {
+			acct := fmt.Sprintf("u%04d", b*100+i)
+			recs = append(recs, fmt.Sprintf(`{"To_Account":%q,"Tags":["a","b"]}`, acct))
+			if i%2 == 0 { // removed: the intent's call applied, its answer lost
+				srv.SetTags(acct, "keep")
+				want[acct] = []string{"a", "b"}
+			} else { // not removed: the call never reached the service
+				srv.SetTags(acct, "a", "b", "keep")
+			}
+		}
+		fmt.Fprintf(&log, `{"I":"0/%d","UserTags":[%s]}`+"\n", b, strings.Join(recs, ","))
+	}
+	found := &memSink{}
+	lim := imapi.NewTokenBucket(20)
+	var reads int64
+	var merges int
+	var out bytes.Buffer
+	for ; ; merges++ {
+		if merges > 50 {
+			t.Fatalf("not finished after 50 merges (%d reads)", reads)
+		}
+		logs := journal.Readers(bytes.NewReader(log.Bytes()), bytes.NewReader(found.buf.Bytes()))
+		out.Reset()
+		m := &journal.Merger{Reader: client, Limiter: lim, Until: time.Now().Add(150 * time.Millisecond), Resolutions: found}
+		st, err := m.Merge(context.Background(), logs, int64(log.Len()), &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads += st.Reads
+		if !st.Unfinished {
+			diff(t, readJournal(t, out.Bytes()), want)
+			if st.Changed != 500 || st.TagsRemoved != 1000 {
+				t.Errorf("counts = %+v, want 500 changed, 1000 pairs", st.Changes)
+			}
+			break
+		}
+	}
+	if merges == 0 {
+		t.Errorf("the first merge finished: 10 reads at 20/s cannot fit in 150 ms")
+	}
+	if reads != 10 {
+		t.Errorf("%d reads for 1,000 accounts: want 10, each account once", reads)
+	}
+	t.Logf("%d merges unfinished, then one finished; %d reads", merges, reads)
 }

@@ -5,13 +5,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
-	"maps"
+	"iter"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
 	"github.com/removetag/removetag/pkg/records"
@@ -31,13 +34,43 @@ type MergeStats struct {
 	// Unknown counts the pairs whose removal was not confirmed by an answer
 	// and were read again; Reads the get calls that took.
 	Unknown, Reads int64
+	// Resolved counts the pairs an earlier merge's reads resolved (its
+	// resolution lines, see Merger.Resolutions), read again by none.
+	Resolved int64
+	// Unfinished: the merge stopped at Merger.Until, before every pair of
+	// unknown outcome was read; what it wrote to out is not the journal. A
+	// merge given the same logs and the resolutions this one wrote goes on
+	// where it stopped.
+	Unfinished bool
 }
 
 // maxLineBytes bounds a log line: an intent of 100 accounts with 100 tags of 50 bytes.
 const maxLineBytes = 1 << 20
 
-// partitionBytes is about how much of the pairs one partition holds in memory.
-const partitionBytes = 16 << 20
+// partitionBytes is about how much of the logs one partition of the merge
+// stands for: its pairs are held in memory at once, in about as many bytes.
+const partitionBytes = 8 << 20
+
+// A Merger makes a job's journal from the logs of all its invocations. See
+// the package documentation for the rule, and Merge.
+type Merger struct {
+	// Reader reads the accounts of the pairs whose outcome is unknown; nil
+	// makes such pairs an error.
+	Reader Reader
+	// API is the tag API family the reads go to; "" is imapi.AllMemberPush.
+	API imapi.API
+	// Limiter paces the reads; nil: the get API's 100 calls/s.
+	Limiter imapi.Limiter
+	// Until, if not zero, is when the merge must be over: it stops, with
+	// MergeStats.Unfinished, rather than start a read (or go on reading the
+	// logs) that would not end by then.
+	Until time.Time
+	// Resolutions, if set, keeps what the merge's reads found, as log lines
+	// (durable once Append returns: a chunk every few seconds of reads, and
+	// one at the end), so that a merge cut short is gone on from: the next
+	// merge, given them among the logs, reads only the pairs left.
+	Resolutions Sink
+}
 
 // Merge reads the logs of every invocation of a job (concatenated, in any
 // order; a line given twice counts once), resolves the pairs whose outcome is
@@ -46,39 +79,87 @@ const partitionBytes = 16 << 20
 // per account that lost tags, accounts and tags sorted within each of a few
 // partitions. See the package documentation for the rule.
 func Merge(ctx context.Context, logs io.ReadSeeker, size int64, rd Reader, api imapi.API, lim imapi.Limiter, out io.Writer) (MergeStats, error) {
-	var st MergeStats
-	outcomes, err := readOutcomes(logs)
-	if err != nil {
-		return st, err
+	if _, err := logs.Seek(0, io.SeekStart); err != nil {
+		return MergeStats{}, fmt.Errorf("journal: read the logs: %w", err)
 	}
+	m := &Merger{Reader: rd, API: api, Limiter: lim}
+	return m.Merge(ctx, Readers(logs), size, out)
+}
+
+// Readers yields logs, as Merger.Merge takes them.
+func Readers(logs ...io.Reader) iter.Seq2[io.Reader, error] {
+	return func(yield func(io.Reader, error) bool) {
+		for _, l := range logs {
+			if !yield(l, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Merge reads every log of logs (size: about their bytes in all, to size
+// the merge's partitions), and writes the journal to out, unless the merge
+// is cut short at m.Until (MergeStats.Unfinished). The pairs read present
+// ahead of a removal are spread over partitions on disk by account; each
+// partition is then sorted in memory (account, tag), its pairs of unknown
+// outcome are read again, and its accounts written out.
+func (m *Merger) Merge(ctx context.Context, logs iter.Seq2[io.Reader, error], size int64, out io.Writer) (MergeStats, error) {
+	g := &merge{m: m, ids: map[string]int32{}}
 	parts, err := newPartitions(1 + int(size/partitionBytes))
 	if err != nil {
-		return st, err
+		return g.st, err
 	}
 	defer parts.close()
-	unknown, err := sortIntents(logs, outcomes, parts)
-	if err != nil {
-		return st, err
+	g.parts = parts
+	n := 0
+	for log, err := range logs {
+		if err != nil {
+			return g.st, fmt.Errorf("journal: read the logs: %w", err)
+		}
+		n++
+		if err := g.readLog(n, log); err != nil || g.st.Unfinished {
+			return g.st, err
+		}
 	}
-	if err := resolve(ctx, unknown, rd, api, lim, parts, &st); err != nil {
-		return st, err
+	bw := bufio.NewWriterSize(out, 64<<10)
+	for i := range parts.files {
+		if err := g.partition(ctx, i, bw); err != nil || g.st.Unfinished {
+			return g.st, errors.Join(err, g.flushResolutions(ctx))
+		}
 	}
-	st.Changes, err = parts.write(out)
-	return st, err
+	if err := g.flushResolutions(ctx); err != nil {
+		return g.st, err
+	}
+	if err := bw.Flush(); err != nil {
+		return g.st, fmt.Errorf("journal: write: %w", err)
+	}
+	return g.st, nil
+}
+
+// merge is the state of one Merger.Merge.
+type merge struct {
+	m     *Merger
+	parts *partitions
+	st    MergeStats
+	ids   map[string]int32 // intent ID → its index in outs
+	outs  []outcomeOf      // the intents' outcomes, by index
+	lines int              // lines read, for the look at the clock
+	rec   *Recorder        // reads again (its read, with its retries); made on first use
+	sc    lineScanner      // reads the intents, its slices kept from line to line
+	buf   []byte           // the line buffer, kept from log to log
+	res   []byte           // resolution lines not yet given to m.Resolutions
+	resAt time.Time        // when res was last given
 }
 
 // outcomeOf is an intent's outcome: all ok, all not, or per account.
 type outcomeOf struct {
-	all     string // "ok", "no" or "" (see ok, no)
-	ok, no  map[string]bool
-	unknown bool // no outcome line
+	all    string // "ok", "no" or "" (see ok, no)
+	ok, no map[string]bool
 }
 
 // applied says whether the intent's call applied to account (ok), or is known not to have (no).
 func (o *outcomeOf) applied(account string) (ok, no bool) {
 	switch {
-	case o == nil:
-		return false, false
 	case o.all == "ok" || o.ok[account]:
 		return true, false
 	case o.all == "no" || o.no[account]:
@@ -87,148 +168,492 @@ func (o *outcomeOf) applied(account string) (ok, no bool) {
 	return false, false
 }
 
-// scanLines calls fn for each line of logs, from its start.
-func scanLines(logs io.ReadSeeker, fn func(line []byte) error) error {
-	if _, err := logs.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("journal: read the logs: %w", err)
+// late reports whether the merge is past m.Until (looked at every 4,096 lines).
+func (g *merge) late() bool {
+	g.lines++
+	if g.m.Until.IsZero() || g.lines%4096 != 0 || time.Now().Before(g.m.Until) {
+		return false
 	}
-	sc := bufio.NewScanner(logs)
-	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
-	n := 0
-	for sc.Scan() {
-		n++
+	g.st.Unfinished = true
+	return true
+}
+
+// readLog reads log number n into the partitions and the outcomes.
+func (g *merge) readLog(n int, log io.Reader) error {
+	if g.buf == nil {
+		g.buf = make([]byte, 64<<10)
+	}
+	sc := bufio.NewScanner(log)
+	sc.Buffer(g.buf, maxLineBytes)
+	for i := 1; sc.Scan(); i++ {
 		if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
-			if err := fn(line); err != nil {
-				return fmt.Errorf("journal: log line %d: %w", n, err)
+			if err := g.line(line); err != nil {
+				return fmt.Errorf("journal: log %d, line %d: %w", n, i, err)
 			}
+		}
+		if g.late() {
+			return nil
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("journal: read the logs: %w", err)
+		return fmt.Errorf("journal: read log %d: %w", n, err)
 	}
 	return nil
 }
 
-// readOutcomes collects the outcome lines of the logs.
-func readOutcomes(logs io.ReadSeeker) (map[string]*outcomeOf, error) {
-	outs := map[string]*outcomeOf{}
-	err := scanLines(logs, func(line []byte) error {
-		if !bytes.HasPrefix(line, []byte(`{"O":`)) {
-			return nil
-		}
-		var o outcome
-		if err := json.Unmarshal(line, &o); err != nil {
-			return err
-		}
-		cur := outs[o.O]
-		if cur == nil {
-			cur = &outcomeOf{ok: map[string]bool{}, no: map[string]bool{}}
-			outs[o.O] = cur
-		}
-		switch o.S {
-		case "ok", "no":
-			cur.all = o.S
-		}
-		for _, a := range o.Ok {
-			cur.ok[a] = true
-		}
-		for _, a := range o.No {
-			cur.no[a] = true
-		}
-		return nil
-	})
-	return outs, err
+// line reads one line of a log.
+func (g *merge) line(line []byte) error {
+	switch {
+	case bytes.HasPrefix(line, []byte(`{"I":`)):
+		return g.intent(line)
+	case bytes.HasPrefix(line, []byte(`{"O":`)):
+		return g.outcome(line)
+	case bytes.HasPrefix(line, []byte(`{"G":`)), bytes.HasPrefix(line, []byte(`{"K":`)):
+		return g.resolution(line)
+	}
+	return fmt.Errorf("not a journal log line: %.60q", line)
 }
 
-// sortIntents sends the pairs of applied intents to the partitions and
-// returns those of intents whose outcome is unknown (account → tags); pairs
-// known not applied are dropped.
-func sortIntents(logs io.ReadSeeker, outcomes map[string]*outcomeOf, parts *partitions) (map[string][]string, error) {
-	unknown := map[string][]string{}
-	err := scanLines(logs, func(line []byte) error {
-		if !bytes.HasPrefix(line, []byte(`{"I":`)) {
-			if bytes.HasPrefix(line, []byte(`{"O":`)) {
-				return nil
-			}
-			return fmt.Errorf("not a journal log line: %.60q", line)
-		}
+// index returns the index of intent id, giving it one if it has none.
+func (g *merge) index(id []byte) int32 {
+	if i, ok := g.ids[string(id)]; ok {
+		return i
+	}
+	i := int32(len(g.outs))
+	g.ids[string(id)] = i
+	g.outs = append(g.outs, outcomeOf{})
+	return i
+}
+
+// intent sends an intent's pairs to the partitions, as its intent's.
+func (g *merge) intent(line []byte) error {
+	sc := &g.sc
+	id, recs, ok := sc.intent(line)
+	if !ok {
 		var in intent
 		if err := json.Unmarshal(line, &in); err != nil {
 			return err
 		}
-		o := outcomes[in.I]
-		for _, p := range in.UserTags {
-			ok, no := o.applied(p.Account)
-			switch {
-			case ok:
-				for _, t := range p.Tags {
-					if err := parts.add(p.Account, t); err != nil {
-						return err
-					}
-				}
-			case !no:
-				unknown[p.Account] = union(unknown[p.Account], p.Tags)
-			}
+		sc.recs = nil
+		for _, r := range in.UserTags {
+			sc.add(r.Account, r.Tags)
 		}
-		return nil
-	})
-	return unknown, err
-}
-
-// union appends to a the tags of b it lacks.
-func union(a, b []string) []string {
-	for _, t := range b {
-		if !slices.Contains(a, t) {
-			a = append(a, t)
-		}
+		id, recs = []byte(in.I), sc.recs
 	}
-	return a
-}
-
-// resolve reads the accounts of unknown pairs again: a tag gone now was
-// removed by the job (it was present when the intent was read).
-func resolve(ctx context.Context, unknown map[string][]string, rd Reader, api imapi.API, lim imapi.Limiter, parts *partitions, st *MergeStats) error {
-	if len(unknown) == 0 {
-		return nil
-	}
-	if rd == nil {
-		return fmt.Errorf("journal: %d accounts have removals of unknown outcome and no reader is given", len(unknown))
-	}
-	if lim == nil {
-		lim = imapi.NewTokenBucket(imapi.MaxCallsPerSecond)
-	}
-	accounts := slices.Sorted(maps.Keys(unknown))
-	rec := &Recorder{cfg: Config{Reader: rd, API: api, Limiter: lim, MaxReads: 8}}
-	for chunk := range slices.Chunk(accounts, imapi.MaxAccountsPerCall) {
-		listed := make([]records.Record, len(chunk))
-		for i, a := range chunk {
-			listed[i] = records.Record{Account: a, Tags: unknown[a]}
-			st.Unknown += int64(len(unknown[a]))
-		}
-		st.Reads++
-		still, err := rec.read(ctx, listed)
-		if err != nil {
-			return fmt.Errorf("journal: resolve removals of unknown outcome: %w", err)
-		}
-		left := map[string][]string{}
-		for _, s := range still {
-			left[s.Account] = s.Tags
-		}
-		for _, l := range listed {
-			for _, t := range l.Tags {
-				if !slices.Contains(left[l.Account], t) {
-					if err := parts.add(l.Account, t); err != nil {
-						return err
-					}
-				}
+	kind := "i" + strconv.Itoa(int(g.index(id)))
+	for _, r := range recs {
+		for _, t := range r.tags {
+			if err := g.parts.add(r.account, t, kind); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
 }
 
-// partitions spread the journal's pairs over temporary files by account, so
-// that each is deduplicated in memory on its own.
+// outcome notes an outcome line.
+func (g *merge) outcome(line []byte) error {
+	var o outcome
+	if id, s, ok := scanOutcome(line); ok {
+		o.O, o.S = id, s
+	} else if err := json.Unmarshal(line, &o); err != nil {
+		return err
+	}
+	cur := &g.outs[g.index([]byte(o.O))]
+	switch o.S {
+	case "ok", "no":
+		cur.all = o.S
+	}
+	for _, a := range o.Ok {
+		if cur.ok == nil {
+			cur.ok = map[string]bool{}
+		}
+		cur.ok[a] = true
+	}
+	for _, a := range o.No {
+		if cur.no == nil {
+			cur.no = map[string]bool{}
+		}
+		cur.no[a] = true
+	}
+	return nil
+}
+
+// resolution is a line of what a merge's read found: the pairs of unknown
+// outcome gone (removed by the job) and kept (not removed).
+type resolution struct {
+	G []records.Record `json:",omitempty"`
+	K []records.Record `json:",omitempty"`
+}
+
+// resolution sends a resolution line's pairs to the partitions.
+func (g *merge) resolution(line []byte) error {
+	var r resolution
+	if err := json.Unmarshal(line, &r); err != nil {
+		return err
+	}
+	for kind, recs := range map[string][]records.Record{"g": r.G, "k": r.K} {
+		for _, rec := range recs {
+			for _, t := range rec.Tags {
+				if err := g.parts.add([]byte(rec.Account), []byte(t), kind); err != nil {
+					return err
+				}
+				g.st.Resolved++
+			}
+		}
+	}
+	return nil
+}
+
+// partition resolves partition i and writes its accounts to out.
+func (g *merge) partition(ctx context.Context, i int, out *bufio.Writer) error {
+	lines, err := g.parts.read(i)
+	if err != nil {
+		return err
+	}
+	slices.Sort(lines)
+	unknown := g.unknown(lines)
+	gone, err := g.resolve(ctx, unknown)
+	if err != nil || g.st.Unfinished {
+		return err
+	}
+	var buf []byte
+	for account, tags := range g.journal(lines, gone) {
+		buf = appendRecord(buf[:0], records.Record{Account: account, Tags: tags})
+		buf = append(buf, '\n')
+		if _, err := out.Write(buf); err != nil {
+			return fmt.Errorf("journal: write: %w", err)
+		}
+		g.st.Changed++
+		g.st.TagsRemoved += int64(len(tags))
+	}
+	return nil
+}
+
+// A partition's lines are "account NUL tag NUL kind", kind "g" (a read
+// found the tag gone), "k" (found it kept) or "i" and an intent's index:
+// sorted, the lines of a pair are together, and the pairs of an account.
+
+// pairLines are the lines of one pair in a sorted partition.
+type pairLines struct {
+	account, tag string
+	lines        []string // each the pair's key ("account NUL tag NUL"), then a kind
+}
+
+// kind returns the kind of the pair's line i.
+func (p pairLines) kind(i int) string { return p.lines[i][len(p.account)+len(p.tag)+2:] }
+
+// pairs yields the pairs of sorted lines, each with its lines.
+func pairs(lines []string) iter.Seq[pairLines] {
+	return func(yield func(pairLines) bool) {
+		for i := 0; i < len(lines); {
+			account, rest, _ := strings.Cut(lines[i], "\x00")
+			tag, _, _ := strings.Cut(rest, "\x00")
+			key := lines[i][:len(account)+len(tag)+2]
+			j := i + 1
+			for j < len(lines) && strings.HasPrefix(lines[j], key) {
+				j++
+			}
+			if !yield(pairLines{account: account, tag: tag, lines: lines[i:j]}) {
+				return
+			}
+			i = j
+		}
+	}
+}
+
+// verdict is what the lines of a pair say of its removal.
+type verdict int
+
+const (
+	removed    verdict = iota // applied by a call of the job, or found gone
+	notRemoved                // no call applied it: known, or found kept
+	unknownOf                 // an intent's outcome is unknown: to be read
+)
+
+// verdict says what the kinds of a pair's lines say of it.
+func (g *merge) verdict(p pairLines) verdict {
+	kept, unknown := false, false
+	for i := range p.lines {
+		switch k := p.kind(i); {
+		case k == "g":
+			return removed
+		case k == "k":
+			kept = true
+		case strings.HasPrefix(k, "i"):
+			n, _ := strconv.Atoi(k[1:])
+			ok, no := g.outs[n].applied(p.account)
+			if ok {
+				return removed
+			}
+			unknown = unknown || !no
+		}
+	}
+	if unknown && !kept {
+		return unknownOf
+	}
+	return notRemoved
+}
+
+// unknown returns the pairs of sorted lines whose outcome is unknown, by account.
+func (g *merge) unknown(lines []string) []records.Record {
+	var out []records.Record
+	for p := range pairs(lines) {
+		if g.verdict(p) != unknownOf {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].Account == p.account {
+			out[n-1].Tags = append(out[n-1].Tags, p.tag)
+		} else {
+			out = append(out, records.Record{Account: p.account, Tags: []string{p.tag}})
+		}
+		g.st.Unknown++
+	}
+	return out
+}
+
+// journal yields each account of sorted lines that lost tags, with its
+// tags, sorted: the pairs removed, and those a read found gone.
+func (g *merge) journal(lines []string, gone map[string][]string) iter.Seq2[string, []string] {
+	return func(yield func(string, []string) bool) {
+		var account string
+		var tags []string
+		flush := func() bool {
+			if len(tags) == 0 {
+				return true
+			}
+			return yield(account, tags)
+		}
+		for p := range pairs(lines) {
+			if p.account != account {
+				if !flush() {
+					return
+				}
+				account, tags = p.account, tags[:0]
+			}
+			if g.verdict(p) == removed || slices.Contains(gone[p.account], p.tag) {
+				tags = append(tags, p.tag)
+			}
+		}
+		flush()
+	}
+}
+
+// resolve reads the accounts of unknown pairs again: a tag gone now was
+// removed by the job (it was present when the intent was read). It returns
+// the tags found gone, by account, and writes what it found as resolution
+// lines. Short of time it stops, the merge unfinished.
+func (g *merge) resolve(ctx context.Context, unknown []records.Record) (map[string][]string, error) {
+	if len(unknown) == 0 {
+		return nil, nil
+	}
+	if g.m.Reader == nil {
+		return nil, fmt.Errorf("journal: %d accounts have removals of unknown outcome and no reader is given", len(unknown))
+	}
+	if g.rec == nil {
+		lim := g.m.Limiter
+		if lim == nil {
+			lim = imapi.NewTokenBucket(imapi.MaxCallsPerSecond)
+		}
+		g.rec = &Recorder{cfg: Config{Reader: g.m.Reader, API: g.m.API, Limiter: lim, MaxReads: 8}}
+		g.resAt = time.Now()
+	}
+	rctx, cancel := ctx, context.CancelFunc(func() {})
+	if !g.m.Until.IsZero() {
+		rctx, cancel = context.WithDeadline(ctx, g.m.Until)
+	}
+	defer cancel()
+	gone := map[string][]string{}
+	for chunk := range slices.Chunk(unknown, imapi.MaxAccountsPerCall) {
+		g.st.Reads++
+		still, err := g.rec.read(rctx, chunk)
+		if err != nil && rctx.Err() == nil && !errors.Is(err, imapi.ErrWouldOverrun) {
+			return nil, fmt.Errorf("journal: resolve removals of unknown outcome: %w", err)
+		}
+		if err != nil { // no read fits before m.Until: the next merge goes on
+			g.st.Reads--
+			g.st.Unfinished = true
+			return nil, nil
+		}
+		var r resolution
+		left := map[string][]string{}
+		for _, s := range still {
+			left[s.Account] = s.Tags
+		}
+		for _, u := range chunk {
+			var lost []string
+			for _, t := range u.Tags {
+				if !slices.Contains(left[u.Account], t) {
+					lost = append(lost, t)
+				}
+			}
+			gone[u.Account] = lost
+			if len(lost) > 0 {
+				r.G = append(r.G, records.Record{Account: u.Account, Tags: lost})
+			}
+			if len(left[u.Account]) > 0 {
+				r.K = append(r.K, records.Record{Account: u.Account, Tags: left[u.Account]})
+			}
+		}
+		if err := g.noteResolution(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	return gone, nil
+}
+
+// resolutionEvery spaces the writes of the resolution lines.
+const resolutionEvery = 2 * time.Second
+
+// noteResolution keeps a resolution line, written to m.Resolutions with
+// those of the next seconds.
+func (g *merge) noteResolution(ctx context.Context, r resolution) error {
+	if g.m.Resolutions == nil {
+		return nil
+	}
+	line, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("journal: encode a resolution: %w", err)
+	}
+	g.res = append(append(g.res, line...), '\n')
+	if time.Since(g.resAt) < resolutionEvery {
+		return nil
+	}
+	return g.flushResolutions(ctx)
+}
+
+// flushResolutions writes the resolution lines not written yet.
+func (g *merge) flushResolutions(ctx context.Context) error {
+	if len(g.res) == 0 || g.m.Resolutions == nil {
+		return nil
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := g.m.Resolutions.Append(actx, g.res); err != nil {
+		return fmt.Errorf("journal: keep what the merge's reads found: %w", err)
+	}
+	g.res, g.resAt = g.res[:0], time.Now()
+	return nil
+}
+
+// lineScanner reads the lines appendIntent writes, by hand; anything else
+// (an escape in a string, another shape) it leaves to encoding/json.
+type lineScanner struct {
+	b    []byte
+	i    int
+	recs []scannedRecord
+	tags [][]byte
+}
+
+// scannedRecord is an account of an intent and its tags, as read.
+type scannedRecord struct {
+	account []byte
+	tags    [][]byte
+}
+
+// add appends a record decoded otherwise.
+func (s *lineScanner) add(account string, tags []string) {
+	r := scannedRecord{account: []byte(account)}
+	for _, t := range tags {
+		r.tags = append(r.tags, []byte(t))
+	}
+	s.recs = append(s.recs, r)
+}
+
+// lit reads the literal l, if it is next.
+func (s *lineScanner) lit(l string) bool {
+	if !bytes.HasPrefix(s.b[s.i:], []byte(l)) {
+		return false
+	}
+	s.i += len(l)
+	return true
+}
+
+// str reads a string without escapes.
+func (s *lineScanner) str() ([]byte, bool) {
+	if !s.lit(`"`) {
+		return nil, false
+	}
+	rest := s.b[s.i:]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return nil, false
+	}
+	s.i += end + 1
+	return rest[:end], true
+}
+
+// intent reads an intent line.
+func (s *lineScanner) intent(line []byte) (id []byte, recs []scannedRecord, ok bool) {
+	*s = lineScanner{b: line, recs: s.recs[:0], tags: s.tags[:0]}
+	if !s.lit(`{"I":`) {
+		return nil, nil, false
+	}
+	if id, ok = s.str(); !ok {
+		return nil, nil, false
+	}
+	if s.lit(`}`) {
+		return id, nil, s.i == len(s.b)
+	}
+	if !s.lit(`,"UserTags":[`) {
+		return nil, nil, false
+	}
+	for first := true; !s.lit(`]`); first = false {
+		if !first && !s.lit(`,`) || !s.record() {
+			return nil, nil, false
+		}
+	}
+	return id, s.recs, s.lit(`}`) && s.i == len(s.b)
+}
+
+// record reads an element of UserTags.
+func (s *lineScanner) record() bool {
+	if !s.lit(`{"To_Account":`) {
+		return false
+	}
+	account, ok := s.str()
+	if !ok || !s.lit(`,"Tags":[`) {
+		return false
+	}
+	start := len(s.tags)
+	for first := true; !s.lit(`]`); first = false {
+		if !first && !s.lit(`,`) {
+			return false
+		}
+		t, ok := s.str()
+		if !ok {
+			return false
+		}
+		s.tags = append(s.tags, t)
+	}
+	s.recs = append(s.recs, scannedRecord{account: account, tags: s.tags[start:len(s.tags):len(s.tags)]})
+	return s.lit(`}`)
+}
+
+// scanOutcome reads an outcome line of all its accounts: {"O":"…","S":"ok"}
+// or "no"; false for any other.
+func scanOutcome(line []byte) (id, all string, ok bool) {
+	s := lineScanner{b: line}
+	if !s.lit(`{"O":`) {
+		return "", "", false
+	}
+	b, ok := s.str()
+	if !ok || !s.lit(`,"S":`) {
+		return "", "", false
+	}
+	switch {
+	case s.lit(`"ok"}`):
+		all = "ok"
+	case s.lit(`"no"}`):
+		all = "no"
+	default:
+		return "", "", false
+	}
+	return string(b), all, s.i == len(s.b)
+}
+
+// partitions spread the pairs over temporary files by account, so that each
+// is sorted in memory on its own.
 type partitions struct {
 	files []*os.File
 	ws    []*bufio.Writer
@@ -248,74 +673,49 @@ func newPartitions(n int) (*partitions, error) {
 	return p, nil
 }
 
-// add notes a removed pair, as "account NUL tag" on a line of its account's
-// partition; a pair that holds either separator is refused.
-func (p *partitions) add(account, tag string) error {
-	if strings.ContainsAny(account, "\x00\n") || strings.ContainsAny(tag, "\x00\n") {
+// add notes a pair with kind, as "account NUL tag NUL kind" on a line of its
+// account's partition; a pair that holds either separator is refused.
+func (p *partitions) add(account, tag []byte, kind string) error {
+	if bytes.ContainsAny(account, "\x00\n") || bytes.ContainsAny(tag, "\x00\n") {
 		return fmt.Errorf("journal: pair %q/%q holds a NUL or a newline", account, tag)
 	}
-	h := fnv.New32a()
-	h.Write([]byte(account))
-	w := p.ws[int(h.Sum32()%uint32(len(p.ws)))]
-	w.WriteString(account)
+	w := p.ws[0]
+	if len(p.ws) > 1 {
+		h := fnv.New32a()
+		h.Write(account)
+		w = p.ws[int(h.Sum32()%uint32(len(p.ws)))]
+	}
+	w.Write(account)
 	w.WriteByte(0)
-	w.WriteString(tag)
+	w.Write(tag)
+	w.WriteByte(0)
+	w.WriteString(kind)
 	return w.WriteByte('\n')
 }
 
-// write writes every partition's accounts, deduplicated and sorted, to out.
-func (p *partitions) write(out io.Writer) (Changes, error) {
-	var c Changes
-	bw := bufio.NewWriterSize(out, 64<<10)
-	for i, f := range p.files {
-		if err := p.ws[i].Flush(); err != nil {
-			return c, fmt.Errorf("journal: merge: %w", err)
-		}
-		tags, err := readPartition(f)
-		if err != nil {
-			return c, err
-		}
-		for _, a := range slices.Sorted(maps.Keys(tags)) {
-			ts := slices.Sorted(maps.Keys(tags[a]))
-			line, err := json.Marshal(records.Record{Account: a, Tags: ts})
-			if err != nil {
-				return c, fmt.Errorf("journal: encode %s: %w", a, err)
-			}
-			bw.Write(line)
-			if err := bw.WriteByte('\n'); err != nil {
-				return c, fmt.Errorf("journal: write: %w", err)
-			}
-			c.Changed++
-			c.TagsRemoved += int64(len(ts))
-		}
-	}
-	if err := bw.Flush(); err != nil {
-		return c, fmt.Errorf("journal: write: %w", err)
-	}
-	return c, nil
-}
-
-// readPartition reads one partition's pairs into sets.
-func readPartition(f *os.File) (map[string]map[string]struct{}, error) {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+// read returns the lines of partition i.
+func (p *partitions) read(i int) ([]string, error) {
+	if err := p.ws[i].Flush(); err != nil {
 		return nil, fmt.Errorf("journal: merge: %w", err)
 	}
-	tags := map[string]map[string]struct{}{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 4096), maxLineBytes)
-	for sc.Scan() {
-		a, t, _ := strings.Cut(sc.Text(), "\x00")
-		set := tags[a]
-		if set == nil {
-			set = map[string]struct{}{}
-			tags[a] = set
-		}
-		set[t] = struct{}{}
+	f := p.files[i]
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
 	}
-	if err := sc.Err(); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("journal: merge: %w", err)
 	}
-	return tags, nil
+	var text strings.Builder
+	text.Grow(int(size))
+	if _, err := io.Copy(&text, f); err != nil {
+		return nil, fmt.Errorf("journal: merge: %w", err)
+	}
+	s := strings.TrimSuffix(text.String(), "\n")
+	if s == "" {
+		return nil, nil
+	}
+	return strings.Split(s, "\n"), nil
 }
 
 func (p *partitions) close() {

@@ -24,7 +24,8 @@ type Reader interface {
 // Sink keeps an invocation's log durably.
 type Sink interface {
 	// Append stores the next chunk of the log: when it returns nil, the chunk
-	// outlives the process.
+	// outlives the process. The chunk is the caller's again once Append
+	// returns.
 	Append(ctx context.Context, chunk []byte) error
 }
 
@@ -71,6 +72,7 @@ type Recorder struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	pending  []byte // lines not yet handed to the sink
+	spare    []byte // the last chunk the sink stored, for the next
 	gen      int64  // generation of pending: flushed once durable >= gen
 	durable  int64  // last generation the sink stored
 	writing  bool
@@ -135,7 +137,7 @@ func (r *Recorder) Prepare(ctx context.Context, calls []records.Record) (func(fu
 	r.next++
 	id := r.cfg.Attempt + "/" + strconv.Itoa(r.next)
 	r.mu.Unlock()
-	if err := r.write(ctx, appendIntent(nil, id, present), true); err != nil {
+	if err := r.write(ctx, true, func(b []byte) []byte { return appendIntent(b, id, present) }); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -191,24 +193,45 @@ func (r *Recorder) read(ctx context.Context, calls []records.Record) ([]records.
 // A listed record without tags (a call clearing every tag of its account,
 // imapi's ClearAllTags) lists every tag the account carries.
 func Present(listed, have []records.Record) []records.Record {
-	tags := make(map[string][]string, len(have))
-	for _, h := range have {
-		tags[h.Account] = h.Tags
+	// The answer lists the accounts as asked, as a rule: then no index is
+	// needed. The tags found are carved out of one array.
+	inOrder := len(have) == len(listed)
+	for i := 0; inOrder && i < len(have); i++ {
+		inOrder = have[i].Account == listed[i].Account
 	}
-	var out []records.Record
+	var tags map[string][]string
+	if !inOrder {
+		tags = make(map[string][]string, len(have))
+		for _, h := range have {
+			tags[h.Account] = h.Tags
+		}
+	}
+	n := 0
 	for _, c := range listed {
-		var on []string
+		n += len(c.Tags)
+	}
+	found := make([]string, 0, n)
+	var out []records.Record
+	for i, c := range listed {
+		carried := tags[c.Account]
+		if inOrder {
+			carried = have[i].Tags
+		}
 		want := c.Tags
 		if len(want) == 0 {
-			want = tags[c.Account]
+			want = carried
 		}
+		start := len(found)
 		for _, t := range want {
-			if slices.Contains(tags[c.Account], t) && !slices.Contains(on, t) {
-				on = append(on, t)
+			if slices.Contains(carried, t) && !slices.Contains(found[start:], t) {
+				found = append(found, t)
 			}
 		}
-		if len(on) > 0 {
-			out = append(out, records.Record{Account: c.Account, Tags: on})
+		if len(found) > start {
+			if out == nil {
+				out = make([]records.Record, 0, len(listed)-i)
+			}
+			out = append(out, records.Record{Account: c.Account, Tags: found[start:len(found):len(found)]})
 		}
 	}
 	return out
@@ -218,29 +241,40 @@ func Present(listed, have []records.Record) []records.Record {
 // write, or at Close.
 func (r *Recorder) done(id string, present []records.Record, applied func(string) (bool, bool)) {
 	o := outcome{O: id}
+	var oks, nos int
 	var pairs int64
 	for _, p := range present {
 		switch ok, known := applied(p.Account); {
 		case ok:
-			o.Ok = append(o.Ok, p.Account)
+			oks++
 			pairs += int64(len(p.Tags))
 		case known:
-			o.No = append(o.No, p.Account)
+			nos++
 		}
 	}
 	r.mu.Lock()
-	r.removed.Changed += int64(len(o.Ok))
+	r.removed.Changed += int64(oks)
 	r.removed.TagsRemoved += pairs
 	r.mu.Unlock()
 	switch {
-	case len(o.Ok) == len(present):
-		o.S, o.Ok = "ok", nil
-	case len(o.No) == len(present):
-		o.S, o.No = "no", nil
-	case len(o.Ok) == 0 && len(o.No) == 0:
+	case oks == len(present):
+		o.S = "ok"
+	case nos == len(present):
+		o.S = "no"
+	case oks == 0 && nos == 0:
 		return // unknown: the merge reads again
+	default:
+		for _, p := range present {
+			switch ok, known := applied(p.Account); {
+			case ok:
+				o.Ok = append(o.Ok, p.Account)
+			case known:
+				o.No = append(o.No, p.Account)
+			}
+		}
 	}
-	_ = r.write(context.Background(), appendOutcome(nil, o), false) // a lost outcome only costs a read at the merge
+	// A lost outcome only costs a read at the merge.
+	_ = r.write(context.Background(), false, func(b []byte) []byte { return appendOutcome(b, o) })
 }
 
 // Removed returns the accounts and pairs whose removal an answer confirmed so
@@ -252,14 +286,15 @@ func (r *Recorder) Removed() Changes {
 	return r.removed
 }
 
-// write adds a line to the log; with wait, it returns once the line is durable.
-func (r *Recorder) write(ctx context.Context, line []byte, wait bool) error {
+// write adds a line to the log, as line appends it; with wait, it returns
+// once the line is durable.
+func (r *Recorder) write(ctx context.Context, wait bool, line func([]byte) []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
 		return r.err
 	}
-	r.pending = append(append(r.pending, line...), '\n')
+	r.pending = append(line(r.pending), '\n')
 	gen := r.gen + 1
 	if !wait {
 		return nil
@@ -295,7 +330,7 @@ func (r *Recorder) flushLoop() {
 			r.first = r.last
 		}
 		chunk := r.pending
-		r.pending = nil
+		r.pending, r.spare = r.spare[:0], nil
 		r.gen++
 		gen := r.gen
 		r.mu.Unlock()
@@ -308,6 +343,7 @@ func (r *Recorder) flushLoop() {
 		} else {
 			r.durable = gen
 		}
+		r.spare = chunk // the sink keeps no chunk it was given
 		r.cond.Broadcast()
 	}
 	r.writing = false
