@@ -171,9 +171,10 @@ func (j *fileJob) workWatched(ctx context.Context, cp *Checkpoint, l *link) (*Re
 	return j.endCanceled(ctx, cp)
 }
 
-// endCanceled ends a job canceled: its pending records in a file ready to run
-// again, its failed records, its journal (what it removed), its report
-// (status canceled), and its state removed. Like finish, it writes the report
+// endCanceled ends a job canceled: its journal (what it removed; a merge that
+// does not fit in the invocation is passed on), its pending records in a file
+// ready to run again, its failed records, its report (status canceled), and
+// its state removed. Like finish, it writes the report
 // only while it owns the job.
 func (j *fileJob) endCanceled(ctx context.Context, cp *Checkpoint) (*Result, error) {
 	bctx, cancel := bookkeeping(ctx)
@@ -183,6 +184,18 @@ func (j *fileJob) endCanceled(ctx context.Context, cp *Checkpoint) (*Result, err
 	if err := j.st.confirm(bctx); err != nil {
 		return nil, err
 	}
+	// The journal first, as in finish: a merge that does not fit is passed
+	// on, and the next invocation, seeing the marker, ends the job.
+	l := &link{chain: cp.Chain}
+	journalKey, changes, logs, err := j.mergeJournal(ctx, l)
+	if errors.Is(err, errMergeUnfinished) {
+		return j.passOn(ctx, cp, l, "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	bctx, cancel = bookkeeping(ctx)
+	defer cancel()
 	pending, why, err := j.putPending(bctx, cp)
 	if err != nil {
 		return nil, err
@@ -211,10 +224,7 @@ func (j *fileJob) endCanceled(ctx context.Context, cp *Checkpoint) (*Result, err
 		}
 		rep.FailedKey = j.st.keys.failed()
 	}
-	var logs []storage.Info
-	if rep.JournalKey, rep.Changes, logs, err = j.mergeJournal(bctx); err != nil {
-		return nil, err
-	}
+	rep.JournalKey, rep.Changes = journalKey, changes
 	if err := j.st.writeReport(bctx, rep); err != nil {
 		return nil, err
 	}

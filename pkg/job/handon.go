@@ -18,6 +18,13 @@ func (j *fileJob) handOn(ctx context.Context, cp *Checkpoint, l *link, sweep str
 	if j.canceled(cp) != nil {
 		return j.endCanceled(ctx, cp)
 	}
+	return j.passOn(ctx, cp, l, sweep)
+}
+
+// passOn is handOn's work: the checkpoint saved, the rest handed on. A job
+// canceled whose end did not fit (its journal's merge) is passed on so: the
+// next invocation sees the marker and ends it.
+func (j *fileJob) passOn(ctx context.Context, cp *Checkpoint, l *link, sweep string) (*Result, error) {
 	bctx, cancel := bookkeeping(ctx)
 	defer cancel()
 	res := j.result(cp, StatusPending)

@@ -60,10 +60,10 @@ func (e *env) journalOf(bucket, key string) map[string][]string {
 	return got
 }
 
-// checkJournal checks a done job's report and journal (in s3Bucket) against
+// checkDoneJournal checks a done job's report and journal (in s3Bucket) against
 // want, the pairs removed: the counts exact, the journal exactly want, no
 // log left behind.
-func (e *env) checkJournal(rep *job.FileReport, want map[string][]string) {
+func (e *env) checkDoneJournal(rep *job.FileReport, want map[string][]string) {
 	e.t.Helper()
 	pairs := int64(0)
 	for _, tags := range want {
@@ -106,7 +106,7 @@ func TestFileJobJournal(t *testing.T) {
 	if rep.JournalKey != prefix+"journal/in/j.csv.jsonl" {
 		t.Fatalf("JournalKey = %q", rep.JournalKey)
 	}
-	e.checkJournal(rep, want)
+	e.checkDoneJournal(rep, want)
 	if res.Status == job.StatusDone && len(e.deliveries()) == 0 {
 		t.Errorf("the job took one invocation: the test wants a chain")
 	}
@@ -153,7 +153,7 @@ func TestFileJobJournalMergeHandedOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitChain()
-	e.checkJournal(e.checkDone(s3Bucket, "in/m.csv", recs), want)
+	e.checkDoneJournal(e.checkDone(s3Bucket, "in/m.csv", recs), want)
 	// The merges' lines: every one but the last handed on, and their reads
 	// add up to one per 100 accounts.
 	var unfinished, merged int
