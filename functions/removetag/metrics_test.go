@@ -138,8 +138,12 @@ func testMetrics(t *testing.T, w *world) {
 		t.Fatalf("%d job records, want the HTTP job's and the file's", len(jobs))
 	}
 	fj := jobs[1]
+	if rep.JournalKey == "" || rep.Changed != metricsSize-50 {
+		t.Errorf("report: journal %q, %d accounts changed; want a journal and %d", rep.JournalKey, rep.Changed, metricsSize-50)
+	}
 	for name, want := range map[string]int64{"JobRecordsTotal": rep.Total, "JobRecordsSucceeded": rep.Succeeded, "JobRecordsFailed": rep.Failed,
-		"JobRecordsPending": rep.Pending, "JobCalls": rep.Calls, "JobRetries": rep.Retries, "JobContinuations": int64(rep.Chain)} {
+		"JobRecordsPending": rep.Pending, "JobCalls": rep.Calls, "JobRetries": rep.Retries, "JobContinuations": int64(rep.Chain),
+		"JobAccountsChanged": rep.Changed, "JobTagsRemoved": rep.TagsRemoved} {
 		if fj.Values[name] != float64(want) {
 			t.Errorf("the file's job record: %s = %v, the report says %d", name, fj.Values[name], want)
 		}
