@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"iter"
 	"os"
@@ -101,7 +100,7 @@ func Readers(logs ...io.Reader) iter.Seq2[io.Reader, error] {
 // the merge's partitions), and writes the journal to out, unless the merge
 // is cut short at m.Until (MergeStats.Unfinished). The pairs read present
 // ahead of a removal are spread over partitions on disk by account; each
-// partition is then sorted in memory (account, tag), its pairs of unknown
+// partition is then sorted in memory (by account, then tag), its pairs of unknown
 // outcome are read again, and its accounts written out.
 func (m *Merger) Merge(ctx context.Context, logs iter.Seq2[io.Reader, error], size int64, out io.Writer) (MergeStats, error) {
 	g := &merge{m: m, ids: map[string]int32{}}
@@ -333,6 +332,16 @@ func (g *merge) partition(ctx context.Context, i int, out *bufio.Writer) error {
 // A partition's lines are "account NUL tag NUL kind", kind "g" (a read
 // found the tag gone), "k" (found it kept) or "i" and an intent's index:
 // sorted, the lines of a pair are together, and the pairs of an account.
+
+// hashOf is the FNV-64a hash of s, which picks an account's partition.
+func hashOf(s []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
 
 // pairLines are the lines of one pair in a sorted partition.
 type pairLines struct {
@@ -681,9 +690,7 @@ func (p *partitions) add(account, tag []byte, kind string) error {
 	}
 	w := p.ws[0]
 	if len(p.ws) > 1 {
-		h := fnv.New32a()
-		h.Write(account)
-		w = p.ws[int(h.Sum32()%uint32(len(p.ws)))]
+		w = p.ws[hashOf(account)%uint64(len(p.ws))]
 	}
 	w.Write(account)
 	w.WriteByte(0)
