@@ -148,3 +148,40 @@ func TestBeforeSendPreparesNoFurtherThanItSends(t *testing.T) {
 	}
 	t.Logf("%d prepared, %d sent: %s", prepared.Load(), calls, rep.Summary())
 }
+
+// TestBeforeSendPreparesInOrder: batches are prepared in about the order
+// they were read, however many workers wait to prepare one: a batch passed
+// over for long would keep every batch done after it in the run's memory,
+// and hold the resume position back.
+func TestBeforeSendPreparesInOrder(t *testing.T) {
+	srv, client := newEmulator(t, emulator.Config{Rate: -1})
+	recs := job(srv, 60_000, 60_000)
+	var mu sync.Mutex
+	var order []int // the first account's number of each batch, as prepared
+	hook := func(ctx context.Context, calls []records.Record) (func(func(string) (bool, bool)), error) {
+		var n int
+		fmt.Sscanf(calls[0].Account, "u%d", &n)
+		mu.Lock()
+		order = append(order, n)
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond) // a read and a write ahead
+		return nil, nil
+	}
+	eng := imapi.NewEngine(client, imapi.EngineConfig{Rate: 1000})
+	rep, err := eng.Run(context.Background(), records.NewSliceSource(recs), imapi.BeforeSend(hook))
+	if err != nil || !rep.Done() {
+		t.Fatalf("run: %v, %s", err, rep.Summary())
+	}
+	// A batch may be overtaken by those the workers took at about the same
+	// time (3 × 48 of them), never by more.
+	worst := 0
+	for i, n := range order {
+		if late := i - n/imapi.MaxAccountsPerCall; late > worst {
+			worst = late
+		}
+	}
+	if worst > 3*48 {
+		t.Errorf("a batch was prepared %d places after its turn in the input", worst)
+	}
+	t.Logf("%d batches; the latest prepared %d places late", len(order), worst)
+}
