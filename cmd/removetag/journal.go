@@ -70,8 +70,9 @@ type inputJournal struct {
 	unknown atomic.Int64 // batches that ended with an account of unknown outcome
 }
 
-// start opens the log of an input's run.
-func (j *runJournal) start() (*inputJournal, error) {
+// start opens the log of the run of an input of records, written at the
+// spacing of the run's expected length at the rate (journal.GroupEveryFor).
+func (j *runJournal) start(records int64) (*inputJournal, error) {
 	f, err := os.OpenFile(j.log, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
@@ -79,6 +80,7 @@ func (j *runJournal) start() (*inputJournal, error) {
 	ij := &inputJournal{j: j, log: f}
 	ij.rec, err = journal.NewRecorder(journal.Config{
 		Reader: j.reader, API: j.api, Sink: fileSink{f}, Limiter: imapi.NewTokenBucket(j.rate), Attempt: "run",
+		GroupEvery: journal.GroupEveryFor(time.Duration(float64(records) / (j.rate * imapi.MaxAccountsPerCall) * float64(time.Second))),
 	})
 	if err != nil {
 		f.Close()
@@ -208,11 +210,11 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 // begin starts the journal of an input's run, if the run keeps one (j not
 // nil), and returns the run's options with the journal's; refused sees the
 // records of a batch whose read was refused (see option).
-func (j *runJournal) begin(opts []imapi.RunOption, refused func([]records.Record, error)) (*inputJournal, []imapi.RunOption, error) {
+func (j *runJournal) begin(in *input, opts []imapi.RunOption, refused func([]records.Record, error)) (*inputJournal, []imapi.RunOption, error) {
 	if j == nil {
 		return nil, opts, nil
 	}
-	ij, err := j.start()
+	ij, err := j.start(in.records)
 	if err != nil {
 		return nil, opts, err
 	}

@@ -308,7 +308,7 @@ func runInput(ctx context.Context, env *cliEnv, t *target, in *input, fr *fileRe
 		opts = append(opts, imapi.WithLimiter(lim))
 	}
 	t.counter.reset(out.refused)
-	jr, opts, err := lo.journal.begin(opts, out.refused)
+	jr, opts, err := lo.journal.begin(in, opts, out.refused)
 	if err != nil {
 		fr.Pending = fr.Total
 		return res, fmt.Errorf("%s: %w", in.name, err)

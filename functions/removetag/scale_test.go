@@ -8,7 +8,9 @@ package main_test
 //	REMOVETAG_SCALE=1 go test -run '^$' -bench Scale -benchtime 1x ./functions/removetag/
 //
 // REMOVETAG_SCALE_RECORDS sets the file's size (default 1,000,000);
-// REMOVETAG_SCALE_LOGS names a directory to keep the function's output in.
+// REMOVETAG_SCALE_LOGS names a directory to keep the function's output in;
+// REMOVETAG_JOURNAL=off, given to BenchmarkScale's function, runs it without
+// the journal (on by default).
 // docs/performance.md has the results and what they mean.
 
 import (
@@ -138,7 +140,7 @@ func BenchmarkScale(b *testing.B) {
 
 // runScale is one run of BenchmarkScale on platform p.
 func runScale(b *testing.B, p *platform, accs []string, data []byte) {
-	r := runFile(b, p, accs, data, fileRun{env: []string{"GOMEMLIMIT=" + scaleMemLimit}})
+	r := runFile(b, p, accs, data, fileRun{env: []string{"GOMEMLIMIT=" + scaleMemLimit, "REMOVETAG_JOURNAL=" + os.Getenv("REMOVETAG_JOURNAL")}})
 	r.report(b)
 	b.ReportMetric(float64(r.coldStart.Microseconds())/1000, "cold-start-ms")
 	b.ReportMetric(0, "ns/op")

@@ -37,6 +37,8 @@ type fileJob struct {
 	dropParts bool
 	// watch is the link's watch on the job's cancel marker (cancel.go).
 	watch *cancelWatch
+	// ownLog is this invocation's log of the journal (journal.go).
+	ownLog *logSink
 }
 
 // newFileJob opens the file's bucket.

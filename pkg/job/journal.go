@@ -42,37 +42,99 @@ func (s *Service) journalOn() bool { return s.cfg.Journal != nil }
 // service journals removals (an undo adds tags: it has nothing to journal).
 func (j *fileJob) journals() bool { return j.kind == KindRemoval && j.s.journalOn() }
 
-// logSink keeps one invocation's log in the job's bucket, as chunks.
+// logSink keeps one invocation's log in the job's bucket, as chunks; a
+// send pass's also keeps a copy of them in a temporary file (unlinked at
+// once), from which this invocation's own merge reads them instead of
+// fetching every chunk back (a few hundred requests: journal.GroupEveryFor).
 type logSink struct {
 	store storage.Store
 	name  string // the log's name, without ".jsonl"
 	keys  []string
+	copy  *os.File // nil: no copy (none made, or a write to it failed)
 }
 
+// newLogSink starts this invocation's log of a send pass; the job keeps it
+// for its merge.
 func (j *fileJob) newLogSink(chain int) *logSink {
-	return &logSink{store: j.store, name: fmt.Sprintf("%s%06d-%s", j.st.keys.journalParts(), chain, j.st.owner)}
+	j.closeOwnLog()
+	ls := &logSink{store: j.store, name: fmt.Sprintf("%s%06d-%s", j.st.keys.journalParts(), chain, j.st.owner)}
+	if f, err := os.CreateTemp("", "removetag-journal-log-*.jsonl"); err == nil {
+		os.Remove(f.Name()) // read through its descriptor; gone with it however the process ends
+		ls.copy = f
+	}
+	j.ownLog = ls
+	return ls
 }
 
-// Append writes the next chunk.
+// Append writes the next chunk, and its copy.
 func (ls *logSink) Append(ctx context.Context, chunk []byte) error {
 	key := fmt.Sprintf("%s.chunk-%06d.jsonl", ls.name, len(ls.keys))
 	if err := ls.store.Put(ctx, key, bytes.NewReader(chunk), "application/x-ndjson"); err != nil {
 		return fmt.Errorf("write the journal's log: %w", err)
 	}
 	ls.keys = append(ls.keys, key)
+	if ls.copy != nil {
+		if _, err := ls.copy.Write(chunk); err != nil {
+			ls.copy.Close()
+			ls.copy = nil // the merge fetches the chunks instead
+		}
+	}
 	return nil
+}
+
+// closeOwnLog ends the copy of this invocation's log.
+func (j *fileJob) closeOwnLog() {
+	if j.ownLog != nil && j.ownLog.copy != nil {
+		j.ownLog.copy.Close()
+	}
+	j.ownLog = nil
+}
+
+// withOwnLog splits logs into those fetched and this invocation's own, whose
+// copy it has: the logs' bodies to merge, the fetched ones first.
+func (j *fileJob) withOwnLog(ctx context.Context, logs []storage.Info) iter.Seq2[io.Reader, error] {
+	own := j.ownLog
+	if own == nil || own.copy == nil || len(own.keys) == 0 {
+		return j.fetchLogs(ctx, logs)
+	}
+	mine := make(map[string]bool, len(own.keys))
+	for _, k := range own.keys {
+		mine[k] = true
+	}
+	others := slices.DeleteFunc(slices.Clone(logs), func(i storage.Info) bool { return mine[i.Key] })
+	return func(yield func(io.Reader, error) bool) {
+		for r, err := range j.fetchLogs(ctx, others) {
+			if !yield(r, err) || err != nil {
+				return
+			}
+		}
+		if _, err := own.copy.Seek(0, io.SeekStart); err != nil {
+			yield(nil, fmt.Errorf("read this invocation's log: %w", err))
+			return
+		}
+		yield(own.copy, nil)
+	}
 }
 
 // recorder returns the journal's recorder for this invocation's send pass,
 // or nil when the service does not journal.
-func (j *fileJob) recorder(cp *Checkpoint) (*journal.Recorder, error) {
+//
+// Its log is written at the spacing of the pass's expected length
+// (journal.GroupEveryFor): the records left at the API's ceiling, at most the
+// time to ctx's deadline.
+func (j *fileJob) recorder(ctx context.Context, cp *Checkpoint) (*journal.Recorder, error) {
 	if !j.journals() {
 		return nil, nil
+	}
+	left := max(cp.Total-cp.Position.Record, 0)
+	expect := time.Duration(left) * time.Second / (imapi.MaxCallsPerSecond * imapi.MaxAccountsPerCall)
+	if dl, ok := ctx.Deadline(); ok {
+		expect = min(expect, time.Until(dl))
 	}
 	ls := j.newLogSink(cp.Chain)
 	return journal.NewRecorder(journal.Config{
 		Reader: j.s.cfg.Journal, API: j.s.cfg.API, Sink: ls, Limiter: j.s.readPace(),
-		Attempt: fmt.Sprintf("%06d-%s", cp.Chain, j.st.owner),
+		Attempt: fmt.Sprintf("%06d-%s", cp.Chain, j.st.owner), GroupEvery: journal.GroupEveryFor(expect),
 	})
 }
 
@@ -129,7 +191,7 @@ func (j *fileJob) merge(ctx context.Context, l *link) (string, journal.Changes, 
 	m := &journal.Merger{
 		Reader: j.s.cfg.Journal, API: j.s.cfg.API, Limiter: j.s.cfg.JournalLimiter, Until: workEnd(ctx), Resolutions: found,
 	}
-	st, err := m.Merge(ctx, j.fetchLogs(ctx, logs), size, out)
+	st, err := m.Merge(ctx, j.withOwnLog(ctx, logs), size, out)
 	for _, k := range found.keys {
 		logs = append(logs, storage.Info{Key: k})
 	}

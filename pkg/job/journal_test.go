@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,4 +186,44 @@ func TestFileJobJournalMergeHandedOn(t *testing.T) {
 		t.Errorf("the merges read %d times for %d accounts of unknown outcome: want %d, each account once", reads, len(want), len(want)/100)
 	}
 	t.Logf("%d merges handed on, then one finished; %d reads", unfinished, reads)
+}
+
+// openCounter counts the objects opened under a prefix.
+type openCounter struct {
+	storage.Store
+	prefix string
+	n      *atomic.Int64
+}
+
+func (o openCounter) Open(ctx context.Context, key string, off int64, etag string) (io.ReadCloser, storage.Info, error) {
+	if strings.HasPrefix(key, o.prefix) {
+		o.n.Add(1)
+	}
+	return o.Store.Open(ctx, key, off, etag)
+}
+
+// TestJournalMergesItsOwnLogLocally: a job done in one invocation merges its
+// own log from the copy it kept, fetching none of its chunks back, and its
+// journal is exact (the chains of TestFileJobJournal fetch the others' logs).
+func TestJournalMergesItsOwnLogLocally(t *testing.T) {
+	var opened atomic.Int64
+	e := newEnv(t, envOptions{journal: true, engine: imapi.EngineConfig{Rate: 100}, store: func(s storage.Store) storage.Store {
+		return openCounter{Store: s, prefix: prefix + "journal-parts/", n: &opened}
+	}})
+	recs, want := e.journalRecords("o", 3000)
+	e.put(s3Bucket, "in/o.csv", encode(t, "csv", recs))
+	res, err := e.service().Handle(e.roomyCtx(), job.Upload(storage.Location{Scheme: storage.SchemeS3, Bucket: s3Bucket, Key: "in/o.csv"}, ""))
+	if err != nil || res.Status != job.StatusDone {
+		t.Fatalf("%v, %+v", err, res)
+	}
+	rep := e.report(s3Bucket, "in/o.csv")
+	if got := e.journalOf(s3Bucket, rep.JournalKey); !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("journal of %d accounts, want %d", len(got), len(want))
+	}
+	if n := opened.Load(); n != 0 {
+		t.Errorf("%d chunks of its own log fetched back", n)
+	}
+	if left := e.fs.List(s3Bucket, prefix+"journal-parts/"); len(left) != 0 {
+		t.Errorf("journal logs left behind: %v", left)
+	}
 }

@@ -76,6 +76,7 @@ func (j *fileJob) runLink(ctx context.Context, cp *Checkpoint) (*Result, error) 
 	j.log.Info("job start", "chain", cp.Chain, "phase", cp.Phase, "etag", cp.ETag, "total", cp.Total,
 		"succeeded", cp.Succeeded, "failed", cp.Failed, "position", cp.Position.Record)
 	claimed := *cp
+	defer j.closeOwnLog()
 	l := &link{chain: cp.Chain, base: cp.counts()}
 	res, err := j.workWatched(ctx, cp, l)
 	if errors.Is(err, errClaimLost) {

@@ -29,7 +29,7 @@ func (j *fileJob) send(ctx context.Context, cp *Checkpoint, l *link) (done bool,
 	groups := imapi.NewFailureGroups(cp.Failures, 0)
 	fw := &failedWriter{}
 	defer fw.close()
-	jr, err := j.recorder(cp)
+	jr, err := j.recorder(ctx, cp)
 	if err != nil {
 		return false, err
 	}
