@@ -54,11 +54,14 @@
 // run's pace. The engine reads only as far ahead as keeps a batch ready at
 // each turn, and near the deadline only the batches that can still be sent
 // (imapi.BeforeSend): about one read per batch sent. Intents are written by
-// group commit, at most four writes a second (Config.GroupEvery): each write
-// carries every intent ready by then, so the log costs a few object writes a
-// second however many batches wait on it, and the lines are written by hand,
-// not by reflection. A hand-off writes one chunk more at most; the merge
-// reads the chunks.
+// group commit (Config.GroupEvery): each write carries every intent ready by
+// then, so the log costs a few object writes a second however many batches
+// wait on it, and the lines are written by hand, not by reflection. A batch
+// waits for the write after its read, and the reads, on a rate no faster than
+// the removals', never get further ahead than the run's start put them: a run
+// loses about one spacing of the writes in all, so GroupEveryFor spaces them
+// by the run's length (a two-hundredth of it, 50 to 250 ms). A hand-off
+// writes one chunk more at most; the merge reads the chunks.
 //
 // The merge reads again only the pairs whose outcome was never known, and
 // holds at most a partition of the pairs in memory at once (sorted, not in
