@@ -700,7 +700,7 @@ func (p *partitions) add(account, tag []byte, kind string) error {
 	return w.WriteByte('\n')
 }
 
-// read returns the lines of partition i.
+// read returns the lines of partition i, and removes its file.
 func (p *partitions) read(i int) ([]string, error) {
 	if err := p.ws[i].Flush(); err != nil {
 		return nil, fmt.Errorf("journal: merge: %w", err)
@@ -718,6 +718,11 @@ func (p *partitions) read(i int) ([]string, error) {
 	if _, err := io.Copy(&text, f); err != nil {
 		return nil, fmt.Errorf("journal: merge: %w", err)
 	}
+	// Read once: removed now, the file gives its pages back (in a function's
+	// memory, the page cache counts) before the journal's grow.
+	f.Close()
+	os.Remove(f.Name())
+	p.files[i] = nil
 	s := strings.TrimSuffix(text.String(), "\n")
 	if s == "" {
 		return nil, nil
@@ -727,7 +732,9 @@ func (p *partitions) read(i int) ([]string, error) {
 
 func (p *partitions) close() {
 	for _, f := range p.files {
-		f.Close()
-		os.Remove(f.Name())
+		if f != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
 	}
 }
