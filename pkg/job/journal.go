@@ -255,7 +255,16 @@ func (j *fileJob) fetchLogs(ctx context.Context, logs []storage.Info) iter.Seq2[
 			}
 		}()
 		for i, l := range logs {
-			f := <-got[i]
+			// The fetcher stops at the context's end without sending for the
+			// logs it has not started: waiting for them would outlive the
+			// invocation's deadline.
+			var f fetched
+			select {
+			case f = <-got[i]:
+			case <-ctx.Done():
+				yield(nil, fmt.Errorf("read the journal's log %s: %w", l.Key, ctx.Err()))
+				return
+			}
 			<-slots
 			if f.err == nil && f.body == nil && l.Size > bigLog {
 				rc, _, err := j.store.Open(ctx, l.Key, 0, "")
