@@ -78,19 +78,25 @@ func join(ss []string, sep string) string {
 	return strings.Join(q, sep)
 }
 
-// tap is a Source that shows each valid record to fn on its way.
+// tap is a Source that shows each valid record to fn on its way. It passes
+// on the decoder's positions and rule (AllTags), not its SkipValid: every
+// record is read with Next, to be seen.
 type tap struct {
-	*records.Decoder
-	fn func(records.Record)
+	dec *records.Decoder
+	fn  func(records.Record)
 }
 
 func (t tap) Next() (records.Record, error) {
-	rec, err := t.Decoder.Next()
+	rec, err := t.dec.Next()
 	if err == nil {
 		t.fn(rec)
 	}
 	return rec, err
 }
+
+func (t tap) Pos() records.Position { return t.dec.Pos() }
+
+func (t tap) AllTags() bool { return t.dec.AllTags() }
 
 // validate checks every input before any call is made, counting each one's
 // records (the reports' Total). An invalid input sets its report's Errors; an

@@ -152,7 +152,8 @@ func runScale(b *testing.B, p *platform, accs []string, data []byte) {
 // upload and just after the report (the timer stopped).
 type fileRun struct {
 	env     []string
-	command string // default bin.function
+	command string        // default bin.function
+	timeout time.Duration // the function's time limit per invocation; default scaleTimeout
 	before  func()
 	after   func()
 }
@@ -198,7 +199,8 @@ func runFile(b *testing.B, p *platform, accs []string, data []byte, run fileRun)
 	env := append(baseEnv(), imEnv(w.im, imapi.MaxCallsPerSecond)...)
 	env = append(env, p.env(w)...)
 	env = append(env, run.env...)
-	rt, coldStart := startMeasured(b, p, w.out, env, cmp.Or(run.command, bin.function))
+	limit := cmp.Or(run.timeout, scaleTimeout)
+	rt, coldStart := startMeasured(b, p, w.out, env, cmp.Or(run.command, bin.function), limit)
 	w.d.mu.Lock()
 	w.d.rt = rt
 	w.d.mu.Unlock()
@@ -218,7 +220,7 @@ func runFile(b *testing.B, p *platform, accs []string, data []byte, run fileRun)
 	if err != nil {
 		b.Fatalf("the upload invocation: %v", err)
 	}
-	keepsDeadline(b, first, scaleTimeout)
+	keepsDeadline(b, first, limit)
 	if r := parseResult(b, first); r.Status != job.StatusDone && !(r.Status == job.StatusPending && r.Continued) {
 		b.Fatalf("the upload invocation answered %s: %.500s", r.Status, first.payload)
 	}
@@ -243,7 +245,7 @@ func runFile(b *testing.B, p *platform, accs []string, data []byte, run fileRun)
 		if d.err != nil {
 			b.Fatalf("continuation %d: %v", i+1, d.err)
 		}
-		keepsDeadline(b, d.answer, scaleTimeout)
+		keepsDeadline(b, d.answer, limit)
 	}
 	// The report is exact, every tag vip is gone and every other tag kept.
 	if rep.Status != job.StatusDone || rep.Total != int64(n) || rep.Succeeded != int64(n) || rep.Failed != 0 || rep.Pending != 0 {
@@ -364,7 +366,7 @@ func BenchmarkScaleColdStart(b *testing.B) {
 				b.Cleanup(w.api.Close)
 				env := append(baseEnv(), imEnv(w.im, imapi.MaxCallsPerSecond)...)
 				env = append(env, "GOMEMLIMIT="+scaleMemLimit)
-				_, d := startMeasured(b, p, w.out, append(env, p.env(w)...), bin.function)
+				_, d := startMeasured(b, p, w.out, append(env, p.env(w)...), bin.function, scaleTimeout)
 				total += d
 			}
 			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "cold-start-ms")
@@ -374,17 +376,17 @@ func BenchmarkScaleColdStart(b *testing.B) {
 }
 
 // startMeasured starts the program command (the built function, or a wrapper
-// that execs it) under p's runtime with a 60 s limit and answers its first invocation (an event of no known shape); it returns the
+// that execs it) under p's runtime with the time limit per invocation and answers its first invocation (an event of no known shape); it returns the
 // runtime, which measures the peak RSS of every invocation, and the time from
 // the start to that first answer.
-func startMeasured(b *testing.B, p *platform, out *logtest.Buffer, env []string, command string) (*measuredRuntime, time.Duration) {
+func startMeasured(b *testing.B, p *platform, out *logtest.Buffer, env []string, command string, limit time.Duration) (*measuredRuntime, time.Duration) {
 	b.Helper()
 	start := time.Now()
 	var inner runtimeProc
 	if p == lambdaPlatform {
-		inner = startLambdaCmd(b, out, env, scaleTimeout, command)
+		inner = startLambdaCmd(b, out, env, limit, command)
 	} else {
-		inner = startSCFCmd(b, out, env, scaleTimeout, command)
+		inner = startSCFCmd(b, out, env, limit, command)
 	}
 	a, err := inner.invoke([]byte(`{"cold":"start"}`))
 	cold := time.Since(start)

@@ -15,7 +15,10 @@ package main_test
 // (default 100,000); REMOVETAG_SHIPPED_LARGE the size of the one more file at
 // 128 MB (default 1,000,000; 0 leaves it out); REMOVETAG_SHIPPED_FUNCTION_ENV
 // adds variables to the function's environment (KEY=VALUE separated by
-// spaces, e.g. "GOMAXPROCS=2 GOGC=200"), to compare settings.
+// spaces, e.g. "GOMAXPROCS=2 GOGC=200"), to compare settings. Each
+// invocation has the time limit of template.yaml (300 s, as shipped: a
+// million records in one invocation), or REMOVETAG_SHIPPED_TIMEOUT seconds
+// (60 for BenchmarkScale's chain of continuations).
 // docs/performance.md has the results and what they mean.
 //
 // Each run makes a group in each of /sys/fs/cgroup/{cpu,cpuacct,memory},
@@ -315,6 +318,7 @@ func BenchmarkShipped(b *testing.B) {
 	binaries(b)
 	n := envInt(b, "REMOVETAG_SHIPPED_RECORDS", 100_000)
 	large := envInt(b, "REMOVETAG_SHIPPED_LARGE", 1_000_000)
+	timeout := shippedTimeout(b)
 	extra := strings.Fields(os.Getenv("REMOVETAG_SHIPPED_FUNCTION_ENV"))
 	for _, kv := range extra {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
@@ -344,11 +348,41 @@ func BenchmarkShipped(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/mem=%dMB/records=%d", p.name, s.memMB, s.records), func(b *testing.B) {
 				f := file(b, s.records)
 				for range b.N {
-					runShipped(b, p, s.memMB, f, self, extra)
+					runShipped(b, p, s.memMB, f, self, timeout, extra)
 				}
 			})
 		}
 	}
+}
+
+// timeoutPattern finds the time limits in template.yaml: the globals' and
+// the function's.
+var timeoutPattern = regexp.MustCompile(`(?m)^\s+Timeout:\s*(\d+)\s*$`)
+
+// shippedTimeout is the function's time limit per invocation: as shipped,
+// template.yaml's Timeout (300 s: a million records take one invocation),
+// unless REMOVETAG_SHIPPED_TIMEOUT (seconds) says otherwise (60: BenchmarkScale's,
+// a chain of continuations).
+func shippedTimeout(b *testing.B) time.Duration {
+	if n := envInt(b, "REMOVETAG_SHIPPED_TIMEOUT", 0); n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	data, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var secs int
+	for _, m := range timeoutPattern.FindAllSubmatch(data, -1) {
+		n, _ := strconv.Atoi(string(m[1]))
+		if secs != 0 && n != secs {
+			b.Fatalf("template.yaml has the time limits %d and %d s: say which with REMOVETAG_SHIPPED_TIMEOUT", secs, n)
+		}
+		secs = n
+	}
+	if secs == 0 {
+		b.Fatal("template.yaml has no Timeout")
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // memoryVar is the variable that tells the function its memory on p.
@@ -360,7 +394,7 @@ func memoryVar(p *platform) string {
 }
 
 // runShipped is one run of BenchmarkShipped: platform p, a memMB function.
-func runShipped(b *testing.B, p *platform, memMB int, f shippedFile, self string, extra []string) {
+func runShipped(b *testing.B, p *platform, memMB int, f shippedFile, self string, timeout time.Duration, extra []string) {
 	b.StopTimer()
 	g := newCgroup(b, memMB)
 	env := []string{
@@ -373,6 +407,7 @@ func runShipped(b *testing.B, p *platform, memMB int, f shippedFile, self string
 	r := runFile(b, p, f.accs, f.data, fileRun{
 		env:     env,
 		command: self,
+		timeout: timeout,
 		before:  func() { before = g.read(b) },
 		after:   func() { after = g.read(b) },
 	})
@@ -398,9 +433,9 @@ func runShipped(b *testing.B, p *platform, memMB int, f shippedFile, self string
 		b.ReportMetric(float64(limit)/(1<<20), "memlimit-MiB")
 	}
 	b.ReportMetric(0, "ns/op")
-	b.Logf("%s at %d MB (quota %d of %d µs; extra environment %q): %s; CPU %v (%.3f ms per call, %.3f per 100 accounts), throttled in %d of %d periods "+
+	b.Logf("%s at %d MB (quota %d of %d µs; %v invocations; extra environment %q): %s; CPU %v (%.3f ms per call, %.3f per 100 accounts), throttled in %d of %d periods "+
 		"(%v), cgroup peak %.1f MiB, memory limit hit %d times, %.2f%% refused; GOMAXPROCS %d, soft memory limit %d bytes",
-		p.name, memMB, cfsQuota(memMB), cfsPeriod, extra, r.summary(), cpu.Round(time.Millisecond),
+		p.name, memMB, cfsQuota(memMB), cfsPeriod, timeout, extra, r.summary(), cpu.Round(time.Millisecond),
 		float64(cpu.Microseconds())/1000/float64(calls), float64(cpu.Microseconds())/1000/float64(r.minCalls), throttled, periods,
 		time.Duration(after.throttledNS-before.throttledNS).Round(time.Millisecond),
 		float64(after.peakBytes)/(1<<20), after.failcnt, refusedPct, procs, limit)

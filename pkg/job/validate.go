@@ -111,6 +111,26 @@ func (c *cutSource) Next() (records.Record, error) {
 
 func (c *cutSource) Pos() records.Position { return c.dec.Pos() }
 
+// skimChunk is how many records cutSource.SkipValid reads past between looks
+// at the clock: some 50 µs of CPU at 128 MB.
+const skimChunk = 1024
+
+// SkipValid passes on the decoder's (records.Decoder.SkipValid), a chunk at a
+// time, ending as Next does when the time is up or the job was canceled.
+func (c *cutSource) SkipValid(limit int64) (int64, error) {
+	sk, ok := c.dec.(interface {
+		SkipValid(limit int64) (int64, error)
+	})
+	if !ok {
+		return 0, nil
+	}
+	if !c.stopAt.IsZero() && time.Now().After(c.stopAt) || c.isDone() {
+		c.cut = true
+		return 0, io.EOF
+	}
+	return sk.SkipValid(min(limit, skimChunk))
+}
+
 // AllTags passes on the decoder's: records.Check judges the records of a
 // document of accounts alone as such.
 func (c *cutSource) AllTags() bool { return c.dec.AllTags() }

@@ -150,6 +150,12 @@ type recordDecoder interface {
 	resume() Position
 }
 
+// validSkipper is a recordDecoder that can read past valid records without
+// decoding them (lineDecoder.skipValid).
+type validSkipper interface {
+	skipValid(limit int64) (int64, error)
+}
+
 // Decoder reads records from CSV, JSON Lines or JSON input, in a streaming way
 // and strictly: every record is validated (Record.Validate, valid UTF-8), and an
 // invalid one is returned as a *Problem naming its line (or JSON element) and what
@@ -305,6 +311,36 @@ func (d *Decoder) Next() (Record, error) {
 		}
 	}
 	return rec, err
+}
+
+// SkipValid reads past up to limit valid records, without handing them out,
+// and returns how many: a validation pass, which needs the records' count and
+// problems, not their contents. A record the decoder tells at a glance is
+// valid (the common CSV row: printable ASCII, no quotes) is not even decoded;
+// any other is, and judged as Next would. It stops at an invalid record, whose
+// *Problem it returns (the record counts as read, and Pos is its position),
+// at the input's end (io.EOF) or at a fatal error, returned again by Next. Pos
+// is otherwise the last record's, and Resume where to go on after it.
+//
+// Only CSV is read so far: for another format it reads nothing and returns 0
+// and nil; read such an input with Next.
+func (d *Decoder) SkipValid(limit int64) (int64, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	if err := d.skipRecords(); err != nil {
+		d.err = err
+		return 0, err
+	}
+	vs, ok := d.impl.(validSkipper)
+	if !ok {
+		return 0, nil
+	}
+	n, err := vs.skipValid(limit)
+	if _, problem := err.(*Problem); err != nil && err != io.EOF && !problem {
+		d.err = err
+	}
+	return n, err
 }
 
 // SkipNow skips the records DecoderOptions.SkipRecords asks to skip, which Next

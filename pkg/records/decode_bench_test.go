@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 const benchRecords = 1_000_000
@@ -124,4 +126,44 @@ func benchmarkDecode(b *testing.B, name string, format Format) {
 	b.ReportMetric(records/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/records, "B/record")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/records, "allocs/record")
+}
+
+// BenchmarkCheck measures a validation pass (Check) over each generated
+// input of a million records: how a file job's validate phase reads its file
+// (CSV through Decoder.SkipValid, the rest through Next). Metrics: records/s
+// and the process's CPU time per record (user and system, from rusage: what a
+// function's CPU share pays, less moved by a busy machine than the time).
+func BenchmarkCheck(b *testing.B) {
+	for _, name := range []string{"csv", "csv.gz", "jsonl", "json.gz"} {
+		b.Run(name, func(b *testing.B) {
+			format, _, err := FormatOf("input." + name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			data := benchInputs()[name]
+			b.SetBytes(int64(len(data)))
+			cpu0 := processCPU(b)
+			for b.Loop() {
+				dec, err := NewDecoder(bytes.NewReader(data), DecoderOptions{Format: format})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := Check(dec); n != benchRecords || err != nil {
+					b.Fatalf("Check: %d records, %v; want %d and no error", n, err, benchRecords)
+				}
+			}
+			records := float64(b.N) * benchRecords
+			b.ReportMetric(records/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/records, "cpu-ns/record")
+		})
+	}
+}
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

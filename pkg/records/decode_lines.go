@@ -41,6 +41,19 @@ type lineDecoder struct {
 	headers  HeaderMode
 	refused  string // why the current line, the first, looks like a header row
 	valid    func(Record) error
+	alone    bool       // records are judged by Record.ValidateAccount
+	fast     fastParser // the parser's fast path, if it has one
+}
+
+// fastParser is a lineParser with a fast path for the common line.
+type fastParser interface {
+	// common reports whether the line is in the format's common form, whose
+	// record can be told at a glance to be valid by the rule of the input
+	// (Record.Validate, or Record.ValidateAccount if alone). false decides
+	// nothing: the line goes to parse and the rule.
+	common(line []byte, alone bool) bool
+	// build returns the record of the line common last said true of.
+	build() Record
 }
 
 func newLineDecoder(r io.Reader, opts DecoderOptions, p lineParser) *lineDecoder {
@@ -60,7 +73,15 @@ func newLineDecoder(r io.Reader, opts DecoderOptions, p lineParser) *lineDecoder
 		inHeader: opts.Start.Line <= 1,
 		headers:  opts.Header,
 		valid:    validator(opts.AccountsOnly),
+		alone:    opts.AccountsOnly,
+		fast:     fastOf(p),
 	}
+}
+
+// fastOf returns p's fast path, or nil.
+func fastOf(p lineParser) fastParser {
+	f, _ := p.(fastParser)
+	return f
 }
 
 // next decodes the next record.
@@ -69,11 +90,19 @@ func (d *lineDecoder) next() (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
+	return d.decode(line, tooLong)
+}
+
+// decode decodes the current record, whose line advance read.
+func (d *lineDecoder) decode(line []byte, tooLong bool) (Record, error) {
 	if tooLong {
 		return Record{}, d.problem(fmt.Sprintf("the line is longer than %d bytes", d.max))
 	}
 	if d.refused != "" {
 		return Record{}, d.problem(d.refused)
+	}
+	if d.fast != nil && d.fast.common(line, d.alone) {
+		return d.fast.build(), nil
 	}
 	if !utf8.Valid(line) {
 		return Record{}, d.problem("the line is not valid UTF-8")
@@ -94,6 +123,31 @@ func (d *lineDecoder) next() (Record, error) {
 func (d *lineDecoder) skip() error {
 	_, _, err := d.advance()
 	return err
+}
+
+// skipValid reads past up to limit valid records and returns how many. A
+// line that the fast path tells at a glance is valid is not decoded; any other
+// is, and judged. It stops at a record's *Problem (counted as read, as next's
+// would be), the input's end (io.EOF) or a fatal error. Without a fast path it
+// reads nothing (0, nil).
+func (d *lineDecoder) skipValid(limit int64) (int64, error) {
+	if d.fast == nil {
+		return 0, nil
+	}
+	var n int64
+	for ; n < limit; n++ {
+		line, tooLong, err := d.advance()
+		if err != nil {
+			return n, err
+		}
+		if !tooLong && d.refused == "" && d.fast.common(line, d.alone) {
+			continue
+		}
+		if _, err := d.decode(line, tooLong); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func (d *lineDecoder) pos() Position { return d.cur }

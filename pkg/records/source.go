@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 )
 
@@ -110,9 +111,60 @@ func (e *InvalidInputError) add(p *Problem) {
 // Check reads src to its end and returns the number of records in it. If any record
 // is invalid it returns an *InvalidInputError; if reading fails it returns that error.
 // Sources made by this package validate every record; Check also validates records
-// of other sources with [Record.Validate].
+// of other sources with [Record.Validate]. A source with a SkipValid method (a
+// [Decoder], or one that wraps one and passes it on) is read with it as far
+// as it goes, so that valid records are not handed out, nor even decoded: a
+// Source that wraps a Decoder to see each record must not embed it, or its
+// Next is not called for them.
 func Check(src Source) (int64, error) {
+	if sk, ok := src.(skimmer); ok {
+		var bad InvalidInputError
+		if n, skimmed, err := skim(sk, &bad); skimmed {
+			return checked(n, &bad, err)
+		}
+	}
 	return scan(src, 0, nil)
+}
+
+// skimmer is a Source that can read past valid records without handing them
+// out: a Decoder (Decoder.SkipValid), or a Source passing one's on.
+type skimmer interface {
+	SkipValid(limit int64) (int64, error)
+}
+
+// skim reads src to its end for Check with SkipValid, gathering the problems
+// in bad; skimmed is false, nothing read, if src reads nothing so (a format
+// SkipValid does not read), and Check reads it with Next.
+func skim(src skimmer, bad *InvalidInputError) (n int64, skimmed bool, err error) {
+	for {
+		k, err := src.SkipValid(math.MaxInt64)
+		n += k
+		var p *Problem
+		switch {
+		case err == io.EOF:
+			return n, true, nil
+		case errors.As(err, &p):
+			bad.add(p)
+			n++
+		case err != nil:
+			return n, true, err
+		case k == 0 && n == 0:
+			return 0, false, nil
+		}
+	}
+}
+
+// checked is what Check returns for n records read, the problems in bad and
+// the error that ended the reading, if any.
+func checked(n int64, bad *InvalidInputError, err error) (int64, error) {
+	switch {
+	case err != nil:
+		return n, err
+	case bad.Count > 0:
+		bad.Records = n
+		return n, bad
+	}
+	return n, nil
 }
 
 // Errors of [ReadJob] for documents that cannot be a job.
@@ -195,11 +247,7 @@ func scan(src Source, limit int64, keep func(Record)) (int64, error) {
 			keep(rec)
 		}
 	}
-	if bad.Count > 0 {
-		bad.Records = n
-		return n, &bad
-	}
-	return n, nil
+	return checked(n, &bad, nil)
 }
 
 // ruleOf is the rule the records src returns now are judged by: a source of
