@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -22,6 +24,7 @@ import (
 // planFlags are the flags of "removetag plan".
 type planFlags struct {
 	asJSON, emulator bool
+	allTags          bool // --all-tags: the input is accounts alone, every tag of which a run would remove
 	inputFlags
 	api     string
 	rate    float64
@@ -40,8 +43,11 @@ would send, and removes nothing. It reports, for each listed tag, how many of
 the accounts that list it carry it; how many accounts a run would change and how
 many tags it would remove; the removal calls it would make and how long they
 would take at the rate (IM_RATE_LIMIT, or --rate; the journal's reads go beside
-them on the get API's own quota). An account listed in two batches is read, and
-counted, in each.`,
+them on the get API's own quota). The counts are of distinct accounts and
+account–tag pairs, as a run would change them: an account on two lines (or in
+two batches) is read in each, and counted once, each tag it carries once.
+With --all-tags (accounts alone, as run --all-tags takes them) every tag of
+each account is counted, as a run --all-tags would remove it.`,
 		Args: exactArgs(1, "one FILE (a local file, -, s3://BUCKET/KEY or cos://BUCKET-APPID/KEY)"),
 		RunE: func(c *cobra.Command, args []string) error {
 			f.rateSet = changed(c.Flags(), "rate")
@@ -51,6 +57,7 @@ counted, in each.`,
 	fs := c.Flags()
 	fs.BoolVar(&f.emulator, "emulator", false, "read from the built-in emulator of the API, seeded from the input as run seeds it: nothing is read from Tencent Cloud")
 	fs.BoolVar(&f.asJSON, "json", false, "print the plan as JSON")
+	fs.BoolVar(&f.allTags, "all-tags", false, "plan a run --all-tags: the input is accounts alone (CSV of one column, JSON Lines {\"To_Account\":…}, JSON {\"To_Account\":[…]}), every tag of each counted as going; a record naming tags is invalid input")
 	f.inputFlags.addTo(c)
 	fs.StringVar(&f.api, "api", "", "the tag API family whose get reads: all_member_push or timpush; default IM_TAG_API, else all_member_push")
 	fs.Float64Var(&f.rate, "rate", 0, "calls per second of the reads, and of the run the plan times: from 1 to the quota (IM_RATE_LIMIT, default 100)")
@@ -68,16 +75,20 @@ type planReport struct {
 	// Read and Remove are the APIs read and that a run would call:
 	// v4/all_member_push/im_get_tag and im_remove_tag, or timpush's.
 	ReadAPI, RemoveAPI string
+	// AllTags: the plan of a run --all-tags, every tag of each account going.
+	AllTags bool `json:",omitempty"`
 	// Records counts the file's records; Read those whose accounts were read,
 	// Unread the others (Failures says why).
 	Records, Read, Unread int64
-	// Tags are the listed tags, most listed first: how many records list
-	// each, and how many of their accounts carry it now (at most 1,000
-	// tags; MoreTags says there were more).
+	// Tags are the listed tags, most listed first: how many distinct
+	// accounts list each, and how many of them carry it now (at most 1,000
+	// tags; MoreTags says there were more). With AllTags, every tag the
+	// accounts carry, Listed and Carried both the accounts carrying it.
 	Tags     []tagPlan
 	MoreTags bool `json:",omitempty"`
-	// Changed and TagsRemoved are what a run would change: the accounts
-	// that carry a listed tag, and the account–tag pairs it would remove.
+	// Changed and TagsRemoved are what a run would change: the distinct
+	// accounts that carry a listed tag, and the distinct account–tag pairs
+	// it would remove.
 	journal.Changes
 	// Calls are the removal calls a run would make (the batches the
 	// engine makes of the file), RunSeconds their time at Rate calls/s. A
@@ -107,7 +118,7 @@ type tagPlan struct {
 
 // planFile reads name's accounts and prints the plan.
 func planFile(ctx context.Context, env *cliEnv, f *planFlags, name string) error {
-	rep := &planReport{Target: targetNone, File: name, Tags: []tagPlan{}}
+	rep := &planReport{Target: targetNone, File: name, Tags: []tagPlan{}, AllTags: f.allTags}
 	err := planAll(ctx, env, f, name, rep)
 	ex := exitFor(err, rep.Unread == 0)
 	rep.Status = statusDone
@@ -124,7 +135,7 @@ func planAll(ctx context.Context, env *cliEnv, f *planFlags, name string, rep *p
 	if f.rateSet && (math.IsNaN(f.rate) || f.rate < 1) {
 		return usageErr("--rate %g: want calls per second from 1 to the app's quota (IM_RATE_LIMIT, default %d)", f.rate, imapi.MaxCallsPerSecond)
 	}
-	t, err := newTarget(env.getenv, &runFlags{emulator: f.emulator, rate: f.rate, rateSet: f.rateSet, api: f.api}, nil, env.stderr)
+	t, err := newTarget(env.getenv, &runFlags{emulator: f.emulator, rate: f.rate, rateSet: f.rateSet, api: f.api, allTags: f.allTags}, nil, env.stderr)
 	if err != nil {
 		return err
 	}
@@ -136,6 +147,7 @@ func planAll(ctx context.Context, env *cliEnv, f *planFlags, name string, rep *p
 		return err
 	}
 	defer closeInputs([]*input{in})
+	in.accountsOnly = f.allTags
 	fr := &fileReport{File: in.name}
 	_, err = validate([]*input{in}, []*fileReport{fr}, false)
 	rep.Records, rep.Errors = fr.Total, fr.Errors
@@ -184,19 +196,26 @@ func openPlanInput(ctx context.Context, env *cliEnv, t *target, f *planFlags, na
 // readPlan reads the input's accounts in the batches a run would send, at
 // the target's rate, through an engine whose calls read instead of remove.
 func readPlan(ctx context.Context, env *cliEnv, t *target, in *input, rep *planReport) error {
+	repeated, err := repeatedAccounts(in) // before the run's decoder: an input has one open at a time
+	if err != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("%s: %v", in.name, err)}
+	}
 	dec, err := in.decoder(0)
 	if err != nil {
 		return usageErr("%s: %v", in.name, err)
 	}
-	tally := &tagTally{reader: t.counter.reading(t.tags), api: t.api, tags: map[string]*tagPlan{}}
+	tally := &tagTally{reader: t.counter.reading(t.tags), api: t.api, tags: map[string]*tagPlan{},
+		allTags: t.allTags, repeated: repeated, again: map[string]*seenTags{}}
 	counter := &countingCaller{next: tally}
 	eng := imapi.NewEngine(counter, imapi.EngineConfig{Rate: t.rate})
 	changes := func() *journal.Changes { c := tally.changes(); return &c }
 	stop := startProgress(env.stderr, displayOf(env.stderr, env.getenv), in, counter, changes, t.app.Endpoint)
-	r, runErr := eng.Run(ctx, dec)
+	r, runErr := eng.Run(ctx, dec, imapi.WithOperation(t.op())) // the batches of the run: --all-tags clears
 	stop()
 	tally.fill(rep)
-	rep.Read, rep.Unread = tally.read, rep.Records-tally.read
+	// The engine merges an account's records of a batch into one of its
+	// calls: the records read are those of the batches it counts done.
+	rep.Read, rep.Unread = r.Succeeded, rep.Records-r.Succeeded
 	rep.Failures = append(r.Failures, r.PendingErrors...)
 	rep.Calls, rep.ReadCalls, rep.ElapsedSeconds, rep.Rate = r.Calls-r.Retries, r.Calls, r.ElapsedSeconds, t.rate
 	rep.RunSeconds = float64(rep.Calls) / t.rate
@@ -219,19 +238,29 @@ func readPlan(ctx context.Context, env *cliEnv, t *target, in *input, rep *planR
 const maxPlanTags = maxDistinctTags
 
 // tagTally is the plan's imapi.Caller: each "call" of a batch reads its
-// accounts' tags and counts, per listed tag, the records listing it and the
-// accounts carrying it. It never removes anything.
+// accounts' tags and counts, per listed tag, the distinct accounts listing it
+// and carrying it, and the distinct accounts and pairs a run would change. It
+// never removes anything.
+//
+// Most accounts are on one line: they are counted as read. Those on two or
+// more (repeated, found by a pass over the input first) are counted on
+// their first sight of each tag, what was seen of each kept in again.
 type tagTally struct {
-	reader tagReader
-	api    imapi.API
+	reader   tagReader
+	api      imapi.API
+	allTags  bool                 // every tag carried counts, listed or not (--all-tags)
+	repeated accountSet           // the accounts on more than one line
+	again    map[string]*seenTags // of a repeated account: its tags counted so far
 
 	mu       sync.Mutex
-	read     int64 // records (accounts of a batch) read
 	tags     map[string]*tagPlan
 	order    []string
 	moreTags bool
 	journal.Changes
 }
+
+// seenTags are the tags of a repeated account counted so far.
+type seenTags struct{ listed, carried []string }
 
 // Call reads the accounts of recs, whatever op.
 func (t *tagTally) Call(ctx context.Context, _ imapi.Operation, recs []records.Record) error {
@@ -249,24 +278,100 @@ func (t *tagTally) Call(ctx context.Context, _ imapi.Operation, recs []records.R
 	present := journal.Present(recs, have)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.read += int64(len(recs))
-	for _, r := range recs {
-		for _, tg := range r.Tags {
-			if tp := t.tag(tg); tp != nil {
-				tp.Listed++
-			}
+	if !t.allTags {
+		for _, r := range recs {
+			t.count(r.Account, r.Tags, false)
 		}
 	}
 	for _, p := range present {
-		t.Changed++
-		t.TagsRemoved += int64(len(p.Tags))
-		for _, tg := range p.Tags {
-			if tp := t.tag(tg); tp != nil {
-				tp.Carried++
-			}
-		}
+		t.count(p.Account, p.Tags, true)
 	}
 	return nil
+}
+
+// count counts the tags an account lists (carried false) or carries of
+// those it lists (true), each account–tag pair once in the plan; t.mu is held.
+func (t *tagTally) count(account string, tags []string, carried bool) {
+	var seen *[]string
+	if t.repeated.has(account) {
+		st := t.again[account]
+		if st == nil {
+			st = &seenTags{}
+			t.again[account] = st
+		}
+		seen = &st.listed
+		if carried {
+			seen = &st.carried
+		}
+	}
+	fresh := 0
+	for i, tg := range tags {
+		if slices.Contains(tags[:i], tg) || seen != nil && slices.Contains(*seen, tg) {
+			continue
+		}
+		if seen != nil {
+			*seen = append(*seen, tg)
+		}
+		fresh++
+		tp := t.tag(tg)
+		switch {
+		case tp == nil:
+		case carried && t.allTags:
+			tp.Listed++
+			tp.Carried++
+		case carried:
+			tp.Carried++
+		default:
+			tp.Listed++
+		}
+	}
+	if !carried || fresh == 0 {
+		return
+	}
+	if seen == nil || len(*seen) == fresh {
+		t.Changed++ // the account's first tags found carried
+	}
+	t.TagsRemoved += int64(fresh)
+}
+
+// accountSet is a set of accounts by a hash of their names: a member may
+// be a collision, never missed.
+type accountSet struct {
+	seed maphash.Seed
+	set  map[uint64]struct{}
+}
+
+func (s accountSet) has(account string) bool {
+	if len(s.set) == 0 {
+		return false
+	}
+	_, ok := s.set[maphash.String(s.seed, account)]
+	return ok
+}
+
+// repeatedAccounts reads in once and returns the accounts on more than one
+// of its lines: 8 bytes and a map entry per account while it reads.
+func repeatedAccounts(in *input) (accountSet, error) {
+	s := accountSet{seed: maphash.MakeSeed(), set: map[uint64]struct{}{}}
+	dec, err := in.decoder(0)
+	if err != nil {
+		return s, err
+	}
+	once := make(map[uint64]bool, min(in.records, 1<<20))
+	for {
+		rec, err := dec.Next()
+		if err == io.EOF {
+			return s, nil
+		}
+		if err != nil {
+			return s, err
+		}
+		h := maphash.String(s.seed, rec.Account)
+		if once[h] {
+			s.set[h] = struct{}{}
+		}
+		once[h] = true
+	}
 }
 
 // tag returns the line of tag, nil past maxPlanTags; t.mu is held.
@@ -321,10 +426,14 @@ func (rep *planReport) print(w io.Writer, asJSON bool) {
 	for _, tp := range rep.Tags {
 		width = max(width, len([]rune(tp.Tag)))
 	}
-	fmt.Fprintf(w, "  %-*s  %10s  %10s  %7s\n", width, "tag", "listed", "carried", "share")
-	for _, tp := range rep.Tags {
-		share := 100 * float64(tp.Carried) / max(float64(tp.Listed), 1)
-		fmt.Fprintf(w, "  %-*s  %10d  %10d  %6.1f%%\n", width+len(tp.Tag)-len([]rune(tp.Tag)), tp.Tag, tp.Listed, tp.Carried, share)
+	if rep.AllTags {
+		fmt.Fprintf(w, "  --all-tags: every tag of the %d accounts read goes\n", rep.Read)
+		fmt.Fprintf(w, "  %-*s  %10s\n", width, "tag", "accounts")
+		for _, tp := range rep.Tags {
+			fmt.Fprintf(w, "  %-*s  %10d\n", width+len(tp.Tag)-len([]rune(tp.Tag)), tp.Tag, tp.Carried)
+		}
+	} else {
+		printTagTable(w, rep.Tags, width)
 	}
 	if rep.MoreTags {
 		fmt.Fprintf(w, "  (more than %d distinct tags: the others are not counted apart)\n", maxPlanTags)
@@ -335,6 +444,15 @@ func (rep *planReport) print(w io.Writer, asJSON bool) {
 		rep.JournalReads, planDuration(rep.JournalReadSeconds), get)
 	for _, g := range rep.Failures {
 		fmt.Fprintf(w, "  not read: %d records, ErrorCode %d (%s): %s\n", g.Records, g.ErrorCode, g.Class, g.ErrorInfo)
+	}
+}
+
+// printTagTable writes the listed tags' lines: accounts listing, carrying, share.
+func printTagTable(w io.Writer, tags []tagPlan, width int) {
+	fmt.Fprintf(w, "  %-*s  %10s  %10s  %7s\n", width, "tag", "listed", "carried", "share")
+	for _, tp := range tags {
+		share := 100 * float64(tp.Carried) / max(float64(tp.Listed), 1)
+		fmt.Fprintf(w, "  %-*s  %10d  %10d  %6.1f%%\n", width+len(tp.Tag)-len([]rune(tp.Tag)), tp.Tag, tp.Listed, tp.Carried, share)
 	}
 }
 

@@ -173,3 +173,144 @@ func TestPlanRefusals(t *testing.T) {
 		t.Errorf("%d removals applied", st.Applied)
 	}
 }
+
+// planAndRun plans file on an app of emu (args before it), then runs it with
+// the same args and --json: the plan, and the report of the run.
+func planAndRun(t *testing.T, emu *emulator.Server, file string, args ...string) (planReport, runReport) {
+	t.Helper()
+	c := emu.Config()
+	vars := map[string]string{"IM_SDKAPPID": fmt.Sprint(c.SDKAppID), "IM_SECRET_KEY": c.Key, "IM_ENDPOINT": emu.URL()}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), append(append([]string{"plan", "--json"}, args...), file), nil, &out, &errOut, env(vars)); code != exitOK {
+		t.Fatalf("plan: exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	var plan planReport
+	if err := json.Unmarshal(out.Bytes(), &plan); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run(context.Background(), append(append([]string{"run", "--json", "--out", t.TempDir()}, args...), file), nil, &out, &errOut, env(vars)); code != exitOK {
+		t.Fatalf("run: exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	var rep runReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	return plan, rep
+}
+
+// TestPlanCountsDistinct: an account on two lines, or in two batches, is
+// counted once, and each of its tags once: the plan's Changed, TagsRemoved
+// and per-tag counts are those of distinct accounts and pairs, and they are
+// what the run of the same file then changes (its journal's counts).
+func TestPlanCountsDistinct(t *testing.T) {
+	// far lists every account of accounts twice, 150 lines apart: in two
+	// batches of a run (100 accounts a call).
+	far := func(n int, first, second string) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "f%03d,%s\n", i, first)
+		}
+		for i := range n {
+			fmt.Fprintf(&b, "f%03d,%s\n", i, second)
+		}
+		return b.String()
+	}
+	for _, tt := range []struct {
+		name           string
+		carry          map[string][]string // the store before, with "keep" on every account
+		csv            string
+		tags           []tagPlan
+		changed, pairs int64
+	}{
+		{"overlapping lines", map[string][]string{"u1": {"a", "b", "c"}}, "u1,a,b\nu1,b,c\n",
+			[]tagPlan{{"a", 1, 1}, {"b", 1, 1}, {"c", 1, 1}}, 1, 3},
+		{"same line twice", map[string][]string{"u1": {"a"}, "u2": nil}, "u1,a\nu1,a\nu2,a\n",
+			[]tagPlan{{"a", 2, 1}}, 1, 1},
+		{"carried only on the second line", map[string][]string{"u3": {"y"}}, "u3,x\nu3,y\n",
+			[]tagPlan{{"x", 1, 0}, {"y", 1, 1}}, 1, 1},
+		{"lines far apart", nil, far(150, "vip", "vip,gold"),
+			[]tagPlan{{"gold", 150, 150}, {"vip", 150, 150}}, 150, 300},
+		{"no repeat", map[string][]string{"u1": {"a"}, "u2": {"a", "b"}}, "u1,a,b\nu2,a,b\n",
+			[]tagPlan{{"a", 2, 2}, {"b", 2, 1}}, 2, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			emu := emulator.NewServer(emulator.Config{})
+			t.Cleanup(emu.Close)
+			if tt.carry == nil {
+				tt.carry = map[string][]string{}
+				for i := range 150 {
+					tt.carry[fmt.Sprintf("f%03d", i)] = []string{"vip", "gold"}
+				}
+			}
+			for a, tags := range tt.carry {
+				emu.SetTags(a, append([]string{"keep"}, tags...)...)
+			}
+			plan, rep := planAndRun(t, emu, writeFile(t, "in.csv", tt.csv))
+			if fmt.Sprint(plan.Tags) != fmt.Sprint(tt.tags) || plan.Changed != tt.changed || plan.TagsRemoved != tt.pairs {
+				t.Errorf("plan: tags %v, changed %d, pairs %d; want %v, %d, %d", plan.Tags, plan.Changed, plan.TagsRemoved, tt.tags, tt.changed, tt.pairs)
+			}
+			if rep.Changed != plan.Changed || rep.TagsRemoved != plan.TagsRemoved {
+				t.Errorf("the run changed %d accounts, %d pairs; the plan said %d, %d", rep.Changed, rep.TagsRemoved, plan.Changed, plan.TagsRemoved)
+			}
+			for a := range tt.carry {
+				if tags := emu.Tags(a); !slices.Equal(tags, []string{"keep"}) {
+					t.Errorf("%s holds %v after the run", a, tags)
+				}
+			}
+		})
+	}
+}
+
+// TestPlanAllTags: plan --all-tags takes accounts alone, as run --all-tags
+// does, and counts every tag each distinct account carries as going (an
+// account on two lines once): what the run --all-tags then removes. A
+// record naming tags, or a document saying "AllTags" without the flag, is
+// refused as run refuses it.
+func TestPlanAllTags(t *testing.T) {
+	emu := emulator.NewServer(emulator.Config{})
+	t.Cleanup(emu.Close)
+	emu.SetTags("u1", "a", "b")
+	emu.SetTags("u2", "b")
+	emu.SetTags("u3")
+	plan, rep := planAndRun(t, emu, writeFile(t, "accounts.csv", "u1\nu2\nu3\nu1\n"), "--all-tags")
+	want := []tagPlan{{"b", 2, 2}, {"a", 1, 1}}
+	if !plan.AllTags || fmt.Sprint(plan.Tags) != fmt.Sprint(want) || plan.Changed != 2 || plan.TagsRemoved != 3 || plan.Records != 4 || plan.Read != 4 {
+		t.Errorf("plan: AllTags %v, tags %v (want %v), changed %d, pairs %d, records %d, read %d",
+			plan.AllTags, plan.Tags, want, plan.Changed, plan.TagsRemoved, plan.Records, plan.Read)
+	}
+	if !strings.HasSuffix(plan.RemoveAPI, "im_remove_all_tags") {
+		t.Errorf("RemoveAPI %s", plan.RemoveAPI)
+	}
+	if rep.Changed != plan.Changed || rep.TagsRemoved != plan.TagsRemoved || emu.TagCount() != 0 {
+		t.Errorf("the run changed %d accounts, %d pairs (%d tags left); the plan said %d, %d", rep.Changed, rep.TagsRemoved, emu.TagCount(), plan.Changed, plan.TagsRemoved)
+	}
+
+	c := emu.Config()
+	vars := map[string]string{"IM_SDKAPPID": fmt.Sprint(c.SDKAppID), "IM_SECRET_KEY": c.Key, "IM_ENDPOINT": emu.URL()}
+	emu.SetTags("u1", "a", "b")
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"table", []string{"--all-tags", writeFile(t, "one.csv", "u1\n")}, exitOK, "every tag of the 1 accounts read goes"},
+		{"tags with --all-tags", []string{"--all-tags", writeFile(t, "tags.csv", "u1,a\n")}, exitInvalid, `account "u1" names 1 tag(s): this input takes accounts alone`},
+		{"accounts without --all-tags", []string{writeFile(t, "accounts.csv", "u1\n")}, exitInvalid, `account "u1" has no tags`},
+		{"AllTags document without --all-tags", []string{writeFile(t, "all.json", `{"AllTags":true,"To_Account":["u1"]}`)}, exitInvalid, "run it with --all-tags"},
+		{"AllTags document", []string{"--all-tags", "--json", writeFile(t, "all.json", `{"AllTags":true,"To_Account":["u1"]}`)}, exitOK, `"TagsRemoved": 2`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), append([]string{"plan"}, tt.args...), nil, &out, &errOut, env(vars))
+			if code != tt.code || !strings.Contains(out.String()+errOut.String(), tt.want) {
+				t.Errorf("exit %d, want %d with %q\n%s\n%s", code, tt.code, tt.want, out.String(), errOut.String())
+			}
+		})
+	}
+	if tags := emu.Tags("u1"); len(tags) != 2 {
+		t.Errorf("the plans removed tags: u1 holds %v", tags)
+	}
+}
