@@ -35,6 +35,16 @@ import (
 // Each input is merged before the next one starts, so that every input's
 // Changed and TagsRemoved are its own: an account named by two inputs may have
 // a line from each, with different tags.
+//
+// A run that ends before its merge (SIGKILL, a crash, a power cut, a second
+// Ctrl-C) leaves its log; the next run with the same --out, or an undo of a
+// journal of that folder, merges it into that run's journal before it sends
+// anything (recover.go). So that it can tell a log left from the log of a run
+// still going, a run holds a lock on its log (flock: the kernel releases it at
+// the process's death), and the log's first line names the app it was written
+// for (logHead). A merge first renames the log to say how long the journal was
+// before it (….merging-{bytes}), so that a merge cut short is done again from
+// there, never twice.
 
 // settleAfterCut is how long the merge waits before reading again the accounts
 // of calls cut off by the run's stop: the service may still apply a call whose
@@ -46,6 +56,7 @@ const settleAfterCut = 2 * time.Second
 type runJournal struct {
 	path   string // removetag-{start}-journal.jsonl
 	log    string // the log of the input being run, deleted once merged
+	head   []byte // the log's first line: logHead
 	reader journal.Reader
 	api    imapi.API // the tag API family read (the removals')
 	rate   float64   // the reads' calls per second: the run's
@@ -53,19 +64,21 @@ type runJournal struct {
 	journal.Changes
 }
 
-// newRunJournal returns the journal of a run started at the leftovers' stamp.
-func newRunJournal(lo *leftovers, reader journal.Reader, api imapi.API, rate float64) *runJournal {
+// newRunJournal returns the journal of a run on t started at the leftovers' stamp.
+func newRunJournal(lo *leftovers, t *target) *runJournal {
 	return &runJournal{
 		path:   filepath.Join(lo.dir, "removetag-"+lo.stamp+"-journal.jsonl"),
-		log:    filepath.Join(lo.dir, "removetag-"+lo.stamp+"-journal-log.jsonl"),
-		reader: reader, api: api, rate: rate,
+		log:    filepath.Join(lo.dir, "removetag-"+lo.stamp+logSuffix),
+		head:   headOf(t),
+		reader: t.counter.reading(t.tags), api: t.api, rate: t.rate,
 	}
 }
 
 // inputJournal journals one input's run.
 type inputJournal struct {
 	j       *runJournal
-	log     *os.File
+	log     *os.File // locked while the run goes
+	name    string   // its name now: j.log, or j.log's while merged
 	rec     *journal.Recorder
 	unknown atomic.Int64 // batches that ended with an account of unknown outcome
 }
@@ -73,11 +86,11 @@ type inputJournal struct {
 // start opens the log of the run of an input of records, written at the
 // spacing of the run's expected length at the rate (journal.GroupEveryFor).
 func (j *runJournal) start(records int64) (*inputJournal, error) {
-	f, err := os.OpenFile(j.log, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := createLog(j.log, j.head)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	ij := &inputJournal{j: j, log: f}
+	ij := &inputJournal{j: j, log: f, name: j.log}
 	ij.rec, err = journal.NewRecorder(journal.Config{
 		Reader: j.reader, API: j.api, Sink: fileSink{f}, Limiter: imapi.NewTokenBucket(j.rate), Attempt: "run",
 		GroupEvery: journal.GroupEveryFor(time.Duration(float64(records) / (j.rate * imapi.MaxAccountsPerCall) * float64(time.Second))),
@@ -125,9 +138,9 @@ func (ij *inputJournal) option(refused func([]records.Record, error)) imapi.RunO
 // one ends the process, and the log is then left in --out).
 func (ij *inputJournal) finish() (journal.Changes, error) {
 	var c journal.Changes
-	defer ij.log.Close()
+	defer ij.log.Close() // after the log is removed: its lock goes with it
 	if _, err := ij.rec.Close(context.Background()); err != nil {
-		return c, fmt.Errorf("%w (the log is kept: %s)", err, ij.j.log)
+		return c, fmt.Errorf("%w (the log is kept: %s)", err, ij.name)
 	}
 	if ij.unknown.Load() > 0 {
 		time.Sleep(settleAfterCut)
@@ -136,18 +149,32 @@ func (ij *inputJournal) finish() (journal.Changes, error) {
 	if err != nil {
 		return c, fmt.Errorf("journal: %w", err)
 	}
+	var at int64 // the journal's length before this merge
+	if ij.j.f != nil {
+		fi, err := ij.j.f.Stat()
+		if err != nil {
+			return c, fmt.Errorf("journal: %w", err)
+		}
+		at = fi.Size()
+	}
+	if ij.name, err = markMerging(ij.j.log, at); err != nil {
+		return c, fmt.Errorf("journal: %w", err)
+	}
 	out := &lazyFile{path: ij.j.path, f: &ij.j.f}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	st, err := journal.Merge(ctx, ij.log, size, ij.j.reader, ij.j.api, imapi.NewTokenBucket(ij.j.rate), out)
+	from := int64(len(ij.j.head))
+	st, err := journal.Merge(ctx, io.NewSectionReader(ij.log, from, size-from), size-from, ij.j.reader, ij.j.api, imapi.NewTokenBucket(ij.j.rate), out)
 	if err == nil {
 		err = out.err
 	}
-	if err != nil {
-		return c, fmt.Errorf("%w (the log is kept: %s)", err, ij.j.log)
+	if err == nil && ij.j.f != nil {
+		err = ij.j.f.Sync() // the journal durable before its log goes
 	}
-	ij.log.Close()
-	if err := os.Remove(ij.j.log); err != nil {
+	if err != nil {
+		return c, fmt.Errorf("%w (the log is kept: %s)", err, ij.name)
+	}
+	if err := os.Remove(ij.name); err != nil {
 		return st.Changes, fmt.Errorf("journal: %w", err)
 	}
 	ij.j.Changed += st.Changed

@@ -47,7 +47,9 @@ that stops (a signal, --timeout, a refusal) are written under --out in the
 API's JSON Lines form, and the summary names the command that continues.
 Unless --no-journal, each batch's accounts are read before the removal and the
 listed tags they carried written to removetag-{start}-journal.jsonl under --out:
-the tags the run removed, which removetag undo adds back.`,
+the tags the run removed, which removetag undo adds back. A journal log left in
+--out by a run that ended before merging it (SIGKILL, a crash) is merged into
+that run's journal before anything is sent; one of a run still going is left.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			f.rateSet, f.outSet = changed(c.Flags(), "rate"), changed(c.Flags(), "out")
@@ -150,6 +152,16 @@ func runAll(ctx context.Context, env *cliEnv, f *runFlags, names []string, rep *
 		}
 		return &exitError{code: exitFailed, msg: "not confirmed: nothing was sent"}
 	}
+	if !f.dryRun {
+		// The journal logs that runs killed before their merge left in --out.
+		if err := recoverLogs(ctx, f.out, t, env.stderr); err != nil {
+			rep.Pending = rep.Total
+			for _, fr := range rep.Files {
+				fr.Pending = fr.Total
+			}
+			return err
+		}
+	}
 	if f.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
@@ -163,7 +175,7 @@ func runAll(ctx context.Context, env *cliEnv, f *runFlags, names []string, rep *
 func sendAll(ctx context.Context, env *cliEnv, f *runFlags, t *target, inputs []*input, rep *runReport) error {
 	lo := newLeftovers(f.out, time.Now())
 	if !f.dryRun && !f.undo && !f.noJournal && !t.noJournal && t.tags != nil { // an undo adds: nothing to journal
-		lo.journal = newRunJournal(lo, t.counter.reading(t.tags), t.api, t.rate)
+		lo.journal = newRunJournal(lo, t)
 	}
 	rep.Counts = imapi.Counts{}
 	var (

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -34,7 +35,10 @@ timpush's add_tag with --api timpush) in parts of at most 10 tags, as the API
 takes them; each part is a record of the report. Adding a tag an account holds
 changes nothing: undoing a journal twice changes nothing the second time. An
 account that would pass its 100 tags is refused by the service: its records
-fail with the code it answers, in the failed records.
+fail with the code it answers, in the failed records. A journal log left in a
+local JOURNAL's folder by a run that ended before merging it (SIGKILL, a crash)
+is merged into its run's journal first, so that JOURNAL holds every tag its run
+removed, even if that run made none.
 
 The target is named before the first call; on a terminal an undo on a real
 app asks for confirmation (--yes does not). --emulator runs against the
@@ -73,6 +77,13 @@ func undoAll(ctx context.Context, env *cliEnv, f *runFlags, name string, rep *ru
 		return err
 	}
 	defer t.close()
+	if !strings.HasPrefix(name, storage.SchemeS3+"://") && !strings.HasPrefix(name, storage.SchemeCOS+"://") {
+		// The journal logs that runs killed before their merge left beside
+		// the journal: it may be one of theirs, or not be made yet.
+		if err := recoverLogs(ctx, filepath.Dir(name), t, env.stderr); err != nil {
+			return err
+		}
+	}
 	// An undo adds tags: it reads no account back, and keeps no journal of
 	// removals (a run's journal reads through t.tags).
 	t.tags = nil
