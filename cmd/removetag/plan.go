@@ -427,7 +427,7 @@ func (rep *planReport) print(w io.Writer, asJSON bool) {
 		width = max(width, len([]rune(tp.Tag)))
 	}
 	if rep.AllTags {
-		fmt.Fprintf(w, "  --all-tags: every tag of the %d accounts read goes\n", rep.Read)
+		fmt.Fprintln(w, "  --all-tags: every tag of the accounts read goes")
 		fmt.Fprintf(w, "  %-*s  %10s\n", width, "tag", "accounts")
 		for _, tp := range rep.Tags {
 			fmt.Fprintf(w, "  %-*s  %10d\n", width+len(tp.Tag)-len([]rune(tp.Tag)), tp.Tag, tp.Carried)

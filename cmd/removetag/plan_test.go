@@ -296,7 +296,7 @@ func TestPlanAllTags(t *testing.T) {
 		code int
 		want string
 	}{
-		{"table", []string{"--all-tags", writeFile(t, "one.csv", "u1\n")}, exitOK, "every tag of the 1 accounts read goes"},
+		{"table", []string{"--all-tags", writeFile(t, "one.csv", "u1\n")}, exitOK, "every tag of the accounts read goes\n  tag    accounts\n  a             1\n  b             1\na run would change 1 accounts, removing 2 tags, in 1 im_remove_all_tags calls"},
 		{"tags with --all-tags", []string{"--all-tags", writeFile(t, "tags.csv", "u1,a\n")}, exitInvalid, `account "u1" names 1 tag(s): this input takes accounts alone`},
 		{"accounts without --all-tags", []string{writeFile(t, "accounts.csv", "u1\n")}, exitInvalid, `account "u1" has no tags`},
 		{"AllTags document without --all-tags", []string{writeFile(t, "all.json", `{"AllTags":true,"To_Account":["u1"]}`)}, exitInvalid, "run it with --all-tags"},
