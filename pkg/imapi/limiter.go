@@ -40,12 +40,19 @@ type Limiter interface {
 	Throttle(fraction float64)
 }
 
-// TokenBucket is the local [Limiter]: a token bucket of one token, so that calls
-// are spaced evenly at the rate with no burst. One waiter at a time holds the
-// bucket; the others queue behind it, so no wait scheduled at an old rate
-// outlives a change of the rate. A waiter that could not be allowed before its
-// deadline, counting the waiters queued ahead of it at the current rate, fails
-// at once with [ErrWouldOverrun].
+// TokenBucket is the local [Limiter]. Calls are spaced at the rate, and a
+// call the caller was not ready for (a stall of the process, a batch not
+// ready) is not lost: the calls may catch up, up to four times the rate,
+// as long as no window of about a second holds more calls than the rate
+// allows in it (n calls in n intervals, n the calls a second, 1 to 1,000).
+// So the service, counting calls a second, never sees more than the rate in
+// any second, and a run that stalled for less than a second loses nothing.
+// After a second without a call, or a change of the rate, the calls start
+// again at even spacing: no burst banks idle time. One waiter at a time
+// holds the bucket; the others queue behind it, so no wait scheduled at an
+// old rate outlives a change of the rate. A waiter that could not be allowed
+// before its deadline, counting the waiters queued ahead of it at the
+// current rate, fails at once with [ErrWouldOverrun].
 type TokenBucket struct {
 	turn   chan struct{} // held by the one waiter that may take the token
 	queued atomic.Int64  // waits under way: holding the turn or queued for it
@@ -53,10 +60,20 @@ type TokenBucket struct {
 	mu       sync.Mutex
 	rate     float64 // calls per second before the throttle
 	fraction float64 // of rate let through
-	tokens   float64 // at time at, at most 1
-	at       time.Time
-	changed  chan struct{} // closed, and replaced, at every change of the effective rate
+	// The last window's calls, oldest at head (a ring), as if evenly spaced
+	// before the first or since the last change; empty before any call.
+	grants  []time.Time
+	head    int
+	changed chan struct{} // closed, and replaced, at every change of the effective rate
 }
+
+// Window limits: at most maxWindowCalls calls are remembered (a window
+// shorter than a second above 1,000 calls a second), and calls catch up at
+// most catchUp times as fast as the rate.
+const (
+	maxWindowCalls = 1000
+	catchUp        = 4
+)
 
 // NewTokenBucket returns a TokenBucket allowing perSecond calls per second
 // (0: none until [TokenBucket.SetRate] raises it). Its first call may start at once.
@@ -65,18 +82,16 @@ func NewTokenBucket(perSecond float64) *TokenBucket {
 		turn:     make(chan struct{}, 1),
 		rate:     max(perSecond, 0),
 		fraction: 1,
-		tokens:   1,
-		at:       time.Now(),
 		changed:  make(chan struct{}),
 	}
 }
 
 // SetRate sets the calls per second before the throttle; negative counts as 0.
-// Tokens gathered so far are kept (at most one).
+// The calls go on at even spacing at the new rate after the last.
 func (b *TokenBucket) SetRate(perSecond float64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.changeLocked(time.Now(), max(perSecond, 0), b.fraction)
+	b.changeLocked(max(perSecond, 0), b.fraction)
 }
 
 // Throttle lets through only fraction (clamped to (0, 1]; a tenth of a percent at
@@ -87,7 +102,7 @@ func (b *TokenBucket) Throttle(fraction float64) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.changeLocked(time.Now(), b.rate, min(max(fraction, 0.001), 1))
+	b.changeLocked(b.rate, min(max(fraction, 0.001), 1))
 }
 
 // currentRate is the calls per second the bucket allows now: the rate set, throttled.
@@ -97,38 +112,90 @@ func (b *TokenBucket) currentRate() float64 {
 	return b.rate * b.fraction
 }
 
-// changeLocked moves to a new rate and fraction, keeping the tokens gathered
-// at the old ones, and wakes the waiter if the effective rate changed.
-func (b *TokenBucket) changeLocked(now time.Time, rate, fraction float64) {
+// changeLocked moves to a new rate and fraction and, if the effective rate
+// changed, wakes the waiter and starts the window again, evenly spaced at
+// the new rate up to the last call.
+func (b *TokenBucket) changeLocked(rate, fraction float64) {
 	old := b.rate * b.fraction
-	b.fillLocked(now)
 	b.rate, b.fraction = rate, fraction
 	if b.rate*b.fraction != old {
+		if len(b.grants) > 0 {
+			b.evenLocked(b.lastLocked())
+		}
 		close(b.changed)
 		b.changed = make(chan struct{})
 	}
 }
 
-// fillLocked adds the tokens gathered since the last fill.
-func (b *TokenBucket) fillLocked(now time.Time) {
-	if now.After(b.at) {
-		b.tokens = min(b.tokens+now.Sub(b.at).Seconds()*b.rate*b.fraction, 1)
-		b.at = now
+// windowCalls is how many calls the window of the effective rate r holds.
+func windowCalls(r float64) int {
+	return int(min(max(math.Floor(r), 1), maxWindowCalls))
+}
+
+// evenLocked makes the window's calls evenly spaced at the current rate,
+// the last at last. At a zero rate it keeps the last alone.
+func (b *TokenBucket) evenLocked(last time.Time) {
+	r := b.rate * b.fraction
+	if r <= 0 {
+		b.grants, b.head = append(b.grants[:0], last), 0
+		return
+	}
+	n := windowCalls(r)
+	iv := secondsDuration(1 / r)
+	if cap(b.grants) < n {
+		b.grants = make([]time.Time, n)
+	}
+	b.grants, b.head = b.grants[:n], 0
+	for i := range n {
+		b.grants[i] = last.Add(-time.Duration(n-1-i) * iv)
 	}
 }
 
-// nextLocked returns when the next token is there (now if it is), and false
-// when the rate is zero: then nothing is allowed, whatever the tokens.
+// lastLocked is the time of the last call (the window is not empty).
+func (b *TokenBucket) lastLocked() time.Time {
+	return b.grants[(b.head+len(b.grants)-1)%len(b.grants)]
+}
+
+// nextLocked returns when the next call may start (now if it may), and false
+// when the rate is zero: then nothing is allowed.
 func (b *TokenBucket) nextLocked(now time.Time) (time.Time, bool) {
-	b.fillLocked(now)
 	r := b.rate * b.fraction
 	switch {
 	case r <= 0:
 		return time.Time{}, false
-	case b.tokens >= 1:
+	case len(b.grants) == 0:
 		return now, true
 	}
-	return now.Add(secondsDuration((1 - b.tokens) / r)), true
+	iv := 1 / r
+	last := b.lastLocked()
+	at := last.Add(secondsDuration(iv / catchUp))
+	if n := len(b.grants); n == windowCalls(r) {
+		at = later(at, b.grants[b.head].Add(secondsDuration(float64(n)*iv)))
+	} else { // a zero rate's window, raised since: even spacing after the last
+		at = later(at, last.Add(secondsDuration(iv)))
+	}
+	return later(at, now), true
+}
+
+// grantLocked counts a call starting at now. After a window's time without
+// a call, the window starts again evenly spaced: idle time is not banked.
+func (b *TokenBucket) grantLocked(now time.Time) {
+	r := b.rate * b.fraction
+	n := windowCalls(r)
+	if len(b.grants) != n || now.Sub(b.lastLocked()) >= secondsDuration(float64(n)/r) {
+		b.evenLocked(now)
+		return
+	}
+	b.grants[b.head] = now
+	b.head = (b.head + 1) % n
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // secondsDuration converts seconds to a Duration, saturating.
@@ -160,11 +227,7 @@ func (b *TokenBucket) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return waitError(ctx, ctx.Err())
 	}
-	var (
-		timer   *time.Timer
-		planned time.Time     // when the token was due, as planned before sleeping
-		plan    chan struct{} // the rate's generation the plan was made at
-	)
+	var timer *time.Timer
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -176,13 +239,7 @@ func (b *TokenBucket) Wait(ctx context.Context) error {
 		at, ok := b.nextLocked(now)
 		changed := b.changed
 		if ok && !at.After(now) {
-			if changed == plan && !planned.IsZero() && planned.Before(now) {
-				// Woken, late, for the planned token: count the call from when it was
-				// due, so that the timer's lateness is not lost from the rate.
-				b.tokens, b.at = 0, planned
-			} else {
-				b.tokens--
-			}
+			b.grantLocked(now)
 			b.mu.Unlock()
 			return nil
 		}
@@ -191,7 +248,6 @@ func (b *TokenBucket) Wait(ctx context.Context) error {
 			return fmt.Errorf("%w: the next call may start in %v, the deadline is in %v",
 				ErrWouldOverrun, at.Sub(now).Round(time.Millisecond), deadline.Sub(now).Round(time.Millisecond))
 		}
-		planned, plan = at, changed
 		var tick <-chan time.Time
 		if ok {
 			if timer == nil {

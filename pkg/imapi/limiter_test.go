@@ -133,3 +133,56 @@ func TestEngineStopsWhenAWaitWouldOverrun(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenBucketCatchesUpAStall: a caller that stalls for a while (its
+// process descheduled, its batch not ready) gets the calls it missed back,
+// and no second of its calls holds more than the rate allows; a caller idle
+// for more than a second banks nothing.
+func TestTokenBucketCatchesUpAStall(t *testing.T) {
+	t.Parallel()
+	const rate = 50 // a window of 50 calls a second, one every 20 ms
+	b := imapi.NewTokenBucket(rate)
+	var times []time.Time
+	call := func() {
+		t.Helper()
+		if err := b.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		times = append(times, time.Now())
+	}
+	start := time.Now()
+	for range 25 {
+		call()
+	}
+	time.Sleep(300 * time.Millisecond) // 15 calls' time without a call
+	for time.Since(start) < 1500*time.Millisecond {
+		call()
+	}
+	// At 50 calls a second, 1.5 s holds 75 calls and one; a bucket that lost
+	// the stall's would have made 25 + 0.7 s of calls: 60.
+	if len(times) < 68 {
+		t.Errorf("%d calls in 1.5 s at 50/s with a stall of 0.3 s: the stall's calls were not caught up", len(times))
+	}
+	for i := range times {
+		n := 0
+		for _, u := range times[i:] {
+			if u.Sub(times[i]) < time.Second {
+				n++
+			}
+		}
+		if n > rate+1 { // +1: the times are taken after each wait, a little late
+			t.Fatalf("%d calls within a second from call %d: at most %d", n, i, rate)
+		}
+	}
+
+	// Idle for more than a window: the next calls are evenly spaced again.
+	time.Sleep(1100 * time.Millisecond)
+	call()
+	idle := time.Now()
+	for range 10 {
+		call()
+	}
+	if d := time.Since(idle); d < 9*20*time.Millisecond {
+		t.Errorf("10 calls after an idle second took %v: a burst, want 20 ms apart", d)
+	}
+}
