@@ -160,6 +160,7 @@ func TestTokenBucketCatchesUpAStall(t *testing.T) {
 	}
 	// At 50 calls a second, 1.5 s holds 75 calls and one; a bucket that lost
 	// the stall's would have made 25 + 0.7 s of calls: 60.
+	t.Logf("%d calls in 1.5 s at 50/s with a stall of 0.3 s", len(times))
 	if len(times) < 68 {
 		t.Errorf("%d calls in 1.5 s at 50/s with a stall of 0.3 s: the stall's calls were not caught up", len(times))
 	}
