@@ -169,11 +169,10 @@ func (b *TokenBucket) nextLocked(now time.Time) (time.Time, bool) {
 	iv := 1 / r
 	last := b.lastLocked()
 	at := last.Add(secondsDuration(iv / catchUp))
-	if n := len(b.grants); n == windowCalls(r) {
-		at = later(at, b.grants[b.head].Add(secondsDuration(float64(n)*iv)))
-	} else { // a zero rate's window, raised since: even spacing after the last
-		at = later(at, last.Add(secondsDuration(iv)))
-	}
+	// The window holds windowCalls(r) calls: changeLocked made it so at the
+	// rate's last change, grantLocked keeps it so.
+	n := len(b.grants)
+	at = later(at, b.grants[b.head].Add(secondsDuration(float64(n)*iv)))
 	return later(at, now), true
 }
 

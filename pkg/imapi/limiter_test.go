@@ -171,7 +171,10 @@ func TestTokenBucketCatchesUpAStall(t *testing.T) {
 				n++
 			}
 		}
-		if n > rate+1 { // +1: the times are taken after each wait, a little late
+		// The times are taken after each wait, late on a loaded machine by as
+		// much as the process is held back: a few calls' slack. A bucket that
+		// banked the stall's calls would show 15 more.
+		if n > rate+5 {
 			t.Fatalf("%d calls within a second from call %d: at most %d", n, i, rate)
 		}
 	}

@@ -39,9 +39,8 @@ type lineDecoder struct {
 	bom      bool     // a BOM may come first
 	inHeader bool     // the next line that is not blank may be a header row
 	headers  HeaderMode
-	refused  string // why the current line, the first, looks like a header row
-	valid    func(Record) error
-	alone    bool       // records are judged by Record.ValidateAccount
+	refused  string     // why the current line, the first, looks like a header row
+	alone    bool       // records are judged by Record.ValidateAccount, else Record.Validate
 	fast     fastParser // the parser's fast path, if it has one
 }
 
@@ -72,7 +71,6 @@ func newLineDecoder(r io.Reader, opts DecoderOptions, p lineParser) *lineDecoder
 		bom:      atStart,
 		inHeader: opts.Start.Line <= 1,
 		headers:  opts.Header,
-		valid:    validator(opts.AccountsOnly),
 		alone:    opts.AccountsOnly,
 		fast:     fastOf(p),
 	}
@@ -109,7 +107,7 @@ func (d *lineDecoder) decode(line []byte, tooLong bool) (Record, error) {
 	}
 	rec, reason := d.parser.parse(line)
 	if reason == "" {
-		if err := d.valid(rec); err != nil {
+		if err := validator(d.alone)(rec); err != nil {
 			reason = err.Error()
 		}
 	}
