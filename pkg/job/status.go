@@ -322,8 +322,19 @@ func (js *Jobs) fromCheckpoint(s *Summary, cp *Checkpoint, c *Cancellation) {
 	}
 	s.RecordsPerSecond = perSecond(s.Done(), cp.Started, cp.UpdatedAt)
 	if (s.State == JobRunning || s.State == JobHandedOn) && cp.Phase == PhaseSend && s.RecordsPerSecond > 0 {
-		s.ETA = cp.UpdatedAt.Add(time.Duration(float64(s.Pending) / s.RecordsPerSecond * float64(time.Second))).UTC().Round(time.Second)
+		s.ETA = eta(cp.UpdatedAt, s.Pending, s.RecordsPerSecond)
 	}
+}
+
+// eta is when pending records are done at perSecond from updated, in whole
+// seconds rounded up: an estimate is never before the update it is made
+// from.
+func eta(updated time.Time, pending int64, perSecond float64) time.Time {
+	at := updated.Add(time.Duration(float64(pending) / perSecond * float64(time.Second))).UTC()
+	if t := at.Truncate(time.Second); t.Before(at) {
+		at = t.Add(time.Second)
+	}
+	return at
 }
 
 // fromReport tells of a job over.
