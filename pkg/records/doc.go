@@ -14,7 +14,8 @@
 //   - [Check] and [ReadJob] read an input to its end and gather its problems in
 //     one [InvalidInputError] (the first [MaxProblems], counted all).
 //
-// The package uses the standard library only: it knows nothing of the API
+// The package uses the standard library, and klauspost/compress's gzip for
+// a faster inflate, only: it knows nothing of the API
 // client, the engine (package imapi, which consumes a Source), the platforms
 // or the storage.
 package records
