@@ -1,6 +1,7 @@
 package sizing
 
 import (
+	"cmp"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -63,8 +64,8 @@ func TestLimit(t *testing.T) {
 	}
 }
 
-// TestApply sets the process's soft memory limit and GOMAXPROCS, so it
-// restores both after each case.
+// TestApply sets the process's soft memory limit, GOMAXPROCS and the
+// collector's target, so it restores them after each case.
 func TestApply(t *testing.T) {
 	procs := runtime.GOMAXPROCS(0)
 	if procs < 2 {
@@ -78,18 +79,25 @@ func TestApply(t *testing.T) {
 		wantFrom  string
 		wantProcs int
 		procsFrom string
+		presetGC  int // the target in effect before Apply (as GOGC would have set it); 0: 100
+		wantGC    int // 0: 100
+		gcFrom    string
 		wantErr   bool
 	}{
 		{name: "lambda 128", env: map[string]string{EnvLambdaMemory: "128"}, preset: math.MaxInt64,
-			wantLimit: Limit(128), wantFrom: EnvLambdaMemory, wantProcs: 1, procsFrom: EnvLambdaMemory},
+			wantLimit: Limit(128), wantFrom: EnvLambdaMemory, wantProcs: 1, procsFrom: EnvLambdaMemory, wantGC: GCPercent, gcFrom: EnvLambdaMemory},
 		{name: "scf 512", env: map[string]string{EnvSCFMemory: "512"}, preset: math.MaxInt64,
-			wantLimit: Limit(512), wantFrom: EnvSCFMemory, wantProcs: 1, procsFrom: EnvSCFMemory},
+			wantLimit: Limit(512), wantFrom: EnvSCFMemory, wantProcs: 1, procsFrom: EnvSCFMemory, wantGC: GCPercent, gcFrom: EnvSCFMemory},
 		{name: "just under a CPU", env: map[string]string{EnvLambdaMemory: "1768"}, preset: math.MaxInt64,
-			wantLimit: Limit(1768), wantFrom: EnvLambdaMemory, wantProcs: 1, procsFrom: EnvLambdaMemory},
+			wantLimit: Limit(1768), wantFrom: EnvLambdaMemory, wantProcs: 1, procsFrom: EnvLambdaMemory, wantGC: GCPercent, gcFrom: EnvLambdaMemory},
 		{name: "a whole CPU keeps the runtime's", env: map[string]string{EnvLambdaMemory: "1769"}, preset: math.MaxInt64,
-			wantLimit: Limit(1769), wantFrom: EnvLambdaMemory, wantProcs: procs},
+			wantLimit: Limit(1769), wantFrom: EnvLambdaMemory, wantProcs: procs, wantGC: GCPercent, gcFrom: EnvLambdaMemory},
 		{name: "GOMEMLIMIT and GOMAXPROCS win", env: map[string]string{EnvLambdaMemory: "128", EnvGOMEMLIMIT: "50MiB", EnvGOMAXPROCS: "2"},
 			preset: 50 << 20, wantLimit: 50 << 20, wantFrom: EnvGOMEMLIMIT, wantProcs: procs, procsFrom: EnvGOMAXPROCS},
+		{name: "GOGC wins", env: map[string]string{EnvLambdaMemory: "128", EnvGOGC: "50"}, preset: math.MaxInt64,
+			wantLimit: Limit(128), wantFrom: EnvLambdaMemory, wantProcs: 1, procsFrom: EnvLambdaMemory, presetGC: 50, wantGC: 50, gcFrom: EnvGOGC},
+		{name: "GOGC=off", env: map[string]string{EnvSCFMemory: "256", EnvGOGC: "off"}, preset: math.MaxInt64,
+			wantLimit: Limit(256), wantFrom: EnvSCFMemory, wantProcs: 1, procsFrom: EnvSCFMemory, presetGC: -1, wantGC: -1, gcFrom: EnvGOGC},
 		{name: "GOMEMLIMIT=off", env: map[string]string{EnvLambdaMemory: "128", EnvGOMEMLIMIT: "off"}, preset: math.MaxInt64,
 			wantLimit: math.MaxInt64, wantProcs: 1, procsFrom: EnvLambdaMemory},
 		{name: "no memory variable", env: nil, preset: math.MaxInt64, wantLimit: math.MaxInt64, wantProcs: procs},
@@ -98,11 +106,14 @@ func TestApply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			presetGC, wantGC := cmp.Or(tt.presetGC, 100), cmp.Or(tt.wantGC, 100)
 			before := debug.SetMemoryLimit(tt.preset)
 			beforeProcs := runtime.GOMAXPROCS(procs)
+			beforeGC := debug.SetGCPercent(presetGC)
 			t.Cleanup(func() {
 				debug.SetMemoryLimit(before)
 				runtime.GOMAXPROCS(beforeProcs)
+				debug.SetGCPercent(beforeGC)
 			})
 			s, err := Apply(env(tt.env))
 			if (err != nil) != tt.wantErr {
@@ -116,6 +127,9 @@ func TestApply(t *testing.T) {
 			}
 			if got := runtime.GOMAXPROCS(0); got != tt.wantProcs || s.GOMAXPROCS != got || s.GOMAXPROCSFrom != tt.procsFrom {
 				t.Errorf("GOMAXPROCS %d, settings say %d from %q; want %d from %q", got, s.GOMAXPROCS, s.GOMAXPROCSFrom, tt.wantProcs, tt.procsFrom)
+			}
+			if got := debug.SetGCPercent(presetGC); got != wantGC || s.GCPercent != got || s.GCPercentFrom != tt.gcFrom {
+				t.Errorf("GC percent %d, settings say %d from %q; want %d from %q", got, s.GCPercent, s.GCPercentFrom, wantGC, tt.gcFrom)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -205,7 +206,7 @@ func cpuUsage(b *testing.B) (user, sys time.Duration) {
 // the file needs), cpu-ms/call (over every IM call made: with the journal,
 // a read before each removal), user-ms/call, sys-ms/call, allocs/call and
 // alloc-kB/call (the heap's, from runtime.MemStats), gc/job (collections
-// during the job).
+// during the job) and gc-cpu-ms/call (the collector's CPU, runtime/metrics).
 func BenchmarkCPU(b *testing.B) {
 	n := 50_000
 	if s := os.Getenv("REMOVETAG_CPU_RECORDS"); s != "" {
@@ -269,6 +270,7 @@ type cpuSample struct {
 	jobs                      int
 	user, sys                 time.Duration
 	calls, allocs, bytes, gcs uint64
+	gcCPU                     float64 // seconds, runtime/metrics' estimate
 }
 
 func (s *cpuSample) add(o cpuSample) {
@@ -279,6 +281,7 @@ func (s *cpuSample) add(o cpuSample) {
 	s.allocs += o.allocs
 	s.bytes += o.bytes
 	s.gcs += o.gcs
+	s.gcCPU += o.gcCPU
 }
 
 // report reports the sample's metrics, for jobs of n records each.
@@ -292,6 +295,7 @@ func (s cpuSample) report(b *testing.B, n int) {
 	b.ReportMetric(float64(s.allocs)/float64(s.calls), "allocs/call")
 	b.ReportMetric(float64(s.bytes)/1024/float64(s.calls), "alloc-kB/call")
 	b.ReportMetric(float64(s.gcs)/float64(s.jobs), "gc/job")
+	b.ReportMetric(s.gcCPU*1000/float64(s.calls), "gc-cpu-ms/call")
 	b.ReportMetric(float64(s.calls)/float64(s.jobs), "calls/job")
 	b.ReportMetric(0, "ns/op")
 }
@@ -307,11 +311,13 @@ func cpuJob(b *testing.B, w *cpuWorld, app trigger.App, loc storage.Location, n 
 	defer cancel()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	gc0 := gcCPUSeconds()
 	u0, s0 := cpuUsage(b)
 	b.StartTimer()
 	res, err := app.Service.Handle(ctx, job.Upload(loc, ""))
 	b.StopTimer()
 	u1, s1 := cpuUsage(b)
+	gc1 := gcCPUSeconds()
 	runtime.ReadMemStats(&m1)
 	if err != nil {
 		b.Fatal(err)
@@ -326,5 +332,16 @@ func cpuJob(b *testing.B, w *cpuWorld, app trigger.App, loc storage.Location, n 
 	return cpuSample{
 		jobs: 1, user: u1 - u0, sys: s1 - s0, calls: uint64(st1.Requests - st0.Requests),
 		allocs: m1.Mallocs - m0.Mallocs, bytes: m1.TotalAlloc - m0.TotalAlloc, gcs: uint64(m1.NumGC - m0.NumGC),
+		gcCPU: gc1 - gc0,
 	}
+}
+
+// gcCPUSeconds is the runtime's estimate of the CPU its collector has used
+// (runtime/metrics, /cpu/classes/gc/total:cpu-seconds: the mark workers,
+// assists and pauses; an overestimate by the runtime's own account, as it
+// counts a pause as GOMAXPROCS CPUs busy, exact enough at one P).
+func gcCPUSeconds() float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	return s[0].Value.Float64()
 }
