@@ -196,6 +196,54 @@ func TestPacerSlowsDownAndRecovers(t *testing.T) {
 	}
 }
 
+// TestPacerTellsNoiseFromSharing: a few rate-limit answers among many
+// successes (calls catching up after a stall, each a few ms early) are
+// retried at the same rate; answers that are a part of the period's calls
+// (another caller on the quota) halve it.
+func TestPacerTellsNoiseFromSharing(t *testing.T) {
+	const period = 2 * time.Second
+	for _, tt := range []struct {
+		name      string
+		successes int     // at 100 a second before the answers
+		refused   int     // then these, 10 ms apart
+		between   int     // successes after each of them
+		want      float64 // calls per second after
+		stale     bool    // the successes are a period before the answers
+	}{
+		{name: "three in a row, nothing else", refused: 3, want: 50},
+		{name: "six of two hundred after a stall (3 %)", successes: 200, refused: 6, want: 100},
+		{name: "ten of two hundred (5 %)", successes: 200, refused: 10, want: 50},
+		{name: "another caller takes half", successes: 10, refused: 3, between: 1, want: 50},
+		{name: "one refused in twenty, sustained", successes: 190, refused: 10, between: 19, want: 50},
+		{name: "one in forty: retried", successes: 160, refused: 5, between: 39, want: 100},
+		{name: "old successes no longer count", successes: 200, refused: 3, want: 50, stale: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := NewTokenBucket(100)
+			p := newPacer(b, period)
+			at := time.Now()
+			for range tt.successes {
+				p.onSuccess(at)
+				at = at.Add(10 * time.Millisecond)
+			}
+			if tt.stale {
+				at = at.Add(period)
+			}
+			for range tt.refused {
+				p.onRateLimit(at)
+				at = at.Add(10 * time.Millisecond)
+				for range tt.between {
+					p.onSuccess(at)
+					at = at.Add(10 * time.Millisecond)
+				}
+			}
+			if got := b.currentRate(); math.Abs(got-tt.want) > 1e-9 {
+				t.Errorf("rate %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestBackoffBounded(t *testing.T) {
 	r := &run{cfg: EngineConfig{BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second}}
 	for attempt := 1; attempt < 70; attempt++ {

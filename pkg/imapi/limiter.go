@@ -294,11 +294,33 @@ type pacer struct {
 	slowDown time.Duration
 
 	mu        sync.Mutex
-	fraction  float64     // the throttle set on lim
-	recent    []time.Time // the rate-limit answers within slowDown, oldest first
+	fraction  float64 // the throttle set on lim
+	refused   times   // the rate-limit answers within slowDown
+	answered  times   // the successes and rate-limit answers within slowDown
 	slowUntil time.Time
 	lastCut   time.Time
 }
+
+// times holds the times of events within a span, oldest first.
+type times struct {
+	at   []time.Time
+	head int // at[:head] are past the span
+}
+
+// add notes an event at now and forgets those a span or more before it.
+func (t *times) add(now time.Time, span time.Duration) {
+	t.at = append(t.at, now)
+	for t.head < len(t.at) && now.Sub(t.at[t.head]) >= span {
+		t.head++
+	}
+	if t.head > len(t.at)/2 { // reuse the slice's room
+		t.at = t.at[:copy(t.at, t.at[t.head:])]
+		t.head = 0
+	}
+}
+
+// len counts the events noted within the span.
+func (t *times) len() int { return len(t.at) - t.head }
 
 func newPacer(lim Limiter, slowDown time.Duration) *pacer {
 	return &pacer{lim: lim, slowDown: slowDown, fraction: 1}
@@ -309,32 +331,35 @@ const (
 	minFraction  = 0.1      // never below a tenth of the rate
 	recoverStep  = 1.0 / 50 // raised by a fiftieth per successful call
 	fractionFull = 1.0
-	// sustainedAnswers is how many rate-limit answers within the slow-down period
-	// mean the quota is used by others for real. Fewer are noise: a client that
-	// paces at exactly the quota has a call refused now and then when the network
-	// delays one and not the next (measured: 0.1 to 0.5% of calls through the
-	// runtimes on a busy machine), and halving the rate for that costs seconds.
+	// sustainedAnswers and sustainedShare say when rate-limit answers within
+	// the slow-down period mean the quota is used by others for real: at least
+	// sustainedAnswers of them, and at least sustainedShare of the period's
+	// answers. Fewer are noise: a client that paces at exactly the quota has
+	// a call refused now and then when the network delays one and not the next
+	// (measured: 0.1 to 0.5% of calls through the runtimes on a busy machine),
+	// a few together when its calls catch up after a stall (BenchmarkScale,
+	// 2 December 2026: six refused within 200 ms of 200 calls in the period,
+	// 3 %, then a halved rate that cost a second), and halving the rate for
+	// that costs more than the calls retried. Another caller that takes a
+	// part p of the quota has about p of the calls refused: sustained from 5 %.
 	sustainedAnswers = 3
+	sustainedShare   = 0.05
 )
 
 // onRateLimit reacts to a rate-limit answer and reports whether it cut the rate.
 // Every answer opens (or prolongs) a slow-down period, during which the rate is
-// not raised; answers that keep coming (sustainedAnswers within the period)
-// mean the quota is shared for real: the rate is halved, at most once per half
-// period (so the answers of calls already in flight do not count twice), and
-// never below a tenth.
+// not raised; answers that keep coming (sustainedAnswers within the period,
+// and sustainedShare of the period's answers) mean the quota is shared for
+// real: the rate is halved, at most once per half period (so the answers of
+// calls already in flight do not count twice), and never below a tenth.
 func (p *pacer) onRateLimit(now time.Time) (cut bool, fraction float64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.slowUntil = now.Add(p.slowDown)
-	keep := p.recent[:0]
-	for _, at := range p.recent {
-		if now.Sub(at) < p.slowDown {
-			keep = append(keep, at)
-		}
-	}
-	p.recent = append(keep, now)
-	if len(p.recent) < sustainedAnswers || now.Sub(p.lastCut) < p.slowDown/2 {
+	p.refused.add(now, p.slowDown)
+	p.answered.add(now, p.slowDown)
+	n := p.refused.len()
+	if n < sustainedAnswers || float64(n) < sustainedShare*float64(p.answered.len()) || now.Sub(p.lastCut) < p.slowDown/2 {
 		return false, p.fraction
 	}
 	p.lastCut = now
@@ -343,10 +368,12 @@ func (p *pacer) onRateLimit(now time.Time) (cut bool, fraction float64) {
 	return true, p.fraction
 }
 
-// onSuccess raises a lowered rate a step once the slow-down period is over.
+// onSuccess notes a successful answer, and raises a lowered rate a step once
+// the slow-down period is over.
 func (p *pacer) onSuccess(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.answered.add(now, p.slowDown)
 	if p.fraction >= fractionFull || now.Before(p.slowUntil) {
 		return
 	}

@@ -65,7 +65,9 @@
 //
 // The merge reads again only the pairs whose outcome was never known, and
 // holds at most a partition of the pairs in memory at once (sorted, not in
-// maps). It is budgeted (Merger.Until): short of time it stops, unfinished,
+// maps; two with more than one P, the next sorted while one is written). In
+// the common case, every outcome known, each partition is gone through once.
+// It is budgeted (Merger.Until): short of time it stops, unfinished,
 // rather than fail, and what its reads found so far is a log of its own
 // (resolution lines: the pairs found gone, and kept), so that the next merge,
 // given every log again, reads only the accounts left. A job hands its

@@ -258,3 +258,61 @@ func TestMergeGoesOnWhereItStopped(t *testing.T) {
 	}
 	t.Logf("%d merges unfinished, then one finished; %d reads", merges, reads)
 }
+
+// TestMergeMixesKnownAndUnknown: accounts whose removals are known applied,
+// known not, and of unknown outcome (read again: some tags found gone, some
+// kept), interleaved in sort order, an account with both known and unknown
+// pairs among them; in one partition and spread over many (merged with the
+// next partition sorted beside the current one where there is more than
+// one P). Each gives the same exact journal and counts.
+func TestMergeMixesKnownAndUnknown(t *testing.T) {
+	srv, client := newEmulator(t, emulator.Config{Rate: -1})
+	var log bytes.Buffer
+	intent := func(id string, from, to int, tags string) {
+		var recs []string
+		for i := from; i < to; i++ {
+			recs = append(recs, fmt.Sprintf(`{"To_Account":"u%03d","Tags":[%s]}`, i, tags))
+		}
+		fmt.Fprintf(&log, `{"I":%q,"UserTags":[%s]}`+"\n", id, strings.Join(recs, ","))
+	}
+	want := map[string][]string{}
+	intent("0/1", 0, 100, `"a","b"`) // applied
+	fmt.Fprintln(&log, `{"O":"0/1","S":"ok"}`)
+	intent("0/2", 100, 200, `"a"`) // unknown: the even ones were removed
+	intent("0/3", 200, 300, `"a"`) // not applied
+	fmt.Fprintln(&log, `{"O":"0/3","S":"no"}`)
+	intent("0/4", 50, 100, `"c"`) // unknown: gone from the first 25
+	for i := range 300 {
+		acct := fmt.Sprintf("u%03d", i)
+		switch {
+		case i < 50:
+			want[acct] = []string{"a", "b"}
+		case i < 75:
+			srv.SetTags(acct, "keep")
+			want[acct] = []string{"a", "b", "c"}
+		case i < 100:
+			srv.SetTags(acct, "c", "keep")
+			want[acct] = []string{"a", "b"}
+		case i < 200 && i%2 == 0:
+			srv.SetTags(acct, "keep")
+			want[acct] = []string{"a"}
+		case i < 200:
+			srv.SetTags(acct, "a", "keep")
+		default:
+			srv.SetTags(acct, "a")
+		}
+	}
+	for _, size := range []int64{int64(log.Len()), 100 << 20} {
+		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
+			var out bytes.Buffer
+			st, err := journal.Merge(t.Context(), bytes.NewReader(log.Bytes()), size, client, "", nil, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			diff(t, readJournal(t, out.Bytes()), want)
+			if st.Changed != 150 || st.TagsRemoved != 275 || st.Unknown != 150 || st.Unfinished {
+				t.Errorf("stats = %+v, want 150 changed, 275 pairs removed, 150 of unknown outcome", st)
+			}
+		})
+	}
+}

@@ -10,9 +10,11 @@ import (
 	"io"
 	"iter"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/removetag/removetag/pkg/imapi"
@@ -121,8 +123,8 @@ func (m *Merger) Merge(ctx context.Context, logs iter.Seq2[io.Reader, error], si
 		}
 	}
 	bw := bufio.NewWriterSize(out, 64<<10)
-	for i := range parts.files {
-		if err := g.partition(ctx, i, bw); err != nil || g.st.Unfinished {
+	for part := range g.sortedParts() {
+		if err := g.partition(ctx, part, bw); err != nil || g.st.Unfinished {
 			return g.st, errors.Join(err, g.flushResolutions(ctx))
 		}
 	}
@@ -304,20 +306,96 @@ func (g *merge) resolution(line []byte) error {
 	return nil
 }
 
-// partition resolves partition i and writes its accounts to out.
-func (g *merge) partition(ctx context.Context, i int, out *bufio.Writer) error {
+// sortedPart is a partition read and sorted.
+type sortedPart struct {
+	lines []string
+	err   error
+}
+
+// pairAt is a pair of sorted lines: the index of its first line, and its verdict.
+type pairAt struct {
+	line int32 // a partition holds about partitionBytes of lines: far fewer than 2³¹
+	v    verdict
+}
+
+// account and tag are those of the pair whose first line is line.
+func pairOf(line string) (account, tag string) {
+	account, rest, _ := strings.Cut(line, "\x00")
+	tag, _, _ = strings.Cut(rest, "\x00")
+	return account, tag
+}
+
+// sortPart reads partition i and sorts it.
+func (g *merge) sortPart(i int) sortedPart {
 	lines, err := g.parts.read(i)
 	if err != nil {
-		return err
+		return sortedPart{err: err}
 	}
 	slices.Sort(lines)
-	unknown := g.unknown(lines)
-	gone, err := g.resolve(ctx, unknown)
-	if err != nil || g.st.Unfinished {
-		return err
+	return sortedPart{lines: lines}
+}
+
+// sortedParts yields the partitions in turn, each read and sorted. With
+// more than one P the next is sorted while the caller resolves and writes
+// one: at most one ahead, two partitions in memory (one with one P).
+func (g *merge) sortedParts() iter.Seq[sortedPart] {
+	return func(yield func(sortedPart) bool) {
+		n := len(g.parts.files)
+		if n == 1 || runtime.GOMAXPROCS(0) == 1 {
+			for i := range n {
+				if part := g.sortPart(i); !yield(part) || part.err != nil {
+					return
+				}
+			}
+			return
+		}
+		ready := make(chan sortedPart)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		defer func() { close(stop); wg.Wait() }()
+		wg.Go(func() {
+			defer close(ready)
+			for i := range n {
+				part := g.sortPart(i)
+				select {
+				case ready <- part:
+				case <-stop:
+					return
+				}
+				if part.err != nil {
+					return
+				}
+			}
+		})
+		for part := range ready {
+			if !yield(part) || part.err != nil {
+				return
+			}
+		}
 	}
-	var buf []byte
-	for account, tags := range g.journal(lines, gone) {
+}
+
+// partition resolves a sorted partition and writes its accounts to out.
+// One pass judges each pair and writes each account whose every pair is
+// known: all of them in the common case. From the first account with a pair
+// of unknown outcome on, it only keeps the pairs and collects the unknown
+// ones; they are read again, and the rest of the accounts written after.
+func (g *merge) partition(ctx context.Context, part sortedPart, out *bufio.Writer) error {
+	if part.err != nil {
+		return part.err
+	}
+	var (
+		rest    []pairAt // the pairs from the first account not written; while all are known, the current account's
+		known   = true   // no pair of unknown outcome so far
+		account string
+		tags    []string
+		unknown []records.Record
+		buf     []byte
+	)
+	write := func(account string, tags []string) error {
+		if len(tags) == 0 {
+			return nil
+		}
 		buf = appendRecord(buf[:0], records.Record{Account: account, Tags: tags})
 		buf = append(buf, '\n')
 		if _, err := out.Write(buf); err != nil {
@@ -325,6 +403,41 @@ func (g *merge) partition(ctx context.Context, i int, out *bufio.Writer) error {
 		}
 		g.st.Changed++
 		g.st.TagsRemoved += int64(len(tags))
+		return nil
+	}
+	for p := range pairs(part.lines) {
+		v := g.verdict(p)
+		if known && p.account != account {
+			if err := write(account, tags); err != nil {
+				return err
+			}
+			account, tags, rest = p.account, tags[:0], rest[:0]
+		}
+		rest = append(rest, pairAt{line: int32(p.at), v: v})
+		switch {
+		case v == unknownOf:
+			known = false
+			if n := len(unknown); n > 0 && unknown[n-1].Account == p.account {
+				unknown[n-1].Tags = append(unknown[n-1].Tags, p.tag)
+			} else {
+				unknown = append(unknown, records.Record{Account: p.account, Tags: []string{p.tag}})
+			}
+			g.st.Unknown++
+		case known && v == removed:
+			tags = append(tags, p.tag)
+		}
+	}
+	if known {
+		return write(account, tags)
+	}
+	gone, err := g.resolve(ctx, unknown)
+	if err != nil || g.st.Unfinished {
+		return err
+	}
+	for account, tags := range g.journal(part.lines, rest, gone) {
+		if err := write(account, tags); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -346,6 +459,7 @@ func hashOf(s []byte) uint64 {
 // pairLines are the lines of one pair in a sorted partition.
 type pairLines struct {
 	account, tag string
+	at           int      // the index of its first line
 	lines        []string // each the pair's key ("account NUL tag NUL"), then a kind
 }
 
@@ -356,14 +470,13 @@ func (p pairLines) kind(i int) string { return p.lines[i][len(p.account)+len(p.t
 func pairs(lines []string) iter.Seq[pairLines] {
 	return func(yield func(pairLines) bool) {
 		for i := 0; i < len(lines); {
-			account, rest, _ := strings.Cut(lines[i], "\x00")
-			tag, _, _ := strings.Cut(rest, "\x00")
+			account, tag := pairOf(lines[i])
 			key := lines[i][:len(account)+len(tag)+2]
 			j := i + 1
 			for j < len(lines) && strings.HasPrefix(lines[j], key) {
 				j++
 			}
-			if !yield(pairLines{account: account, tag: tag, lines: lines[i:j]}) {
+			if !yield(pairLines{account: account, tag: tag, at: i, lines: lines[i:j]}) {
 				return
 			}
 			i = j
@@ -372,7 +485,7 @@ func pairs(lines []string) iter.Seq[pairLines] {
 }
 
 // verdict is what the lines of a pair say of its removal.
-type verdict int
+type verdict uint8
 
 const (
 	removed    verdict = iota // applied by a call of the job, or found gone
@@ -404,26 +517,9 @@ func (g *merge) verdict(p pairLines) verdict {
 	return notRemoved
 }
 
-// unknown returns the pairs of sorted lines whose outcome is unknown, by account.
-func (g *merge) unknown(lines []string) []records.Record {
-	var out []records.Record
-	for p := range pairs(lines) {
-		if g.verdict(p) != unknownOf {
-			continue
-		}
-		if n := len(out); n > 0 && out[n-1].Account == p.account {
-			out[n-1].Tags = append(out[n-1].Tags, p.tag)
-		} else {
-			out = append(out, records.Record{Account: p.account, Tags: []string{p.tag}})
-		}
-		g.st.Unknown++
-	}
-	return out
-}
-
-// journal yields each account of sorted lines that lost tags, with its
-// tags, sorted: the pairs removed, and those a read found gone.
-func (g *merge) journal(lines []string, gone map[string][]string) iter.Seq2[string, []string] {
+// journal yields each account of pairs (of sorted lines) that lost tags,
+// with its tags, sorted: the pairs removed, and those a read found gone.
+func (g *merge) journal(lines []string, pairs []pairAt, gone map[string][]string) iter.Seq2[string, []string] {
 	return func(yield func(string, []string) bool) {
 		var account string
 		var tags []string
@@ -433,15 +529,16 @@ func (g *merge) journal(lines []string, gone map[string][]string) iter.Seq2[stri
 			}
 			return yield(account, tags)
 		}
-		for p := range pairs(lines) {
-			if p.account != account {
+		for _, p := range pairs {
+			a, tag := pairOf(lines[p.line])
+			if a != account {
 				if !flush() {
 					return
 				}
-				account, tags = p.account, tags[:0]
+				account, tags = a, tags[:0]
 			}
-			if g.verdict(p) == removed || slices.Contains(gone[p.account], p.tag) {
-				tags = append(tags, p.tag)
+			if p.v == removed || p.v == unknownOf && slices.Contains(gone[a], tag) {
+				tags = append(tags, tag)
 			}
 		}
 		flush()
