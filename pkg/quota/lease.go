@@ -55,11 +55,12 @@ type Lease struct {
 	said   float64   // the least the stored lease may say (a failed write may or may not have landed)
 	wrote  time.Time // the last write, tried or done
 
-	mu      sync.Mutex // guards the fields below, read by Rate and Holders
-	rate    float64    // granted, and said in the lease once written
-	holders int        // live holders at the last listing, this one included
-	waiting time.Time  // since when the lease has less than its equal share (zero: it does not)
-	rephase bool       // the shares changed at the last listing: draw the next listing's phase
+	mu      sync.Mutex           // guards the fields below, read by Rate and Holders
+	follows []*imapi.TokenBucket // buckets kept at rate (see Follower)
+	rate    float64              // granted, and said in the lease once written
+	holders int                  // live holders at the last listing, this one included
+	waiting time.Time            // since when the lease has less than its equal share (zero: it does not)
+	rephase bool                 // the shares changed at the last listing: draw the next listing's phase
 }
 
 // Join takes a lease for one job. It writes the lease, reads the others' and
@@ -121,6 +122,23 @@ func (l *Lease) Rate() float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.rate
+}
+
+// Follower returns a token bucket of its own that goes at the lease's rate,
+// changed when it changes, waits already queued on it included: the pace of
+// another API's calls made beside the removals, one for each (the journal's
+// reads: the get API has its own quota, shared as the removal API's is).
+// A bucket set to the rate at each wait instead would let the waits queued
+// on it go on at the old rate: after a share rose from 50 to 100 calls/s,
+// 96 reads queued at 50 held the removals at 50 for two seconds
+// (BenchmarkQuota, a short second job, 2 December 2026). It stops with
+// the lease (rate zero at Release).
+func (l *Lease) Follower() *imapi.TokenBucket {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := imapi.NewTokenBucket(l.rate)
+	l.follows = append(l.follows, b)
+	return b
 }
 
 // Holders is the number of live holders, this one included, at the last
@@ -305,8 +323,12 @@ func (l *Lease) listFailed(ctx context.Context, err error, now time.Time) {
 func (l *Lease) setRate(r float64) {
 	l.mu.Lock()
 	l.rate = r
+	follows := l.follows
 	l.mu.Unlock()
 	l.bucket.SetRate(r)
+	for _, b := range follows {
+		b.SetRate(r)
+	}
 }
 
 // write stores the lease saying rate. A failed write may still land: the
