@@ -84,15 +84,19 @@ type inputJournal struct {
 }
 
 // start opens the log of the run of an input of records, written at the
-// spacing of the run's expected length at the rate (journal.GroupEveryFor).
-func (j *runJournal) start(records int64) (*inputJournal, error) {
+// spacing of the run's expected length at the rate (journal.GroupEveryFor),
+// its reads paced by reads (nil: at the run's rate).
+func (j *runJournal) start(records int64, reads imapi.Limiter) (*inputJournal, error) {
 	f, err := createLog(j.log, j.head)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	ij := &inputJournal{j: j, log: f, name: j.log}
+	if reads == nil {
+		reads = imapi.NewTokenBucket(j.rate)
+	}
 	ij.rec, err = journal.NewRecorder(journal.Config{
-		Reader: j.reader, API: j.api, Sink: fileSink{f}, Limiter: imapi.NewTokenBucket(j.rate), Attempt: "run",
+		Reader: j.reader, API: j.api, Sink: fileSink{f}, Limiter: reads, Attempt: "run",
 		GroupEvery: journal.GroupEveryFor(time.Duration(float64(records) / (j.rate * imapi.MaxAccountsPerCall) * float64(time.Second))),
 	})
 	if err != nil {
@@ -236,12 +240,13 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 
 // begin starts the journal of an input's run, if the run keeps one (j not
 // nil), and returns the run's options with the journal's; refused sees the
-// records of a batch whose read was refused (see option).
-func (j *runJournal) begin(in *input, opts []imapi.RunOption, refused func([]records.Record, error)) (*inputJournal, []imapi.RunOption, error) {
+// records of a batch whose read was refused (see option). reads paces the
+// reads (a share of a coordinated quota); nil: the run's rate.
+func (j *runJournal) begin(in *input, opts []imapi.RunOption, refused func([]records.Record, error), reads imapi.Limiter) (*inputJournal, []imapi.RunOption, error) {
 	if j == nil {
 		return nil, opts, nil
 	}
-	ij, err := j.start(in.records)
+	ij, err := j.start(in.records, reads)
 	if err != nil {
 		return nil, opts, err
 	}

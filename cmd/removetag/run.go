@@ -314,13 +314,15 @@ func runInput(ctx context.Context, env *cliEnv, t *target, in *input, fr *fileRe
 	}
 	out := &outcomes{lo: lo}
 	opts := []imapi.RunOption{imapi.WithOperation(t.op())}
+	var reads imapi.Limiter // the journal's: the share's beside the removals', if coordinated
 	if t.quota != nil {
-		lim, release := t.quota.Share(ctx)
+		lim, beside, release := t.quota.Share(ctx)
 		defer release()
 		opts = append(opts, imapi.WithLimiter(lim))
+		reads = beside
 	}
 	t.counter.reset(out.refused)
-	jr, opts, err := lo.journal.begin(in, opts, out.refused)
+	jr, opts, err := lo.journal.begin(in, opts, out.refused, reads)
 	if err != nil {
 		fr.Pending = fr.Total
 		return res, fmt.Errorf("%s: %w", in.name, err)

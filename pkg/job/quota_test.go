@@ -33,14 +33,14 @@ type leaseCounter struct {
 	stored   []int // lease objects listed right after each join
 }
 
-func (c *leaseCounter) Share(ctx context.Context) (imapi.Limiter, func()) {
+func (c *leaseCounter) Share(ctx context.Context) (imapi.Limiter, imapi.Limiter, func()) {
 	l := c.sharer.Join(ctx)
 	n := len(c.e.fs.List(s3Bucket, leasePrefix))
 	c.mu.Lock()
 	c.joins++
 	c.stored = append(c.stored, n)
 	c.mu.Unlock()
-	return l, func() {
+	return l, l.Follower(), func() {
 		l.Release()
 		c.mu.Lock()
 		c.releases++

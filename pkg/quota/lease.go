@@ -96,10 +96,11 @@ func (s *Sharer) join(ctx context.Context) *Lease {
 }
 
 // Share is [Sharer.Join] for a run of the job service (its Quota port): the
-// lease as the run's Limiter, and its Release.
-func (s *Sharer) Share(ctx context.Context) (imapi.Limiter, func()) {
+// lease as the run's Limiter, a [Lease.Follower] for its other calls, and
+// its Release.
+func (s *Sharer) Share(ctx context.Context) (lim, beside imapi.Limiter, release func()) {
 	l := s.Join(ctx)
-	return l, l.Release
+	return l, l.Follower(), l.Release
 }
 
 // newHolderID returns 16 random hex digits.
